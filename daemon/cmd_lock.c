@@ -1,0 +1,251 @@
+/* daemon/cmd_lock.c - the lock commands: ACQUIRE, RELEASE, IS_LOCKED,
+ * EXTEND, PTTL, TTL.
+ *
+ * Owns: argument syntax and the mapping of lock engine results to replies.
+ * Does not own: lock semantics (locktable.c) or dispatch (commands.c).
+ * Times on the wire are milliseconds; the engine counts microseconds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/commands.h"
+#include "daemon/conn.h"
+#include "daemon/output.h"
+#include "daemon/server.h"
+
+/* Largest TTL/WAIT when max_ttl_ms is 0: about 35 years, far from any
+ * overflow once turned into microseconds. */
+#define MS_UPPER_BOUND (1ULL << 40)
+
+/* Largest token: replies are RESP integers, which are signed 64-bit. */
+#define TOKEN_MAX 9223372036854775807ULL
+
+/* Replies -ERR/-LIMIT and returns -1 when the key is empty or too long. */
+static int check_key(struct conn *c, const struct proto_request *req)
+{
+    size_t len = req->argvlen[1];
+    long long max = c->srv->config->max_key_len;
+    if (len == 0) {
+        reply_error(c, "ERR", "empty key");
+        return -1;
+    }
+    if ((long long)len > max) {
+        reply_error(c, "LIMIT", "key is longer than max_key_len (%lld bytes)",
+                    max);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned long long ttl_bound(const struct conn *c)
+{
+    long long max = c->srv->config->max_ttl_ms;
+    return max > 0 ? (unsigned long long)max : MS_UPPER_BOUND;
+}
+
+/* Parses a milliseconds argument in [min, max]; replies -ERR naming `what`
+ * and returns -1 when it is not. */
+static int parse_ms(struct conn *c, const char *what, const char *arg,
+                    size_t len, unsigned long long min, unsigned long long max,
+                    unsigned long long *out)
+{
+    char before[64], after[96];
+    if (parse_uint_arg(arg, len, ~0ULL, out) == 0 && *out >= min &&
+        *out <= max)
+        return 0;
+    snprintf(before, sizeof(before), "invalid %s '", what);
+    snprintf(after, sizeof(after), "': expected milliseconds (%llu..%llu)%s",
+             min, max, strcmp(what, "EXTEND ms") ? " or FOREVER" : "");
+    reply_error_arg(c, before, arg, len, after);
+    return -1;
+}
+
+static int parse_token(struct conn *c, const char *arg, size_t len,
+                       uint64_t *token)
+{
+    unsigned long long v;
+    if (parse_uint_arg(arg, len, TOKEN_MAX, &v) == 0 && v > 0) {
+        *token = v;
+        return 0;
+    }
+    reply_error_arg(c, "invalid token '", arg, len,
+                    "': expected a positive integer");
+    return -1;
+}
+
+struct acquire_options {
+    unsigned long long ttl_ms;  /* 0 = forever */
+    unsigned long long wait_ms; /* with wait */
+    int wait;                   /* 0 no wait, 1 bounded, 2 forever */
+    int session;
+};
+
+static int parse_acquire_options(struct conn *c,
+                                 const struct proto_request *req,
+                                 struct acquire_options *o)
+{
+    int seen_ttl = 0, seen_wait = 0;
+    o->ttl_ms = (unsigned long long)c->srv->config->default_ttl_ms;
+    o->wait_ms = 0;
+    o->wait = 0;
+    o->session = 0;
+    for (size_t i = 2; i < req->argc; i++) {
+        const char *opt = req->argv[i];
+        size_t optlen = req->argvlen[i];
+        int is_ttl = arg_is(opt, optlen, "TTL");
+        int is_wait = arg_is(opt, optlen, "WAIT");
+        if (arg_is(opt, optlen, "SESSION")) {
+            if (o->session) {
+                reply_error(c, "ERR", "option 'SESSION' given twice");
+                return -1;
+            }
+            o->session = 1;
+            continue;
+        }
+        if (!is_ttl && !is_wait) {
+            reply_error_arg(c, "unknown option '", opt, optlen,
+                            "' for 'ACQUIRE'");
+            return -1;
+        }
+        const char *name = is_ttl ? "TTL" : "WAIT";
+        if ((is_ttl && seen_ttl) || (is_wait && seen_wait)) {
+            reply_error(c, "ERR", "option '%s' given twice", name);
+            return -1;
+        }
+        if (i + 1 >= req->argc) {
+            reply_error(c, "ERR", "option '%s' needs a value", name);
+            return -1;
+        }
+        const char *val = req->argv[++i];
+        size_t vallen = req->argvlen[i];
+        int forever = arg_is(val, vallen, "FOREVER");
+        if (is_ttl) {
+            seen_ttl = 1;
+            if (forever && c->srv->config->max_ttl_ms > 0) {
+                reply_error(c, "ERR", "TTL FOREVER is not allowed: "
+                            "max_ttl_ms is %lld", c->srv->config->max_ttl_ms);
+                return -1;
+            }
+            if (forever)
+                o->ttl_ms = 0;
+            else if (parse_ms(c, "TTL", val, vallen, 1, ttl_bound(c),
+                              &o->ttl_ms) != 0)
+                return -1;
+        } else {
+            seen_wait = 1;
+            if (forever)
+                o->wait = 2;
+            else if (parse_ms(c, "WAIT", val, vallen, 0, MS_UPPER_BOUND,
+                              &o->wait_ms) != 0)
+                return -1;
+            else
+                o->wait = o->wait_ms > 0;
+        }
+    }
+    return 0;
+}
+
+void cmd_acquire(struct conn *c, const struct proto_request *req)
+{
+    struct acquire_options o;
+    if (check_key(c, req) != 0 || parse_acquire_options(c, req, &o) != 0)
+        return;
+    const char *key = req->argv[1];
+    size_t keylen = req->argvlen[1];
+    struct lock_request rq = {
+        .key = key,
+        .keylen = keylen,
+        .ttl_us = o.ttl_ms * 1000,
+        .wait = o.wait != 0,
+        .wait_us = o.wait == 1 ? o.wait_ms * 1000 : 0,
+        .session_lock = o.session,
+        .session = &c->session,
+        .ctx = c,
+    };
+    /* The key must be kept for -TIMEOUT before the engine can queue us. */
+    if (rq.wait && conn_begin_wait(c, key, keylen) != 0) {
+        reply_error(c, "ERR", "out of memory");
+        return;
+    }
+    uint64_t token = 0;
+    enum lock_result r = locktable_acquire(c->srv->locks, &rq, &token);
+    if (r != LOCK_QUEUED && rq.wait)
+        conn_end_wait(c);
+    switch (r) {
+    case LOCK_GRANTED:
+        reply_int(c, (long long)token);
+        break;
+    case LOCK_QUEUED:
+        break; /* conn_wait_granted / conn_wait_timed_out reply later */
+    case LOCK_BUSY:
+        reply_error_quoted(c, "LOCKED", "", key, keylen, " is already locked!");
+        break;
+    case LOCK_LIMIT_LOCKS:
+        reply_error(c, "LIMIT", "max_locks reached (%lld)",
+                    c->srv->config->max_locks);
+        break;
+    case LOCK_LIMIT_WAITERS:
+        reply_error(c, "LIMIT", "max_waiters reached for this key (%lld)",
+                    c->srv->config->max_waiters);
+        break;
+    case LOCK_NO_MEMORY:
+        reply_error(c, "ERR", "out of memory");
+        break;
+    }
+}
+
+void cmd_release(struct conn *c, const struct proto_request *req)
+{
+    uint64_t token = 0;
+    if (check_key(c, req) != 0)
+        return;
+    if (req->argc == 3 &&
+        parse_token(c, req->argv[2], req->argvlen[2], &token) != 0)
+        return;
+    reply_int(c, locktable_release(c->srv->locks, req->argv[1],
+                                   req->argvlen[1], token));
+}
+
+void cmd_is_locked(struct conn *c, const struct proto_request *req)
+{
+    if (check_key(c, req) != 0)
+        return;
+    reply_int(c, locktable_is_locked(c->srv->locks, req->argv[1],
+                                     req->argvlen[1]));
+}
+
+void cmd_extend(struct conn *c, const struct proto_request *req)
+{
+    uint64_t token;
+    unsigned long long ms;
+    if (check_key(c, req) != 0 ||
+        parse_token(c, req->argv[2], req->argvlen[2], &token) != 0 ||
+        parse_ms(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
+                 ttl_bound(c), &ms) != 0)
+        return;
+    reply_int(c, locktable_extend(c->srv->locks, req->argv[1],
+                                  req->argvlen[1], token, ms * 1000));
+}
+
+/* Milliseconds left, rounded up so a held lock never shows 0; -1, -2 kept. */
+static long long pttl_ms(struct conn *c, const struct proto_request *req)
+{
+    int64_t us = locktable_pttl_us(c->srv->locks, req->argv[1],
+                                   req->argvlen[1]);
+    return us < 0 ? us : (us + 999) / 1000;
+}
+
+void cmd_pttl(struct conn *c, const struct proto_request *req)
+{
+    if (check_key(c, req) != 0)
+        return;
+    reply_int(c, pttl_ms(c, req));
+}
+
+void cmd_ttl(struct conn *c, const struct proto_request *req)
+{
+    if (check_key(c, req) != 0)
+        return;
+    long long ms = pttl_ms(c, req);
+    reply_int(c, ms < 0 ? ms : (ms + 500) / 1000);
+}

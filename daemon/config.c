@@ -1,0 +1,699 @@
+/* daemon/config.c - the settings table and its two readers (file, argv).
+ *
+ * Owns: the one table below, which names every key with its type, bounds,
+ * default, unit and help line, and everything driven by that table:
+ * defaults, value parsing, the `name value` file reader, `--name value`
+ * arguments, the usage text and every error message.  Does not own: acting
+ * on settings; nothing here opens sockets or any file but the conf file.
+ *
+ * Adding a key means a field in struct cachify_config (config.h), one row in
+ * keys[] and a paragraph in cachifyd.conf; no parsing code changes.
+ *
+ * Errors read "FILE:LINE: key: why" or "command line: --key: why" so the
+ * user can go straight to the culprit; values are quoted back with
+ * non-printable bytes as \xHH, and secrets are never quoted back.
+ */
+#include "daemon/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A conf line may hold at most this many bytes (its newline not counted):
+ * room for any path or bind list, a bounded stack buffer, and anything
+ * longer is almost surely not a conf file at all. */
+#define CONF_LINE_MAX 4096
+
+/* Values quoted back in messages are cut after this many bytes so one huge
+ * bad value cannot bury the message (the full text is in the file). */
+#define QUOTE_MAX 64
+
+/* The "why" part of a message: a quoted value plus a short sentence. */
+#define WHY_MAX 512
+
+/* sun_path is 108 bytes on Linux and needs its terminating NUL. */
+#define UNIXSOCKET_MAX 107
+
+/* PATH_MAX (4096 on Linux) counts the NUL too. */
+#define PATH_LEN_MAX 4095
+
+#define TERA (1LL << 40) /* "no practical bound" for ms and byte counts */
+
+enum key_type {
+    KEY_STRING, /* char *, always owned and non-NULL after config_defaults */
+    KEY_INT,    /* int or long long (picked by the field's size), in [min,max] */
+    KEY_ENUM,   /* enum log_level; the value is an index into choices[] */
+};
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t offset;  /* of the field in struct cachify_config */
+    size_t size;    /* of that field, to store an int or a long long */
+    long long min;  /* KEY_INT: smallest value accepted */
+    long long max;  /* KEY_INT: largest; KEY_STRING: longest in bytes, 0 = any */
+    long long def;  /* KEY_INT default, KEY_ENUM default index */
+    const char *def_str;        /* KEY_STRING default */
+    const char *const *choices; /* KEY_ENUM names, NULL-terminated */
+    /* KEY_STRING: validates and stores a normalised copy in *out (malloc);
+     * NULL means any text is fine and is stored as given. */
+    int (*convert)(const char *value, char **out, char *why, size_t whylen);
+    const char *unit; /* shown after integer defaults; "" for none */
+    const char *help; /* one line, for config_usage() */
+};
+
+/* Indexed by enum log_level, so the enum's values must stay 0, 1, 2, 3. */
+static const char *const log_level_names[] = {
+    "debug", "info", "warning", "error", NULL,
+};
+
+static int convert_bind(const char *value, char **out, char *why,
+                        size_t whylen);
+
+#define FIELD(f)                                                           \
+    .offset = offsetof(struct cachify_config, f),                          \
+    .size = sizeof(((struct cachify_config *)0)->f)
+#define STRING(f, maxlen, dflt, conv, help_)                               \
+    { .name = #f, .type = KEY_STRING, FIELD(f), .max = (maxlen),           \
+      .def_str = (dflt), .convert = (conv), .unit = "", .help = (help_) }
+#define INTEGER(f, lo, hi, dflt, unit_, help_)                             \
+    { .name = #f, .type = KEY_INT, FIELD(f), .min = (lo), .max = (hi),     \
+      .def = (dflt), .unit = (unit_), .help = (help_) }
+#define ENUMERATED(f, names, dflt, help_)                                  \
+    { .name = #f, .type = KEY_ENUM, FIELD(f), .def = (dflt),               \
+      .choices = (names), .unit = "", .help = (help_) }
+
+/* The table.  Its order is the order of config_usage() and cachifyd.conf. */
+static const struct key keys[] = {
+    STRING(bind, 0, "127.0.0.1", convert_bind,
+           "numeric IPv4/IPv6 addresses to listen on, space-separated; \"\" = no TCP"),
+    INTEGER(port, 0, 65535, 7379, "",
+            "TCP port; 0 = no TCP listener"),
+    STRING(unixsocket, UNIXSOCKET_MAX, "", NULL,
+           "Unix socket path; \"\" = none"),
+    INTEGER(maxclients, 1, 1000000, 10000, "clients",
+            "connections served at once"),
+    INTEGER(default_ttl_ms, 1, TERA, 30000, "ms",
+            "TTL of an ACQUIRE that names none"),
+    INTEGER(max_ttl_ms, 0, TERA, 0, "ms",
+            "largest TTL an ACQUIRE may ask for; 0 = no bound"),
+    INTEGER(max_key_len, 1, 65536, 1024, "bytes",
+            "longest lock key"),
+    INTEGER(max_line, 64, 64LL << 20, 65536, "bytes",
+            "longest inline line or bulk string"),
+    INTEGER(max_request, 0, 1LL << 30, 0, "bytes",
+            "largest whole request, at least max_line + 2; 0 = 4 x max_line"),
+    INTEGER(max_waiters, 0, 1LL << 30, 10000, "waiters",
+            "longest wait queue of one key; 0 = no bound"),
+    INTEGER(max_locks, 0, TERA, 0, "keys",
+            "most keys held or waited on at once; 0 = no bound"),
+    INTEGER(client_output_limit, 1024, TERA, 64LL << 20, "bytes",
+            "unsent reply bytes before a client is dropped"),
+    STRING(requirepass, 512, "", NULL,
+           "password clients must AUTH with; \"\" = none"),
+    ENUMERATED(loglevel, log_level_names, LOG_INFO,
+               "least severe message logged: debug, info, warning or error"),
+    STRING(state_file, PATH_LEN_MAX, "", NULL,
+           "file keeping locks and the last token across restarts; \"\" = none"),
+    INTEGER(recovery_delay_ms, -1, TERA, -1, "ms",
+            "after a crash, grant nothing for this long; -1 = default_ttl_ms"),
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void say(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (buf == NULL || len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+/* Writes value into q (QUOTE_BUF bytes) between single quotes, bytes
+ * outside printable ASCII as \xHH, cut with "..." when long, so a message
+ * never carries control characters to a terminal or log.  With bare set, a
+ * short printable value comes back as is (a key name reads best bare). */
+#define QUOTE_BUF (QUOTE_MAX * 4 + 8)
+static const char *quote(char *q, const char *value, int bare)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0, i;
+
+    q[n++] = '\'';
+    for (i = 0; value[i] != '\0' && i < QUOTE_MAX; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if (ch >= 0x20 && ch < 0x7f) {
+            q[n++] = (char)ch;
+        } else {
+            n += (size_t)sprintf(q + n, "\\x%c%c", hex[ch >> 4], hex[ch & 15]);
+            bare = 0;
+        }
+    }
+    if (value[i] != '\0')
+        n += (size_t)sprintf(q + n, "...");
+    else if (bare)
+        return value;
+    sprintf(q + n, "'");
+    return q;
+}
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+/* The key named by the len bytes at name (not NUL-terminated for
+ * --name=value), or NULL. */
+static const struct key *find_key(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++)
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static void *field(struct cachify_config *c, const struct key *k)
+{
+    return (char *)c + k->offset;
+}
+
+/* Stores an already checked number in an integer or enum field. */
+static void store(struct cachify_config *c, const struct key *k, long long v)
+{
+    if (k->type == KEY_ENUM) /* loglevel is the only enum key so far */
+        *(enum log_level *)field(c, k) = (enum log_level)v;
+    else if (k->size == sizeof(int))
+        *(int *)field(c, k) = (int)v; /* the key's bounds keep it in range */
+    else
+        *(long long *)field(c, k) = v;
+}
+
+/* Accepts decimal digits, with a leading '-' only when the key allows
+ * negatives; no '+', blanks, hex or unit suffixes, so "10k" or " 5" fail
+ * loudly rather than meaning something unexpected. */
+static int parse_integer(const struct key *k, const char *value,
+                         long long *out, char *why, size_t whylen)
+{
+    const char *p = value;
+    char q[QUOTE_BUF];
+    int neg = 0, overflow = 0;
+    long long v = 0;
+
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (*p == '\0' || p[strspn(p, "0123456789")] != '\0') {
+        say(why, whylen, "%s is not a number", quote(q, value, 0));
+        return -1;
+    }
+    for (; *p != '\0'; p++) {
+        int d = *p - '0';
+
+        if (v > (LLONG_MAX - d) / 10)
+            overflow = 1;
+        else
+            v = v * 10 + d;
+    }
+    if (neg)
+        v = -v;
+    /* A '-' on a key whose minimum is not negative is out of range, even
+     * for "-0": the value was not written the way the key takes it. */
+    if (overflow || v < k->min || v > k->max || (neg && k->min >= 0)) {
+        say(why, whylen, "%s is out of range (%lld..%lld)", quote(q, value, 0),
+            k->min, k->max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* bind: every blank-separated word must be a numeric address (no names, so
+ * start-up never waits on DNS); stored joined by single spaces so the daemon
+ * can split on ' ' alone.  Blank text means no TCP listener. */
+static int convert_bind(const char *value, char **out, char *why,
+                        size_t whylen)
+{
+    size_t len = strlen(value), n = 0;
+    const char *p = value;
+    char *res = malloc(len + 1);
+
+    if (res == NULL) {
+        say(why, whylen, "out of memory");
+        return -1;
+    }
+    while (*p != '\0') {
+        char word[QUOTE_MAX + 2], q[QUOTE_BUF];
+        unsigned char addr[16];
+        size_t wlen = 0, cut;
+
+        while (is_blank(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        while (p[wlen] != '\0' && !is_blank(p[wlen]))
+            wlen++;
+        /* Any address fits in word; a longer word is wrong anyway and is
+         * cut so quote() shows it with "...". */
+        cut = wlen < sizeof word ? wlen : sizeof word - 1;
+        memcpy(word, p, cut);
+        word[cut] = '\0';
+        if (cut < wlen || (inet_pton(AF_INET, word, addr) != 1 &&
+                           inet_pton(AF_INET6, word, addr) != 1)) {
+            say(why, whylen, "%s is not a numeric IPv4 or IPv6 address",
+                quote(q, word, 0));
+            free(res);
+            return -1;
+        }
+        if (n > 0)
+            res[n++] = ' ';
+        memcpy(res + n, word, wlen);
+        n += wlen;
+        p += wlen;
+    }
+    res[n] = '\0';
+    *out = res;
+    return 0;
+}
+
+/* Parses value for key k and stores it in c; on error leaves c unchanged and
+ * writes the reason (without where or key) to why. */
+static int set_value(struct cachify_config *c, const struct key *k,
+                     const char *value, char *why, size_t whylen)
+{
+    long long v;
+    size_t i;
+
+    switch (k->type) {
+    case KEY_STRING: {
+        char **slot = field(c, k), *copy;
+        size_t len = strlen(value);
+
+        /* The value is not quoted back: it may be a password. */
+        if (k->max > 0 && len > (size_t)k->max) {
+            say(why, whylen, "too long (%zu bytes, at most %lld)", len, k->max);
+            return -1;
+        }
+        if (k->convert != NULL) {
+            if (k->convert(value, &copy, why, whylen) != 0)
+                return -1;
+        } else if ((copy = strdup(value)) == NULL) {
+            say(why, whylen, "out of memory");
+            return -1;
+        }
+        free(*slot);
+        *slot = copy;
+        return 0;
+    }
+    case KEY_INT:
+        if (parse_integer(k, value, &v, why, whylen) != 0)
+            return -1;
+        store(c, k, v);
+        return 0;
+    case KEY_ENUM: {
+        char list[256] = "", q[QUOTE_BUF];
+
+        for (i = 0; k->choices[i] != NULL; i++) {
+            if (strcmp(k->choices[i], value) == 0) {
+                store(c, k, (long long)i);
+                return 0;
+            }
+            if (i > 0)
+                strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
+        }
+        say(why, whylen, "%s is not one of %s", quote(q, value, 0), list);
+        return -1;
+    }
+    }
+    return -1;
+}
+
+int config_defaults(struct cachify_config *c)
+{
+    size_t i;
+    char why[WHY_MAX];
+
+    /* Zeroed first so config_free() is safe however far this gets. */
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->type != KEY_STRING)
+            store(c, k, k->def);
+        else if (set_value(c, k, k->def_str, why, sizeof why) != 0)
+            return -1; /* out of memory: defaults are valid by design */
+    }
+    return 0;
+}
+
+void config_free(struct cachify_config *c)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++) {
+        if (keys[i].type == KEY_STRING) {
+            char **slot = field(c, &keys[i]);
+            free(*slot);
+            *slot = NULL;
+        }
+    }
+    free(c->config_file);
+    c->config_file = NULL;
+}
+
+/* Keys given on the command line are named as typed there, with "--". */
+int config_set(struct cachify_config *c, const char *name, const char *value,
+               const char *where, char *err, size_t errlen)
+{
+    const char *dash = strcmp(where, "command line") == 0 ? "--" : "";
+    const struct key *k = find_key(name, strlen(name));
+    char why[WHY_MAX], q[QUOTE_BUF];
+
+    if (k == NULL) {
+        say(err, errlen, "%s: %s%s: unknown key", where, dash, quote(q, name, 1));
+        return -1;
+    }
+    if (set_value(c, k, value, why, sizeof why) != 0) {
+        say(err, errlen, "%s: %s%s: %s", where, dash, k->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+enum line_status { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NUL, LINE_ERROR };
+
+/* Reads one line without its '\n' into buf (CONF_LINE_MAX + 1 bytes).  A
+ * byte at a time, so a NUL inside the line is noticed instead of silently
+ * cutting it short as fgets would. */
+static enum line_status read_line(FILE *f, char *buf)
+{
+    size_t len = 0;
+    int ch, nul = 0;
+
+    while ((ch = getc(f)) != EOF && ch != '\n') {
+        if (len >= CONF_LINE_MAX)
+            return LINE_TOO_LONG;
+        if (ch == '\0')
+            nul = 1;
+        buf[len++] = (char)ch;
+    }
+    if (ch == EOF && ferror(f))
+        return LINE_ERROR;
+    if (ch == EOF && len == 0)
+        return LINE_EOF;
+    buf[len] = '\0';
+    return nul ? LINE_NUL : LINE_OK;
+}
+
+/* Decodes the double-quoted value starting at p (p[0] == '"') in place.
+ * Only \" and \\ are escapes, so Windows-like paths and passwords cannot be
+ * mangled by accident: any other backslash is an error to fix. */
+static int unquote(char *p, char *why, size_t whylen)
+{
+    char *out = p;
+    const char *q = p + 1;
+
+    for (;;) {
+        if (*q == '\0') {
+            say(why, whylen, "unterminated quoted value");
+            return -1;
+        }
+        if (*q == '"')
+            break;
+        if (*q == '\\') {
+            if (q[1] != '"' && q[1] != '\\') {
+                say(why, whylen, "bad escape in quoted value (only \\\" and \\\\)");
+                return -1;
+            }
+            q++;
+        }
+        *out++ = *q++;
+    }
+    *out = '\0';
+    for (q++; is_blank(*q); q++)
+        ;
+    if (*q != '\0' && !(*q == '#' && is_blank(q[-1]))) {
+        say(why, whylen, "text after the closing quote");
+        return -1;
+    }
+    return 0;
+}
+
+/* One line of a conf file: blank, a comment, or `name value`. */
+static int parse_line(struct cachify_config *c, char *line, const char *path,
+                      unsigned long lineno, char *err, size_t errlen)
+{
+    char *p = line, *name, *q, why[WHY_MAX];
+    const struct key *k;
+
+    while (is_blank(*p))
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    name = p;
+    while (*p != '\0' && !is_blank(*p))
+        p++;
+    k = find_key(name, (size_t)(p - name));
+    if (k == NULL) {
+        char q2[QUOTE_BUF];
+        *p = '\0';
+        say(err, errlen, "%s:%lu: %s: unknown key", path, lineno, quote(q2, name, 1));
+        return -1;
+    }
+    while (is_blank(*p))
+        p++;
+    if (*p == '"') {
+        if (unquote(p, why, sizeof why) != 0) {
+            say(err, errlen, "%s:%lu: %s: %s", path, lineno, k->name, why);
+            return -1;
+        }
+    } else {
+        /* p follows a blank, so a '#' right there is a comment too. */
+        for (q = p; *q != '\0'; q++) {
+            if (*q == '#' && (q == p || is_blank(q[-1]))) {
+                *q = '\0';
+                break;
+            }
+        }
+        while (q > p && is_blank(q[-1]))
+            q--;
+        *q = '\0';
+        if (*p == '\0') {
+            say(err, errlen, "%s:%lu: %s: missing value", path, lineno, k->name);
+            return -1;
+        }
+    }
+    if (set_value(c, k, p, why, sizeof why) != 0) {
+        say(err, errlen, "%s:%lu: %s: %s", path, lineno, k->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load_file(struct cachify_config *c, const char *path,
+                     char *err, size_t errlen)
+{
+    char line[CONF_LINE_MAX + 1];
+    unsigned long lineno = 0;
+    enum line_status st;
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    while (rc == 0 && (st = read_line(f, line)) != LINE_EOF) {
+        lineno++;
+        if (st == LINE_TOO_LONG) {
+            say(err, errlen, "%s:%lu: line is longer than %d bytes", path,
+                lineno, CONF_LINE_MAX);
+            rc = -1;
+        } else if (st == LINE_NUL) {
+            say(err, errlen, "%s:%lu: line holds a NUL byte", path, lineno);
+            rc = -1;
+        } else if (st == LINE_ERROR) {
+            say(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            rc = -1;
+        } else {
+            rc = parse_line(c, line, path, lineno, err, errlen);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+enum arg_kind { ARG_HELP, ARG_VERSION, ARG_CONFIG, ARG_KEY, ARG_BAD };
+
+/* Classifies argv[*i], consuming the argument that holds its value, if any,
+ * so both passes of config_parse_args walk argv the same way.  ARG_CONFIG
+ * and ARG_KEY set *value (and *k); ARG_BAD writes the whole message. */
+static enum arg_kind next_arg(int argc, char **argv, int *i,
+                              const struct key **k, const char **value,
+                              char *err, size_t errlen)
+{
+    const char *a = argv[*i], *eq;
+    char name[QUOTE_MAX + 2], q[QUOTE_BUF];
+    size_t n;
+
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        return ARG_HELP;
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0)
+        return ARG_VERSION;
+    if (strncmp(a, "--config=", 9) == 0) {
+        *value = a + 9;
+        return ARG_CONFIG;
+    }
+    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+        if (*i + 1 >= argc) {
+            say(err, errlen, "command line: %s: missing file name", a);
+            return ARG_BAD;
+        }
+        *value = argv[++*i];
+        return ARG_CONFIG;
+    }
+    if (a[0] != '-') {
+        say(err, errlen, "command line: %s: unexpected argument", quote(q, a, 0));
+        return ARG_BAD;
+    }
+    if (a[1] != '-') {
+        say(err, errlen, "command line: %s: unknown option", quote(q, a, 1));
+        return ARG_BAD;
+    }
+    eq = strchr(a + 2, '=');
+    n = eq != NULL ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+    if ((*k = find_key(a + 2, n)) == NULL) {
+        size_t cut = n < sizeof name ? n : sizeof name - 1;
+        memcpy(name, a + 2, cut);
+        name[cut] = '\0';
+        say(err, errlen, "command line: --%s: unknown key", quote(q, name, 1));
+        return ARG_BAD;
+    }
+    if (eq != NULL) {
+        *value = eq + 1;
+    } else if (*i + 1 >= argc) {
+        say(err, errlen, "command line: --%s: missing value", (*k)->name);
+        return ARG_BAD;
+    } else {
+        *value = argv[++*i];
+    }
+    return ARG_KEY;
+}
+
+/* Two passes: the first finds -c, --help and --version and checks the
+ * shape of argv, the second applies --name values after the file is read,
+ * so they win whatever their position.  Values are skipped, never taken as
+ * options, so "--requirepass -h" sets a password rather than asking for help.
+ * --help and --version win over argv errors: a user asking for help with a
+ * broken command line should get the help. */
+int config_parse_args(struct cachify_config *c, int argc, char **argv,
+                      enum config_action *action, char *err, size_t errlen)
+{
+    const struct key *k = NULL;
+    const char *value = NULL, *file = NULL;
+    int i, bad = 0;
+    char why[WHY_MAX];
+
+    *action = CONFIG_RUN;
+    for (i = 1; i < argc; i++) {
+        enum arg_kind kind = next_arg(argc, argv, &i, &k, &value,
+                                      bad ? NULL : err, errlen);
+        if (kind == ARG_HELP || kind == ARG_VERSION) {
+            *action = kind == ARG_HELP ? CONFIG_SHOW_HELP : CONFIG_SHOW_VERSION;
+            return 0;
+        }
+        if (kind == ARG_CONFIG)
+            file = value; /* the last -c wins, like every other option */
+        else if (kind == ARG_BAD)
+            bad = 1;
+    }
+    if (bad)
+        return -1;
+    if (file != NULL) {
+        free(c->config_file);
+        if ((c->config_file = strdup(file)) == NULL) {
+            say(err, errlen, "command line: -c: out of memory");
+            return -1;
+        }
+        if (config_load_file(c, file, err, errlen) != 0)
+            return -1;
+    }
+    for (i = 1; i < argc; i++) {
+        if (next_arg(argc, argv, &i, &k, &value, NULL, 0) != ARG_KEY)
+            continue;
+        if (set_value(c, k, value, why, sizeof why) != 0) {
+            say(err, errlen, "command line: --%s: %s", k->name, why);
+            return -1;
+        }
+    }
+    return config_check(c, err, errlen);
+}
+
+int config_check(struct cachify_config *c, char *err, size_t errlen)
+{
+    if (c->max_ttl_ms != 0 && c->default_ttl_ms > c->max_ttl_ms) {
+        say(err, errlen, "default_ttl_ms (%lld) is larger than max_ttl_ms (%lld)",
+            c->default_ttl_ms, c->max_ttl_ms);
+        return -1;
+    }
+    /* A request is one line or several bulk strings, each up to max_line
+     * plus its CRLF; four lines' worth is a roomy default. */
+    if (c->max_request == 0) {
+        c->max_request = 4 * c->max_line;
+    } else if (c->max_request < c->max_line + 2) {
+        say(err, errlen,
+            "max_request (%lld) is smaller than max_line + 2 (%lld)",
+            c->max_request, c->max_line + 2);
+        return -1;
+    }
+    if (c->recovery_delay_ms == -1)
+        c->recovery_delay_ms = c->default_ttl_ms;
+    return 0;
+}
+
+void config_usage(FILE *out, const char *argv0)
+{
+    size_t i;
+
+    fprintf(out,
+            "Usage: %s [-c FILE] [--name value | --name=value]...\n"
+            "\n"
+            "  -c, --config FILE  read settings from FILE (no file is read without -c)\n"
+            "  -h, --help         print this help and exit\n"
+            "  -v, --version      print the version and exit\n"
+            "  --name value       set the key `name`; wins over the file\n"
+            "\n"
+            "Keys (name, default, meaning):\n",
+            argv0 != NULL ? argv0 : "cachifyd");
+    for (i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        char def[64];
+
+        if (k->type == KEY_STRING)
+            snprintf(def, sizeof def, "\"%s\"", k->def_str);
+        else if (k->type == KEY_ENUM)
+            snprintf(def, sizeof def, "%s", k->choices[k->def]);
+        else
+            snprintf(def, sizeof def, "%lld%s%s", k->def,
+                     k->unit[0] != '\0' ? " " : "", k->unit);
+        fprintf(out, "  %-20s %-15s %s\n", k->name, def, k->help);
+    }
+}
+
+const char *config_log_level_name(enum log_level level)
+{
+    if ((unsigned)level < sizeof log_level_names / sizeof log_level_names[0] - 1)
+        return log_level_names[level];
+    return "unknown";
+}

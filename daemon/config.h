@@ -1,0 +1,84 @@
+/* daemon/config.h - cachifyd's settings: one table, a file, the command line.
+ *
+ * Owns: the struct of every setting, the table that names each one with its
+ * type, bounds, default and help line, and the parsing of `name value` files
+ * and `--name value` arguments.  Does not own: acting on settings (the daemon
+ * reads the struct once at start).
+ *
+ * Precedence: built-in defaults, then the file named by -c (none without -c),
+ * then --name value arguments, which always win whatever their position.
+ * Every error names where it came from: "FILE:LINE: key: why" or
+ * "command line: --key: why".
+ */
+#ifndef CACHIFY_DAEMON_CONFIG_H
+#define CACHIFY_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
+
+struct cachify_config {
+    char *bind;              /* space-separated addresses, IPv4 or IPv6; "" = no TCP */
+    int port;                /* TCP port, 1..65535 (0 = no TCP listener) */
+    char *unixsocket;        /* path, "" = none */
+    long long maxclients;    /* connections served at once */
+    long long default_ttl_ms;/* TTL of an ACQUIRE without TTL */
+    long long max_ttl_ms;    /* largest TTL accepted; 0 = no bound */
+    long long max_key_len;   /* longest key in bytes */
+    long long max_line;      /* longest inline line / bulk string, bytes */
+    long long max_request;   /* largest whole request, bytes (>= max_line + 2) */
+    long long max_waiters;   /* longest wait queue of one key; 0 = no bound */
+    long long max_locks;     /* most keys held or waited on; 0 = no bound */
+    long long client_output_limit; /* unsent reply bytes before a client is dropped */
+    char *requirepass;       /* "" = no AUTH needed */
+    enum log_level loglevel;
+    char *state_file;        /* "" = keep no state across restarts */
+    long long recovery_delay_ms; /* -1 = same as default_ttl_ms */
+    char *config_file;       /* the -c FILE that was read, NULL when none */
+};
+
+/* What config_parse_args asks the caller to do next. */
+enum config_action {
+    CONFIG_RUN,          /* start the daemon */
+    CONFIG_SHOW_HELP,    /* print config_usage() and exit 0 */
+    CONFIG_SHOW_VERSION, /* print the version and exit 0 */
+};
+
+/* Fills *c with built-in defaults.  Returns 0, or -1 when out of memory.
+ * Call config_free() afterwards in every case. */
+int config_defaults(struct cachify_config *c);
+
+/* Frees the strings in *c (not c itself). */
+void config_free(struct cachify_config *c);
+
+/* Sets one key from text, as read at `where` ("FILE:LINE" or
+ * "command line").  Returns 0, or -1 with a message in err[errlen]. */
+int config_set(struct cachify_config *c, const char *name, const char *value,
+               const char *where, char *err, size_t errlen);
+
+/* Reads `name value` lines from path: '#' starts a comment, blank lines are
+ * skipped, the value is the rest of the line with outer blanks trimmed and
+ * may be double-quoted.  Returns 0, or -1 with "path:line: key: why" in err. */
+int config_load_file(struct cachify_config *c, const char *path,
+                     char *err, size_t errlen);
+
+/* Handles argv: -c FILE, --help/-h, --version/-v, and --name value for any
+ * key.  Loads the file (if any) before applying --name values.  Checks the
+ * result with config_check().  Returns 0 and sets *action, or -1 with err. */
+int config_parse_args(struct cachify_config *c, int argc, char **argv,
+                      enum config_action *action, char *err, size_t errlen);
+
+/* Cross-key checks and derived values (recovery_delay_ms -1 becomes
+ * default_ttl_ms; default_ttl_ms may not exceed a set max_ttl_ms; ...).
+ * Returns 0, or -1 with err. */
+int config_check(struct cachify_config *c, char *err, size_t errlen);
+
+/* Prints usage and one line per key (name, default, help) to out. */
+void config_usage(FILE *out, const char *argv0);
+
+/* "debug", "info", "warning", "error". */
+const char *config_log_level_name(enum log_level level);
+
+#endif

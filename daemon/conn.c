@@ -1,0 +1,280 @@
+/* daemon/conn.c - one client connection (see conn.h for the flow).
+ *
+ * Closing is done in two steps so a client always gets its last reply
+ * (-PROTO, QUIT's +OK, -LIMIT): CONN_CLOSING first flushes the output; then
+ * the socket is shut down for writing and what the client still sends is
+ * read and dropped for up to LINGER_SECONDS, because close() on a socket
+ * with unread input sends a reset that can destroy the reply in flight.
+ * The connection's locks and waits are released at the first step.
+ */
+#include "daemon/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "daemon/commands.h"
+#include "daemon/log.h"
+#include "daemon/output.h"
+#include "daemon/server.h"
+
+/* How long a closing connection may keep sending before we stop reading. */
+#define LINGER_SECONDS 2
+
+static void conn_process(struct conn *c);
+
+struct evbuffer *conn_output(struct conn *c)
+{
+    return bufferevent_get_output(c->bev);
+}
+
+static void clear_wait(struct conn *c)
+{
+    free(c->wait_key);
+    c->wait_key = NULL;
+    c->wait_keylen = 0;
+}
+
+void conn_free(struct conn *c)
+{
+    struct server *srv = c->srv;
+    locktable_session_end(srv->locks, &c->session);
+    server_arm_timer(srv); /* handoffs may have set new deadlines */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    log_msg(LOG_DEBUG, "client %s closed", c->peer);
+    clear_wait(c);
+    if (c->resume)
+        event_free(c->resume);
+    proto_reader_free(c->reader);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+/* Second closing step: output is flushed; release the session, half-close
+ * and drain until EOF or the linger timeout. */
+static void conn_linger(struct conn *c)
+{
+    locktable_session_end(c->srv->locks, &c->session);
+    server_arm_timer(c->srv);
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct timeval linger = { LINGER_SECONDS, 0 };
+    bufferevent_set_timeouts(c->bev, &linger, NULL);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    evbuffer_drain(bufferevent_get_input(c->bev),
+                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
+void conn_close_after_reply(struct conn *c)
+{
+    c->state = CONN_CLOSING;
+    /* The write callback must fire when the output is empty, not at the
+     * pause mark. */
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
+{
+    char *copy = malloc(keylen + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, key, keylen);
+    copy[keylen] = '\0';
+    clear_wait(c);
+    c->wait_key = copy;
+    c->wait_keylen = keylen;
+    c->state = CONN_WAITING;
+    return 0;
+}
+
+void conn_end_wait(struct conn *c)
+{
+    clear_wait(c);
+    c->state = CONN_READY;
+}
+
+/* Runs conn_process from the loop rather than from inside the lock engine's
+ * callback, which must not re-enter the engine. */
+static void schedule_resume(struct conn *c)
+{
+    event_active(c->resume, EV_TIMEOUT, 1);
+}
+
+void conn_wait_granted(void *ctx, uint64_t token, void *arg)
+{
+    struct conn *c = ctx;
+    (void)arg;
+    reply_int(c, (long long)token);
+    clear_wait(c);
+    c->state = CONN_READY;
+    schedule_resume(c);
+}
+
+void conn_wait_timed_out(void *ctx, void *arg)
+{
+    struct conn *c = ctx;
+    (void)arg;
+    reply_error_quoted(c, "TIMEOUT", "", c->wait_key, c->wait_keylen,
+                       " is already locked!");
+    clear_wait(c);
+    c->state = CONN_READY;
+    schedule_resume(c);
+}
+
+/* Executes whole requests while the connection is ready and its output is
+ * under the pause mark. */
+static void conn_process(struct conn *c)
+{
+    struct server *srv = c->srv;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = conn_output(c);
+
+    if (c->in_process)
+        return;
+    c->in_process = 1;
+    while (c->state == CONN_READY) {
+        if (evbuffer_get_length(out) >= OUTPUT_PAUSE_BYTES) {
+            c->output_paused = 1;
+            bufferevent_disable(c->bev, EV_READ);
+            break;
+        }
+        struct proto_request req;
+        enum proto_status st = proto_reader_next(c->reader, &req);
+        if (st == PROTO_OK) {
+            srv->stats.commands++;
+            commands_execute(c, &req);
+            if (evbuffer_get_length(out) >
+                (size_t)srv->config->client_output_limit) {
+                log_msg(LOG_WARNING, "client %s dropped: %zu unsent reply "
+                        "bytes is over client_output_limit", c->peer,
+                        evbuffer_get_length(out));
+                c->in_process = 0;
+                conn_free(c);
+                return;
+            }
+            continue;
+        }
+        if (st == PROTO_ERROR) {
+            srv->stats.protocol_errors++;
+            log_msg(LOG_DEBUG, "client %s: protocol error: %s", c->peer,
+                    proto_reader_error(c->reader));
+            reply_error(c, "PROTO", "%s", proto_reader_error(c->reader));
+            conn_close_after_reply(c);
+            break;
+        }
+        size_t avail;
+        char *space = proto_reader_space(c->reader, &avail);
+        if (!space) {
+            reply_error(c, "ERR", "out of memory");
+            conn_close_after_reply(c);
+            break;
+        }
+        int n = avail ? evbuffer_remove(in, space, avail) : 0;
+        if (n <= 0)
+            break;
+        proto_reader_commit(c->reader, (size_t)n);
+    }
+    c->in_process = 0;
+    server_arm_timer(srv);
+    if (c->state == CONN_CLOSING && evbuffer_get_length(out) == 0)
+        conn_linger(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CONN_CLOSING) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    conn_process(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->state == CONN_CLOSING) {
+        if (pending == 0)
+            conn_linger(c);
+        return;
+    }
+    if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
+        c->output_paused = 0;
+        bufferevent_enable(bev, EV_READ);
+        conn_process(c);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)bev;
+    if ((what & BEV_EVENT_EOF) && c->state == CONN_READY &&
+        evbuffer_get_length(conn_output(c)) > 0) {
+        /* The client half-closed after its last request (nc -N does):
+         * its replies are still owed. */
+        conn_close_after_reply(c);
+        return;
+    }
+    conn_free(c);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_process(arg);
+}
+
+void conn_accept(struct server *srv, int fd, const char *peer)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        log_msg(LOG_WARNING, "out of memory accepting %s", peer);
+        close(fd);
+        return;
+    }
+    c->srv = srv;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->reader = proto_reader_new(&srv->limits);
+    c->resume = event_new(srv->base, -1, 0, on_resume, c);
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->reader || !c->resume || !c->bev) {
+        log_msg(LOG_WARNING, "out of memory accepting %s", peer);
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            close(fd);
+        if (c->resume)
+            event_free(c->resume);
+        proto_reader_free(c->reader);
+        free(c);
+        return;
+    }
+    c->authenticated = srv->config->requirepass[0] == '\0';
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_PAUSE_BYTES / 2, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    srv->stats.connections_total++;
+    log_msg(LOG_DEBUG, "client %s connected", c->peer);
+}

@@ -1,0 +1,179 @@
+/* daemon/locktable.h - the lock engine: keys, holders, tokens, waiters, expiry.
+ *
+ * Owns: every lock entry (a key with its holder and its FIFO of waiters), the
+ * fencing-token counter, and two deadline heaps (lock expiries and bounded
+ * waits).  Does not own: sockets, timers or threads.  It never reads a clock
+ * except through the struct lock_clock it was given, and it never sleeps:
+ * the caller asks locktable_next_deadline() when to call
+ * locktable_run_timers(), which is what lets tests drive it with a fake
+ * clock and lets the embedded client wrap it in a mutex.
+ *
+ * Expiry is exact: a lock is gone at its deadline even if nobody asks (the
+ * caller's timer runs locktable_run_timers), and every access also checks
+ * the deadline first (lazy expiry), so no answer ever shows an expired lock.
+ * Nothing here scans all locks.
+ *
+ * Waiters are served first come, first served, one at a time, the moment the
+ * lock is released, expires, or its session ends.  A grant or a timed-out
+ * wait is reported through struct lock_events *synchronously*, from inside
+ * the call that caused it; those callbacks must not call back into the
+ * engine (defer follow-up work instead).
+ */
+#ifndef CACHIFY_DAEMON_LOCKTABLE_H
+#define CACHIFY_DAEMON_LOCKTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/clock.h"
+
+struct locktable;
+struct lock_entry;
+struct lock_waiter;
+
+/* A connection (or client thread): what SESSION locks and pending waits
+ * belong to, so they can be dropped together when it goes away.  Embed one,
+ * zero-initialised, in the owner; the engine links entries and waiters in. */
+struct lock_session {
+    struct lock_entry *locks;    /* SESSION locks held, linked by the engine */
+    struct lock_waiter *waiters; /* waits not yet resolved, linked by the engine */
+};
+
+/* Callbacks for waits resolved later.  ctx is the one given to
+ * locktable_acquire; the waiter is freed right after the callback. */
+struct lock_events {
+    void (*granted)(void *ctx, uint64_t token, void *arg);
+    void (*timed_out)(void *ctx, void *arg);
+    void *arg;
+};
+
+struct locktable_limits {
+    size_t max_locks;   /* most entries (held or waited on); 0 = no bound */
+    size_t max_waiters; /* longest queue of one key; 0 = no bound */
+};
+
+/* Counters since start, for STATS. */
+struct lock_stats {
+    uint64_t acquired;  /* grants, immediate or after a wait */
+    uint64_t released;  /* RELEASEs (and session ends) that freed a lock */
+    uint64_t expired;   /* locks that ran out their TTL */
+    uint64_t timeouts;  /* waits that ran out */
+    uint64_t rejected;  /* no-wait acquires refused because the key was held */
+    uint64_t handoffs;  /* grants made to a waiter */
+    uint64_t held;      /* locks held now */
+    uint64_t waiters;   /* waits queued now */
+};
+
+enum lock_result {
+    LOCK_GRANTED,      /* *token holds the new token */
+    LOCK_BUSY,         /* held (or recovering) and the request did not wait */
+    LOCK_QUEUED,       /* waiting; the outcome comes through lock_events */
+    LOCK_LIMIT_LOCKS,  /* max_locks reached */
+    LOCK_LIMIT_WAITERS,/* max_waiters reached for this key */
+    LOCK_NO_MEMORY,    /* allocation failed; nothing changed */
+};
+
+struct lock_request {
+    const char *key;
+    size_t keylen;
+    uint64_t ttl_us;             /* lifetime once granted; 0 = no expiry */
+    int wait;                    /* 0: answer LOCK_BUSY when held */
+    uint64_t wait_us;            /* with wait: 0 = no bound, else the bound */
+    int session_lock;            /* release when `session` ends */
+    struct lock_session *session;/* owner; required for wait or session_lock */
+    void *ctx;                   /* handed back through lock_events */
+};
+
+/* New, empty table.  clock is copied; seed keys the hash (random in the
+ * daemon).  NULL when out of memory. */
+struct locktable *locktable_new(const struct lock_clock *clock,
+                                const struct lock_events *events,
+                                const struct locktable_limits *limits,
+                                const uint8_t seed[16]);
+
+/* Frees every entry and pending waiter (without callbacks) and the table. */
+void locktable_free(struct locktable *t);
+
+/* Takes key for rq's owner, or queues the request, or refuses; see
+ * enum lock_result. */
+enum lock_result locktable_acquire(struct locktable *t,
+                                   const struct lock_request *rq,
+                                   uint64_t *token);
+
+/* Releases key when token holds it (token 0: whoever holds it).  Returns 1
+ * when a lock was freed, else 0.  The next waiter is granted at once. */
+int locktable_release(struct locktable *t, const char *key, size_t keylen,
+                      uint64_t token);
+
+/* 1 when key is held now, else 0. */
+int locktable_is_locked(struct locktable *t, const char *key, size_t keylen);
+
+/* When token holds key, its expiry becomes ttl_us from now (0 = never) and
+ * 1 is returned; else 0. */
+int locktable_extend(struct locktable *t, const char *key, size_t keylen,
+                     uint64_t token, uint64_t ttl_us);
+
+/* Microseconds left on a held lock; -1 held with no expiry; -2 not held. */
+int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen);
+
+/* Token of key's holder, or 0 when not held. */
+uint64_t locktable_holder_token(struct locktable *t, const char *key,
+                                size_t keylen);
+
+/* Drops everything session owns: its SESSION locks are released (and handed
+ * to their next waiters), its pending waits are cancelled without callbacks. */
+void locktable_session_end(struct locktable *t, struct lock_session *session);
+
+/* Cancels session's pending waits (no callbacks), keeping its locks: for a
+ * shutdown, so releasing the locks next hands nothing to a dying client. */
+void locktable_session_cancel_waits(struct locktable *t,
+                                    struct lock_session *session);
+
+/* Tokens at or below `ceiling` may be issued freely; before issuing one
+ * above it the engine calls raise_fn(arg, token), which must make a new
+ * ceiling durable and return it (the state file keeps the ceiling so that
+ * after a crash every new token is above every token ever issued).  When
+ * raise_fn fails it returns 0: the token is issued anyway and raise_fn is
+ * asked again at the next grant.  raise_fn NULL turns this off. */
+void locktable_set_token_ceiling(struct locktable *t, uint64_t ceiling,
+                                 uint64_t (*raise_fn)(void *arg, uint64_t token),
+                                 void *arg);
+
+/* Monotonic microsecond at which locktable_run_timers has work, or
+ * UINT64_MAX when nothing is pending. */
+uint64_t locktable_next_deadline(const struct locktable *t);
+
+/* Expires due locks and ends due waits, at most max_events of them (so a
+ * million simultaneous expiries are done in slices between other work).
+ * Returns how many it did. */
+size_t locktable_run_timers(struct locktable *t, size_t max_events);
+
+/* No grant until the monotonic time `until_us` (crash recovery): acquires
+ * without wait answer LOCK_BUSY, waits queue and are served from then on. */
+void locktable_block_grants_until(struct locktable *t, uint64_t until_us);
+
+/* 1 while grants are blocked for recovery. */
+int locktable_recovering(const struct locktable *t);
+
+/* Largest token issued or restored, and raising it (state file restore). */
+uint64_t locktable_last_token(const struct locktable *t);
+void locktable_raise_last_token(struct locktable *t, uint64_t token);
+
+/* Puts back a lock saved at a clean stop: key held by token for ttl_us more
+ * (0 = no expiry).  Returns 0, or -1 when out of memory or key is held. */
+int locktable_restore(struct locktable *t, const char *key, size_t keylen,
+                      uint64_t token, uint64_t ttl_us);
+
+/* Calls fn once per held lock (key, token, microseconds left or 0 for no
+ * expiry).  fn must not change the table.  Returns 0, or the first non-zero
+ * value fn returned (which stops the walk). */
+int locktable_foreach_held(struct locktable *t,
+                           int (*fn)(const char *key, size_t keylen,
+                                     uint64_t token, uint64_t ttl_left_us,
+                                     void *arg),
+                           void *arg);
+
+/* A copy of the counters (held and waiters are current). */
+void locktable_stats(const struct locktable *t, struct lock_stats *out);
+
+#endif

@@ -1,0 +1,62 @@
+/* daemon/main.c - cachifyd's entry point: settings, signals, the loop.
+ *
+ * Owns: process-wide set-up (SIGPIPE ignored, log level) and the exit code:
+ * 0 after a clean stop, 1 when start-up fails (the reason is logged), 2 for
+ * a bad command line or config file.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/version.h"
+
+int main(int argc, char **argv)
+{
+    struct cachify_config config;
+    enum config_action action;
+    char err[512];
+    int rc = 2;
+
+    if (config_defaults(&config) != 0) {
+        fprintf(stderr, "cachifyd: out of memory\n");
+        return 1;
+    }
+    if (config_parse_args(&config, argc, argv, &action, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cachifyd: %s\n", err);
+        goto out;
+    }
+    if (action == CONFIG_SHOW_HELP) {
+        config_usage(stdout, argv[0]);
+        rc = 0;
+        goto out;
+    }
+    if (action == CONFIG_SHOW_VERSION) {
+        printf("cachifyd %s\n", CACHIFYD_VERSION);
+        rc = 0;
+        goto out;
+    }
+
+    /* A client that vanishes mid-reply must cost an EPIPE, not the daemon. */
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof(ignore));
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, NULL);
+
+    log_set_level(config.loglevel);
+    log_msg(LOG_INFO, "cachifyd %s starting%s%s", CACHIFYD_VERSION,
+            config.config_file ? " with " : "",
+            config.config_file ? config.config_file : "");
+    struct server *srv = server_new(&config);
+    rc = 1;
+    if (srv) {
+        rc = server_run(srv) == 0 ? 0 : 1;
+        server_free(srv);
+        log_msg(LOG_INFO, "cachifyd stopped");
+    }
+out:
+    config_free(&config);
+    return rc;
+}

@@ -1,0 +1,109 @@
+/* daemon/map.h - an intrusive hash map from byte-string keys to nodes.
+ *
+ * Owns: the bucket arrays and the chains threaded through the nodes.  Does
+ * not own: the nodes or their key bytes.  Callers embed a struct map_node in
+ * their own object (a lock), point key/keylen at bytes that outlive the
+ * node's membership, set hash with map_hash(), and insert; nothing is
+ * allocated per node, and the object is recovered from the node with
+ * container_of-style arithmetic.  Keys are arbitrary bytes (NULs allowed)
+ * compared by length and content.
+ *
+ * Keys are hashed with SipHash-2-4 under a 16-byte seed given to map_init;
+ * the daemon seeds it randomly so clients cannot choose keys that share a
+ * bucket.  The table resizes itself (grows past one node per bucket, shrinks
+ * under one per eight, never below MAP_MIN_BUCKETS) and resizes
+ * incrementally: while a resize is under way there are two tables, and every
+ * map_find, map_insert and map_remove first moves a few buckets from the old
+ * to the new one, so no single call costs O(n) even with millions of keys.
+ *
+ * Not thread-safe; the daemon is single-threaded.
+ */
+#ifndef CACHIFY_DAEMON_MAP_H
+#define CACHIFY_DAEMON_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bucket count of a new map, and the floor that shrinking respects. */
+#define MAP_MIN_BUCKETS 16
+
+struct map_node {              /* embed in your object */
+    struct map_node *next;     /* chain, owned by the map */
+    uint64_t hash;             /* set by the caller via map_hash() before insert */
+    const char *key;           /* the owner's key bytes, must outlive membership */
+    size_t keylen;
+};
+
+/* One bucket array.  Private: use the functions below. */
+struct map_table {
+    struct map_node **buckets; /* size chain heads, NULL when unallocated */
+    size_t size;               /* a power of two, or 0 */
+    size_t used;               /* nodes chained in this table */
+};
+
+/* Visible so it can be embedded; fields are private by convention.  t[0] is
+ * the table being read; t[1] is allocated only while resizing, and then
+ * buckets of t[0] below rehash_idx have all been moved into it. */
+struct map {
+    struct map_table t[2];
+    size_t rehash_idx;         /* next t[0] bucket to move while resizing */
+    unsigned iterators;        /* live iterators; while > 0 nothing moves */
+    uint8_t seed[16];          /* SipHash key */
+};
+
+/* Iterator state; fields private.  See map_iter_init. */
+struct map_iter {
+    struct map *map;           /* NULL once map_iter_done ran */
+    int table;                 /* 0 or 1 */
+    size_t bucket;             /* next bucket to scan in t[table] */
+    struct map_node *next;     /* node to return next, saved ahead of time */
+};
+
+/* Makes an empty map with MAP_MIN_BUCKETS buckets keyed by a copy of seed.
+ * Returns 0, or -1 when out of memory (then map_free is still safe). */
+int map_init(struct map *m, const uint8_t seed[16]);
+
+/* Frees m's bucket arrays, not the nodes, which stay the caller's. */
+void map_free(struct map *m);
+
+/* The hash of len bytes at key under m's seed: what map_node.hash and
+ * map_find's hash must be. */
+uint64_t map_hash(const struct map *m, const void *key, size_t len);
+
+/* The node whose key is the len bytes at key, or NULL.  hash must be
+ * map_hash(m, key, len).  May move a few buckets of a pending resize. */
+struct map_node *map_find(struct map *m, const void *key, size_t len, uint64_t hash);
+
+/* Adds n, whose key must not be present and whose hash, key and keylen are
+ * set.  Never fails: when growing cannot allocate, the map keeps its table
+ * (chains get longer) and tries again on a later insert.  Not allowed while
+ * an iterator is live. */
+void map_insert(struct map *m, struct map_node *n);
+
+/* Unlinks n, which must be in m; n stays the caller's. */
+void map_remove(struct map *m, struct map_node *n);
+
+/* How many nodes m holds. */
+size_t map_count(const struct map *m);
+
+/* Buckets in the table new nodes go to (the target table while resizing).
+ * For statistics and tests. */
+size_t map_buckets(const struct map *m);
+
+/* 1 while a resize is in progress (two tables), else 0.  For tests. */
+int map_rehashing(const struct map *m);
+
+/* Starts a walk over m (for shutdown and snapshots).  It returns every node
+ * present for the whole walk exactly once, in no set order.  While it is
+ * live m moves no buckets (finds and removes still work) and map_insert is
+ * not allowed; the node just returned may be removed (and freed) before the
+ * next call.  Every map_iter_init needs one map_iter_done. */
+void map_iter_init(struct map *m, struct map_iter *it);
+
+/* The next node of the walk, or NULL when every node has been returned. */
+struct map_node *map_iter_next(struct map_iter *it);
+
+/* Ends the walk and lets m resume resizing; a second call is a no-op. */
+void map_iter_done(struct map_iter *it);
+
+#endif

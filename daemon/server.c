@@ -1,0 +1,353 @@
+/* daemon/server.c - the event loop, listeners, expiry timer and signals
+ * (see server.h).
+ *
+ * Listening sockets are made here rather than by evconnlistener_new_bind so
+ * that IPv6 sockets can be IPV6_V6ONLY (then "0.0.0.0 ::" binds both without
+ * a clash) and errors name the address.  When accept() runs out of file
+ * descriptors the listeners pause for a moment instead of spinning.
+ */
+#include "daemon/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "daemon/clock.h"
+#include "daemon/conn.h"
+#include "daemon/log.h"
+#include "daemon/state.h"
+
+/* Expiries and timeouts handled per timer callback: bounds how long a storm
+ * of simultaneous expiries can hold up other clients before they get a turn. */
+#define EXPIRY_BATCH 1000
+
+#define LISTEN_BACKLOG 511
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    (void)fd;
+    (void)what;
+    srv->timer_armed_for = UINT64_MAX;
+    locktable_run_timers(srv->locks, EXPIRY_BATCH);
+    server_arm_timer(srv);
+}
+
+void server_arm_timer(struct server *srv)
+{
+    uint64_t next = locktable_next_deadline(srv->locks);
+    /* A later deadline needs no re-arm: the timer firing early just finds
+     * nothing due and re-arms for the real one. */
+    if (next == UINT64_MAX || next >= srv->timer_armed_for)
+        return;
+    uint64_t now = clock_mono_us(NULL);
+    uint64_t delay = next > now ? next - now : 0;
+    struct timeval tv = { (time_t)(delay / 1000000),
+                          (suseconds_t)(delay % 1000000) };
+    evtimer_add(srv->expiry_timer, &tv);
+    srv->timer_armed_for = next;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+    (void)what;
+    log_msg(LOG_INFO, "received %s, shutting down",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopexit(srv->base, NULL);
+}
+
+static void describe_peer(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, outlen, "unix");
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct server *srv = arg;
+    char peer[64];
+    (void)l;
+    (void)salen;
+    describe_peer(sa, peer, sizeof(peer));
+    if ((long long)srv->nconns >= srv->config->maxclients) {
+        static const char msg[] = "-LIMIT max number of clients reached\r\n";
+        /* Best effort: a fresh socket's send buffer takes this at once. */
+        ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+        close(fd);
+        srv->stats.rejected_clients++;
+        log_msg(LOG_WARNING, "client %s refused: maxclients (%lld) reached",
+                peer, srv->config->maxclients);
+        return;
+    }
+    if (sa->sa_family != AF_UNIX) {
+        int one = 1; /* replies are small: do not let Nagle delay them */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    conn_accept(srv, fd, peer);
+}
+
+static void on_listener_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evconnlistener_enable(srv->listeners[i]);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct server *srv = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    (void)l;
+    log_msg(LOG_WARNING, "accept failed: %s; pausing new connections for "
+            "100 ms", strerror(err));
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evconnlistener_disable(srv->listeners[i]);
+    struct timeval pause = { 0, 100000 };
+    evtimer_add(srv->listener_retry, &pause);
+}
+
+static int add_listener(struct server *srv, int fd, const char *what)
+{
+    struct evconnlistener **grown =
+        realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*grown));
+    if (!grown) {
+        close(fd);
+        return -1;
+    }
+    srv->listeners = grown;
+    struct evconnlistener *l = evconnlistener_new(
+        srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        LISTEN_BACKLOG, fd);
+    if (!l) {
+        close(fd);
+        log_msg(LOG_ERROR, "cannot listen on %s", what);
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, on_accept_error);
+    srv->listeners[srv->nlisteners++] = l;
+    log_msg(LOG_INFO, "listening on %s", what);
+    return 0;
+}
+
+static int listen_tcp(struct server *srv, const char *addr, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char what[128];
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(addr, ':')) {
+        struct sockaddr_in6 *in6 = (void *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, addr, &in6->sin6_addr) != 1)
+            goto bad_address;
+        sslen = sizeof(*in6);
+        snprintf(what, sizeof(what), "[%s]:%d", addr, port);
+    } else {
+        struct sockaddr_in *in = (void *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, addr, &in->sin_addr) != 1)
+            goto bad_address;
+        sslen = sizeof(*in);
+        snprintf(what, sizeof(what), "%s:%d", addr, port);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        log_msg(LOG_ERROR, "cannot listen on %s: %s", what, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+        log_msg(LOG_ERROR, "cannot listen on %s: %s", what, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return add_listener(srv, fd, what);
+bad_address:
+    log_msg(LOG_ERROR, "bind: '%s' is not an IPv4 or IPv6 address", addr);
+    return -1;
+}
+
+static int listen_unix(struct server *srv, const char *path)
+{
+    struct sockaddr_un un;
+    struct stat st;
+    char what[160];
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(un.sun_path)) {
+        log_msg(LOG_ERROR, "unixsocket: path too long: %s", path);
+        return -1;
+    }
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    /* A socket file left by a previous run would make bind fail. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
+        log_msg(LOG_ERROR, "cannot listen on unix socket %s: %s", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    snprintf(what, sizeof(what), "unix:%s", path);
+    return add_listener(srv, fd, what);
+}
+
+static int open_listeners(struct server *srv)
+{
+    const struct cachify_config *cfg = srv->config;
+    if (cfg->port > 0 && cfg->bind[0]) {
+        char *copy = strdup(cfg->bind), *save = NULL;
+        if (!copy)
+            return -1;
+        for (char *a = strtok_r(copy, " \t", &save); a;
+             a = strtok_r(NULL, " \t", &save)) {
+            if (listen_tcp(srv, a, cfg->port) != 0) {
+                free(copy);
+                return -1;
+            }
+        }
+        free(copy);
+    }
+    if (cfg->unixsocket[0] && listen_unix(srv, cfg->unixsocket) != 0)
+        return -1;
+    if (srv->nlisteners == 0) {
+        log_msg(LOG_ERROR, "nothing to listen on: set bind and port, or "
+                "unixsocket");
+        return -1;
+    }
+    return 0;
+}
+
+static void random_seed(uint8_t seed[16])
+{
+    /* Keyed hashing defeats clients that pick keys to collide; if the
+     * kernel cannot give randomness, fall back to time and pid. */
+    if (getrandom(seed, 16, 0) == 16)
+        return;
+    uint64_t a = clock_wall_us(NULL), b = clock_mono_us(NULL) ^ (uint64_t)getpid();
+    memcpy(seed, &a, 8);
+    memcpy(seed + 8, &b, 8);
+}
+
+struct server *server_new(const struct cachify_config *config)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        log_msg(LOG_ERROR, "out of memory");
+        return NULL;
+    }
+    srv->config = config;
+    srv->limits.max_line = (size_t)config->max_line;
+    srv->limits.max_request = (size_t)config->max_request;
+    srv->timer_armed_for = UINT64_MAX;
+    srv->started_us = clock_mono_us(NULL);
+
+    uint8_t seed[16];
+    random_seed(seed);
+    struct lock_events events = { conn_wait_granted, conn_wait_timed_out, srv };
+    struct locktable_limits limits = { (size_t)config->max_locks,
+                                       (size_t)config->max_waiters };
+    srv->base = event_base_new();
+    srv->locks = locktable_new(&clock_system, &events, &limits, seed);
+    if (!srv->base || !srv->locks) {
+        log_msg(LOG_ERROR, "out of memory");
+        goto fail;
+    }
+    srv->expiry_timer = evtimer_new(srv->base, on_expiry, srv);
+    srv->listener_retry = evtimer_new(srv->base, on_listener_retry, srv);
+    srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    if (!srv->expiry_timer || !srv->listener_retry || !srv->sig_int ||
+        !srv->sig_term || evsignal_add(srv->sig_int, NULL) != 0 ||
+        evsignal_add(srv->sig_term, NULL) != 0) {
+        log_msg(LOG_ERROR, "cannot set up timers and signals");
+        goto fail;
+    }
+    /* Listeners first: a port in use must not leave the state file marked
+     * "running", which the next start would take for a crash. */
+    if (open_listeners(srv) != 0 || state_start(srv) != 0)
+        goto fail;
+    server_arm_timer(srv);
+    return srv;
+fail:
+    server_free(srv);
+    return NULL;
+}
+
+int server_run(struct server *srv)
+{
+    log_msg(LOG_INFO, "cachifyd ready");
+    if (event_base_dispatch(srv->base) < 0) {
+        log_msg(LOG_ERROR, "event loop failed");
+        return -1;
+    }
+    /* Clients go first, waits before locks, so releasing a dying client's
+     * SESSION locks hands nothing to another dying client; then the held
+     * locks that remain are saved. */
+    for (struct conn *c = srv->conns; c; c = c->next)
+        locktable_session_cancel_waits(srv->locks, &c->session);
+    while (srv->conns)
+        conn_free(srv->conns);
+    return state_save_clean(srv) == 0 ? 0 : -1;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    while (srv->conns)
+        conn_free(srv->conns);
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evconnlistener_free(srv->listeners[i]);
+    free(srv->listeners);
+    if (srv->config->unixsocket[0] && srv->nlisteners)
+        unlink(srv->config->unixsocket);
+    if (srv->expiry_timer)
+        event_free(srv->expiry_timer);
+    if (srv->listener_retry)
+        event_free(srv->listener_retry);
+    if (srv->sig_int)
+        event_free(srv->sig_int);
+    if (srv->sig_term)
+        event_free(srv->sig_term);
+    locktable_free(srv->locks);
+    if (srv->base)
+        event_base_free(srv->base);
+    free(srv);
+}

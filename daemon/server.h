@@ -1,0 +1,72 @@
+/* daemon/server.h - the daemon's one event loop and what hangs off it.
+ *
+ * Owns: the event_base, the listeners (TCP on every bind address, the Unix
+ * socket), the set of live connections, the lock engine, the expiry timer
+ * and the signal handlers.  Does not own: per-connection protocol work
+ * (conn.c), commands (commands.c), the state file format (state.c).
+ *
+ * Everything runs on one thread; a libevent timer armed for the lock
+ * engine's earliest deadline is the only clock-driven work.
+ */
+#ifndef CACHIFY_DAEMON_SERVER_H
+#define CACHIFY_DAEMON_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/config.h"
+#include "daemon/locktable.h"
+#include "proto/reader.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct conn;
+
+/* Counters kept by the server itself (the engine keeps the lock ones). */
+struct server_stats {
+    uint64_t connections_total; /* accepted, ever */
+    uint64_t rejected_clients;  /* refused at maxclients */
+    uint64_t commands;          /* requests executed */
+    uint64_t auth_failures;     /* AUTH with a wrong password */
+    uint64_t protocol_errors;   /* connections closed with -PROTO */
+};
+
+struct server {
+    struct event_base *base;
+    const struct cachify_config *config;
+    struct locktable *locks;
+    struct proto_limits limits;     /* from config, for every reader */
+
+    struct evconnlistener **listeners;
+    size_t nlisteners;
+    struct event *listener_retry;   /* re-enables listeners after EMFILE */
+
+    struct conn *conns;             /* doubly linked list of live clients */
+    size_t nconns;
+
+    struct event *expiry_timer;     /* armed for locktable_next_deadline() */
+    uint64_t timer_armed_for;       /* that deadline, UINT64_MAX when idle */
+    struct event *recovery_timer;   /* logs the end of crash recovery */
+
+    struct event *sig_int, *sig_term;
+    uint64_t started_us;            /* monotonic, for uptime */
+    struct server_stats stats;
+    int state_ok;                   /* state file usable (see state.c) */
+};
+
+/* Builds the server: engine, listeners, signals.  Returns NULL after
+ * logging why (bad address, port in use, out of memory, ...). */
+struct server *server_new(const struct cachify_config *config);
+
+/* Runs the loop until SIGINT/SIGTERM.  Returns 0 on a clean stop. */
+int server_run(struct server *srv);
+
+/* Closes listeners and clients, frees everything.  NULL is a no-op. */
+void server_free(struct server *srv);
+
+/* Re-arms the expiry timer if the engine's earliest deadline moved earlier.
+ * Call after anything that may add a deadline (acquire, extend, wait). */
+void server_arm_timer(struct server *srv);
+
+#endif
