@@ -56,7 +56,8 @@ struct locktable {
     struct locktable_limits limits;
     uint64_t last_token;
     uint64_t recovery_until; /* monotonic us; 0 = not recovering */
-    uint64_t token_ceiling;  /* see locktable_set_token_ceiling; 0 = none */
+    uint64_t token_ceiling;  /* see locktable_set_token_ceiling; checked
+                              * only while raise_ceiling is set */
     uint64_t (*raise_ceiling)(void *arg, uint64_t token);
     void *raise_arg;
     size_t entries;
@@ -86,7 +87,7 @@ static uint64_t next_token(struct locktable *t)
 {
     uint64_t wall = t->clock.wall_us(t->clock.arg);
     uint64_t token = t->last_token + 1 > wall ? t->last_token + 1 : wall;
-    if (t->token_ceiling && token > t->token_ceiling) {
+    if (t->raise_ceiling && token > t->token_ceiling) {
         uint64_t raised = t->raise_ceiling(t->raise_arg, token);
         if (raised >= token)
             t->token_ceiling = raised;
@@ -217,11 +218,24 @@ static void end_hold(struct locktable *t, struct lock_entry *e)
     t->stats.held--;
 }
 
-/* After e's hold ended (or recovery ended for it): hand it to the first
- * waiter, keep it waiting for recovery, or free it.  May free e. */
-static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now)
+/* After e's hold ended (or recovery ended for it) at freed_at: hand it to the
+ * first waiter, keep it waiting for recovery, or free it.  May free e. */
+static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
+                    uint64_t freed_at)
 {
-    struct lock_waiter *w = e->wait_head;
+    struct lock_waiter *w;
+    /* A wait that ended before the lock came free is a timeout even when
+     * run_timers has not reached it yet (lazy expiry, a late timer, a
+     * release just before the timer): run_timers would have ended it first,
+     * and granting it would also jump it ahead of the waiters behind it. */
+    while ((w = e->wait_head) != NULL && w->due.deadline < freed_at) {
+        void *ctx = w->ctx;
+        waiter_unlink(t, w);
+        free(w);
+        t->stats.timeouts++;
+        if (t->events.timed_out)
+            t->events.timed_out(ctx, t->events.arg);
+    }
     if (!w) {
         entry_destroy(t, e);
         return;
@@ -230,8 +244,9 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now)
         heap_update(&t->expiries, &e->due, t->recovery_until);
         return;
     }
+    struct lock_session *session = w->session; /* waiter_unlink clears it */
     waiter_unlink(t, w);
-    uint64_t token = grant(t, e, now, w->ttl_us, w->session, w->session_lock);
+    uint64_t token = grant(t, e, now, w->ttl_us, session, w->session_lock);
     t->stats.handoffs++;
     void *ctx = w->ctx;
     free(w);
@@ -242,12 +257,13 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now)
 /* e's heap deadline has passed: its lock expired, or recovery ended. */
 static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
+    uint64_t freed_at = e->due.deadline;
     if (e->token) {
         end_hold(t, e);
         t->stats.expired++;
     }
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-    pass_on(t, e, now);
+    pass_on(t, e, now, freed_at);
 }
 
 /* Finds key, first settling a passed deadline (lazy expiry), so callers
@@ -393,7 +409,7 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
     end_hold(t, e);
     t->stats.released++;
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-    pass_on(t, e, now);
+    pass_on(t, e, now, now);
     return 1;
 }
 
@@ -452,10 +468,14 @@ void locktable_session_end(struct locktable *t, struct lock_session *session)
     locktable_session_cancel_waits(t, session);
     struct lock_entry *e;
     while ((e = session->locks) != NULL) {
+        if (e->due.deadline <= now) { /* ran out already: an expiry */
+            entry_due(t, e, now);     /* unlinks e from session->locks */
+            continue;
+        }
         end_hold(t, e); /* unlinks e from session->locks */
         t->stats.released++;
         heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-        pass_on(t, e, now);
+        pass_on(t, e, now, now);
     }
 }
 
@@ -509,7 +529,7 @@ void locktable_set_token_ceiling(struct locktable *t, uint64_t ceiling,
                                  uint64_t (*raise_fn)(void *arg, uint64_t token),
                                  void *arg)
 {
-    t->token_ceiling = raise_fn ? ceiling : 0;
+    t->token_ceiling = ceiling;
     t->raise_ceiling = raise_fn;
     t->raise_arg = arg;
 }
