@@ -1,6 +1,7 @@
 # cachifyd - plain GNU make build.
 #
-# Targets: all (default: daemon), run, test, check-suites, install, clean.
+# Targets: all (default: daemon, client library, examples), run, test,
+#          check-suites, install, fuzz, bench, clean.
 # Knobs:   SANITIZE=address,undefined (objects go to build/sanitize/),
 #          PREFIX=/usr/local, DESTDIR=, CC=cc, V=1 is not needed (commands echo).
 # Dependencies come from pkg-config: libevent, jansson, check (tests only).
@@ -27,9 +28,12 @@ CHECK_LIBS     := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla
 CFLAGS   ?= -O2 -g
+# -fPIC everywhere: the engine objects also go into libcachify-client.so.
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
-              $(CFLAGS) $(SAN_FLAGS) -I. $(EVENT_CFLAGS) $(JANSSON_CFLAGS) -MMD -MP
-ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
+              $(CFLAGS) $(SAN_FLAGS) -fPIC -pthread -I. $(EVENT_CFLAGS) \
+              $(JANSSON_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS) -pthread
+EVENT_PTHREADS_LIBS := $(shell $(PKG_CONFIG) --libs libevent_pthreads 2>/dev/null)
 
 PROTO_SRC  := $(wildcard proto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -45,12 +49,32 @@ ITEST_BIN   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
 DAEMON := $(BUILD)/cachifyd
 
+# libcachify-client: the client code, the shared codec, and the daemon's
+# lock engine (for the embedded "mem:" backend).
+CLIENT_VERSION := 0.1.0
+CLIENT_SOVERSION := 0
+ENGINE_SRC := daemon/locktable.c daemon/map.c daemon/heap.c daemon/siphash.c \
+              daemon/clock.c
+CLIENT_SRC := $(wildcard client/*.c)
+CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
+CLIENT_A   := $(BUILD)/libcachify-client.a
+CLIENT_SO  := $(BUILD)/libcachify-client.so.$(CLIENT_VERSION)
+CLIENT_LIBS := $(EVENT_LIBS) $(EVENT_PTHREADS_LIBS) -pthread
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+PC_FILE    := $(BUILD)/cachify-client.pc
+
 # Check forks each test; give its per-test timeout room on a loaded machine.
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
-.PHONY: all run test check-suites unit integration valgrind deps install clean
+.PHONY: all run test check-suites unit integration valgrind deps install \
+        clean fuzz bench client examples
 
-all: $(DAEMON)
+all: $(DAEMON) client examples
+
+client: $(CLIENT_A) $(CLIENT_SO) $(PC_FILE)
+
+examples: $(EXAMPLE_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,15 +88,38 @@ $(CORE_LIB): $(CORE_OBJ)
 $(DAEMON): $(BUILD)/daemon/main.o $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SUPPORT_OBJ) $(CORE_LIB)
+$(CLIENT_A): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLIENT_SO): $(CLIENT_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libcachify-client.so.$(CLIENT_SOVERSION) \
+	    -o $@ $^ $(CLIENT_LIBS)
+	ln -sf libcachify-client.so.$(CLIENT_VERSION) $(BUILD)/libcachify-client.so.$(CLIENT_SOVERSION)
+	ln -sf libcachify-client.so.$(CLIENT_SOVERSION) $(BUILD)/libcachify-client.so
+
+$(PC_FILE): cachify-client.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CLIENT_VERSION)|g' $< > $@
+
+# Examples link the static library, so they run from build/ without
+# LD_LIBRARY_PATH.
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(CLIENT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+# Unit suites link the client library too (client tests); the core library
+# comes first so the daemon's objects are taken from it.
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(SUPPORT_OBJ) $(CORE_LIB) $(CLIENT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(CLIENT_LIBS) $(JANSSON_LIBS) -lm
 
 # Integration suites keep their names too: tests/integration/test_server.c
 # becomes build/tests/test_server; unit and integration names must differ.
-$(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(SUPPORT_OBJ) $(CORE_LIB)
+$(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(SUPPORT_OBJ) $(CORE_LIB) $(CLIENT_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(CLIENT_LIBS) $(JANSSON_LIBS) -lm
 
 deps:
 	@sh scripts/install-deps.sh
@@ -84,7 +131,7 @@ run: deps
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(TEST_ENV) $$t; done
 
-integration: $(DAEMON) $(ITEST_BIN)
+integration: $(DAEMON) $(ITEST_BIN) $(EXAMPLE_BIN)
 	@set -e; for t in $(ITEST_BIN); do echo "== $$t"; $(TEST_ENV) $$t; done
 
 check-suites: unit integration
@@ -100,10 +147,49 @@ valgrind: $(DAEMON) $(ITEST_BIN)
 	@set -e; for t in $(ITEST_BIN); do echo "== valgrind: $$t"; \
 	  $(TEST_ENV) CACHIFYD_VALGRIND=1 $$t; done
 
-install: $(DAEMON)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc
+install: $(DAEMON) client
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/cachifyd
 	install -m 0644 cachifyd.conf $(DESTDIR)$(PREFIX)/etc/cachifyd.conf
+	install -m 0644 client/cachify.h $(DESTDIR)$(PREFIX)/include/cachify.h
+	install -m 0644 $(CLIENT_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcachify-client.so.$(CLIENT_VERSION) \
+	    $(DESTDIR)$(PREFIX)/lib/libcachify-client.so.$(CLIENT_SOVERSION)
+	ln -sf libcachify-client.so.$(CLIENT_SOVERSION) \
+	    $(DESTDIR)$(PREFIX)/lib/libcachify-client.so
+	install -m 0644 $(PC_FILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/cachify-client.pc
+
+# Fuzzing with libFuzzer (clang).  Each tests/fuzz/fuzz_NAME.c becomes
+# build/fuzz/fuzz_NAME, built from the sources directly with clang, and runs
+# FUZZ_SECONDS on its corpus tests/fuzz/corpus/NAME/ (new inputs go to
+# build/fuzz/corpus/NAME, so the committed seed corpus only changes on
+# purpose).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -I. $(EVENT_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIBSRC  := $(PROTO_SRC) $(DAEMON_SRC)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC) $(wildcard proto/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$${f#build/fuzz/fuzz_}; \
+	  mkdir -p build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; done
+
+# Side-by-side benchmark against redis-server (see bench/README or
+# docs/performance.md).  Not part of `make test`.
+bench: deps $(DAEMON)
+	sh bench/run.sh
 
 clean:
 	rm -rf build
