@@ -67,7 +67,7 @@ PC_FILE    := $(BUILD)/cachify-client.pc
 # Check forks each test; give its per-test timeout room on a loaded machine.
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
-.PHONY: all run test check-suites unit integration valgrind deps install \
+.PHONY: all run test check-suites unit integration script-tests valgrind deps install \
         clean fuzz bench client examples
 
 all: $(DAEMON) client examples
@@ -134,7 +134,14 @@ unit: $(UNIT_BIN)
 integration: $(DAEMON) $(ITEST_BIN) $(EXAMPLE_BIN)
 	@set -e; for t in $(ITEST_BIN); do echo "== $$t"; $(TEST_ENV) $$t; done
 
-check-suites: unit integration
+# Shell-driven tests (install into a DESTDIR, tools): each script gets the
+# build directory and the daemon and must exit non-zero on failure.
+SCRIPT_TESTS := $(wildcard tests/scripts/*.sh)
+script-tests: $(DAEMON) client examples
+	@set -e; for t in $(SCRIPT_TESTS); do echo "== $$t"; \
+	  $(TEST_ENV) BUILD=$(BUILD) MAKE="$(MAKE)" sh $$t; done
+
+check-suites: unit integration script-tests
 
 # Every suite normally, then every suite again under ASan+UBSan, then the
 # integration suite with the daemon under valgrind.
