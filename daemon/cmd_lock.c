@@ -44,10 +44,11 @@ static unsigned long long ttl_bound(const struct conn *c)
 }
 
 /* Parses a milliseconds argument in [min, max]; replies -ERR naming `what`
- * and returns -1 when it is not. */
+ * (and FOREVER when the caller would accept it) and returns -1 when it is
+ * not one. */
 static int parse_ms(struct conn *c, const char *what, const char *arg,
                     size_t len, unsigned long long min, unsigned long long max,
-                    unsigned long long *out)
+                    int forever_ok, unsigned long long *out)
 {
     char before[64], after[96];
     if (parse_uint_arg(arg, len, ~0ULL, out) == 0 && *out >= min &&
@@ -55,7 +56,7 @@ static int parse_ms(struct conn *c, const char *what, const char *arg,
         return 0;
     snprintf(before, sizeof(before), "invalid %s '", what);
     snprintf(after, sizeof(after), "': expected milliseconds (%llu..%llu)%s",
-             min, max, strcmp(what, "EXTEND ms") ? " or FOREVER" : "");
+             min, max, forever_ok ? " or FOREVER" : "");
     reply_error_arg(c, before, arg, len, after);
     return -1;
 }
@@ -129,13 +130,14 @@ static int parse_acquire_options(struct conn *c,
             if (forever)
                 o->ttl_ms = 0;
             else if (parse_ms(c, "TTL", val, vallen, 1, ttl_bound(c),
+                              c->srv->config->max_ttl_ms == 0,
                               &o->ttl_ms) != 0)
                 return -1;
         } else {
             seen_wait = 1;
             if (forever)
                 o->wait = 2;
-            else if (parse_ms(c, "WAIT", val, vallen, 0, MS_UPPER_BOUND,
+            else if (parse_ms(c, "WAIT", val, vallen, 0, MS_UPPER_BOUND, 1,
                               &o->wait_ms) != 0)
                 return -1;
             else
@@ -221,31 +223,33 @@ void cmd_extend(struct conn *c, const struct proto_request *req)
     if (check_key(c, req) != 0 ||
         parse_token(c, req->argv[2], req->argvlen[2], &token) != 0 ||
         parse_ms(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
-                 ttl_bound(c), &ms) != 0)
+                 ttl_bound(c), 0, &ms) != 0)
         return;
     reply_int(c, locktable_extend(c->srv->locks, req->argv[1],
                                   req->argvlen[1], token, ms * 1000));
 }
 
-/* Milliseconds left, rounded up so a held lock never shows 0; -1, -2 kept. */
-static long long pttl_ms(struct conn *c, const struct proto_request *req)
+/* Microseconds left on key's lock, -1 no expiry, -2 not held. */
+static int64_t pttl_us(struct conn *c, const struct proto_request *req)
 {
-    int64_t us = locktable_pttl_us(c->srv->locks, req->argv[1],
-                                   req->argvlen[1]);
-    return us < 0 ? us : (us + 999) / 1000;
+    return locktable_pttl_us(c->srv->locks, req->argv[1], req->argvlen[1]);
 }
 
+/* PTTL is rounded up, so a held lock never shows 0; TTL is rounded to the
+ * nearest second from the exact time left (rounding the rounded PTTL again
+ * would be off near x.5 s). */
 void cmd_pttl(struct conn *c, const struct proto_request *req)
 {
     if (check_key(c, req) != 0)
         return;
-    reply_int(c, pttl_ms(c, req));
+    int64_t us = pttl_us(c, req);
+    reply_int(c, us < 0 ? us : (us + 999) / 1000);
 }
 
 void cmd_ttl(struct conn *c, const struct proto_request *req)
 {
     if (check_key(c, req) != 0)
         return;
-    long long ms = pttl_ms(c, req);
-    reply_int(c, ms < 0 ? ms : (ms + 500) / 1000);
+    int64_t us = pttl_us(c, req);
+    reply_int(c, us < 0 ? us : (us + 500000) / 1000000);
 }
