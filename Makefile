@@ -54,7 +54,7 @@ DAEMON := $(BUILD)/cachifyd
 CLIENT_VERSION := 0.1.0
 CLIENT_SOVERSION := 0
 ENGINE_SRC := daemon/locktable.c daemon/map.c daemon/heap.c daemon/siphash.c \
-              daemon/clock.c
+              daemon/clock.c daemon/alloc.c
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
@@ -68,7 +68,7 @@ PC_FILE    := $(BUILD)/cachify-client.pc
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
 .PHONY: all run test check-suites unit integration script-tests valgrind deps install \
-        clean fuzz bench client examples
+        clean fuzz fuzz-replay bench client examples
 
 all: $(DAEMON) client examples
 
@@ -141,7 +141,7 @@ script-tests: $(DAEMON) client examples
 	@set -e; for t in $(SCRIPT_TESTS); do echo "== $$t"; \
 	  $(TEST_ENV) BUILD=$(BUILD) MAKE="$(MAKE)" sh $$t; done
 
-check-suites: unit integration script-tests
+check-suites: unit integration script-tests fuzz-replay
 
 # Every suite normally, then every suite again under ASan+UBSan, then the
 # integration suite with the daemon under valgrind.
@@ -166,13 +166,17 @@ install: $(DAEMON) client
 	    $(DESTDIR)$(PREFIX)/lib/libcachify-client.so.$(CLIENT_SOVERSION)
 	ln -sf libcachify-client.so.$(CLIENT_SOVERSION) \
 	    $(DESTDIR)$(PREFIX)/lib/libcachify-client.so
-	install -m 0644 $(PC_FILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/cachify-client.pc
+	# Written here, not copied from $(PC_FILE): that one keeps the PREFIX
+	# of the build that made it, and install may be given another.
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CLIENT_VERSION)|g' \
+	    cachify-client.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cachify-client.pc
 
 # Fuzzing with libFuzzer (clang).  Each tests/fuzz/fuzz_NAME.c becomes
 # build/fuzz/fuzz_NAME, built from the sources directly with clang, and runs
 # FUZZ_SECONDS on its corpus tests/fuzz/corpus/NAME/ (new inputs go to
 # build/fuzz/corpus/NAME, so the committed seed corpus only changes on
-# purpose).
+# purpose), with tests/fuzz/config.dict for config and protocol.dict for the
+# others; standard input is closed so no input can block on it.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
@@ -186,12 +190,28 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC) $(wildcard proto/*.h daemo
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
+# Replay of the fuzz corpora without libFuzzer: each target is also built
+# with $(CC) (and SANITIZE= when given) as $(BUILD)/fuzz/replay_NAME, a plain
+# main() in tests/fuzz/replay.c, and run over tests/fuzz/corpus/NAME/ by
+# check-suites, so every seed and every crash ever found is re-run.
+REPLAY_BIN   := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+
+fuzz-replay: $(REPLAY_BIN)
+	@set -e; for r in $(REPLAY_BIN); do n=$${r##*/replay_}; \
+	  echo "== $$r tests/fuzz/corpus/$$n"; $$r tests/fuzz/corpus/$$n; done
+
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$${f#build/fuzz/fuzz_}; \
 	  mkdir -p build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
+	  case $$n in config) d=config;; *) d=protocol;; esac; \
 	  echo "== $$f for $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	      build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; done
+	      -dict=tests/fuzz/$$d.dict \
+	      build/fuzz/corpus/$$n tests/fuzz/corpus/$$n </dev/null; done
 
 # Side-by-side benchmark against redis-server (see bench/README or
 # docs/performance.md).  Not part of `make test`.

@@ -34,7 +34,7 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     uint64_t uptime_ms = (clock_mono_us(NULL) - srv->started_us) / 1000;
     json_t *doc = json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-        " s:I, s:I, s:I, s:b}",
+        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
         "version", CACHIFYD_VERSION,
         "uptime_ms", (json_int_t)uptime_ms,
         "clients", (json_int_t)srv->nconns,
@@ -51,6 +51,11 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
         "commands", (json_int_t)srv->stats.commands,
         "auth_failures", (json_int_t)srv->stats.auth_failures,
         "protocol_errors", (json_int_t)srv->stats.protocol_errors,
+        "idle_closed", (json_int_t)srv->stats.idle_closed,
+        "request_timeouts", (json_int_t)srv->stats.request_timeouts,
+        "stalled_clients", (json_int_t)srv->stats.stalled_clients,
+        "denied_clients", (json_int_t)srv->stats.denied_clients,
+        "maxclients", (json_int_t)srv->maxclients,
         "recovering", locktable_recovering(srv->locks));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

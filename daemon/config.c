@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/alloc.h"
+
 /* A conf line may hold at most this many bytes (its newline not counted):
  * room for any path or bind list, a bounded stack buffer, and anything
  * longer is almost surely not a conf file at all. */
@@ -46,6 +48,7 @@ enum key_type {
     KEY_STRING, /* char *, always owned and non-NULL after config_defaults */
     KEY_INT,    /* int or long long (picked by the field's size), in [min,max] */
     KEY_ENUM,   /* enum log_level; the value is an index into choices[] */
+    KEY_BOOL,   /* int: "yes" is 1, "no" is 0 (nothing else, as in redis.conf) */
 };
 
 struct key {
@@ -85,6 +88,9 @@ static int convert_bind(const char *value, char **out, char *why,
 #define ENUMERATED(f, names, dflt, help_)                                  \
     { .name = #f, .type = KEY_ENUM, FIELD(f), .def = (dflt),               \
       .choices = (names), .unit = "", .help = (help_) }
+#define BOOLEAN(f, dflt, help_)                                            \
+    { .name = #f, .type = KEY_BOOL, FIELD(f), .min = 0, .max = 1,          \
+      .def = (dflt), .unit = "", .help = (help_) }
 
 /* The table.  Its order is the order of config_usage() and cachifyd.conf. */
 static const struct key keys[] = {
@@ -94,8 +100,14 @@ static const struct key keys[] = {
             "TCP port; 0 = no TCP listener"),
     STRING(unixsocket, UNIXSOCKET_MAX, "", NULL,
            "Unix socket path; \"\" = none"),
+    BOOLEAN(protected_mode, 1,
+            "yes: without a password, refuse clients from non-loopback addresses"),
     INTEGER(maxclients, 1, 1000000, 10000, "clients",
-            "connections served at once"),
+            "connections served at once (lowered at start to fit ulimit -n)"),
+    INTEGER(timeout, 0, TERA, 0, "s",
+            "close a client idle this long (waiting ACQUIREs are not idle); 0 = never"),
+    INTEGER(request_timeout, 0, TERA, 30, "s",
+            "close a client whose request stays incomplete this long; 0 = never"),
     INTEGER(default_ttl_ms, 1, TERA, 30000, "ms",
             "TTL of an ACQUIRE that names none"),
     INTEGER(max_ttl_ms, 0, TERA, 0, "ms",
@@ -112,8 +124,12 @@ static const struct key keys[] = {
             "most keys held or waited on at once; 0 = no bound"),
     INTEGER(client_output_limit, 1024, TERA, 64LL << 20, "bytes",
             "unsent reply bytes before a client is dropped"),
+    INTEGER(client_stall_timeout, 0, TERA, 60, "s",
+            "drop a client that leaves its replies unread this long; 0 = never"),
     STRING(requirepass, 512, "", NULL,
            "password clients must AUTH with; \"\" = none"),
+    STRING(requirepass_file, PATH_LEN_MAX, "", NULL,
+           "file whose first line is the password (not in ps); \"\" = none"),
     ENUMERATED(loglevel, log_level_names, LOG_INFO,
                "least severe message logged: debug, info, warning or error"),
     STRING(state_file, PATH_LEN_MAX, "", NULL,
@@ -247,7 +263,7 @@ static int convert_bind(const char *value, char **out, char *why,
 {
     size_t len = strlen(value), n = 0;
     const char *p = value;
-    char *res = malloc(len + 1);
+    char *res = cfy_malloc(len + 1);
 
     if (res == NULL) {
         say(why, whylen, "out of memory");
@@ -273,7 +289,7 @@ static int convert_bind(const char *value, char **out, char *why,
                            inet_pton(AF_INET6, word, addr) != 1)) {
             say(why, whylen, "%s is not a numeric IPv4 or IPv6 address",
                 quote(q, word, 0));
-            free(res);
+            cfy_free(res);
             return -1;
         }
         if (n > 0)
@@ -308,11 +324,11 @@ static int set_value(struct cachify_config *c, const struct key *k,
         if (k->convert != NULL) {
             if (k->convert(value, &copy, why, whylen) != 0)
                 return -1;
-        } else if ((copy = strdup(value)) == NULL) {
+        } else if ((copy = cfy_strdup(value)) == NULL) {
             say(why, whylen, "out of memory");
             return -1;
         }
-        free(*slot);
+        cfy_free(*slot);
         *slot = copy;
         return 0;
     }
@@ -334,6 +350,16 @@ static int set_value(struct cachify_config *c, const struct key *k,
             strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
         }
         say(why, whylen, "%s is not one of %s", quote(q, value, 0), list);
+        return -1;
+    }
+    case KEY_BOOL: {
+        char q[QUOTE_BUF];
+
+        if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+            store(c, k, value[0] == 'y');
+            return 0;
+        }
+        say(why, whylen, "%s is not yes or no", quote(q, value, 0));
         return -1;
     }
     }
@@ -364,11 +390,11 @@ void config_free(struct cachify_config *c)
     for (i = 0; i < NKEYS; i++) {
         if (keys[i].type == KEY_STRING) {
             char **slot = field(c, &keys[i]);
-            free(*slot);
+            cfy_free(*slot);
             *slot = NULL;
         }
     }
-    free(c->config_file);
+    cfy_free(c->config_file);
     c->config_file = NULL;
 }
 
@@ -621,8 +647,8 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
     if (bad)
         return -1;
     if (file != NULL) {
-        free(c->config_file);
-        if ((c->config_file = strdup(file)) == NULL) {
+        cfy_free(c->config_file);
+        if ((c->config_file = cfy_strdup(file)) == NULL) {
             say(err, errlen, "command line: -c: out of memory");
             return -1;
         }
@@ -638,6 +664,56 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
         }
     }
     return config_check(c, err, errlen);
+}
+
+/* requirepass_file: the password is the file's first line without its line
+ * end ("\n" or "\r\n"), so it never shows in `ps` the way --requirepass
+ * does.  Read once (requirepass_loaded), whole lines only: a NUL, an empty
+ * first line or one longer than requirepass allows is an error, and the
+ * password itself never appears in a message. */
+static int load_password(struct cachify_config *c, char *err, size_t errlen)
+{
+    const char *path = c->requirepass_file;
+    const struct key *k = find_key("requirepass", strlen("requirepass"));
+    char line[CONF_LINE_MAX + 1], why[WHY_MAX], q[QUOTE_BUF];
+    enum line_status st;
+    size_t len;
+    FILE *f = fopen(path, "r");
+
+    /* The path came from a conf file: quoted, like every value echoed. */
+    path = quote(q, path, 1);
+    if (f == NULL) {
+        say(err, errlen, "requirepass_file: %s: cannot open: %s", path,
+            strerror(errno));
+        return -1;
+    }
+    st = read_line(f, line);
+    fclose(f);
+    if (st == LINE_ERROR) {
+        say(err, errlen, "requirepass_file: %s: cannot read", path);
+        return -1;
+    }
+    if (st == LINE_NUL || st == LINE_TOO_LONG) {
+        say(err, errlen, "requirepass_file: %s: first line %s", path,
+            st == LINE_NUL ? "holds a NUL byte" : "is too long");
+        return -1;
+    }
+    len = st == LINE_EOF ? 0 : strlen(line);
+    if (len > 0 && line[len - 1] == '\r')
+        line[--len] = '\0';
+    if (len == 0) {
+        say(err, errlen, "requirepass_file: %s: empty password (the first "
+            "line is empty)", path);
+        return -1;
+    }
+    if (set_value(c, k, line, why, sizeof why) != 0) {
+        say(err, errlen, "requirepass_file: %s: password %s", path, why);
+        return -1;
+    }
+    /* The copy on the stack is not left behind for a core dump to show. */
+    memset(line, 0, sizeof line);
+    c->requirepass_loaded = 1;
+    return 0;
 }
 
 int config_check(struct cachify_config *c, char *err, size_t errlen)
@@ -659,6 +735,15 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
     }
     if (c->recovery_delay_ms == -1)
         c->recovery_delay_ms = c->default_ttl_ms;
+    if (c->requirepass_file[0] != '\0' && !c->requirepass_loaded) {
+        if (c->requirepass[0] != '\0') {
+            say(err, errlen, "requirepass and requirepass_file are both set: "
+                "keep one");
+            return -1;
+        }
+        if (load_password(c, err, errlen) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -684,6 +769,8 @@ void config_usage(FILE *out, const char *argv0)
             snprintf(def, sizeof def, "\"%s\"", k->def_str);
         else if (k->type == KEY_ENUM)
             snprintf(def, sizeof def, "%s", k->choices[k->def]);
+        else if (k->type == KEY_BOOL)
+            snprintf(def, sizeof def, "%s", k->def ? "yes" : "no");
         else
             snprintf(def, sizeof def, "%lld%s%s", k->def,
                      k->unit[0] != '\0' ? " " : "", k->unit);

@@ -24,6 +24,9 @@ struct cachify_config {
     int port;                /* TCP port, 1..65535 (0 = no TCP listener) */
     char *unixsocket;        /* path, "" = none */
     long long maxclients;    /* connections served at once */
+    int protected_mode;      /* 1: refuse non-loopback peers while no password is set */
+    long long timeout;       /* idle seconds before a client is closed; 0 = never */
+    long long request_timeout; /* seconds a partial request may stay incomplete; 0 = never */
     long long default_ttl_ms;/* TTL of an ACQUIRE without TTL */
     long long max_ttl_ms;    /* largest TTL accepted; 0 = no bound */
     long long max_key_len;   /* longest key in bytes */
@@ -32,7 +35,10 @@ struct cachify_config {
     long long max_waiters;   /* longest wait queue of one key; 0 = no bound */
     long long max_locks;     /* most keys held or waited on; 0 = no bound */
     long long client_output_limit; /* unsent reply bytes before a client is dropped */
+    long long client_stall_timeout; /* seconds a client may leave its replies unread; 0 = never */
     char *requirepass;       /* "" = no AUTH needed */
+    char *requirepass_file;  /* file whose first line is the password; "" = none */
+    int requirepass_loaded;  /* requirepass was read from requirepass_file (config_check) */
     enum log_level loglevel;
     char *state_file;        /* "" = keep no state across restarts */
     long long recovery_delay_ms; /* -1 = same as default_ttl_ms */
@@ -71,7 +77,8 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
                       enum config_action *action, char *err, size_t errlen);
 
 /* Cross-key checks and derived values (recovery_delay_ms -1 becomes
- * default_ttl_ms; default_ttl_ms may not exceed a set max_ttl_ms; ...).
+ * default_ttl_ms; default_ttl_ms may not exceed a set max_ttl_ms; a set
+ * requirepass_file is read into requirepass, once; ...).
  * Returns 0, or -1 with err. */
 int config_check(struct cachify_config *c, char *err, size_t errlen);
 

@@ -18,6 +18,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "daemon/alloc.h"
 #include "daemon/commands.h"
 #include "daemon/log.h"
 #include "daemon/output.h"
@@ -27,6 +28,8 @@
 #define LINGER_SECONDS 2
 
 static void conn_process(struct conn *c);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 struct evbuffer *conn_output(struct conn *c)
 {
@@ -35,7 +38,7 @@ struct evbuffer *conn_output(struct conn *c)
 
 static void clear_wait(struct conn *c)
 {
-    free(c->wait_key);
+    cfy_free(c->wait_key);
     c->wait_key = NULL;
     c->wait_keylen = 0;
 }
@@ -56,9 +59,12 @@ void conn_free(struct conn *c)
     clear_wait(c);
     if (c->resume)
         event_free(c->resume);
+    if (c->flush)
+        event_free(c->flush);
+    conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
-    free(c);
+    cfy_free(c);
 }
 
 /* Second closing step: output is flushed; release the session, half-close
@@ -68,6 +74,11 @@ static void conn_linger(struct conn *c)
     locktable_session_end(c->srv->locks, &c->session);
     server_arm_timer(c->srv);
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    /* Nothing is written from here on, so no write callback (which would
+     * linger again); then the same end-of-data for a bufferevent without a
+     * socket (the test harness's pairs), a no-op on sockets. */
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
     struct timeval linger = { LINGER_SECONDS, 0 };
     bufferevent_set_timeouts(c->bev, &linger, NULL);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
@@ -82,11 +93,22 @@ void conn_close_after_reply(struct conn *c)
     /* The write callback must fire when the output is empty, not at the
      * pause mark. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->bev, EV_WRITE); /* see conn_flush */
+    conn_timer_update(c); /* the flush gets CLOSE_FLUSH_SECONDS */
+}
+
+/* While c waits, reading goes on up to WAIT_READAHEAD_BYTES (see conn.h);
+ * afterwards the normal read-ahead mark applies again. */
+static void set_readahead(struct conn *c, int waiting)
+{
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             waiting ? WAIT_READAHEAD_BYTES
+                                     : INPUT_READAHEAD_BYTES);
 }
 
 int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
 {
-    char *copy = malloc(keylen + 1);
+    char *copy = cfy_malloc(keylen + 1);
     if (!copy)
         return -1;
     memcpy(copy, key, keylen);
@@ -95,12 +117,14 @@ int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
     c->wait_key = copy;
     c->wait_keylen = keylen;
     c->state = CONN_WAITING;
+    set_readahead(c, 1);
     return 0;
 }
 
 void conn_end_wait(struct conn *c)
 {
     clear_wait(c);
+    set_readahead(c, 0);
     c->state = CONN_READY;
 }
 
@@ -116,8 +140,7 @@ void conn_wait_granted(void *ctx, uint64_t token, void *arg)
     struct conn *c = ctx;
     (void)arg;
     reply_int(c, (long long)token);
-    clear_wait(c);
-    c->state = CONN_READY;
+    conn_end_wait(c);
     schedule_resume(c);
 }
 
@@ -127,9 +150,61 @@ void conn_wait_timed_out(void *ctx, void *arg)
     (void)arg;
     reply_error_quoted(c, "TIMEOUT", "", c->wait_key, c->wait_keylen,
                        " is already locked!");
-    clear_wait(c);
-    c->state = CONN_READY;
+    conn_end_wait(c);
     schedule_resume(c);
+}
+
+/* Replies leave through conn_flush, in one writev per connection and loop
+ * turn, while the socket's write event is off (the usual case): arming that
+ * event for every reply would cost two epoll_ctl calls and a loop turn per
+ * request.  What the socket does not take (or an error) turns the write
+ * event on, and libevent finishes the job: on_write then sees the
+ * watermarks and turns it off again once the output is empty.  A
+ * bufferevent without a socket (a pair, in tests) keeps it on throughout.
+ *
+ * The write is not made at once but from c->flush, activated here: it runs
+ * after the read callbacks already due in this loop turn, as Redis writes
+ * its replies before it sleeps.  A client reading many connections (a load
+ * generator, a pool) then finds many replies per wake-up instead of one. */
+static int flush_due(struct conn *c)
+{
+    return bufferevent_getfd(c->bev) >= 0 &&
+           evbuffer_get_length(conn_output(c)) > 0 &&
+           !(bufferevent_get_enabled(c->bev) & EV_WRITE);
+}
+
+static void conn_flush(struct conn *c)
+{
+    struct evbuffer *out = conn_output(c);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (!flush_due(c))
+        return;
+    /* A socket bufferevent freezes its output's start so that only it
+     * drains it; thaw it for this write, as its own write callback does. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Drops c when its replies can no longer be trusted or afforded: one could
+ * not be buffered (out of memory), or the unsent output is over
+ * client_output_limit.  Returns 1 when c was freed. */
+static int drop_on_output(struct conn *c)
+{
+    size_t pending = evbuffer_get_length(conn_output(c));
+    if (c->output_failed)
+        log_msg(LOG_WARNING, "client %s dropped: out of memory buffering a "
+                "reply", c->peer);
+    else if (pending > (size_t)c->srv->config->client_output_limit)
+        log_msg(LOG_WARNING, "client %s dropped: %zu unsent reply bytes is "
+                "over client_output_limit", c->peer, pending);
+    else
+        return 0;
+    c->in_process = 0;
+    conn_free(c);
+    return 1;
 }
 
 /* Executes whole requests while the connection is ready and its output is
@@ -143,6 +218,9 @@ static void conn_process(struct conn *c)
     if (c->in_process)
         return;
     c->in_process = 1;
+    /* A wait's late reply (conn_wait_granted/timed_out) may have failed. */
+    if (drop_on_output(c))
+        return;
     while (c->state == CONN_READY) {
         if (evbuffer_get_length(out) >= OUTPUT_PAUSE_BYTES) {
             c->output_paused = 1;
@@ -153,16 +231,11 @@ static void conn_process(struct conn *c)
         enum proto_status st = proto_reader_next(c->reader, &req);
         if (st == PROTO_OK) {
             srv->stats.commands++;
+            /* The next request gets its own request_timeout. */
+            c->deadlines.partial_us = 0;
             commands_execute(c, &req);
-            if (evbuffer_get_length(out) >
-                (size_t)srv->config->client_output_limit) {
-                log_msg(LOG_WARNING, "client %s dropped: %zu unsent reply "
-                        "bytes is over client_output_limit", c->peer,
-                        evbuffer_get_length(out));
-                c->in_process = 0;
-                conn_free(c);
+            if (drop_on_output(c))
                 return;
-            }
             continue;
         }
         if (st == PROTO_ERROR) {
@@ -187,6 +260,9 @@ static void conn_process(struct conn *c)
     }
     c->in_process = 0;
     server_arm_timer(srv);
+    conn_timer_update(c);
+    if (flush_due(c))
+        event_active(c->flush, EV_TIMEOUT, 1);
     if (c->state == CONN_CLOSING && evbuffer_get_length(out) == 0)
         conn_linger(c);
 }
@@ -197,6 +273,14 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (c->state == CONN_CLOSING) {
         struct evbuffer *in = bufferevent_get_input(bev);
         evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    conn_timer_touch(c);
+    if (c->state == CONN_WAITING &&
+        evbuffer_get_length(bufferevent_get_input(bev)) >= WAIT_READAHEAD_BYTES) {
+        log_msg(LOG_WARNING, "client %s dropped: pipelined %u bytes behind a "
+                "waiting ACQUIRE", c->peer, WAIT_READAHEAD_BYTES);
+        conn_free(c);
         return;
     }
     conn_process(c);
@@ -211,6 +295,8 @@ static void on_write(struct bufferevent *bev, void *arg)
             conn_linger(c);
         return;
     }
+    if (pending == 0 && bufferevent_getfd(bev) >= 0)
+        bufferevent_disable(bev, EV_WRITE); /* conn_flush writes from here */
     if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
         c->output_paused = 0;
         bufferevent_enable(bev, EV_READ);
@@ -232,6 +318,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_flush(arg);
+}
+
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -241,34 +334,58 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 
 void conn_accept(struct server *srv, int fd, const char *peer)
 {
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c) {
+    struct bufferevent *bev =
+        bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         close(fd);
         return;
     }
+    conn_attach(srv, bev, peer);
+}
+
+struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
+                         const char *peer)
+{
+    struct conn *c = cfy_calloc(1, sizeof(*c));
+    if (!c) {
+        log_msg(LOG_WARNING, "out of memory accepting %s", peer);
+        bufferevent_free(bev);
+        return NULL;
+    }
     c->srv = srv;
+    c->bev = bev;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->reader = proto_reader_new(&srv->limits);
     c->resume = event_new(srv->base, -1, 0, on_resume, c);
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->reader || !c->resume || !c->bev) {
+    c->flush = event_new(srv->base, -1, 0, on_flush, c);
+    if (!c->reader || !c->resume || !c->flush || conn_timer_init(c) != 0) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
-        if (c->bev)
-            bufferevent_free(c->bev);
-        else
-            close(fd);
+        bufferevent_free(c->bev);
         if (c->resume)
             event_free(c->resume);
+        if (c->flush)
+            event_free(c->flush);
+        conn_timer_free(c);
         proto_reader_free(c->reader);
-        free(c);
-        return;
+        cfy_free(c);
+        return NULL;
     }
     c->authenticated = srv->config->requirepass[0] == '\0';
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    /* libevent 2.1 crashes here when its own allocation of the watermark
+     * callback fails (it uses the NULL it got), and the call returns no
+     * error to check: nothing to handle, so injected failures (tests only,
+     * daemon/alloc.h) are kept out of it.  No effect in production. */
+    alloc_fail_hold(1);
     bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
+    alloc_fail_hold(0);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_PAUSE_BYTES / 2, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* A socket's replies go out through conn_flush (write event off; a new
+     * bufferevent has it on). */
+    if (bufferevent_getfd(c->bev) >= 0)
+        bufferevent_disable(c->bev, EV_WRITE);
 
     c->next = srv->conns;
     if (srv->conns)
@@ -277,4 +394,6 @@ void conn_accept(struct server *srv, int fd, const char *peer)
     srv->nconns++;
     srv->stats.connections_total++;
     log_msg(LOG_DEBUG, "client %s connected", c->peer);
+    conn_timer_update(c);
+    return c;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/conn_timer.h"
 #include "daemon/locktable.h"
 #include "proto/reader.h"
 
@@ -33,6 +34,13 @@ struct evbuffer;
  * socket stops at this mark, so a flood is left in the kernel's buffers. */
 #define INPUT_READAHEAD_BYTES (64u * 1024u)
 
+/* Input a waiting connection may pipeline behind its ACQUIRE.  Reading
+ * goes on while it waits, because a client's close only reaches us after
+ * the bytes it sent before it: with reading stopped, a waiter that left
+ * would stay queued and be granted a lock nobody releases.  Past this bound
+ * the waiter is dropped (and so leaves the queue). */
+#define WAIT_READAHEAD_BYTES (1024u * 1024u)
+
 enum conn_state {
     CONN_READY,   /* executing requests as they arrive */
     CONN_WAITING, /* an ACQUIRE WAIT is queued; later requests wait behind it */
@@ -45,19 +53,31 @@ struct conn {
     struct bufferevent *bev;
     struct proto_reader *reader;
     struct event *resume;         /* deferred restart of processing */
+    struct event *flush;          /* writes the replies at the end of this
+                                     loop turn (conn.c, conn_flush) */
     enum conn_state state;
     int output_paused;            /* processing stopped for OUTPUT_PAUSE_BYTES */
+    int output_failed;            /* a reply could not be buffered (out of
+                                     memory): the reply stream is broken, so
+                                     the connection is dropped */
     int authenticated;
     int in_process;               /* conn_process is on the stack */
     struct lock_session session;  /* SESSION locks and pending waits */
     char *wait_key;               /* key of the queued ACQUIRE, for -TIMEOUT */
     size_t wait_keylen;
     char peer[64];                /* "ip:port" or "unix", for log lines */
+    struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
 
 /* Takes over fd (a freshly accepted socket).  On failure the fd is closed
  * and the failure logged. */
 void conn_accept(struct server *srv, int fd, const char *peer);
+
+/* Takes over bev (connected; a socket's for conn_accept, one end of a
+ * bufferevent_pair in tests and fuzzing) as a new client.  Returns the
+ * connection, or NULL after logging and freeing bev when out of memory. */
+struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
+                         const char *peer);
 
 /* The output buffer replies are appended to. */
 struct evbuffer *conn_output(struct conn *c);

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "daemon/alloc.h"
+
 /* First allocation: enough for a quiet daemon without early regrowth. */
 #define HEAP_INITIAL_CAP 16
 
@@ -99,7 +101,7 @@ static int heap_reserve(struct heap *h)
     if (cap > SIZE_MAX / 2 / sizeof(*h->nodes))
         return -1;
     cap *= 2;
-    grown = realloc(h->nodes, cap * sizeof(*h->nodes));
+    grown = cfy_realloc(h->nodes, cap * sizeof(*h->nodes));
     if (grown == NULL)
         return -1; /* the old array is still valid and still ours */
     h->nodes = grown;
@@ -119,7 +121,7 @@ void heap_free(struct heap *h)
 {
     /* Queued nodes are not touched: at shutdown their owners may already
      * be gone.  Their index fields are stale from here on. */
-    free(h->nodes);
+    cfy_free(h->nodes);
     heap_init(h);
 }
 

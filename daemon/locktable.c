@@ -11,12 +11,21 @@
  *
  * Waiters are a doubly linked FIFO per entry and are always in the `waits`
  * heap (ENTRY_NEVER for WAIT FOREVER), for the same reason.
+ *
+ * What only some keys need, the SESSION holder's links and the waiter
+ * queue, lives in a struct lock_extra that an entry gets the first time it
+ * needs one (a SESSION acquire, a queued waiter; both may fail with
+ * LOCK_NO_MEMORY before anything changed) and keeps until it is destroyed,
+ * so a handoff to a SESSION waiter still never allocates.  The common lock,
+ * held by one client with a TTL, is a 72-byte struct plus its key: with
+ * the 48 bytes of links inline a million such locks took 161 bytes each.
  */
 #include "daemon/locktable.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/alloc.h"
 #include "daemon/heap.h"
 #include "daemon/map.h"
 
@@ -25,16 +34,34 @@
 #define CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-struct lock_entry {
-    struct map_node node;
-    struct heap_node due;          /* expiry, or end of recovery; see above */
-    uint64_t token;                /* holder's token; 0 when not held */
+struct lock_extra {
     struct lock_session *session;  /* holder's session for SESSION locks */
     struct lock_entry *s_prev, *s_next; /* in session->locks */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
+};
+
+struct lock_entry {
+    struct map_node node;
+    struct heap_node due;          /* expiry, or end of recovery; see above */
+    uint64_t token;                /* holder's token; 0 when not held */
+    struct lock_extra *x;          /* NULL until needed (see the top) */
     char key[];                    /* keylen bytes, then a NUL */
 };
+
+/* e's extra record, made if it has none; NULL when out of memory. */
+static struct lock_extra *entry_extra(struct lock_entry *e)
+{
+    if (!e->x)
+        e->x = cfy_calloc(1, sizeof(*e->x));
+    return e->x;
+}
+
+/* The first waiter in e's queue, or NULL. */
+static struct lock_waiter *first_waiter(const struct lock_entry *e)
+{
+    return e->x ? e->x->wait_head : NULL;
+}
 
 struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
@@ -98,29 +125,32 @@ static uint64_t next_token(struct locktable *t)
 
 /* ---- sessions: intrusive doubly linked lists ---- */
 
+/* e must have its extra record (see the top). */
 static void session_link_lock(struct lock_session *s, struct lock_entry *e)
 {
-    e->session = s;
-    e->s_prev = NULL;
-    e->s_next = s->locks;
+    struct lock_extra *x = e->x;
+    x->session = s;
+    x->s_prev = NULL;
+    x->s_next = s->locks;
     if (s->locks)
-        s->locks->s_prev = e;
+        s->locks->x->s_prev = e;
     s->locks = e;
 }
 
 static void session_unlink_lock(struct lock_entry *e)
 {
-    struct lock_session *s = e->session;
+    struct lock_extra *x = e->x;
+    struct lock_session *s = x ? x->session : NULL;
     if (!s)
         return;
-    if (e->s_prev)
-        e->s_prev->s_next = e->s_next;
+    if (x->s_prev)
+        x->s_prev->x->s_next = x->s_next;
     else
-        s->locks = e->s_next;
-    if (e->s_next)
-        e->s_next->s_prev = e->s_prev;
-    e->session = NULL;
-    e->s_prev = e->s_next = NULL;
+        s->locks = x->s_next;
+    if (x->s_next)
+        x->s_next->x->s_prev = x->s_prev;
+    x->session = NULL;
+    x->s_prev = x->s_next = NULL;
 }
 
 static void session_link_waiter(struct lock_session *s, struct lock_waiter *w)
@@ -152,7 +182,7 @@ static void session_unlink_waiter(struct lock_waiter *w)
 static struct lock_entry *entry_create(struct locktable *t, const char *key,
                                        size_t keylen, uint64_t hash)
 {
-    struct lock_entry *e = malloc(sizeof(*e) + keylen + 1);
+    struct lock_entry *e = cfy_malloc(sizeof(*e) + keylen + 1);
     if (!e)
         return NULL;
     memset(e, 0, sizeof(*e));
@@ -164,7 +194,7 @@ static struct lock_entry *entry_create(struct locktable *t, const char *key,
     heap_node_init(&e->due);
     e->due.deadline = ENTRY_NEVER;
     if (heap_push(&t->expiries, &e->due) != 0) {
-        free(e);
+        cfy_free(e);
         return NULL;
     }
     map_insert(&t->map, &e->node);
@@ -177,21 +207,22 @@ static void entry_destroy(struct locktable *t, struct lock_entry *e)
     heap_remove(&t->expiries, &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
-    free(e);
+    cfy_free(e->x);
+    cfy_free(e);
 }
 
 static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 {
-    struct lock_entry *e = w->entry;
+    struct lock_extra *x = w->entry->x; /* a waiter's entry has one */
     if (w->prev)
         w->prev->next = w->next;
     else
-        e->wait_head = w->next;
+        x->wait_head = w->next;
     if (w->next)
         w->next->prev = w->prev;
     else
-        e->wait_tail = w->prev;
-    e->nwaiters--;
+        x->wait_tail = w->prev;
+    x->nwaiters--;
     t->stats.waiters--;
     heap_remove(&t->waits, &w->due);
     session_unlink_waiter(w);
@@ -228,10 +259,10 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
      * run_timers has not reached it yet (lazy expiry, a late timer, a
      * release just before the timer): run_timers would have ended it first,
      * and granting it would also jump it ahead of the waiters behind it. */
-    while ((w = e->wait_head) != NULL && w->due.deadline < freed_at) {
+    while ((w = first_waiter(e)) != NULL && w->due.deadline < freed_at) {
         void *ctx = w->ctx;
         waiter_unlink(t, w);
-        free(w);
+        cfy_free(w);
         t->stats.timeouts++;
         if (t->events.timed_out)
             t->events.timed_out(ctx, t->events.arg);
@@ -249,7 +280,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
     uint64_t token = grant(t, e, now, w->ttl_us, session, w->session_lock);
     t->stats.handoffs++;
     void *ctx = w->ctx;
-    free(w);
+    cfy_free(w);
     if (t->events.granted)
         t->events.granted(ctx, token, t->events.arg);
 }
@@ -293,11 +324,11 @@ struct locktable *locktable_new(const struct lock_clock *clock,
                                 const struct locktable_limits *limits,
                                 const uint8_t seed[16])
 {
-    struct locktable *t = calloc(1, sizeof(*t));
+    struct locktable *t = cfy_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     if (map_init(&t->map, seed) != 0) {
-        free(t);
+        cfy_free(t);
         return NULL;
     }
     heap_init(&t->expiries);
@@ -316,43 +347,48 @@ void locktable_free(struct locktable *t)
         return;
     struct heap_node *n;
     while ((n = heap_pop(&t->waits)) != NULL)
-        free(CONTAINER_OF(n, struct lock_waiter, due));
+        cfy_free(CONTAINER_OF(n, struct lock_waiter, due));
     while ((n = heap_pop(&t->expiries)) != NULL) {
         struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, due);
         map_remove(&t->map, &e->node);
-        free(e);
+        cfy_free(e->x);
+        cfy_free(e);
     }
     heap_free(&t->waits);
     heap_free(&t->expiries);
     map_free(&t->map);
-    free(t);
+    cfy_free(t);
 }
 
 static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
                                 const struct lock_request *rq, uint64_t now)
 {
-    if (t->limits.max_waiters && e->nwaiters >= t->limits.max_waiters)
+    if (t->limits.max_waiters && e->x &&
+        e->x->nwaiters >= t->limits.max_waiters)
         return LOCK_LIMIT_WAITERS;
-    struct lock_waiter *w = calloc(1, sizeof(*w));
+    struct lock_extra *x = entry_extra(e);
+    if (!x)
+        return LOCK_NO_MEMORY;
+    struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
     if (!w)
         return LOCK_NO_MEMORY;
     heap_node_init(&w->due);
     w->due.deadline = deadline_after(now, rq->wait_us);
     if (heap_push(&t->waits, &w->due) != 0) {
-        free(w);
+        cfy_free(w);
         return LOCK_NO_MEMORY;
     }
     w->entry = e;
     w->ttl_us = rq->ttl_us;
     w->session_lock = rq->session_lock;
     w->ctx = rq->ctx;
-    w->prev = e->wait_tail;
-    if (e->wait_tail)
-        e->wait_tail->next = w;
+    w->prev = x->wait_tail;
+    if (x->wait_tail)
+        x->wait_tail->next = w;
     else
-        e->wait_head = w;
-    e->wait_tail = w;
-    e->nwaiters++;
+        x->wait_head = w;
+    x->wait_tail = w;
+    x->nwaiters++;
     t->stats.waiters++;
     if (rq->session)
         session_link_waiter(rq->session, w);
@@ -376,6 +412,10 @@ enum lock_result locktable_acquire(struct locktable *t,
         e = entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
+        if (rq->session_lock && rq->session && !entry_extra(e)) {
+            entry_destroy(t, e);
+            return LOCK_NO_MEMORY;
+        }
         *token = grant(t, e, now, rq->ttl_us, rq->session, rq->session_lock);
         return LOCK_GRANTED;
     }
@@ -456,8 +496,8 @@ void locktable_session_cancel_waits(struct locktable *t,
     while ((w = session->waiters) != NULL) {
         struct lock_entry *e = w->entry;
         waiter_unlink(t, w);
-        free(w);
-        if (!e->token && !e->wait_head)
+        cfy_free(w);
+        if (!e->token && !first_waiter(e))
             entry_destroy(t, e);
     }
 }
@@ -508,9 +548,9 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             struct lock_entry *e = w->entry;
             void *ctx = w->ctx;
             waiter_unlink(t, w);
-            free(w);
+            cfy_free(w);
             t->stats.timeouts++;
-            if (!e->token && !e->wait_head)
+            if (!e->token && !first_waiter(e))
                 entry_destroy(t, e);
             if (t->events.timed_out)
                 t->events.timed_out(ctx, t->events.arg);

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/alloc.h"
 #include "daemon/siphash.h"
 
 /* Per operation: chains moved, and empty buckets skipped, by a rehash step.
@@ -58,7 +59,7 @@ static int table_alloc(struct map_table *t, size_t size)
 
     if (size > SIZE_MAX / sizeof(*b))
         return -1;
-    b = calloc(size, sizeof(*b));
+    b = cfy_calloc(size, sizeof(*b));
     if (b == NULL)
         return -1;
     t->buckets = b;
@@ -137,7 +138,7 @@ static void rehash_step(struct map *m)
         moved++;
     }
     if (m->t[0].used == 0) {
-        free(m->t[0].buckets);
+        cfy_free(m->t[0].buckets);
         m->t[0] = m->t[1];
         table_reset(&m->t[1]);
         m->rehash_idx = 0;
@@ -191,8 +192,8 @@ int map_init(struct map *m, const uint8_t seed[16])
 
 void map_free(struct map *m)
 {
-    free(m->t[0].buckets);
-    free(m->t[1].buckets);
+    cfy_free(m->t[0].buckets);
+    cfy_free(m->t[1].buckets);
     table_reset(&m->t[0]);
     table_reset(&m->t[1]);
     m->rehash_idx = 0;

@@ -26,8 +26,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "daemon/alloc.h"
 #include "daemon/clock.h"
 #include "daemon/conn.h"
+#include "daemon/guard.h"
 #include "daemon/log.h"
 #include "daemon/state.h"
 
@@ -95,15 +97,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     (void)l;
     (void)salen;
     describe_peer(sa, peer, sizeof(peer));
-    if ((long long)srv->nconns >= srv->config->maxclients) {
-        static const char msg[] = "-LIMIT max number of clients reached\r\n";
-        /* Best effort: a fresh socket's send buffer takes this at once. */
-        ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)n;
-        close(fd);
+    if (guard_denied(srv->config, sa)) {
+        guard_refuse(fd, GUARD_DENIED_REPLY);
+        srv->stats.denied_clients++;
+        log_msg(LOG_WARNING, "client %s refused: protected mode (no password "
+                "is set and it is not a loopback client)", peer);
+        return;
+    }
+    if ((long long)srv->nconns >= srv->maxclients) {
+        guard_refuse(fd, "-LIMIT max number of clients reached\r\n");
         srv->stats.rejected_clients++;
         log_msg(LOG_WARNING, "client %s refused: maxclients (%lld) reached",
-                peer, srv->config->maxclients);
+                peer, srv->maxclients);
         return;
     }
     if (sa->sa_family != AF_UNIX) {
@@ -138,7 +143,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 static int add_listener(struct server *srv, int fd, const char *what)
 {
     struct evconnlistener **grown =
-        realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*grown));
+        cfy_realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*grown));
     if (!grown) {
         close(fd);
         return -1;
@@ -231,21 +236,23 @@ static int listen_unix(struct server *srv, const char *path)
 static int open_listeners(struct server *srv)
 {
     const struct cachify_config *cfg = srv->config;
+    /* The Unix socket first: whoever sees the TCP port accept connections
+     * (a test harness, a supervisor) may then rely on the socket file. */
+    if (cfg->unixsocket[0] && listen_unix(srv, cfg->unixsocket) != 0)
+        return -1;
     if (cfg->port > 0 && cfg->bind[0]) {
-        char *copy = strdup(cfg->bind), *save = NULL;
+        char *copy = cfy_strdup(cfg->bind), *save = NULL;
         if (!copy)
             return -1;
         for (char *a = strtok_r(copy, " \t", &save); a;
              a = strtok_r(NULL, " \t", &save)) {
             if (listen_tcp(srv, a, cfg->port) != 0) {
-                free(copy);
+                cfy_free(copy);
                 return -1;
             }
         }
-        free(copy);
+        cfy_free(copy);
     }
-    if (cfg->unixsocket[0] && listen_unix(srv, cfg->unixsocket) != 0)
-        return -1;
     if (srv->nlisteners == 0) {
         log_msg(LOG_ERROR, "nothing to listen on: set bind and port, or "
                 "unixsocket");
@@ -267,12 +274,13 @@ static void random_seed(uint8_t seed[16])
 
 struct server *server_new(const struct cachify_config *config)
 {
-    struct server *srv = calloc(1, sizeof(*srv));
+    struct server *srv = cfy_calloc(1, sizeof(*srv));
     if (!srv) {
         log_msg(LOG_ERROR, "out of memory");
         return NULL;
     }
     srv->config = config;
+    srv->clock = &clock_system;
     srv->limits.max_line = (size_t)config->max_line;
     srv->limits.max_request = (size_t)config->max_request;
     srv->timer_armed_for = UINT64_MAX;
@@ -299,10 +307,14 @@ struct server *server_new(const struct cachify_config *config)
         log_msg(LOG_ERROR, "cannot set up timers and signals");
         goto fail;
     }
+    /* Before any listener: its descriptors count against the limit. */
+    if ((srv->maxclients = guard_fit_maxclients(config->maxclients)) < 0)
+        goto fail;
     /* Listeners first: a port in use must not leave the state file marked
      * "running", which the next start would take for a crash. */
     if (open_listeners(srv) != 0 || state_start(srv) != 0)
         goto fail;
+    guard_warn_exposure(config);
     server_arm_timer(srv);
     return srv;
 fail:
@@ -335,7 +347,7 @@ void server_free(struct server *srv)
         conn_free(srv->conns);
     for (size_t i = 0; i < srv->nlisteners; i++)
         evconnlistener_free(srv->listeners[i]);
-    free(srv->listeners);
+    cfy_free(srv->listeners);
     if (srv->config->unixsocket[0] && srv->nlisteners)
         unlink(srv->config->unixsocket);
     if (srv->expiry_timer)
@@ -349,5 +361,5 @@ void server_free(struct server *srv)
     locktable_free(srv->locks);
     if (srv->base)
         event_base_free(srv->base);
-    free(srv);
+    cfy_free(srv);
 }

@@ -30,11 +30,17 @@ struct server_stats {
     uint64_t commands;          /* requests executed */
     uint64_t auth_failures;     /* AUTH with a wrong password */
     uint64_t protocol_errors;   /* connections closed with -PROTO */
+    uint64_t idle_closed;       /* closed after `timeout` idle seconds */
+    uint64_t request_timeouts;  /* closed for an incomplete request (request_timeout) */
+    uint64_t stalled_clients;   /* dropped for not reading (client_stall_timeout) */
+    uint64_t denied_clients;    /* refused by protected mode */
 };
 
 struct server {
     struct event_base *base;
     const struct cachify_config *config;
+    const struct lock_clock *clock; /* monotonic time for connection deadlines */
+    long long maxclients;           /* config's, lowered to fit ulimit -n */
     struct locktable *locks;
     struct proto_limits limits;     /* from config, for every reader */
 

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "daemon/alloc.h"
 #include "daemon/clock.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -48,7 +49,7 @@ static int hex_value(char ch)
 static int write_durably(const char *path, const char *text)
 {
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5), *dircopy = strdup(path);
+    char *tmp = cfy_malloc(plen + 5), *dircopy = cfy_strdup(path);
     int rc = -1, fd = -1;
     if (!tmp || !dircopy)
         goto out;
@@ -86,8 +87,8 @@ out:
         unlink(tmp);
         errno = saved;
     }
-    free(tmp);
-    free(dircopy);
+    cfy_free(tmp);
+    cfy_free(dircopy);
     return rc;
 }
 
@@ -99,7 +100,7 @@ static int add_lock(const char *key, size_t keylen, uint64_t token,
                     uint64_t ttl_left_us, void *arg)
 {
     struct save_ctx *ctx = arg;
-    char *hex = malloc(keylen * 2 + 1);
+    char *hex = cfy_malloc(keylen * 2 + 1);
     if (!hex)
         return -1;
     for (size_t i = 0; i < keylen; i++) {
@@ -112,7 +113,7 @@ static int add_lock(const char *key, size_t keylen, uint64_t token,
                                     : 0;
     json_t *item = json_pack("{s:s, s:I, s:I}", "key_hex", hex, "token",
                              (json_int_t)token, "ttl_ms", ttl_ms);
-    free(hex);
+    cfy_free(hex);
     if (!item || json_array_append_new(ctx->locks, item) != 0)
         return -1;
     return 0;
@@ -182,7 +183,7 @@ static int restore_lock(struct server *srv, json_t *item, const char *path)
         return -1;
     }
     size_t hexlen = strlen(hex), keylen = hexlen / 2;
-    char *key = malloc(keylen + 1);
+    char *key = cfy_malloc(keylen + 1);
     if (!key)
         return -1;
     int bad = hexlen % 2 != 0 || keylen == 0;
@@ -195,10 +196,10 @@ static int restore_lock(struct server *srv, json_t *item, const char *path)
                                  (uint64_t)ttl_ms * 1000) != 0) {
         log_msg(LOG_ERROR, "state file %s: bad or duplicate lock key '%s'",
                 path, hex);
-        free(key);
+        cfy_free(key);
         return -1;
     }
-    free(key);
+    cfy_free(key);
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/alloc.h"
 #include "proto/reply.h"
 
 /* First buffer size, and what an idle buffer above BUF_KEEP_MAX shrinks back
@@ -128,7 +129,7 @@ static void compact(struct proto_reader *r)
 static void shrink_if_idle(struct proto_reader *r)
 {
     if (r->cap > BUF_KEEP_MAX) {
-        char *p = realloc(r->buf, BUF_INITIAL);
+        char *p = cfy_realloc(r->buf, BUF_INITIAL);
         if (p) {
             r->buf = p;
             r->cap = BUF_INITIAL;
@@ -137,9 +138,9 @@ static void shrink_if_idle(struct proto_reader *r)
     if (r->argcap > ARGS_KEEP_MAX) {
         /* Free rather than realloc: three shrinking reallocs could fail
          * half-way and leave arrays of different sizes. */
-        free(r->argoff);
-        free(r->arglen);
-        free(r->argv);
+        cfy_free(r->argoff);
+        cfy_free(r->arglen);
+        cfy_free(r->argv);
         r->argoff = r->arglen = NULL;
         r->argv = NULL;
         r->argcap = 0;
@@ -188,7 +189,7 @@ static bool reserve(struct proto_reader *r, size_t need)
     }
     while (ncap < r->len + need)
         ncap = ncap >= limit / 2 ? limit : ncap * 2;
-    if (!(p = realloc(r->buf, ncap)))
+    if (!(p = cfy_realloc(r->buf, ncap)))
         return false;
     r->buf = p;
     r->cap = ncap;
@@ -207,13 +208,13 @@ static bool reserve_arg(struct proto_reader *r)
         return true;
     if (ncap > PROTO_MAX_ARGS)
         ncap = PROTO_MAX_ARGS;
-    if (!(p = realloc(r->argoff, ncap * sizeof *r->argoff)))
+    if (!(p = cfy_realloc(r->argoff, ncap * sizeof *r->argoff)))
         return false;
     r->argoff = p;
-    if (!(p = realloc(r->arglen, ncap * sizeof *r->arglen)))
+    if (!(p = cfy_realloc(r->arglen, ncap * sizeof *r->arglen)))
         return false;
     r->arglen = p;
-    if (!(p = realloc(r->argv, ncap * sizeof *r->argv)))
+    if (!(p = cfy_realloc(r->argv, ncap * sizeof *r->argv)))
         return false;
     r->argv = p;
     r->argcap = ncap;
@@ -533,10 +534,10 @@ static enum step scan_resp(struct proto_reader *r)
 
 struct proto_reader *proto_reader_new(const struct proto_limits *limits)
 {
-    struct proto_reader *r = calloc(1, sizeof *r);
+    struct proto_reader *r = cfy_calloc(1, sizeof *r);
 
-    if (!r || !(r->buf = malloc(BUF_INITIAL))) {
-        free(r);
+    if (!r || !(r->buf = cfy_malloc(BUF_INITIAL))) {
+        cfy_free(r);
         return NULL;
     }
     r->cap = BUF_INITIAL;
@@ -554,11 +555,11 @@ void proto_reader_free(struct proto_reader *r)
 {
     if (!r)
         return;
-    free(r->buf);
-    free(r->argoff);
-    free(r->arglen);
-    free(r->argv);
-    free(r);
+    cfy_free(r->buf);
+    cfy_free(r->argoff);
+    cfy_free(r->arglen);
+    cfy_free(r->argv);
+    cfy_free(r);
 }
 
 size_t proto_reader_feed(struct proto_reader *r, const void *buf, size_t len)

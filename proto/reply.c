@@ -10,22 +10,37 @@
 #include "proto/reply.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 static const char hex_digits[] = "0123456789abcdef";
+
+/* "00" to "99": two digits per division (a token has 16 digits, and every
+ * ACQUIRE reply carries one). */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 /* Writes v in decimal to out (no NUL); returns the digit count (1..20). */
 static size_t put_decimal(char *out, unsigned long long v)
 {
-    char tmp[24]; /* 2^64-1 has 20 digits */
-    size_t n = 0;
+    char tmp[24]; /* 2^64-1 has 20 digits; filled from the end */
+    size_t i = sizeof(tmp);
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--i] = digit_pairs[d + 1];
+        tmp[--i] = digit_pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--i] = digit_pairs[v * 2 + 1];
+        tmp[--i] = digit_pairs[v * 2];
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    memcpy(out, tmp + i, sizeof(tmp) - i);
+    return sizeof(tmp) - i;
 }
 
 /* "<type>[-]<mag>\r\n" plus a NUL; the longest is 1 + 1 + 20 + 2 + 1 = 25

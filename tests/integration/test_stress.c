@@ -506,6 +506,11 @@ static void check_grants(struct run *R, double t0)
             far = i;
             continue;
         }
+        /* An empty interval (the holder closed before its grant arrived)
+         * overlaps nothing; comparing it would only test which of two
+         * replies read in one poll() round was read first. */
+        if (cur->lo_end <= cur->r)
+            continue;
         ck_assert_msg(cur->r >= prev->lo_end,
                       "two holders at once:\n  %s\n  %s", describe(prev, t0),
                       describe(cur, t0));
@@ -724,6 +729,10 @@ static Suite *stress_suite(void)
 {
     Suite *s = suite_create("stress");
     TCase *tc = tcase_create("stress");
+    /* Run by hand without CK_DEFAULT_TIMEOUT, Check's 4 s default is far
+     * too short for these real-time suites (make sets it). */
+    if (!getenv("CK_DEFAULT_TIMEOUT"))
+        tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, NULL, on_failure);
     tcase_add_test(tc, mutual_exclusion_mixed);
     tcase_add_test(tc, session_handoff_storm);

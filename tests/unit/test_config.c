@@ -97,6 +97,9 @@ static long long get(const struct cachify_config *c, const char *name)
 {
     if (strcmp(name, "port") == 0) return c->port;
     if (strcmp(name, "maxclients") == 0) return c->maxclients;
+    if (strcmp(name, "timeout") == 0) return c->timeout;
+    if (strcmp(name, "request_timeout") == 0) return c->request_timeout;
+    if (strcmp(name, "client_stall_timeout") == 0) return c->client_stall_timeout;
     if (strcmp(name, "default_ttl_ms") == 0) return c->default_ttl_ms;
     if (strcmp(name, "max_ttl_ms") == 0) return c->max_ttl_ms;
     if (strcmp(name, "max_key_len") == 0) return c->max_key_len;
@@ -116,6 +119,9 @@ static const struct int_key {
 } int_keys[] = {
     { "port", 0, 65535, 7379 },
     { "maxclients", 1, 1000000, 10000 },
+    { "timeout", 0, TB, 0 },
+    { "request_timeout", 0, TB, 30 },
+    { "client_stall_timeout", 0, TB, 60 },
     { "default_ttl_ms", 1, TB, 30000 },
     { "max_ttl_ms", 0, TB, 0 },
     { "max_key_len", 1, 65536, 1024 },
@@ -132,7 +138,8 @@ static const char *const all_keys[] = {
     "bind", "port", "unixsocket", "maxclients", "default_ttl_ms",
     "max_ttl_ms", "max_key_len", "max_line", "max_request", "max_waiters",
     "max_locks", "client_output_limit", "requirepass", "loglevel",
-    "state_file", "recovery_delay_ms",
+    "state_file", "recovery_delay_ms", "protected_mode", "timeout",
+    "request_timeout", "client_stall_timeout", "requirepass_file",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -145,6 +152,12 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.port, 7379);
     ck_assert_str_eq(c.unixsocket, "");
     ck_assert_int_eq(c.maxclients, 10000);
+    ck_assert_int_eq(c.protected_mode, 1);
+    ck_assert_int_eq(c.timeout, 0);
+    ck_assert_int_eq(c.request_timeout, 30);
+    ck_assert_int_eq(c.client_stall_timeout, 60);
+    ck_assert_str_eq(c.requirepass_file, "");
+    ck_assert_int_eq(c.requirepass_loaded, 0);
     ck_assert_int_eq(c.default_ttl_ms, 30000);
     ck_assert_int_eq(c.max_ttl_ms, 0);
     ck_assert_int_eq(c.max_key_len, 1024);
@@ -475,6 +488,133 @@ START_TEST(test_enum)
     ck_assert_int_eq(args(&c, &act, err, "--loglevel=warning", NULL), 0);
     ck_assert_int_eq(c.loglevel, LOG_WARNING);
     config_free(&c);
+}
+END_TEST
+
+/* Booleans take exactly yes or no, like redis.conf. */
+START_TEST(test_bool)
+{
+    struct cachify_config c;
+    enum config_action act;
+    char err[ERRLEN];
+
+    config_defaults(&c);
+    ck_assert_int_eq(load(&c, "protected_mode no\n", err), 0);
+    ck_assert_int_eq(c.protected_mode, 0);
+    ck_assert_int_eq(load(&c, "protected_mode \"yes\"\n", err), 0);
+    ck_assert_int_eq(c.protected_mode, 1);
+    ck_assert_int_eq(load(&c, "\nprotected_mode off\n", err), -1);
+    ck_assert_str_eq(err, at(2, "protected_mode: 'off' is not yes or no"));
+    ck_assert_int_eq(c.protected_mode, 1); /* unchanged */
+    ck_assert_int_eq(load(&c, "protected_mode YES\n", err), -1);
+    ck_assert_str_eq(err, at(1, "protected_mode: 'YES' is not yes or no"));
+    ck_assert_int_eq(args(&c, &act, err, "--protected_mode", "1", NULL), -1);
+    ck_assert_str_eq(err, "command line: --protected_mode: '1' is not yes or no");
+    ck_assert_int_eq(args(&c, &act, err, "--protected_mode=no", NULL), 0);
+    ck_assert_int_eq(c.protected_mode, 0);
+    config_free(&c);
+}
+END_TEST
+
+/* requirepass_file: first line, line end stripped, read once; both keys,
+ * a missing file and an empty first line are errors that never show the
+ * password. */
+START_TEST(test_requirepass_file)
+{
+    static const struct { const char *text, *pass; } good[] = {
+        { "s3cret\n", "s3cret" },
+        { "s3cret", "s3cret" },              /* no newline at all */
+        { "s3cret\r\nsecond line\n", "s3cret" },
+        { " spaced pass \n", " spaced pass " }, /* blanks are kept */
+    };
+    struct cachify_config c;
+    enum config_action act;
+    char err[ERRLEN], want[ERRLEN], path[64];
+    size_t i;
+
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        config_defaults(&c);
+        write_conf(good[i].text);
+        strcpy(path, tmp_path);
+        ck_assert_int_eq(args(&c, &act, err, "--requirepass_file", path, NULL), 0);
+        unlink(path);
+        ck_assert_str_eq(c.requirepass, good[i].pass);
+        ck_assert_str_eq(c.requirepass_file, path);
+        ck_assert_int_eq(c.requirepass_loaded, 1);
+        /* a second check neither rereads the file nor sees two passwords */
+        ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
+        ck_assert_str_eq(c.requirepass, good[i].pass);
+        config_free(&c);
+    }
+
+    /* from a conf file too */
+    config_defaults(&c);
+    write_conf("pw-from-file\n");
+    strcpy(path, tmp_path);
+    snprintf(want, sizeof want, "requirepass_file %s\n", path);
+    write_conf(want);
+    ck_assert_int_eq(args(&c, &act, err, "-c", "@", NULL), 0);
+    unlink(tmp_path);
+    unlink(path);
+    ck_assert_str_eq(c.requirepass, "pw-from-file");
+    config_free(&c);
+
+    /* both set */
+    config_defaults(&c);
+    write_conf("x\n");
+    strcpy(path, tmp_path);
+    ck_assert_int_eq(args(&c, &act, err, "--requirepass", "hunter2",
+                          "--requirepass_file", path, NULL), -1);
+    unlink(path);
+    ck_assert_str_eq(err, "requirepass and requirepass_file are both set: keep one");
+    config_free(&c);
+
+    /* empty file, empty first line */
+    for (i = 0; i < 2; i++) {
+        config_defaults(&c);
+        write_conf(i == 0 ? "" : "\nsecond\n");
+        strcpy(path, tmp_path);
+        ck_assert_int_eq(args(&c, &act, err, "--requirepass_file", path, NULL), -1);
+        unlink(path);
+        snprintf(want, sizeof want, "requirepass_file: %s: empty password "
+                 "(the first line is empty)", path);
+        ck_assert_str_eq(err, want);
+        config_free(&c);
+    }
+
+    /* unreadable */
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--requirepass_file",
+                          "/nonexistent/cachifyd-pass", NULL), -1);
+    ck_assert_str_eq(err, "requirepass_file: /nonexistent/cachifyd-pass: "
+                     "cannot open: No such file or directory");
+    config_free(&c);
+
+    /* A path with control bytes is quoted, never echoed raw (found by
+     * fuzz_config: tests/fuzz/corpus/config/crash-requirepass-file-path-*). */
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--requirepass_file",
+                          "/nonexistent/a\tb\n", NULL), -1);
+    ck_assert_str_eq(err, "requirepass_file: '/nonexistent/a\\x09b\\x0a': "
+                     "cannot open: No such file or directory");
+    config_free(&c);
+
+    /* a password over 512 bytes: the length is said, not the password */
+    {
+        char big[600];
+        memset(big, 'q', 513);
+        strcpy(big + 513, "\n");
+        config_defaults(&c);
+        write_conf(big);
+        strcpy(path, tmp_path);
+        ck_assert_int_eq(args(&c, &act, err, "--requirepass_file", path, NULL), -1);
+        unlink(path);
+        snprintf(want, sizeof want, "requirepass_file: %s: password too long "
+                 "(513 bytes, at most 512)", path);
+        ck_assert_str_eq(err, want);
+        ck_assert_ptr_null(strstr(err, "qqq"));
+        config_free(&c);
+    }
 }
 END_TEST
 
@@ -809,6 +949,10 @@ START_TEST(test_usage)
     ck_assert_ptr_nonnull(strstr(buf, "\n  loglevel             info            "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  recovery_delay_ms    -1 ms           "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  requirepass          \"\"              "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  protected_mode       yes             "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  timeout              0 s             "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  request_timeout      30 s            "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  client_stall_timeout 60 s            "));
     free(buf);
 }
 END_TEST
@@ -873,6 +1017,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_int_bounds_accepted);
     tcase_add_test(tc, test_int_syntax);
     tcase_add_test(tc, test_enum);
+    tcase_add_test(tc, test_bool);
+    tcase_add_test(tc, test_requirepass_file);
     tcase_add_test(tc, test_bind);
     tcase_add_test(tc, test_string_lengths);
     tcase_add_test(tc, test_cmdline_overrides_file);

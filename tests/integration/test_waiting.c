@@ -1,0 +1,1017 @@
+/* tests/integration/test_waiting.c - Check suite: waiting, sessions and
+ * restart safety, against the real daemon over TCP.
+ *
+ * Owns: the end-to-end tests of ACQUIRE ... WAIT (FIFO order, handoff on
+ * RELEASE, on expiry by the timer alone, on a SESSION holder's disconnect,
+ * -TIMEOUT, WAIT 0 and WAIT FOREVER, waiters that leave, max_waiters, the
+ * hold-back of pipelined replies), SESSION and non-SESSION lifetimes, the
+ * waiters/timeouts/handoffs counters of STATS, and the state file (clean
+ * restart, kill -9 with the recovery delay, missing and corrupt files).
+ * Does not own: the stress test (test_stress.c) or lock semantics without
+ * waiting (other suites).
+ *
+ * Every test starts its own daemon through tests/support/testserver.h and
+ * asserts exact reply bytes.  Time is only ever checked in the direction
+ * the protocol promises: a grant or -TIMEOUT never comes *before* its
+ * moment (measured from when we sent the request, which is no later than
+ * when the daemon started counting), and it comes within a generous upper
+ * bound.  Nothing asserts speed: the suite also runs with the daemon under
+ * valgrind (CACHIFYD_VALGRIND=1, ~20x slower), where the windows in which
+ * "nothing must arrive" are longer and the recovery delays are scaled up so
+ * that "still recovering" stays true while we look.  Each test ends with
+ * ts_stop() == 0, so a valgrind error or leak fails it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/support/testserver.h"
+
+/* ---- environment and time ---- */
+
+static int under_valgrind(void)
+{
+    const char *v = getenv("CACHIFYD_VALGRIND");
+    return v && v[0] == '1';
+}
+
+/* How long a connection must stay silent to count as "still waiting": long
+ * enough that a wrongly woken waiter would have had its reply delivered. */
+static int quiet_ms(void)
+{
+    return under_valgrind() ? 1000 : 250;
+}
+
+/* CLOCK_MONOTONIC in milliseconds: the daemon's clock too, so "not before
+ * the deadline" can be compared across the two processes. */
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* The daemon truncates its clock to microseconds; allow that and our own
+ * rounding when checking "not before". */
+#define CLOCK_SLACK_MS 2.0
+
+/* Upper bound for anything that should happen "at once": generous for a
+ * loaded 2-core box and valgrind. */
+#define LATE_MS 15000.0
+
+/* ---- the test's daemon, and clean-up when an assertion fails ---- */
+
+/* One daemon per test.  A failed Check assertion _exit()s the forked test
+ * (no atexit, no teardown) or, with CK_FORK=no, longjmps out of it; either
+ * way the rest of the test is skipped.  So every assertion failure is routed
+ * through on_failure() first (the macro below), which prints the daemon's
+ * log, kills it and removes its directory; it is also the checked teardown.
+ * A test that passes stops its daemon with srv_finish(), which asserts exit
+ * status 0. */
+static struct test_server g_ts;
+static int g_ts_live; /* g_ts has a directory to remove */
+
+static void on_failure(void)
+{
+    if (!g_ts_live)
+        return;
+    g_ts_live = 0;
+    ts_dump_log(&g_ts);
+    ts_kill9(&g_ts);
+    ts_cleanup(&g_ts);
+}
+
+/* Not expanded again inside its own expansion. */
+#define _ck_assert_failed(...) (on_failure(), _ck_assert_failed(__VA_ARGS__))
+
+static struct test_server *srv_init(void)
+{
+    ck_assert_int_eq(ts_init(&g_ts), 0);
+    g_ts_live = 1;
+    return &g_ts;
+}
+
+/* (Re)starts the daemon of t; fails the test if it does not come up. */
+static void srv_run(struct test_server *t, const char *const *extra)
+{
+    ck_assert_msg(ts_start(t, extra) == 0, "daemon did not start");
+}
+
+static struct test_server *srv_start(const char *const *extra)
+{
+    struct test_server *t = srv_init();
+    srv_run(t, extra);
+    return t;
+}
+
+/* SIGTERM: must exit 0 (under valgrind that means no error and no leak). */
+static void srv_stop(struct test_server *t)
+{
+    int rc = ts_stop(t);
+    ck_assert_msg(rc == 0, "daemon exit status %d", rc);
+}
+
+static void srv_finish(struct test_server *t)
+{
+    srv_stop(t);
+    g_ts_live = 0;
+    ts_cleanup(t);
+}
+
+/* ---- client helpers ---- */
+
+static const char *esc(const char *s)
+{
+    static char out[512];
+    size_t o = 0;
+    for (; *s && o + 5 < sizeof(out); s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch < 0x7f)
+            out[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", ch);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int conn(const struct test_server *t)
+{
+    int fd = tc_connect(t);
+    ck_assert_msg(fd >= 0, "cannot connect to the daemon");
+    return fd;
+}
+
+static void say(int fd, const char *s)
+{
+    ck_assert_msg(tc_send(fd, s) == 0, "send failed: %s", esc(s));
+}
+
+static void expect(int fd, const char *want)
+{
+    int rc = tc_expect(fd, want);
+    ck_assert_msg(rc == 0, "expected \"%s\", got \"%s\"", esc(want),
+                  tc_last());
+}
+
+static long long read_token(int fd)
+{
+    long long n = 0;
+    ck_assert_msg(tc_read_int(fd, &n) == 0, "expected :<token>, got \"%s\"",
+                  tc_last());
+    ck_assert_msg(n > 0, "token %lld is not positive", n);
+    return n;
+}
+
+static long long acquire(int fd, const char *cmd)
+{
+    say(fd, cmd);
+    return read_token(fd);
+}
+
+/* RELEASE key token, expecting `reply`. */
+static void release_is(int fd, const char *key, long long token,
+                       const char *reply)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "RELEASE %s %lld\r\n", key, token);
+    say(fd, cmd);
+    expect(fd, reply);
+}
+
+static void release_ok(int fd, const char *key, long long token)
+{
+    release_is(fd, key, token, ":1\r\n");
+}
+
+/* Closes the descriptors given, up to a -1. */
+static void close_fds(int fd, ...)
+{
+    va_list ap;
+    va_start(ap, fd);
+    for (; fd >= 0; fd = va_arg(ap, int))
+        close(fd);
+    va_end(ap);
+}
+
+/* Asserts that fd receives nothing (and is not closed) for ms. */
+static void expect_quiet(int fd, int ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    int n;
+    do
+        n = poll(&p, 1, ms);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        char buf[256];
+        ssize_t r = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        buf[r > 0 ? r : 0] = '\0';
+        ck_abort_msg("expected silence, got \"%s\"%s", esc(buf),
+                     r == 0 ? " (connection closed)" : "");
+    }
+}
+
+/* STATS, parsed.  The caller json_decref()s. */
+static json_t *stats(const struct test_server *t)
+{
+    char buf[4096];
+    int fd = conn(t);
+    say(fd, "STATS\r\n");
+    long len = tc_read_reply(fd, buf, sizeof(buf));
+    close(fd);
+    ck_assert_msg(len > 0 && buf[0] == '$', "bad STATS reply \"%s\"",
+                  tc_last());
+    char *body = strstr(buf, "\r\n");
+    ck_assert_ptr_nonnull(body);
+    body += 2;
+    json_error_t err;
+    json_t *doc = json_loadb(body, strlen(body) - 2, 0, &err);
+    ck_assert_msg(doc != NULL, "STATS is not JSON: %s", err.text);
+    return doc;
+}
+
+/* One STATS field, an integer or a boolean (as 0/1). */
+static long long stat_of(const struct test_server *t, const char *name)
+{
+    json_t *doc = stats(t), *v = json_object_get(doc, name);
+    ck_assert_msg(json_is_integer(v) || json_is_boolean(v),
+                  "STATS has no field '%s'", name);
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v)
+                                     : json_is_true(v);
+    json_decref(doc);
+    return n;
+}
+
+/* Polls STATS until name == want: what the daemon does on a client's
+ * close happens after our close() returns, so we wait for it to show. */
+static void wait_stat(const struct test_server *t, const char *name,
+                      long long want)
+{
+    double deadline = now_ms() + LATE_MS;
+    long long got;
+    while ((got = stat_of(t, name)) != want && now_ms() < deadline)
+        usleep(5000);
+    ck_assert_msg(got == want, "STATS %s is %lld, want %lld", name, got, want);
+}
+
+/* Asserts several counters at once: pairs of name, value, then NULL. */
+static void check_stats(const struct test_server *t, ...)
+{
+    json_t *doc = stats(t);
+    va_list ap;
+    va_start(ap, t);
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        long long want = va_arg(ap, long long);
+        json_t *v = json_object_get(doc, name);
+        ck_assert_msg(json_is_integer(v), "STATS has no integer '%s'", name);
+        ck_assert_msg(json_integer_value(v) == want,
+                      "STATS %s is %lld, want %lld", name,
+                      (long long)json_integer_value(v), want);
+    }
+    va_end(ap);
+    json_decref(doc);
+}
+
+/* ---- waiting ---- */
+
+/* A holds; B, C, D queue in that order.  A RELEASE with a wrong token
+ * frees nothing and wakes nobody.  Then each release wakes exactly the head
+ * of the queue, with a larger token, while the others stay silent; the
+ * releases are by token, forced from another connection, and by token. */
+START_TEST(fifo_three_waiters)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), w[3];
+    long long tok = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    for (int i = 0; i < 3; i++) {
+        w[i] = conn(t);
+        say(w[i], "ACQUIRE k WAIT 20000\r\n");
+        wait_stat(t, "waiters", i + 1); /* fixes the arrival order */
+    }
+    release_is(a, "k", tok + 1, ":0\r\n");
+    expect_quiet(w[0], quiet_ms());
+    release_ok(a, "k", tok);
+    long long prev = tok;
+    for (int i = 0; i < 3; i++) {
+        tok = read_token(w[i]);
+        ck_assert_msg(tok > prev, "token %lld after %lld", tok, prev);
+        prev = tok;
+        for (int j = i + 1; j < 3; j++)
+            expect_quiet(w[j], quiet_ms());
+        if (i == 1) { /* forced, by someone else: hands on too */
+            say(a, "RELEASE k\r\n");
+            expect(a, ":1\r\n");
+        } else {
+            release_ok(w[i], "k", tok);
+        }
+    }
+    release_is(a, "k", tok, ":0\r\n"); /* released already: stale */
+    check_stats(t, "acquired", 4LL, "handoffs", 3LL, "released", 4LL,
+                "waiters", 0LL, "locks_held", 0LL, "timeouts", 0LL, NULL);
+    close_fds(w[0], w[1], w[2], a, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* The holder's TTL runs out while nobody touches the key: the daemon's
+ * timer alone must hand the lock to the waiter, not a later access.  Then
+ * the same with a WAIT FOREVER waiter known to be queued (and silent) first
+ * and the expiry set by EXTEND: a deadline moved in the heap. */
+START_TEST(handoff_on_expiry)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t);
+    char cmd[64];
+    double sent = now_ms();
+    long long ta = acquire(a, "ACQUIRE k TTL 300\r\n");
+    say(b, "ACQUIRE k WAIT 20000\r\n");
+    long long tb = read_token(b); /* blocks; no one else asks about k */
+    /* The lock was granted after `sent`: it cannot expire before +300. */
+    double waited = now_ms() - sent;
+    ck_assert_msg(waited >= 300 - CLOCK_SLACK_MS && waited < 300 + LATE_MS,
+                  "granted after %.1f ms", waited);
+    ck_assert(tb > ta);
+    check_stats(t, "expired", 1LL, "handoffs", 1LL, "acquired", 2LL,
+                "waiters", 0LL, "locks_held", 1LL, NULL);
+    release_is(a, "k", ta, ":0\r\n");
+    release_ok(b, "k", tb);
+
+    ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    say(b, "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    expect_quiet(b, quiet_ms() * 2);
+    snprintf(cmd, sizeof(cmd), "EXTEND k %lld 200\r\n", ta);
+    sent = now_ms();
+    say(a, cmd);
+    expect(a, ":1\r\n");
+    tb = read_token(b);
+    waited = now_ms() - sent;
+    ck_assert_msg(waited >= 200 - CLOCK_SLACK_MS && waited < 200 + LATE_MS,
+                  "granted %.1f ms after EXTEND", waited);
+    ck_assert(tb > ta);
+    check_stats(t, "expired", 2LL, "handoffs", 2LL, "timeouts", 0LL, NULL);
+    close_fds(a, b, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* Unread replies make close() send a reset: the daemon then sees
+ * ECONNRESET rather than EOF.  Sends n PINGs and waits until all their
+ * replies sit unread in our receive buffer. */
+static void leave_replies_unread(int fd, int n)
+{
+    double deadline = now_ms() + LATE_MS;
+    int avail = 0;
+    for (int i = 0; i < n; i++)
+        say(fd, "PING\r\n");
+    while (avail < n * 7 && now_ms() < deadline) {
+        ck_assert_int_eq(ioctl(fd, FIONREAD, &avail), 0);
+        usleep(2000);
+    }
+    ck_assert_int_ge(avail, n * 7);
+}
+
+/* A SESSION lock ends with its connection however that ends, and the next
+ * waiter gets it at once: a clean close, a reset with unread replies, a
+ * close halfway through a request.  B and C got their SESSION locks through
+ * a wait, which must tie them to their connections too (regression: the
+ * engine dropped the waiter's session before the grant, so such a lock
+ * outlived its connection and the waiters behind it hung). */
+START_TEST(handoff_on_session_end)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t), c = conn(t), d = conn(t);
+    long long ta = acquire(a, "ACQUIRE k SESSION TTL FOREVER\r\n");
+    say(b, "ACQUIRE k WAIT 20000 SESSION TTL FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    say(c, "ACQUIRE k SESSION WAIT 20000\r\n");
+    wait_stat(t, "waiters", 2);
+    say(d, "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 3);
+    expect_quiet(b, quiet_ms());
+    close(a); /* clean close */
+    long long tb = read_token(b);
+    ck_assert(tb > ta);
+    expect_quiet(c, quiet_ms());
+    leave_replies_unread(b, 200);
+    close(b); /* reset */
+    long long tc = read_token(c);
+    ck_assert(tc > tb);
+    say(c, "*3\r\n$7\r\nACQUIRE\r\n$1\r\nx"); /* cut mid-request */
+    close(c);
+    long long td = read_token(d);
+    ck_assert(td > tc);
+    check_stats(t, "handoffs", 3LL, "released", 3LL, "locks_held", 1LL,
+                "waiters", 0LL, NULL);
+    release_ok(d, "k", td);
+    close(d);
+    srv_finish(t);
+}
+END_TEST
+
+/* A wait that runs out: exact -TIMEOUT bytes, not before the bound; the
+ * request pipelined behind it is answered after it; the key is quoted
+ * safely.  WAIT 0 is no wait at all: -LOCKED at once, counted as rejected. */
+START_TEST(wait_timeout_and_wait_zero)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t);
+    acquire(a, "ACQUIRE k\r\n");
+    acquire(a, "ACQUIRE \"a b\\x01\"\r\n");
+    double sent = now_ms();
+    say(b, "ACQUIRE k WAIT 200\r\nPING\r\n");
+    expect(b, "-TIMEOUT k is already locked!\r\n");
+    double waited = now_ms() - sent;
+    ck_assert_msg(waited >= 200 - CLOCK_SLACK_MS && waited < 200 + LATE_MS,
+                  "-TIMEOUT after %.1f ms", waited);
+    expect(b, "+PONG\r\n");
+    say(b, "ACQUIRE \"a b\\x01\" WAIT 50\r\n");
+    expect(b, "-TIMEOUT a b\\x01 is already locked!\r\n");
+    check_stats(t, "timeouts", 2LL, "waiters", 0LL, "rejected", 0LL,
+                "handoffs", 0LL, "acquired", 2LL, NULL);
+    say(b, "ACQUIRE k WAIT 0\r\nPING\r\n");
+    expect(b, "-LOCKED k is already locked!\r\n+PONG\r\n");
+    check_stats(t, "rejected", 1LL, "waiters", 0LL, "timeouts", 2LL, NULL);
+    ck_assert(acquire(b, "ACQUIRE free WAIT 0\r\n") > 0);
+    close_fds(a, b, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* B queues and leaves; C queued behind it gets the lock on release, and
+ * no lock is left granted to B. */
+START_TEST(waiter_disconnect_leaves_queue)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t), c = conn(t);
+    long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    say(b, "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    say(c, "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 2);
+    close(b);
+    wait_stat(t, "waiters", 1);
+    release_ok(a, "k", ta);
+    long long tc = read_token(c);
+    ck_assert(tc > ta);
+    check_stats(t, "waiters", 0LL, "acquired", 2LL, "handoffs", 1LL,
+                "locks_held", 1LL, "timeouts", 0LL, NULL);
+    release_ok(c, "k", tc); /* C, not B, holds it */
+    /* A waiter with 16 KiB pipelined behind its ACQUIRE leaves too (larger
+     * pipelines: waiter_big_pipeline_leaves). */
+    tc = acquire(c, "ACQUIRE k TTL FOREVER\r\n");
+    int p = conn(t);
+    say(p, "ACQUIRE k WAIT FOREVER\r\n");
+    for (int i = 0; i < 16 * 1024 / 8; i++)
+        say(p, "PING x\r\n");
+    wait_stat(t, "waiters", 1);
+    close(p);
+    wait_stat(t, "waiters", 0);
+    release_ok(c, "k", tc);
+    /* A lone waiter that leaves: the next release frees the key. */
+    ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    int d = conn(t);
+    say(d, "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    close(d);
+    wait_stat(t, "waiters", 0);
+    release_ok(a, "k", ta);
+    say(c, "IS_LOCKED k\r\n");
+    expect(c, ":0\r\n");
+    check_stats(t, "locks_held", 0LL, "acquired", 4LL, NULL);
+    close_fds(a, c, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* Sends n bytes of PINGs on a non-blocking socket until they are all
+ * sent or the daemon stops taking them (drops us); returns bytes sent. */
+static size_t flood_pings(int fd, size_t n)
+{
+    static const char ping[] = "PING\r\n";
+    char buf[6 * 1024];
+    for (size_t i = 0; i < sizeof(buf); i += 6)
+        memcpy(buf + i, ping, 6);
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    size_t sent = 0;
+    double give_up = now_ms() + LATE_MS;
+    while (sent < n && now_ms() < give_up) {
+        size_t want = n - sent < sizeof(buf) ? n - sent : sizeof(buf);
+        ssize_t w = send(fd, buf, want, MSG_NOSIGNAL);
+        if (w > 0) {
+            sent += (size_t)w;
+        } else if (w < 0 && errno == EAGAIN) {
+            struct pollfd pfd = { fd, POLLOUT, 0 };
+            poll(&pfd, 1, 100);
+        } else {
+            break; /* reset: the daemon dropped us */
+        }
+    }
+    fcntl(fd, F_SETFL, flags);
+    return sent;
+}
+
+/* A waiter that pipelines far past the daemon's normal 64 KiB read-ahead
+ * and then closes must still leave the queue: its close only arrives
+ * behind its data, so the daemon keeps reading while it waits.  One that
+ * pipelines past 1 MiB (WAIT_READAHEAD_BYTES) is dropped.  Either way the
+ * lock is never granted to it. */
+START_TEST(waiter_big_pipeline_leaves)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t);
+    long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+
+    int p = conn(t);
+    say(p, "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    ck_assert_uint_eq(flood_pings(p, 240 * 1024), 240 * 1024);
+    close(p);
+    wait_stat(t, "waiters", 0);
+    release_ok(a, "k", ta);
+    say(a, "IS_LOCKED k\r\n");
+    expect(a, ":0\r\n");
+
+    ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    int q = conn(t);
+    say(q, "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    flood_pings(q, 4 * 1024 * 1024);
+    wait_stat(t, "waiters", 0); /* dropped at 1 MiB, still connected */
+    close(q);
+    release_ok(a, "k", ta);
+    say(a, "IS_LOCKED k\r\n");
+    expect(a, ":0\r\n");
+    close_fds(a, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* Replies to requests pipelined behind a waiting ACQUIRE are held back,
+ * and those requests are not even run yet (the ACQUIRE of `other` is not
+ * visible from another connection); after the grant they all run, in
+ * order. */
+START_TEST(pipelined_replies_held_back)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t), c = conn(t);
+    long long ta = acquire(a, "ACQUIRE k\r\n");
+    say(b, "ACQUIRE k WAIT 20000\r\nPING\r\nIS_LOCKED k\r\n"
+           "ACQUIRE other\r\n");
+    wait_stat(t, "waiters", 1);
+    expect_quiet(b, quiet_ms());
+    say(c, "IS_LOCKED other\r\n");
+    expect(c, ":0\r\n");
+    release_ok(a, "k", ta);
+    long long tb = read_token(b);
+    ck_assert(tb > ta);
+    expect(b, "+PONG\r\n:1\r\n");
+    long long to = read_token(b);
+    ck_assert(to > tb);
+    say(c, "IS_LOCKED other\r\n");
+    expect(c, ":1\r\n");
+    close_fds(a, b, c, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* --max_waiters 2 bounds one key's queue: the third waiter gets -LIMIT
+ * (and its connection goes on); other keys and a freed place still
+ * accept waiters. */
+START_TEST(max_waiters_per_key)
+{
+    static const char *const args[] = { "--max_waiters", "2", NULL };
+    struct test_server *t = srv_start(args);
+    int a = conn(t), w[4];
+    long long tk = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
+    long long tk2 = acquire(a, "ACQUIRE k2 TTL FOREVER\r\n");
+    for (int i = 0; i < 4; i++)
+        w[i] = conn(t);
+    say(w[0], "ACQUIRE k WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    say(w[1], "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 2);
+    say(w[2], "ACQUIRE k WAIT 20000\r\nPING\r\n");
+    expect(w[2], "-LIMIT max_waiters reached for this key (2)\r\n+PONG\r\n");
+    say(w[2], "ACQUIRE k2 WAIT 20000\r\n");
+    wait_stat(t, "waiters", 3);
+    close(w[0]);
+    wait_stat(t, "waiters", 2);
+    say(w[3], "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 3);
+    release_ok(a, "k", tk);
+    long long t1 = read_token(w[1]);
+    release_ok(w[1], "k", t1);
+    ck_assert(read_token(w[3]) > t1);
+    release_ok(a, "k2", tk2);
+    ck_assert(read_token(w[2]) > tk2);
+    check_stats(t, "waiters", 0LL, "handoffs", 3LL, NULL);
+    close_fds(a, w[1], w[2], w[3], -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* A client holding locks with and without SESSION, and waiting for
+ * another key, goes away.  Its locks without SESSION outlive it (until TTL
+ * or RELEASE); its SESSION lock goes to the waiter behind; its own wait is
+ * dropped, so the other key's release grants nothing to the dead client. */
+START_TEST(disconnect_keeps_plain_locks_drops_session_and_wait)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t), c = conn(t);
+    long long t2 = acquire(c, "ACQUIRE k2 TTL FOREVER\r\n");
+    double sent = now_ms();
+    long long tk = acquire(a, "ACQUIRE k TTL 60000\r\n");
+    long long tf = acquire(a, "ACQUIRE f TTL FOREVER\r\n");
+    long long ts = acquire(a, "ACQUIRE s SESSION TTL 60000\r\n");
+    say(a, "ACQUIRE k2 WAIT FOREVER\r\n");
+    wait_stat(t, "waiters", 1);
+    say(b, "ACQUIRE s WAIT 20000\r\n");
+    wait_stat(t, "waiters", 2);
+    close(a);
+    ck_assert(read_token(b) > ts);
+    wait_stat(t, "waiters", 0);
+    say(c, "IS_LOCKED k\r\nIS_LOCKED f\r\nPTTL f\r\nPTTL k\r\n");
+    expect(c, ":1\r\n:1\r\n:-1\r\n");
+    long long left = read_token(c);
+    ck_assert_msg(left <= 60000 && left >= 60000 - (now_ms() - sent) - 1,
+                  "PTTL k is %lld", left);
+    release_ok(c, "k2", t2);
+    say(c, "IS_LOCKED k2\r\n");
+    expect(c, ":0\r\n");
+    check_stats(t, "locks_held", 3LL, "handoffs", 1LL, NULL);
+    release_ok(c, "k", tk);
+    release_ok(c, "f", tf);
+    close_fds(b, c, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* STATS counters, exact, over a scripted history. */
+START_TEST(stats_counters_exact)
+{
+    struct test_server *t = srv_start(NULL);
+    int a = conn(t), b = conn(t), d = conn(t);
+    check_stats(t, "waiters", 0LL, "timeouts", 0LL, "handoffs", 0LL, NULL);
+    long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");   /* acquired 1 */
+    say(b, "ACQUIRE k\r\n");                                    /* rejected 1 */
+    expect(b, "-LOCKED k is already locked!\r\n");
+    say(b, "ACQUIRE k WAIT 100\r\n");                           /* timeouts 1 */
+    expect(b, "-TIMEOUT k is already locked!\r\n");
+    say(d, "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 1);
+    say(b, "ACQUIRE k WAIT 20000\r\n");
+    wait_stat(t, "waiters", 2);
+    check_stats(t, "waiters", 2LL, "acquired", 1LL, NULL);
+    release_ok(a, "k", ta);                 /* released 1, handoff 1 -> d */
+    long long td = read_token(d);
+    check_stats(t, "waiters", 1LL, NULL);
+    say(d, "RELEASE k\r\n");               /* released 2, handoff 2 -> b */
+    expect(d, ":1\r\n");
+    long long tb = read_token(b);
+    ck_assert(tb > td);
+    acquire(a, "ACQUIRE e TTL 100\r\n");    /* acquired 4, expires */
+    wait_stat(t, "expired", 1);
+    check_stats(t, "acquired", 4LL, "released", 2LL, "expired", 1LL,
+                "timeouts", 1LL, "rejected", 1LL, "handoffs", 2LL,
+                "waiters", 0LL, "locks_held", 1LL, NULL);
+    close_fds(a, b, d, -1);
+    srv_finish(t);
+}
+END_TEST
+
+/* ---- restart safety ---- */
+
+/* Sends one RESP request built from n binary-safe arguments. */
+static void say_resp(int fd, int n, const char *const *argv,
+                     const size_t *lens)
+{
+    char buf[512];
+    size_t o = (size_t)snprintf(buf, sizeof(buf), "*%d\r\n", n);
+    for (int i = 0; i < n; i++) {
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "$%zu\r\n", lens[i]);
+        ck_assert(o + lens[i] + 2 < sizeof(buf));
+        memcpy(buf + o, argv[i], lens[i]);
+        memcpy(buf + o + lens[i], "\r\n", 2);
+        o += lens[i] + 2;
+    }
+    ck_assert_int_eq(tc_sendn(fd, buf, o), 0);
+}
+
+/* A key with a NUL, a 0xff and a CR: the state file must keep it exact. */
+static const char bin_key[] = { 'b', '\0', (char)0xff, '\r' };
+
+static long long llmax(long long a, long long b)
+{
+    return a > b ? a : b;
+}
+
+/* SIGTERM writes the held locks; the next start gives them back with the
+ * same tokens and what was left of their TTLs.  SESSION locks end with
+ * their connections at the stop, pending waits are cut, and a clean stop
+ * never triggers the recovery delay.  Keys ending in "c" are copies,
+ * released after the first restart; the others are checked again after a
+ * second restart. */
+START_TEST(state_clean_restart)
+{
+    struct test_server *t = srv_init();
+    const char *const args[] = { "--state_file", t->state_path,
+                                 "--recovery_delay_ms", "60000", NULL };
+    srv_run(t, args);
+    int a = conn(t), w = conn(t);
+    double sent = now_ms();
+    long long t1 = acquire(a, "ACQUIRE k1 TTL 60000\r\n");
+    long long t2 = acquire(a, "ACQUIRE k2 TTL FOREVER\r\n");
+    long long t1c = acquire(a, "ACQUIRE k1c TTL 60000\r\n");
+    long long t2c = acquire(a, "ACQUIRE k2c TTL FOREVER\r\n");
+    long long ts = acquire(a, "ACQUIRE sess SESSION TTL FOREVER\r\n");
+    const char *acq[] = { "ACQUIRE", bin_key, "TTL", "FOREVER" };
+    size_t acql[] = { 7, sizeof(bin_key), 3, 7 };
+    say_resp(a, 4, acq, acql);
+    long long tbin = read_token(a);
+    say(w, "ACQUIRE k2 WAIT FOREVER\r\n"); /* pending at the stop */
+    wait_stat(t, "waiters", 1);
+    long long maxold = llmax(llmax(t1, t2), llmax(llmax(t1c, t2c),
+                                                 llmax(ts, tbin)));
+
+    srv_stop(t);
+    ck_assert_msg(tc_closed(w), "the waiter's connection was not closed");
+    close_fds(w, a, -1);
+    srv_run(t, args);
+
+    int b = conn(t);
+    say(b, "PTTL k1\r\n");
+    long long left = read_token(b);
+    ck_assert_msg(left <= 60000 && left >= 60000 - (now_ms() - sent) - 1,
+                  "PTTL k1 is %lld after the restart", left);
+    say(b, "PTTL k2\r\nIS_LOCKED sess\r\n");
+    expect(b, ":-1\r\n:0\r\n");
+    release_ok(b, "k1c", t1c);
+    release_ok(b, "k2c", t2c);
+    char cmd[64];
+    int n = snprintf(cmd, sizeof(cmd), "%lld", tbin);
+    const char *rel[] = { "RELEASE", bin_key, cmd };
+    size_t rell[] = { 7, sizeof(bin_key), (size_t)n };
+    say_resp(b, 3, rel, rell);
+    expect(b, ":1\r\n");
+    release_is(b, "k1", t2, ":0\r\n"); /* wrong token */
+    say(b, "ACQUIRE k1\r\nACQUIRE k2 WAIT 0\r\n");
+    expect(b, "-LOCKED k1 is already locked!\r\n"
+              "-LOCKED k2 is already locked!\r\n");
+    long long fresh = acquire(b, "ACQUIRE fresh\r\n"); /* no recovery delay */
+    ck_assert_msg(fresh > maxold, "token %lld after %lld", fresh, maxold);
+    ck_assert(!stat_of(t, "recovering"));
+    check_stats(t, "locks_held", 3LL, NULL);
+    close(b);
+
+    srv_stop(t); /* second restart: still the same holders */
+    srv_run(t, args);
+    int c = conn(t);
+    release_ok(c, "k1", t1);
+    release_ok(c, "k2", t2);
+    long long fresh2 = acquire(c, "ACQUIRE fresh2\r\n");
+    ck_assert(fresh2 > fresh);
+    close(c);
+    srv_finish(t);
+}
+END_TEST
+
+/* Takes a few locks and returns the largest token, for the crash tests. */
+static long long hold_some_locks(const struct test_server *t)
+{
+    int a = conn(t);
+    long long m = acquire(a, "ACQUIRE k1 TTL 60000\r\n");
+    m = llmax(m, acquire(a, "ACQUIRE k2 TTL FOREVER\r\n"));
+    m = llmax(m, acquire(a, "ACQUIRE k3 SESSION\r\n"));
+    close(a);
+    return m;
+}
+
+/* kill -9 leaves the file "running": for recovery_delay_ms nothing is
+ * granted, on any key.  -LOCKED without WAIT; a WAIT shorter than what is
+ * left times out; a longer one is served when the delay ends.  Tokens
+ * after the crash are above every token before it. */
+START_TEST(state_crash_recovery_delay)
+{
+    struct test_server *t = srv_init();
+    const char *const args1[] = { "--state_file", t->state_path, NULL };
+    srv_run(t, args1);
+    long long maxold = hold_some_locks(t);
+    ts_kill9(t);
+
+    /* Long enough to still be recovering when we look (valgrind starts
+     * slowly). */
+    char delay_s[32];
+    long long delay = under_valgrind() ? 8000 : 1500;
+    snprintf(delay_s, sizeof(delay_s), "%lld", delay);
+    const char *const args2[] = { "--state_file", t->state_path,
+                                  "--recovery_delay_ms", delay_s, NULL };
+    double t0 = now_ms(); /* the delay starts after this */
+    srv_run(t, args2);
+    double up = now_ms(); /* ... and before this */
+
+    int a = conn(t), w1 = conn(t), w2 = conn(t);
+    say(a, "ACQUIRE k1\r\nACQUIRE brand-new\r\nACQUIRE k2 WAIT 0\r\n");
+    expect(a, "-LOCKED k1 is already locked!\r\n"
+              "-LOCKED brand-new is already locked!\r\n"
+              "-LOCKED k2 is already locked!\r\n");
+    ck_assert(stat_of(t, "recovering"));
+    double sent2 = now_ms();
+    say(w1, "ACQUIRE brand-new WAIT 60000\r\n");
+    say(w2, "ACQUIRE k1 WAIT 200\r\n");
+    /* Soundness of the next two checks: everything above, and the wait of
+     * w2, finished before the delay could have ended (t0 + delay). */
+    ck_assert_msg(sent2 + 200 + 500 < t0 + (double)delay,
+                  "too slow to test: %.0f ms of the %lld ms delay used",
+                  sent2 - t0, delay);
+    expect(w2, "-TIMEOUT k1 is already locked!\r\n");
+    long long tn = read_token(w1);
+    double got = now_ms();
+    ck_assert_msg(got >= t0 + (double)delay - CLOCK_SLACK_MS,
+                  "granted %.0f ms after the start, delay %lld", got - t0,
+                  delay);
+    ck_assert_msg(got < up + (double)delay + LATE_MS,
+                  "granted %.0f ms after the start, delay %lld", got - t0,
+                  delay);
+    ck_assert_msg(tn > maxold, "token %lld after the crash, %lld before",
+                  tn, maxold);
+    ck_assert(!stat_of(t, "recovering"));
+    check_stats(t, "rejected", 3LL, "timeouts", 1LL, "handoffs", 1LL,
+                "waiters", 0LL, NULL);
+    /* The crashed run's locks are gone (that is what the delay covered). */
+    long long t1 = acquire(a, "ACQUIRE k1\r\n");
+    ck_assert(t1 > tn);
+    close_fds(a, w1, w2, -1);
+    srv_finish(t);
+}
+END_TEST
+
+static int file_has(const char *path, const char *needle)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+/* A missing state file is a first start: no delay, and the file is then
+ * written marked "running".  After a crash, with no recovery_delay_ms, the
+ * delay is default_ttl_ms; with recovery_delay_ms 0 there is none, and the
+ * tokens are still above the crashed run's (the file's token ceiling), two
+ * crashes in a row included.  SIGTERM marks the file "clean". */
+START_TEST(state_missing_file_and_crash_delays)
+{
+    struct test_server *t = srv_init();
+    const char *ttl = under_valgrind() ? "6000" : "1000";
+    const char *const args[] = { "--state_file", t->state_path,
+                                 "--default_ttl_ms", ttl, NULL };
+    const char *const args0[] = { "--state_file", t->state_path,
+                                  "--default_ttl_ms", ttl,
+                                  "--recovery_delay_ms", "0", NULL };
+    ck_assert_int_ne(access(t->state_path, F_OK), 0);
+    srv_run(t, args);
+    ck_assert(!stat_of(t, "recovering"));
+    int a = conn(t);
+    long long maxold = acquire(a, "ACQUIRE k0\r\n");
+    ck_assert_msg(file_has(t->state_path, "\"running\""),
+                  "state file not marked running");
+    close(a);
+    maxold = llmax(maxold, hold_some_locks(t));
+
+    ts_kill9(t);
+    double t0 = now_ms();
+    srv_run(t, args);
+    a = conn(t);
+    say(a, "ACQUIRE x\r\n");
+    expect(a, "-LOCKED x is already locked!\r\n");
+    ck_assert_msg(now_ms() < t0 + atof(ttl), "too slow to test");
+    long long tx = acquire(a, "ACQUIRE x WAIT 60000\r\n");
+    ck_assert(now_ms() >= t0 + atof(ttl) - CLOCK_SLACK_MS);
+    ck_assert_msg(tx > maxold, "token %lld after the crash, %lld before", tx,
+                  maxold);
+    close(a);
+
+    for (int crash = 0; crash < 2; crash++) {
+        ts_kill9(t);
+        srv_run(t, args0);
+        ck_assert(!stat_of(t, "recovering"));
+        a = conn(t);
+        long long ty = acquire(a, "ACQUIRE x\r\n");
+        ck_assert_msg(ty > tx, "token %lld after the crash, %lld before",
+                      ty, tx);
+        tx = ty;
+        close(a);
+    }
+    srv_stop(t);
+    ck_assert_msg(file_has(t->state_path, "\"clean\""),
+                  "state file not marked clean after SIGTERM");
+    g_ts_live = 0;
+    ts_cleanup(t);
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A state file that is not one refuses the start: exit status 1 (under
+ * valgrind also: no leak on that path), a message naming the file, and the
+ * file left as it was for a human to look at.  The daemon listens before it
+ * reads the file (so a port in use never marks the file "running"), so
+ * ts_start() may see it accept before it exits: then we wait for the exit. */
+START_TEST(state_corrupt_file_refuses_start)
+{
+    static const char *const bad[] = {
+        "{\"format\": 1, \"status\": \"clean\", \"last_tok",
+        "{\"format\": 1, \"status\": \"sleeping\", \"last_token\": 5, "
+        "\"locks\": []}\n",
+        "{\"format\": 1, \"status\": \"clean\", \"last_token\": 5, "
+        "\"locks\": [{\"key_hex\": \"zz\", \"token\": 3, \"ttl_ms\": 0}]}\n",
+    };
+    struct test_server *t = srv_init();
+    const char *const args[] = { "--state_file", t->state_path, NULL };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_file(t->state_path, bad[i]);
+        if (ts_start(t, args) == 0) {
+            int status = -1;
+            double deadline = now_ms() + LATE_MS;
+            while (waitpid(t->pid, &status, WNOHANG) == 0 &&
+                   now_ms() < deadline)
+                usleep(10000);
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+                          "state file %zu: daemon status %d", i, status);
+            t->pid = -1;
+        }
+        ck_assert_msg(file_has(t->log_path, t->state_path),
+                      "the log does not name %s", t->state_path);
+        ck_assert_msg(file_has(t->state_path, bad[i]),
+                      "the bad state file was changed");
+        unlink(t->log_path);
+    }
+    g_ts_live = 0;
+    ts_cleanup(t);
+}
+END_TEST
+
+static Suite *waiting_suite(void)
+{
+    Suite *s = suite_create("waiting");
+    TCase *w = tcase_create("waiting");
+    /* Run by hand without CK_DEFAULT_TIMEOUT, Check's 4 s default is far
+     * too short for these real-time suites (make sets it). */
+    if (!getenv("CK_DEFAULT_TIMEOUT"))
+        tcase_set_timeout(w, 600);
+    tcase_add_checked_fixture(w, NULL, on_failure);
+    tcase_add_test(w, fifo_three_waiters);
+    tcase_add_test(w, handoff_on_expiry);
+    tcase_add_test(w, handoff_on_session_end);
+    tcase_add_test(w, wait_timeout_and_wait_zero);
+    tcase_add_test(w, waiter_disconnect_leaves_queue);
+    tcase_add_test(w, waiter_big_pipeline_leaves);
+    tcase_add_test(w, pipelined_replies_held_back);
+    tcase_add_test(w, max_waiters_per_key);
+    tcase_add_test(w, disconnect_keeps_plain_locks_drops_session_and_wait);
+    tcase_add_test(w, stats_counters_exact);
+    suite_add_tcase(s, w);
+
+    TCase *r = tcase_create("restart");
+    if (!getenv("CK_DEFAULT_TIMEOUT"))
+        tcase_set_timeout(r, 600);
+    tcase_add_checked_fixture(r, NULL, on_failure);
+    tcase_add_test(r, state_clean_restart);
+    tcase_add_test(r, state_crash_recovery_delay);
+    tcase_add_test(r, state_missing_file_and_crash_delays);
+    tcase_add_test(r, state_corrupt_file_refuses_start);
+    suite_add_tcase(s, r);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(waiting_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
