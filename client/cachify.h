@@ -213,9 +213,352 @@ int cachify_async_pttl(struct cachify_async *ac, const char *key,
  * py-cachify's @lock(key='sleep_for_lock-{arg}') and @once(...) as macros
  * that declare, in one place, a function whose every call runs under a lock
  * keyed by its arguments, and its companions <name>_is_locked(args...) and
- * <name>_release(args...) that format the key the same way.  Defined below
- * this line by the implementation (see docs/client.md).
+ * <name>_release(args...) that format the key the same way.  See
+ * docs/client.md for why they have this shape.
  */
+
+/* Longest key, prefix included (cachifyd's largest max_key_len).  A longer
+ * key is CACHIFY_ERR_ARG on every backend; the server may set a lower bound
+ * (its default is 1024 bytes), which is CACHIFY_ERR_SERVER. */
+#define CACHIFY_KEY_MAX 65536
+
+/* Support for the macros below, not for direct use: each formats a key
+ * from fmt (printf-style, into a buffer of any size up to CACHIFY_KEY_MAX)
+ * and acquires it into *g / asks whether it is held / force-releases it.
+ * The format attribute makes the compiler check the key format against the
+ * function's parameters. */
+int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
+                      const struct cachify_lock_opts *opts, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int cachify__release_fmt(struct cachify *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* (int a, const char *b) -> int a, const char *b */
+#define CACHIFY__UNPAREN(...) __VA_ARGS__
+
+/* Marks parameters a key spec may leave out as used (-Wunused-parameter),
+ * portably: passing them to a function that ignores them. */
+static inline void cachify__use(int n, ...)
+{
+    (void)n;
+}
+
+/* The companions every decorated function gets: 1/0 or an error, and the
+ * forced release (1 freed, 0 not held), with the key formatted as the
+ * function formats it. */
+#define CACHIFY__COMPANIONS(name, params, args, keyspec)                     \
+    int name##_is_locked(struct cachify *cachify_c_,                          \
+                         CACHIFY__UNPAREN params)                             \
+    {                                                                         \
+        cachify__use(0, CACHIFY__UNPAREN args);                               \
+        return cachify__is_locked_fmt(cachify_c_, CACHIFY__UNPAREN keyspec);  \
+    }                                                                         \
+    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)   \
+    {                                                                         \
+        cachify__use(0, CACHIFY__UNPAREN args);                               \
+        return cachify__release_fmt(cachify_c_, CACHIFY__UNPAREN keyspec);    \
+    }
+
+/* Declarations of what CACHIFY_LOCKED_FN / CACHIFY_ONCE_FN define, for a
+ * header (use the _VOID one for the _VOID macros). */
+#define CACHIFY_LOCKED_FN_DECL(ret, name, params)                             \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY__UNPAREN params);                                        \
+    int name##_is_locked(struct cachify *cachify_c_, CACHIFY__UNPAREN params);\
+    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)
+#define CACHIFY_LOCKED_FN_VOID_DECL(name, params)                             \
+    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params);            \
+    int name##_is_locked(struct cachify *cachify_c_, CACHIFY__UNPAREN params);\
+    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)
+
+/* py-cachify's @lock(key=..., nowait=..., timeout=..., exp=...).
+ *
+ *     static const struct cachify_lock_opts job_opts = CACHIFY_LOCK_OPTS_DEFAULT;
+ *     CACHIFY_LOCKED_FN(int, job, (int id, const char *what), (id, what),
+ *                       ("job-%d-%s", id, what), &job_opts)
+ *     {
+ *         return do_job(id, what);
+ *     }
+ *
+ * defines
+ *     int job(struct cachify *c, int *result, int id, const char *what);
+ *     int job_is_locked(struct cachify *c, int id, const char *what);
+ *     int job_release(struct cachify *c, int id, const char *what);
+ * job() formats the key with the key spec, a parenthesised printf argument
+ * list over the parameters (py-cachify's 'job-{id}-{what}'; a constant key
+ * is just ("job")), checked by the compiler; acquires it with opts (a
+ * const struct cachify_lock_opts *, NULL for the defaults; evaluated at each
+ * call); runs the body with *result set (result may be NULL); releases the
+ * lock with its token and returns CACHIFY_OK.  Or it returns the acquire's
+ * status (CACHIFY_LOCKED, ...) without running the body.  args repeats the
+ * parameter names, to call the body.  ret must be a plain type name
+ * (typedef arrays and function pointers); the function needs at least one
+ * parameter.  The functions have external linkage like any function
+ * definition.  The body runs with cachify_errstr(c) "" and the handle free
+ * for other calls (it is not reentrant on the same key). */
+#define CACHIFY_LOCKED_FN(ret, name, params, args, keyspec, opts)             \
+    CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
+    static ret name##_body params;                                            \
+    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY__UNPAREN params)                                         \
+    {                                                                         \
+        struct cachify_guard cachify_g_;                                      \
+        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, (opts),  \
+                                            CACHIFY__UNPAREN keyspec);        \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            ret cachify_r_ = name##_body args;                                \
+            if (cachify_result_ != NULL)                                      \
+                *cachify_result_ = cachify_r_;                                \
+            cachify_guard_release(&cachify_g_);                               \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }                                                                         \
+    static ret name##_body params
+
+/* The same for a function returning nothing:
+ *     int name(struct cachify *c, params...);   plus the two companions. */
+#define CACHIFY_LOCKED_FN_VOID(name, params, args, keyspec, opts)             \
+    CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
+    static void name##_body params;                                           \
+    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
+    {                                                                         \
+        struct cachify_guard cachify_g_;                                      \
+        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, (opts),  \
+                                            CACHIFY__UNPAREN keyspec);        \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            name##_body args;                                                 \
+            cachify_guard_release(&cachify_g_);                               \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }                                                                         \
+    static void name##_body params
+
+/* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...):
+ * one attempt with the default lock options.  name() returns CACHIFY_OK
+ * when the body ran (*result set); when another call holds the key it
+ * returns CACHIFY_LOCKED if raise_on_locked, else 1 with *result =
+ * return_on_locked (evaluated then); or another error.  Same companions. */
+#define CACHIFY_ONCE_FN(ret, name, params, args, keyspec, raise_on_locked,    \
+                        return_on_locked)                                     \
+    CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
+    static ret name##_body params;                                            \
+    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY__UNPAREN params)                                         \
+    {                                                                         \
+        struct cachify_guard cachify_g_;                                      \
+        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, NULL,    \
+                                            CACHIFY__UNPAREN keyspec);        \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            ret cachify_r_ = name##_body args;                                \
+            if (cachify_result_ != NULL)                                      \
+                *cachify_result_ = cachify_r_;                                \
+            cachify_guard_release(&cachify_g_);                               \
+        } else if (cachify_st_ == CACHIFY_LOCKED && !(raise_on_locked)) {     \
+            if (cachify_result_ != NULL)                                      \
+                *cachify_result_ = (return_on_locked);                        \
+            cachify_st_ = 1;                                                  \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }                                                                         \
+    static ret name##_body params
+
+/* once for a function returning nothing: CACHIFY_OK when it ran, 1 when
+ * skipped (or CACHIFY_LOCKED if raise_on_locked), or an error. */
+#define CACHIFY_ONCE_FN_VOID(name, params, args, keyspec, raise_on_locked)    \
+    CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
+    static void name##_body params;                                           \
+    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
+    {                                                                         \
+        struct cachify_guard cachify_g_;                                      \
+        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, NULL,    \
+                                            CACHIFY__UNPAREN keyspec);        \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            name##_body args;                                                 \
+            cachify_guard_release(&cachify_g_);                               \
+        } else if (cachify_st_ == CACHIFY_LOCKED && !(raise_on_locked)) {     \
+            cachify_st_ = 1;                                                  \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }                                                                         \
+    static void name##_body params
+
+/* Async decorators belong to the async half (client/async_deco.c) and go
+ * below this line; they share the key spec convention above: a
+ * parenthesised printf argument list over the function's parameters. */
+
+/* ---- async decorator (runtime in client/async_deco.c)
+ *
+ * py-cachify's @lock on an `async def`, for a struct cachify_async, in the
+ * shape of CACHIFY_LOCKED_FN_VOID above (name, params, args, keyspec, opts):
+ *
+ *     static const struct cachify_lock_opts sleep_opts = CACHIFY_LOCK_OPTS_DEFAULT;
+ *     CACHIFY_ASYNC_LOCKED_FN(sleep_for, (int arg), (arg),
+ *                             ("sleep_for_lock-%d", arg), &sleep_opts)
+ *     {
+ *         struct task *t = cachify_async_call_ctx(call);
+ *         ... start the work; when it has ended: cachify_async_call_done(call);
+ *     }
+ *
+ * defines (external linkage; CACHIFY_ASYNC_LOCKED_FN_DECL declares them)
+ *     int sleep_for(struct cachify_async *ac, void *ctx, cachify_done_cb done,
+ *                   int arg);
+ *     int sleep_for_is_locked(struct cachify_async *ac, cachify_value_cb cb,
+ *                             void *cbarg, int arg);   1/0 through cb
+ *     int sleep_for_release(struct cachify_async *ac, cachify_value_cb cb,
+ *                           void *cbarg, int arg);     forced: 1/0 through cb
+ * sleep_for() formats the key with keyspec (a printf argument list over the
+ * parameters, as for the sync macros), acquires it with opts (NULL: the
+ * defaults; evaluated at each call) without blocking, runs the body once
+ * the lock is held, releases the lock with its token when the body calls
+ * cachify_async_call_done(call), then calls done(status, errstr, ctx).  It returns CACHIFY_OK (done will be
+ * called exactly once, never inside this call) or an error (done is not
+ * called), like every async call.
+ *
+ * Why this shape: the same signature-once, keyspec and companion
+ * conventions as the sync macros, so a function moves between the two by
+ * changing the macro and the body.  C has no closures, and an async body
+ * runs after the call returned, so the macro stores a copy of the arguments
+ * (a struct made from the parameter list: each parameter must be a plain
+ * declaration, so typedef function pointers and arrays; `args` must be the
+ * parameter names, 1 to 8) and hands them to the body by name, as Python
+ * would.  The body's work is itself
+ * asynchronous, so returning from it is not the end: it receives `call`,
+ * this call's handle, and ends by passing it to cachify_async_call_done
+ * (from any later callback).  Results travel in the caller's ctx pointer
+ * (cachify_async_call_ctx), which comes back to `done`.  Pointer arguments
+ * are copied as pointers: what they point to must outlive the call.
+ *
+ * done's status: CACHIFY_OK when the body ran and the lock was released (or
+ * had expired meanwhile: the token kept a later holder's lock safe); the
+ * acquire's failure when the body did not run -- CACHIFY_LOCKED /
+ * CACHIFY_TIMEOUT with "<key> is already locked!", py-cachify's
+ * CachifyLockError; or the release's error (CACHIFY_ERR_IO,
+ * CACHIFY_ERR_CLOSED) after the body ran.
+ */
+
+struct cachify_async_call;
+
+/* Completion of one decorated call (see above); errstr is never NULL. */
+typedef void (*cachify_done_cb)(int status, const char *errstr, void *ctx);
+
+/* The body's work is over: releases the lock with its token, then calls
+ * the call's done (never from inside this function).  Exactly once per
+ * body; call is freed after done returns. */
+void cachify_async_call_done(struct cachify_async_call *call);
+
+/* The caller's ctx; the fencing token the body runs under; the formatted
+ * key (without the handle's prefix).  Valid until cachify_async_call_done. */
+void *cachify_async_call_ctx(const struct cachify_async_call *call);
+uint64_t cachify_async_call_token(const struct cachify_async_call *call);
+const char *cachify_async_call_key(const struct cachify_async_call *call);
+
+/* Support for the macros below, not for direct use: start formats the key,
+ * copies args[0..argsize) and acquires; the others format the key and ask
+ * / force-release.  Return values as the async calls. */
+int cachify__async_call_start(struct cachify_async *ac,
+                              const struct cachify_lock_opts *opts,
+                              const void *args, size_t argsize,
+                              void (*run)(struct cachify_async_call *call,
+                                          void *args),
+                              void *ctx, cachify_done_cb done,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+int cachify__async_is_locked_fmt(struct cachify_async *ac, cachify_value_cb cb,
+                                 void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
+                               void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Applies m(a, item) to each of 1 to 8 comma-separated items, joined by
+ * nothing (SEQ) or by commas (LIST). */
+#define CACHIFY__CAT(a, b) CACHIFY__CAT2(a, b)
+#define CACHIFY__CAT2(a, b) a##b
+#define CACHIFY__NARGS(...) CACHIFY__NARGS2(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CACHIFY__NARGS2(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n
+#define CACHIFY__SEQ(m, a, ...)                                               \
+    CACHIFY__CAT(CACHIFY__SEQ, CACHIFY__NARGS(__VA_ARGS__))(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ1(m, a, x) m(a, x)
+#define CACHIFY__SEQ2(m, a, x, ...) m(a, x) CACHIFY__SEQ1(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ3(m, a, x, ...) m(a, x) CACHIFY__SEQ2(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ4(m, a, x, ...) m(a, x) CACHIFY__SEQ3(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ5(m, a, x, ...) m(a, x) CACHIFY__SEQ4(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ6(m, a, x, ...) m(a, x) CACHIFY__SEQ5(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ7(m, a, x, ...) m(a, x) CACHIFY__SEQ6(m, a, __VA_ARGS__)
+#define CACHIFY__SEQ8(m, a, x, ...) m(a, x) CACHIFY__SEQ7(m, a, __VA_ARGS__)
+#define CACHIFY__LIST(m, a, ...)                                              \
+    CACHIFY__CAT(CACHIFY__LIST, CACHIFY__NARGS(__VA_ARGS__))(m, a, __VA_ARGS__)
+#define CACHIFY__LIST1(m, a, x) m(a, x)
+#define CACHIFY__LIST2(m, a, x, ...) m(a, x), CACHIFY__LIST1(m, a, __VA_ARGS__)
+#define CACHIFY__LIST3(m, a, x, ...) m(a, x), CACHIFY__LIST2(m, a, __VA_ARGS__)
+#define CACHIFY__LIST4(m, a, x, ...) m(a, x), CACHIFY__LIST3(m, a, __VA_ARGS__)
+#define CACHIFY__LIST5(m, a, x, ...) m(a, x), CACHIFY__LIST4(m, a, __VA_ARGS__)
+#define CACHIFY__LIST6(m, a, x, ...) m(a, x), CACHIFY__LIST5(m, a, __VA_ARGS__)
+#define CACHIFY__LIST7(m, a, x, ...) m(a, x), CACHIFY__LIST6(m, a, __VA_ARGS__)
+#define CACHIFY__LIST8(m, a, x, ...) m(a, x), CACHIFY__LIST7(m, a, __VA_ARGS__)
+#define CACHIFY__FIELD(a, decl) decl;
+#define CACHIFY__MEMBER(a, name) (a)->name
+
+#define CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)                            \
+    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
+             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params);         \
+    int name##_is_locked(struct cachify_async *cachify_ac_,                   \
+                         cachify_value_cb cachify_cb_, void *cachify_arg_,    \
+                         CACHIFY__UNPAREN params);                            \
+    int name##_release(struct cachify_async *cachify_ac_,                     \
+                       cachify_value_cb cachify_cb_, void *cachify_arg_,      \
+                       CACHIFY__UNPAREN params)
+
+#define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
+    CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY__UNPAREN params);                         \
+    struct name##_cachify_args_ {                                             \
+        CACHIFY__SEQ(CACHIFY__FIELD, 0, CACHIFY__UNPAREN params)              \
+    };                                                                        \
+    static void name##_cachify_run_(struct cachify_async_call *cachify_call_, \
+                                    void *cachify_args_)                      \
+    {                                                                         \
+        struct name##_cachify_args_ *cachify_a_ = cachify_args_;              \
+        name##_body(cachify_call_, CACHIFY__LIST(CACHIFY__MEMBER, cachify_a_, \
+                                                 CACHIFY__UNPAREN args));     \
+    }                                                                         \
+    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
+             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params)          \
+    {                                                                         \
+        struct name##_cachify_args_ cachify_a_ = { CACHIFY__UNPAREN args };   \
+        return cachify__async_call_start(cachify_ac_, (opts), &cachify_a_,    \
+                                         sizeof cachify_a_,                   \
+                                         name##_cachify_run_, cachify_ctx_,   \
+                                         cachify_done_,                       \
+                                         CACHIFY__UNPAREN keyspec);           \
+    }                                                                         \
+    int name##_is_locked(struct cachify_async *cachify_ac_,                   \
+                         cachify_value_cb cachify_cb_, void *cachify_arg_,    \
+                         CACHIFY__UNPAREN params)                             \
+    {                                                                         \
+        cachify__use(0, CACHIFY__UNPAREN args);                               \
+        return cachify__async_is_locked_fmt(cachify_ac_, cachify_cb_,         \
+                                            cachify_arg_,                     \
+                                            CACHIFY__UNPAREN keyspec);        \
+    }                                                                         \
+    int name##_release(struct cachify_async *cachify_ac_,                     \
+                       cachify_value_cb cachify_cb_, void *cachify_arg_,      \
+                       CACHIFY__UNPAREN params)                               \
+    {                                                                         \
+        cachify__use(0, CACHIFY__UNPAREN args);                               \
+        return cachify__async_release_fmt(cachify_ac_, cachify_cb_,           \
+                                          cachify_arg_,                       \
+                                          CACHIFY__UNPAREN keyspec);          \
+    }                                                                         \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY__UNPAREN params)
 
 #ifdef __cplusplus
 }

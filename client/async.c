@@ -1,0 +1,470 @@
+/* client/async.c - the async half of libcachify-client (the async section of
+ * client/cachify.h) on a caller's event_base.
+ *
+ * Owns: the handle (open, close), argument checking and request building
+ * for every public async call, and the done queue: every finished request,
+ * from either backend, is appended there and its callback runs from one
+ * event (done_ev) in async_deliver, never from inside the public call that
+ * started it.  User callbacks run only here (async_deliver, and
+ * async_destroy for CACHIFY_ERR_CLOSED), so the rule for a callback that
+ * closes its own handle lives here too: depth counts callbacks on the
+ * stack (ENTERED), cachify_async_close inside one only sets `closing`
+ * (DELETED), and the outermost delivery finishes the close when the
+ * callback returns.  Pending callbacks then get CACHIFY_ERR_CLOSED, each
+ * exactly once, and the handle is freed.  (An acquire answered CLOSED may
+ * have been granted meanwhile; that lock lives until its expiry, or until
+ * its session ends.)
+ * Does not own: connections and the wire (async_net.c), the embedded store
+ * (async_mem.c), the decorator runtime (async_deco.c).
+ *
+ * Result values, argument checks and messages are those of the sync API: a
+ * failed acquire says "<key> is already locked!" with the key as the
+ * caller gave it (no prefix, as py-cachify words it), other failures say
+ * why.
+ */
+#include "client/async_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+/* py-cachify's lock lifetime, and the bounds on a connect and a reply. */
+#define DEFAULT_EXP_MS 30000LL
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_IO_TIMEOUT_MS 5000
+/* The bounds the sync API checks, so both halves refuse the same values:
+ * cachifyd's largest TTL/WAIT/EXTEND (~35 years) and its positive signed
+ * 64-bit tokens. */
+#define MS_MAX (1LL << 40)
+#define TOKEN_MAX 9223372036854775807ULL
+
+uint64_t async_now_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static struct areq *req_new(struct cachify_async *ac, enum areq_kind kind,
+                            const char *key)
+{
+    size_t klen = strlen(key);
+    struct areq *r;
+
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->key = malloc(ac->prefixlen + klen + 1);
+    if (r->key == NULL) {
+        free(r);
+        return NULL;
+    }
+    memcpy(r->key, ac->prefix, ac->prefixlen);
+    memcpy(r->key + ac->prefixlen, key, klen + 1);
+    r->keylen = ac->prefixlen + klen;
+    r->ac = ac;
+    r->kind = kind;
+    return r;
+}
+
+void async_req_free(struct areq *r)
+{
+    if (r == NULL)
+        return;
+    free(r->msg);
+    free(r->key);
+    free(r);
+}
+
+static const char *req_errstr(const struct areq *r)
+{
+    return r->msg ? r->msg : r->msgbuf;
+}
+
+/* Formats the message into msgbuf, or into an allocated string when it is
+ * longer (a key can be long); out of memory keeps the truncated form. */
+static void req_vmsg(struct areq *r, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+
+    free(r->msg);
+    r->msg = NULL;
+    r->msgbuf[0] = '\0';
+    if (fmt == NULL)
+        return;
+    va_copy(ap2, ap);
+    n = vsnprintf(r->msgbuf, sizeof r->msgbuf, fmt, ap);
+    if (n >= (int)sizeof r->msgbuf) {
+        r->msg = malloc((size_t)n + 1);
+        if (r->msg != NULL)
+            vsnprintf(r->msg, (size_t)n + 1, fmt, ap2);
+    }
+    va_end(ap2);
+}
+
+static void done_push(struct areq *r)
+{
+    struct cachify_async *ac = r->ac;
+
+    r->next = NULL;
+    if (ac->done_tail)
+        ac->done_tail->next = r;
+    else
+        ac->done_head = r;
+    ac->done_tail = r;
+    ac->done_count++;
+    event_active(ac->done_ev, EV_TIMEOUT, 0);
+}
+
+void async_finish(struct areq *r, int status, long long value,
+                  const char *fmt, ...)
+{
+    va_list ap;
+
+    r->status = status;
+    r->value = value;
+    va_start(ap, fmt);
+    req_vmsg(r, fmt, ap);
+    va_end(ap);
+    done_push(r);
+}
+
+void async_finish_token(struct areq *r, int status, uint64_t token,
+                        const char *msg)
+{
+    r->result_token = token;
+    async_finish(r, status, 0, msg ? "%s" : NULL, msg);
+}
+
+static void run_callback(struct cachify_async *ac, struct areq *r)
+{
+    if (r->kind == AQ_ACQUIRE)
+        r->tcb(ac, r->status, r->status == CACHIFY_OK ? r->result_token : 0,
+               req_errstr(r), r->arg);
+    else
+        r->vcb(ac, r->status, r->status < 0 ? 0 : r->value, req_errstr(r),
+               r->arg);
+}
+
+/* ---------------------------------------------------------------- close */
+
+/* Really closes ac: every backend resource goes first (so no completion can
+ * arrive any more), then each unanswered callback gets CACHIFY_ERR_CLOSED
+ * once, then the handle is freed.  Callbacks run here see `closing` set:
+ * their calls on ac are refused and a close is a no-op. */
+static void async_destroy(struct cachify_async *ac)
+{
+    struct areq *list = ac->done_head, **tail;
+
+    ac->closing = 1;
+    ac->depth++;
+    tail = list ? &ac->done_tail->next : &list;
+    ac->done_head = ac->done_tail = NULL;
+    ac->done_count = 0;
+    if (ac->backend == AB_NET)
+        anet_shutdown(ac, &tail);
+    else
+        amem_shutdown(ac, &tail);
+    adeco_detach_all(ac);
+    while (list != NULL) {
+        struct areq *r = list;
+
+        list = r->next;
+        r->status = CACHIFY_ERR_CLOSED;
+        snprintf(r->msgbuf, sizeof r->msgbuf,
+                 "the client was closed before the reply");
+        free(r->msg);
+        r->msg = NULL;
+        run_callback(ac, r);
+        async_req_free(r);
+    }
+    if (ac->done_ev)
+        event_free(ac->done_ev);
+    free(ac->prefix);
+    free(ac);
+}
+
+void cachify_async_close(struct cachify_async *ac)
+{
+    if (ac == NULL || ac->closing)
+        return;
+    ac->closing = 1;
+    if (ac->depth == 0)
+        async_destroy(ac);
+    /* else: inside one of ac's callbacks; async_deliver finishes it. */
+}
+
+/* ------------------------------------------------------------- delivery */
+
+void async_deliver(struct cachify_async *ac)
+{
+    /* Only what is queued now: callbacks that start new requests which
+     * finish at once (the embedded store) must not starve the loop. */
+    size_t n = ac->done_count;
+
+    ac->depth++;
+    while (n-- > 0 && !ac->closing && ac->done_head != NULL) {
+        struct areq *r = ac->done_head;
+
+        ac->done_head = r->next;
+        if (ac->done_head == NULL)
+            ac->done_tail = NULL;
+        ac->done_count--;
+        run_callback(ac, r);
+        async_req_free(r);
+    }
+    ac->depth--;
+    if (ac->closing) {
+        if (ac->depth == 0)
+            async_destroy(ac);
+        return;
+    }
+    if (ac->done_head != NULL)
+        event_active(ac->done_ev, EV_TIMEOUT, 0);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    async_deliver(arg);
+}
+
+/* ----------------------------------------------------------------- open */
+
+int cachify_async_open(struct cachify_async **out, struct event_base *base,
+                       const char *url, const struct cachify_options *opts,
+                       char *err, size_t errlen)
+{
+    struct cachify_async *ac;
+    const char *prefix = opts && opts->prefix ? opts->prefix : "";
+    int rc;
+
+    say(err, errlen, "%s", "");
+    if (out == NULL)
+        return CACHIFY_ERR_ARG;
+    *out = NULL;
+    if (base == NULL) {
+        say(err, errlen, "no event_base given");
+        return CACHIFY_ERR_ARG;
+    }
+    if (opts && (opts->connect_timeout_ms < 0 || opts->io_timeout_ms < 0 ||
+                 opts->default_exp_ms < 0 || opts->default_exp_ms > MS_MAX)) {
+        say(err, errlen, "bad options: timeouts and default_exp_ms must be "
+                         "0 (default) or positive");
+        return CACHIFY_ERR_ARG;
+    }
+    if (strlen(prefix) > CACHIFY_KEY_MAX) {
+        say(err, errlen, "prefix too long");
+        return CACHIFY_ERR_ARG;
+    }
+    ac = calloc(1, sizeof *ac);
+    if (ac == NULL) {
+        say(err, errlen, "out of memory");
+        return CACHIFY_ERR_NOMEM;
+    }
+    ac->wake_fd = -1;
+    ac->base = base;
+    rc = cachify_url_parse(url, &ac->url, err, errlen);
+    if (rc != CACHIFY_OK) {
+        free(ac);
+        return rc;
+    }
+    ac->backend = ac->url.kind == CACHIFY_URL_MEM ? AB_MEM : AB_NET;
+    ac->connect_timeout_ms = opts && opts->connect_timeout_ms
+                                 ? opts->connect_timeout_ms
+                                 : DEFAULT_CONNECT_TIMEOUT_MS;
+    ac->io_timeout_ms = opts && opts->io_timeout_ms ? opts->io_timeout_ms
+                                                    : DEFAULT_IO_TIMEOUT_MS;
+    ac->default_exp_ms = opts && opts->default_exp_ms ? opts->default_exp_ms
+                                                      : DEFAULT_EXP_MS;
+    ac->prefixlen = strlen(prefix);
+    ac->prefix = strdup(prefix);
+    ac->done_ev = event_new(base, -1, 0, done_cb, ac);
+    if (ac->prefix == NULL || ac->done_ev == NULL) {
+        rc = CACHIFY_ERR_NOMEM;
+        say(err, errlen, "out of memory");
+    } else if (ac->backend == AB_MEM) {
+        rc = amem_open(ac);
+        if (rc != CACHIFY_OK)
+            say(err, errlen, "cannot set up the embedded store: %s",
+                cachify_status_name(rc));
+    }
+    if (rc != CACHIFY_OK) {
+        async_destroy(ac); /* nothing is pending: no callback runs */
+        return rc;
+    }
+    *out = ac;
+    return CACHIFY_OK;
+}
+
+/* -------------------------------------------------------------- submit */
+
+/* Common checks; NULL cb is refused because "called exactly once" would
+ * otherwise have nothing to call. */
+static int check_call(const struct cachify_async *ac, const char *key,
+                      int has_cb)
+{
+    size_t klen;
+
+    if (ac == NULL || key == NULL || !has_cb)
+        return CACHIFY_ERR_ARG;
+    if (ac->closing)
+        return CACHIFY_ERR_CLOSED;
+    klen = strlen(key);
+    /* Empty (as the sync API and the server say) or too long. */
+    if (klen == 0 || klen > CACHIFY_KEY_MAX ||
+        ac->prefixlen + klen > CACHIFY_KEY_MAX)
+        return CACHIFY_ERR_ARG;
+    return CACHIFY_OK;
+}
+
+static int submit(struct cachify_async *ac, struct areq *r)
+{
+    int rc;
+
+    r->seq = ++ac->seq;
+    rc = ac->backend == AB_NET ? anet_submit(ac, r) : amem_submit(ac, r);
+    if (rc != CACHIFY_OK)
+        async_req_free(r);
+    return rc;
+}
+
+static struct areq *make_value_req(struct cachify_async *ac,
+                                   enum areq_kind kind, const char *key,
+                                   cachify_value_cb cb, void *arg)
+{
+    struct areq *r = req_new(ac, kind, key);
+
+    if (r != NULL) {
+        r->vcb = cb;
+        r->arg = arg;
+    }
+    return r;
+}
+
+int cachify_async_acquire(struct cachify_async *ac, const char *key,
+                          const struct cachify_lock_opts *opts,
+                          cachify_token_cb cb, void *arg)
+{
+    static const struct cachify_lock_opts defaults = CACHIFY_LOCK_OPTS_DEFAULT;
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->exp_ms < CACHIFY_EXP_DEFAULT || opts->exp_ms > MS_MAX ||
+        (!opts->nowait && (opts->timeout_ms < CACHIFY_FOREVER ||
+                           opts->timeout_ms > MS_MAX)))
+        return CACHIFY_ERR_ARG;
+    r = req_new(ac, AQ_ACQUIRE, key);
+    if (r == NULL)
+        return CACHIFY_ERR_NOMEM;
+    r->tcb = cb;
+    r->arg = arg;
+    r->ttl_ms = opts->exp_ms == CACHIFY_EXP_DEFAULT ? ac->default_exp_ms
+                                                     : opts->exp_ms;
+    /* nowait, or a wait of 0 ms, is one attempt (WAIT 0). */
+    r->wait_ms = opts->nowait ? 0
+                 : opts->timeout_ms == CACHIFY_FOREVER ? -1
+                                                       : opts->timeout_ms;
+    r->session = opts->session != 0;
+    return submit(ac, r);
+}
+
+int cachify_async_release(struct cachify_async *ac, const char *key,
+                          uint64_t token, cachify_value_cb cb, void *arg)
+{
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    if (token == 0 || token > TOKEN_MAX)
+        return CACHIFY_ERR_ARG; /* tokens are positive; 0 would force */
+    r = make_value_req(ac, AQ_RELEASE, key, cb, arg);
+    if (r == NULL)
+        return CACHIFY_ERR_NOMEM;
+    r->token = token;
+    return submit(ac, r);
+}
+
+int cachify_async_force_release(struct cachify_async *ac, const char *key,
+                                cachify_value_cb cb, void *arg)
+{
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = make_value_req(ac, AQ_FORCE, key, cb, arg);
+    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+}
+
+int cachify_async_is_locked(struct cachify_async *ac, const char *key,
+                            cachify_value_cb cb, void *arg)
+{
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = make_value_req(ac, AQ_IS_LOCKED, key, cb, arg);
+    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+}
+
+int cachify_async_extend(struct cachify_async *ac, const char *key,
+                         uint64_t token, long long ms, cachify_value_cb cb,
+                         void *arg)
+{
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    if (token == 0 || token > TOKEN_MAX || ms <= 0 || ms > MS_MAX)
+        return CACHIFY_ERR_ARG;
+    r = make_value_req(ac, AQ_EXTEND, key, cb, arg);
+    if (r == NULL)
+        return CACHIFY_ERR_NOMEM;
+    r->token = token;
+    r->ms = ms;
+    return submit(ac, r);
+}
+
+int cachify_async_pttl(struct cachify_async *ac, const char *key,
+                       cachify_value_cb cb, void *arg)
+{
+    struct areq *r;
+    int rc = check_call(ac, key, cb != NULL);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = make_value_req(ac, AQ_PTTL, key, cb, arg);
+    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+}

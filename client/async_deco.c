@@ -1,0 +1,266 @@
+/* client/async_deco.c - the runtime behind CACHIFY_ASYNC_LOCKED_FN (see
+ * client/cachify.h): one decorated call = format the key, take the lock,
+ * run the body, release with the token when the body says it is done, then
+ * call the caller's completion.
+ *
+ * Owns: struct cachify_async_call, the state of one decorated call from its
+ * start until its completion callback has run, and the copy of the call's
+ * arguments the body receives.  Does not own: locking itself (it only uses
+ * the public async calls) or the callback rules (async.c).
+ *
+ * The one tie to the handle's insides: while a body runs, its call is on
+ * the handle's list, so that closing the handle can detach it
+ * (adeco_detach_all).  A body that finishes after its handle closed must
+ * not touch the freed handle; its completion then reports
+ * CACHIFY_ERR_CLOSED through event_base_once on the base, still after
+ * cachify_async_call_done returns.
+ */
+#include "client/async_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+struct cachify_async_call {
+    struct cachify_async_call *prev, *next; /* ac->calls while the body runs */
+    struct cachify_async *ac;  /* NULL once the handle closed */
+    struct event_base *base;
+    char *key;                 /* without the handle's prefix */
+    uint64_t token;
+    void (*run)(struct cachify_async_call *call, void *args);
+    void *args;
+    void *ctx;
+    cachify_done_cb done;
+    int body_done;             /* cachify_async_call_done was called */
+    int status;                /* for a deferred completion */
+    char msg[96];
+};
+
+static void call_free(struct cachify_async_call *call)
+{
+    free(call->key);
+    free(call->args);
+    free(call);
+}
+
+static void calls_unlink(struct cachify_async_call *call)
+{
+    struct cachify_async *ac = call->ac;
+
+    if (ac == NULL)
+        return;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        ac->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+}
+
+void adeco_detach_all(struct cachify_async *ac)
+{
+    while (ac->calls != NULL) {
+        struct cachify_async_call *call = ac->calls;
+
+        calls_unlink(call);
+        call->ac = NULL;
+    }
+}
+
+/* The key from fmt and ap, malloc'ed: CACHIFY_OK with *out, or
+ * CACHIFY_ERR_ARG (empty, longer than CACHIFY_KEY_MAX, bad format) or
+ * CACHIFY_ERR_NOMEM. */
+static int vformat_key(char **out, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    char *key;
+    int n;
+
+    *out = NULL;
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    if (n <= 0 || n > CACHIFY_KEY_MAX) {
+        va_end(ap2);
+        return CACHIFY_ERR_ARG;
+    }
+    key = malloc((size_t)n + 1);
+    if (key == NULL) {
+        va_end(ap2);
+        return CACHIFY_ERR_NOMEM;
+    }
+    vsnprintf(key, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    *out = key;
+    return CACHIFY_OK;
+}
+
+static void released_cb(struct cachify_async *ac, int status, long long value,
+                        const char *errstr, void *arg)
+{
+    struct cachify_async_call *call = arg;
+
+    (void)ac;
+    (void)value; /* 0: the lock had expired; the body still ran */
+    call->done(status < 0 ? status : CACHIFY_OK, status < 0 ? errstr : "",
+               call->ctx);
+    call_free(call);
+}
+
+static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
+                        const char *errstr, void *arg)
+{
+    struct cachify_async_call *call = arg;
+
+    if (status != CACHIFY_OK) {
+        call->done(status, errstr, call->ctx);
+        call_free(call);
+        return;
+    }
+    call->token = token;
+    call->ac = ac;
+    call->next = ac->calls;
+    if (call->next)
+        call->next->prev = call;
+    ac->calls = call;
+    call->run(call, call->args);
+}
+
+int cachify__async_call_start(struct cachify_async *ac,
+                              const struct cachify_lock_opts *opts,
+                              const void *args, size_t argsize,
+                              void (*run)(struct cachify_async_call *call,
+                                          void *args),
+                              void *ctx, cachify_done_cb done,
+                              const char *fmt, ...)
+{
+    struct cachify_async_call *call;
+    va_list ap;
+    char *key;
+    int rc;
+
+    if (ac == NULL || run == NULL || done == NULL || fmt == NULL)
+        return CACHIFY_ERR_ARG;
+    if (ac->closing)
+        return CACHIFY_ERR_CLOSED;
+    va_start(ap, fmt);
+    rc = vformat_key(&key, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    call = calloc(1, sizeof *call);
+    if (call == NULL || (call->args = malloc(argsize ? argsize : 1)) == NULL) {
+        free(call);
+        free(key);
+        return CACHIFY_ERR_NOMEM;
+    }
+    memcpy(call->args, args, argsize);
+    call->key = key;
+    call->base = ac->base;
+    call->run = run;
+    call->ctx = ctx;
+    call->done = done;
+    rc = cachify_async_acquire(ac, key, opts, acquired_cb, call);
+    if (rc != CACHIFY_OK)
+        call_free(call);
+    return rc;
+}
+
+/* The companions: format, then is_locked (release 0) or force (1). */
+static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
+                     void *arg, const char *fmt, va_list ap)
+{
+    char *key;
+    int rc;
+
+    if (ac == NULL || fmt == NULL)
+        return CACHIFY_ERR_ARG;
+    rc = vformat_key(&key, fmt, ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = release ? cachify_async_force_release(ac, key, cb, arg)
+                 : cachify_async_is_locked(ac, key, cb, arg);
+    free(key);
+    return rc;
+}
+
+int cachify__async_is_locked_fmt(struct cachify_async *ac, cachify_value_cb cb,
+                                 void *arg, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vkey_call(ac, 0, cb, arg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
+                               void *arg, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vkey_call(ac, 1, cb, arg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void deferred_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct cachify_async_call *call = arg;
+
+    (void)fd;
+    (void)what;
+    call->done(call->status, call->msg, call->ctx);
+    call_free(call);
+}
+
+void cachify_async_call_done(struct cachify_async_call *call)
+{
+    static const struct timeval now = { 0, 0 };
+    int rc = CACHIFY_ERR_CLOSED;
+
+    if (call == NULL || call->body_done)
+        return;
+    call->body_done = 1;
+    if (call->ac != NULL) {
+        struct cachify_async *ac = call->ac;
+
+        calls_unlink(call);
+        call->ac = NULL;
+        rc = cachify_async_release(ac, call->key, call->token, released_cb,
+                                   call);
+        if (rc == CACHIFY_OK)
+            return;
+    }
+    call->status = rc;
+    snprintf(call->msg, sizeof call->msg, "%s",
+             rc == CACHIFY_ERR_CLOSED
+                 ? "the client was closed before the lock was released"
+                 : "cannot send the release");
+    /* Still not from inside this call: the caller may touch ctx after it. */
+    if (event_base_once(call->base, -1, EV_TIMEOUT, deferred_done_cb, call,
+                        &now) != 0)
+        deferred_done_cb(-1, 0, call);
+}
+
+void *cachify_async_call_ctx(const struct cachify_async_call *call)
+{
+    return call ? call->ctx : NULL;
+}
+
+uint64_t cachify_async_call_token(const struct cachify_async_call *call)
+{
+    return call ? call->token : 0;
+}
+
+const char *cachify_async_call_key(const struct cachify_async_call *call)
+{
+    return call ? call->key : "";
+}

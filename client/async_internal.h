@@ -1,0 +1,179 @@
+/* client/async_internal.h - internal: the pieces of the async client shared
+ * by its three files.
+ *
+ * Owns: the layout of the async handle (struct cachify_async) and of one
+ * request (struct areq), and the contracts between
+ *   async.c      the public calls, the queue of finished requests and the
+ *                one place user callbacks run (so the ENTERED/DELETED rules
+ *                live in one function), close;
+ *   async_net.c  the cachifyd backend: connections on bufferevents, RESP
+ *                encoding, matching replies to requests, timeouts;
+ *   async_mem.c  the "mem:" backend: the embedded store, and the hand-over
+ *                of completions from the store's threads to the loop thread.
+ * Does not own: URL parsing (client/url.c) or the decorator runtime
+ * (async_deco.c, which uses the public API, the handle's base and closing
+ * flag, and one detach hook).
+ *
+ * Threads: everything here belongs to the thread running the handle's
+ * event_base, except the fields marked "mq_lock" in the mem section, which
+ * the store's threads also touch (see async_mem.c).
+ */
+#ifndef CACHIFY_CLIENT_ASYNC_INTERNAL_H
+#define CACHIFY_CLIENT_ASYNC_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/cachify.h"
+#include "client/url.h"
+
+struct event;
+struct evdns_base;
+struct aconn;
+struct cachify_async_call;
+
+enum areq_kind {
+    AQ_AUTH,      /* internal: first request of a connection; no callback */
+    AQ_ACQUIRE,   /* cachify_async_acquire (token callback) */
+    AQ_RELEASE,   /* cachify_async_release */
+    AQ_FORCE,     /* cachify_async_force_release */
+    AQ_IS_LOCKED, /* cachify_async_is_locked */
+    AQ_EXTEND,    /* cachify_async_extend */
+    AQ_PTTL,      /* cachify_async_pttl */
+};
+
+/* Short messages fit here; a message naming a long key is allocated. */
+#define AREQ_MSG_INLINE 160
+
+/* One request, from the public call that made it until its callback ran.
+ * It is always in exactly one place: a connection's FIFO, the mem waits
+ * list, or the handle's done queue. */
+struct areq {
+    struct areq *next;          /* FIFO link (connection or done queue) */
+    struct cachify_async *ac;
+    enum areq_kind kind;
+    cachify_token_cb tcb;       /* AQ_ACQUIRE */
+    cachify_value_cb vcb;       /* the others */
+    void *arg;
+    char *key;                  /* prefix + key, NUL-terminated, owned */
+    size_t keylen;
+    /* inputs */
+    uint64_t token;             /* release/extend: the holder's token */
+    long long ms;               /* extend: new lifetime */
+    long long ttl_ms;           /* acquire: 0 = no expiry */
+    long long wait_ms;          /* acquire: 0 = no wait, -1 = no bound */
+    int session;                /* acquire: SESSION */
+    /* network bookkeeping */
+    uint64_t timeout_us;        /* reply bound from when it is sent; 0 none */
+    uint64_t deadline_us;       /* absolute (async_now_us); 0 = not armed */
+    uint64_t seq;               /* handle-wide order of sending */
+    /* mem bookkeeping (loop thread only, except mnext: mq_lock) */
+    struct areq *wprev, *wnext; /* the handle's list of queued mem waits */
+    struct areq *mnext;         /* cross-thread completion queue */
+    /* result */
+    int status;
+    uint64_t result_token;      /* acquire */
+    long long value;            /* the others */
+    char *msg;                  /* long message, or NULL: see msgbuf */
+    char msgbuf[AREQ_MSG_INLINE];
+};
+
+enum async_backend { AB_NET, AB_MEM };
+
+struct cachify_async {
+    struct event_base *base;
+    enum async_backend backend;
+    struct cachify_url url;      /* AB_NET: where to connect */
+    int connect_timeout_ms;
+    int io_timeout_ms;
+    long long default_exp_ms;
+    char *prefix;                /* "" when none */
+    size_t prefixlen;
+    uint64_t seq;                /* counter for areq.seq and grants */
+
+    /* Finished requests whose callbacks have not run yet, in the order
+     * they finished, and the event that runs them. */
+    struct areq *done_head, *done_tail;
+    size_t done_count;
+    struct event *done_ev;
+
+    /* ENTERED/DELETED: depth counts user callbacks running now; closing
+     * is set by cachify_async_close, which frees the handle at once only
+     * when depth is 0 and otherwise leaves that to the outermost
+     * delivery, right after the callback returns. */
+    int depth;
+    int closing;
+
+    /* Decorated calls whose body runs: detached when the handle closes. */
+    struct cachify_async_call *calls;
+
+    /* AB_NET (async_net.c) */
+    struct aconn *main_conn;     /* ordinary requests; NULL until needed */
+    struct aconn *dedicated;     /* waiting acquires and SESSION locks */
+    struct evdns_base *dns;      /* only for host names; NULL until needed */
+
+    /* AB_MEM (async_mem.c) */
+    struct mem_session *ms;
+    struct areq *waits;          /* queued in the store (loop thread) */
+    pthread_mutex_t mq_lock;
+    int mq_init;
+    struct areq *mq_head, *mq_tail; /* mq_lock: finished, not yet seen */
+    int wake_fd;                 /* eventfd the store's threads write */
+    struct event *wake_ev;
+};
+
+/* ---- async.c ---- */
+
+/* Monotonic clock in microseconds. */
+uint64_t async_now_us(void);
+
+/* Sets r's result and message (printf format; NULL for "") and moves r to
+ * the done queue; its callback runs from the loop soon, never inside the
+ * caller's own public call. */
+__attribute__((format(printf, 4, 5)))
+void async_finish(struct areq *r, int status, long long value,
+                  const char *fmt, ...);
+
+/* The same for a finished acquire. */
+void async_finish_token(struct areq *r, int status, uint64_t token,
+                        const char *msg);
+
+/* Runs the callbacks of the done queue (called by the loop's events). */
+void async_deliver(struct cachify_async *ac);
+
+/* Frees a request that never reached its callback (a failed submit or an
+ * internal AUTH). */
+void async_req_free(struct areq *r);
+
+/* ---- async_net.c ---- */
+
+/* Sends r on the right connection (connecting first when needed).
+ * CACHIFY_OK: r belongs to the backend and will be finished; else an error
+ * status and r is still the caller's. */
+int anet_submit(struct cachify_async *ac, struct areq *r);
+
+/* Closes every connection (the server then drops their SESSION locks) and
+ * appends their unanswered requests to *tail (internal ones are freed).
+ * Frees the resolver. */
+void anet_shutdown(struct cachify_async *ac, struct areq ***tail);
+
+/* ---- async_mem.c ---- */
+
+/* Sets up the embedded backend of ac: CACHIFY_OK, or an error. */
+int amem_open(struct cachify_async *ac);
+
+/* Runs r against the embedded store; results come through the done queue.
+ * CACHIFY_OK, or an error status and r is still the caller's. */
+int amem_submit(struct cachify_async *ac, struct areq *r);
+
+/* Ends the session (its SESSION locks are released, its waits cancelled)
+ * and appends the unanswered waits to *tail. */
+void amem_shutdown(struct cachify_async *ac, struct areq ***tail);
+
+/* ---- async_deco.c ---- */
+
+/* Tells every decorated call whose body still runs that ac is going away. */
+void adeco_detach_all(struct cachify_async *ac);
+
+#endif

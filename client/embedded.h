@@ -1,0 +1,59 @@
+/* client/embedded.h - internal: the in-process lock store behind "mem:".
+ *
+ * Owns: one process-wide lock table (cachifyd's own engine, daemon/
+ * locktable.c) behind a mutex, shared by every handle opened on "mem:", and
+ * a timer thread that sleeps until the engine's next deadline, so locks
+ * expire and waits time out on time without anyone polling.  Does not own:
+ * the public API (sync.c, async.c) or key prefixes (keys arrive prefixed).
+ *
+ * Completions of queued waits are reported through callbacks called with
+ * the store's mutex held, from whichever thread freed the lock (or the timer
+ * thread).  A callback must not call back into the store: it signals its
+ * waiter (a condition variable for sync calls, an eventfd for async ones).
+ */
+#ifndef CACHIFY_CLIENT_EMBEDDED_H
+#define CACHIFY_CLIENT_EMBEDDED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mem_session;
+
+/* A queued acquire finished: status is CACHIFY_OK (with token) or
+ * CACHIFY_TIMEOUT.  Called with the store mutex held; see above. */
+typedef void (*mem_wait_cb)(void *arg, int status, uint64_t token);
+
+/* A session on the process-wide store (created on first use, freed with the
+ * last session).  One per handle: it owns the handle's SESSION locks and
+ * pending waits.  NULL when out of memory. */
+struct mem_session *mem_session_new(void);
+
+/* Releases the session's SESSION locks (handing them to waiters), cancels
+ * its pending waits without callbacks, and drops the store when it was the
+ * last session. */
+void mem_session_free(struct mem_session *ms);
+
+/* Acquire that blocks the calling thread: wait_ms 0 = no wait, -1 = no
+ * bound.  ttl_us 0 = no expiry.  Returns CACHIFY_OK with *token,
+ * CACHIFY_LOCKED, CACHIFY_TIMEOUT, CACHIFY_ERR_SERVER (a limit) or
+ * CACHIFY_ERR_NOMEM. */
+int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
+                     uint64_t ttl_us, long long wait_ms, int session_lock,
+                     uint64_t *token);
+
+/* Acquire that never blocks: CACHIFY_OK with *token, CACHIFY_LOCKED when
+ * wait_ms is 0, or 1 (queued: cb(arg, ...) comes later, exactly once,
+ * unless the session is freed first), or an error as mem_acquire_wait. */
+int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
+                      uint64_t ttl_us, long long wait_ms, int session_lock,
+                      mem_wait_cb cb, void *arg, uint64_t *token);
+
+/* Same results as the lock engine's calls of the same names. */
+int mem_release(struct mem_session *ms, const char *key, size_t keylen,
+                uint64_t token);
+int mem_is_locked(struct mem_session *ms, const char *key, size_t keylen);
+int mem_extend(struct mem_session *ms, const char *key, size_t keylen,
+               uint64_t token, uint64_t ttl_us);
+int64_t mem_pttl_us(struct mem_session *ms, const char *key, size_t keylen);
+
+#endif

@@ -1,0 +1,177 @@
+/* client/scoped.c - scoped locks (cachify_with_lock, guards) and the
+ * functions behind the decorator macros of cachify.h.
+ *
+ * Owns: the guard's copy of its key, and key formatting for decorated
+ * functions.  Does not own: the lock calls themselves (sync.c), which work
+ * the same on every backend, so this file has no backend code at all.
+ *
+ * A guard releases with its token, so a guard whose lock expired and was
+ * taken by someone else releases nothing (py-cachify's context manager
+ * deletes the key whoever holds it).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cachify.h"
+#include "client/sync_internal.h"
+
+/* Formatted keys up to this size need no allocation in the companions;
+ * longer ones (up to CACHIFY_KEY_MAX) are allocated. */
+#define KEY_STACK 256
+
+int cachify_with_lock(struct cachify *c, const char *key,
+                      const struct cachify_lock_opts *opts,
+                      void (*fn)(void *arg, uint64_t token), void *arg)
+{
+    uint64_t token = 0;
+    int rc;
+
+    if (fn == NULL)
+        return c ? cachify__set_err(c, CACHIFY_ERR_ARG, "fn is NULL")
+                 : CACHIFY_ERR_ARG;
+    rc = cachify_acquire(c, key, opts, &token);
+    if (rc != CACHIFY_OK)
+        return rc;
+    fn(arg, token);
+    /* A failed release leaves its message in cachify_errstr; the lock then
+     * ends with its TTL. */
+    cachify_release(c, key, token);
+    return CACHIFY_OK;
+}
+
+struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
+                                           const struct cachify_lock_opts *opts)
+{
+    struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG};
+
+    if (c == NULL)
+        return g;
+    /* Copy first: a lock taken that the guard could not remember would be
+     * held until its TTL. */
+    if (key != NULL && (g.key = strdup(key)) == NULL) {
+        g.status = cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+        return g;
+    }
+    g.status = cachify_acquire(c, key, opts, &g.token);
+    if (g.status != CACHIFY_OK) {
+        free(g.key);
+        g.key = NULL;
+    }
+    return g;
+}
+
+void cachify_guard_release(struct cachify_guard *g)
+{
+    if (g == NULL || g->key == NULL)
+        return; /* failed acquire, or released already */
+    if (g->status == CACHIFY_OK)
+        cachify_release(g->client, g->key, g->token);
+    free(g->key);
+    g->key = NULL;
+    g->token = 0;
+}
+
+/* vsnprintf into buf[cap], or into an allocation when longer.  CACHIFY_OK
+ * with *out (buf or malloc'd), or an error with c's message set. */
+static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
+                      const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return cachify__set_err(c, CACHIFY_ERR_ARG, "bad key format");
+    }
+    if ((size_t)n > CACHIFY_KEY_MAX) {
+        va_end(ap2);
+        return cachify__set_err(c, CACHIFY_ERR_ARG,
+                                "formatted key longer than %d bytes",
+                                CACHIFY_KEY_MAX);
+    }
+    if ((size_t)n < cap) {
+        va_end(ap2);
+        *out = buf;
+        return CACHIFY_OK;
+    }
+    *out = malloc((size_t)n + 1);
+    if (*out == NULL) {
+        va_end(ap2);
+        return cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+    }
+    vsnprintf(*out, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return CACHIFY_OK;
+}
+
+int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
+                      const struct cachify_lock_opts *opts, const char *fmt,
+                      ...)
+{
+    char buf[KEY_STACK], *key;
+    va_list ap;
+    int rc;
+
+    g->client = c;
+    g->key = NULL;
+    g->token = 0;
+    if (c == NULL)
+        return g->status = CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return g->status = rc;
+    /* The guard owns its key: move an allocated one, copy a stack one. */
+    if (key == buf && (key = strdup(buf)) == NULL)
+        return g->status = cachify__set_err(c, CACHIFY_ERR_NOMEM,
+                                            "out of memory");
+    g->status = cachify_acquire(c, key, opts, &g->token);
+    if (g->status == CACHIFY_OK)
+        g->key = key;
+    else
+        free(key);
+    return g->status;
+}
+
+int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+{
+    char buf[KEY_STACK], *key;
+    va_list ap;
+    int rc;
+
+    if (c == NULL)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_is_locked(c, key);
+    if (key != buf)
+        free(key);
+    return rc;
+}
+
+int cachify__release_fmt(struct cachify *c, const char *fmt, ...)
+{
+    char buf[KEY_STACK], *key;
+    va_list ap;
+    int rc;
+
+    if (c == NULL)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_force_release(c, key);
+    if (key != buf)
+        free(key);
+    return rc;
+}

@@ -1,0 +1,16 @@
+/* client/sync_internal.h - internal: what sync.c shares with scoped.c.
+ *
+ * Owns nothing; declares the one sync.c helper the guard and decorator code
+ * needs to report its own errors through the handle's message.
+ */
+#ifndef CACHIFY_CLIENT_SYNC_INTERNAL_H
+#define CACHIFY_CLIENT_SYNC_INTERNAL_H
+
+struct cachify;
+
+/* Sets c's message (printf-style; grows the buffer for long keys) and
+ * returns status, so callers can write `return cachify__set_err(...)`. */
+int cachify__set_err(struct cachify *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,206 @@
+/* client/url.c - parsing cachify://, unix:// and mem: URLs (implements
+ * client/url.h).
+ *
+ * Owns: the URL grammar and its error messages.  Does no I/O and no
+ * allocation.  Strict on purpose: anything it does not understand (a query
+ * string, a user name, a path after host:port, a port out of range) is an
+ * error that says what was wrong, rather than a guess that connects
+ * somewhere unexpected.
+ */
+#include "client/url.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client/cachify.h"
+
+#define DEFAULT_PORT 7379
+
+/* Writes a message and returns CACHIFY_ERR_ARG. */
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return CACHIFY_ERR_ARG;
+}
+
+/* Copies s[0..n) into dst[cap] with a NUL.  0, or -1 when it does not fit. */
+static int copy_n(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Parses "1".."65535" from s[0..n).  The port, or -1. */
+static int parse_port(const char *s, size_t n)
+{
+    long v = 0;
+
+    if (n == 0 || n > 5)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 && v <= 65535 ? (int)v : -1;
+}
+
+/* A host name or IPv4 address: letters, digits, '-', '.', '_'. */
+static int host_chars_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* An IPv6 literal (inside brackets): hex digits, ':', '.', and a zone
+ * "%eth0" after it. */
+static int ipv6_chars_ok(const char *s, size_t n)
+{
+    int zone = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (ch == '%' && !zone && i > 0) {
+            zone = 1;
+            continue;
+        }
+        if (zone ? host_chars_ok(&ch, 1)
+                 : ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                    (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.'))
+            continue;
+        return 0;
+    }
+    return n > 0 && memchr(s, ':', n) != NULL;
+}
+
+/* Parses the part after "cachify://". */
+static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
+                     char *err, size_t errlen)
+{
+    const char *at = strrchr(s, '@'), *hp, *end, *colon = NULL;
+    size_t n;
+
+    if (at != NULL) {
+        if (s[0] != ':')
+            return bad(err, errlen,
+                       "bad URL \"%s\": user names are not supported; write "
+                       "cachify://:password@host", url);
+        if (copy_n(out->password, sizeof out->password, s + 1,
+                   (size_t)(at - s - 1)) != 0)
+            return bad(err, errlen, "bad URL: password longer than %d bytes",
+                       CACHIFY_URL_PASSWORD_MAX);
+        hp = at + 1;
+    } else {
+        hp = s;
+    }
+    end = hp + strlen(hp);
+    if (end > hp && end[-1] == '/')
+        end--; /* one trailing slash is harmless */
+    if (memchr(hp, '/', (size_t)(end - hp)) || memchr(hp, '?', (size_t)(end - hp)))
+        return bad(err, errlen,
+                   "bad URL \"%s\": nothing may follow host:port", url);
+    if (hp == end)
+        return bad(err, errlen, "bad URL \"%s\": no host", url);
+    if (*hp == '[') {
+        const char *close = memchr(hp, ']', (size_t)(end - hp));
+
+        if (close == NULL)
+            return bad(err, errlen, "bad URL \"%s\": '[' without ']'", url);
+        n = (size_t)(close - hp - 1);
+        if (!ipv6_chars_ok(hp + 1, n))
+            return bad(err, errlen,
+                       "bad URL \"%s\": not an IPv6 address in brackets", url);
+        if (close + 1 < end && close[1] != ':')
+            return bad(err, errlen, "bad URL \"%s\": junk after ']'", url);
+        if (copy_n(out->host, sizeof out->host, hp + 1, n) != 0)
+            return bad(err, errlen, "bad URL \"%s\": host too long", url);
+        colon = close + 1 < end ? close + 1 : NULL;
+    } else {
+        colon = memchr(hp, ':', (size_t)(end - hp));
+        n = (size_t)((colon ? colon : end) - hp);
+        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+            return bad(err, errlen,
+                       "bad URL \"%s\": write an IPv6 address in brackets, "
+                       "as cachify://[::1]:7379", url);
+        if (n == 0 || !host_chars_ok(hp, n))
+            return bad(err, errlen, "bad URL \"%s\": bad host name", url);
+        if (copy_n(out->host, sizeof out->host, hp, n) != 0)
+            return bad(err, errlen, "bad URL \"%s\": host too long", url);
+    }
+    out->port = DEFAULT_PORT;
+    if (colon != NULL) {
+        out->port = parse_port(colon + 1, (size_t)(end - colon - 1));
+        if (out->port < 0)
+            return bad(err, errlen,
+                       "bad URL \"%s\": port must be a number from 1 to 65535",
+                       url);
+    }
+    out->kind = CACHIFY_URL_TCP;
+    return CACHIFY_OK;
+}
+
+/* The URL as messages show it: the credentials (between "://" and the last
+ * '@') replaced by "***", so a password never lands in a log; cut to fit
+ * shown. */
+static void redact(const char *url, char *shown, size_t cap)
+{
+    const char *at = strrchr(url, '@');
+
+    if (strncmp(url, "cachify://", 10) == 0 && at != NULL)
+        snprintf(shown, cap, "cachify://***%s", at);
+    else
+        snprintf(shown, cap, "%s", url);
+}
+
+int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
+                      size_t errlen)
+{
+    char shown[256];
+
+    memset(out, 0, sizeof *out);
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (url == NULL || url[0] == '\0' || strcmp(url, "mem:") == 0) {
+        out->kind = CACHIFY_URL_MEM;
+        return CACHIFY_OK;
+    }
+    redact(url, shown, sizeof shown);
+    if (strncmp(url, "cachify://", 10) == 0)
+        return parse_tcp(shown, url + 10, out, err, errlen);
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *path = url + 7;
+
+        if (path[0] != '/')
+            return bad(err, errlen,
+                       "bad URL \"%s\": write unix:///absolute/path", shown);
+        if (copy_n(out->path, sizeof out->path, path, strlen(path)) != 0)
+            return bad(err, errlen,
+                       "bad URL: socket path longer than %d bytes",
+                       CACHIFY_URL_PATH_MAX - 1);
+        out->kind = CACHIFY_URL_UNIX;
+        return CACHIFY_OK;
+    }
+    return bad(err, errlen,
+               "bad URL \"%s\": expected cachify://[:password@]host[:port], "
+               "unix:///path or mem:", shown);
+}

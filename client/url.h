@@ -1,0 +1,51 @@
+/* client/url.h - internal: parsing the URL given to cachify_open and
+ * cachify_async_open.
+ *
+ * Owns: turning a URL string into a backend and its address, with a clear
+ * message for a bad one.  Does not own: connecting, or DNS (the host is kept
+ * as text; the connecting code resolves it).  No allocation: every field is
+ * a bounded array, and the bounds are those of what cachifyd accepts.
+ *
+ *   cachify://[:password@]host[:port][/]   TCP; port 7379 by default; host a
+ *                                          name, an IPv4 address, or an IPv6
+ *                                          address in brackets ([::1])
+ *   unix:///absolute/path                  Unix socket
+ *   mem:   NULL   ""                       the embedded backend
+ *
+ * The password is everything between "://:" and the last '@', taken
+ * literally (no percent-decoding), so it may itself hold ':' or '@'; an
+ * empty one (":@") means none.
+ */
+#ifndef CACHIFY_CLIENT_URL_H
+#define CACHIFY_CLIENT_URL_H
+
+#include <stddef.h>
+
+/* cachifyd's requirepass is at most 512 bytes. */
+#define CACHIFY_URL_PASSWORD_MAX 512
+/* DNS names are at most 253 bytes. */
+#define CACHIFY_URL_HOST_MAX 255
+/* sizeof(struct sockaddr_un.sun_path) on Linux, with its NUL. */
+#define CACHIFY_URL_PATH_MAX 108
+
+enum cachify_url_kind {
+    CACHIFY_URL_MEM,  /* the embedded store */
+    CACHIFY_URL_TCP,  /* host, port */
+    CACHIFY_URL_UNIX, /* path */
+};
+
+struct cachify_url {
+    enum cachify_url_kind kind;
+    char host[CACHIFY_URL_HOST_MAX + 1]; /* TCP: without brackets */
+    int port;                            /* TCP: 1..65535 */
+    char path[CACHIFY_URL_PATH_MAX];     /* UNIX */
+    char password[CACHIFY_URL_PASSWORD_MAX + 1]; /* "" when none */
+};
+
+/* Parses url (NULL means "mem:") into *out.  Returns CACHIFY_OK, or
+ * CACHIFY_ERR_ARG with a message naming the problem in err[errlen] (err
+ * may be NULL). */
+int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,525 @@
+/* tests/integration/test_client_async.c - Check suite: the async client
+ * (cachify_async_* and CACHIFY_ASYNC_LOCKED_FN) on a libevent loop, against
+ * the real daemon and against "mem:".
+ *
+ * Owns: the end-to-end tests of every async call on both backends (loop
+ * tests: _i 0 is cachifyd over TCP, 1 is the embedded store), waiting
+ * without holding up the handle's other requests, FIFO hand-off between
+ * handles, SESSION locks, close from inside a callback (every pending
+ * callback gets CACHIFY_ERR_CLOSED exactly once; the suite runs under
+ * valgrind and ASan for the "nothing leaks" half), and the async
+ * decorator.  Does not own: failures only a network has (a daemon that
+ * dies, AUTH, broken servers, URLs: test_client_async_net.c), the sync API.
+ */
+#include "tests/integration/async_itest.h"
+
+static const struct cachify_lock_opts NOWAIT = CACHIFY_LOCK_OPTS_DEFAULT;
+
+/* ---- every call ---- */
+
+START_TEST(test_calls)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct rec a = { 0 }, b = { 0 };
+
+    CALL(cachify_async_acquire(ac, "basic", NULL, rec_tok, &a));
+    CALL(cachify_async_acquire(ac, "basic", &NOWAIT, rec_tok, &b));
+    ck_assert_int_eq(a.called + b.called, 0);
+    RUN_UNTIL(a.called && b.called);
+    rec_check(&a, CACHIFY_OK, "acquire");
+    rec_check(&b, CACHIFY_LOCKED, "second acquire");
+    ck_assert_str_eq(b.err, "basic is already locked!");
+    ck_assert(a.token > 0 && a.order < b.order);
+
+    ck_assert_int_eq(IS_LOCKED(ac, "basic"), 1);
+    long long ms = PTTL(ac, "basic");
+    ck_assert_msg(ms > 0 && ms <= 30000, "pttl %lld", ms);
+    ck_assert_int_eq(ext(ac, "basic", a.token, 600000), 1);
+    ck_assert(PTTL(ac, "basic") > 30000);
+    ck_assert_int_eq(ext(ac, "basic", a.token + 1, 1000), 0);
+    ck_assert_int_eq(rel(ac, "basic", a.token + 1), 0);
+    ck_assert_int_eq(rel(ac, "basic", a.token), 1);
+    ck_assert_int_eq(rel(ac, "basic", a.token), 0);
+    ck_assert_int_eq(IS_LOCKED(ac, "basic"), 0);
+    ck_assert_int_eq(PTTL(ac, "basic"), -2);
+    ck_assert_int_eq(FORCE(ac, "basic"), 0);
+    ck_assert_int_eq(ext(ac, "basic", a.token, 1000), 0);
+
+    /* exp: none, then a short one that runs out by itself. */
+    struct cachify_lock_opts o = { 1, 0, CACHIFY_EXP_NONE, 0 };
+    uint64_t t2 = take(ac, "forever", &o);
+    ck_assert(t2 > a.token);
+    ck_assert_int_eq(PTTL(ac, "forever"), -1);
+    ck_assert_int_eq(FORCE(ac, "forever"), 1);
+    o.exp_ms = 300;
+    take(ac, "short", &o);
+    ms = PTTL(ac, "short");
+    ck_assert_msg(ms > 0 && ms <= 300, "pttl %lld", ms);
+    double deadline = mono_s() + bound_s();
+    while (IS_LOCKED(ac, "short") && mono_s() < deadline)
+        run_for(0.05);
+    ck_assert_int_eq(IS_LOCKED(ac, "short"), 0);
+
+    /* Binary-safe keys: spaces, CR LF, quotes, high bytes. */
+    static const char odd[] = "sp ace\r\n\"q\"\xff";
+    uint64_t t3 = take(ac, odd, NULL);
+    ck_assert_int_eq(IS_LOCKED(ac, odd), 1);
+    ck_assert_int_eq(IS_LOCKED(ac, "sp ace"), 0);
+    ck_assert_int_eq(rel(ac, odd, t3), 1);
+
+    /* A prefix goes on every key; messages name the caller's key. */
+    struct cachify_async *pre = open_h(g_url, "pre:", 0);
+    uint64_t t4 = take(pre, "x", NULL);
+    ck_assert_int_eq(IS_LOCKED(ac, "pre:x"), 1);
+    ck_assert_int_eq(IS_LOCKED(ac, "x"), 0);
+    memset(&b, 0, sizeof b);
+    CALL(cachify_async_acquire(pre, "x", NULL, rec_tok, &b));
+    RUN_UNTIL(b.called);
+    rec_check(&b, CACHIFY_LOCKED, "prefixed");
+    ck_assert_str_eq(b.err, "x is already locked!");
+    ck_assert_int_eq(rel(pre, "x", t4), 1);
+
+    /* Refused at once, callback never called. */
+    struct cachify_lock_opts bad = { 1, 0, -5, 0 };
+    static char huge[CACHIFY_KEY_MAX + 2];
+    memset(huge, 'k', sizeof huge - 1);
+#define REFUSED(expr) ck_assert_int_eq((expr), CACHIFY_ERR_ARG)
+    REFUSED(cachify_async_acquire(ac, NULL, NULL, rec_tok, &b));
+    REFUSED(cachify_async_acquire(ac, "", NULL, rec_tok, &b));
+    REFUSED(cachify_async_acquire(ac, huge, NULL, rec_tok, &b));
+    REFUSED(cachify_async_acquire(ac, "k", &bad, rec_tok, &b));
+    REFUSED(cachify_async_acquire(ac, "k", NULL, NULL, NULL));
+    REFUSED(cachify_async_release(ac, "k", 0, rec_val, &b));
+    REFUSED(cachify_async_extend(ac, "k", 5, 0, rec_val, &b));
+    REFUSED(cachify_async_is_locked(NULL, "k", rec_val, &b));
+#undef REFUSED
+    run_for(0.1);
+    ck_assert_int_eq(b.called, 1);
+
+    cachify_async_close(pre);
+    cachify_async_close(ac);
+    cachify_async_close(NULL);
+    backend_finish(_i);
+}
+END_TEST
+
+/* ---- waiting ---- */
+
+START_TEST(test_wait)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct cachify_lock_opts w = waiting(bound_s() * 1000);
+    struct rec r = { 0 }, t = { 0 }, f = { 0 };
+
+    uint64_t t1 = take(ac, "w", NULL);
+    CALL(cachify_async_acquire(ac, "w", &w, rec_tok, &r));
+    run_for(0.3);
+    ck_assert_int_eq(r.called, 0);
+    ck_assert_int_eq(rel(ac, "w", t1), 1);
+    RUN_UNTIL(r.called);
+    rec_check(&r, CACHIFY_OK, "waiter");
+    ck_assert(r.token > t1);
+
+    /* A bounded wait runs out: TIMEOUT, never before its time. */
+    w = waiting(300);
+    double t0 = mono_s();
+    CALL(cachify_async_acquire(ac, "w", &w, rec_tok, &t));
+    RUN_UNTIL(t.called);
+    rec_check(&t, CACHIFY_TIMEOUT, "timeout");
+    ck_assert_str_eq(t.err, "w is already locked!");
+    ck_assert_msg(mono_s() - t0 >= 0.29, "TIMEOUT after %.3f s", mono_s() - t0);
+
+    /* No bound: served by a forced release. */
+    w = waiting(CACHIFY_FOREVER);
+    CALL(cachify_async_acquire(ac, "w", &w, rec_tok, &f));
+    run_for(0.2);
+    ck_assert_int_eq(f.called, 0);
+    ck_assert_int_eq(FORCE(ac, "w"), 1);
+    RUN_UNTIL(f.called);
+    rec_check(&f, CACHIFY_OK, "forever");
+    ck_assert_int_eq(rel(ac, "w", f.token), 1);
+    cachify_async_close(ac);
+    backend_finish(_i);
+}
+END_TEST
+
+/* A waiting acquire does not hold up the handle's other requests. */
+START_TEST(test_wait_does_not_block)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *holder = open_h(g_url, NULL, 0);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct cachify_lock_opts w = waiting(CACHIFY_FOREVER);
+    struct rec r = { 0 }, q = { 0 }, p = { 0 };
+
+    uint64_t t1 = take(holder, "nb", NULL);
+    CALL(cachify_async_acquire(ac, "nb", &w, rec_tok, &r));
+    CALL(cachify_async_is_locked(ac, "nb", rec_val, &q));
+    CALL(cachify_async_pttl(ac, "other", rec_val, &p));
+    RUN_UNTIL(q.called && p.called);
+    ck_assert_int_eq(r.called, 0);
+    rec_check(&q, CACHIFY_OK, "is_locked");
+    ck_assert_int_eq(q.value, 1);
+    ck_assert_int_eq(p.value, -2);
+    ck_assert_int_eq(rel(holder, "nb", t1), 1);
+    RUN_UNTIL(r.called);
+    rec_check(&r, CACHIFY_OK, "waiter");
+    ck_assert_int_eq(rel(ac, "nb", r.token), 1);
+    cachify_async_close(ac);
+    cachify_async_close(holder);
+    backend_finish(_i);
+}
+END_TEST
+
+/* Waiters from several handles are served first come, first served; each
+ * releases from inside its own callback. */
+struct fifo_waiter {
+    struct cachify_async *ac;
+    struct rec got, rel;
+};
+
+static void fifo_granted(struct cachify_async *ac, int status, uint64_t token,
+                         const char *errstr, void *arg)
+{
+    struct fifo_waiter *w = arg;
+    rec_tok(ac, status, token, errstr, &w->got);
+    g_starting = 1;
+    int rc = cachify_async_release(ac, "fifo", token, rec_val, &w->rel);
+    g_starting = 0;
+    ck_assert_int_eq(rc, CACHIFY_OK);
+}
+
+START_TEST(test_fifo)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *holder = open_h(g_url, NULL, 0);
+    struct fifo_waiter w[3];
+    struct cachify_lock_opts o = waiting(CACHIFY_FOREVER);
+    int fd = _i == BE_NET ? conn_new() : -1;
+
+    memset(w, 0, sizeof w);
+    uint64_t t0 = take(holder, "fifo", NULL);
+    for (int i = 0; i < 3; i++) {
+        w[i].ac = open_h(g_url, NULL, 0);
+        CALL(cachify_async_acquire(w[i].ac, "fifo", &o, fifo_granted, &w[i]));
+        /* Over TCP each waiter has its own connection: let the server
+         * queue this one before the next one starts. */
+        double deadline = mono_s() + bound_s();
+        while (fd >= 0 && stat1(fd, "waiters") != i + 1 && mono_s() < deadline)
+            run_for(0.02);
+        if (fd >= 0)
+            ck_assert_int_eq(stat1(fd, "waiters"), i + 1);
+    }
+    ck_assert_int_eq(rel(holder, "fifo", t0), 1);
+    RUN_UNTIL(w[0].rel.called && w[1].rel.called && w[2].rel.called);
+    for (int i = 0; i < 3; i++) {
+        rec_check(&w[i].got, CACHIFY_OK, "waiter");
+        rec_check(&w[i].rel, CACHIFY_OK, "release");
+        ck_assert_int_eq(w[i].rel.value, 1);
+        /* Granted in the order they came (each grant follows the
+         * previous waiter's release, sent from its callback). */
+        if (i > 0) {
+            ck_assert(w[i].got.order > w[i - 1].got.order);
+            ck_assert(w[i].got.token > w[i - 1].got.token);
+        }
+        cachify_async_close(w[i].ac);
+    }
+    if (fd >= 0)
+        close(fd);
+    cachify_async_close(holder);
+    backend_finish(_i);
+}
+END_TEST
+
+/* ---- SESSION ---- */
+
+START_TEST(test_session)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *h1 = open_h(g_url, NULL, 0);
+    struct cachify_async *h2 = open_h(g_url, NULL, 0);
+    struct cachify_lock_opts s = { 1, 0, CACHIFY_EXP_DEFAULT, 1 };
+
+    uint64_t t = take(h1, "sess", &s);
+    run_for(0.2); /* the lock lives while the handle does */
+    ck_assert_int_eq(IS_LOCKED(h2, "sess"), 1);
+    ck_assert_int_eq(rel(h1, "sess", t), 1);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess"), 0);
+
+    /* Closing the handle ends its session and so the lock. */
+    take(h1, "sess", &s);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess"), 1);
+    cachify_async_close(h1);
+    double deadline = mono_s() + bound_s();
+    while (IS_LOCKED(h2, "sess") && mono_s() < deadline)
+        run_for(0.02);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess"), 0);
+
+    /* A waiting SESSION acquire, then a forced release through it. */
+    struct cachify_async *h3 = open_h(g_url, NULL, 0);
+    struct cachify_lock_opts sw = { 0, CACHIFY_FOREVER, CACHIFY_EXP_NONE, 1 };
+    struct rec r = { 0 };
+    uint64_t t3 = take(h2, "sess2", NULL);
+    CALL(cachify_async_acquire(h3, "sess2", &sw, rec_tok, &r));
+    run_for(0.1);
+    ck_assert_int_eq(rel(h2, "sess2", t3), 1);
+    RUN_UNTIL(r.called);
+    rec_check(&r, CACHIFY_OK, "session waiter");
+    ck_assert_int_eq(PTTL(h2, "sess2"), -1);
+    ck_assert_int_eq(FORCE(h3, "sess2"), 1);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess2"), 0);
+    /* The session connection is gone; the handle still works. */
+    take(h3, "sess2", &s);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess2"), 1);
+    cachify_async_close(h3);
+    deadline = mono_s() + bound_s();
+    while (IS_LOCKED(h2, "sess2") && mono_s() < deadline)
+        run_for(0.02);
+    ck_assert_int_eq(IS_LOCKED(h2, "sess2"), 0);
+    cachify_async_close(h2);
+    backend_finish(_i);
+}
+END_TEST
+
+/* ---- close ---- */
+
+/* Closes its own handle from inside its callback: the handle must stay
+ * usable (refusing calls) until the callback returns. */
+struct closer {
+    struct rec r;
+    int later_rc;
+};
+
+static void close_from_cb(struct cachify_async *ac, int status,
+                          long long value, const char *errstr, void *arg)
+{
+    struct closer *c = arg;
+    struct rec dummy = { 0 };
+    rec_val(ac, status, value, errstr, &c->r);
+    cachify_async_close(ac);
+    cachify_async_close(ac); /* twice is harmless */
+    c->later_rc = cachify_async_is_locked(ac, "x", rec_val, &dummy);
+}
+
+/* A CLOSED callback that calls back into its closing handle. */
+static void closed_cb(struct cachify_async *ac, int status, long long value,
+                      const char *errstr, void *arg)
+{
+    struct rec dummy = { 0 };
+    rec_val(ac, status, value, errstr, arg);
+    ck_assert_int_eq(cachify_async_pttl(ac, "x", rec_val, &dummy),
+                     CACHIFY_ERR_CLOSED);
+    cachify_async_close(ac);
+}
+
+START_TEST(test_close_in_callback)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *holder = open_h(g_url, NULL, 0);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct cachify_lock_opts w = waiting(CACHIFY_FOREVER);
+    struct closer c = { { 0 }, 0 };
+    struct rec wt = { 0 }, p = { 0 }, a = { 0 }, f = { 0 };
+
+    uint64_t t = take(holder, "cl", NULL);
+    CALL(cachify_async_acquire(ac, "cl", &w, rec_tok, &wt));
+    CALL(cachify_async_is_locked(ac, "cl", close_from_cb, &c));
+    CALL(cachify_async_pttl(ac, "cl", closed_cb, &p));
+    CALL(cachify_async_acquire(ac, "other", NULL, rec_tok, &a));
+    CALL(cachify_async_force_release(ac, "zz", rec_val, &f));
+    RUN_UNTIL(c.r.called && wt.called && p.called && a.called && f.called);
+    rec_check(&c.r, CACHIFY_OK, "closer");
+    ck_assert_int_eq(c.later_rc, CACHIFY_ERR_CLOSED);
+    rec_check(&wt, CACHIFY_ERR_CLOSED, "waiter");
+    rec_check(&p, CACHIFY_ERR_CLOSED, "pttl");
+    rec_check(&a, CACHIFY_ERR_CLOSED, "acquire");
+    rec_check(&f, CACHIFY_ERR_CLOSED, "force");
+    ck_assert(strlen(wt.err) > 0);
+    run_for(0.3); /* nothing more arrives */
+    ck_assert_int_eq(wt.called + p.called + a.called + f.called, 4);
+
+    /* Closed outside a callback: the CLOSED callbacks run before close
+     * returns.  The waiter's wait is withdrawn: the holder's release
+     * reports the lock freed with nobody to hand it to. */
+    ac = open_h(g_url, NULL, 0);
+    memset(&wt, 0, sizeof wt);
+    memset(&p, 0, sizeof p);
+    CALL(cachify_async_acquire(ac, "cl", &w, rec_tok, &wt));
+    CALL(cachify_async_is_locked(ac, "cl", rec_val, &p));
+    run_for(0.2);
+    cachify_async_close(ac);
+    ck_assert_int_eq(wt.called, 1);
+    rec_check(&wt, CACHIFY_ERR_CLOSED, "waiter after close");
+    ck_assert_int_eq(p.called, 1);
+    if (_i == BE_NET) { /* the server has seen the waiter go */
+        int fd = conn_new();
+        ck_assert_int_eq(stat_poll(fd, "waiters", 0, bound_s()), 0);
+        close(fd);
+    }
+    ck_assert_int_eq(rel(holder, "cl", t), 1);
+    double deadline = mono_s() + bound_s();
+    while (IS_LOCKED(holder, "cl") && mono_s() < deadline)
+        run_for(0.02);
+    ck_assert_int_eq(IS_LOCKED(holder, "cl"), 0);
+    cachify_async_close(holder);
+    backend_finish(_i);
+}
+END_TEST
+
+/* ---- the async decorator ---- */
+
+struct job {
+    int ran, id, done_called, done_status, done_inside, finish_later;
+    char what[16], key[64], done_err[128];
+    uint64_t token;
+    struct cachify_async_call *call;
+};
+
+static const struct cachify_lock_opts job_opts = CACHIFY_LOCK_OPTS_DEFAULT;
+
+CACHIFY_ASYNC_LOCKED_FN(job, (int id, const char *what), (id, what),
+                        ("job-%d-%s", id, what), &job_opts)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    j->ran++;
+    j->id = id;
+    snprintf(j->what, sizeof j->what, "%s", what);
+    snprintf(j->key, sizeof j->key, "%s", cachify_async_call_key(call));
+    j->token = cachify_async_call_token(call);
+    if (j->finish_later)
+        j->call = call;
+    else
+        cachify_async_call_done(call); /* done is still called later */
+    ck_assert_int_eq(j->done_called, 0);
+}
+
+/* A constant key: the keyspec may leave parameters out. */
+CACHIFY_ASYNC_LOCKED_FN(nightly, (int day), (day), ("nightly"), NULL)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    j->ran++;
+    j->id = day;
+    snprintf(j->key, sizeof j->key, "%s", cachify_async_call_key(call));
+    cachify_async_call_done(call);
+}
+
+static void job_done(int status, const char *errstr, void *ctx)
+{
+    struct job *j = ctx;
+    j->done_called++;
+    j->done_status = status;
+    j->done_inside |= g_starting;
+    snprintf(j->done_err, sizeof j->done_err, "%s", errstr);
+}
+
+static void job_check(const struct job *j, int status, int ran)
+{
+    ck_assert_int_eq(j->done_called, 1);
+    ck_assert_int_eq(j->done_inside, 0);
+    ck_assert_msg(j->done_status == status, "done %d (%s), want %d",
+                  j->done_status, j->done_err, status);
+    ck_assert_int_eq(j->ran, ran);
+}
+
+static long long job_q(struct cachify_async *ac, int release, int id)
+{
+    struct rec r = { 0 };
+    CALL(release ? job_release(ac, rec_val, &r, id, "x")
+                 : job_is_locked(ac, rec_val, &r, id, "x"));
+    RUN_UNTIL(r.called);
+    rec_check(&r, CACHIFY_OK, "companion");
+    return r.value;
+}
+
+START_TEST(test_decorator)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *ac = open_h(g_url, "d:", 0);
+    struct job j1 = { .finish_later = 1 }, j2 = { 0 }, j3 = { 0 };
+    struct job j4 = { .finish_later = 1 }, j5 = { .finish_later = 1 };
+    struct job j6 = { 0 };
+
+    CALL(job(ac, &j1, job_done, 7, "x"));
+    ck_assert_int_eq(j1.ran, 0);
+    RUN_UNTIL(j1.ran);
+    ck_assert_str_eq(j1.key, "job-7-x");
+    ck_assert_int_eq(j1.id, 7);
+    ck_assert_str_eq(j1.what, "x");
+    ck_assert(j1.token > 0);
+    ck_assert_int_eq(job_q(ac, 0, 7), 1);
+    ck_assert_int_eq(job_q(ac, 0, 8), 0);
+    ck_assert_int_eq(IS_LOCKED(ac, "job-7-x"), 1); /* the prefix applies */
+
+    CALL(job(ac, &j2, job_done, 7, "x")); /* held: LockError */
+    RUN_UNTIL(j2.done_called);
+    job_check(&j2, CACHIFY_LOCKED, 0);
+    ck_assert_str_eq(j2.done_err, "job-7-x is already locked!");
+
+    g_starting = 1;
+    cachify_async_call_done(j1.call);
+    g_starting = 0;
+    ck_assert_int_eq(j1.done_called, 0);
+    RUN_UNTIL(j1.done_called);
+    job_check(&j1, CACHIFY_OK, 1);
+    ck_assert_int_eq(job_q(ac, 0, 7), 0);
+
+    CALL(job(ac, &j3, job_done, 7, "x")); /* body ends at once */
+    RUN_UNTIL(j3.done_called);
+    job_check(&j3, CACHIFY_OK, 1);
+
+    /* The forced release companion frees it under a running body. */
+    CALL(job(ac, &j4, job_done, 9, "x"));
+    RUN_UNTIL(j4.ran);
+    ck_assert_int_eq(job_q(ac, 1, 9), 1);
+    ck_assert_int_eq(job_q(ac, 0, 9), 0);
+    ck_assert_int_eq(job_q(ac, 1, 9), 0);
+    cachify_async_call_done(j4.call);
+    RUN_UNTIL(j4.done_called);
+    job_check(&j4, CACHIFY_OK, 1);
+
+    struct job j7 = { 0 };
+    struct rec n = { 0 };
+    CALL(nightly(ac, &j7, job_done, 3));
+    RUN_UNTIL(j7.done_called);
+    job_check(&j7, CACHIFY_OK, 1);
+    ck_assert_str_eq(j7.key, "nightly");
+    ck_assert_int_eq(j7.id, 3);
+    CALL(nightly_is_locked(ac, rec_val, &n, 4));
+    RUN_UNTIL(n.called);
+    rec_check(&n, CACHIFY_OK, "nightly_is_locked");
+    ck_assert_int_eq(n.value, 0);
+
+    /* The handle closes under a running body, then under an acquire. */
+    CALL(job(ac, &j5, job_done, 5, "x"));
+    RUN_UNTIL(j5.ran);
+    cachify_async_close(ac);
+    ck_assert_int_eq(j5.done_called, 0);
+    cachify_async_call_done(j5.call);
+    ck_assert_int_eq(j5.done_called, 0);
+    RUN_UNTIL(j5.done_called);
+    job_check(&j5, CACHIFY_ERR_CLOSED, 1);
+    ac = open_h(g_url, "d:", 0);
+    CALL(job(ac, &j6, job_done, 6, "x"));
+    cachify_async_close(ac);
+    job_check(&j6, CACHIFY_ERR_CLOSED, 0);
+    backend_finish(_i);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("client_async");
+    TCase *tc = itest_tcase(s, "async");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_calls, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_wait, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_wait_does_not_block, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_fifo, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_session, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_close_in_callback, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
+    return itest_main(s);
+}

@@ -1,0 +1,624 @@
+/* tests/integration/test_client_sync.c - the sync API of libcachify-client
+ * against a real cachifyd, and against "mem:" for the same calls.
+ *
+ * Owns: tests of every sync call on both backends (loop tests: _i 0 runs on
+ * a daemon forked by tests/support/testserver, _i 1 on the embedded store;
+ * the same assertions must hold on both, messages included), then what only
+ * a network backend has: AUTH, URLs, a daemon that goes away and comes back,
+ * connect and read timeouts, a Unix socket, and fake servers in a thread
+ * that answer junk, an error, or a reply of the wrong type.  Timing checks
+ * have lower bounds only (plus a generous ceiling), for valgrind runs.
+ */
+#include "tests/integration/itest.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+
+#include "client/cachify.h"
+#include "client/url.h"
+
+static char g_url[256];
+
+/* Starts a daemon for _i == 0 (extra arguments may be NULL) and sets g_url
+ * to reach it; "mem:" for _i == 1. */
+static void backend_start(int i, const char *const *extra)
+{
+    if (i == 1) {
+        snprintf(g_url, sizeof g_url, "mem:");
+        return;
+    }
+    srv_start(extra);
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", g_ts.port);
+}
+
+static void backend_finish(int i)
+{
+    if (i == 0)
+        srv_finish();
+}
+
+static struct cachify *open_opts(const struct cachify_options *o)
+{
+    struct cachify *c = NULL;
+    char err[256];
+    int rc = cachify_open(&c, g_url, o, err, sizeof err);
+
+    if (rc != CACHIFY_OK)
+        ck_abort_msg("cachify_open(%s): %s: %s", g_url, cachify_status_name(rc),
+                     err);
+    return c;
+}
+
+static struct cachify *open_c(void)
+{
+    return open_opts(NULL);
+}
+
+static struct cachify_lock_opts lock_opts(int nowait, long long timeout_ms,
+                                          long long exp_ms, int session)
+{
+    struct cachify_lock_opts o = {nowait, timeout_ms, exp_ms, session};
+
+    return o;
+}
+
+/* ---- every call, on both backends ---- */
+
+START_TEST(acquire_release)
+{
+    struct cachify *a, *b;
+    uint64_t t1 = 0, t2 = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    b = open_c();
+    ck_assert_int_eq(cachify_ping(a), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(a, "job"), 0);
+    ck_assert_int_eq(cachify_acquire(a, "job", NULL, &t1), CACHIFY_OK);
+    ck_assert_uint_gt(t1, 0);
+    ck_assert_str_eq(cachify_errstr(a), "");
+    ck_assert_int_eq(cachify_is_locked(b, "job"), 1);
+    /* Not reentrant, whoever asks. */
+    ck_assert_int_eq(cachify_acquire(a, "job", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(a), "job is already locked!");
+    ck_assert_int_eq(cachify_acquire(b, "job", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_uint_eq(t2, 0);
+    ck_assert_str_eq(cachify_errstr(b), "job is already locked!");
+    /* Errors are not sticky. */
+    ck_assert_int_eq(cachify_is_locked(b, "job"), 1);
+    ck_assert_str_eq(cachify_errstr(b), "");
+    ck_assert_int_eq(cachify_release(b, "job", t1 + 1), 0);
+    ck_assert_int_eq(cachify_release(b, "job", t1), 1);
+    ck_assert_int_eq(cachify_release(a, "job", t1), 0);
+    ck_assert_int_eq(cachify_acquire(b, "job", NULL, &t2), CACHIFY_OK);
+    ck_assert_uint_gt(t2, t1); /* fencing tokens grow */
+    ck_assert_int_eq(cachify_force_release(a, "job"), 1);
+    ck_assert_int_eq(cachify_force_release(a, "job"), 0);
+    ck_assert_int_eq(cachify_is_locked(a, "job"), 0);
+    cachify_close(a);
+    cachify_close(b);
+    cachify_close(NULL);
+    backend_finish(_i);
+}
+END_TEST
+
+START_TEST(expiry)
+{
+    struct cachify_options o = {0, 0, 1500, NULL};
+    struct cachify_lock_opts ex = lock_opts(1, 0, 800, 0);
+    struct cachify_lock_opts none = lock_opts(1, 0, CACHIFY_EXP_NONE, 0);
+    struct cachify *a, *d;
+    uint64_t t;
+    long long ms = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    d = open_opts(&o);
+    ck_assert_int_eq(cachify_acquire(a, "ex", &ex, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "ex", &ms), CACHIFY_OK);
+    ck_assert(ms > 0 && ms <= 800);
+    ck_assert_int_eq(cachify_extend(a, "ex", t, 60000), 1);
+    ck_assert_int_eq(cachify_pttl(a, "ex", &ms), CACHIFY_OK);
+    ck_assert(ms > 59000 && ms <= 60000);
+    ck_assert_int_eq(cachify_extend(a, "ex", t + 1, 60000), 0);
+    ck_assert_int_eq(cachify_extend(a, "ex", t, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_extend(a, "nothing", t, 10), 0);
+    ck_assert_int_eq(cachify_acquire(a, "forever", &none, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "forever", &ms), CACHIFY_OK);
+    ck_assert_int_eq(ms, -1);
+    ck_assert_int_eq(cachify_pttl(a, "nothing", &ms), CACHIFY_OK);
+    ck_assert_int_eq(ms, -2);
+    /* CACHIFY_EXP_DEFAULT: 30 s (py-cachify), or the handle's default. */
+    ck_assert_int_eq(cachify_acquire(a, "dflt", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "dflt", &ms), CACHIFY_OK);
+    ck_assert(ms > 29000 && ms <= 30000);
+    ck_assert_int_eq(cachify_acquire(d, "dflt2", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(d, "dflt2", &ms), CACHIFY_OK);
+    ck_assert(ms > 0 && ms <= 1500);
+    cachify_close(a);
+    cachify_close(d);
+    backend_finish(_i);
+}
+END_TEST
+
+START_TEST(waits)
+{
+    struct cachify_lock_opts short_exp = lock_opts(1, 0, 300, 0);
+    struct cachify_lock_opts held = lock_opts(1, 0, CACHIFY_EXP_NONE, 0);
+    struct cachify_lock_opts wait_long = lock_opts(0, 20000, 5000, 0);
+    struct cachify_lock_opts wait_ever = lock_opts(0, CACHIFY_FOREVER, 5000, 0);
+    struct cachify_lock_opts wait_short = lock_opts(0, 150, 5000, 0);
+    struct cachify_lock_opts wait_zero = lock_opts(0, 0, 5000, 0);
+    /* The io timeout bounds ordinary replies, not a wait's. */
+    struct cachify_options quick = {0, 100, 0, NULL};
+    struct cachify *a, *b;
+    uint64_t t1, t2;
+    double start;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    b = open_opts(&quick);
+    /* Granted when the holder's lock expires (300 ms after a grant that
+     * comes after `start`). */
+    start = mono_s();
+    ck_assert_int_eq(cachify_acquire(a, "w", &short_exp, &t1), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(b, "w", &wait_long, &t2), CACHIFY_OK);
+    ck_assert(mono_s() - start >= 0.29);
+    ck_assert_uint_gt(t2, t1);
+    ck_assert_int_eq(cachify_release(b, "w", t2), 1);
+    ck_assert_int_eq(cachify_acquire(a, "w", &short_exp, &t1), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(b, "w", &wait_ever, &t2), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(b, "w", t2), 1);
+    /* Times out when the holder keeps it. */
+    ck_assert_int_eq(cachify_acquire(a, "w", &held, &t1), CACHIFY_OK);
+    start = mono_s();
+    ck_assert_int_eq(cachify_acquire(b, "w", &wait_short, &t2), CACHIFY_TIMEOUT);
+    ck_assert(mono_s() - start >= 0.14);
+    ck_assert(mono_s() - start < 15);
+    ck_assert_str_eq(cachify_errstr(b), "w is already locked!");
+    /* A wait of 0 is one attempt. */
+    ck_assert_int_eq(cachify_acquire(b, "w", &wait_zero, &t2), CACHIFY_LOCKED);
+    ck_assert_int_eq(cachify_ping(b), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(a, "w", t1), 1);
+    cachify_close(a);
+    cachify_close(b);
+    backend_finish(_i);
+}
+END_TEST
+
+/* A token release after expiry never frees the new holder's lock. */
+START_TEST(release_after_expiry)
+{
+    struct cachify_lock_opts short_exp = lock_opts(1, 0, 100, 0);
+    struct cachify_lock_opts wait = lock_opts(0, 20000, 10000, 0);
+    struct cachify *a, *b;
+    uint64_t old, now;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    b = open_c();
+    ck_assert_int_eq(cachify_acquire(a, "fence", &short_exp, &old), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(b, "fence", &wait, &now), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(a, "fence", old), 0);
+    ck_assert_int_eq(cachify_extend(a, "fence", old, 1000), 0);
+    ck_assert_int_eq(cachify_is_locked(a, "fence"), 1);
+    ck_assert_int_eq(cachify_release(b, "fence", now), 1);
+    cachify_close(a);
+    cachify_close(b);
+    backend_finish(_i);
+}
+END_TEST
+
+START_TEST(session_locks)
+{
+    struct cachify_lock_opts sess = lock_opts(1, 0, CACHIFY_EXP_NONE, 1);
+    struct cachify_lock_opts wait = lock_opts(0, 20000, 5000, 0);
+    struct cachify *a, *b;
+    uint64_t t, t2;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    b = open_c();
+    ck_assert_int_eq(cachify_acquire(a, "sess", &sess, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(b, "sess"), 1);
+    cachify_close(a);
+    /* The server frees it when it sees the close: wait for it. */
+    ck_assert_int_eq(cachify_acquire(b, "sess", &wait, &t2), CACHIFY_OK);
+    ck_assert_uint_gt(t2, t);
+    cachify_close(b);
+    backend_finish(_i);
+}
+END_TEST
+
+START_TEST(prefix_and_keys)
+{
+    struct cachify_options po = {0, 0, 0, "app:"};
+    static const char odd[] = "a key with spaces\r\n\"quotes\" \x01\xff end";
+    struct cachify *p, *plain;
+    uint64_t t, t2;
+
+    backend_start(_i, NULL);
+    p = open_opts(&po);
+    plain = open_c();
+    ck_assert_int_eq(cachify_acquire(p, "k", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(plain, "app:k"), 1);
+    ck_assert_int_eq(cachify_is_locked(plain, "k"), 0);
+    ck_assert_int_eq(cachify_acquire(plain, "app:k", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(plain), "app:k is already locked!");
+    ck_assert_int_eq(cachify_acquire(p, "k", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(p), "k is already locked!"); /* no prefix */
+    ck_assert_int_eq(cachify_release(p, "k", t), 1);
+    /* Binary-safe keys (RESP framing). */
+    ck_assert_int_eq(cachify_acquire(p, odd, NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(p, odd, NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(p),
+                     "a key with spaces\r\n\"quotes\" \x01\xff end is already locked!");
+    ck_assert_int_eq(cachify_is_locked(plain, "app:a key with spaces"), 0);
+    ck_assert_int_eq(cachify_release(p, odd, t), 1);
+    cachify_close(p);
+    cachify_close(plain);
+    backend_finish(_i);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    struct cachify_lock_opts bad_exp = lock_opts(1, 0, -5, 0);
+    struct cachify_lock_opts bad_wait = lock_opts(0, -7, 1000, 0);
+    struct cachify_lock_opts huge = lock_opts(1, 0, 1LL << 50, 0);
+    struct cachify_options bad_o = {-1, 0, 0, NULL};
+    struct cachify *c, *x = (struct cachify *)1;
+    char *long_key = malloc(CACHIFY_KEY_MAX + 2);
+    char err[128];
+    uint64_t t;
+    long long ms;
+
+    backend_start(_i, NULL);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "", NULL, &t), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(cachify_errstr(c), "empty key");
+    ck_assert_int_eq(cachify_acquire(c, NULL, NULL, &t), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_acquire(c, "k", NULL, NULL), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_acquire(c, "k", &bad_exp, &t), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_acquire(c, "k", &bad_wait, &t), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_acquire(c, "k", &huge, &t), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_release(c, "k", 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_pttl(c, "k", NULL), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_is_locked(NULL, "k"), CACHIFY_ERR_ARG);
+    ck_assert_ptr_nonnull(long_key);
+    memset(long_key, 'x', CACHIFY_KEY_MAX + 1);
+    long_key[CACHIFY_KEY_MAX + 1] = '\0';
+    ck_assert_int_eq(cachify_is_locked(c, long_key), CACHIFY_ERR_ARG);
+    /* Still fine after all that. */
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_int_eq(cachify_open(&x, g_url, &bad_o, err, sizeof err),
+                     CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(x);
+    free(long_key);
+    cachify_close(c);
+    backend_finish(_i);
+}
+END_TEST
+
+/* ---- network only ---- */
+
+START_TEST(server_limits_are_server_errors)
+{
+    char key[2000];
+    uint64_t t;
+    struct cachify *c;
+
+    backend_start(0, NULL);
+    c = open_c();
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    ck_assert_int_eq(cachify_acquire(c, key, NULL, &t), CACHIFY_ERR_SERVER);
+    ck_assert_msg(strncmp(cachify_errstr(c), "LIMIT ", 6) == 0, "%s",
+                  cachify_errstr(c));
+    ck_assert_int_eq(cachify_ping(c), CACHIFY_OK); /* same connection, fine */
+    cachify_close(c);
+    backend_finish(0);
+}
+END_TEST
+
+START_TEST(auth)
+{
+    struct cachify *c = NULL;
+    char err[256];
+    uint64_t t;
+
+    SRV_START("--requirepass", "s3cr:t@x");
+    snprintf(g_url, sizeof g_url, "cachify://:s3cr:t@x@127.0.0.1:%d",
+             g_ts.port);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "auth", NULL, &t), CACHIFY_OK);
+    cachify_close(c);
+    snprintf(g_url, sizeof g_url, "cachify://:wrong@127.0.0.1:%d", g_ts.port);
+    ck_assert_int_eq(cachify_open(&c, g_url, NULL, err, sizeof err),
+                     CACHIFY_ERR_AUTH);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err, "WRONGPASS") != NULL, "%s", err);
+    /* No password: the first command says so. */
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", g_ts.port);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "auth2", NULL, &t), CACHIFY_ERR_AUTH);
+    ck_assert_msg(strstr(cachify_errstr(c), "NOAUTH") != NULL, "%s",
+                  cachify_errstr(c));
+    cachify_close(c);
+    srv_finish();
+    /* A password for a server that has none is an error at open too. */
+    SRV_START("--loglevel", "warning");
+    snprintf(g_url, sizeof g_url, "cachify://:pw@127.0.0.1:%d", g_ts.port);
+    ck_assert_int_eq(cachify_open(&c, g_url, NULL, err, sizeof err),
+                     CACHIFY_ERR_AUTH);
+    srv_finish();
+}
+END_TEST
+
+START_TEST(urls)
+{
+    static const char *const bad[] = {
+        "redis://127.0.0.1", "cachify://", "cachify://:7379",
+        "cachify://host:0", "cachify://host:65536", "cachify://host:12a",
+        "cachify://host:", "cachify://[::1", "cachify://[::1]x",
+        "cachify://[nothex]:1", "cachify://::1:7379", "cachify://h/db",
+        "cachify://h?x=1", "cachify://user:pw@host", "cachify://bad host",
+        "unix://relative", "unix://", "mem", "mem:x",
+    };
+    struct cachify_url u;
+    struct cachify *c = (struct cachify *)1;
+    char err[256], path[200];
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_msg(cachify_open(&c, bad[i], NULL, err, sizeof err) ==
+                          CACHIFY_ERR_ARG, "%s accepted", bad[i]);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strncmp(err, "bad URL", 7) == 0, "%s: %s", bad[i], err);
+    }
+    /* The message never shows a password. */
+    cachify_open(&c, "cachify://user:hunter2@host", NULL, err, sizeof err);
+    ck_assert_msg(strstr(err, "hunter2") == NULL, "%s", err);
+    memset(path, 'p', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    snprintf(err, sizeof err, "unix://%s", path);
+    ck_assert_int_eq(cachify_url_parse(err, &u, NULL, 0), CACHIFY_ERR_ARG);
+    /* Good ones. */
+    ck_assert_int_eq(cachify_url_parse("cachify://[::1]:7000", &u, err,
+                                       sizeof err), CACHIFY_OK);
+    ck_assert_int_eq(u.kind, CACHIFY_URL_TCP);
+    ck_assert_str_eq(u.host, "::1");
+    ck_assert_int_eq(u.port, 7000);
+    ck_assert_int_eq(cachify_url_parse("cachify://:p@w@db.example:1/", &u, err,
+                                       sizeof err), CACHIFY_OK);
+    ck_assert_str_eq(u.password, "p@w");
+    ck_assert_str_eq(u.host, "db.example");
+    ck_assert_int_eq(cachify_url_parse("cachify://localhost", &u, err,
+                                       sizeof err), CACHIFY_OK);
+    ck_assert_int_eq(u.port, 7379);
+    ck_assert_str_eq(u.password, "");
+    ck_assert_int_eq(cachify_url_parse("unix:///run/c.sock", &u, err,
+                                       sizeof err), CACHIFY_OK);
+    ck_assert_str_eq(u.path, "/run/c.sock");
+    ck_assert_int_eq(cachify_url_parse(NULL, &u, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(u.kind, CACHIFY_URL_MEM);
+    ck_assert_int_eq(cachify_url_parse("", &u, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(u.kind, CACHIFY_URL_MEM);
+}
+END_TEST
+
+START_TEST(unix_and_ipv6)
+{
+    struct cachify *c;
+    uint64_t t;
+
+    srv_init();
+    srv_run((const char *const[]){"--unixsocket", g_ts.sock_path, "--bind",
+                                  "127.0.0.1 ::1", NULL});
+    snprintf(g_url, sizeof g_url, "unix://%s", g_ts.sock_path);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "u", NULL, &t), CACHIFY_OK);
+    cachify_close(c);
+    snprintf(g_url, sizeof g_url, "cachify://[::1]:%d", g_ts.port);
+    c = open_c();
+    ck_assert_int_eq(cachify_is_locked(c, "u"), 1);
+    cachify_close(c);
+    srv_finish();
+}
+END_TEST
+
+/* The daemon stops: CACHIFY_ERR_IO; it comes back: the next call works. */
+START_TEST(server_gone_and_back)
+{
+    struct cachify *c;
+    uint64_t t;
+
+    backend_start(0, NULL);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "g", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(ts_stop(&g_ts), 0);
+    ck_assert_int_eq(cachify_is_locked(c, "g"), CACHIFY_ERR_IO);
+    ck_assert_str_ne(cachify_errstr(c), "");
+    ck_assert_int_eq(cachify_ping(c), CACHIFY_ERR_IO); /* connect refused */
+    ck_assert_msg(strstr(cachify_errstr(c), "connect") != NULL, "%s",
+                  cachify_errstr(c));
+    srv_run(NULL);
+    ck_assert_int_eq(cachify_is_locked(c, "g"), 0);
+    ck_assert_str_eq(cachify_errstr(c), "");
+    ck_assert_int_eq(cachify_acquire(c, "g", NULL, &t), CACHIFY_OK);
+    cachify_close(c);
+    srv_finish();
+}
+END_TEST
+
+/* A listening socket on 127.0.0.1 with a free port; *port set. */
+static int listener(int backlog, int *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(fd, backlog), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+START_TEST(connect_timeout)
+{
+    struct cachify_options o = {200, 0, 0, NULL};
+    struct cachify *c = NULL;
+    char err[256];
+    int port, lfd, filler;
+    double start;
+
+    /* Nothing listens: refused at once. */
+    lfd = listener(1, &port);
+    close(lfd);
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", port);
+    ck_assert_int_eq(cachify_open(&c, g_url, &o, err, sizeof err),
+                     CACHIFY_ERR_IO);
+    ck_assert_msg(strstr(err, "refused") != NULL, "%s", err);
+    /* A listener whose accept queue is full drops SYNs: the connect hangs
+     * until the connect timeout. */
+    lfd = listener(0, &port);
+    filler = socket(AF_INET, SOCK_STREAM, 0);
+    {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+        ck_assert_int_eq(connect(filler, (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", port);
+    start = mono_s();
+    ck_assert_int_eq(cachify_open(&c, g_url, &o, err, sizeof err),
+                     CACHIFY_ERR_IO);
+    ck_assert(mono_s() - start >= 0.19);
+    ck_assert(mono_s() - start < 10);
+    ck_assert_msg(strstr(err, "timed out") != NULL, "%s", err);
+    close(filler);
+    close(lfd);
+}
+END_TEST
+
+/* ---- fake servers ---- */
+
+struct fake {
+    int lfd;
+    const char *reply; /* written after each request; NULL: never answer */
+    int conns;         /* connections to serve */
+};
+
+static void *fake_main(void *p)
+{
+    struct fake *f = p;
+
+    for (int i = 0; i < f->conns; i++) {
+        int fd = accept(f->lfd, NULL, NULL);
+        char buf[4096];
+
+        if (fd < 0)
+            break;
+        /* One request per connection (the client drops it on error). */
+        if (recv(fd, buf, sizeof buf, 0) > 0 && f->reply != NULL)
+            tc_send(fd, f->reply);
+        /* Wait for the client to hang up before the next accept. */
+        while (recv(fd, buf, sizeof buf, 0) > 0)
+            ;
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Runs `calls` pings-or-acquires against a fake server answering reply. */
+static void fake_run(const char *reply, int want, int conns,
+                     const struct cachify_options *o)
+{
+    struct fake f = {-1, reply, conns};
+    pthread_t th;
+    struct cachify *c;
+    int port;
+    uint64_t t;
+
+    f.lfd = listener(4, &port);
+    pthread_create(&th, NULL, fake_main, &f);
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", port);
+    c = open_opts(o);
+    for (int i = 0; i < conns; i++) {
+        int rc = cachify_acquire(c, "k", NULL, &t);
+
+        ck_assert_msg(rc == want, "reply \"%s\": got %s (%s)", itest_esc(reply ? reply : "(none)"),
+                      cachify_status_name(rc), cachify_errstr(c));
+        ck_assert_str_ne(cachify_errstr(c), "");
+    }
+    cachify_close(c);
+    pthread_join(th, NULL);
+    close(f.lfd);
+}
+
+START_TEST(fake_servers)
+{
+    struct cachify_options quick = {0, 200, 0, NULL};
+
+    /* Junk: a protocol error; the connection is dropped and the next call
+     * reconnects (the fake server serves a second connection). */
+    fake_run("hello there\r\n", CACHIFY_ERR_PROTO, 2, NULL);
+    fake_run("$99999999999\r\n", CACHIFY_ERR_PROTO, 1, NULL);
+    fake_run("*9\r\n*9\r\n*9\r\n*9\r\n*9\r\n*9\r\n*9\r\n*9\r\n*9\r\n",
+             CACHIFY_ERR_PROTO, 1, NULL);
+    /* A nil where a token belongs is not an error reply (hiredis #242). */
+    fake_run("$-1\r\n", CACHIFY_ERR_PROTO, 2, NULL);
+    fake_run("+OK\r\n", CACHIFY_ERR_PROTO, 1, NULL);
+    fake_run(":0\r\n", CACHIFY_ERR_PROTO, 1, NULL);
+    /* Error replies are mapped by their code. */
+    fake_run("-ERR something odd\r\n", CACHIFY_ERR_SERVER, 1, NULL);
+    fake_run("-LOCKED k is already locked!\r\n", CACHIFY_LOCKED, 1, NULL);
+    /* Closes without a word; never answers (the io timeout). */
+    fake_run("", CACHIFY_ERR_IO, 1, NULL);
+    fake_run(NULL, CACHIFY_ERR_IO, 1, &quick);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("client_sync");
+    TCase *both = tcase_create("both_backends");
+    TCase *net = tcase_create("network");
+    SRunner *sr;
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    tcase_add_checked_fixture(both, itest_setup, itest_teardown);
+    tcase_add_checked_fixture(net, itest_setup, itest_teardown);
+    tcase_set_timeout(both, 120);
+    tcase_set_timeout(net, 120);
+    tcase_add_loop_test(both, acquire_release, 0, 2);
+    tcase_add_loop_test(both, expiry, 0, 2);
+    tcase_add_loop_test(both, waits, 0, 2);
+    tcase_add_loop_test(both, release_after_expiry, 0, 2);
+    tcase_add_loop_test(both, session_locks, 0, 2);
+    tcase_add_loop_test(both, prefix_and_keys, 0, 2);
+    tcase_add_loop_test(both, bad_arguments, 0, 2);
+    tcase_add_test(net, server_limits_are_server_errors);
+    tcase_add_test(net, auth);
+    tcase_add_test(net, urls);
+    tcase_add_test(net, unix_and_ipv6);
+    tcase_add_test(net, server_gone_and_back);
+    tcase_add_test(net, connect_timeout);
+    tcase_add_test(net, fake_servers);
+    suite_add_tcase(s, both);
+    suite_add_tcase(s, net);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
