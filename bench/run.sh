@@ -1,0 +1,326 @@
+#!/bin/sh
+# bench/run.sh - cachifyd against redis-server on this machine, in one run,
+# driven by the same load generator (redis-benchmark speaks RESP to both).
+# `make bench` runs it after building build/cachifyd.  Nothing here is a
+# test: it prints figures and writes docs/performance.md and docs/bench.png.
+#
+# Every throughput run starts from a fresh server (both servers start empty
+# or preloaded the same way), runs are interleaved (cachifyd, redis,
+# cachifyd, redis, ...) so drift on this shared machine hits both alike, and
+# the medians are compared.  Each run records the load average and the
+# server's CPU time per request (user and kernel) and the load generator's.
+#
+# Knobs (environment): BENCH_RUNS (default 7) rounds per workload,
+# BENCH_SWEEP_RUNS (3) rounds per point of the client sweep, BENCH_N (100000)
+# requests per unpipelined run, BENCH_NP (1000000) per pipelined run,
+# BENCH_QUICK=1 (a smoke run with small sizes, doc and picture not written).
+set -eu
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=${BUILD:-build}
+DAEMON=$ROOT/$BUILD/cachifyd
+OUT=$ROOT/$BUILD/bench
+TOOL=$OUT/benchtool
+DOC=$ROOT/docs/performance.md
+PNG=$ROOT/docs/bench.png
+
+RUNS=${BENCH_RUNS:-7}
+SWEEP_RUNS=${BENCH_SWEEP_RUNS:-3}
+N=${BENCH_N:-100000}
+NP=${BENCH_NP:-1000000}
+MEM_N=1000000
+STORM_N=1000000
+HANDOFFS=2000
+POLL_HANDOFFS=50
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    RUNS=1 SWEEP_RUNS=1 N=20000 NP=100000 MEM_N=100000 STORM_N=100000
+    HANDOFFS=200 POLL_HANDOFFS=5
+fi
+# Random part of the ACQUIRE keys: two draws below 10^8 each, so a run of a
+# few million requests practically never repeats a key (see the doc).
+RKEY=100000000
+# Key space of the IS_LOCKED / RELEASE workloads, preloaded on both servers.
+KEYSPACE=100000
+
+# ---- bench-only dependencies (not needed by `make test`) ----
+need=""
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
+command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
+[ -x /usr/bin/python3 ] || need="$need python3"
+if [ -n "$need" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench needs these Debian packages:$need" >&2
+        echo "install them with:  sudo apt-get install -y$need" >&2
+        exit 1
+    fi
+    echo "installing:$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $need
+fi
+[ -x "$DAEMON" ] || { echo "bench: $DAEMON is missing (make first)" >&2; exit 1; }
+
+mkdir -p "$OUT"
+${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -pthread -o "$TOOL" bench/benchtool.c
+
+RESULTS=$OUT/results.tsv
+LOG=$OUT/run.log
+printf 'workload\tserver\tround\tclients\tpipeline\tops_per_s\tcpu_us_per_op\tload1\textra\n' > "$RESULTS"
+: > "$LOG"
+
+PID=""
+PORT=""
+SERVER=""
+cleanup() {
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# utime and stime of $PID in clock ticks ("user sys").
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$PID/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# CPU seconds (user + sys) used so far by this shell's finished children,
+# from the second line of `times` ("0m1.23s 0m4.56s").  `times` must run in
+# this shell, not in a pipeline or $(...), whose subshell has no children.
+children_cpu() {
+    times > "$OUT/times.txt"
+    awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' \
+        "$OUT/times.txt"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
+
+# start cachifyd|redis: a fresh, empty server on a free loopback port.
+start() {
+    SERVER=$1
+    PORT=$("$TOOL" freeport)
+    if [ "$SERVER" = cachifyd ]; then
+        "$DAEMON" --bind 127.0.0.1 --port "$PORT" --loglevel warning \
+            --state_file "" >>"$LOG" 2>&1 &
+    else
+        redis-server --bind 127.0.0.1 --port "$PORT" --save "" \
+            --appendonly no --loglevel warning --daemonize no >>"$LOG" 2>&1 &
+    fi
+    PID=$!
+    i=0
+    until [ "$(redis-cli -p "$PORT" PING 2>/dev/null)" = PONG ]; do
+        i=$((i + 1))
+        if [ $i -gt 100 ]; then
+            echo "bench: $SERVER did not start (see $LOG)" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+stop() {
+    kill "$PID"
+    wait "$PID" 2>/dev/null || true
+    PID=""
+}
+
+# Keys held now: cachifyd's STATS locks_held, Redis's DBSIZE.
+held() {
+    if [ "$SERVER" = cachifyd ]; then
+        redis-cli -p "$PORT" STATS | sed 's/.*"locks_held":\([0-9]*\).*/\1/'
+    else
+        redis-cli -p "$PORT" DBSIZE
+    fi
+}
+
+# preload COUNT FMT TTL_MS: the same keys on either server, pipelined.
+preload() {
+    kind=acquire
+    [ "$SERVER" = redis ] && kind=setnx
+    "$TOOL" load 127.0.0.1 "$PORT" $kind "$1" "$2" "$3" >>"$LOG"
+}
+
+# rb WORKLOAD ROUND CLIENTS PIPELINE N COMMAND...: one redis-benchmark run
+# against the running server, keys drawn with -r R (default RKEY).  Fails unless every request completed: the
+# tool stops at the first error reply (a -LOCKED would end it early).
+rb() {
+    wl=$1 round=$2 clients=$3 pipe=$4 n=$5
+    shift 5
+    l=$(load1)
+    c0=$(cpu_ticks)
+    children_cpu > "$OUT/k0.txt"
+    k0=$(cat "$OUT/k0.txt")
+    out=$(redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$clients" -P "$pipe" \
+          -n "$n" -r "${R:-$RKEY}" "$@" 2>&1 | tr '\r' '\n') || {
+        echo "$out" | tail -5 >&2
+        echo "bench: redis-benchmark failed on $SERVER: $*" >&2
+        exit 1
+    }
+    c1=$(cpu_ticks)
+    children_cpu > "$OUT/k1.txt"
+    k1=$(cat "$OUT/k1.txt")
+    done_n=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests completed in.*/\1/p' | tail -1)
+    ops=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+    if [ "$done_n" != "$n" ] || [ -z "$ops" ] || echo "$out" | grep -q '^Error'; then
+        echo "$out" | tail -5 >&2
+        echo "bench: incomplete run on $SERVER ($done_n of $n): $*" >&2
+        exit 1
+    fi
+    # Server CPU per request (user + sys, and the two apart) and the load
+    # generator's, which bounds what any server can show at few clients.
+    set -- $c0 $c1
+    cpu=$(awk -v u=$(($3 - $1)) -v s=$(($4 - $2)) -v us="$TICK_US" -v n="$n" \
+          'BEGIN { printf "%.3f", (u + s) * us / n }')
+    split=$(awk -v u=$(($3 - $1)) -v s=$(($4 - $2)) -v us="$TICK_US" -v n="$n" \
+          -v k0="$k0" -v k1="$k1" \
+          'BEGIN { printf "server_user_us=%.2f server_sys_us=%.2f client_us=%.2f", u * us / n, s * us / n, (k1 - k0) * 1e6 / n }')
+    extra="${EXTRA:-}${EXTRA:+ }$split"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$SERVER" "$round" \
+        "$clients" "$pipe" "$ops" "$cpu" "$l" "$extra" >> "$RESULTS"
+    printf '  %-22s %-8s round %s: %10s ops/s  %6s us cpu/op  load %s %s\n' \
+        "$wl" "$SERVER" "$round" "$ops" "$cpu" "$l" "$extra"
+}
+
+ACQ="ACQUIRE lock:__rand_int__:__rand_int__ TTL 30000"
+SETNX="SET lock:__rand_int__:__rand_int__ tok NX PX 30000"
+
+# acquire_round WORKLOAD ROUND CLIENTS PIPELINE N [ping]: ACQUIRE on a fresh
+# cachifyd, SET NX PX on a fresh Redis, optionally PING on a fresh cachifyd;
+# then checks that every request took a fresh key on both (none was held).
+acquire_round() {
+    wl=$1 round=$2 clients=$3 pipe=$4 n=$5 ping=${6:-}
+    for s in cachifyd redis; do
+        start $s
+        if [ $s = cachifyd ]; then
+            # shellcheck disable=SC2086
+            EXTRA="" rb "$wl" "$round" "$clients" "$pipe" "$n" $ACQ
+        else
+            # shellcheck disable=SC2086
+            EXTRA="" rb "$wl" "$round" "$clients" "$pipe" "$n" $SETNX
+        fi
+        h=$(held)
+        if [ "$h" != "$n" ]; then
+            echo "bench: $s holds $h keys after $n fresh acquires" >&2
+            exit 1
+        fi
+        stop
+    done
+    if [ -n "$ping" ]; then
+        start cachifyd
+        SERVER=cachifyd-ping
+        rb "$wl" "$round" "$clients" "$pipe" "$n" PING
+        SERVER=cachifyd
+        stop
+    fi
+}
+
+echo "== cachifyd vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $(nproc) cores, load $(load1)"
+
+echo "== ACQUIRE vs SET NX PX vs PING, 50 clients, no pipelining"
+r=1
+while [ $r -le "$RUNS" ]; do
+    acquire_round acquire_c50 $r 50 1 "$N" ping
+    r=$((r + 1))
+done
+
+echo "== the same with 32-deep pipelining"
+r=1
+while [ $r -le "$RUNS" ]; do
+    acquire_round acquire_c50_p32 $r 50 32 "$NP" ping
+    r=$((r + 1))
+done
+
+echo "== client sweep (1, 10, 200 clients; 50 is above)"
+for c in 1 10 200; do
+    n=$N
+    [ $c = 1 ] && n=$((N / 4))
+    r=1
+    while [ $r -le "$SWEEP_RUNS" ]; do
+        acquire_round "acquire_c$c" $r $c 1 $n
+        r=$((r + 1))
+    done
+done
+
+# keyed_round WORKLOAD ROUND CACHIFYD_CMD REDIS_CMD: both servers preloaded
+# with the same KEYSPACE held keys, then the command on random keys of it.
+keyed_round() {
+    for s in cachifyd redis; do
+        start $s
+        preload "$KEYSPACE" 'lock:%012d' 600000
+        if [ $s = cachifyd ]; then cmd=$3; else cmd=$4; fi
+        before=$(held)
+        # shellcheck disable=SC2086
+        R=$KEYSPACE
+        EXTRA="held_before=$before" rb "$1" "$2" 50 1 "$N" $cmd
+        R=$RKEY
+        stop
+    done
+}
+
+echo "== IS_LOCKED vs EXISTS, RELEASE vs DEL ($KEYSPACE held keys, 50 clients)"
+r=1
+while [ $r -le "$RUNS" ]; do
+    keyed_round is_locked $r "IS_LOCKED lock:__rand_int__" "EXISTS lock:__rand_int__"
+    keyed_round release $r "RELEASE lock:__rand_int__" "DEL lock:__rand_int__"
+    r=$((r + 1))
+done
+
+echo "== memory: RSS growth holding $MEM_N locks (TTL 600 s)"
+MEM_ROUNDS=3
+[ "${BENCH_QUICK:-0}" = 1 ] && MEM_ROUNDS=1
+r=1
+while [ $r -le $MEM_ROUNDS ]; do
+    for s in cachifyd redis; do
+        start $s
+        before=$(rss_kb)
+        l=$(load1)
+        t0=$(cpu_ticks)
+        preload "$MEM_N" 'lock:%d' 600000
+        after=$(rss_kb)
+        h=$(held)
+        growth=$((after - before))
+        printf 'memory\t%s\t%s\t1\t1000\t0\t0\t%s\trss_before_kb=%s rss_after_kb=%s growth_kb=%s held=%s\n' \
+            "$s" $r "$l" "$before" "$after" "$growth" "$h" >> "$RESULTS"
+        printf '  %-22s %-8s round %s: RSS %s kB -> %s kB, growth %s kB (%s bytes/key), held %s\n' \
+            memory "$s" $r "$before" "$after" "$growth" \
+            $((growth * 1024 / MEM_N)) "$h"
+        stop
+    done
+    r=$((r + 1))
+done
+
+echo "== expiry storm: $STORM_N locks expiring at the same instant, PING latency"
+for s in cachifyd redis; do
+    start $s
+    l=$(load1)
+    at=$(( $("$TOOL" now) + 9000 ))
+    kind=acquire
+    [ $s = redis ] && kind=setnx
+    "$TOOL" load 127.0.0.1 "$PORT" $kind "$STORM_N" 'storm:%d' 0 "$at" >>"$LOG"
+    res=$("$TOOL" storm 127.0.0.1 "$PORT" $s "$at" 40)
+    printf 'storm\t%s\t1\t1\t1\t0\t0\t%s\t%s\n' "$s" "$l" "$res" >> "$RESULTS"
+    printf '  %-22s %-8s: %s\n' storm "$s" "$res"
+    stop
+done
+
+echo "== handoff: RELEASE sent -> waiter granted"
+start cachifyd
+l=$(load1)
+res=$("$TOOL" handoff 127.0.0.1 "$PORT" "$HANDOFFS")
+printf 'handoff\tcachifyd\t1\t2\t1\t0\t0\t%s\t%s\n' "$l" "$res" >> "$RESULTS"
+printf '  %-22s %-8s: %s\n' handoff cachifyd "$res"
+stop
+start redis
+l=$(load1)
+res=$("$TOOL" pollhandoff 127.0.0.1 "$PORT" "$POLL_HANDOFFS" 100)
+printf 'handoff\tredis-poll100ms\t1\t2\t1\t0\t0\t%s\t%s\n' "$l" "$res" >> "$RESULTS"
+printf '  %-22s %-8s: %s\n' handoff redis-poll "$res"
+stop
+
+echo "== summary"
+WRITE=1
+[ "${BENCH_QUICK:-0}" = 1 ] && WRITE=0
+/usr/bin/python3 bench/summarize.py "$RESULTS" "$DOC" "$PNG" "$OUT" "$WRITE"
