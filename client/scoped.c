@@ -138,40 +138,37 @@ int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
     return g->status;
 }
 
-int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+/* The companions' shared body: formats the key, then asks whether it is
+ * held (force 0) or force-releases it (force 1). */
+static int query_fmt(struct cachify *c, int force, const char *fmt,
+                     va_list ap)
 {
     char buf[KEY_STACK], *key;
-    va_list ap;
-    int rc;
-
     if (c == NULL)
         return CACHIFY_ERR_ARG;
-    va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
-    va_end(ap);
+    int rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
-    rc = cachify_is_locked(c, key);
+    rc = force ? cachify_force_release(c, key) : cachify_is_locked(c, key);
     if (key != buf)
         free(key);
     return rc;
 }
 
+int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = query_fmt(c, 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int cachify__release_fmt(struct cachify *c, const char *fmt, ...)
 {
-    char buf[KEY_STACK], *key;
     va_list ap;
-    int rc;
-
-    if (c == NULL)
-        return CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    int rc = query_fmt(c, 1, fmt, ap);
     va_end(ap);
-    if (rc != CACHIFY_OK)
-        return rc;
-    rc = cachify_force_release(c, key);
-    if (key != buf)
-        free(key);
     return rc;
 }
