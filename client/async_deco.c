@@ -1,7 +1,9 @@
-/* client/async_deco.c - the runtime behind CACHIFY_ASYNC_LOCKED_FN (see
- * client/cachify.h): one decorated call = format the key, take the lock,
- * run the body, release with the token when the body says it is done, then
- * call the caller's completion.
+/* client/async_deco.c - the runtime behind CACHIFY_ASYNC_LOCKED_FN and
+ * CACHIFY_ASYNC_ONCE_FN (see client/cachify.h): one decorated call = format
+ * the key, take the lock, run the body, release with the token when the
+ * body says it is done, then call the caller's completion.  A once call
+ * that finds the key held and does not raise completes with 1 (skipped)
+ * instead of CACHIFY_LOCKED.
  *
  * Owns: struct cachify_async_call, the state of one decorated call from its
  * start until its completion callback has run, and the copy of the call's
@@ -34,6 +36,7 @@ struct cachify_async_call {
     void *args;
     void *ctx;
     cachify_done_cb done;
+    int skip_on_locked;        /* once without raise_on_locked */
     int body_done;             /* cachify_async_call_done was called */
     int status;                /* for a deferred completion */
     char msg[96];
@@ -116,6 +119,10 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     struct cachify_async_call *call = arg;
 
     if (status != CACHIFY_OK) {
+        /* once: 1 is "skipped", as the sync CACHIFY_ONCE_FN returns; the
+         * message still says why. */
+        if (status == CACHIFY_LOCKED && call->skip_on_locked)
+            status = 1;
         call->done(status, errstr, call->ctx);
         call_free(call);
         return;
@@ -129,16 +136,17 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     call->run(call, call->args);
 }
 
-int cachify__async_call_start(struct cachify_async *ac,
-                              const struct cachify_lock_opts *opts,
-                              const void *args, size_t argsize,
-                              void (*run)(struct cachify_async_call *call,
-                                          void *args),
-                              void *ctx, cachify_done_cb done,
-                              const char *fmt, ...)
+/* Both start functions: format the key from fmt/ap, copy the arguments,
+ * acquire with opts; skip_on_locked turns CACHIFY_LOCKED into 1. */
+static int vcall_start(struct cachify_async *ac,
+                       const struct cachify_lock_opts *opts,
+                       int skip_on_locked, const void *args, size_t argsize,
+                       void (*run)(struct cachify_async_call *call,
+                                   void *args),
+                       void *ctx, cachify_done_cb done, const char *fmt,
+                       va_list ap)
 {
     struct cachify_async_call *call;
-    va_list ap;
     char *key;
     int rc;
 
@@ -146,9 +154,7 @@ int cachify__async_call_start(struct cachify_async *ac,
         return CACHIFY_ERR_ARG;
     if (ac->closing)
         return CACHIFY_ERR_CLOSED;
-    va_start(ap, fmt);
     rc = vformat_key(&key, fmt, ap);
-    va_end(ap);
     if (rc != CACHIFY_OK)
         return rc;
     call = calloc(1, sizeof *call);
@@ -163,9 +169,45 @@ int cachify__async_call_start(struct cachify_async *ac,
     call->run = run;
     call->ctx = ctx;
     call->done = done;
+    call->skip_on_locked = skip_on_locked;
     rc = cachify_async_acquire(ac, key, opts, acquired_cb, call);
     if (rc != CACHIFY_OK)
         call_free(call);
+    return rc;
+}
+
+int cachify__async_call_start(struct cachify_async *ac,
+                              const struct cachify_lock_opts *opts,
+                              const void *args, size_t argsize,
+                              void (*run)(struct cachify_async_call *call,
+                                          void *args),
+                              void *ctx, cachify_done_cb done,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vcall_start(ac, opts, 0, args, argsize, run, ctx, done, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* py-cachify's once: one attempt with the default options (NULL). */
+int cachify__async_once_start(struct cachify_async *ac, int raise_on_locked,
+                              const void *args, size_t argsize,
+                              void (*run)(struct cachify_async_call *call,
+                                          void *args),
+                              void *ctx, cachify_done_cb done,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vcall_start(ac, NULL, !raise_on_locked, args, argsize, run, ctx,
+                     done, fmt, ap);
+    va_end(ap);
     return rc;
 }
 

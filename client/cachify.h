@@ -440,11 +440,14 @@ static inline void cachify__use(int n, ...)
  * CACHIFY_TIMEOUT with "<key> is already locked!", py-cachify's
  * CachifyLockError; or the release's error (CACHIFY_ERR_IO,
  * CACHIFY_ERR_CLOSED) after the body ran.
+ *
+ * CACHIFY_ASYNC_ONCE_FN, at the end, is @once in the same shape.
  */
 
 struct cachify_async_call;
 
-/* Completion of one decorated call (see above); errstr is never NULL. */
+/* Completion of one decorated call (see above): status CACHIFY_OK, 1 for a
+ * once call that skipped, or < 0; errstr is never NULL. */
 typedef void (*cachify_done_cb)(int status, const char *errstr, void *ctx);
 
 /* The body's work is over: releases the lock with its token, then calls
@@ -459,10 +462,19 @@ uint64_t cachify_async_call_token(const struct cachify_async_call *call);
 const char *cachify_async_call_key(const struct cachify_async_call *call);
 
 /* Support for the macros below, not for direct use: start formats the key,
- * copies args[0..argsize) and acquires; the others format the key and ask
- * / force-release.  Return values as the async calls. */
+ * copies args[0..argsize) and acquires; once_start does the same with the
+ * default options and, when the key is held, reports done(1, ...) (skipped)
+ * unless raise_on_locked; the others format the key and ask /
+ * force-release.  Return values as the async calls. */
 int cachify__async_call_start(struct cachify_async *ac,
                               const struct cachify_lock_opts *opts,
+                              const void *args, size_t argsize,
+                              void (*run)(struct cachify_async_call *call,
+                                          void *args),
+                              void *ctx, cachify_done_cb done,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+int cachify__async_once_start(struct cachify_async *ac, int raise_on_locked,
                               const void *args, size_t argsize,
                               void (*run)(struct cachify_async_call *call,
                                           void *args),
@@ -515,30 +527,8 @@ int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
                        cachify_value_cb cachify_cb_, void *cachify_arg_,      \
                        CACHIFY__UNPAREN params)
 
-#define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
-    CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
-    static void name##_body(struct cachify_async_call *call,                  \
-                            CACHIFY__UNPAREN params);                         \
-    struct name##_cachify_args_ {                                             \
-        CACHIFY__SEQ(CACHIFY__FIELD, 0, CACHIFY__UNPAREN params)              \
-    };                                                                        \
-    static void name##_cachify_run_(struct cachify_async_call *cachify_call_, \
-                                    void *cachify_args_)                      \
-    {                                                                         \
-        struct name##_cachify_args_ *cachify_a_ = cachify_args_;              \
-        name##_body(cachify_call_, CACHIFY__LIST(CACHIFY__MEMBER, cachify_a_, \
-                                                 CACHIFY__UNPAREN args));     \
-    }                                                                         \
-    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
-             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params)          \
-    {                                                                         \
-        struct name##_cachify_args_ cachify_a_ = { CACHIFY__UNPAREN args };   \
-        return cachify__async_call_start(cachify_ac_, (opts), &cachify_a_,    \
-                                         sizeof cachify_a_,                   \
-                                         name##_cachify_run_, cachify_ctx_,   \
-                                         cachify_done_,                       \
-                                         CACHIFY__UNPAREN keyspec);           \
-    }                                                                         \
+/* The async companions, as CACHIFY__COMPANIONS but answering through cb. */
+#define CACHIFY__ASYNC_COMPANIONS(name, params, args, keyspec)               \
     int name##_is_locked(struct cachify_async *cachify_ac_,                   \
                          cachify_value_cb cachify_cb_, void *cachify_arg_,    \
                          CACHIFY__UNPAREN params)                             \
@@ -556,9 +546,72 @@ int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
         return cachify__async_release_fmt(cachify_ac_, cachify_cb_,           \
                                           cachify_arg_,                       \
                                           CACHIFY__UNPAREN keyspec);          \
+    }
+
+/* What the two async macros share: the argument struct, the function that
+ * hands its members to the body, name() starting the call through
+ * start(ac, how, ...) (one of the start functions above), the companions,
+ * and the body's declaration. */
+#define CACHIFY__ASYNC_FN(name, params, args, keyspec, start, how)            \
+    CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY__UNPAREN params);                         \
+    struct name##_cachify_args_ {                                             \
+        CACHIFY__SEQ(CACHIFY__FIELD, 0, CACHIFY__UNPAREN params)              \
+    };                                                                        \
+    static void name##_cachify_run_(struct cachify_async_call *cachify_call_, \
+                                    void *cachify_args_)                      \
+    {                                                                         \
+        struct name##_cachify_args_ *cachify_a_ = cachify_args_;              \
+        name##_body(cachify_call_, CACHIFY__LIST(CACHIFY__MEMBER, cachify_a_, \
+                                                 CACHIFY__UNPAREN args));     \
     }                                                                         \
+    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
+             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params)          \
+    {                                                                         \
+        struct name##_cachify_args_ cachify_a_ = { CACHIFY__UNPAREN args };   \
+        return start(cachify_ac_, how, &cachify_a_, sizeof cachify_a_,        \
+                     name##_cachify_run_, cachify_ctx_, cachify_done_,        \
+                     CACHIFY__UNPAREN keyspec);                               \
+    }                                                                         \
+    CACHIFY__ASYNC_COMPANIONS(name, params, args, keyspec)                    \
     static void name##_body(struct cachify_async_call *call,                  \
                             CACHIFY__UNPAREN params)
+
+#define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
+    CACHIFY__ASYNC_FN(name, params, args, keyspec, cachify__async_call_start, \
+                      (opts))
+
+/* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...) on
+ * an `async def`: CACHIFY_ASYNC_LOCKED_FN's parameters, signatures, body
+ * (`call`, ended by cachify_async_call_done) and companions, with
+ * raise_on_locked (an int expression, evaluated at each call) where opts
+ * was, in the shape of CACHIFY_ONCE_FN_VOID:
+ *
+ *     CACHIFY_ASYNC_ONCE_FN(import_file, (const char *src), (src),
+ *                           ("import-%s", src), 0)
+ *     {
+ *         ... start the work; when it has ended: cachify_async_call_done(call);
+ *     }
+ *
+ * One attempt with the default lock options (nowait, the handle's default
+ * exp).  When the key is free the body runs and done gets what
+ * CACHIFY_ASYNC_LOCKED_FN's done gets.  When another call (any handle, any
+ * process) holds it, the body does not run and done gets
+ *   - raise_on_locked:  CACHIFY_LOCKED, "<key> is already locked!";
+ *   - otherwise:        1 (skipped), errstr "<key> is already locked!"
+ *                       (the reason; not an error).
+ * 1 is what the sync CACHIFY_ONCE_FN returns when it skips, so
+ * done(status): 0 ran, 1 skipped, < 0 error, on both flavours.  There is
+ * no return_on_locked parameter: an async body returns nothing (its
+ * results go into ctx), so the caller's done applies return_on_locked to
+ * ctx when it sees status 1 -- the skipped call never touched ctx.
+ * CACHIFY_ASYNC_ONCE_FN_DECL declares the three functions. */
+#define CACHIFY_ASYNC_ONCE_FN(name, params, args, keyspec, raise_on_locked)   \
+    CACHIFY__ASYNC_FN(name, params, args, keyspec, cachify__async_once_start, \
+                      ((raise_on_locked) ? 1 : 0))
+#define CACHIFY_ASYNC_ONCE_FN_DECL(name, params)                              \
+    CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)
 
 #ifdef __cplusplus
 }

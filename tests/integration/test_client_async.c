@@ -8,7 +8,7 @@
  * handles, SESSION locks, close from inside a callback (every pending
  * callback gets CACHIFY_ERR_CLOSED exactly once; the suite runs under
  * valgrind and ASan for the "nothing leaks" half), and the async
- * decorator.  Does not own: failures only a network has (a daemon that
+ * decorators (@lock and @once).  Does not own: failures only a network has (a daemon that
  * dies, AUTH, broken servers, URLs: test_client_async_net.c), the sync API.
  */
 #include "tests/integration/async_itest.h"
@@ -508,6 +508,144 @@ START_TEST(test_decorator)
 }
 END_TEST
 
+/* ---- the async once decorator ---- */
+
+/* @once(key='once-{id}-{what}'): skipped (1) or LOCKED when held. */
+CACHIFY_ASYNC_ONCE_FN(once_quiet, (int id, const char *what), (id, what),
+                      ("once-%d-%s", id, what), 0)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    j->ran++;
+    j->id = id;
+    snprintf(j->what, sizeof j->what, "%s", what);
+    snprintf(j->key, sizeof j->key, "%s", cachify_async_call_key(call));
+    j->token = cachify_async_call_token(call);
+    if (j->finish_later)
+        j->call = call;
+    else
+        cachify_async_call_done(call);
+}
+
+/* raise_on_locked is evaluated at each call. */
+static int g_raise = 1;
+
+CACHIFY_ASYNC_ONCE_FN(once_loud, (int id), (id), ("once-%d-x", id), g_raise)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    j->ran++;
+    j->id = id;
+    snprintf(j->key, sizeof j->key, "%s", cachify_async_call_key(call));
+    cachify_async_call_done(call);
+}
+
+/* A declaration for a header compiles next to the definition. */
+CACHIFY_ASYNC_ONCE_FN_DECL(once_quiet, (int id, const char *what));
+
+static long long once_q(struct cachify_async *ac, int release, int id,
+                        const char *what)
+{
+    struct rec r = { 0 };
+    CALL(release ? once_quiet_release(ac, rec_val, &r, id, what)
+                 : once_quiet_is_locked(ac, rec_val, &r, id, what));
+    RUN_UNTIL(r.called);
+    rec_check(&r, CACHIFY_OK, "once companion");
+    return r.value;
+}
+
+START_TEST(test_decorator_once)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *ac = open_h(g_url, "d:", 0);
+    struct cachify_async *other = open_h(g_url, NULL, 0);
+    struct job a = { .finish_later = 1 }, b = { 0 }, c = { 0 }, d = { 0 };
+    struct job e = { 0 }, f = { 0 }, g = { .finish_later = 1 }, h = { 0 };
+    struct job k = { 0 }, m = { 0 };
+
+    /* Free: the body runs, with its arguments and key. */
+    CALL(once_quiet(ac, &a, job_done, 1, "x"));
+    ck_assert_int_eq(a.ran, 0);
+    RUN_UNTIL(a.ran);
+    ck_assert_str_eq(a.key, "once-1-x");
+    ck_assert_int_eq(a.id, 1);
+    ck_assert_str_eq(a.what, "x");
+    ck_assert(a.token > 0);
+    /* The companions format the key the same way; the prefix applies. */
+    ck_assert_int_eq(once_q(ac, 0, 1, "x"), 1);
+    ck_assert_int_eq(once_q(ac, 0, 1, "y"), 0);
+    ck_assert_int_eq(once_q(ac, 0, 2, "x"), 0);
+    ck_assert_int_eq(IS_LOCKED(other, "d:once-1-x"), 1);
+    ck_assert_int_eq(IS_LOCKED(ac, "once-1-x"), 1);
+
+    /* Held by the running body: a second call is skipped (1, the reason in
+     * errstr) and its body never runs; raising, it is CACHIFY_LOCKED. */
+    CALL(once_quiet(ac, &b, job_done, 1, "x"));
+    CALL(once_loud(ac, &c, job_done, 1));
+    RUN_UNTIL(b.done_called && c.done_called);
+    job_check(&b, 1, 0);
+    ck_assert_str_eq(b.done_err, "once-1-x is already locked!");
+    ck_assert_int_eq(b.token, 0); /* ctx untouched by a skipped call */
+    job_check(&c, CACHIFY_LOCKED, 0);
+    ck_assert_str_eq(c.done_err, "once-1-x is already locked!");
+    g_raise = 0; /* evaluated per call: now it skips */
+    CALL(once_loud(ac, &d, job_done, 1));
+    g_raise = 1;
+    RUN_UNTIL(d.done_called);
+    job_check(&d, 1, 0);
+    ck_assert_str_eq(d.done_err, "once-1-x is already locked!");
+    /* Other arguments are another key: runs meanwhile. */
+    CALL(once_quiet(ac, &e, job_done, 2, "x"));
+    RUN_UNTIL(e.done_called);
+    job_check(&e, CACHIFY_OK, 1);
+    ck_assert_str_eq(e.key, "once-2-x");
+    ck_assert_int_eq(a.done_called, 0);
+    ck_assert_int_eq(a.ran, 1);
+
+    /* The first ends: released, and a new call runs again. */
+    cachify_async_call_done(a.call);
+    RUN_UNTIL(a.done_called);
+    job_check(&a, CACHIFY_OK, 1);
+    ck_assert_int_eq(once_q(ac, 0, 1, "x"), 0);
+    CALL(once_quiet(ac, &f, job_done, 1, "x"));
+    RUN_UNTIL(f.done_called);
+    job_check(&f, CACHIFY_OK, 1);
+    ck_assert(f.token > a.token);
+
+    /* Held by anyone else (another handle's plain lock): skipped too; the
+     * forced release companion frees it. */
+    uint64_t t = take(other, "d:once-1-x", NULL);
+    CALL(once_quiet(ac, &h, job_done, 1, "x"));
+    RUN_UNTIL(h.done_called);
+    job_check(&h, 1, 0);
+    ck_assert_int_eq(once_q(ac, 1, 1, "x"), 1);
+    ck_assert_int_eq(once_q(ac, 1, 1, "x"), 0);
+    ck_assert_int_eq(rel(other, "d:once-1-x", t), 0);
+    CALL(once_loud(ac, &k, job_done, 1));
+    RUN_UNTIL(k.done_called);
+    job_check(&k, CACHIFY_OK, 1);
+    ck_assert_str_eq(k.key, "once-1-x");
+
+    /* One attempt with the default options: the body's lock has the
+     * default expiry (30 s), and a second call does not wait for it. */
+    CALL(once_quiet(ac, &g, job_done, 3, "z"));
+    RUN_UNTIL(g.ran);
+    long long ms = PTTL(ac, "once-3-z");
+    ck_assert_msg(ms > 0 && ms <= 30000, "pttl %lld", ms);
+    CALL(once_quiet(ac, &m, job_done, 3, "z"));
+    RUN_UNTIL(m.done_called);
+    job_check(&m, 1, 0);
+
+    /* The handle closes under a running once body. */
+    cachify_async_close(ac);
+    cachify_async_call_done(g.call);
+    ck_assert_int_eq(g.done_called, 0);
+    RUN_UNTIL(g.done_called);
+    job_check(&g, CACHIFY_ERR_CLOSED, 1);
+    ck_assert_int_eq(FORCE(other, "d:once-3-z"), 1);
+    cachify_async_close(other);
+    backend_finish(_i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_async");
@@ -521,5 +659,6 @@ int main(void)
     tcase_add_loop_test(tc, test_session, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_close_in_callback, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_decorator_once, 0, BE_COUNT);
     return itest_main(s);
 }
