@@ -98,8 +98,8 @@ static void require_well_formed(const char *buf, size_t n, const char *what)
     size_t off = 0;
     while (off < n) {
         long m = resp_len(buf + off, n - off, 0);
-        REQ(m > 0, "%s: %s reply at byte %zu: \"%s\"", what,
-            m == 0 ? "cut" : "malformed", off, h_esc(buf + off, n - off));
+        REQUIRE(m > 0, "%s: %s reply at byte %zu: \"%s\"", what,
+            m == 0 ? "cut" : "malformed", off, itest_escn(buf + off, n - off));
         off += (size_t)m;
     }
 }
@@ -110,12 +110,12 @@ static const char *hit(const void *bytes, size_t n, const char *what,
                        long *got)
 {
     static char buf[1 << 20];
-    int fd = h_conn();
+    int fd = conn_new();
     /* The daemon may close first (framing error): a failed send is fine. */
     (void)tc_sendn(fd, bytes, n);
     shutdown(fd, SHUT_WR);
-    long r = h_read_to_close(fd, buf, sizeof(buf));
-    REQ(r >= 0, "%s: the daemon did not close the connection", what);
+    long r = read_until_close(fd, buf, sizeof(buf), 1);
+    REQUIRE(r >= 0, "%s: the daemon did not close the connection", what);
     close(fd);
     require_well_formed(buf, (size_t)r, what);
     if (got)
@@ -127,35 +127,35 @@ static const char *hit(const void *bytes, size_t n, const char *what,
 static void verify(const char *after)
 {
     char line[128];
-    double t = h_now();
-    int fd = h_conn();
-    h_send(fd, "PING\r\n");
-    REQ(tc_expect(fd, "+PONG\r\n") == 0, "after %s: PING got \"%s\"", after,
+    double t = mono_s();
+    int fd = conn_new();
+    say(fd, "PING\r\n");
+    REQUIRE(tc_expect(fd, "+PONG\r\n") == 0, "after %s: PING got \"%s\"", after,
         tc_last());
     close(fd);
-    REQ(h_now() - t < 10, "after %s: PING took %.1f s", after, h_now() - t);
-    h_send(ctl, "IS_LOCKED ctl1\r\nIS_LOCKED ctl2\r\nIS_LOCKED ctl3\r\n"
+    REQUIRE(mono_s() - t < 10, "after %s: PING took %.1f s", after, mono_s() - t);
+    say(ctl, "IS_LOCKED ctl1\r\nIS_LOCKED ctl2\r\nIS_LOCKED ctl3\r\n"
                 "PTTL ctl1\r\n");
     for (int i = 0; i < 3; i++)
-        REQ(h_int(ctl) == 1, "after %s: ctl%d is gone", after, i + 1);
-    REQ(h_int(ctl) == -1, "after %s: ctl1 got an expiry", after);
+        REQUIRE(READ_INT(ctl) == 1, "after %s: ctl%d is gone", after, i + 1);
+    REQUIRE(READ_INT(ctl) == -1, "after %s: ctl1 got an expiry", after);
     /* ctl1 stays TTL FOREVER (PTTL -1 above), so only a wrong token is
      * tried on it; the others prove their token by extending with it. */
     for (int i = 1; i < 3; i++) {
         snprintf(line, sizeof(line), "EXTEND ctl%d %lld 600000\r\n", i + 1,
                  tok[i]);
-        h_send(ctl, line);
-        REQ(h_int(ctl) == 1, "after %s: ctl%d no longer has token %lld",
+        say(ctl, line);
+        REQUIRE(READ_INT(ctl) == 1, "after %s: ctl%d no longer has token %lld",
             after, i + 1, tok[i]);
     }
-    h_send(ctl, "EXTEND ctl1 1 600000\r\n");
-    REQ(h_int(ctl) == 0, "after %s: a wrong token extended ctl1", after);
+    say(ctl, "EXTEND ctl1 1 600000\r\n");
+    REQUIRE(READ_INT(ctl) == 0, "after %s: a wrong token extended ctl1", after);
     /* Memory: back near the baseline once the abuse is over. */
-    double end = h_now() + 10;
+    double end = mono_s() + 10;
     long rss;
-    while ((rss = h_rss_kib()) > rss_base + RSS_SLACK_KIB && h_now() < end)
+    while ((rss = ts_rss_kib(g_ts.pid)) > rss_base + RSS_SLACK_KIB && mono_s() < end)
         usleep(100000);
-    REQ(rss <= rss_base + RSS_SLACK_KIB, "after %s: VmRSS %ld KiB, baseline "
+    REQUIRE(rss <= rss_base + RSS_SLACK_KIB, "after %s: VmRSS %ld KiB, baseline "
         "%ld KiB", after, rss, rss_base);
 }
 
@@ -164,14 +164,14 @@ static void start(void)
     char ml[16];
     snprintf(ml, sizeof(ml), "%d", MAX_KEY_LEN);
     /* Debug logging of thousands of connections is noise here. */
-    H_START("--max_key_len", ml, "--loglevel", "info");
-    ctl = h_conn();
-    h_send(ctl, "ACQUIRE ctl1 TTL FOREVER\r\nACQUIRE ctl2 TTL 600000\r\n"
+    SRV_START("--max_key_len", ml, "--loglevel", "info");
+    ctl = conn_new();
+    say(ctl, "ACQUIRE ctl1 TTL FOREVER\r\nACQUIRE ctl2 TTL 600000\r\n"
                 "ACQUIRE ctl3 TTL FOREVER SESSION\r\n");
     for (int i = 0; i < 3; i++)
-        ck_assert_int_gt(tok[i] = h_int(ctl), 0);
+        ck_assert_int_gt(tok[i] = READ_INT(ctl), 0);
     verify("start");
-    rss_base = h_rss_kib();
+    rss_base = ts_rss_kib(g_ts.pid);
     ck_assert_int_gt(rss_base, 0);
 }
 
@@ -179,7 +179,7 @@ static void finish(void)
 {
     verify("the campaign");
     close(ctl);
-    h_finish();
+    srv_finish();
 }
 
 START_TEST(test_garbage)
@@ -230,8 +230,8 @@ START_TEST(test_malformed_framing)
         for (const char *p = r; p < r + n; p++)
             if (p[0] == '\n' && p + 1 < r + n)
                 last = p + 1;
-        REQ(strncmp(last, "-PROTO ", 7) == 0, "\"%s\": last reply \"%s\"",
-            h_esc(bad[i].bytes, bad[i].len), h_esc(r, (size_t)n));
+        REQUIRE(strncmp(last, "-PROTO ", 7) == 0, "\"%s\": last reply \"%s\"",
+            itest_escn(bad[i].bytes, bad[i].len), itest_escn(r, (size_t)n));
     }
     /* An inline line over max_line (64 KiB): -PROTO, not a buffer that
      * grows. */
@@ -244,8 +244,8 @@ START_TEST(test_malformed_framing)
     const char *r = hit(line, big + 2, "long line", &n);
     free(line);
     ck_assert_msg(strncmp(r, "-PROTO inline request too long", 30) == 0,
-                  "%s", h_esc(r, (size_t)n));
-    ck_assert_int_ge(h_stat(ctl, "protocol_errors"), 23);
+                  "%s", itest_escn(r, (size_t)n));
+    ck_assert_int_ge(stat1(ctl, "protocol_errors"), 23);
     finish();
 }
 END_TEST
@@ -263,8 +263,8 @@ START_TEST(test_half_frames_then_disconnect)
         for (size_t w = 0; w < 3; w++) {
             size_t len = strlen(whole[w]);
             for (size_t cut = 1; cut < len; cut++) {
-                int fd = h_conn();
-                h_sendn(fd, whole[w], cut);
+                int fd = conn_new();
+                sayn(fd, whole[w], cut);
                 if (cut % 2) { /* half of them leave with a reset */
                     struct linger lg = { 1, 0 };
                     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -274,9 +274,9 @@ START_TEST(test_half_frames_then_disconnect)
         }
     }
     /* Nothing of theirs stays: no client, no lock, no waiter. */
-    ck_assert_int_eq(h_stat_wait(ctl, "clients", 1, 30), 1);
-    ck_assert_int_eq(h_stat(ctl, "locks_held"), 3);
-    ck_assert_int_eq(h_stat(ctl, "waiters"), 0);
+    ck_assert_int_eq(stat_poll(ctl, "clients", 1, 30), 1);
+    ck_assert_int_eq(stat1(ctl, "locks_held"), 3);
+    ck_assert_int_eq(stat1(ctl, "waiters"), 0);
     finish();
 }
 END_TEST
@@ -297,15 +297,15 @@ START_TEST(test_huge_counts_and_lengths)
     long n;
     const char *r = hit(b.p, b.len, "1024 empty args", &n);
     ck_assert_msg(strcmp(r, "-ERR unknown command ''\r\n") == 0, "%s",
-                  h_esc(r, (size_t)n));
+                  itest_escn(r, (size_t)n));
     free(b.p);
     /* Announced lengths past the bounds: refused before any buffering. */
     r = hit("*1\r\n$65537\r\n", 12, "bulk over max_line", &n);
     ck_assert_msg(strncmp(r, "-PROTO bulk length out of range", 31) == 0,
-                  "%s", h_esc(r, (size_t)n));
+                  "%s", itest_escn(r, (size_t)n));
     r = hit("*1025\r\n", 7, "count over 1024", &n);
     ck_assert_msg(strncmp(r, "-PROTO multibulk count out of range", 35) == 0,
-                  "%s", h_esc(r, (size_t)n));
+                  "%s", itest_escn(r, (size_t)n));
     /* Four 64 KiB bulks: each legal, together over max_request (256 KiB). */
     size_t one = 65536, total = 16 + 4 * (one + 16);
     char *big = malloc(total);
@@ -320,20 +320,20 @@ START_TEST(test_huge_counts_and_lengths)
     }
     r = hit(big, off, "request over max_request", &n);
     ck_assert_msg(strncmp(r, "-PROTO request too large", 24) == 0, "%s",
-                  h_esc(r, (size_t)n));
+                  itest_escn(r, (size_t)n));
     /* A declared length that never arrives, many times over. */
     long k = h_scale(200, 10);
     int *fds = calloc((size_t)k, sizeof(int));
     ck_assert_ptr_nonnull(fds);
     for (long i = 0; i < k; i++) {
-        fds[i] = h_conn();
-        h_send(fds[i], "*2\r\n$4\r\nPING\r\n$65536\r\nonly-a-little");
+        fds[i] = conn_new();
+        say(fds[i], "*2\r\n$4\r\nPING\r\n$65536\r\nonly-a-little");
     }
     verify("pending huge bulks");
     for (long i = 0; i < k; i++)
         close(fds[i]);
     free(fds);
-    ck_assert_int_eq(h_stat_wait(ctl, "clients", 1, 30), 1);
+    ck_assert_int_eq(stat_poll(ctl, "clients", 1, 30), 1);
     free(big);
     finish();
 }
@@ -347,12 +347,12 @@ static void send_key_cmd(int fd, const char *cmd, const char *key, size_t klen,
     int argc = extra ? 3 : 2;
     snprintf(hdr, sizeof(hdr), "*%d\r\n$%zu\r\n%s\r\n$%zu\r\n", argc,
              strlen(cmd), cmd, klen);
-    h_send(fd, hdr);
-    h_sendn(fd, key, klen);
-    h_send(fd, "\r\n");
+    say(fd, hdr);
+    sayn(fd, key, klen);
+    say(fd, "\r\n");
     if (extra) {
         snprintf(hdr, sizeof(hdr), "$%zu\r\n%s\r\n", strlen(extra), extra);
-        h_send(fd, hdr);
+        say(fd, hdr);
     }
 }
 
@@ -362,37 +362,37 @@ START_TEST(test_binary_keys_and_key_length)
     size_t klen = sizeof(key) - 1;
     char exact[MAX_KEY_LEN + 2];
     start();
-    int c = h_conn(), d = h_conn();
+    int c = conn_new(), d = conn_new();
     send_key_cmd(c, "ACQUIRE", key, klen, "SESSION");
-    ck_assert_int_gt(h_int(c), 0);
+    ck_assert_int_gt(READ_INT(c), 0);
     send_key_cmd(d, "IS_LOCKED", key, klen, NULL);
-    H_EXPECT(d, ":1\r\n");
+    EXPECT(d, ":1\r\n");
     /* A key differing after the NUL is another key. */
     send_key_cmd(d, "IS_LOCKED", "nul\0XX", 6, NULL);
-    H_EXPECT(d, ":0\r\n");
+    EXPECT(d, ":0\r\n");
     send_key_cmd(d, "ACQUIRE", key, klen, NULL);
-    H_EXPECT(d, "-LOCKED nul\\x00cr\\x0dlf\\x0aend\\\\ is already locked!\r\n");
+    EXPECT(d, "-LOCKED nul\\x00cr\\x0dlf\\x0aend\\\\ is already locked!\r\n");
     /* Inline framing reaches the same key through escapes. */
-    h_send(d, "IS_LOCKED \"nul\\x00cr\\rlf\\nend\\\\\"\r\n");
-    H_EXPECT(d, ":1\r\n");
+    say(d, "IS_LOCKED \"nul\\x00cr\\rlf\\nend\\\\\"\r\n");
+    EXPECT(d, ":1\r\n");
     close(c); /* SESSION: released with the connection */
-    ck_assert_int_eq(h_stat_wait(d, "locks_held", 3, 20), 3);
+    ck_assert_int_eq(stat_poll(d, "locks_held", 3, 20), 3);
 
     memset(exact, 'k', sizeof(exact));
     send_key_cmd(d, "ACQUIRE", exact, MAX_KEY_LEN, NULL);
-    ck_assert_int_gt(h_int(d), 0);
+    ck_assert_int_gt(READ_INT(d), 0);
     send_key_cmd(d, "IS_LOCKED", exact, MAX_KEY_LEN, NULL);
-    H_EXPECT(d, ":1\r\n");
+    EXPECT(d, ":1\r\n");
     static const char *const cmds[] = { "ACQUIRE", "RELEASE", "IS_LOCKED",
                                         "PTTL", "TTL" };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         send_key_cmd(d, cmds[i], exact, MAX_KEY_LEN + 1, NULL);
-        H_EXPECT(d, "-LIMIT key is longer than max_key_len (64 bytes)\r\n");
+        EXPECT(d, "-LIMIT key is longer than max_key_len (64 bytes)\r\n");
     }
     send_key_cmd(d, "RELEASE", exact, MAX_KEY_LEN, NULL);
-    H_EXPECT(d, ":1\r\n");
+    EXPECT(d, ":1\r\n");
     send_key_cmd(d, "ACQUIRE", "", 0, NULL);
-    H_EXPECT(d, "-ERR empty key\r\n");
+    EXPECT(d, "-ERR empty key\r\n");
     close(d);
     finish();
 }
@@ -407,9 +407,8 @@ START_TEST(test_floods_from_non_readers)
     ck_assert_ptr_nonnull(fds);
     char line[128];
     for (long c = 0; c < clients; c++) {
-        fds[c] = h_conn();
-        int fl = fcntl(fds[c], F_GETFL);
-        fcntl(fds[c], F_SETFL, fl | O_NONBLOCK);
+        fds[c] = conn_new();
+        tc_set_nonblock(fds[c], 1);
     }
     /* Round-robin so all flood at once; a full socket just skips a turn. */
     for (long i = 0; i < per; i++) {
@@ -421,16 +420,16 @@ START_TEST(test_floods_from_non_readers)
         }
         if (i % 2000 == 0) {
             /* The control connection is served throughout. */
-            double t = h_now();
-            h_send(ctl, "IS_LOCKED ctl1\r\n");
-            REQ(h_int(ctl) == 1, "ctl1 lost during the flood");
-            REQ(h_now() - t < 5, "control answer took %.1f s", h_now() - t);
+            double t = mono_s();
+            say(ctl, "IS_LOCKED ctl1\r\n");
+            REQUIRE(READ_INT(ctl) == 1, "ctl1 lost during the flood");
+            REQUIRE(mono_s() - t < 5, "control answer took %.1f s", mono_s() - t);
         }
     }
     for (long c = 0; c < clients; c++)
         close(fds[c]);
     free(fds);
-    ck_assert_int_eq(h_stat_wait(ctl, "clients", 1, 60), 1);
+    ck_assert_int_eq(stat_poll(ctl, "clients", 1, 60), 1);
     finish();
 }
 END_TEST
@@ -440,30 +439,30 @@ START_TEST(test_connect_storms)
     long n = h_scale(3000, 10);
     start();
     for (long i = 0; i < n; i++) {
-        int fd = h_conn();
+        int fd = conn_new();
         switch (i % 4) {
         case 0:
             break; /* connect, close */
         case 1:
-            h_send(fd, "PING\r\n"); /* request, leave without the reply */
+            say(fd, "PING\r\n"); /* request, leave without the reply */
             break;
         case 2: {
             struct linger lg = { 1, 0 }; /* reset */
-            h_send(fd, "ACQUIRE storm SESSION\r\n");
+            say(fd, "ACQUIRE storm SESSION\r\n");
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             break;
         }
         default:
-            h_send(fd, "ACQUIRE storm WAIT FOREVER SESSION\r\nQUIT\r\n");
+            say(fd, "ACQUIRE storm WAIT FOREVER SESSION\r\nQUIT\r\n");
             break;
         }
         close(fd);
     }
-    ck_assert_int_eq(h_stat_wait(ctl, "clients", 1, 60), 1);
-    ck_assert_int_eq(h_stat_wait(ctl, "waiters", 0, 30), 0);
+    ck_assert_int_eq(stat_poll(ctl, "clients", 1, 60), 1);
+    ck_assert_int_eq(stat_poll(ctl, "waiters", 0, 30), 0);
     /* Every SESSION lock of the storm went with its connection. */
-    ck_assert_int_eq(h_stat_wait(ctl, "locks_held", 3, 30), 3);
-    ck_assert_int_ge(h_stat(ctl, "connections_total"), n);
+    ck_assert_int_eq(stat_poll(ctl, "locks_held", 3, 30), 3);
+    ck_assert_int_ge(stat1(ctl, "connections_total"), n);
     finish();
 }
 END_TEST
@@ -471,7 +470,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("hostile");
-    TCase *tc = h_tcase(s, "hostile");
+    TCase *tc = itest_tcase(s, "hostile");
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_malformed_framing);
     tcase_add_test(tc, test_half_frames_then_disconnect);
@@ -479,5 +478,5 @@ int main(void)
     tcase_add_test(tc, test_binary_keys_and_key_length);
     tcase_add_test(tc, test_floods_from_non_readers);
     tcase_add_test(tc, test_connect_storms);
-    return h_main(s);
+    return itest_main(s);
 }

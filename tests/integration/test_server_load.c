@@ -108,7 +108,7 @@ static size_t exchange_to_close(int fd, const char *out, size_t outlen,
 {
     size_t sent = 0, got = 0;
     int shut = !shut_wr;
-    set_nonblock(fd, 1);
+    tc_set_nonblock(fd, 1);
     for (;;) {
         if (sent == outlen && !shut) { /* only with shut_wr */
             shutdown(fd, SHUT_WR);
@@ -134,7 +134,7 @@ static size_t exchange_to_close(int fd, const char *out, size_t outlen,
             got += (size_t)r;
         }
     }
-    set_nonblock(fd, 0);
+    tc_set_nonblock(fd, 0);
     in[got] = '\0';
     return got;
 }
@@ -280,7 +280,7 @@ START_TEST(test_slow_reader)
     enum { MSG = 4096, PER_CHUNK = 16, NREQ = 12800 };
     char head[64];
     srv_start(NULL);
-    long rss0 = rss_kib(g_ts.pid);
+    long rss0 = ts_rss_kib(g_ts.pid);
     ck_assert_int_gt(rss0, 0);
     int other = conn_new();
     int slow = conn_new();
@@ -305,7 +305,7 @@ START_TEST(test_slow_reader)
     const size_t total_rep = (size_t)NREQ * rep.len;
 
     /* Phase 1: push until the daemon stops taking bytes for a second. */
-    set_nonblock(slow, 1);
+    tc_set_nonblock(slow, 1);
     size_t sent = 0;
     int idle = 0;
     while (sent < total && idle < 2) {
@@ -338,7 +338,7 @@ START_TEST(test_slow_reader)
     }
     double took = mono_s() - t0;
     ck_assert_msg(took < 10, "10 PINGs took %.1f s next to the flood", took);
-    long rss1 = rss_kib(g_ts.pid);
+    long rss1 = ts_rss_kib(g_ts.pid);
     if (getenv("ITEST_VERBOSE"))
         fprintf(stderr, "slow reader: stalled after %zu of %zu bytes; 10 "
                 "PINGs took %.3f s; daemon RSS %ld -> %ld KiB\n", sent, total,
@@ -376,7 +376,7 @@ START_TEST(test_slow_reader)
     }
     free(in);
     ck_assert_uint_eq(sent, total);
-    set_nonblock(slow, 0);
+    tc_set_nonblock(slow, 0);
     tc_send(slow, "PING\r\n");
     EXPECT(slow, "+PONG\r\n"); /* nothing extra came before it */
     close(slow);
@@ -396,7 +396,7 @@ END_TEST
 START_TEST(test_unread_close)
 {
     srv_start(NULL);
-    long rss0 = rss_kib(g_ts.pid);
+    long rss0 = ts_rss_kib(g_ts.pid);
     int other = conn_new();
     int fd = conn_new();
     tc_send(fd, "ACQUIRE flood SESSION\r\n");
@@ -404,7 +404,7 @@ START_TEST(test_unread_close)
     struct itest_buf b = { 0 };
     for (int i = 0; i < 8192; i++)
         buf_str(&b, "PING\r\n");
-    set_nonblock(fd, 1);
+    tc_set_nonblock(fd, 1);
     size_t sent = 0;
     int idle = 0;
     while (sent < (size_t)(16 << 20) && idle < 2) {
@@ -421,7 +421,7 @@ START_TEST(test_unread_close)
     free(b.p);
     tc_send(other, "PING\r\n");
     EXPECT(other, "+PONG\r\n");
-    long rss1 = rss_kib(g_ts.pid);
+    long rss1 = ts_rss_kib(g_ts.pid);
     if (getenv("ITEST_VERBOSE"))
         fprintf(stderr, "unread close: %zu bytes taken; daemon RSS %ld -> "
                 "%ld KiB\n", sent, rss0, rss1);
@@ -489,7 +489,7 @@ START_TEST(test_garbage)
         int fd = conn_new();
         /* The daemon may stop reading (a waiting ACQUIRE, a framing error):
          * whatever it does not take is dropped at the close. */
-        set_nonblock(fd, 1);
+        tc_set_nonblock(fd, 1);
         size_t sent = 0;
         while (sent < b.len) {
             ssize_t w = send(fd, b.p + sent, b.len - sent, MSG_NOSIGNAL);
@@ -497,7 +497,7 @@ START_TEST(test_garbage)
                 break;
             sent += (size_t)w;
         }
-        set_nonblock(fd, 0);
+        tc_set_nonblock(fd, 0);
         shutdown(fd, SHUT_WR);
         long n = read_to_close(fd, all, 1 << 22);
         close(fd);
@@ -594,7 +594,7 @@ START_TEST(test_shutdown_busy)
     struct itest_buf b = { 0 };
     for (int i = 0; i < 4096; i++)
         buf_str(&b, "PING\r\n");
-    set_nonblock(flood, 1);
+    tc_set_nonblock(flood, 1);
     for (int i = 0; i < 64; i++)
         if (send(flood, b.p, b.len, MSG_NOSIGNAL) < 0)
             break;
@@ -614,7 +614,7 @@ START_TEST(test_shutdown_busy)
     }
     ck_assert(tc_closed(partial));
     ck_assert(tc_closed(quoted));
-    set_nonblock(flood, 0);
+    tc_set_nonblock(flood, 0);
     ck_assert(tc_closed(flood));
     close(partial);
     close(quoted);

@@ -19,11 +19,12 @@
  * valgrind (CACHIFYD_VALGRIND=1, ~20x slower), where the windows in which
  * "nothing must arrive" are longer and the recovery delays are scaled up so
  * that "still recovering" stays true while we look.  Each test ends with
- * ts_stop() == 0, so a valgrind error or leak fails it.
+ * ts_stop() == 0, so a valgrind error or leak fails it.  The daemon of the
+ * test, its clean-up on failure, sends, reply assertions and STATS parsing
+ * come from tests/support/itest_common.h.
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <poll.h>
@@ -36,30 +37,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/support/testserver.h"
+#include "tests/support/itest_common.h"
 
-/* ---- environment and time ---- */
-
-static int under_valgrind(void)
-{
-    const char *v = getenv("CACHIFYD_VALGRIND");
-    return v && v[0] == '1';
-}
+/* ---- time ---- */
 
 /* How long a connection must stay silent to count as "still waiting": long
  * enough that a wrongly woken waiter would have had its reply delivered. */
 static int quiet_ms(void)
 {
-    return under_valgrind() ? 1000 : 250;
+    return slow_mode() ? 1000 : 250;
 }
 
 /* CLOCK_MONOTONIC in milliseconds: the daemon's clock too, so "not before
  * the deadline" can be compared across the two processes. */
 static double now_ms(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+    return mono_s() * 1e3;
 }
 
 /* The daemon truncates its clock to microseconds; allow that and our own
@@ -70,100 +63,11 @@ static double now_ms(void)
  * loaded 2-core box and valgrind. */
 #define LATE_MS 15000.0
 
-/* ---- the test's daemon, and clean-up when an assertion fails ---- */
-
-/* One daemon per test.  A failed Check assertion _exit()s the forked test
- * (no atexit, no teardown) or, with CK_FORK=no, longjmps out of it; either
- * way the rest of the test is skipped.  So every assertion failure is routed
- * through on_failure() first (the macro below), which prints the daemon's
- * log, kills it and removes its directory; it is also the checked teardown.
- * A test that passes stops its daemon with srv_finish(), which asserts exit
- * status 0. */
-static struct test_server g_ts;
-static int g_ts_live; /* g_ts has a directory to remove */
-
-static void on_failure(void)
-{
-    if (!g_ts_live)
-        return;
-    g_ts_live = 0;
-    ts_dump_log(&g_ts);
-    ts_kill9(&g_ts);
-    ts_cleanup(&g_ts);
-}
-
-/* Not expanded again inside its own expansion. */
-#define _ck_assert_failed(...) (on_failure(), _ck_assert_failed(__VA_ARGS__))
-
-static struct test_server *srv_init(void)
-{
-    ck_assert_int_eq(ts_init(&g_ts), 0);
-    g_ts_live = 1;
-    return &g_ts;
-}
-
-/* (Re)starts the daemon of t; fails the test if it does not come up. */
-static void srv_run(struct test_server *t, const char *const *extra)
-{
-    ck_assert_msg(ts_start(t, extra) == 0, "daemon did not start");
-}
-
-static struct test_server *srv_start(const char *const *extra)
-{
-    struct test_server *t = srv_init();
-    srv_run(t, extra);
-    return t;
-}
-
-/* SIGTERM: must exit 0 (under valgrind that means no error and no leak). */
-static void srv_stop(struct test_server *t)
-{
-    int rc = ts_stop(t);
-    ck_assert_msg(rc == 0, "daemon exit status %d", rc);
-}
-
-static void srv_finish(struct test_server *t)
-{
-    srv_stop(t);
-    g_ts_live = 0;
-    ts_cleanup(t);
-}
-
-/* ---- client helpers ---- */
-
-static const char *esc(const char *s)
-{
-    static char out[512];
-    size_t o = 0;
-    for (; *s && o + 5 < sizeof(out); s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch >= 0x20 && ch < 0x7f)
-            out[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", ch);
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int conn(const struct test_server *t)
-{
-    int fd = tc_connect(t);
-    ck_assert_msg(fd >= 0, "cannot connect to the daemon");
-    return fd;
-}
-
-static void say(int fd, const char *s)
-{
-    ck_assert_msg(tc_send(fd, s) == 0, "send failed: %s", esc(s));
-}
-
-static void expect(int fd, const char *want)
-{
-    int rc = tc_expect(fd, want);
-    ck_assert_msg(rc == 0, "expected \"%s\", got \"%s\"", esc(want),
-                  tc_last());
-}
+/* ---- client helpers ----
+ *
+ * One daemon per test (g_ts), cleaned up on a failed assertion by the hook
+ * of tests/support/itest_common.h; a test that passes stops it with
+ * srv_finish(), which asserts exit status 0. */
 
 static long long read_token(int fd)
 {
@@ -187,7 +91,7 @@ static void release_is(int fd, const char *key, long long token,
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "RELEASE %s %lld\r\n", key, token);
     say(fd, cmd);
-    expect(fd, reply);
+    EXPECT(fd, reply);
 }
 
 static void release_ok(int fd, const char *key, long long token)
@@ -217,34 +121,24 @@ static void expect_quiet(int fd, int ms)
         char buf[256];
         ssize_t r = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
         buf[r > 0 ? r : 0] = '\0';
-        ck_abort_msg("expected silence, got \"%s\"%s", esc(buf),
+        ck_abort_msg("expected silence, got \"%s\"%s", itest_esc(buf),
                      r == 0 ? " (connection closed)" : "");
     }
 }
 
-/* STATS, parsed.  The caller json_decref()s. */
-static json_t *stats(const struct test_server *t)
+/* STATS, parsed, over a connection of its own.  The caller json_decref()s. */
+static json_t *stats(void)
 {
-    char buf[4096];
-    int fd = conn(t);
-    say(fd, "STATS\r\n");
-    long len = tc_read_reply(fd, buf, sizeof(buf));
+    int fd = conn_new();
+    json_t *doc = stats_get(fd);
     close(fd);
-    ck_assert_msg(len > 0 && buf[0] == '$', "bad STATS reply \"%s\"",
-                  tc_last());
-    char *body = strstr(buf, "\r\n");
-    ck_assert_ptr_nonnull(body);
-    body += 2;
-    json_error_t err;
-    json_t *doc = json_loadb(body, strlen(body) - 2, 0, &err);
-    ck_assert_msg(doc != NULL, "STATS is not JSON: %s", err.text);
     return doc;
 }
 
 /* One STATS field, an integer or a boolean (as 0/1). */
-static long long stat_of(const struct test_server *t, const char *name)
+static long long stat_of(const char *name)
 {
-    json_t *doc = stats(t), *v = json_object_get(doc, name);
+    json_t *doc = stats(), *v = json_object_get(doc, name);
     ck_assert_msg(json_is_integer(v) || json_is_boolean(v),
                   "STATS has no field '%s'", name);
     long long n = json_is_integer(v) ? (long long)json_integer_value(v)
@@ -255,24 +149,21 @@ static long long stat_of(const struct test_server *t, const char *name)
 
 /* Polls STATS until name == want: what the daemon does on a client's
  * close happens after our close() returns, so we wait for it to show. */
-static void wait_stat(const struct test_server *t, const char *name,
-                      long long want)
+static void wait_stat(const char *name, long long want)
 {
-    double deadline = now_ms() + LATE_MS;
-    long long got;
-    while ((got = stat_of(t, name)) != want && now_ms() < deadline)
-        usleep(5000);
+    int fd = conn_new();
+    long long got = stat_poll(fd, name, want, LATE_MS / 1e3);
+    close(fd);
     ck_assert_msg(got == want, "STATS %s is %lld, want %lld", name, got, want);
 }
 
 /* Asserts several counters at once: pairs of name, value, then NULL. */
-static void check_stats(const struct test_server *t, ...)
+static void check_stats(const char *name, ...)
 {
-    json_t *doc = stats(t);
+    json_t *doc = stats();
     va_list ap;
-    va_start(ap, t);
-    const char *name;
-    while ((name = va_arg(ap, const char *)) != NULL) {
+    va_start(ap, name);
+    for (; name != NULL; name = va_arg(ap, const char *)) {
         long long want = va_arg(ap, long long);
         json_t *v = json_object_get(doc, name);
         ck_assert_msg(json_is_integer(v), "STATS has no integer '%s'", name);
@@ -292,13 +183,13 @@ static void check_stats(const struct test_server *t, ...)
  * releases are by token, forced from another connection, and by token. */
 START_TEST(fifo_three_waiters)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), w[3];
+    srv_start(NULL);
+    int a = conn_new(), w[3];
     long long tok = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
     for (int i = 0; i < 3; i++) {
-        w[i] = conn(t);
+        w[i] = conn_new();
         say(w[i], "ACQUIRE k WAIT 20000\r\n");
-        wait_stat(t, "waiters", i + 1); /* fixes the arrival order */
+        wait_stat("waiters", i + 1); /* fixes the arrival order */
     }
     release_is(a, "k", tok + 1, ":0\r\n");
     expect_quiet(w[0], quiet_ms());
@@ -312,16 +203,16 @@ START_TEST(fifo_three_waiters)
             expect_quiet(w[j], quiet_ms());
         if (i == 1) { /* forced, by someone else: hands on too */
             say(a, "RELEASE k\r\n");
-            expect(a, ":1\r\n");
+            EXPECT(a, ":1\r\n");
         } else {
             release_ok(w[i], "k", tok);
         }
     }
     release_is(a, "k", tok, ":0\r\n"); /* released already: stale */
-    check_stats(t, "acquired", 4LL, "handoffs", 3LL, "released", 4LL,
+    check_stats("acquired", 4LL, "handoffs", 3LL, "released", 4LL,
                 "waiters", 0LL, "locks_held", 0LL, "timeouts", 0LL, NULL);
     close_fds(w[0], w[1], w[2], a, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -331,8 +222,8 @@ END_TEST
  * and the expiry set by EXTEND: a deadline moved in the heap. */
 START_TEST(handoff_on_expiry)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new();
     char cmd[64];
     double sent = now_ms();
     long long ta = acquire(a, "ACQUIRE k TTL 300\r\n");
@@ -343,27 +234,27 @@ START_TEST(handoff_on_expiry)
     ck_assert_msg(waited >= 300 - CLOCK_SLACK_MS && waited < 300 + LATE_MS,
                   "granted after %.1f ms", waited);
     ck_assert(tb > ta);
-    check_stats(t, "expired", 1LL, "handoffs", 1LL, "acquired", 2LL,
+    check_stats("expired", 1LL, "handoffs", 1LL, "acquired", 2LL,
                 "waiters", 0LL, "locks_held", 1LL, NULL);
     release_is(a, "k", ta, ":0\r\n");
     release_ok(b, "k", tb);
 
     ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
     say(b, "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     expect_quiet(b, quiet_ms() * 2);
     snprintf(cmd, sizeof(cmd), "EXTEND k %lld 200\r\n", ta);
     sent = now_ms();
     say(a, cmd);
-    expect(a, ":1\r\n");
+    EXPECT(a, ":1\r\n");
     tb = read_token(b);
     waited = now_ms() - sent;
     ck_assert_msg(waited >= 200 - CLOCK_SLACK_MS && waited < 200 + LATE_MS,
                   "granted %.1f ms after EXTEND", waited);
     ck_assert(tb > ta);
-    check_stats(t, "expired", 2LL, "handoffs", 2LL, "timeouts", 0LL, NULL);
+    check_stats("expired", 2LL, "handoffs", 2LL, "timeouts", 0LL, NULL);
     close_fds(a, b, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -391,15 +282,15 @@ static void leave_replies_unread(int fd, int n)
  * outlived its connection and the waiters behind it hung). */
 START_TEST(handoff_on_session_end)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t), c = conn(t), d = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), c = conn_new(), d = conn_new();
     long long ta = acquire(a, "ACQUIRE k SESSION TTL FOREVER\r\n");
     say(b, "ACQUIRE k WAIT 20000 SESSION TTL FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     say(c, "ACQUIRE k SESSION WAIT 20000\r\n");
-    wait_stat(t, "waiters", 2);
+    wait_stat("waiters", 2);
     say(d, "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 3);
+    wait_stat("waiters", 3);
     expect_quiet(b, quiet_ms());
     close(a); /* clean close */
     long long tb = read_token(b);
@@ -413,11 +304,11 @@ START_TEST(handoff_on_session_end)
     close(c);
     long long td = read_token(d);
     ck_assert(td > tc);
-    check_stats(t, "handoffs", 3LL, "released", 3LL, "locks_held", 1LL,
+    check_stats("handoffs", 3LL, "released", 3LL, "locks_held", 1LL,
                 "waiters", 0LL, NULL);
     release_ok(d, "k", td);
     close(d);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -426,27 +317,27 @@ END_TEST
  * safely.  WAIT 0 is no wait at all: -LOCKED at once, counted as rejected. */
 START_TEST(wait_timeout_and_wait_zero)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new();
     acquire(a, "ACQUIRE k\r\n");
     acquire(a, "ACQUIRE \"a b\\x01\"\r\n");
     double sent = now_ms();
     say(b, "ACQUIRE k WAIT 200\r\nPING\r\n");
-    expect(b, "-TIMEOUT k is already locked!\r\n");
+    EXPECT(b, "-TIMEOUT k is already locked!\r\n");
     double waited = now_ms() - sent;
     ck_assert_msg(waited >= 200 - CLOCK_SLACK_MS && waited < 200 + LATE_MS,
                   "-TIMEOUT after %.1f ms", waited);
-    expect(b, "+PONG\r\n");
+    EXPECT(b, "+PONG\r\n");
     say(b, "ACQUIRE \"a b\\x01\" WAIT 50\r\n");
-    expect(b, "-TIMEOUT a b\\x01 is already locked!\r\n");
-    check_stats(t, "timeouts", 2LL, "waiters", 0LL, "rejected", 0LL,
+    EXPECT(b, "-TIMEOUT a b\\x01 is already locked!\r\n");
+    check_stats("timeouts", 2LL, "waiters", 0LL, "rejected", 0LL,
                 "handoffs", 0LL, "acquired", 2LL, NULL);
     say(b, "ACQUIRE k WAIT 0\r\nPING\r\n");
-    expect(b, "-LOCKED k is already locked!\r\n+PONG\r\n");
-    check_stats(t, "rejected", 1LL, "waiters", 0LL, "timeouts", 2LL, NULL);
+    EXPECT(b, "-LOCKED k is already locked!\r\n+PONG\r\n");
+    check_stats("rejected", 1LL, "waiters", 0LL, "timeouts", 2LL, NULL);
     ck_assert(acquire(b, "ACQUIRE free WAIT 0\r\n") > 0);
     close_fds(a, b, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -454,45 +345,45 @@ END_TEST
  * no lock is left granted to B. */
 START_TEST(waiter_disconnect_leaves_queue)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t), c = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), c = conn_new();
     long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
     say(b, "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     say(c, "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 2);
+    wait_stat("waiters", 2);
     close(b);
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     release_ok(a, "k", ta);
     long long tc = read_token(c);
     ck_assert(tc > ta);
-    check_stats(t, "waiters", 0LL, "acquired", 2LL, "handoffs", 1LL,
+    check_stats("waiters", 0LL, "acquired", 2LL, "handoffs", 1LL,
                 "locks_held", 1LL, "timeouts", 0LL, NULL);
     release_ok(c, "k", tc); /* C, not B, holds it */
     /* A waiter with 16 KiB pipelined behind its ACQUIRE leaves too (larger
      * pipelines: waiter_big_pipeline_leaves). */
     tc = acquire(c, "ACQUIRE k TTL FOREVER\r\n");
-    int p = conn(t);
+    int p = conn_new();
     say(p, "ACQUIRE k WAIT FOREVER\r\n");
     for (int i = 0; i < 16 * 1024 / 8; i++)
         say(p, "PING x\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     close(p);
-    wait_stat(t, "waiters", 0);
+    wait_stat("waiters", 0);
     release_ok(c, "k", tc);
     /* A lone waiter that leaves: the next release frees the key. */
     ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
-    int d = conn(t);
+    int d = conn_new();
     say(d, "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     close(d);
-    wait_stat(t, "waiters", 0);
+    wait_stat("waiters", 0);
     release_ok(a, "k", ta);
     say(c, "IS_LOCKED k\r\n");
-    expect(c, ":0\r\n");
-    check_stats(t, "locks_held", 0LL, "acquired", 4LL, NULL);
+    EXPECT(c, ":0\r\n");
+    check_stats("locks_held", 0LL, "acquired", 4LL, NULL);
     close_fds(a, c, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -504,8 +395,7 @@ static size_t flood_pings(int fd, size_t n)
     char buf[6 * 1024];
     for (size_t i = 0; i < sizeof(buf); i += 6)
         memcpy(buf + i, ping, 6);
-    int flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    tc_set_nonblock(fd, 1);
     size_t sent = 0;
     double give_up = now_ms() + LATE_MS;
     while (sent < n && now_ms() < give_up) {
@@ -520,7 +410,7 @@ static size_t flood_pings(int fd, size_t n)
             break; /* reset: the daemon dropped us */
         }
     }
-    fcntl(fd, F_SETFL, flags);
+    tc_set_nonblock(fd, 0);
     return sent;
 }
 
@@ -531,32 +421,32 @@ static size_t flood_pings(int fd, size_t n)
  * lock is never granted to it. */
 START_TEST(waiter_big_pipeline_leaves)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t);
+    srv_start(NULL);
+    int a = conn_new();
     long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
 
-    int p = conn(t);
+    int p = conn_new();
     say(p, "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     ck_assert_uint_eq(flood_pings(p, 240 * 1024), 240 * 1024);
     close(p);
-    wait_stat(t, "waiters", 0);
+    wait_stat("waiters", 0);
     release_ok(a, "k", ta);
     say(a, "IS_LOCKED k\r\n");
-    expect(a, ":0\r\n");
+    EXPECT(a, ":0\r\n");
 
     ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
-    int q = conn(t);
+    int q = conn_new();
     say(q, "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     flood_pings(q, 4 * 1024 * 1024);
-    wait_stat(t, "waiters", 0); /* dropped at 1 MiB, still connected */
+    wait_stat("waiters", 0); /* dropped at 1 MiB, still connected */
     close(q);
     release_ok(a, "k", ta);
     say(a, "IS_LOCKED k\r\n");
-    expect(a, ":0\r\n");
+    EXPECT(a, ":0\r\n");
     close_fds(a, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -566,25 +456,25 @@ END_TEST
  * order. */
 START_TEST(pipelined_replies_held_back)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t), c = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), c = conn_new();
     long long ta = acquire(a, "ACQUIRE k\r\n");
     say(b, "ACQUIRE k WAIT 20000\r\nPING\r\nIS_LOCKED k\r\n"
            "ACQUIRE other\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     expect_quiet(b, quiet_ms());
     say(c, "IS_LOCKED other\r\n");
-    expect(c, ":0\r\n");
+    EXPECT(c, ":0\r\n");
     release_ok(a, "k", ta);
     long long tb = read_token(b);
     ck_assert(tb > ta);
-    expect(b, "+PONG\r\n:1\r\n");
+    EXPECT(b, "+PONG\r\n:1\r\n");
     long long to = read_token(b);
     ck_assert(to > tb);
     say(c, "IS_LOCKED other\r\n");
-    expect(c, ":1\r\n");
+    EXPECT(c, ":1\r\n");
     close_fds(a, b, c, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -594,33 +484,33 @@ END_TEST
 START_TEST(max_waiters_per_key)
 {
     static const char *const args[] = { "--max_waiters", "2", NULL };
-    struct test_server *t = srv_start(args);
-    int a = conn(t), w[4];
+    srv_start(args);
+    int a = conn_new(), w[4];
     long long tk = acquire(a, "ACQUIRE k TTL FOREVER\r\n");
     long long tk2 = acquire(a, "ACQUIRE k2 TTL FOREVER\r\n");
     for (int i = 0; i < 4; i++)
-        w[i] = conn(t);
+        w[i] = conn_new();
     say(w[0], "ACQUIRE k WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     say(w[1], "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 2);
+    wait_stat("waiters", 2);
     say(w[2], "ACQUIRE k WAIT 20000\r\nPING\r\n");
-    expect(w[2], "-LIMIT max_waiters reached for this key (2)\r\n+PONG\r\n");
+    EXPECT(w[2], "-LIMIT max_waiters reached for this key (2)\r\n+PONG\r\n");
     say(w[2], "ACQUIRE k2 WAIT 20000\r\n");
-    wait_stat(t, "waiters", 3);
+    wait_stat("waiters", 3);
     close(w[0]);
-    wait_stat(t, "waiters", 2);
+    wait_stat("waiters", 2);
     say(w[3], "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 3);
+    wait_stat("waiters", 3);
     release_ok(a, "k", tk);
     long long t1 = read_token(w[1]);
     release_ok(w[1], "k", t1);
     ck_assert(read_token(w[3]) > t1);
     release_ok(a, "k2", tk2);
     ck_assert(read_token(w[2]) > tk2);
-    check_stats(t, "waiters", 0LL, "handoffs", 3LL, NULL);
+    check_stats("waiters", 0LL, "handoffs", 3LL, NULL);
     close_fds(a, w[1], w[2], w[3], -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -630,66 +520,66 @@ END_TEST
  * dropped, so the other key's release grants nothing to the dead client. */
 START_TEST(disconnect_keeps_plain_locks_drops_session_and_wait)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t), c = conn(t);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), c = conn_new();
     long long t2 = acquire(c, "ACQUIRE k2 TTL FOREVER\r\n");
     double sent = now_ms();
     long long tk = acquire(a, "ACQUIRE k TTL 60000\r\n");
     long long tf = acquire(a, "ACQUIRE f TTL FOREVER\r\n");
     long long ts = acquire(a, "ACQUIRE s SESSION TTL 60000\r\n");
     say(a, "ACQUIRE k2 WAIT FOREVER\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     say(b, "ACQUIRE s WAIT 20000\r\n");
-    wait_stat(t, "waiters", 2);
+    wait_stat("waiters", 2);
     close(a);
     ck_assert(read_token(b) > ts);
-    wait_stat(t, "waiters", 0);
+    wait_stat("waiters", 0);
     say(c, "IS_LOCKED k\r\nIS_LOCKED f\r\nPTTL f\r\nPTTL k\r\n");
-    expect(c, ":1\r\n:1\r\n:-1\r\n");
+    EXPECT(c, ":1\r\n:1\r\n:-1\r\n");
     long long left = read_token(c);
     ck_assert_msg(left <= 60000 && left >= 60000 - (now_ms() - sent) - 1,
                   "PTTL k is %lld", left);
     release_ok(c, "k2", t2);
     say(c, "IS_LOCKED k2\r\n");
-    expect(c, ":0\r\n");
-    check_stats(t, "locks_held", 3LL, "handoffs", 1LL, NULL);
+    EXPECT(c, ":0\r\n");
+    check_stats("locks_held", 3LL, "handoffs", 1LL, NULL);
     release_ok(c, "k", tk);
     release_ok(c, "f", tf);
     close_fds(b, c, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
 /* STATS counters, exact, over a scripted history. */
 START_TEST(stats_counters_exact)
 {
-    struct test_server *t = srv_start(NULL);
-    int a = conn(t), b = conn(t), d = conn(t);
-    check_stats(t, "waiters", 0LL, "timeouts", 0LL, "handoffs", 0LL, NULL);
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), d = conn_new();
+    check_stats("waiters", 0LL, "timeouts", 0LL, "handoffs", 0LL, NULL);
     long long ta = acquire(a, "ACQUIRE k TTL FOREVER\r\n");   /* acquired 1 */
     say(b, "ACQUIRE k\r\n");                                    /* rejected 1 */
-    expect(b, "-LOCKED k is already locked!\r\n");
+    EXPECT(b, "-LOCKED k is already locked!\r\n");
     say(b, "ACQUIRE k WAIT 100\r\n");                           /* timeouts 1 */
-    expect(b, "-TIMEOUT k is already locked!\r\n");
+    EXPECT(b, "-TIMEOUT k is already locked!\r\n");
     say(d, "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     say(b, "ACQUIRE k WAIT 20000\r\n");
-    wait_stat(t, "waiters", 2);
-    check_stats(t, "waiters", 2LL, "acquired", 1LL, NULL);
+    wait_stat("waiters", 2);
+    check_stats("waiters", 2LL, "acquired", 1LL, NULL);
     release_ok(a, "k", ta);                 /* released 1, handoff 1 -> d */
     long long td = read_token(d);
-    check_stats(t, "waiters", 1LL, NULL);
+    check_stats("waiters", 1LL, NULL);
     say(d, "RELEASE k\r\n");               /* released 2, handoff 2 -> b */
-    expect(d, ":1\r\n");
+    EXPECT(d, ":1\r\n");
     long long tb = read_token(b);
     ck_assert(tb > td);
     acquire(a, "ACQUIRE e TTL 100\r\n");    /* acquired 4, expires */
-    wait_stat(t, "expired", 1);
-    check_stats(t, "acquired", 4LL, "released", 2LL, "expired", 1LL,
+    wait_stat("expired", 1);
+    check_stats("acquired", 4LL, "released", 2LL, "expired", 1LL,
                 "timeouts", 1LL, "rejected", 1LL, "handoffs", 2LL,
                 "waiters", 0LL, "locks_held", 1LL, NULL);
     close_fds(a, b, d, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -730,8 +620,8 @@ START_TEST(state_clean_restart)
     struct test_server *t = srv_init();
     const char *const args[] = { "--state_file", t->state_path,
                                  "--recovery_delay_ms", "60000", NULL };
-    srv_run(t, args);
-    int a = conn(t), w = conn(t);
+    srv_run(args);
+    int a = conn_new(), w = conn_new();
     double sent = now_ms();
     long long t1 = acquire(a, "ACQUIRE k1 TTL 60000\r\n");
     long long t2 = acquire(a, "ACQUIRE k2 TTL FOREVER\r\n");
@@ -743,22 +633,22 @@ START_TEST(state_clean_restart)
     say_resp(a, 4, acq, acql);
     long long tbin = read_token(a);
     say(w, "ACQUIRE k2 WAIT FOREVER\r\n"); /* pending at the stop */
-    wait_stat(t, "waiters", 1);
+    wait_stat("waiters", 1);
     long long maxold = llmax(llmax(t1, t2), llmax(llmax(t1c, t2c),
                                                  llmax(ts, tbin)));
 
-    srv_stop(t);
+    srv_stop();
     ck_assert_msg(tc_closed(w), "the waiter's connection was not closed");
     close_fds(w, a, -1);
-    srv_run(t, args);
+    srv_run(args);
 
-    int b = conn(t);
+    int b = conn_new();
     say(b, "PTTL k1\r\n");
     long long left = read_token(b);
     ck_assert_msg(left <= 60000 && left >= 60000 - (now_ms() - sent) - 1,
                   "PTTL k1 is %lld after the restart", left);
     say(b, "PTTL k2\r\nIS_LOCKED sess\r\n");
-    expect(b, ":-1\r\n:0\r\n");
+    EXPECT(b, ":-1\r\n:0\r\n");
     release_ok(b, "k1c", t1c);
     release_ok(b, "k2c", t2c);
     char cmd[64];
@@ -766,33 +656,33 @@ START_TEST(state_clean_restart)
     const char *rel[] = { "RELEASE", bin_key, cmd };
     size_t rell[] = { 7, sizeof(bin_key), (size_t)n };
     say_resp(b, 3, rel, rell);
-    expect(b, ":1\r\n");
+    EXPECT(b, ":1\r\n");
     release_is(b, "k1", t2, ":0\r\n"); /* wrong token */
     say(b, "ACQUIRE k1\r\nACQUIRE k2 WAIT 0\r\n");
-    expect(b, "-LOCKED k1 is already locked!\r\n"
+    EXPECT(b, "-LOCKED k1 is already locked!\r\n"
               "-LOCKED k2 is already locked!\r\n");
     long long fresh = acquire(b, "ACQUIRE fresh\r\n"); /* no recovery delay */
     ck_assert_msg(fresh > maxold, "token %lld after %lld", fresh, maxold);
-    ck_assert(!stat_of(t, "recovering"));
-    check_stats(t, "locks_held", 3LL, NULL);
+    ck_assert(!stat_of("recovering"));
+    check_stats("locks_held", 3LL, NULL);
     close(b);
 
-    srv_stop(t); /* second restart: still the same holders */
-    srv_run(t, args);
-    int c = conn(t);
+    srv_stop(); /* second restart: still the same holders */
+    srv_run(args);
+    int c = conn_new();
     release_ok(c, "k1", t1);
     release_ok(c, "k2", t2);
     long long fresh2 = acquire(c, "ACQUIRE fresh2\r\n");
     ck_assert(fresh2 > fresh);
     close(c);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
 /* Takes a few locks and returns the largest token, for the crash tests. */
-static long long hold_some_locks(const struct test_server *t)
+static long long hold_some_locks(void)
 {
-    int a = conn(t);
+    int a = conn_new();
     long long m = acquire(a, "ACQUIRE k1 TTL 60000\r\n");
     m = llmax(m, acquire(a, "ACQUIRE k2 TTL FOREVER\r\n"));
     m = llmax(m, acquire(a, "ACQUIRE k3 SESSION\r\n"));
@@ -808,27 +698,27 @@ START_TEST(state_crash_recovery_delay)
 {
     struct test_server *t = srv_init();
     const char *const args1[] = { "--state_file", t->state_path, NULL };
-    srv_run(t, args1);
-    long long maxold = hold_some_locks(t);
+    srv_run(args1);
+    long long maxold = hold_some_locks();
     ts_kill9(t);
 
     /* Long enough to still be recovering when we look (valgrind starts
      * slowly). */
     char delay_s[32];
-    long long delay = under_valgrind() ? 8000 : 1500;
+    long long delay = slow_mode() ? 8000 : 1500;
     snprintf(delay_s, sizeof(delay_s), "%lld", delay);
     const char *const args2[] = { "--state_file", t->state_path,
                                   "--recovery_delay_ms", delay_s, NULL };
     double t0 = now_ms(); /* the delay starts after this */
-    srv_run(t, args2);
+    srv_run(args2);
     double up = now_ms(); /* ... and before this */
 
-    int a = conn(t), w1 = conn(t), w2 = conn(t);
+    int a = conn_new(), w1 = conn_new(), w2 = conn_new();
     say(a, "ACQUIRE k1\r\nACQUIRE brand-new\r\nACQUIRE k2 WAIT 0\r\n");
-    expect(a, "-LOCKED k1 is already locked!\r\n"
+    EXPECT(a, "-LOCKED k1 is already locked!\r\n"
               "-LOCKED brand-new is already locked!\r\n"
               "-LOCKED k2 is already locked!\r\n");
-    ck_assert(stat_of(t, "recovering"));
+    ck_assert(stat_of("recovering"));
     double sent2 = now_ms();
     say(w1, "ACQUIRE brand-new WAIT 60000\r\n");
     say(w2, "ACQUIRE k1 WAIT 200\r\n");
@@ -837,7 +727,7 @@ START_TEST(state_crash_recovery_delay)
     ck_assert_msg(sent2 + 200 + 500 < t0 + (double)delay,
                   "too slow to test: %.0f ms of the %lld ms delay used",
                   sent2 - t0, delay);
-    expect(w2, "-TIMEOUT k1 is already locked!\r\n");
+    EXPECT(w2, "-TIMEOUT k1 is already locked!\r\n");
     long long tn = read_token(w1);
     double got = now_ms();
     ck_assert_msg(got >= t0 + (double)delay - CLOCK_SLACK_MS,
@@ -848,14 +738,14 @@ START_TEST(state_crash_recovery_delay)
                   delay);
     ck_assert_msg(tn > maxold, "token %lld after the crash, %lld before",
                   tn, maxold);
-    ck_assert(!stat_of(t, "recovering"));
-    check_stats(t, "rejected", 3LL, "timeouts", 1LL, "handoffs", 1LL,
+    ck_assert(!stat_of("recovering"));
+    check_stats("rejected", 3LL, "timeouts", 1LL, "handoffs", 1LL,
                 "waiters", 0LL, NULL);
     /* The crashed run's locks are gone (that is what the delay covered). */
     long long t1 = acquire(a, "ACQUIRE k1\r\n");
     ck_assert(t1 > tn);
     close_fds(a, w1, w2, -1);
-    srv_finish(t);
+    srv_finish();
 }
 END_TEST
 
@@ -879,28 +769,28 @@ static int file_has(const char *path, const char *needle)
 START_TEST(state_missing_file_and_crash_delays)
 {
     struct test_server *t = srv_init();
-    const char *ttl = under_valgrind() ? "6000" : "1000";
+    const char *ttl = slow_mode() ? "6000" : "1000";
     const char *const args[] = { "--state_file", t->state_path,
                                  "--default_ttl_ms", ttl, NULL };
     const char *const args0[] = { "--state_file", t->state_path,
                                   "--default_ttl_ms", ttl,
                                   "--recovery_delay_ms", "0", NULL };
     ck_assert_int_ne(access(t->state_path, F_OK), 0);
-    srv_run(t, args);
-    ck_assert(!stat_of(t, "recovering"));
-    int a = conn(t);
+    srv_run(args);
+    ck_assert(!stat_of("recovering"));
+    int a = conn_new();
     long long maxold = acquire(a, "ACQUIRE k0\r\n");
     ck_assert_msg(file_has(t->state_path, "\"running\""),
                   "state file not marked running");
     close(a);
-    maxold = llmax(maxold, hold_some_locks(t));
+    maxold = llmax(maxold, hold_some_locks());
 
     ts_kill9(t);
     double t0 = now_ms();
-    srv_run(t, args);
-    a = conn(t);
+    srv_run(args);
+    a = conn_new();
     say(a, "ACQUIRE x\r\n");
-    expect(a, "-LOCKED x is already locked!\r\n");
+    EXPECT(a, "-LOCKED x is already locked!\r\n");
     ck_assert_msg(now_ms() < t0 + atof(ttl), "too slow to test");
     long long tx = acquire(a, "ACQUIRE x WAIT 60000\r\n");
     ck_assert(now_ms() >= t0 + atof(ttl) - CLOCK_SLACK_MS);
@@ -910,19 +800,18 @@ START_TEST(state_missing_file_and_crash_delays)
 
     for (int crash = 0; crash < 2; crash++) {
         ts_kill9(t);
-        srv_run(t, args0);
-        ck_assert(!stat_of(t, "recovering"));
-        a = conn(t);
+        srv_run(args0);
+        ck_assert(!stat_of("recovering"));
+        a = conn_new();
         long long ty = acquire(a, "ACQUIRE x\r\n");
         ck_assert_msg(ty > tx, "token %lld after the crash, %lld before",
                       ty, tx);
         tx = ty;
         close(a);
     }
-    srv_stop(t);
+    srv_stop();
     ck_assert_msg(file_has(t->state_path, "\"clean\""),
                   "state file not marked clean after SIGTERM");
-    g_ts_live = 0;
     ts_cleanup(t);
 }
 END_TEST
@@ -969,7 +858,6 @@ START_TEST(state_corrupt_file_refuses_start)
                       "the bad state file was changed");
         unlink(t->log_path);
     }
-    g_ts_live = 0;
     ts_cleanup(t);
 }
 END_TEST
@@ -977,12 +865,7 @@ END_TEST
 static Suite *waiting_suite(void)
 {
     Suite *s = suite_create("waiting");
-    TCase *w = tcase_create("waiting");
-    /* Run by hand without CK_DEFAULT_TIMEOUT, Check's 4 s default is far
-     * too short for these real-time suites (make sets it). */
-    if (!getenv("CK_DEFAULT_TIMEOUT"))
-        tcase_set_timeout(w, 600);
-    tcase_add_checked_fixture(w, NULL, on_failure);
+    TCase *w = itest_tcase_timed(s, "waiting", 600);
     tcase_add_test(w, fifo_three_waiters);
     tcase_add_test(w, handoff_on_expiry);
     tcase_add_test(w, handoff_on_session_end);
@@ -993,25 +876,16 @@ static Suite *waiting_suite(void)
     tcase_add_test(w, max_waiters_per_key);
     tcase_add_test(w, disconnect_keeps_plain_locks_drops_session_and_wait);
     tcase_add_test(w, stats_counters_exact);
-    suite_add_tcase(s, w);
 
-    TCase *r = tcase_create("restart");
-    if (!getenv("CK_DEFAULT_TIMEOUT"))
-        tcase_set_timeout(r, 600);
-    tcase_add_checked_fixture(r, NULL, on_failure);
+    TCase *r = itest_tcase_timed(s, "restart", 600);
     tcase_add_test(r, state_clean_restart);
     tcase_add_test(r, state_crash_recovery_delay);
     tcase_add_test(r, state_missing_file_and_crash_delays);
     tcase_add_test(r, state_corrupt_file_refuses_start);
-    suite_add_tcase(s, r);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(waiting_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return itest_main(waiting_suite());
 }

@@ -3,8 +3,10 @@
  * Owns: forking the daemon on a free loopback port (CACHIFYD_BIN names the
  * binary; CACHIFYD_VALGRIND=1 runs it under valgrind, which then decides
  * the exit status), a temporary directory per server for its log, state
- * file and socket, and small blocking-socket helpers with read timeouts so
- * a hung daemon fails a test instead of hanging it.
+ * file and socket, small blocking-socket helpers with read timeouts so
+ * a hung daemon fails a test instead of hanging it, and the process
+ * figures tests look at (VmRSS, the open-file limit).  No Check here: its
+ * side is tests/support/itest_common.h.
  */
 #ifndef CACHIFY_TESTS_TESTSERVER_H
 #define CACHIFY_TESTS_TESTSERVER_H
@@ -80,5 +82,15 @@ int tc_closed(int fd);
 
 /* The last bytes tc_expect / tc_read_int saw, escaped, for messages. */
 const char *tc_last(void);
+
+/* Turns O_NONBLOCK on (on != 0) or off for fd. */
+void tc_set_nonblock(int fd, int on);
+
+/* Resident set of a process in KiB (VmRSS), or -1. */
+long ts_rss_kib(pid_t pid);
+
+/* Raises this process's soft open-file limit to its hard limit (for tests
+ * that hold thousands of sockets).  Returns the new soft limit, or -1. */
+long ts_raise_nofile(void);
 
 #endif
