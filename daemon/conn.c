@@ -27,7 +27,7 @@
 /* How long a closing connection may keep sending before we stop reading. */
 #define LINGER_SECONDS 2
 
-static void conn_process(struct conn *c);
+static int conn_process(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
@@ -208,19 +208,19 @@ static int drop_on_output(struct conn *c)
 }
 
 /* Executes whole requests while the connection is ready and its output is
- * under the pause mark. */
-static void conn_process(struct conn *c)
+ * under the pause mark.  Returns 1 when c was dropped (freed), else 0. */
+static int conn_process(struct conn *c)
 {
     struct server *srv = c->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     struct evbuffer *out = conn_output(c);
 
     if (c->in_process)
-        return;
+        return 0;
     c->in_process = 1;
     /* A wait's late reply (conn_wait_granted/timed_out) may have failed. */
     if (drop_on_output(c))
-        return;
+        return 1;
     while (c->state == CONN_READY) {
         if (evbuffer_get_length(out) >= OUTPUT_PAUSE_BYTES) {
             c->output_paused = 1;
@@ -235,7 +235,7 @@ static void conn_process(struct conn *c)
             c->deadlines.partial_us = 0;
             commands_execute(c, &req);
             if (drop_on_output(c))
-                return;
+                return 1;
             continue;
         }
         if (st == PROTO_ERROR) {
@@ -265,6 +265,7 @@ static void conn_process(struct conn *c)
         event_active(c->flush, EV_TIMEOUT, 1);
     if (c->state == CONN_CLOSING && evbuffer_get_length(out) == 0)
         conn_linger(c);
+    return 0;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -308,12 +309,21 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     (void)bev;
-    if ((what & BEV_EVENT_EOF) && c->state == CONN_READY &&
-        evbuffer_get_length(conn_output(c)) > 0) {
-        /* The client half-closed after its last request (nc -N does):
-         * its replies are still owed. */
-        conn_close_after_reply(c);
-        return;
+    if ((what & BEV_EVENT_EOF) && c->state == CONN_READY) {
+        /* The client half-closed after its last requests (nc -N does):
+         * whole requests it sent before the end still run (a deferred
+         * resume may not have got to them yet), and their replies are
+         * owed.  One that starts a wait ends it: nobody is left to hold
+         * what it would be granted. */
+        if (conn_process(c))
+            return;
+        if (c->state == CONN_CLOSING)
+            return; /* QUIT or -PROTO among them: already closing */
+        if (c->state == CONN_READY &&
+            evbuffer_get_length(conn_output(c)) > 0) {
+            conn_close_after_reply(c);
+            return;
+        }
     }
     conn_free(c);
 }

@@ -218,9 +218,21 @@ static int listen_unix(struct server *srv, const char *path)
         return -1;
     }
     memcpy(un.sun_path, path, strlen(path) + 1);
-    /* A socket file left by a previous run would make bind fail. */
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+    /* A socket file left by a previous run would make bind fail; one that
+     * still answers belongs to a running daemon and must not be taken. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 &&
+                   connect(probe, (struct sockaddr *)&un, sizeof(un)) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            log_msg(LOG_ERROR, "unix socket %s is in use by a running "
+                    "daemon", path);
+            return -1;
+        }
         unlink(path);
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
         log_msg(LOG_ERROR, "cannot listen on unix socket %s: %s", path,

@@ -53,12 +53,12 @@ struct server {
 
     struct event *expiry_timer;     /* armed for locktable_next_deadline() */
     uint64_t timer_armed_for;       /* that deadline, UINT64_MAX when idle */
-    struct event *recovery_timer;   /* logs the end of crash recovery */
 
     struct event *sig_int, *sig_term;
     uint64_t started_us;            /* monotonic, for uptime */
     struct server_stats stats;
-    int state_ok;                   /* state file usable (see state.c) */
+    uint64_t ceiling_retry_us;      /* no token-ceiling write before this
+                                       monotonic time (state.c) */
 };
 
 /* Builds the server: engine, listeners, signals.  Returns NULL after

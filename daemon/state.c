@@ -67,24 +67,25 @@ static int write_durably(const char *path, const char *text)
             goto out;
         off += (size_t)n;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
+    /* Close whatever fsync said, or the descriptor leaks. */
+    int synced = fsync(fd) == 0;
+    int closed = close(fd) == 0;
     fd = -1;
-    if (rename(tmp, path) != 0)
+    if (!synced || !closed || rename(tmp, path) != 0)
         goto out;
+    /* The rename itself must survive a power cut. */
     int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { /* the rename itself must survive a power cut */
-        fsync(dfd);
-        close(dfd);
-    }
-    rc = 0;
+    if (dfd < 0)
+        goto out;
+    synced = fsync(dfd) == 0;
+    close(dfd);
+    rc = synced ? 0 : -1;
 out:
-    if (fd >= 0) {
-        int saved = errno;
+    if (fd >= 0)
         close(fd);
-        unlink(tmp);
+    if (rc != 0) {
+        int saved = errno;
+        unlink(tmp); /* gone already when the rename happened */
         errno = saved;
     }
     cfy_free(tmp);
@@ -161,13 +162,26 @@ static uint64_t reserve_from(uint64_t token)
     return (token > wall ? token : wall) + TOKEN_RESERVE_US;
 }
 
+/* After a failed ceiling write, how long grants go on without trying
+ * again: a failing disk costs one synchronous write a second, not one per
+ * grant on the event loop. */
+#define CEILING_RETRY_US 1000000ULL
+
 /* Engine callback: a token would pass the ceiling on disk. */
 static uint64_t raise_ceiling(void *arg, uint64_t token)
 {
     struct server *srv = arg;
-    uint64_t ceiling = reserve_from(token);
-    if (write_state(srv, "running", 0, ceiling) != 0)
+    uint64_t now = clock_mono_us(NULL);
+    if (now < srv->ceiling_retry_us)
         return 0;
+    uint64_t ceiling = reserve_from(token);
+    if (write_state(srv, "running", 0, ceiling) != 0) {
+        srv->ceiling_retry_us = now + CEILING_RETRY_US;
+        log_msg(LOG_ERROR, "token ceiling not written: tokens issued now "
+                "may not stay above older ones after a crash with the "
+                "wall clock stepped back; retrying every second");
+        return 0;
+    }
     log_msg(LOG_DEBUG, "token ceiling raised to %llu",
             (unsigned long long)ceiling);
     return ceiling;

@@ -8,9 +8,10 @@
  * marked "clean" gives back its held locks with their tokens and remaining
  * TTLs; a file still marked "running" means the last run crashed, so grants
  * are refused for recovery_delay_ms.  A missing file is a first start.
- * Then the file is rewritten marked "running" with a token ceiling: no token
- * above the ceiling is issued before a new ceiling is on disk, so after a
- * crash the next tokens start above it.  At a clean stop state_save_clean()
+ * Then the file is rewritten marked "running" with a token ceiling: before
+ * a token above it is issued a new ceiling is written, so after a crash the
+ * next tokens start above it.  A failed write does not stop grants; it is
+ * logged and retried once a second.  At a clean stop state_save_clean()
  * writes the held locks and "clean".
  */
 #ifndef CACHIFY_DAEMON_STATE_H

@@ -428,6 +428,38 @@ static void write_conf(const char *path, const char *text)
     fclose(f);
 }
 
+/* A second daemon pointed at a live daemon's Unix socket must refuse to
+ * start and leave the socket alone (it used to unlink it, cutting the
+ * running daemon off). */
+START_TEST(test_unix_socket_in_use)
+{
+    const char *bin = getenv("CACHIFYD_BIN");
+    char err[4096];
+    if (!bin)
+        bin = "build/cachifyd";
+    srv_init();
+    char sock[sizeof(g_ts.sock_path)];
+    snprintf(sock, sizeof(sock), "%s", g_ts.sock_path);
+    srv_run((const char *const[]){ "--unixsocket", sock, NULL });
+    int rc = run_capture((const char *const[]){ bin, "--port", "0",
+                                                "--unixsocket", sock, NULL },
+                         err, sizeof(err));
+    ck_assert_msg(rc == 1 && strstr(err, "is in use by a running daemon"),
+                  "second daemon: exit %d, stderr: %s", rc, err);
+    int fd = -1;
+    for (int i = 0; i < 500 && fd < 0; i++) { /* created before TCP */
+        fd = tc_connect_unix(sock);
+        if (fd < 0)
+            usleep(20000);
+    }
+    ck_assert_msg(fd >= 0, "the first daemon's socket is gone");
+    ck_assert_int_eq(tc_send(fd, "PING\r\n"), 0);
+    EXPECT(fd, "+PONG\r\n");
+    close(fd);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_config_errors)
 {
     const char *bin = getenv("CACHIFYD_BIN");
@@ -663,6 +695,7 @@ static Suite *errors_suite(void)
     tcase_add_loop_test(tc, test_acquire_bad_options, 0, FR_COUNT);
     tcase_add_test(tc, test_max_ttl);
     tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_unix_socket_in_use);
 
     tc = itest_tcase(s, "proto");
     tcase_add_test(tc, test_proto_errors);
