@@ -95,8 +95,9 @@ void cmd_auth(struct conn *c, const struct proto_request *req)
         reply_status(c, "OK");
         return;
     }
+    static struct log_limit auth_log; /* AUTH can be pipelined at will */
     c->srv->stats.auth_failures++;
-    log_msg(LOG_WARNING, "client %s: AUTH failed", c->peer);
+    log_limited(&auth_log, LOG_WARNING, "client %s: AUTH failed", c->peer);
     reply_error(c, "WRONGPASS", "invalid password");
 }
 

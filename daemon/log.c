@@ -1,6 +1,8 @@
 /* daemon/log.c - leveled log lines on stderr (see log.h). */
 #include "daemon/log.h"
 
+#include "daemon/clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -18,7 +20,43 @@ int log_enabled(enum log_level level)
     return level >= current_level;
 }
 
+static void write_line(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 void log_msg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt,
+                 ...)
+{
+    if (!log_enabled(level))
+        return;
+    uint64_t now = clock_mono_us(NULL);
+    if (now - l->window_start_us >= 1000000) {
+        if (l->suppressed)
+            log_msg(level, "(%lu more lines like the next were left out in "
+                    "one second)", l->suppressed);
+        l->window_start_us = now;
+        l->logged = 0;
+        l->suppressed = 0;
+    }
+    if (l->logged >= LOG_LIMIT_PER_SECOND) {
+        l->suppressed++;
+        return;
+    }
+    l->logged++;
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(level, fmt, ap);
+    va_end(ap);
+}
+
+static void write_line(enum log_level level, const char *fmt, va_list ap)
 {
     if (!log_enabled(level))
         return;
@@ -32,10 +70,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     /* One fprintf per line keeps concurrent writers (tests reading the
      * log) from seeing half lines. */
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     fprintf(stderr, "%s.%03ld [%s] %s\n", stamp, (long)(tv.tv_usec / 1000),
             config_log_level_name(level), msg);
     fflush(stderr);

@@ -7,6 +7,8 @@
 #ifndef CACHIFY_DAEMON_LOG_H
 #define CACHIFY_DAEMON_LOG_H
 
+#include <stdint.h>
+
 #include "daemon/config.h"
 
 /* Sets the lowest level that is written (LOG_INFO until called). */
@@ -18,5 +20,22 @@ int log_enabled(enum log_level level);
 /* Writes one line at `level` (printf format, no trailing newline needed). */
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A budget for one kind of line that clients can trigger at will (a
+ * failed AUTH, a refused connection): at most LOG_LIMIT_PER_SECOND such
+ * lines a second, then one line saying how many were left out, so a
+ * client cannot make the loop block writing to a slow stderr.  Zero-
+ * initialise one per call site. */
+#define LOG_LIMIT_PER_SECOND 10
+
+struct log_limit {
+    uint64_t window_start_us; /* monotonic start of the current second */
+    unsigned logged;          /* lines written in it */
+    unsigned long suppressed; /* lines left out in it */
+};
+
+/* log_msg, within l's budget. */
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -97,18 +97,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     (void)l;
     (void)salen;
     describe_peer(sa, peer, sizeof(peer));
+    static struct log_limit denied_log, full_log;
     if (guard_denied(srv->config, sa)) {
         guard_refuse(fd, GUARD_DENIED_REPLY);
         srv->stats.denied_clients++;
-        log_msg(LOG_WARNING, "client %s refused: protected mode (no password "
-                "is set and it is not a loopback client)", peer);
+        log_limited(&denied_log, LOG_WARNING, "client %s refused: protected "
+                    "mode (no password is set and it is not a loopback "
+                    "client)", peer);
         return;
     }
     if ((long long)srv->nconns >= srv->maxclients) {
         guard_refuse(fd, "-LIMIT max number of clients reached\r\n");
         srv->stats.rejected_clients++;
-        log_msg(LOG_WARNING, "client %s refused: maxclients (%lld) reached",
-                peer, srv->maxclients);
+        log_limited(&full_log, LOG_WARNING, "client %s refused: maxclients "
+                    "(%lld) reached", peer, srv->maxclients);
         return;
     }
     if (sa->sa_family != AF_UNIX) {
