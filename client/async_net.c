@@ -44,6 +44,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "client/conn_sync.h"
 #include "proto/resp.h"
 
 /* A reply is at most an error line naming a key of up to max_key_len
@@ -286,11 +287,18 @@ static int handle_reply(struct aconn *c, struct areq *r,
         async_req_free(r);
         if (rep->type == RESP_STATUS)
             return 0;
-        /* WRONGPASS, or "ERR no password is set": the URL's password does
-         * not match the server either way. */
-        if (rep->type == RESP_ERROR_REPLY)
-            conn_fail(c, CACHIFY_ERR_AUTH, "AUTH failed: %s", rep->str);
-        else
+        /* Mapped as the sync API maps it: WRONGPASS (NOAUTH) or "ERR no
+         * password is set" is CACHIFY_ERR_AUTH (the URL's password does not
+         * match the server); any other refusal (-LIMIT max number of
+         * clients reached, -DENIED, ...) is CACHIFY_ERR_SERVER. */
+        if (rep->type == RESP_ERROR_REPLY) {
+            st = error_status(rep->str);
+            if (strcmp(rep->str, "ERR no password is set") == 0)
+                st = CACHIFY_ERR_AUTH;
+            else if (st != CACHIFY_ERR_AUTH)
+                st = CACHIFY_ERR_SERVER;
+            conn_fail(c, st, "AUTH failed: %s", rep->str);
+        } else
             conn_fail(c, CACHIFY_ERR_PROTO, "unexpected reply to AUTH");
         return -1;
     }
@@ -407,7 +415,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_CONNECTED) {
         uint64_t now = async_now_us();
+        evutil_socket_t fd = bufferevent_getfd(bev);
 
+        /* SO_KEEPALIVE (a WAIT FOREVER on a vanished server ends), and
+         * TCP_NODELAY on TCP, as the sync connections have them. */
+        if (fd >= 0)
+            cachify__tune_socket((int)fd,
+                                 c->ac->url.kind != CACHIFY_URL_UNIX);
         c->state = CS_READY;
         for (struct areq *r = c->head; r != NULL; r = r->next)
             r->deadline_us = r->timeout_us ? now + r->timeout_us : 0;

@@ -77,6 +77,29 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
+void cachify__tune_socket(int fd, int tcp)
+{
+    int one = 1;
+
+    /* Keepalive: see conn_sync.h (a WAIT FOREVER must not outlive a server
+     * that vanished without a word). */
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (!tcp)
+        return;
+#ifdef TCP_KEEPIDLE
+    {
+        int idle = CACHIFY_KEEPIDLE_S, intvl = CACHIFY_KEEPINTVL_S,
+            cnt = CACHIFY_KEEPCNT;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    }
+#endif
+    /* Requests are small and answered one by one: no Nagle delay. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 void sconn_init(struct sconn *sc)
 {
     sc->fd = -1;
@@ -153,12 +176,8 @@ static int open_tcp(const struct cachify_url *u, long long deadline,
         fd = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline,
                          what, err, errlen);
     freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-
-        /* Requests are small and answered one by one: no Nagle delay. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    if (fd >= 0)
+        cachify__tune_socket(fd, 1);
     return fd;
 }
 
@@ -171,8 +190,12 @@ static int open_unix(const struct cachify_url *u, long long deadline,
     sa.sun_family = AF_UNIX;
     /* url.c bounds path to sizeof sun_path with its NUL. */
     memcpy(sa.sun_path, u->path, strlen(u->path) + 1);
-    return connect_one(AF_UNIX, (const struct sockaddr *)&sa, sizeof sa,
-                       deadline, u->path, err, errlen);
+    int fd = connect_one(AF_UNIX, (const struct sockaddr *)&sa, sizeof sa,
+                         deadline, u->path, err, errlen);
+
+    if (fd >= 0)
+        cachify__tune_socket(fd, 0);
+    return fd;
 }
 
 int sconn_open(struct sconn *sc, const struct cachify_url *u, int timeout_ms,
@@ -193,6 +216,24 @@ int sconn_open(struct sconn *sc, const struct cachify_url *u, int timeout_ms,
         return CACHIFY_ERR_IO;
     }
     return CACHIFY_OK;
+}
+
+int sconn_idle(struct sconn *sc)
+{
+    struct pollfd pfd;
+    int rc;
+
+    if (sc->fd < 0 || sc->parser == NULL || resp_parser_busy(sc->parser))
+        return 0;
+    do {
+        pfd.fd = sc->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    /* Readable (bytes or EOF), POLLHUP, POLLERR: not idle.  A poll that
+     * fails says nothing good either. */
+    return rc == 0;
 }
 
 /* Writes n bytes of buf by deadline.  CACHIFY_OK or CACHIFY_ERR_IO. */

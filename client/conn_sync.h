@@ -27,6 +27,21 @@ struct sconn {
     struct resp_parser *parser;/* replies of this connection; NULL when closed */
 };
 
+/* Keepalive timings set on every client socket (TCP): the first probe
+ * after this many idle seconds, then one every INTVL seconds, and the
+ * connection is dead after CNT unanswered ones (~90 s in all), so a wait
+ * without bound (WAIT FOREVER) on a server that vanished (host down,
+ * network cut: no FIN, no RST) ends with CACHIFY_ERR_IO instead of never. */
+#define CACHIFY_KEEPIDLE_S 60
+#define CACHIFY_KEEPINTVL_S 10
+#define CACHIFY_KEEPCNT 3
+
+/* Sets SO_KEEPALIVE (with the timings above) on fd and, when tcp is
+ * non-zero, TCP_NODELAY (requests are small and answered one by one).
+ * Best effort: a refused option is ignored.  Shared by the sync and the
+ * async connections. */
+void cachify__tune_socket(int fd, int tcp);
+
 /* A closed connection (fd -1). */
 void sconn_init(struct sconn *sc);
 
@@ -37,6 +52,14 @@ int sconn_open(struct sconn *sc, const struct cachify_url *u, int timeout_ms,
 
 /* Closes the socket and drops unread bytes; a closed sc is a no-op. */
 void sconn_close(struct sconn *sc);
+
+/* 1 when sc is open and idle: nothing arrived since its last reply (no
+ * unread bytes, no EOF, no socket error), checked with a poll() that does
+ * not wait.  0 otherwise: the server closed it (its idle `timeout`, a
+ * restart) or sent something unasked (a -LIMIT / -DENIED line before
+ * closing), and a request sent on it would fail or read that line as its
+ * reply. */
+int sconn_idle(struct sconn *sc);
 
 /* Sends argv[0..argc) (lengths in len) as one RESP array within
  * timeout_ms.  CACHIFY_OK, CACHIFY_ERR_IO or CACHIFY_ERR_NOMEM (message in

@@ -16,6 +16,10 @@
  * the store mutex in whichever thread resolved the wait, marks it done; a
  * bounded wait ends through the timer thread, so it needs no timed sleep.
  *
+ * Fencing tokens keep growing across store lifetimes: the last token of a
+ * store freed with its last session is kept (g_last_token) and the next
+ * store's engine is raised to it before it issues any.
+ *
  * Lock order: create_mu (creation and teardown only), then store->mu.
  */
 #include "client/embedded.h"
@@ -72,6 +76,15 @@ struct mem_session {
 
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mem_store *g_store;
+/* The largest token any store of this process issued, saved when a store
+ * goes with its last session: the next store starts above it, so fencing
+ * tokens never go backwards between store lifetimes (the engine alone
+ * would start from the wall clock, which may have been set back, or lag
+ * behind a burst of tokens issued faster than one per microsecond).
+ * Guarded by create_mu. */
+static uint64_t g_last_token;
+/* The clock of the next store (mem_store_set_clock); guarded by create_mu. */
+static const struct lock_clock *g_clock = &clock_system;
 
 /* ---- engine callbacks (store mutex held) ---- */
 
@@ -183,9 +196,11 @@ static struct mem_store *store_new(void)
     if (st == NULL)
         return NULL;
     random_seed(seed);
-    st->table = locktable_new(&clock_system, &events, &limits, seed);
+    st->table = locktable_new(g_clock, &events, &limits, seed);
     if (st->table == NULL)
         goto fail_table;
+    /* No session and no timer thread yet: the table is ours alone. */
+    locktable_raise_last_token(st->table, g_last_token);
     if (pthread_mutex_init(&st->mu, NULL) != 0)
         goto fail_mutex;
     /* The engine's deadlines are CLOCK_MONOTONIC microseconds. */
@@ -271,11 +286,23 @@ void mem_session_free(struct mem_session *ms)
     kick_timer(st); /* hand-offs may have granted locks with a TTL */
     pthread_mutex_unlock(&st->mu);
     if (--st->sessions == 0) {
+        /* No session left, so nothing issues tokens any more. */
+        uint64_t last = locktable_last_token(st->table);
+
+        if (last > g_last_token)
+            g_last_token = last;
         g_store = NULL;
         store_free(st);
     }
     pthread_mutex_unlock(&create_mu);
     free(ms);
+}
+
+void mem_store_set_clock(const struct lock_clock *clock)
+{
+    pthread_mutex_lock(&create_mu);
+    g_clock = clock != NULL ? clock : &clock_system;
+    pthread_mutex_unlock(&create_mu);
 }
 
 /* ---- calls ---- */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct mem_session;
+struct lock_clock;
 
 /* A queued acquire finished: status is CACHIFY_OK (with token) or
  * CACHIFY_TIMEOUT.  Called with the store mutex held; see above. */
@@ -30,8 +31,15 @@ struct mem_session *mem_session_new(void);
 
 /* Releases the session's SESSION locks (handing them to waiters), cancels
  * its pending waits without callbacks, and drops the store when it was the
- * last session. */
+ * last session (keeping its last fencing token: the next store issues
+ * larger ones, even when the wall clock went back meanwhile). */
 void mem_session_free(struct mem_session *ms);
+
+/* For tests: the clocks (daemon/clock.h) of the next store created, NULL
+ * for the system's; a live store keeps the one it was created with.
+ * clock must outlive that store.  Fencing tokens stay increasing across
+ * stores whatever the clock says (see mem_session_free). */
+void mem_store_set_clock(const struct lock_clock *clock);
 
 /* Acquire that blocks the calling thread: wait_ms 0 = no wait, -1 = no
  * bound.  ttl_us 0 = no expiry.  Returns CACHIFY_OK with *token,

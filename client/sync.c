@@ -14,7 +14,9 @@
  * sends anything.  A call is never retried by itself: the server may have
  * done it already.  An error reply and a missing reply are told apart
  * (hiredis #242): a reply of an unexpected type is CACHIFY_ERR_PROTO, an
- * error reply is mapped by its code, and no reply is CACHIFY_ERR_IO.
+ * error reply is mapped by its code, and no reply is CACHIFY_ERR_IO.  A
+ * connection the server closed while it was idle is noticed before a
+ * request is sent (ready_conn) and replaced, so it costs no error.
  *
  * "<key> is already locked!" names the key as the caller gave it, without
  * the handle's prefix: py-cachify builds the message from the formatted key
@@ -146,21 +148,31 @@ static int full_key(struct cachify *c, const char *key, size_t *len)
 
 /* ---- the wire ---- */
 
+/* The status an error reply "CODE message" means, by its code. */
+static int error_status(const char *text)
+{
+    size_t code = strcspn(text, " ");
+
+#define IS_CODE(s) (code == sizeof(s) - 1 && memcmp(text, s, code) == 0)
+    if (IS_CODE("LOCKED"))
+        return CACHIFY_LOCKED;
+    if (IS_CODE("TIMEOUT"))
+        return CACHIFY_TIMEOUT;
+    if (IS_CODE("NOAUTH") || IS_CODE("WRONGPASS"))
+        return CACHIFY_ERR_AUTH;
+#undef IS_CODE
+    return CACHIFY_ERR_SERVER;
+}
+
 /* Maps an error reply to a status and message. */
 static int error_reply(struct cachify *c, const struct resp_reply *r,
                        const char *key)
 {
-    size_t code = strcspn(r->str, " ");
+    int st = error_status(r->str);
 
-#define IS_CODE(s) (code == sizeof(s) - 1 && memcmp(r->str, s, code) == 0)
-    if (IS_CODE("LOCKED"))
-        return locked_err(c, CACHIFY_LOCKED, key ? key : "");
-    if (IS_CODE("TIMEOUT"))
-        return locked_err(c, CACHIFY_TIMEOUT, key ? key : "");
-    if (IS_CODE("NOAUTH") || IS_CODE("WRONGPASS"))
-        return cachify__set_err(c, CACHIFY_ERR_AUTH, "%s", r->str);
-#undef IS_CODE
-    return cachify__set_err(c, CACHIFY_ERR_SERVER, "%s", r->str);
+    if (st == CACHIFY_LOCKED || st == CACHIFY_TIMEOUT)
+        return locked_err(c, st, key ? key : "");
+    return cachify__set_err(c, st, "%s", r->str);
 }
 
 /* Drops the connection after an I/O or protocol error (see the top). */
@@ -205,9 +217,18 @@ static int connect_server(struct cachify *c)
     if (r->type == RESP_STATUS) {
         rc = CACHIFY_OK;
     } else if (r->type == RESP_ERROR_REPLY) {
-        /* WRONGPASS, or "ERR no password is set": either way the URL's
-         * password does not match the server; say so at open. */
-        rc = cachify__set_err(c, CACHIFY_ERR_AUTH, "AUTH failed: %s", r->str);
+        /* Mapped like any error reply: WRONGPASS (and NOAUTH), or "ERR no
+         * password is set" (the URL's password does not match the server)
+         * are CACHIFY_ERR_AUTH; anything else (-LIMIT max number of clients
+         * reached, -DENIED, ...) is the server refusing for another reason,
+         * CACHIFY_ERR_SERVER, not a wrong password.  LOCKED / TIMEOUT mean
+         * nothing as a reply to AUTH: CACHIFY_ERR_SERVER too. */
+        rc = error_status(r->str);
+        if (strcmp(r->str, "ERR no password is set") == 0)
+            rc = CACHIFY_ERR_AUTH;
+        else if (rc != CACHIFY_ERR_AUTH)
+            rc = CACHIFY_ERR_SERVER;
+        rc = cachify__set_err(c, rc, "AUTH failed: %s", r->str);
         sconn_close(&c->conn);
     } else {
         rc = conn_failed(c, cachify__set_err(c, CACHIFY_ERR_PROTO,
@@ -215,6 +236,21 @@ static int connect_server(struct cachify *c)
     }
     resp_reply_free(r);
     return rc;
+}
+
+/* Makes c's connection ready for a request: every request on the network
+ * backends starts here, before anything is sent.  A connection that is no
+ * longer idle (the server closed it while we were not looking, e.g. its
+ * idle `timeout`, or wrote an unsolicited -LIMIT / -DENIED line before
+ * closing) is dropped and replaced: safe, since nothing of this request was
+ * sent yet, and without it the request would fail with CACHIFY_ERR_IO or
+ * read the stray line as its reply.  A missing connection is opened (and
+ * authenticated). */
+static int ready_conn(struct cachify *c)
+{
+    if (c->conn.fd >= 0 && !sconn_idle(&c->conn))
+        sconn_close(&c->conn);
+    return c->conn.fd >= 0 ? CACHIFY_OK : connect_server(c);
 }
 
 /* Runs a command whose success reply is an integer: CACHIFY_OK with *value,
@@ -226,7 +262,7 @@ static int int_command(struct cachify *c, const char *key, int argc,
     struct resp_reply *r = NULL;
     int rc;
 
-    if (c->conn.fd < 0 && (rc = connect_server(c)) != CACHIFY_OK)
+    if ((rc = ready_conn(c)) != CACHIFY_OK)
         return rc;
     rc = roundtrip(c, argc, argv, len, timeout_ms, &r);
     if (rc != CACHIFY_OK)
@@ -254,9 +290,14 @@ int cachify_open(struct cachify **out, const char *url,
     struct cachify *c;
     int rc;
 
-    *out = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (out == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "out is NULL");
+        return CACHIFY_ERR_ARG;
+    }
+    *out = NULL;
     c = calloc(1, sizeof *c);
     if (c == NULL || (c->err = malloc(ERR_INITIAL)) == NULL) {
         free(c);
@@ -522,7 +563,7 @@ int cachify_ping(struct cachify *c)
     clear_err(c);
     if (c->mem != NULL)
         return CACHIFY_OK;
-    if (c->conn.fd < 0 && (rc = connect_server(c)) != CACHIFY_OK)
+    if ((rc = ready_conn(c)) != CACHIFY_OK)
         return rc;
     rc = roundtrip(c, 1, argv, len, c->io_timeout_ms, &r);
     if (rc != CACHIFY_OK)

@@ -13,7 +13,9 @@
  *     attached as they complete and the frame pops when full.
  * Bounds: a header line (type byte, digits) is at most HEADER_MAX bytes, a
  * status/error line or bulk at most max_bulk, an array at most max_elements
- * long and RESP_MAX_DEPTH deep.  Anything else is RESP_ERROR, after which the
+ * long and RESP_MAX_DEPTH deep, and all the arrays of one reply together at
+ * most max_elements elements (a running total, reset when a top-level reply
+ * is returned).  Anything else is RESP_ERROR, after which the
  * parser answers RESP_ERROR forever (the caller drops the connection).
  */
 #include "proto/resp.h"
@@ -48,6 +50,7 @@ struct resp_parser {
     size_t scan;        /* CRLF search of the element at pos resumes here */
     struct frame stack[RESP_MAX_DEPTH];
     size_t depth;       /* frames in use */
+    size_t total;       /* array elements announced in the current reply */
     int dead;           /* a framing error happened */
     char err[96];
 };
@@ -103,6 +106,11 @@ void resp_parser_free(struct resp_parser *p)
 const char *resp_parser_error(const struct resp_parser *p)
 {
     return p->dead ? p->err : "";
+}
+
+int resp_parser_busy(const struct resp_parser *p)
+{
+    return p->pos < p->len || p->depth > 0;
 }
 
 int resp_parser_feed(struct resp_parser *p, const void *buf, size_t len)
@@ -313,6 +321,13 @@ static enum resp_status parse_one(struct resp_parser *p,
     /* '*' */
     if ((unsigned long long)n > p->lim.max_elements)
         return fail(p, "array longer than the limit");
+    /* The running total over the whole reply: without it, arrays nested
+     * RESP_MAX_DEPTH deep, each max_elements long, add up to
+     * max_elements^RESP_MAX_DEPTH elements.  Counted from the headers,
+     * before anything is allocated. */
+    if ((size_t)n > p->lim.max_elements - p->total)
+        return fail(p, "reply has more elements than the limit");
+    p->total += (size_t)n;
     if ((*out = new_reply(RESP_ARRAY)) == NULL)
         return fail(p, "out of memory");
     if (n > 0) {
@@ -362,6 +377,7 @@ enum resp_status resp_parser_next(struct resp_parser *p,
             p->depth--;
         }
         if (p->depth == 0) {
+            p->total = 0; /* the next reply starts its own count */
             *out = r;
             return RESP_OK;
         }

@@ -4,8 +4,11 @@
  * sockets, or what a reply means for a command.  Feed bytes, ask for the
  * next whole reply: RESP_OK, RESP_NEED_MORE, or RESP_ERROR (bytes that are
  * not RESP; the connection must be dropped).  Bounded: a bulk string longer
- * than max_bulk or an array deeper than RESP_MAX_DEPTH or longer than
- * max_elements is an error, so a hostile server cannot make the client
+ * than max_bulk, an array deeper than RESP_MAX_DEPTH or longer than
+ * max_elements, or a reply whose arrays hold more than max_elements
+ * elements in all (counted over every nesting level, from the array
+ * headers, before anything is allocated; the count restarts with each
+ * top-level reply) is an error, so a hostile server cannot make the client
  * allocate without limit.
  */
 #ifndef CACHIFY_PROTO_RESP_H
@@ -38,7 +41,8 @@ enum resp_status { RESP_OK, RESP_NEED_MORE, RESP_ERROR };
 
 struct resp_limits {
     size_t max_bulk;     /* longest bulk or status line, bytes */
-    size_t max_elements; /* longest array */
+    size_t max_elements; /* longest array, and most array elements (all
+                            nesting levels together) in one reply */
 };
 
 struct resp_parser;
@@ -57,6 +61,12 @@ enum resp_status resp_parser_next(struct resp_parser *p,
                                   struct resp_reply **out);
 
 const char *resp_parser_error(const struct resp_parser *p);
+
+/* 1 when the parser holds bytes not yet returned as part of a whole reply
+ * (the start of a reply, or bytes after the last one), else 0.  A client
+ * that reads one reply per request uses it to notice bytes it did not ask
+ * for. */
+int resp_parser_busy(const struct resp_parser *p);
 
 /* Frees a reply and its elements.  NULL is a no-op. */
 void resp_reply_free(struct resp_reply *r);

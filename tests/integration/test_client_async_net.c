@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* ---- the daemon goes away and comes back ---- */
 
@@ -129,6 +130,80 @@ START_TEST(test_auth)
 }
 END_TEST
 
+/* Refused for another reason than the password (-LIMIT max number of
+ * clients reached as the reply to AUTH): not CACHIFY_ERR_AUTH. */
+START_TEST(test_auth_refused_not_auth)
+{
+    SRV_START("--requirepass", "s3cret", "--maxclients", "1");
+    char url[300], buf[256];
+    struct rec r = { 0 };
+    int held = -1;
+
+    /* Take the only slot: a connection answered, not with -LIMIT (the
+     * start-up probe of testserver may hold it for a moment). */
+    for (int i = 0; i < 200 && held < 0; i++) {
+        held = tc_connect(&g_ts);
+        ck_assert_int_ge(held, 0);
+        ck_assert_int_eq(tc_send(held, "PING\r\n"), 0);
+        if (tc_read_reply(held, buf, sizeof buf) <= 0 ||
+            strncmp(buf, "-LIMIT", 6) == 0) {
+            close(held);
+            held = -1;
+            usleep(20 * 1000);
+        }
+    }
+    ck_assert_int_ge(held, 0);
+    snprintf(url, sizeof url, "cachify://:s3cret@127.0.0.1:%d", g_ts.port);
+    struct cachify_async *ac = open_h(url, NULL, 0);
+    CALL(cachify_async_is_locked(ac, "a", rec_val, &r));
+    RUN_UNTIL(r.called);
+    ck_assert_msg(r.status == CACHIFY_ERR_SERVER || r.status == CACHIFY_ERR_IO,
+                  "got %s (%s)", cachify_status_name(r.status), r.err);
+    if (r.status == CACHIFY_ERR_SERVER)
+        ck_assert_msg(strstr(r.err, "LIMIT"), "message: %s", r.err);
+    cachify_async_close(ac);
+    close(held);
+    event_free(g_guard);
+    event_base_free(g_base);
+    srv_finish();
+}
+END_TEST
+
+/* The option (level, name) of this process's socket connected to
+ * 127.0.0.1:port: 1 set, 0 not, -1 no such socket. */
+static int peer_sockopt(int port, int level, int name)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof sa;
+        int v = 0;
+        socklen_t vl = sizeof v;
+
+        if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
+            continue;
+        if (getsockopt(fd, level, name, &v, &vl) != 0)
+            return -1;
+        return v != 0;
+    }
+    return -1;
+}
+
+/* Keepalive (a WAIT FOREVER on a vanished server ends) and no Nagle delay
+ * on the async TCP connection. */
+START_TEST(test_socket_options)
+{
+    backend_start(BE_NET, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+
+    ck_assert_int_eq(IS_LOCKED(ac, "opt"), 0); /* connected */
+    ck_assert_int_eq(peer_sockopt(g_ts.port, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(peer_sockopt(g_ts.port, IPPROTO_TCP, TCP_NODELAY), 1);
+    cachify_async_close(ac);
+    backend_finish(BE_NET);
+}
+END_TEST
+
 /* A fake server: accepts, reads a request, answers `reply` (NULL: never,
  * "" : closes), keeps the connection open.  Returns its port. */
 static int fake_server(const char *reply)
@@ -238,7 +313,9 @@ int main(void)
     tcase_add_test(tc, test_server_gone);
     tcase_add_test(tc, test_bad_open);
     tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_auth_refused_not_auth);
     tcase_add_loop_test(tc, test_broken_server, 0, 5);
     tcase_add_test(tc, test_unix_and_names);
+    tcase_add_test(tc, test_socket_options);
     return itest_main(s);
 }

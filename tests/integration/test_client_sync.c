@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 
 #include "client/cachify.h"
@@ -356,6 +357,63 @@ START_TEST(auth)
 }
 END_TEST
 
+/* Takes the one client slot of a --maxclients 1 --requirepass daemon: a
+ * connection it answers (PONG, not -LIMIT: the slot may still be taken by
+ * the start-up probe of tests/support/testserver for a moment). */
+static int hold_only_slot(void)
+{
+    char buf[256];
+
+    for (int i = 0; i < 200; i++) {
+        int fd = tc_connect(&g_ts);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(tc_send(fd, "PING\r\n"), 0);
+        if (tc_read_reply(fd, buf, sizeof buf) > 0 &&
+            strncmp(buf, "-LIMIT", 6) != 0)
+            return fd;
+        close(fd);
+        usleep(20 * 1000);
+    }
+    ck_abort_msg("could not take the daemon's only client slot");
+    return -1;
+}
+
+/* A server that refuses for another reason than the password (here
+ * -LIMIT max number of clients reached, as its reply to AUTH) is not
+ * CACHIFY_ERR_AUTH: the password may well be right. */
+START_TEST(auth_refused_not_auth)
+{
+    struct cachify *c = (struct cachify *)1;
+    char err[256] = "";
+    int held, rc;
+
+    SRV_START("--requirepass", "s3cret", "--maxclients", "1");
+    held = hold_only_slot();
+    snprintf(g_url, sizeof g_url, "cachify://:s3cret@127.0.0.1:%d",
+             g_ts.port);
+    rc = cachify_open(&c, g_url, NULL, err, sizeof err);
+    ck_assert_msg(rc == CACHIFY_ERR_SERVER || rc == CACHIFY_ERR_IO,
+                  "got %s (%s)", cachify_status_name(rc), err);
+    ck_assert_ptr_null(c);
+    if (rc == CACHIFY_ERR_SERVER)
+        ck_assert_msg(strstr(err, "LIMIT") != NULL, "%s", err);
+    /* Once the slot is free the same URL works. */
+    close(held);
+    for (int i = 0; i < 100; i++) {
+        if ((rc = cachify_open(&c, g_url, NULL, err, sizeof err)) ==
+            CACHIFY_OK)
+            break;
+        ck_assert_int_ne(rc, CACHIFY_ERR_AUTH);
+        usleep(50 * 1000);
+    }
+    ck_assert_msg(rc == CACHIFY_OK, "%s", err);
+    ck_assert_int_eq(cachify_ping(c), CACHIFY_OK);
+    cachify_close(c);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(urls)
 {
     static const char *const bad[] = {
@@ -377,6 +435,13 @@ START_TEST(urls)
         ck_assert_ptr_null(c);
         ck_assert_msg(strncmp(err, "bad URL", 7) == 0, "%s: %s", bad[i], err);
     }
+    /* No place for the handle: refused, as cachify_async_open does. */
+    err[0] = '\0';
+    ck_assert_int_eq(cachify_open(NULL, "mem:", NULL, err, sizeof err),
+                     CACHIFY_ERR_ARG);
+    ck_assert_str_ne(err, "");
+    ck_assert_int_eq(cachify_open(NULL, "cachify://127.0.0.1:1", NULL, NULL,
+                                  0), CACHIFY_ERR_ARG);
     /* The message never shows a password. */
     cachify_open(&c, "cachify://user:hunter2@host", NULL, err, sizeof err);
     ck_assert_msg(strstr(err, "hunter2") == NULL, "%s", err);
@@ -453,6 +518,30 @@ START_TEST(server_gone_and_back)
 }
 END_TEST
 
+/* The daemon closes an idle connection (--timeout 1): the next call
+ * notices before sending and reconnects, so it succeeds. */
+START_TEST(idle_timeout_reconnects)
+{
+    struct cachify *c;
+    uint64_t t;
+
+    SRV_START("--timeout", "1");
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", g_ts.port);
+    c = open_c();
+    ck_assert_int_eq(cachify_acquire(c, "idle", NULL, &t), CACHIFY_OK);
+    usleep(2500 * 1000);
+    ck_assert_msg(cachify_is_locked(c, "idle") == 1, "%s", cachify_errstr(c));
+    ck_assert_str_eq(cachify_errstr(c), "");
+    usleep(2500 * 1000);
+    ck_assert_msg(cachify_ping(c) == CACHIFY_OK, "%s", cachify_errstr(c));
+    usleep(2500 * 1000);
+    ck_assert_msg(cachify_release(c, "idle", t) == 1, "%s",
+                  cachify_errstr(c));
+    cachify_close(c);
+    srv_finish();
+}
+END_TEST
+
 /* A listening socket on 127.0.0.1 with a free port; *port set. */
 static int listener(int backlog, int *port)
 {
@@ -505,6 +594,45 @@ START_TEST(connect_timeout)
     ck_assert(mono_s() - start < 10);
     ck_assert_msg(strstr(err, "timed out") != NULL, "%s", err);
     close(filler);
+    close(lfd);
+}
+END_TEST
+
+/* The option `opt` (level, name) of this process's socket connected to
+ * 127.0.0.1:port, or -1 when there is none. */
+static int peer_sockopt(int port, int level, int name)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof sa;
+        int v = 0;
+        socklen_t vl = sizeof v;
+
+        if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
+            continue;
+        if (getsockopt(fd, level, name, &v, &vl) != 0)
+            return -1;
+        return v != 0;
+    }
+    return -1;
+}
+
+/* Keepalive on the client's socket, so a WAIT FOREVER on a server that
+ * vanished without a FIN ends; no Nagle delay on TCP. */
+START_TEST(socket_options)
+{
+    struct cachify *c;
+    int port, lfd = listener(4, &port), sfd;
+
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", port);
+    c = open_c(); /* connected (the backlog accepts it) */
+    sfd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(sfd, 0);
+    ck_assert_int_eq(peer_sockopt(port, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(peer_sockopt(port, IPPROTO_TCP, TCP_NODELAY), 1);
+    cachify_close(c);
+    close(sfd);
     close(lfd);
 }
 END_TEST
@@ -587,6 +715,69 @@ START_TEST(fake_servers)
 }
 END_TEST
 
+/* A server that answers the first connection's request, then writes an
+ * unsolicited error line and closes it while the client is idle; the
+ * second connection gets a normal reply. */
+struct stray {
+    int lfd;
+    int sent; /* the stray line has been written and the socket closed */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void *stray_main(void *p)
+{
+    struct stray *f = p;
+    char buf[4096];
+    int fd = accept(f->lfd, NULL, NULL);
+
+    if (fd >= 0) {
+        if (recv(fd, buf, sizeof buf, 0) > 0)
+            tc_send(fd, ":0\r\n");
+        tc_send(fd, "-DENIED go away\r\n");
+        close(fd);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->sent = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    fd = accept(f->lfd, NULL, NULL);
+    if (fd >= 0) {
+        if (recv(fd, buf, sizeof buf, 0) > 0)
+            tc_send(fd, ":1\r\n");
+        while (recv(fd, buf, sizeof buf, 0) > 0)
+            ;
+        close(fd);
+    }
+    return NULL;
+}
+
+START_TEST(stray_line_then_close)
+{
+    struct stray f = {-1, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    struct cachify *c;
+    int port;
+
+    f.lfd = listener(4, &port);
+    pthread_create(&th, NULL, stray_main, &f);
+    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", port);
+    c = open_c();
+    ck_assert_int_eq(cachify_is_locked(c, "k"), 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.sent)
+        pthread_cond_wait(&f.cv, &f.mu);
+    pthread_mutex_unlock(&f.mu);
+    usleep(100 * 1000); /* let the bytes and the FIN arrive */
+    /* Not "DENIED" read as this call's reply, not ERR_IO: a new
+     * connection, and its answer. */
+    ck_assert_msg(cachify_is_locked(c, "k") == 1, "%s", cachify_errstr(c));
+    cachify_close(c);
+    pthread_join(th, NULL);
+    close(f.lfd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_sync");
@@ -609,11 +800,15 @@ int main(void)
     tcase_add_loop_test(both, bad_arguments, 0, 2);
     tcase_add_test(net, server_limits_are_server_errors);
     tcase_add_test(net, auth);
+    tcase_add_test(net, auth_refused_not_auth);
     tcase_add_test(net, urls);
     tcase_add_test(net, unix_and_ipv6);
     tcase_add_test(net, server_gone_and_back);
+    tcase_add_test(net, idle_timeout_reconnects);
+    tcase_add_test(net, stray_line_then_close);
     tcase_add_test(net, connect_timeout);
     tcase_add_test(net, fake_servers);
+    tcase_add_test(net, socket_options);
     suite_add_tcase(s, both);
     suite_add_tcase(s, net);
     sr = srunner_create(s);

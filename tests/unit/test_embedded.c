@@ -18,6 +18,7 @@
 
 #include "client/cachify.h"
 #include "client/embedded.h"
+#include "daemon/clock.h"
 
 #define REQUIRE(cond)                                                        \
     do {                                                                     \
@@ -363,12 +364,74 @@ START_TEST(store_lifetime)
 }
 END_TEST
 
+/* ---- fencing tokens across store lifetimes ---- */
+
+/* A wall clock the test sets; the real monotonic clock (the timer thread
+ * sleeps on CLOCK_MONOTONIC). */
+static uint64_t g_fake_wall;
+
+static uint64_t fake_wall_us(void *arg)
+{
+    (void)arg;
+    return g_fake_wall;
+}
+
+static uint64_t real_mono_us(void *arg)
+{
+    struct timespec ts;
+
+    (void)arg;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static const struct lock_clock fake_clock = {real_mono_us, fake_wall_us, NULL};
+
+static uint64_t take_token(const char *key)
+{
+    struct cachify *c = NULL;
+    char err[128];
+    uint64_t t = 0;
+
+    ck_assert_int_eq(cachify_open(&c, "mem:", NULL, err, sizeof err),
+                     CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(c, key, NULL, &t), CACHIFY_OK);
+    cachify_close(c); /* the last handle: the store goes */
+    return t;
+}
+
+/* The store is freed with its last handle and a new one is built on the
+ * next open: its tokens must still be larger than every earlier one, even
+ * when the wall clock (which seeds them) went back in between. */
+START_TEST(tokens_grow_across_stores)
+{
+    uint64_t t1, t2, t3, t4;
+
+    /* The real clock: strictly greater. */
+    t1 = take_token("fence");
+    t2 = take_token("fence");
+    ck_assert_uint_gt(t2, t1);
+    /* A wall clock far ahead of everything issued so far, then stepped
+     * back by an hour (NTP, a VM restored from a snapshot). */
+    g_fake_wall = t2 + 86400ULL * 1000000;
+    mem_store_set_clock(&fake_clock);
+    t3 = take_token("fence");
+    ck_assert_uint_ge(t3, g_fake_wall);
+    g_fake_wall -= 3600ULL * 1000000;
+    t4 = take_token("fence");
+    mem_store_set_clock(NULL);
+    ck_assert_uint_gt(t4, t3);
+    /* And back on the real clock (now far behind): still greater. */
+    ck_assert_uint_gt(take_token("fence"), t4);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {
         basics, fifo, wait_timeout, expiry_hands_off, async_timeout_on_timer,
         earlier_deadline_wakes_timer, session_locks, store_lifetime,
-        mutual_exclusion,
+        tokens_grow_across_stores, mutual_exclusion,
     };
     Suite *s = suite_create("embedded");
     TCase *tc = tcase_create("embedded");

@@ -286,6 +286,87 @@ START_TEST(too_deep)
 }
 END_TEST
 
+/* max_elements bounds the elements of a whole reply, not only of one
+ * array: nested arrays each within the limit must not add up past it. */
+START_TEST(total_elements)
+{
+    static const char nested6[] =
+        "*2\r\n*2\r\n:1\r\n:2\r\n*2\r\n:3\r\n:4\r\n";
+    static const char nested4[] = "*3\r\n*1\r\n:1\r\n:2\r\n:3\r\n";
+    static const char two4[] =
+        "*3\r\n*1\r\n:1\r\n:2\r\n:3\r\n*3\r\n*1\r\n:1\r\n:2\r\n:3\r\n";
+
+    /* 2 + 2 + 2 = 6 elements in one reply, over 4. */
+    check_cut_lim(nested6, strlen(nested6), "!", &LIM_SMALL);
+    /* 3 + 1 = 4: at the limit. */
+    check_cut_lim(nested4, strlen(nested4), "A[A[I(1)],I(2),I(3)];",
+                  &LIM_SMALL);
+    /* The count restarts with each top-level reply. */
+    check_cut_lim(two4, strlen(two4),
+                  "A[A[I(1)],I(2),I(3)];A[A[I(1)],I(2),I(3)];", &LIM_SMALL);
+    /* Many small replies pipelined: never add up. */
+    {
+        struct resp_parser *p = resp_parser_new(&LIM_SMALL);
+        struct resp_reply *r;
+
+        ck_assert_ptr_nonnull(p);
+        for (int i = 0; i < 1000; i++) {
+            REQUIRE(resp_parser_feed(p, "*2\r\n*0\r\n:1\r\n", 12) == 0);
+            REQUIRE(resp_parser_next(p, &r) == RESP_OK);
+            resp_reply_free(r);
+        }
+        resp_parser_free(p);
+    }
+}
+END_TEST
+
+/* The hostile server of the review: a tree RESP_MAX_DEPTH - 1 levels deep
+ * whose every array holds the default 4096 elements, *0 at the leaves,
+ * streamed depth first (4096^7 leaves: 1.5 GB of replies and pointers
+ * before the parser would see the end).  Each array is within the limits;
+ * the reply must be refused once 4096 elements are announced in all. */
+START_TEST(hostile_total)
+{
+    struct resp_parser *p = resp_parser_new(NULL);
+    struct resp_reply *r = NULL;
+    enum resp_status st = RESP_NEED_MORE;
+    size_t left[RESP_MAX_DEPTH]; /* elements still to send, per level */
+    size_t depth = 0, fed = 0;
+
+    ck_assert_ptr_nonnull(p);
+    /* Feeds nodes depth first; gives up after 200,000 of them (the parser
+     * must have refused the reply long before). */
+    while (st == RESP_NEED_MORE && fed < 200000) {
+        if (depth < RESP_MAX_DEPTH - 1) {
+            REQUIRE(resp_parser_feed(p, "*4096\r\n", 7) == 0);
+            left[depth++] = 4096;
+        } else {
+            REQUIRE(resp_parser_feed(p, "*0\r\n", 4) == 0);
+            /* That node is done: count it off up the tree. */
+            while (depth > 0 && --left[depth - 1] == 0)
+                depth--;
+        }
+        fed++;
+        st = resp_parser_next(p, &r);
+    }
+    ck_assert_int_eq(st, RESP_ERROR);
+    ck_assert_ptr_null(r);
+    ck_assert_uint_le(fed, 4096 + RESP_MAX_DEPTH);
+    resp_parser_free(p);
+
+    /* A flat array at the limit is still fine. */
+    p = resp_parser_new(NULL);
+    ck_assert_ptr_nonnull(p);
+    REQUIRE(resp_parser_feed(p, "*4096\r\n", 7) == 0);
+    for (int i = 0; i < 4096; i++)
+        REQUIRE(resp_parser_feed(p, "*0\r\n", 4) == 0);
+    ck_assert_int_eq(resp_parser_next(p, &r), RESP_OK);
+    ck_assert_uint_eq(r->nelements, 4096);
+    resp_reply_free(r);
+    resp_parser_free(p);
+}
+END_TEST
+
 START_TEST(dead_after_error)
 {
     struct resp_parser *p = resp_parser_new(NULL);
@@ -371,7 +452,8 @@ int main(void)
 {
     const TTest *tests[] = {
         scalars, binary_bulk, arrays, pipeline, incomplete, error_vs_nil,
-        hostile, limits, too_deep, dead_after_error, big_bytewise, fuzz,
+        hostile, limits, too_deep, total_elements, hostile_total,
+        dead_after_error, big_bytewise, fuzz,
     };
     Suite *s = suite_create("resp");
     TCase *tc = tcase_create("resp");
