@@ -14,8 +14,8 @@
  * the handle's list, so that closing the handle can detach it
  * (adeco_detach_all).  A body that finishes after its handle closed must
  * not touch the freed handle; its completion then reports
- * CACHIFY_ERR_CLOSED through event_base_once on the base, still after
- * cachify_async_call_done returns.
+ * CACHIFY_ERR_CLOSED through an event made when the call started, still
+ * after cachify_async_call_done returns.
  */
 #include "client/async_internal.h"
 
@@ -40,10 +40,18 @@ struct cachify_async_call {
     int body_done;             /* cachify_async_call_done was called */
     int status;                /* for a deferred completion */
     char msg[96];
+    struct event *done_ev;     /* delivers a completion that cannot go
+                                  through a release; made at the start so
+                                  running out of memory later cannot force
+                                  a completion from inside call_done */
 };
+
+static void deferred_done_cb(evutil_socket_t fd, short what, void *arg);
 
 static void call_free(struct cachify_async_call *call)
 {
+    if (call->done_ev)
+        event_free(call->done_ev);
     free(call->key);
     free(call->args);
     free(call);
@@ -163,8 +171,13 @@ static int vcall_start(struct cachify_async *ac,
         free(key);
         return CACHIFY_ERR_NOMEM;
     }
-    memcpy(call->args, args, argsize);
     call->key = key;
+    call->done_ev = event_new(ac->base, -1, 0, deferred_done_cb, call);
+    if (call->done_ev == NULL) {
+        call_free(call);
+        return CACHIFY_ERR_NOMEM;
+    }
+    memcpy(call->args, args, argsize);
     call->base = ac->base;
     call->run = run;
     call->ctx = ctx;
@@ -265,7 +278,6 @@ static void deferred_done_cb(evutil_socket_t fd, short what, void *arg)
 
 void cachify_async_call_done(struct cachify_async_call *call)
 {
-    static const struct timeval now = { 0, 0 };
     int rc = CACHIFY_ERR_CLOSED;
 
     if (call == NULL || call->body_done)
@@ -287,9 +299,7 @@ void cachify_async_call_done(struct cachify_async_call *call)
                  ? "the client was closed before the lock was released"
                  : "cannot send the release");
     /* Still not from inside this call: the caller may touch ctx after it. */
-    if (event_base_once(call->base, -1, EV_TIMEOUT, deferred_done_cb, call,
-                        &now) != 0)
-        deferred_done_cb(-1, 0, call);
+    event_active(call->done_ev, EV_TIMEOUT, 1);
 }
 
 void *cachify_async_call_ctx(const struct cachify_async_call *call)
