@@ -304,19 +304,36 @@ static inline void cachify__use(int n, ...)
     CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
              CACHIFY__UNPAREN params)                                         \
+    CACHIFY__SYNC_CALL(keyspec, (opts), CACHIFY__RUN_STORE(ret, name, args),  \
+                       0, (void)0)                                            \
+    static ret name##_body params
+
+/* The one function body of every sync decorator: take the lock with opts,
+ * run `run` (the body) and release with the token; when the key is held
+ * and `skip` is true (once without raise_on_locked), run `on_skip` and
+ * answer 1 instead of CACHIFY_LOCKED. */
+#define CACHIFY__SYNC_CALL(keyspec, opts, run, skip, on_skip)                 \
     {                                                                         \
         struct cachify_guard cachify_g_;                                      \
-        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, (opts),  \
+        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, opts,    \
                                             CACHIFY__UNPAREN keyspec);        \
         if (cachify_st_ == CACHIFY_OK) {                                      \
-            ret cachify_r_ = name##_body args;                                \
-            if (cachify_result_ != NULL)                                      \
-                *cachify_result_ = cachify_r_;                                \
+            run;                                                              \
             cachify_guard_release(&cachify_g_);                               \
+        } else if (cachify_st_ == CACHIFY_LOCKED && (skip)) {                 \
+            on_skip;                                                          \
+            cachify_st_ = 1;                                                  \
         }                                                                     \
         return cachify_st_;                                                   \
-    }                                                                         \
-    static ret name##_body params
+    }
+
+/* Runs the body and stores what it returns in *result (when not NULL). */
+#define CACHIFY__RUN_STORE(ret, name, args)                                   \
+    do {                                                                      \
+        ret cachify_r_ = name##_body args;                                    \
+        if (cachify_result_ != NULL)                                          \
+            *cachify_result_ = cachify_r_;                                    \
+    } while (0)
 
 /* The same for a function returning nothing:
  *     int name(struct cachify *c, params...);   plus the two companions. */
@@ -325,16 +342,7 @@ static inline void cachify__use(int n, ...)
     static void name##_body params;                                           \
     CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
     int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
-    {                                                                         \
-        struct cachify_guard cachify_g_;                                      \
-        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, (opts),  \
-                                            CACHIFY__UNPAREN keyspec);        \
-        if (cachify_st_ == CACHIFY_OK) {                                      \
-            name##_body args;                                                 \
-            cachify_guard_release(&cachify_g_);                               \
-        }                                                                     \
-        return cachify_st_;                                                   \
-    }                                                                         \
+    CACHIFY__SYNC_CALL(keyspec, (opts), name##_body args, 0, (void)0)         \
     static void name##_body params
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...):
@@ -349,22 +357,10 @@ static inline void cachify__use(int n, ...)
     CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
              CACHIFY__UNPAREN params)                                         \
-    {                                                                         \
-        struct cachify_guard cachify_g_;                                      \
-        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, NULL,    \
-                                            CACHIFY__UNPAREN keyspec);        \
-        if (cachify_st_ == CACHIFY_OK) {                                      \
-            ret cachify_r_ = name##_body args;                                \
-            if (cachify_result_ != NULL)                                      \
-                *cachify_result_ = cachify_r_;                                \
-            cachify_guard_release(&cachify_g_);                               \
-        } else if (cachify_st_ == CACHIFY_LOCKED && !(raise_on_locked)) {     \
-            if (cachify_result_ != NULL)                                      \
-                *cachify_result_ = (return_on_locked);                        \
-            cachify_st_ = 1;                                                  \
-        }                                                                     \
-        return cachify_st_;                                                   \
-    }                                                                         \
+    CACHIFY__SYNC_CALL(keyspec, NULL, CACHIFY__RUN_STORE(ret, name, args),    \
+                       !(raise_on_locked),                                    \
+                       if (cachify_result_ != NULL)                           \
+                           *cachify_result_ = (return_on_locked))             \
     static ret name##_body params
 
 /* once for a function returning nothing: CACHIFY_OK when it ran, 1 when
@@ -374,18 +370,8 @@ static inline void cachify__use(int n, ...)
     static void name##_body params;                                           \
     CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
     int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
-    {                                                                         \
-        struct cachify_guard cachify_g_;                                      \
-        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, NULL,    \
-                                            CACHIFY__UNPAREN keyspec);        \
-        if (cachify_st_ == CACHIFY_OK) {                                      \
-            name##_body args;                                                 \
-            cachify_guard_release(&cachify_g_);                               \
-        } else if (cachify_st_ == CACHIFY_LOCKED && !(raise_on_locked)) {     \
-            cachify_st_ = 1;                                                  \
-        }                                                                     \
-        return cachify_st_;                                                   \
-    }                                                                         \
+    CACHIFY__SYNC_CALL(keyspec, NULL, name##_body args, !(raise_on_locked),   \
+                       (void)0)                                               \
     static void name##_body params
 
 /* Async decorators belong to the async half (client/async_deco.c) and go
