@@ -90,8 +90,7 @@ long long guard_fit_maxclients(long long maxclients)
     return fit;
 }
 
-/* 1 when the bind address text names loopback only. */
-static int bind_is_loopback(const char *addr)
+int guard_bind_is_loopback(const char *addr)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -100,25 +99,9 @@ static int bind_is_loopback(const char *addr)
     return inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-void guard_warn_exposure(const struct cachify_config *cfg)
+void guard_warn_exposure(const struct cachify_config *cfg, int exposed)
 {
-    char word[64];
-    const char *p = cfg->bind;
-    int exposed = 0;
-
-    if (cfg->port == 0 || cfg->requirepass[0] != '\0')
-        return;
-    while (*p && !exposed) {
-        size_t n = strcspn(p, " ");
-        if (n > 0 && n < sizeof(word)) {
-            memcpy(word, p, n);
-            word[n] = '\0';
-            exposed = !bind_is_loopback(word);
-        }
-        p += n;
-        p += *p == ' ';
-    }
-    if (!exposed)
+    if (!exposed || cfg->requirepass[0] != '\0')
         return;
     if (cfg->protected_mode)
         log_msg(LOG_WARNING, "protected mode: bind '%s' reaches other hosts "

@@ -50,8 +50,12 @@ void guard_refuse(int fd, const char *msg);
  * fix it), or -1 when not even one client fits (logged). */
 long long guard_fit_maxclients(long long maxclients);
 
-/* Logs start-up warnings about exposure: non-loopback listeners without a
- * password (refused in protected mode, open to anyone without it). */
-void guard_warn_exposure(const struct cachify_config *cfg);
+/* 1 when the bind address text names loopback only. */
+int guard_bind_is_loopback(const char *addr);
+
+/* Logs start-up warnings about exposure when `exposed` (some TCP listener
+ * is not loopback-only) and no password is set: such clients are refused
+ * in protected mode, and open to anyone without it. */
+void guard_warn_exposure(const struct cachify_config *cfg, int exposed);
 
 #endif

@@ -247,7 +247,9 @@ static int listen_unix(struct server *srv, const char *path)
     return add_listener(srv, fd, what);
 }
 
-static int open_listeners(struct server *srv)
+/* Opens every listener; *exposed is set when a TCP one is not
+ * loopback-only (for guard_warn_exposure). */
+static int open_listeners(struct server *srv, int *exposed)
 {
     const struct cachify_config *cfg = srv->config;
     /* The Unix socket first: whoever sees the TCP port accept connections
@@ -260,6 +262,7 @@ static int open_listeners(struct server *srv)
             return -1;
         for (char *a = strtok_r(copy, " \t", &save); a;
              a = strtok_r(NULL, " \t", &save)) {
+            *exposed |= !guard_bind_is_loopback(a);
             if (listen_tcp(srv, a, cfg->port) != 0) {
                 cfy_free(copy);
                 return -1;
@@ -326,9 +329,10 @@ struct server *server_new(const struct cachify_config *config)
         goto fail;
     /* Listeners first: a port in use must not leave the state file marked
      * "running", which the next start would take for a crash. */
-    if (open_listeners(srv) != 0 || state_start(srv) != 0)
+    int exposed = 0;
+    if (open_listeners(srv, &exposed) != 0 || state_start(srv) != 0)
         goto fail;
-    guard_warn_exposure(config);
+    guard_warn_exposure(config, exposed);
     server_arm_timer(srv);
     return srv;
 fail:
