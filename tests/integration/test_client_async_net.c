@@ -169,26 +169,6 @@ START_TEST(test_auth_refused_not_auth)
 }
 END_TEST
 
-/* The option (level, name) of this process's socket connected to
- * 127.0.0.1:port: 1 set, 0 not, -1 no such socket. */
-static int peer_sockopt(int port, int level, int name)
-{
-    for (int fd = 0; fd < 1024; fd++) {
-        struct sockaddr_in sa;
-        socklen_t len = sizeof sa;
-        int v = 0;
-        socklen_t vl = sizeof v;
-
-        if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
-            sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
-            continue;
-        if (getsockopt(fd, level, name, &v, &vl) != 0)
-            return -1;
-        return v != 0;
-    }
-    return -1;
-}
-
 /* Keepalive (a WAIT FOREVER on a vanished server ends) and no Nagle delay
  * on the async TCP connection. */
 START_TEST(test_socket_options)
@@ -197,8 +177,8 @@ START_TEST(test_socket_options)
     struct cachify_async *ac = open_h(g_url, NULL, 0);
 
     ck_assert_int_eq(IS_LOCKED(ac, "opt"), 0); /* connected */
-    ck_assert_int_eq(peer_sockopt(g_ts.port, SOL_SOCKET, SO_KEEPALIVE), 1);
-    ck_assert_int_eq(peer_sockopt(g_ts.port, IPPROTO_TCP, TCP_NODELAY), 1);
+    ck_assert_int_eq(tc_peer_sockopt(g_ts.port, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(tc_peer_sockopt(g_ts.port, IPPROTO_TCP, TCP_NODELAY), 1);
     cachify_async_close(ac);
     backend_finish(BE_NET);
 }

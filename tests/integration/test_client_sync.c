@@ -598,26 +598,6 @@ START_TEST(connect_timeout)
 }
 END_TEST
 
-/* The option `opt` (level, name) of this process's socket connected to
- * 127.0.0.1:port, or -1 when there is none. */
-static int peer_sockopt(int port, int level, int name)
-{
-    for (int fd = 0; fd < 1024; fd++) {
-        struct sockaddr_in sa;
-        socklen_t len = sizeof sa;
-        int v = 0;
-        socklen_t vl = sizeof v;
-
-        if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
-            sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
-            continue;
-        if (getsockopt(fd, level, name, &v, &vl) != 0)
-            return -1;
-        return v != 0;
-    }
-    return -1;
-}
-
 /* Keepalive on the client's socket, so a WAIT FOREVER on a server that
  * vanished without a FIN ends; no Nagle delay on TCP. */
 START_TEST(socket_options)
@@ -629,8 +609,8 @@ START_TEST(socket_options)
     c = open_c(); /* connected (the backlog accepts it) */
     sfd = accept(lfd, NULL, NULL);
     ck_assert_int_ge(sfd, 0);
-    ck_assert_int_eq(peer_sockopt(port, SOL_SOCKET, SO_KEEPALIVE), 1);
-    ck_assert_int_eq(peer_sockopt(port, IPPROTO_TCP, TCP_NODELAY), 1);
+    ck_assert_int_eq(tc_peer_sockopt(port, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(tc_peer_sockopt(port, IPPROTO_TCP, TCP_NODELAY), 1);
     cachify_close(c);
     close(sfd);
     close(lfd);

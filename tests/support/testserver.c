@@ -425,3 +425,20 @@ long ts_raise_nofile(void)
     getrlimit(RLIMIT_NOFILE, &rl);
     return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 }
+
+int tc_peer_sockopt(int port, int level, int name)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int v = 0;
+        socklen_t vl = sizeof(v);
+        if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
+            continue;
+        if (getsockopt(fd, level, name, &v, &vl) != 0)
+            return -1;
+        return v != 0;
+    }
+    return -1;
+}

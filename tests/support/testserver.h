@@ -80,6 +80,11 @@ int tc_read_int(int fd, long long *n);
  * read before the close are dropped), else 0. */
 int tc_closed(int fd);
 
+/* Socket option (level, name) of this process's TCP socket connected to
+ * 127.0.0.1:port (a client library's, found by its peer): 1 set, 0 not,
+ * -1 no such socket. */
+int tc_peer_sockopt(int port, int level, int name);
+
 /* The last bytes tc_expect / tc_read_int saw, escaped, for messages. */
 const char *tc_last(void);
 
