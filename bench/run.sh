@@ -13,7 +13,10 @@
 # Knobs (environment): BENCH_RUNS (default 7) rounds per workload,
 # BENCH_SWEEP_RUNS (3) rounds per point of the client sweep, BENCH_N (100000)
 # requests per unpipelined run, BENCH_NP (1000000) per pipelined run,
-# BENCH_QUICK=1 (a smoke run with small sizes, doc and picture not written).
+# BENCH_QUICK=1 (a smoke run with small sizes, doc and picture not written),
+# BENCH_BUSY_POLL_US (50) the cachifyd's busy_poll_us.  The ACQUIRE rounds
+# also run "cachifyd-default", cachifyd with busy polling off (the shipped
+# default), so both settings are measured in the same run.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -42,6 +45,7 @@ fi
 RKEY=100000000
 # Key space of the IS_LOCKED / RELEASE workloads, preloaded on both servers.
 KEYSPACE=100000
+BUSY_POLL_US=${BENCH_BUSY_POLL_US:-50}
 
 # ---- bench-only dependencies (not needed by `make test`) ----
 need=""
@@ -98,13 +102,16 @@ children_cpu() {
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
 
-# start cachifyd|redis: a fresh, empty server on a free loopback port.
+# start cachifyd|cachifyd-default|redis: a fresh, empty server on a free
+# loopback port.  cachifyd-default is cachifyd with busy polling off.
 start() {
     SERVER=$1
     PORT=$("$TOOL" freeport)
-    if [ "$SERVER" = cachifyd ]; then
+    if [ "$SERVER" != redis ]; then
+        poll=$BUSY_POLL_US
+        [ "$SERVER" = cachifyd-default ] && poll=0
         "$DAEMON" --bind 127.0.0.1 --port "$PORT" --loglevel warning \
-            --state_file "" >>"$LOG" 2>&1 &
+            --state_file "" --busy_poll_us "$poll" >>"$LOG" 2>&1 &
     else
         redis-server --bind 127.0.0.1 --port "$PORT" --save "" \
             --appendonly no --loglevel warning --daemonize no >>"$LOG" 2>&1 &
@@ -129,7 +136,7 @@ stop() {
 
 # Keys held now: cachifyd's STATS locks_held, Redis's DBSIZE.
 held() {
-    if [ "$SERVER" = cachifyd ]; then
+    if [ "$SERVER" != redis ]; then
         redis-cli -p "$PORT" STATS | sed 's/.*"locks_held":\([0-9]*\).*/\1/'
     else
         redis-cli -p "$PORT" DBSIZE
@@ -188,13 +195,14 @@ ACQ="ACQUIRE lock:__rand_int__:__rand_int__ TTL 30000"
 SETNX="SET lock:__rand_int__:__rand_int__ tok NX PX 30000"
 
 # acquire_round WORKLOAD ROUND CLIENTS PIPELINE N [ping]: ACQUIRE on a fresh
-# cachifyd, SET NX PX on a fresh Redis, optionally PING on a fresh cachifyd;
-# then checks that every request took a fresh key on both (none was held).
+# cachifyd (busy polling on, then off), SET NX PX on a fresh Redis,
+# optionally PING on a fresh cachifyd; then checks that every request took a
+# fresh key on each (none was held).
 acquire_round() {
     wl=$1 round=$2 clients=$3 pipe=$4 n=$5 ping=${6:-}
-    for s in cachifyd redis; do
+    for s in cachifyd cachifyd-default redis; do
         start $s
-        if [ $s = cachifyd ]; then
+        if [ $s != redis ]; then
             # shellcheck disable=SC2086
             EXTRA="" rb "$wl" "$round" "$clients" "$pipe" "$n" $ACQ
         else
@@ -250,7 +258,7 @@ keyed_round() {
     for s in cachifyd redis; do
         start $s
         preload "$KEYSPACE" 'lock:%012d' 600000
-        if [ $s = cachifyd ]; then cmd=$3; else cmd=$4; fi
+        if [ $s != redis ]; then cmd=$3; else cmd=$4; fi
         before=$(held)
         # shellcheck disable=SC2086
         R=$KEYSPACE
@@ -323,4 +331,4 @@ stop
 echo "== summary"
 WRITE=1
 [ "${BENCH_QUICK:-0}" = 1 ] && WRITE=0
-/usr/bin/python3 bench/summarize.py "$RESULTS" "$DOC" "$PNG" "$OUT" "$WRITE"
+BENCH_BUSY_POLL_US=$BUSY_POLL_US /usr/bin/python3 bench/summarize.py "$RESULTS" "$DOC" "$PNG" "$OUT" "$WRITE"

@@ -67,6 +67,10 @@ def redis_version():
         return "unknown"
 
 
+def busy_poll():
+    return os.environ.get("BENCH_BUSY_POLL_US", "50")
+
+
 def fmt_ops(x):
     return "-" if x is None else f"{x:,.0f}"
 
@@ -114,6 +118,20 @@ def main():
         say(f"| {title} | {fmt_ops(a)} | {fmt_ops(b)} | {ratio:.2f}x | "
             f"{ca:.2f} | {cb:.2f} | {target} |")
     say("")
+    say("The same ACQUIRE runs with busy polling off (`busy_poll_us 0`, the "
+        "shipped default; the cachifyd column above runs with "
+        f"`busy_poll_us {busy_poll()}`):")
+    say("")
+    say("| workload | cachifyd, busy_poll_us 0, ops/s | Redis ops/s | ratio | cpu us/op |")
+    say("| --- | ---: | ---: | ---: | ---: |")
+    for wl, title, _ in pairs:
+        a, _ = med(rows, wl, "cachifyd-default")
+        b, _ = med(rows, wl, "redis")
+        ca, _ = med(rows, wl, "cachifyd-default", "cpu_us_per_op")
+        if a is None or b is None:
+            continue
+        say(f"| {title} | {fmt_ops(a)} | {fmt_ops(b)} | {a / b:.2f}x | {ca:.2f} |")
+    say("")
     say("Where the CPU goes per request (medians, microseconds): the server's "
         "user and kernel time, and the load generator's (redis-benchmark, "
         "user + kernel), which is the same program for both servers.")
@@ -121,13 +139,14 @@ def main():
     say("| workload | server | server user | server kernel | redis-benchmark |")
     say("| --- | --- | ---: | ---: | ---: |")
     for wl, title, _ in pairs:
-        for s in ("cachifyd", "redis", "cachifyd-ping"):
+        for s in ("cachifyd", "cachifyd-default", "redis", "cachifyd-ping"):
             u = med_extra(rows, wl, s, "server_user_us")
             k = med_extra(rows, wl, s, "server_sys_us")
             c = med_extra(rows, wl, s, "client_us")
             if u is None:
                 continue
-            name = "cachifyd PING" if s == "cachifyd-ping" else s
+            name = {"cachifyd-ping": "cachifyd PING",
+                    "cachifyd-default": "cachifyd, busy_poll_us 0"}.get(s, s)
             say(f"| {title} | {name} | {u:.2f} | {k:.2f} | {c:.2f} |")
     say("")
     say("| workload | ACQUIRE ops/s | PING ops/s | ratio | target |")

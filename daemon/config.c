@@ -136,6 +136,8 @@ static const struct key keys[] = {
            "file keeping locks and the last token across restarts; \"\" = none"),
     INTEGER(recovery_delay_ms, -1, TERA, -1, "ms",
             "after a crash, grant nothing for this long; -1 = default_ttl_ms"),
+    INTEGER(busy_poll_us, 0, 1000000, 0, "us",
+            "after work, poll this long before sleeping (less latency, more CPU); 0 = off"),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -42,6 +42,7 @@ struct cachify_config {
     enum log_level loglevel;
     char *state_file;        /* "" = keep no state across restarts */
     long long recovery_delay_ms; /* -1 = same as default_ttl_ms */
+    long long busy_poll_us;  /* poll without sleeping this long after work; 0 = off */
     char *config_file;       /* the -c FILE that was read, NULL when none */
 };
 

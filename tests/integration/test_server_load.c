@@ -4,7 +4,7 @@
  * Owns: the integration tests of pipelining (10,000 requests in one write,
  * framings mixed), pipelines ended by a half-close, QUIT or a framing error
  * while replies are piled up, requests arriving a byte at a time, 500
- * clients at once, clients that flood without reading (backpressure and a
+ * clients at once, busy polling, clients that flood without reading (backpressure and a
  * bounded RSS), random garbage on fresh connections, maxclients, and a
  * SIGTERM while clients are busy.  Every hostile step is followed by checks
  * on a well-behaved connection, usually one that holds a lock, because the
@@ -622,6 +622,48 @@ START_TEST(test_shutdown_busy)
 }
 END_TEST
 
+/* ---- busy polling ---- */
+
+/* busy_poll_us: the daemon keeps polling (using CPU) for the window after
+ * work and then sleeps again, and answers the same either way.  The window
+ * is long (0.4 s) and the bounds loose (10% of a core while spinning, under
+ * 10% once idle) so a loaded machine or valgrind cannot fail it; a daemon
+ * that never spins, or never stops, does. */
+START_TEST(test_busy_poll)
+{
+    SRV_START("--busy_poll_us", "400000");
+    int fd = conn_new();
+    say(fd, "ACQUIRE bp TTL 60000\r\n");
+    long long token = READ_INT(fd);
+    ck_assert_int_gt(token, 0);
+    say(fd, "ACQUIRE bp\r\n");
+    EXPECT(fd, "-LOCKED bp is already locked!\r\n");
+
+    double c0 = ts_cpu_s(g_ts.pid);
+    say(fd, "PING\r\n");
+    EXPECT(fd, "+PONG\r\n");
+    usleep(300000);
+    double c1 = ts_cpu_s(g_ts.pid);
+    ck_assert_msg(c0 >= 0 && c1 - c0 >= 0.03,
+                  "no polling after a request: %.3f s CPU in 0.3 s", c1 - c0);
+
+    usleep(500000); /* the window is over */
+    double c2 = ts_cpu_s(g_ts.pid);
+    usleep(1000000);
+    double c3 = ts_cpu_s(g_ts.pid);
+    ck_assert_msg(c3 - c2 < 0.1, "idle daemon still spinning: %.3f s CPU in 1 s",
+                  c3 - c2);
+
+    /* Asleep, it still wakes for the next request. */
+    char line[64];
+    snprintf(line, sizeof(line), "RELEASE bp %lld\r\n", token);
+    say(fd, line);
+    EXPECT(fd, ":1\r\n");
+    close(fd);
+    srv_finish();
+}
+END_TEST
+
 static Suite *load_suite(void)
 {
     Suite *s = suite_create("server_load");
@@ -631,6 +673,7 @@ static Suite *load_suite(void)
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_byte_by_byte);
     tcase_add_test(tc, test_many_clients);
+    tcase_add_test(tc, test_busy_poll);
 
     tc = itest_tcase(s, "hostile");
     tcase_add_test(tc, test_slow_reader);

@@ -415,6 +415,29 @@ long ts_rss_kib(pid_t pid)
     return kib;
 }
 
+double ts_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long utime, stime;
+    size_t n;
+    FILE *f;
+    const char *p;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Field 2, the command name, may hold spaces: count from its ')'. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                     &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 long ts_raise_nofile(void)
 {
     struct rlimit rl;

@@ -94,6 +94,9 @@ void tc_set_nonblock(int fd, int on);
 /* Resident set of a process in KiB (VmRSS), or -1. */
 long ts_rss_kib(pid_t pid);
 
+/* CPU time (user + system) a process has used, in seconds, or -1. */
+double ts_cpu_s(pid_t pid);
+
 /* Raises this process's soft open-file limit to its hard limit (for tests
  * that hold thousands of sockets).  Returns the new soft limit, or -1. */
 long ts_raise_nofile(void);

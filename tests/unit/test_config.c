@@ -140,6 +140,7 @@ static const char *const all_keys[] = {
     "max_locks", "client_output_limit", "requirepass", "loglevel",
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
+    "busy_poll_us",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
