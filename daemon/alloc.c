@@ -59,6 +59,15 @@ char *cfy_strdup(const char *s)
     return copy;
 }
 
+void *cfy_aligned_alloc(size_t align, size_t size)
+{
+    void *p;
+
+    if (inject() || posix_memalign(&p, align, size) != 0)
+        return NULL;
+    return p;
+}
+
 void cfy_free(void *ptr)
 {
     free(ptr);

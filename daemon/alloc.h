@@ -1,11 +1,12 @@
 /* daemon/alloc.h - the one allocator seam of the daemon and the protocol code.
  *
- * Owns: cfy_malloc/cfy_calloc/cfy_realloc/cfy_strdup/cfy_free, thin wrappers
- * over the C library, and a fault injector so tests can make the Nth
- * allocation fail (beanstalkd's falloc idea).  Does not own: libevent's and
- * jansson's allocations; a test routes those through here itself with
- * event_set_mem_functions() / json_set_alloc_funcs() when it wants their
- * failures too (the daemon does not, it keeps their defaults).
+ * Owns: cfy_malloc/cfy_calloc/cfy_realloc/cfy_strdup/cfy_aligned_alloc/
+ * cfy_free, thin wrappers over the C library, and a fault injector so tests
+ * can make the Nth allocation fail (beanstalkd's falloc idea).  Does not
+ * own: libevent's and jansson's allocations; a test routes those through
+ * here itself with event_set_mem_functions() / json_set_alloc_funcs() when
+ * it wants their failures too (the daemon does not, it keeps their
+ * defaults).
  *
  * Every allocation of daemon/ and proto/ code goes through these, so every
  * out-of-memory path can be reached by a test (tests/unit/test_oom.c, the
@@ -27,6 +28,11 @@ void *cfy_calloc(size_t n, size_t size);
 void *cfy_realloc(void *ptr, size_t size);
 char *cfy_strdup(const char *s);
 void cfy_free(void *ptr);
+
+/* size bytes aligned to align (a power of two and a multiple of
+ * sizeof(void *)), from posix_memalign; freed with cfy_free.  NULL when out
+ * of memory, when the injector says so, or when align is not valid. */
+void *cfy_aligned_alloc(size_t align, size_t size);
 
 /* Test hooks.  alloc_fail_after(n): the next n allocations succeed and every
  * one after them fails, until alloc_fail_reset().  alloc_fail_nth(n): only

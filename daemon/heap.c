@@ -1,19 +1,20 @@
 /* daemon/heap.c - the deadline min-heap declared in daemon/heap.h.
  *
- * Owns: the growable array of node pointers and the ordering rule.  Does not
- * own: the nodes (callers embed them) or any clock.  The array is a binary
- * heap in the usual layout (children of i at 2i+1 and 2i+2), and every time a
- * node moves its index field is rewritten, so heap_remove and heap_update
- * find their node in O(1) and repair the order in O(log n).
+ * Owns: the growable array of items and the ordering rule.  Does not own:
+ * the nodes (callers embed them) or any clock.  The array is a binary heap in
+ * the usual layout (children of i at 2i+1 and 2i+2).  Each item carries its
+ * node's deadline next to the node pointer, so sifting compares items of one
+ * contiguous array and never loads a node; a node is written only when its
+ * item moves (its index field is rewritten then), which lets heap_remove,
+ * heap_update and heap_deadline find a node's item in O(1).
  *
- * Order is (deadline, seq).  heap_push and heap_update both stamp the node
- * with a fresh seq from h->next_seq, so among equal deadlines nodes leave in
- * the order they were last pushed or re-keyed: an updated node goes behind
- * the nodes already waiting on the same deadline, never ahead of them.  A
- * 64-bit counter cannot wrap in the daemon's lifetime.
+ * Order is by deadline alone; equal deadlines come out in whatever order the
+ * sifts leave them (no insertion counter: 16 bytes per item instead of 24,
+ * and nothing in the daemon needs FIFO among equal deadlines).
  *
- * The array grows by doubling and never shrinks: timers come and go in
- * waves, and holding on to the peak costs one pointer per timer.
+ * The array grows by doubling, up to HEAP_MAX_LEN items (the 32-bit index
+ * and its HEAP_NOT_IN_HEAP sentinel), and never shrinks: timers come and go
+ * in waves, and holding on to the peak costs 16 bytes per timer.
  */
 #include "daemon/heap.h"
 
@@ -26,41 +27,33 @@
 /* First allocation: enough for a quiet daemon without early regrowth. */
 #define HEAP_INITIAL_CAP 16
 
-/* True when a must leave the heap before b. */
-static int heap_before(const struct heap_node *a, const struct heap_node *b)
+/* Puts item at slot i and records the slot in its node, the one place index
+ * is set for nodes inside the heap. */
+static void heap_place(struct heap *h, size_t i, struct heap_item item)
 {
-    if (a->deadline != b->deadline)
-        return a->deadline < b->deadline;
-    return a->seq < b->seq;
+    h->items[i] = item;
+    item.node->index = (uint32_t)i;
 }
 
-/* Puts n at slot i and records the slot in n, the one place index is set
- * for nodes inside the heap. */
-static void heap_place(struct heap *h, size_t i, struct heap_node *n)
-{
-    h->nodes[i] = n;
-    n->index = i;
-}
-
-/* Moves the node at i towards the root while it beats its parent. */
+/* Moves the item at i towards the root while it is due before its parent. */
 static void heap_sift_up(struct heap *h, size_t i)
 {
-    struct heap_node *n = h->nodes[i];
+    struct heap_item item = h->items[i];
 
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!heap_before(n, h->nodes[parent]))
+        if (item.deadline >= h->items[parent].deadline)
             break;
-        heap_place(h, i, h->nodes[parent]);
+        heap_place(h, i, h->items[parent]);
         i = parent;
     }
-    heap_place(h, i, n);
+    heap_place(h, i, item);
 }
 
-/* Moves the node at i towards the leaves while a child beats it. */
+/* Moves the item at i towards the leaves while a child is due before it. */
 static void heap_sift_down(struct heap *h, size_t i)
 {
-    struct heap_node *n = h->nodes[i];
+    struct heap_item item = h->items[i];
 
     for (;;) {
         size_t left = 2 * i + 1;
@@ -69,76 +62,77 @@ static void heap_sift_down(struct heap *h, size_t i)
         if (left >= h->len)
             break;
         best = left;
-        if (left + 1 < h->len && heap_before(h->nodes[left + 1], h->nodes[left]))
+        if (left + 1 < h->len &&
+            h->items[left + 1].deadline < h->items[left].deadline)
             best = left + 1;
-        if (!heap_before(h->nodes[best], n))
+        if (h->items[best].deadline >= item.deadline)
             break;
-        heap_place(h, i, h->nodes[best]);
+        heap_place(h, i, h->items[best]);
         i = best;
     }
-    heap_place(h, i, n);
+    heap_place(h, i, item);
 }
 
-/* Restores order around slot i after its node changed or was replaced;
+/* Restores order around slot i after its item changed or was replaced;
  * only one of the two directions can be needed. */
 static void heap_fix(struct heap *h, size_t i)
 {
-    if (i > 0 && heap_before(h->nodes[i], h->nodes[(i - 1) / 2]))
+    if (i > 0 && h->items[i].deadline < h->items[(i - 1) / 2].deadline)
         heap_sift_up(h, i);
     else
         heap_sift_down(h, i);
 }
 
-/* Makes room for one more node; 0, or -1 when the array cannot grow. */
+/* Makes room for one more item; 0, or -1 when the array cannot grow. */
 static int heap_reserve(struct heap *h)
 {
-    struct heap_node **grown;
+    struct heap_item *grown;
     size_t cap;
 
+    if (h->len >= HEAP_MAX_LEN)
+        return -1;
     if (h->len < h->cap)
         return 0;
     cap = h->cap ? h->cap : HEAP_INITIAL_CAP / 2;
-    if (cap > SIZE_MAX / 2 / sizeof(*h->nodes))
+    if (cap > SIZE_MAX / 2 / sizeof(*h->items))
         return -1;
     cap *= 2;
-    grown = cfy_realloc(h->nodes, cap * sizeof(*h->nodes));
+    if (cap > HEAP_MAX_LEN)
+        cap = HEAP_MAX_LEN;
+    grown = cfy_realloc(h->items, cap * sizeof(*h->items));
     if (grown == NULL)
         return -1; /* the old array is still valid and still ours */
-    h->nodes = grown;
+    h->items = grown;
     h->cap = cap;
     return 0;
 }
 
 void heap_init(struct heap *h)
 {
-    h->nodes = NULL;
+    h->items = NULL;
     h->len = 0;
     h->cap = 0;
-    h->next_seq = 0;
 }
 
 void heap_free(struct heap *h)
 {
     /* Queued nodes are not touched: at shutdown their owners may already
      * be gone.  Their index fields are stale from here on. */
-    cfy_free(h->nodes);
+    cfy_free(h->items);
     heap_init(h);
 }
 
 void heap_node_init(struct heap_node *n)
 {
-    n->deadline = 0;
-    n->seq = 0;
     n->index = HEAP_NOT_IN_HEAP;
 }
 
-int heap_push(struct heap *h, struct heap_node *n)
+int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline)
 {
     assert(n->index == HEAP_NOT_IN_HEAP);
     if (heap_reserve(h) != 0)
         return -1;
-    n->seq = h->next_seq++;
-    heap_place(h, h->len, n);
+    heap_place(h, h->len, (struct heap_item){ deadline, n });
     h->len++;
     heap_sift_up(h, h->len - 1);
     return 0;
@@ -147,31 +141,39 @@ int heap_push(struct heap *h, struct heap_node *n)
 void heap_remove(struct heap *h, struct heap_node *n)
 {
     size_t i = n->index;
-    struct heap_node *last;
 
-    if (i == HEAP_NOT_IN_HEAP)
+    if (n->index == HEAP_NOT_IN_HEAP)
         return;
-    assert(i < h->len && h->nodes[i] == n);
+    assert(i < h->len && h->items[i].node == n);
     n->index = HEAP_NOT_IN_HEAP;
-    last = h->nodes[--h->len];
-    if (last == n)
+    if (i == --h->len)
         return; /* n was the last slot: nothing moves */
-    /* The last node fills the hole; it may belong above or below it. */
-    heap_place(h, i, last);
+    /* The last item fills the hole; it may belong above or below it. */
+    heap_place(h, i, h->items[h->len]);
     heap_fix(h, i);
 }
 
 void heap_update(struct heap *h, struct heap_node *n, uint64_t deadline)
 {
-    assert(n->index < h->len && h->nodes[n->index] == n);
-    n->deadline = deadline;
-    n->seq = h->next_seq++; /* behind equal deadlines, as documented above */
+    assert(n->index < h->len && h->items[n->index].node == n);
+    h->items[n->index].deadline = deadline;
     heap_fix(h, n->index);
+}
+
+uint64_t heap_deadline(const struct heap *h, const struct heap_node *n)
+{
+    assert(n->index < h->len && h->items[n->index].node == n);
+    return h->items[n->index].deadline;
 }
 
 struct heap_node *heap_peek(const struct heap *h)
 {
-    return h->len ? h->nodes[0] : NULL;
+    return h->len ? h->items[0].node : NULL;
+}
+
+uint64_t heap_peek_deadline(const struct heap *h)
+{
+    return h->len ? h->items[0].deadline : UINT64_MAX;
 }
 
 struct heap_node *heap_pop(struct heap *h)

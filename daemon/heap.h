@@ -1,11 +1,18 @@
 /* daemon/heap.h - a min-heap of deadlines whose nodes know their index.
  *
- * Owns: an array of pointers to heap_node, ordered by deadline.  Does not
- * own the nodes: callers embed a struct heap_node in their own objects (a
- * lock, a waiter) and recover the object with container_of-style arithmetic.
+ * Owns: an array of items { deadline, node pointer }, ordered by deadline.
+ * Does not own the nodes: callers embed a struct heap_node (4 bytes: the
+ * node's slot in the array) in their own objects (a lock, a waiter) and
+ * recover the object with container_of-style arithmetic.  The deadline lives
+ * in the array, not in the node, so ordering the heap never reads the
+ * callers' objects, and a caller asks heap_deadline() for a node's deadline.
  * Because each node keeps its index, removing or re-keying any node is
- * O(log n), with no search.  Ties are broken by insertion order (seq), so
- * nodes with equal deadlines come out first-in, first-out.
+ * O(log n), with no search.
+ *
+ * Nodes with equal deadlines leave in no particular order: whoever needs
+ * first-come first-served order among equals keeps it elsewhere (the lock
+ * engine's waiters are a FIFO list per key; the heap only times them).
+ * A heap holds at most HEAP_MAX_LEN nodes: the index is 32 bits.
  */
 #ifndef CACHIFY_DAEMON_HEAP_H
 #define CACHIFY_DAEMON_HEAP_H
@@ -13,19 +20,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HEAP_NOT_IN_HEAP ((size_t)-1)
+#define HEAP_NOT_IN_HEAP UINT32_MAX
+
+/* Most nodes one heap holds; heap_push refuses the next one. */
+#define HEAP_MAX_LEN ((size_t)UINT32_MAX - 1)
 
 struct heap_node {
-    uint64_t deadline; /* when the node is due, on the caller's clock */
-    uint64_t seq;      /* insertion order, set by heap_push */
-    size_t index;      /* position in the heap, HEAP_NOT_IN_HEAP when out */
+    uint32_t index;    /* position in the heap, HEAP_NOT_IN_HEAP when out */
 };
 
+/* One slot of the array.  Private: use the functions below. */
+struct heap_item {
+    uint64_t deadline; /* when the node is due, on the caller's clock */
+    struct heap_node *node;
+};
+
+/* Visible so it can be embedded; fields are private by convention. */
 struct heap {
-    struct heap_node **nodes;
+    struct heap_item *items;
     size_t len;
     size_t cap;
-    uint64_t next_seq;
 };
 
 /* Makes an empty heap (no allocation until the first push). */
@@ -37,9 +51,9 @@ void heap_free(struct heap *h);
 /* Marks a node as out of any heap.  Call once before its first push. */
 void heap_node_init(struct heap_node *n);
 
-/* Adds n (not in a heap) with n->deadline already set.  Returns 0, or -1
- * when out of memory (then n is unchanged and not in the heap). */
-int heap_push(struct heap *h, struct heap_node *n);
+/* Adds n (not in a heap) due at deadline.  Returns 0, or -1 when out of
+ * memory or h holds HEAP_MAX_LEN nodes (then n is not in the heap). */
+int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline);
 
 /* Removes n from h; a node not in the heap is a no-op. */
 void heap_remove(struct heap *h, struct heap_node *n);
@@ -47,8 +61,15 @@ void heap_remove(struct heap *h, struct heap_node *n);
 /* Changes n's deadline and restores order; n must be in h. */
 void heap_update(struct heap *h, struct heap_node *n, uint64_t deadline);
 
+/* The deadline n was pushed or last updated with; n must be in h. */
+uint64_t heap_deadline(const struct heap *h, const struct heap_node *n);
+
 /* The earliest node, or NULL when empty. */
 struct heap_node *heap_peek(const struct heap *h);
+
+/* The earliest node's deadline, or UINT64_MAX when h is empty (which a
+ * caller that queues UINT64_MAX deadlines tells apart with heap_len). */
+uint64_t heap_peek_deadline(const struct heap *h);
 
 /* Removes and returns the earliest node, or NULL when empty. */
 struct heap_node *heap_pop(struct heap *h);

@@ -1,72 +1,94 @@
 /* daemon/locktable.c - the lock engine (see locktable.h for the contract).
  *
- * Data layout: each key is one struct lock_entry, in a hash map (map.h) and
- * always in the `expiries` heap.  A held lock's heap deadline is its expiry
- * (ENTRY_NEVER for no expiry); an entry that is not held only exists while
- * it has waiters during crash recovery, and then its deadline is the end of
- * recovery, so the same heap pop that expires locks also ends recovery for
- * that key.  Keeping every entry in the heap from birth to death means the
- * only allocations happen when an entry or a waiter is created: grants,
- * releases, extends and expiries never allocate and so never fail.
+ * Data layout: each key is one struct lock_entry, in the hash map `map`
+ * (map.h) and always in the `expiries` heap (heap.h).  A held lock's heap
+ * deadline is its expiry (ENTRY_NEVER for no expiry); an entry that is not
+ * held only exists while it has waiters during crash recovery, and then its
+ * deadline is the end of recovery, so the same heap pop that expires locks
+ * also ends recovery for that key.  Keeping every entry in the heap from
+ * birth to death means the only allocations happen when an entry or a
+ * waiter is created: grants, releases, extends and expiries never allocate
+ * and so never fail.
  *
- * Waiters are a doubly linked FIFO per entry and are always in the `waits`
- * heap (ENTRY_NEVER for WAIT FOREVER), for the same reason.
+ * The entry is what a million held locks are made of, so it holds only what
+ * every lock needs: its map node (chain link, 32-bit hash, key length: 16
+ * bytes), the token (8), its heap index (4), a flags byte, and the key bytes
+ * right after them at offset 29, without a terminator.  The deadline lives
+ * in the heap's array (heap_deadline), not in the entry.  Entries come from
+ * a slab allocator (slab.h) that rounds them to 8 bytes and adds no header:
+ * an 11-byte key makes a 40-byte entry, which with its bucket (8 bytes at
+ * load <= 1) and its heap item (16) comes to about 64 bytes per lock.  (The
+ * layout before was 113: a 72-byte struct with a key pointer, a 64-bit hash,
+ * a deadline and an insertion counter in it, from malloc.)
  *
  * What only some keys need, the SESSION holder's links and the waiter
- * queue, lives in a struct lock_extra that an entry gets the first time it
- * needs one (a SESSION acquire, a queued waiter; both may fail with
- * LOCK_NO_MEMORY before anything changed) and keeps until it is destroyed,
- * so a handoff to a SESSION waiter still never allocates.  The common lock,
- * held by one client with a TTL, is a 72-byte struct plus its key: with
- * the 48 bytes of links inline a million such locks took 161 bytes each.
+ * queue, lives in a struct lock_extra outside the entry: the entry's
+ * ENTRY_HAS_EXTRA flag says it has one, and the record itself is found in a
+ * second map, `extras`, keyed by the entry's address.  An entry gets its
+ * extra the first time it needs one (a SESSION acquire, a queued waiter;
+ * both may fail with LOCK_NO_MEMORY before anything changed) and keeps it
+ * until it is destroyed, so a handoff to a SESSION waiter still never
+ * allocates.  Release and expiry test the flag before any lookup, so a plain
+ * lock never pays for the extras map.  Waiters and session lists point at
+ * the extra record directly (it knows its entry), so walking them needs no
+ * lookup either; entries never move, so the address key stays valid.
+ *
+ * Waiters are a doubly linked FIFO per key (in the extra record) and are
+ * always in the `waits` heap (ENTRY_NEVER for WAIT FOREVER), for the same
+ * reason as entries.  First come, first served is the FIFO's order; the
+ * heaps order only by deadline (equal deadlines leave in no set order).
  */
 #include "daemon/locktable.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/alloc.h"
 #include "daemon/heap.h"
 #include "daemon/map.h"
+#include "daemon/slab.h"
 
 #define ENTRY_NEVER UINT64_MAX
 
 #define CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* lock_entry.flags */
+#define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
+
 struct lock_extra {
+    struct map_node node;          /* in t->extras, keyed by `entry` */
+    struct lock_entry *entry;      /* the key: these pointer bytes */
     struct lock_session *session;  /* holder's session for SESSION locks */
-    struct lock_entry *s_prev, *s_next; /* in session->locks */
+    struct lock_extra *s_prev, *s_next; /* in session->locks */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
 };
 
 struct lock_entry {
-    struct map_node node;
-    struct heap_node due;          /* expiry, or end of recovery; see above */
+    struct map_node node;          /* in t->map; the key is `key` below */
     uint64_t token;                /* holder's token; 0 when not held */
-    struct lock_extra *x;          /* NULL until needed (see the top) */
-    char key[];                    /* keylen bytes, then a NUL */
+    struct heap_node due;          /* in t->expiries; see the top */
+    uint8_t flags;                 /* ENTRY_HAS_EXTRA */
+    char key[];                    /* node.keylen bytes, no terminator */
 };
 
-/* e's extra record, made if it has none; NULL when out of memory. */
-static struct lock_extra *entry_extra(struct lock_entry *e)
-{
-    if (!e->x)
-        e->x = cfy_calloc(1, sizeof(*e->x));
-    return e->x;
-}
+_Static_assert(offsetof(struct lock_entry, key) ==
+                   sizeof(struct map_node) + sizeof(uint64_t) +
+                       sizeof(struct heap_node) + 1,
+               "no padding before the key");
 
-/* The first waiter in e's queue, or NULL. */
-static struct lock_waiter *first_waiter(const struct lock_entry *e)
-{
-    return e->x ? e->x->wait_head : NULL;
-}
+/* Where the maps find the key bytes, counted from the node. */
+#define ENTRY_KEY_OFFSET \
+    (offsetof(struct lock_entry, key) - offsetof(struct lock_entry, node))
+#define EXTRA_KEY_OFFSET \
+    (offsetof(struct lock_extra, entry) - offsetof(struct lock_extra, node))
 
 struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
-    struct lock_entry *entry;
-    struct lock_waiter *prev, *next;       /* in entry's FIFO */
+    struct lock_extra *x;          /* the waited-on entry's extra (x->entry) */
+    struct lock_waiter *prev, *next;       /* in the entry's FIFO */
     struct lock_session *session;
     struct lock_waiter *s_prev, *s_next;   /* in session->waiters */
     uint64_t ttl_us;
@@ -75,9 +97,11 @@ struct lock_waiter {
 };
 
 struct locktable {
-    struct map map;
+    struct map map;         /* every entry, by key */
+    struct map extras;      /* every extra record, by its entry's address */
     struct heap expiries;   /* every entry */
     struct heap waits;      /* every waiter */
+    struct slab slab;       /* the entries' memory */
     struct lock_clock clock;
     struct lock_events events;
     struct locktable_limits limits;
@@ -123,32 +147,68 @@ static uint64_t next_token(struct locktable *t)
     return token;
 }
 
+/* When e's lock expires (or its recovery ends). */
+static uint64_t entry_deadline(const struct locktable *t,
+                               const struct lock_entry *e)
+{
+    return heap_deadline(&t->expiries, &e->due);
+}
+
+/* ---- extra records ---- */
+
+/* e's extra record, or NULL when it has none; looks in t->extras only when
+ * e's flag says there is one. */
+static struct lock_extra *extra_find(struct locktable *t,
+                                     const struct lock_entry *e)
+{
+    if (!(e->flags & ENTRY_HAS_EXTRA))
+        return NULL;
+    struct map_node *n = map_find(&t->extras, &e, sizeof(e),
+                                  map_hash(&t->extras, &e, sizeof(e)));
+    assert(n != NULL);
+    return CONTAINER_OF(n, struct lock_extra, node);
+}
+
+/* e's extra record, made if it has none; NULL when out of memory. */
+static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
+{
+    struct lock_extra *x = extra_find(t, e);
+    if (x)
+        return x;
+    x = cfy_calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->entry = e;
+    x->node.keylen = sizeof(x->entry);
+    x->node.hash = map_hash(&t->extras, &x->entry, sizeof(x->entry));
+    map_insert(&t->extras, &x->node);
+    e->flags |= ENTRY_HAS_EXTRA;
+    return x;
+}
+
 /* ---- sessions: intrusive doubly linked lists ---- */
 
-/* e must have its extra record (see the top). */
-static void session_link_lock(struct lock_session *s, struct lock_entry *e)
+static void session_link_lock(struct lock_session *s, struct lock_extra *x)
 {
-    struct lock_extra *x = e->x;
     x->session = s;
     x->s_prev = NULL;
     x->s_next = s->locks;
     if (s->locks)
-        s->locks->x->s_prev = e;
-    s->locks = e;
+        s->locks->s_prev = x;
+    s->locks = x;
 }
 
-static void session_unlink_lock(struct lock_entry *e)
+static void session_unlink_lock(struct lock_extra *x)
 {
-    struct lock_extra *x = e->x;
-    struct lock_session *s = x ? x->session : NULL;
+    struct lock_session *s = x->session;
     if (!s)
         return;
     if (x->s_prev)
-        x->s_prev->x->s_next = x->s_next;
+        x->s_prev->s_next = x->s_next;
     else
         s->locks = x->s_next;
     if (x->s_next)
-        x->s_next->x->s_prev = x->s_prev;
+        x->s_next->s_prev = x->s_prev;
     x->session = NULL;
     x->s_prev = x->s_next = NULL;
 }
@@ -179,22 +239,29 @@ static void session_unlink_waiter(struct lock_waiter *w)
 
 /* ---- entries ---- */
 
-static struct lock_entry *entry_create(struct locktable *t, const char *key,
-                                       size_t keylen, uint64_t hash)
+/* Bytes of the entry for a key of keylen bytes. */
+static size_t entry_size(size_t keylen)
 {
-    struct lock_entry *e = cfy_malloc(sizeof(*e) + keylen + 1);
+    size_t n = offsetof(struct lock_entry, key) + keylen;
+    return n < sizeof(struct lock_entry) ? sizeof(struct lock_entry) : n;
+}
+
+static struct lock_entry *entry_create(struct locktable *t, const char *key,
+                                       size_t keylen, uint32_t hash)
+{
+    if (keylen > MAP_KEY_MAX)
+        return NULL;
+    struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen));
     if (!e)
         return NULL;
-    memset(e, 0, sizeof(*e));
+    e->token = 0;
+    e->flags = 0;
     memcpy(e->key, key, keylen);
-    e->key[keylen] = '\0';
-    e->node.key = e->key;
-    e->node.keylen = keylen;
+    e->node.keylen = (uint32_t)keylen;
     e->node.hash = hash;
     heap_node_init(&e->due);
-    e->due.deadline = ENTRY_NEVER;
-    if (heap_push(&t->expiries, &e->due) != 0) {
-        cfy_free(e);
+    if (heap_push(&t->expiries, &e->due, ENTRY_NEVER) != 0) {
+        slab_free(&t->slab, e, entry_size(keylen));
         return NULL;
     }
     map_insert(&t->map, &e->node);
@@ -202,18 +269,24 @@ static struct lock_entry *entry_create(struct locktable *t, const char *key,
     return e;
 }
 
-static void entry_destroy(struct locktable *t, struct lock_entry *e)
+/* Frees e and x, which must be extra_find(t, e). */
+static void entry_destroy(struct locktable *t, struct lock_entry *e,
+                          struct lock_extra *x)
 {
+    assert((x != NULL) == ((e->flags & ENTRY_HAS_EXTRA) != 0));
     heap_remove(&t->expiries, &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
-    cfy_free(e->x);
-    cfy_free(e);
+    if (x) {
+        map_remove(&t->extras, &x->node);
+        cfy_free(x);
+    }
+    slab_free(&t->slab, e, entry_size(e->node.keylen));
 }
 
 static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 {
-    struct lock_extra *x = w->entry->x; /* a waiter's entry has one */
+    struct lock_extra *x = w->x;
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -228,38 +301,46 @@ static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
     session_unlink_waiter(w);
 }
 
-/* Makes e held by a new token; e's heap node already exists. */
-static uint64_t grant(struct locktable *t, struct lock_entry *e, uint64_t now,
-                      uint64_t ttl_us, struct lock_session *session,
-                      int session_lock)
+/* Makes e held by a new token; e's heap node already exists.  x is e's
+ * extra record, needed only to link a SESSION lock to its session. */
+static uint64_t grant(struct locktable *t, struct lock_entry *e,
+                      struct lock_extra *x, uint64_t now, uint64_t ttl_us,
+                      struct lock_session *session, int session_lock)
 {
     e->token = next_token(t);
-    if (session_lock && session)
-        session_link_lock(session, e);
+    if (session_lock && session) {
+        assert(x != NULL);
+        session_link_lock(session, x);
+    }
     heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
     t->stats.acquired++;
     t->stats.held++;
     return e->token;
 }
 
-static void end_hold(struct locktable *t, struct lock_entry *e)
+/* Ends e's hold; x is extra_find(t, e). */
+static void end_hold(struct locktable *t, struct lock_entry *e,
+                     struct lock_extra *x)
 {
-    session_unlink_lock(e);
+    if (x)
+        session_unlink_lock(x);
     e->token = 0;
     t->stats.held--;
 }
 
 /* After e's hold ended (or recovery ended for it) at freed_at: hand it to the
- * first waiter, keep it waiting for recovery, or free it.  May free e. */
-static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
-                    uint64_t freed_at)
+ * first waiter, keep it waiting for recovery, or free it.  x is
+ * extra_find(t, e).  May free e. */
+static void pass_on(struct locktable *t, struct lock_entry *e,
+                    struct lock_extra *x, uint64_t now, uint64_t freed_at)
 {
     struct lock_waiter *w;
     /* A wait that ended before the lock came free is a timeout even when
      * run_timers has not reached it yet (lazy expiry, a late timer, a
      * release just before the timer): run_timers would have ended it first,
      * and granting it would also jump it ahead of the waiters behind it. */
-    while ((w = first_waiter(e)) != NULL && w->due.deadline < freed_at) {
+    while ((w = x ? x->wait_head : NULL) != NULL &&
+           heap_deadline(&t->waits, &w->due) < freed_at) {
         void *ctx = w->ctx;
         waiter_unlink(t, w);
         cfy_free(w);
@@ -268,7 +349,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
             t->events.timed_out(ctx, t->events.arg);
     }
     if (!w) {
-        entry_destroy(t, e);
+        entry_destroy(t, e, x);
         return;
     }
     if (recovering_at(t, now)) {
@@ -277,7 +358,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
     }
     struct lock_session *session = w->session; /* waiter_unlink clears it */
     waiter_unlink(t, w);
-    uint64_t token = grant(t, e, now, w->ttl_us, session, w->session_lock);
+    uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
     t->stats.handoffs++;
     void *ctx = w->ctx;
     cfy_free(w);
@@ -288,28 +369,29 @@ static void pass_on(struct locktable *t, struct lock_entry *e, uint64_t now,
 /* e's heap deadline has passed: its lock expired, or recovery ended. */
 static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
-    uint64_t freed_at = e->due.deadline;
+    uint64_t freed_at = entry_deadline(t, e);
+    struct lock_extra *x = extra_find(t, e);
     if (e->token) {
-        end_hold(t, e);
+        end_hold(t, e, x);
         t->stats.expired++;
     }
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-    pass_on(t, e, now, freed_at);
+    pass_on(t, e, x, now, freed_at);
 }
 
 /* Finds key, first settling a passed deadline (lazy expiry), so callers
  * never see an expired holder.  NULL when the key has no entry. */
 static struct lock_entry *lookup(struct locktable *t, const char *key,
-                                 size_t keylen, uint64_t now, uint64_t *hash)
+                                 size_t keylen, uint64_t now, uint32_t *hash)
 {
-    uint64_t h = map_hash(&t->map, key, keylen);
+    uint32_t h = map_hash(&t->map, key, keylen);
     if (hash)
         *hash = h;
     struct map_node *n = map_find(&t->map, key, keylen, h);
     if (!n)
         return NULL;
     struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, node);
-    if (e->due.deadline <= now) {
+    if (entry_deadline(t, e) <= now) {
         entry_due(t, e, now);
         n = map_find(&t->map, key, keylen, h); /* entry_due may free it */
         e = n ? CONTAINER_OF(n, struct lock_entry, node) : NULL;
@@ -327,12 +409,16 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     struct locktable *t = cfy_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    if (map_init(&t->map, seed) != 0) {
+    if (map_init(&t->map, seed, ENTRY_KEY_OFFSET) != 0 ||
+        map_init(&t->extras, seed, EXTRA_KEY_OFFSET) != 0) {
+        map_free(&t->map);
+        map_free(&t->extras);
         cfy_free(t);
         return NULL;
     }
     heap_init(&t->expiries);
     heap_init(&t->waits);
+    slab_init(&t->slab);
     t->clock = *clock;
     if (events)
         t->events = *events;
@@ -345,17 +431,27 @@ void locktable_free(struct locktable *t)
 {
     if (!t)
         return;
-    struct heap_node *n;
-    while ((n = heap_pop(&t->waits)) != NULL)
-        cfy_free(CONTAINER_OF(n, struct lock_waiter, due));
-    while ((n = heap_pop(&t->expiries)) != NULL) {
-        struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, due);
-        map_remove(&t->map, &e->node);
-        cfy_free(e->x);
-        cfy_free(e);
+    struct heap_node *hn;
+    while ((hn = heap_pop(&t->waits)) != NULL)
+        cfy_free(CONTAINER_OF(hn, struct lock_waiter, due));
+    struct map_iter it;
+    struct map_node *n;
+    map_iter_init(&t->extras, &it);
+    while ((n = map_iter_next(&it)) != NULL)
+        cfy_free(CONTAINER_OF(n, struct lock_extra, node));
+    map_iter_done(&it);
+    /* The slab's pages hold every entry but those too big for it. */
+    map_iter_init(&t->map, &it);
+    while ((n = map_iter_next(&it)) != NULL) {
+        if (entry_size(n->keylen) > SLAB_MAX_SIZE)
+            slab_free(&t->slab, CONTAINER_OF(n, struct lock_entry, node),
+                      entry_size(n->keylen));
     }
+    map_iter_done(&it);
+    slab_destroy(&t->slab);
     heap_free(&t->waits);
     heap_free(&t->expiries);
+    map_free(&t->extras);
     map_free(&t->map);
     cfy_free(t);
 }
@@ -363,22 +459,20 @@ void locktable_free(struct locktable *t)
 static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
                                 const struct lock_request *rq, uint64_t now)
 {
-    if (t->limits.max_waiters && e->x &&
-        e->x->nwaiters >= t->limits.max_waiters)
+    struct lock_extra *x = extra_find(t, e);
+    if (t->limits.max_waiters && x && x->nwaiters >= t->limits.max_waiters)
         return LOCK_LIMIT_WAITERS;
-    struct lock_extra *x = entry_extra(e);
-    if (!x)
+    if (!x && !(x = extra_get(t, e)))
         return LOCK_NO_MEMORY;
     struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
     if (!w)
         return LOCK_NO_MEMORY;
     heap_node_init(&w->due);
-    w->due.deadline = deadline_after(now, rq->wait_us);
-    if (heap_push(&t->waits, &w->due) != 0) {
+    if (heap_push(&t->waits, &w->due, deadline_after(now, rq->wait_us)) != 0) {
         cfy_free(w);
         return LOCK_NO_MEMORY;
     }
-    w->entry = e;
+    w->x = x;
     w->ttl_us = rq->ttl_us;
     w->session_lock = rq->session_lock;
     w->ctx = rq->ctx;
@@ -399,7 +493,8 @@ enum lock_result locktable_acquire(struct locktable *t,
                                    const struct lock_request *rq,
                                    uint64_t *token)
 {
-    uint64_t now = now_us(t), hash;
+    uint64_t now = now_us(t);
+    uint32_t hash;
     struct lock_entry *e = lookup(t, rq->key, rq->keylen, now, &hash);
     int recovering = recovering_at(t, now);
 
@@ -412,11 +507,13 @@ enum lock_result locktable_acquire(struct locktable *t,
         e = entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
-        if (rq->session_lock && rq->session && !entry_extra(e)) {
-            entry_destroy(t, e);
+        struct lock_extra *x = NULL;
+        if (rq->session_lock && rq->session && !(x = extra_get(t, e))) {
+            entry_destroy(t, e, NULL);
             return LOCK_NO_MEMORY;
         }
-        *token = grant(t, e, now, rq->ttl_us, rq->session, rq->session_lock);
+        *token = grant(t, e, x, now, rq->ttl_us, rq->session,
+                       rq->session_lock);
         return LOCK_GRANTED;
     }
     if (!rq->wait) {
@@ -435,7 +532,7 @@ enum lock_result locktable_acquire(struct locktable *t,
     }
     enum lock_result r = enqueue(t, e, rq, now);
     if (r != LOCK_QUEUED && created)
-        entry_destroy(t, e);
+        entry_destroy(t, e, extra_find(t, e));
     return r;
 }
 
@@ -446,10 +543,11 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
     struct lock_entry *e = lookup(t, key, keylen, now, NULL);
     if (!e || !e->token || (token && e->token != token))
         return 0;
-    end_hold(t, e);
+    struct lock_extra *x = extra_find(t, e);
+    end_hold(t, e, x);
     t->stats.released++;
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-    pass_on(t, e, now, now);
+    pass_on(t, e, x, now, now);
     return 1;
 }
 
@@ -476,9 +574,10 @@ int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen)
     struct lock_entry *e = lookup(t, key, keylen, now, NULL);
     if (!e || !e->token)
         return -2;
-    if (e->due.deadline == ENTRY_NEVER)
+    uint64_t deadline = entry_deadline(t, e);
+    if (deadline == ENTRY_NEVER)
         return -1;
-    uint64_t left = e->due.deadline - now; /* > 0: lookup settled due ones */
+    uint64_t left = deadline - now; /* > 0: lookup settled due ones */
     return left > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)left;
 }
 
@@ -494,11 +593,11 @@ void locktable_session_cancel_waits(struct locktable *t,
 {
     struct lock_waiter *w;
     while ((w = session->waiters) != NULL) {
-        struct lock_entry *e = w->entry;
+        struct lock_extra *x = w->x;
         waiter_unlink(t, w);
         cfy_free(w);
-        if (!e->token && !first_waiter(e))
-            entry_destroy(t, e);
+        if (!x->entry->token && !x->wait_head)
+            entry_destroy(t, x->entry, x);
     }
 }
 
@@ -506,25 +605,24 @@ void locktable_session_end(struct locktable *t, struct lock_session *session)
 {
     uint64_t now = now_us(t);
     locktable_session_cancel_waits(t, session);
-    struct lock_entry *e;
-    while ((e = session->locks) != NULL) {
-        if (e->due.deadline <= now) { /* ran out already: an expiry */
-            entry_due(t, e, now);     /* unlinks e from session->locks */
+    struct lock_extra *x;
+    while ((x = session->locks) != NULL) {
+        struct lock_entry *e = x->entry;
+        if (entry_deadline(t, e) <= now) { /* ran out already: an expiry */
+            entry_due(t, e, now);          /* unlinks x from session->locks */
             continue;
         }
-        end_hold(t, e); /* unlinks e from session->locks */
+        end_hold(t, e, x); /* unlinks x from session->locks */
         t->stats.released++;
         heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-        pass_on(t, e, now, now);
+        pass_on(t, e, x, now, now);
     }
 }
 
 uint64_t locktable_next_deadline(const struct locktable *t)
 {
-    const struct heap_node *a = heap_peek(&t->expiries);
-    const struct heap_node *b = heap_peek(&t->waits);
-    uint64_t da = a ? a->deadline : ENTRY_NEVER;
-    uint64_t db = b ? b->deadline : ENTRY_NEVER;
+    uint64_t da = heap_peek_deadline(&t->expiries);
+    uint64_t db = heap_peek_deadline(&t->waits);
     return da < db ? da : db;
 }
 
@@ -535,23 +633,25 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
     while (done < max_events) {
         struct heap_node *a = heap_peek(&t->expiries);
         struct heap_node *b = heap_peek(&t->waits);
-        int a_due = a && a->deadline <= now;
-        int b_due = b && b->deadline <= now;
+        uint64_t da = heap_peek_deadline(&t->expiries);
+        uint64_t db = heap_peek_deadline(&t->waits);
+        int a_due = a && da <= now;
+        int b_due = b && db <= now;
         if (!a_due && !b_due)
             break;
         /* On a tie the lock expiry goes first: a waiter whose wait ends at
          * the very moment the lock frees up is granted, not timed out. */
-        if (a_due && (!b_due || a->deadline <= b->deadline)) {
+        if (a_due && (!b_due || da <= db)) {
             entry_due(t, CONTAINER_OF(a, struct lock_entry, due), now);
         } else {
             struct lock_waiter *w = CONTAINER_OF(b, struct lock_waiter, due);
-            struct lock_entry *e = w->entry;
+            struct lock_extra *x = w->x;
             void *ctx = w->ctx;
             waiter_unlink(t, w);
             cfy_free(w);
             t->stats.timeouts++;
-            if (!e->token && !first_waiter(e))
-                entry_destroy(t, e);
+            if (!x->entry->token && !x->wait_head)
+                entry_destroy(t, x->entry, x);
             if (t->events.timed_out)
                 t->events.timed_out(ctx, t->events.arg);
         }
@@ -593,7 +693,8 @@ void locktable_raise_last_token(struct locktable *t, uint64_t token)
 int locktable_restore(struct locktable *t, const char *key, size_t keylen,
                       uint64_t token, uint64_t ttl_us)
 {
-    uint64_t now = now_us(t), hash;
+    uint64_t now = now_us(t);
+    uint32_t hash;
     if (token == 0 || lookup(t, key, keylen, now, &hash) != NULL)
         return -1;
     struct lock_entry *e = entry_create(t, key, keylen, hash);
@@ -619,10 +720,10 @@ int locktable_foreach_held(struct locktable *t,
     map_iter_init(&t->map, &it);
     while (rc == 0 && (n = map_iter_next(&it)) != NULL) {
         struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, node);
-        if (!e->token || e->due.deadline <= now)
+        uint64_t deadline = entry_deadline(t, e);
+        if (!e->token || deadline <= now)
             continue; /* expired already, just not collected yet */
-        uint64_t left = e->due.deadline == ENTRY_NEVER ? 0
-                                                       : e->due.deadline - now;
+        uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
         rc = fn(e->key, n->keylen, e->token, left, arg);
     }
     map_iter_done(&it);
@@ -632,4 +733,9 @@ int locktable_foreach_held(struct locktable *t,
 void locktable_stats(const struct locktable *t, struct lock_stats *out)
 {
     *out = t->stats;
+}
+
+size_t locktable_extra_records(const struct locktable *t)
+{
+    return map_count(&t->extras);
 }

@@ -28,14 +28,15 @@
 #include "daemon/clock.h"
 
 struct locktable;
-struct lock_entry;
+struct lock_extra;
 struct lock_waiter;
 
 /* A connection (or client thread): what SESSION locks and pending waits
  * belong to, so they can be dropped together when it goes away.  Embed one,
- * zero-initialised, in the owner; the engine links entries and waiters in. */
+ * zero-initialised, in the owner; the engine links its records in (NULL
+ * means none; the pointers are opaque otherwise). */
 struct lock_session {
-    struct lock_entry *locks;    /* SESSION locks held, linked by the engine */
+    struct lock_extra *locks;    /* SESSION locks held, linked by the engine */
     struct lock_waiter *waiters; /* waits not yet resolved, linked by the engine */
 };
 
@@ -95,7 +96,8 @@ struct locktable *locktable_new(const struct lock_clock *clock,
 void locktable_free(struct locktable *t);
 
 /* Takes key for rq's owner, or queues the request, or refuses; see
- * enum lock_result. */
+ * enum lock_result.  A key longer than UINT32_MAX bytes is refused with
+ * LOCK_NO_MEMORY (the daemon's max_key_len is far below that). */
 enum lock_result locktable_acquire(struct locktable *t,
                                    const struct lock_request *rq,
                                    uint64_t *token);
@@ -165,7 +167,8 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
                       uint64_t token, uint64_t ttl_us);
 
 /* Calls fn once per held lock (key, token, microseconds left or 0 for no
- * expiry).  fn must not change the table.  Returns 0, or the first non-zero
+ * expiry); key is keylen bytes, not NUL-terminated, valid during the call.
+ * fn must not change the table.  Returns 0, or the first non-zero
  * value fn returned (which stops the walk). */
 int locktable_foreach_held(struct locktable *t,
                            int (*fn)(const char *key, size_t keylen,
@@ -175,5 +178,9 @@ int locktable_foreach_held(struct locktable *t,
 
 /* A copy of the counters (held and waiters are current). */
 void locktable_stats(const struct locktable *t, struct lock_stats *out);
+
+/* Keys that have the engine's extra record now (a SESSION holder or a
+ * waiter queue, kept until the key's entry goes): for tests. */
+size_t locktable_extra_records(const struct locktable *t);
 
 #endif

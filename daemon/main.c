@@ -1,8 +1,8 @@
 /* daemon/main.c - cachifyd's entry point: settings, signals, the loop.
  *
- * Owns: process-wide set-up (SIGPIPE ignored, log level) and the exit code:
- * 0 after a clean stop, 1 when start-up fails (the reason is logged), 2 for
- * a bad command line or config file.
+ * Owns: process-wide set-up (SIGPIPE ignored, glibc malloc tuning, log
+ * level) and the exit code: 0 after a clean stop, 1 when start-up fails
+ * (the reason is logged), 2 for a bad command line or config file.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -49,11 +49,14 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &ignore, NULL);
 
 #ifdef __GLIBC__
-    /* No fastbins: a lock entry (72 bytes + key) is fastbin-sized, so a
-     * million locks expiring together left a million chunks there, and the
-     * next large malloc consolidated them all at once: a 30 ms stall in
-     * the middle of an expiry storm (bench/run.sh).  tcache still serves
-     * the hot alloc/free pairs. */
+    /* No fastbins: when lock entries came from malloc (72 bytes + key,
+     * fastbin-sized), a million locks expiring together left a million
+     * chunks there, and the next large malloc consolidated them all at
+     * once: a 30 ms stall in the middle of an expiry storm (bench/run.sh).
+     * Entries come from the engine's slab now (daemon/slab.h); this stays
+     * for the small objects still malloc'd in bulk (waiters, extra
+     * records, connections).  tcache still serves the hot alloc/free
+     * pairs. */
     mallopt(M_MXFAST, 0);
 #endif
 

@@ -4,8 +4,11 @@
  * own: nodes, key bytes, or the choice of seed.
  *
  * Layout.  Each table is a power-of-two array of singly linked chains; a
- * node lives in bucket (hash & (size - 1)) of exactly one table.  Normally
- * only t[0] exists.  A resize allocates t[1] and from then on:
+ * node lives in bucket (hash & (size - 1)) of exactly one table, hash being
+ * the 32-bit hash stored in the node (so a table never needs more than
+ * MAP_MAX_BUCKETS buckets).  A chain is searched by hash, then length, then
+ * the key bytes, which are read at the map's key_offset from each node.
+ * Normally only t[0] exists.  A resize allocates t[1] and from then on:
  *   - inserts go to t[1], so t[0] only ever empties;
  *   - every find/insert/remove first runs rehash_step() (via
  *     map_maintain), which moves the chains of at most REHASH_MOVES
@@ -20,13 +23,14 @@
  * new table's load can pass about 0.6.
  *
  * Policy.  Grow when a node is inserted while count > buckets (load > 1), to
- * the smallest power of two above count.  Shrink when a removal leaves
- * count < buckets / 8, to the smallest power of two holding count at load
- * 1/2, never below MAP_MIN_BUCKETS; shrinking to load 1/2, not 1, keeps a
- * following insert from growing straight back.  A resize starts only when
- * none is running and no iterator is live; the check is repeated at the
- * start of every find/insert/remove, so a resize that was refused (out of
- * memory, iterator live, another resize running) is picked up later.  If
+ * the smallest power of two above count (at most MAP_MAX_BUCKETS).  Shrink
+ * when a removal leaves count < buckets / 8, to the smallest power of two
+ * holding count at load 1/2, never below MAP_MIN_BUCKETS; shrinking to load
+ * 1/2, not 1, keeps a following insert from growing straight back.  A
+ * resize starts only when none is running and no iterator is live; the
+ * check is repeated at the start of every find/insert/remove, so a resize
+ * that was refused (out of memory, iterator live, another resize running)
+ * is picked up later.  If
  * the new array cannot be allocated the map just keeps its table: chains
  * get longer and nothing is lost.
  *
@@ -76,7 +80,7 @@ static void table_reset(struct map_table *t)
 }
 
 /* The chain head n belongs in, in table t. */
-static struct map_node **table_slot(const struct map_table *t, uint64_t hash)
+static struct map_node **table_slot(const struct map_table *t, uint32_t hash)
 {
     return &t->buckets[hash & (t->size - 1)];
 }
@@ -86,14 +90,15 @@ int map_rehashing(const struct map *m)
     return m->t[1].buckets != NULL;
 }
 
-/* Smallest power of two >= n and >= MAP_MIN_BUCKETS, or 0 if none fits. */
+/* Smallest power of two >= n and >= MAP_MIN_BUCKETS, capped at
+ * MAP_MAX_BUCKETS. */
 static size_t bucket_count_for(size_t n)
 {
     size_t size = MAP_MIN_BUCKETS;
 
     while (size < n) {
-        if (size > SIZE_MAX / 2)
-            return 0;
+        if (size >= MAP_MAX_BUCKETS)
+            return MAP_MAX_BUCKETS;
         size *= 2;
     }
     return size;
@@ -145,10 +150,10 @@ static void rehash_step(struct map *m)
     }
 }
 
-/* Starts moving to a table of size buckets (0: none fits). */
+/* Starts moving to a table of size buckets. */
 static void rehash_start(struct map *m, size_t size)
 {
-    if (size == 0 || size == m->t[0].size)
+    if (size == m->t[0].size)
         return;
     if (table_alloc(&m->t[1], size) != 0)
         return; /* keep the current table; a later call retries */
@@ -180,11 +185,12 @@ static void map_maintain(struct map *m)
         resize_if_needed(m);
 }
 
-int map_init(struct map *m, const uint8_t seed[16])
+int map_init(struct map *m, const uint8_t seed[16], size_t key_offset)
 {
     table_reset(&m->t[0]);
     table_reset(&m->t[1]);
     m->rehash_idx = 0;
+    m->key_offset = key_offset;
     m->iterators = 0;
     memcpy(m->seed, seed, sizeof(m->seed));
     return table_alloc(&m->t[0], MAP_MIN_BUCKETS);
@@ -199,33 +205,34 @@ void map_free(struct map *m)
     m->rehash_idx = 0;
 }
 
-uint64_t map_hash(const struct map *m, const void *key, size_t len)
+uint32_t map_hash(const struct map *m, const void *key, size_t len)
 {
-    return siphash24(m->seed, key, len);
+    return (uint32_t)siphash24(m->seed, key, len);
 }
 
-/* The node with this key in chain n, or NULL.  Cheapest test first: the
- * full hash rejects nearly every other node before the key is touched. */
-static struct map_node *chain_find(struct map_node *n, const void *key,
-                                   size_t len, uint64_t hash)
+/* The node of m with this key in chain n, or NULL.  Cheapest test first:
+ * the hash rejects nearly every other node before its key is touched. */
+static struct map_node *chain_find(const struct map *m, struct map_node *n,
+                                   const void *key, size_t len, uint32_t hash)
 {
     for (; n != NULL; n = n->next) {
         if (n->hash == hash && n->keylen == len &&
-            (len == 0 || memcmp(n->key, key, len) == 0))
+            (len == 0 || memcmp(map_node_key(m, n), key, len) == 0))
             return n;
     }
     return NULL;
 }
 
-struct map_node *map_find(struct map *m, const void *key, size_t len, uint64_t hash)
+struct map_node *map_find(struct map *m, const void *key, size_t len, uint32_t hash)
 {
     struct map_node *n;
 
     map_maintain(m);
-    /* t[0] buckets already moved are empty, so checking them is harmless. */
-    n = chain_find(*table_slot(&m->t[0], hash), key, len, hash);
+    /* t[0] buckets already moved are empty, so checking them is harmless.
+     * A key longer than any node's keylen can hold finds nothing. */
+    n = chain_find(m, *table_slot(&m->t[0], hash), key, len, hash);
     if (n == NULL && map_rehashing(m))
-        n = chain_find(*table_slot(&m->t[1], hash), key, len, hash);
+        n = chain_find(m, *table_slot(&m->t[1], hash), key, len, hash);
     return n;
 }
 

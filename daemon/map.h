@@ -2,19 +2,24 @@
  *
  * Owns: the bucket arrays and the chains threaded through the nodes.  Does
  * not own: the nodes or their key bytes.  Callers embed a struct map_node in
- * their own object (a lock), point key/keylen at bytes that outlive the
- * node's membership, set hash with map_hash(), and insert; nothing is
- * allocated per node, and the object is recovered from the node with
- * container_of-style arithmetic.  Keys are arbitrary bytes (NULs allowed)
- * compared by length and content.
+ * their own object (a lock) and keep the key bytes inside the same object at
+ * a fixed distance from the node, the map's key_offset (given to map_init,
+ * the same for every node of one map): the node stores no key pointer, only
+ * the key's length and a 32-bit hash, 16 bytes in all.  The caller sets hash
+ * with map_hash() and keylen, and inserts; nothing is allocated per node, and
+ * the object is recovered from the node with container_of-style arithmetic.
+ * Keys are arbitrary bytes (NULs allowed, no terminator needed), at most
+ * MAP_KEY_MAX of them, compared by length and content.
  *
- * Keys are hashed with SipHash-2-4 under a 16-byte seed given to map_init;
- * the daemon seeds it randomly so clients cannot choose keys that share a
- * bucket.  The table resizes itself (grows past one node per bucket, shrinks
- * under one per eight, never below MAP_MIN_BUCKETS) and resizes
- * incrementally: while a resize is under way there are two tables, and every
- * map_find, map_insert and map_remove first moves a few buckets from the old
- * to the new one, so no single call costs O(n) even with millions of keys.
+ * Keys are hashed with SipHash-2-4 under a 16-byte seed given to map_init,
+ * truncated to its low 32 bits; the daemon seeds it randomly so clients
+ * cannot choose keys that share a bucket.  A bucket is picked by the hash's
+ * low bits, so a table has at most MAP_MAX_BUCKETS buckets.  The table
+ * resizes itself (grows past one node per bucket, shrinks under one per
+ * eight, never below MAP_MIN_BUCKETS) and resizes incrementally: while a
+ * resize is under way there are two tables, and every map_find, map_insert
+ * and map_remove first moves a few buckets from the old to the new one, so
+ * no single call costs O(n) even with millions of keys.
  *
  * Not thread-safe; the daemon is single-threaded.
  */
@@ -27,11 +32,18 @@
 /* Bucket count of a new map, and the floor that shrinking respects. */
 #define MAP_MIN_BUCKETS 16
 
+/* Most buckets of one table: a bucket index is taken from the 32-bit hash.
+ * Past 2^32 nodes chains just get longer. */
+#define MAP_MAX_BUCKETS ((size_t)1 << (SIZE_MAX > UINT32_MAX ? 32 : 31))
+
+/* Longest key: keylen is 32 bits. */
+#define MAP_KEY_MAX UINT32_MAX
+
 struct map_node {              /* embed in your object */
     struct map_node *next;     /* chain, owned by the map */
-    uint64_t hash;             /* set by the caller via map_hash() before insert */
-    const char *key;           /* the owner's key bytes, must outlive membership */
-    size_t keylen;
+    uint32_t hash;             /* set by the caller via map_hash() before insert */
+    uint32_t keylen;           /* the key's bytes sit key_offset bytes from
+                                * the node and must not change while in */
 };
 
 /* One bucket array.  Private: use the functions below. */
@@ -47,6 +59,7 @@ struct map_table {
 struct map {
     struct map_table t[2];
     size_t rehash_idx;         /* next t[0] bucket to move while resizing */
+    size_t key_offset;         /* node address + key_offset = its key */
     unsigned iterators;        /* live iterators; while > 0 nothing moves */
     uint8_t seed[16];          /* SipHash key */
 };
@@ -59,23 +72,33 @@ struct map_iter {
     struct map_node *next;     /* node to return next, saved ahead of time */
 };
 
-/* Makes an empty map with MAP_MIN_BUCKETS buckets keyed by a copy of seed.
+/* Makes an empty map with MAP_MIN_BUCKETS buckets keyed by a copy of seed,
+ * whose nodes have their key bytes key_offset bytes after the node's start.
  * Returns 0, or -1 when out of memory (then map_free is still safe). */
-int map_init(struct map *m, const uint8_t seed[16]);
+int map_init(struct map *m, const uint8_t seed[16], size_t key_offset);
 
 /* Frees m's bucket arrays, not the nodes, which stay the caller's. */
 void map_free(struct map *m);
 
 /* The hash of len bytes at key under m's seed: what map_node.hash and
  * map_find's hash must be. */
-uint64_t map_hash(const struct map *m, const void *key, size_t len);
+uint32_t map_hash(const struct map *m, const void *key, size_t len);
 
-/* The node whose key is the len bytes at key, or NULL.  hash must be
- * map_hash(m, key, len).  May move a few buckets of a pending resize. */
-struct map_node *map_find(struct map *m, const void *key, size_t len, uint64_t hash);
+/* The key bytes of n, a node of m (keylen of them, no terminator). */
+static inline const char *map_node_key(const struct map *m,
+                                       const struct map_node *n)
+{
+    return (const char *)n + m->key_offset;
+}
 
-/* Adds n, whose key must not be present and whose hash, key and keylen are
- * set.  Never fails: when growing cannot allocate, the map keeps its table
+/* The node whose key is the len bytes at key, or NULL (always NULL past
+ * MAP_KEY_MAX).  hash must be map_hash(m, key, len).  May move a few
+ * buckets of a pending resize. */
+struct map_node *map_find(struct map *m, const void *key, size_t len, uint32_t hash);
+
+/* Adds n, whose key must not be present, whose key bytes are in place and
+ * whose hash and keylen are set.  Never fails: when growing cannot
+ * allocate, the map keeps its table
  * (chains get longer) and tries again on a later insert.  Not allowed while
  * an iterator is live. */
 void map_insert(struct map *m, struct map_node *n);

@@ -3,8 +3,11 @@
  * Owns: the tests of locktable.h's contract, one TCase per area: grants,
  * release, extend and PTTL; lazy and timer-driven expiry; fencing tokens and
  * the token ceiling; FIFO waiters and wait timeouts; sessions; crash
- * recovery; restore and snapshot; the STATS counters.  Does not own the heap
- * and the map (test_structs.c) nor the commands built on the engine.
+ * recovery; restore and snapshot; the STATS counters; memory (extra
+ * records found by entry address after heavy churn, entry memory reused by
+ * other keys, keys of every length across the slab's classes and past
+ * them).  Does not own the heap and the map (test_structs.c), the slab
+ * (test_slab.c) nor the commands built on the engine.
  *
  * Nothing sleeps: the table reads a fake clock (struct fake_clock below)
  * whose monotonic and wall readings the tests set by hand, so every deadline,
@@ -925,8 +928,9 @@ static int collect(const char *key, size_t keylen, uint64_t token,
                    uint64_t ttl_left_us, void *arg)
 {
     struct held_log *l = arg;
-    REQUIRE(l->n < 8 && keylen < 8 && key[keylen] == '\0');
-    memcpy(l->h[l->n].key, key, keylen + 1);
+    REQUIRE(l->n < 8 && keylen < 8); /* key has no terminator */
+    memcpy(l->h[l->n].key, key, keylen);
+    l->h[l->n].key[keylen] = '\0';
     l->h[l->n].token = token;
     l->h[l->n].left = ttl_left_us;
     l->n++;
@@ -1011,6 +1015,181 @@ START_TEST(test_stats_script)
 }
 END_TEST
 
+/* ---- extra records and entry memory ---- */
+
+/* The SESSION links and waiter queues live in extra records, found by the
+ * entry's address.  After thousands of plain locks came and went (their
+ * memory reused by later entries), SESSION locks, waiters and handoffs
+ * still behave, plain locks never get a record, and no record outlives its
+ * key. */
+START_TEST(test_extras_after_churn)
+{
+    enum { PLAIN = 5000, SESS = 50, QUEUED = 10 };
+    struct lock_session s = { NULL, NULL }, w = { NULL, NULL };
+    uint64_t stoks[SESS];
+    char key[32];
+    struct lock_stats st;
+
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < PLAIN; i++) {
+            snprintf(key, sizeof(key), "p%d", i);
+            grab(key, 1000);
+        }
+        REQUIRE(locktable_extra_records(T) == 0);
+        for (int i = 0; i < PLAIN; i++) {
+            snprintf(key, sizeof(key), "p%d", i);
+            REQUIRE(locktable_release(T, K(key), 0) == 1);
+        }
+    }
+    /* SESSION locks between plain ones: one record each. */
+    for (int i = 0; i < SESS; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        ck_assert_int_eq(acq(key, 0, 0, 0, &s, 1, 0, &stoks[i]), LOCK_GRANTED);
+        for (int j = 0; j < PLAIN / SESS; j++) {
+            snprintf(key, sizeof(key), "p%d", i * (PLAIN / SESS) + j);
+            grab(key, 1000);
+        }
+    }
+    ck_assert_uint_eq(locktable_extra_records(T), SESS);
+    /* RELEASE of the even ones drops their records; their entries' memory
+     * goes to the "q" keys below, which have no SESSION holder. */
+    for (int i = 0; i < SESS; i += 2) {
+        snprintf(key, sizeof(key), "s%d", i);
+        ck_assert_int_eq(locktable_release(T, K(key), stoks[i]), 1);
+    }
+    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2);
+    for (int i = 0; i < PLAIN; i++) {
+        snprintf(key, sizeof(key), "p%d", i);
+        REQUIRE(locktable_release(T, K(key), 0) == 1);
+    }
+    for (int i = 0; i < PLAIN; i++) {
+        snprintf(key, sizeof(key), "q%d", i);
+        grab(key, 0);
+    }
+    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2);
+    /* Three waiters on each of q0..q9: one more record per key. */
+    for (int k = 0; k < QUEUED; k++) {
+        snprintf(key, sizeof(key), "q%d", k);
+        for (uintptr_t c = 1; c <= 3; c++)
+            queue(key, 100, 0, &w, (uintptr_t)k * 3 + c);
+    }
+    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2 + QUEUED);
+
+    /* The session's end releases exactly its (odd) SESSION locks. */
+    locktable_session_end(T, &s);
+    ck_assert_ptr_null(s.locks);
+    for (int i = 0; i < SESS; i++) {
+        snprintf(key, sizeof(key), "s%d", i);
+        REQUIRE(locktable_is_locked(T, K(key)) == 0);
+    }
+    for (int i = 0; i < PLAIN; i++) {
+        snprintf(key, sizeof(key), "q%d", i);
+        REQUIRE(locktable_holder_token(T, K(key)) != 0);
+    }
+    ck_assert_uint_eq(locktable_extra_records(T), QUEUED);
+    ck_assert_uint_eq(nevs, 0);
+
+    /* RELEASE hands each key to its waiters in queue order; the last
+     * release frees the key and its record. */
+    for (int k = 0; k < QUEUED; k++) {
+        snprintf(key, sizeof(key), "q%d", k);
+        uint64_t tok = locktable_holder_token(T, K(key));
+        for (uintptr_t c = 1; c <= 3; c++) {
+            ck_assert_int_eq(locktable_release(T, K(key), tok), 1);
+            tok = check_handoff(nevs - 1, (uintptr_t)k * 3 + c,
+                                tok, key);
+        }
+        ck_assert_int_eq(locktable_release(T, K(key), tok), 1);
+        ck_assert_int_eq(locktable_is_locked(T, K(key)), 0);
+        ck_assert_uint_eq(locktable_extra_records(T), QUEUED - 1 - (size_t)k);
+    }
+    ck_assert_uint_eq(nevs, 3 * QUEUED);
+    ck_assert_ptr_null(w.waiters);
+    locktable_stats(T, &st);
+    ck_assert_uint_eq(st.held, PLAIN - QUEUED);
+    ck_assert_uint_eq(st.waiters, 0);
+    ck_assert_uint_eq(st.handoffs, 3 * QUEUED);
+    ck_assert_uint_eq(st.released, 3 * PLAIN + SESS / 2 + PLAIN + SESS / 2 +
+                                       4 * QUEUED);
+}
+END_TEST
+
+/* A key's entry memory goes to the next entry of its size: the new key
+ * must not inherit the old one's SESSION holder or extra record. */
+START_TEST(test_reused_entry_memory)
+{
+    struct lock_session s = { NULL, NULL };
+    uint64_t ta = 0, tb, tc, td;
+
+    ck_assert_int_eq(acq("a", 0, 0, 0, &s, 1, 0, &ta), LOCK_GRANTED);
+    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
+    ck_assert_ptr_null(s.locks);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    tb = grab("b", 0);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    locktable_session_end(T, &s); /* "b" is not the session's */
+    ck_assert_uint_eq(locktable_holder_token(T, K("b")), tb);
+
+    /* The same after a waiter queue: the record stays while "c" is held
+     * (a later waiter must not need an allocation), goes with "c". */
+    tc = grab("c", 0);
+    queue("c", 100, 0, &s, 1);
+    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    locktable_session_cancel_waits(T, &s);
+    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_int_eq(locktable_release(T, K("c"), tc), 1);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    td = grab("d", 0);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_int_eq(locktable_release(T, K("d"), td), 1);
+    ck_assert_uint_eq(nevs, 0);
+    check_stats(4, 3, 0, 0, 0, 0, 1, 0);
+}
+END_TEST
+
+/* Binary keys of every length from 1 to KEYS_MAX bytes, each a prefix of
+ * the next: entries of every slab class and, past SLAB_MAX_SIZE, from
+ * malloc.  Each is found by its exact bytes and listed with them; the ones
+ * left held are freed by locktable_free (the sanitizer runs check it). */
+#define KEYS_MAX 400
+
+static char long_key[KEYS_MAX];
+
+static int check_long_key(const char *key, size_t keylen, uint64_t token,
+                          uint64_t ttl_left_us, void *arg)
+{
+    size_t *count = arg;
+    REQUIRE(keylen >= 1 && keylen <= KEYS_MAX && keylen % 2 == 0);
+    REQUIRE(memcmp(key, long_key, keylen) == 0);
+    REQUIRE(token == keylen && ttl_left_us == 0);
+    (*count)++;
+    return 0;
+}
+
+START_TEST(test_key_lengths)
+{
+    uint64_t tok = 0;
+    size_t count = 0;
+
+    for (size_t i = 0; i < KEYS_MAX; i++)
+        long_key[i] = (char)(i * 7); /* NULs at 0, 256: in the keys */
+    for (size_t len = 1; len <= KEYS_MAX; len++) {
+        struct lock_request rq = { long_key, len, 0, 0, 0, 0, NULL, NULL };
+        REQUIRE(locktable_acquire(T, &rq, &tok) == LOCK_GRANTED);
+        REQUIRE(tok == len); /* wall clock 0: tokens 1, 2, 3, ... */
+    }
+    for (size_t len = 1; len <= KEYS_MAX; len++)
+        REQUIRE(locktable_holder_token(T, long_key, len) == len);
+    for (size_t len = 1; len <= KEYS_MAX; len += 2)
+        REQUIRE(locktable_release(T, long_key, len, len) == 1);
+    for (size_t len = 1; len <= KEYS_MAX; len++)
+        REQUIRE(locktable_is_locked(T, long_key, len) == (len % 2 == 0));
+    ck_assert_int_eq(locktable_foreach_held(T, check_long_key, &count), 0);
+    ck_assert_uint_eq(count, KEYS_MAX / 2);
+}
+END_TEST
+
 static Suite *locktable_suite(void)
 {
     Suite *s = suite_create("locktable");
@@ -1055,6 +1234,10 @@ static Suite *locktable_suite(void)
     tcase_add_test(tc, test_restore_foreach_held);
     ADD_TCASE("stats");
     tcase_add_test(tc, test_stats_script);
+    ADD_TCASE("memory");
+    tcase_add_test(tc, test_extras_after_churn);
+    tcase_add_test(tc, test_reused_entry_memory);
+    tcase_add_test(tc, test_key_lengths);
 #undef ADD_TCASE
     return s;
 }

@@ -1,15 +1,20 @@
 /* tests/unit/test_structs.c - the daemon's data structures: heap, SipHash, map.
  *
  * Owns: one Check suite with a TCase per behaviour.  The heap tests check the
- * heap property and every node's index after each operation (heap_check),
- * and compare random operation mixes against a brute-force model.  SipHash is
- * held to all 64 published SipHash-2-4 vectors (key 00..0f, message 00 01 ..
- * of length 0..63).  The map tests use binary keys with NULs, pairs of keys
- * that differ only in length, forged hash collisions, and look inside a
- * resize (an iterator pauses it) to check lookups against both tables.
- * Randomness is a fixed-seed xorshift, so a failure replays exactly.
+ * heap property, every node's index and every item's deadline after each
+ * operation (heap_check), that equal deadlines leave together (in no
+ * promised order), that a full heap refuses a node, and compare random
+ * operation mixes against a brute-force model.  SipHash is held to all 64
+ * published SipHash-2-4 vectors (key 00..0f, message 00 01 .. of length
+ * 0..63).  The map tests use binary keys with NULs kept at the map's
+ * key_offset from the node, pairs of keys that differ only in length,
+ * forged hash collisions, and look inside a resize (an iterator pauses it)
+ * to check lookups against both tables.  The slab allocator has its own
+ * suite (test_slab.c).  Randomness is a fixed-seed xorshift, so a failure
+ * replays exactly.
  */
 #include <check.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,21 +42,22 @@ static uint64_t rng(void)
 struct timer {
     struct heap_node hn;
     int id;
+    uint64_t deadline; /* the test's own record of what the heap holds */
 };
 
-static int node_before(const struct heap_node *a, const struct heap_node *b)
-{
-    return a->deadline != b->deadline ? a->deadline < b->deadline : a->seq < b->seq;
-}
-
-/* Fails the test unless h is a valid heap whose nodes know their index. */
+/* Fails the test unless h is a valid heap whose nodes know their index and
+ * whose items hold the deadlines the timers were given. */
 static void heap_check(const struct heap *h)
 {
     REQUIRE(h->len <= h->cap);
     for (size_t i = 0; i < h->len; i++) {
-        REQUIRE(h->nodes[i]->index == i);
-        REQUIRE(i == 0 || !node_before(h->nodes[i], h->nodes[(i - 1) / 2]));
+        const struct timer *t = (const struct timer *)h->items[i].node;
+        REQUIRE(t->hn.index == i);
+        REQUIRE(h->items[i].deadline == t->deadline);
+        REQUIRE(heap_deadline(h, &t->hn) == t->deadline);
+        REQUIRE(i == 0 || h->items[i].deadline >= h->items[(i - 1) / 2].deadline);
     }
+    REQUIRE(heap_peek_deadline(h) == (h->len ? h->items[0].deadline : UINT64_MAX));
 }
 
 static int pop_id(struct heap *h)
@@ -68,11 +74,30 @@ static void timer_push(struct heap *h, struct timer *t, int id, uint64_t deadlin
 {
     heap_node_init(&t->hn);
     t->id = id;
-    t->hn.deadline = deadline;
-    ck_assert_int_eq(heap_push(h, &t->hn), 0);
+    t->deadline = deadline;
+    ck_assert_int_eq(heap_push(h, &t->hn, deadline), 0);
     ck_assert(heap_node_queued(&t->hn));
+    ck_assert_uint_eq(heap_deadline(h, &t->hn), deadline);
     heap_check(h);
 }
+
+static void timer_update(struct heap *h, struct timer *t, uint64_t deadline)
+{
+    t->deadline = deadline;
+    heap_update(h, &t->hn, deadline);
+    heap_check(h);
+}
+
+/* The sizes the lock engine's memory per lock is built from (64-bit). */
+START_TEST(test_node_sizes)
+{
+    if (sizeof(void *) != 8)
+        return;
+    ck_assert_uint_eq(sizeof(struct heap_node), 4);
+    ck_assert_uint_eq(sizeof(struct heap_item), 16);
+    ck_assert_uint_eq(sizeof(struct map_node), 16);
+}
+END_TEST
 
 START_TEST(test_heap_empty)
 {
@@ -81,16 +106,40 @@ START_TEST(test_heap_empty)
 
     heap_init(&h);
     ck_assert_ptr_null(heap_peek(&h));
+    ck_assert_uint_eq(heap_peek_deadline(&h), UINT64_MAX);
     ck_assert_ptr_null(heap_pop(&h));
     ck_assert_uint_eq(heap_len(&h), 0);
     heap_node_init(&t.hn);
     heap_remove(&h, &t.hn); /* not queued: a no-op */
     ck_assert_uint_eq(heap_len(&h), 0);
     timer_push(&h, &t, 1, 7);
+    ck_assert_uint_eq(heap_peek_deadline(&h), 7);
     ck_assert_int_eq(pop_id(&h), 1);
     ck_assert_ptr_null(heap_pop(&h));
+    ck_assert_uint_eq(heap_peek_deadline(&h), UINT64_MAX);
     heap_free(&h);
     heap_free(&h); /* freeing an empty heap again is harmless */
+}
+END_TEST
+
+/* The index is 32 bits: a full heap refuses the next node and leaves it
+ * out, instead of wrapping an index into HEAP_NOT_IN_HEAP. */
+START_TEST(test_heap_full)
+{
+    struct heap h;
+    struct timer a, b;
+
+    heap_init(&h);
+    timer_push(&h, &a, 1, 10);
+    h.len = HEAP_MAX_LEN; /* pretend: the array itself holds one item */
+    heap_node_init(&b.hn);
+    ck_assert_int_eq(heap_push(&h, &b.hn, 5), -1);
+    ck_assert(!heap_node_queued(&b.hn));
+    ck_assert_ptr_eq(h.items[0].node, &a.hn); /* nothing was written */
+    h.len = 1;
+    heap_check(&h);
+    ck_assert_int_eq(pop_id(&h), 1);
+    heap_free(&h);
 }
 END_TEST
 
@@ -100,7 +149,7 @@ START_TEST(test_heap_random_sorted)
     struct timer *t = calloc(N, sizeof(*t));
     char *seen = calloc(N, 1);
     struct heap h;
-    struct heap_node *prev = NULL;
+    uint64_t prev = 0;
 
     ck_assert(t && seen);
     rng_state = 0x9e3779b97f4a7c15u;
@@ -108,19 +157,22 @@ START_TEST(test_heap_random_sorted)
     for (int i = 0; i < N; i++) {
         heap_node_init(&t[i].hn);
         t[i].id = i;
-        t[i].hn.deadline = rng() % 2000; /* many ties on purpose */
-        REQUIRE(heap_push(&h, &t[i].hn) == 0);
+        t[i].deadline = rng() % 2000; /* many ties on purpose */
+        REQUIRE(heap_push(&h, &t[i].hn, t[i].deadline) == 0);
         if (i % 997 == 0)
             heap_check(&h);
     }
     heap_check(&h);
     ck_assert_uint_eq(heap_len(&h), N);
     for (int i = 0; i < N; i++) {
+        uint64_t top = heap_peek_deadline(&h);
         struct heap_node *n = heap_pop(&h);
+        struct timer *x = (struct timer *)n;
         REQUIRE(n != NULL && n->index == HEAP_NOT_IN_HEAP);
-        REQUIRE(prev == NULL || node_before(prev, n)); /* strictly after */
-        REQUIRE(seen[((struct timer *)n)->id]++ == 0);
-        prev = n;
+        REQUIRE(x->deadline == top);
+        REQUIRE(top >= prev); /* never earlier than the one before */
+        REQUIRE(seen[x->id]++ == 0);
+        prev = top;
     }
     ck_assert_ptr_null(heap_pop(&h));
     heap_free(&h);
@@ -129,20 +181,26 @@ START_TEST(test_heap_random_sorted)
 }
 END_TEST
 
-START_TEST(test_heap_fifo_ties)
+/* Equal deadlines leave in no promised order, but together: every node of
+ * the earliest deadline before any node of the next. */
+START_TEST(test_heap_ties)
 {
     struct timer t[60];
     struct heap h;
+    static const uint64_t deadlines[3] = {5, 3, 7};
 
     heap_init(&h);
-    /* ids 0..59 with deadlines 5,3,7,5,3,7,...: each deadline's ids must
-     * come out in push order. */
     for (int i = 0; i < 60; i++)
-        timer_push(&h, &t[i], i, (uint64_t[]){5, 3, 7}[i % 3]);
-    for (int phase = 1; phase <= 3; phase++) {
-        int first = phase == 1 ? 1 : phase == 2 ? 0 : 2;
-        for (int i = first; i < 60; i += 3)
-            ck_assert_int_eq(pop_id(&h), i);
+        timer_push(&h, &t[i], i, deadlines[i % 3]);
+    for (int phase = 0; phase < 3; phase++) {
+        /* deadline 3 (i % 3 == 1), then 5 (0), then 7 (2) */
+        int want = phase == 0 ? 1 : phase == 1 ? 0 : 2;
+        char got[60] = {0};
+        for (int k = 0; k < 20; k++) {
+            int id = pop_id(&h);
+            ck_assert_int_eq(id % 3, want);
+            ck_assert_int_eq(got[id]++, 0);
+        }
     }
     ck_assert_uint_eq(heap_len(&h), 0);
     heap_free(&h);
@@ -162,7 +220,7 @@ START_TEST(test_heap_remove_positions)
     for (int round = 0; round < 30; round++) {
         size_t len = heap_len(&h);
         size_t pos = round % 3 == 0 ? 0 : round % 3 == 1 ? len - 1 : len / 2;
-        struct timer *victim = (struct timer *)h.nodes[pos];
+        struct timer *victim = (struct timer *)h.items[pos].node;
 
         heap_remove(&h, &victim->hn);
         ck_assert_uint_eq(victim->hn.index, HEAP_NOT_IN_HEAP);
@@ -186,33 +244,25 @@ END_TEST
 
 START_TEST(test_heap_update)
 {
-    struct timer t[10], a, b, c;
+    struct timer t[10];
     struct heap h;
 
     heap_init(&h);
     for (int i = 0; i < 10; i++)
         timer_push(&h, &t[i], i, (uint64_t)(i + 1) * 10);
-    heap_update(&h, &t[9].hn, 5); /* last to first: sifts up */
-    heap_check(&h);
+    timer_update(&h, &t[9], 5); /* last to first: sifts up */
     ck_assert_ptr_eq(heap_peek(&h), &t[9].hn);
-    heap_update(&h, &t[0].hn, 1000); /* near the top to last: sifts down */
-    heap_check(&h);
-    heap_update(&h, &t[4].hn, 65); /* between 60 and 70 */
-    heap_check(&h);
+    ck_assert_uint_eq(heap_peek_deadline(&h), 5);
+    timer_update(&h, &t[0], 1000); /* near the top to last: sifts down */
+    timer_update(&h, &t[4], 65); /* between 60 and 70 */
+    timer_update(&h, &t[2], 30); /* the same deadline again: stays valid */
+    for (int i = 0; i < 10; i++)
+        ck_assert_uint_eq(heap_deadline(&h, &t[i].hn), t[i].deadline);
     {
         const int want[] = {9, 1, 2, 3, 5, 4, 6, 7, 8, 0};
         for (int i = 0; i < 10; i++)
             ck_assert_int_eq(pop_id(&h), want[i]);
     }
-    /* Re-keying to the same deadline still moves a node behind its equals. */
-    timer_push(&h, &a, 100, 50);
-    timer_push(&h, &b, 101, 50);
-    timer_push(&h, &c, 102, 50);
-    heap_update(&h, &a.hn, 50);
-    heap_check(&h);
-    ck_assert_int_eq(pop_id(&h), 101);
-    ck_assert_int_eq(pop_id(&h), 102);
-    ck_assert_int_eq(pop_id(&h), 100);
     heap_free(&h);
 }
 END_TEST
@@ -235,26 +285,32 @@ START_TEST(test_heap_random_ops_vs_model)
         unsigned what = rng() % 4;
 
         if (!heap_node_queued(&x->hn)) {
-            x->hn.deadline = rng() % 100;
-            REQUIRE(heap_push(&h, &x->hn) == 0);
+            x->deadline = rng() % 100;
+            REQUIRE(heap_push(&h, &x->hn, x->deadline) == 0);
         } else if (what == 0) {
             heap_remove(&h, &x->hn);
             REQUIRE(!heap_node_queued(&x->hn));
         } else if (what == 1) {
-            heap_update(&h, &x->hn, rng() % 100);
+            x->deadline = rng() % 100;
+            heap_update(&h, &x->hn, x->deadline);
         } else if (what == 2 && heap_len(&h) > 0) {
-            /* The model: the earliest queued node by (deadline, seq). */
-            struct heap_node *best = NULL;
+            /* The model: the earliest deadline among queued nodes; the
+             * heap may pop any node that has it. */
+            uint64_t best = UINT64_MAX;
             size_t queued = 0;
             for (int i = 0; i < N; i++) {
                 if (!heap_node_queued(&t[i].hn))
                     continue;
                 queued++;
-                if (best == NULL || node_before(&t[i].hn, best))
-                    best = &t[i].hn;
+                REQUIRE(heap_deadline(&h, &t[i].hn) == t[i].deadline);
+                if (t[i].deadline < best)
+                    best = t[i].deadline;
             }
             REQUIRE(queued == heap_len(&h));
-            REQUIRE(heap_pop(&h) == best);
+            REQUIRE(heap_peek_deadline(&h) == best);
+            struct timer *popped = (struct timer *)heap_pop(&h);
+            REQUIRE(popped != NULL && popped->deadline == best);
+            REQUIRE(!heap_node_queued(&popped->hn));
         }
         heap_check(&h);
     }
@@ -317,12 +373,15 @@ END_TEST
 
 /* ---- map ---- */
 
+/* The map tests' node: the key sits 16 bytes after the node. */
 struct item {
     struct map_node node;
     uint8_t key[8];
     int id;
     int seen;
 };
+
+#define ITEM_KEY_OFFSET (offsetof(struct item, key) - offsetof(struct item, node))
 
 /* Key of item i: 00 <i/2 as 4 LE bytes> 00, plus one more 00 when i is odd,
  * so every key holds NULs and keys 2k and 2k+1 differ only in length. */
@@ -341,8 +400,7 @@ static void item_init(struct item *x, const struct map *m, uint32_t i)
 {
     x->id = (int)i;
     x->seen = 0;
-    x->node.key = (const char *)x->key;
-    x->node.keylen = make_key(i, x->key);
+    x->node.keylen = (uint32_t)make_key(i, x->key);
     x->node.hash = map_hash(m, x->key, x->node.keylen);
 }
 
@@ -365,47 +423,68 @@ static struct map_node *find_id(struct map *m, uint32_t i)
     return map_find(m, k, len, map_hash(m, k, len));
 }
 
-static void map_setup(struct map *m)
+static void map_setup_at(struct map *m, size_t key_offset)
 {
     for (int i = 0; i < 16; i++)
         ref_key[i] = (uint8_t)i;
-    ck_assert_int_eq(map_init(m, ref_key), 0);
+    ck_assert_int_eq(map_init(m, ref_key, key_offset), 0);
 }
+
+static void map_setup(struct map *m)
+{
+    map_setup_at(m, ITEM_KEY_OFFSET);
+}
+
+/* A node whose key lies further away than struct item's, to show that the
+ * map reads keys where key_offset says and nowhere else. */
+struct far_item {
+    struct map_node node;
+    char other[40];            /* would match if the map read these */
+    char key[8];
+};
 
 START_TEST(test_map_hash_and_collisions)
 {
     static const char *keys[] = {"abc", "abd", "abcd", "ab", ""};
     uint8_t msg[15], other_seed[16] = {1};
-    struct map_node n[5];
+    struct far_item n[5];
     struct map m;
 
-    map_setup(&m);
+    map_setup_at(&m, offsetof(struct far_item, key));
     for (int i = 0; i < 15; i++)
         msg[i] = (uint8_t)i;
-    ck_assert_uint_eq(map_hash(&m, msg, 15), UINT64_C(0xa129ca6149be45e5));
+    /* The low 32 bits of SipHash-2-4 vector 15 (0xa129ca6149be45e5). */
+    ck_assert_uint_eq(map_hash(&m, msg, 15), UINT32_C(0x49be45e5));
     {
         struct map m2;
-        ck_assert_int_eq(map_init(&m2, other_seed), 0);
+        ck_assert_int_eq(map_init(&m2, other_seed, 0), 0);
         ck_assert_uint_ne(map_hash(&m2, msg, 15), map_hash(&m, msg, 15));
         map_free(&m2);
     }
     /* Forged equal hashes: one chain, told apart by length then bytes. */
     for (int i = 0; i < 5; i++) {
-        n[i].key = keys[i];
-        n[i].keylen = strlen(keys[i]);
-        n[i].hash = 42;
-        ck_assert_ptr_null(map_find(&m, keys[i], n[i].keylen, 42));
-        map_insert(&m, &n[i]);
+        memset(&n[i], 0, sizeof(n[i]));
+        memcpy(n[i].other, "abe", 3); /* a key that must never be found */
+        memcpy(n[i].key, keys[i], strlen(keys[i]));
+        n[i].node.keylen = (uint32_t)strlen(keys[i]);
+        n[i].node.hash = 42;
+        ck_assert_ptr_null(map_find(&m, keys[i], n[i].node.keylen, 42));
+        map_insert(&m, &n[i].node);
+        ck_assert_ptr_eq(map_node_key(&m, &n[i].node), n[i].key);
     }
     ck_assert_uint_eq(map_count(&m), 5);
     for (int i = 0; i < 5; i++)
-        ck_assert_ptr_eq(map_find(&m, keys[i], strlen(keys[i]), 42), &n[i]);
+        ck_assert_ptr_eq(map_find(&m, keys[i], strlen(keys[i]), 42), &n[i].node);
     ck_assert_ptr_null(map_find(&m, "abe", 3, 42));
     ck_assert_ptr_null(map_find(&m, "abc", 3, map_hash(&m, "abc", 3)));
-    map_remove(&m, &n[2]);
+    /* keylen is 32 bits: a longer length must not match by its low bits
+     * (only the 3 bytes a wrong match would compare are ever read). */
+    if (sizeof(size_t) > 4)
+        ck_assert_ptr_null(map_find(&m, "abc", (size_t)MAP_KEY_MAX + 4, 42));
+    map_remove(&m, &n[2].node);
     ck_assert_ptr_null(map_find(&m, "abcd", 4, 42));
-    ck_assert_ptr_eq(map_find(&m, "abc", 3, 42), &n[0]);
-    ck_assert_ptr_eq(map_find(&m, "", 0, 42), &n[4]);
+    ck_assert_ptr_eq(map_find(&m, "abc", 3, 42), &n[0].node);
+    ck_assert_ptr_eq(map_find(&m, "", 0, 42), &n[4].node);
     ck_assert_uint_eq(map_count(&m), 4);
     map_free(&m);
 }
@@ -602,9 +681,11 @@ static Suite *structs_suite(void)
     TCase *tc = tcase_create("heap");
 
     suite_add_tcase(s, tc);
+    tcase_add_test(tc, test_node_sizes);
     tcase_add_test(tc, test_heap_empty);
+    tcase_add_test(tc, test_heap_full);
     tcase_add_test(tc, test_heap_random_sorted);
-    tcase_add_test(tc, test_heap_fifo_ties);
+    tcase_add_test(tc, test_heap_ties);
     tcase_add_test(tc, test_heap_remove_positions);
     tcase_add_test(tc, test_heap_update);
     tcase_add_test(tc, test_heap_random_ops_vs_model);

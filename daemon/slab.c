@@ -1,0 +1,218 @@
+/* daemon/slab.c - the size-class allocator of slab.h.
+ *
+ * Owns: the pages and their bookkeeping.  Does not own: the contents of the
+ * slots, nor objects above SLAB_MAX_SIZE (plain cfy_malloc).
+ *
+ * Layout.  A page is SLAB_PAGE_SIZE bytes aligned to SLAB_PAGE_SIZE; its
+ * header (struct slab_page) sits at the start, the slots of its one class
+ * follow it back to back, and the tail too small for a slot is unused (under
+ * one slot: at most 255 bytes of 1 MiB).  slab_free finds the header by
+ * masking the object's address.  A page hands out slots first from its free
+ * list (slots freed before, linked through their first word), then from its
+ * never-used tail (`fresh`), so a new page touches its memory only as far as
+ * it is used.
+ *
+ * Each class keeps its pages on one of two doubly linked lists: `partial`
+ * (a slot is free; slab_alloc takes the head) or `full`.  A page moves
+ * between them when it fills up or gets its first free slot back, so no
+ * operation searches.  A page whose live count falls to zero is freed,
+ * unless it is the only page on its class's partial list: then it stays, so
+ * that a caller allocating and freeing at a page boundary does not make a
+ * page allocation each time.  At most one empty page per class is kept that
+ * way.
+ *
+ * Under AddressSanitizer the free slots and the unused part of each object's
+ * slot are poisoned, so a use after slab_free, or a read past the size given
+ * to slab_alloc, is reported as it would be for malloc'd memory.
+ */
+#include "daemon/slab.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "daemon/alloc.h"
+
+#ifdef SLAB_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* A free slot: its first word links it to the next free slot of its page. */
+struct slot {
+    struct slot *next;
+};
+
+struct slab_page {
+    struct slab_page *prev, *next; /* in its class's partial or full list */
+    struct slot *free;             /* freed slots of this page */
+    uint32_t live;                 /* objects handed out and not freed */
+    uint32_t fresh;                /* slots [fresh, nslots) never handed out */
+    uint32_t nslots;               /* slots of this page */
+    uint32_t cls;                  /* size class: (cls + 1) * 8-byte slots */
+};
+
+/* Where the first slot starts: the header rounded up to SLAB_STEP. */
+#define SLOTS_OFFSET \
+    ((sizeof(struct slab_page) + SLAB_STEP - 1) / SLAB_STEP * SLAB_STEP)
+
+_Static_assert((SLAB_PAGE_SIZE & (SLAB_PAGE_SIZE - 1)) == 0,
+               "pages are found by masking: a power of two");
+_Static_assert(SLAB_STEP >= sizeof(struct slot) &&
+                   SLAB_MAX_SIZE % SLAB_STEP == 0,
+               "a slot holds the free-list link");
+
+static size_t class_of(size_t size)
+{
+    return size == 0 ? 0 : (size - 1) / SLAB_STEP;
+}
+
+static size_t slot_size(size_t cls)
+{
+    return (cls + 1) * SLAB_STEP;
+}
+
+static struct slab_page *page_of(const void *p)
+{
+    uintptr_t mask = ~(uintptr_t)(SLAB_PAGE_SIZE - 1);
+    return (struct slab_page *)((uintptr_t)p & mask);
+}
+
+static int page_has_free(const struct slab_page *pg)
+{
+    return pg->free != NULL || pg->fresh < pg->nslots;
+}
+
+static void list_push(struct slab_page **head, struct slab_page *pg)
+{
+    pg->prev = NULL;
+    pg->next = *head;
+    if (*head)
+        (*head)->prev = pg;
+    *head = pg;
+}
+
+static void list_unlink(struct slab_page **head, struct slab_page *pg)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        *head = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->prev = pg->next = NULL;
+}
+
+/* A new empty page of class cls, put on its partial list; NULL on OOM. */
+static struct slab_page *page_new(struct slab *s, size_t cls)
+{
+    struct slab_page *pg = cfy_aligned_alloc(SLAB_PAGE_SIZE, SLAB_PAGE_SIZE);
+
+    if (pg == NULL)
+        return NULL;
+    pg->free = NULL;
+    pg->live = 0;
+    pg->fresh = 0;
+    pg->nslots = (uint32_t)((SLAB_PAGE_SIZE - SLOTS_OFFSET) / slot_size(cls));
+    pg->cls = (uint32_t)cls;
+    POISON((char *)pg + SLOTS_OFFSET, SLAB_PAGE_SIZE - SLOTS_OFFSET);
+    list_push(&s->partial[cls], pg);
+    s->pages++;
+    return pg;
+}
+
+static void page_free(struct slab *s, struct slab_page *pg)
+{
+    UNPOISON((char *)pg + SLOTS_OFFSET, SLAB_PAGE_SIZE - SLOTS_OFFSET);
+    cfy_free(pg);
+    s->pages--;
+}
+
+void slab_init(struct slab *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void slab_destroy(struct slab *s)
+{
+    for (size_t cls = 0; cls < SLAB_CLASSES; cls++) {
+        struct slab_page *lists[2] = { s->partial[cls], s->full[cls] };
+        for (int l = 0; l < 2; l++) {
+            while (lists[l] != NULL) {
+                struct slab_page *next = lists[l]->next;
+                page_free(s, lists[l]);
+                lists[l] = next;
+            }
+        }
+    }
+    assert(s->pages == 0);
+    slab_init(s);
+}
+
+void *slab_alloc(struct slab *s, size_t size)
+{
+    size_t cls;
+    struct slab_page *pg;
+    void *p;
+
+    if (size > SLAB_MAX_SIZE)
+        return cfy_malloc(size);
+    cls = class_of(size);
+    pg = s->partial[cls];
+    if (pg == NULL && (pg = page_new(s, cls)) == NULL)
+        return NULL;
+    if (pg->free != NULL) {
+        struct slot *sl = pg->free;
+        UNPOISON(sl, sizeof(*sl));
+        pg->free = sl->next;
+        POISON(sl, sizeof(*sl));
+        p = sl;
+    } else {
+        p = (char *)pg + SLOTS_OFFSET + (size_t)pg->fresh++ * slot_size(cls);
+    }
+    pg->live++;
+    if (!page_has_free(pg)) {
+        list_unlink(&s->partial[cls], pg);
+        list_push(&s->full[cls], pg);
+    }
+    UNPOISON(p, size ? size : 1);
+    return p;
+}
+
+void slab_free(struct slab *s, void *p, size_t size)
+{
+    size_t cls;
+    struct slab_page *pg;
+    struct slot *sl = p;
+
+    if (p == NULL)
+        return;
+    if (size > SLAB_MAX_SIZE) {
+        cfy_free(p);
+        return;
+    }
+    cls = class_of(size);
+    pg = page_of(p);
+    assert(pg->cls == cls && pg->live > 0);
+    assert(((size_t)((char *)p - (char *)pg) - SLOTS_OFFSET) %
+               slot_size(cls) == 0);
+    if (!page_has_free(pg)) {
+        list_unlink(&s->full[cls], pg);
+        list_push(&s->partial[cls], pg);
+    }
+    POISON(p, slot_size(cls));
+    UNPOISON(sl, sizeof(*sl));
+    sl->next = pg->free;
+    POISON(sl, sizeof(*sl));
+    pg->free = sl;
+    pg->live--;
+    /* Empty: give it back, unless it is the class's only page with room. */
+    if (pg->live == 0 && (s->partial[cls] != pg || pg->next != NULL)) {
+        list_unlink(&s->partial[cls], pg);
+        page_free(s, pg);
+    }
+}

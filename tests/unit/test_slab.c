@@ -1,0 +1,293 @@
+/* tests/unit/test_slab.c - Check suite for the slab allocator (daemon/slab.c).
+ *
+ * Owns: the tests of slab.h's contract: every size class up to SLAB_MAX_SIZE
+ * hands out 8-byte aligned objects that do not overlap (each filled with its
+ * own pattern, all checked after the last allocation); pages are given back
+ * when they empty, except the last page of a class with free slots, so an
+ * alloc/free pair at a page boundary allocates nothing; objects above
+ * SLAB_MAX_SIZE go to the allocator seam one by one; out of memory (the
+ * daemon/alloc.h fault injector) yields NULL and leaves the slab usable.
+ * Under AddressSanitizer it also checks that free slots and the bytes past
+ * an object's size are poisoned.  Leaks are for the sanitizer and valgrind
+ * runs to find (slab_destroy must free every page).
+ */
+#include "daemon/slab.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/alloc.h"
+
+#ifdef SLAB_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* For hot loops: every passing ck_assert writes its location to Check's
+ * log. */
+#define REQUIRE(c) do { if (!(c)) ck_abort_msg("failed: %s", #c); } while (0)
+
+/* Objects of each size in the class sweep: 8 sizes of a class together
+ * stay within one page even for the largest class. */
+#define PER_CLASS 300
+
+static void fill(void *p, size_t size, unsigned tag)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        b[i] = (unsigned char)(tag * 31 + i);
+}
+
+static int intact(const void *p, size_t size, unsigned tag)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        if (b[i] != (unsigned char)(tag * 31 + i))
+            return 0;
+    return 1;
+}
+
+/* The pattern of the k-th object of this size in the class sweep. */
+static unsigned tag(size_t size, unsigned k)
+{
+    return (unsigned)size * PER_CLASS + k;
+}
+
+START_TEST(test_slab_every_class)
+{
+    enum { SIZES = SLAB_MAX_SIZE + 1 };
+    static void *objs[SIZES][PER_CLASS];
+    struct slab s;
+
+    slab_init(&s);
+    ck_assert_uint_eq(slab_pages(&s), 0);
+    for (size_t size = 0; size < SIZES; size++) {
+        for (unsigned k = 0; k < PER_CLASS; k++) {
+            void *p = slab_alloc(&s, size);
+            REQUIRE(p != NULL);
+            REQUIRE((uintptr_t)p % 8 == 0);
+            fill(p, size, tag(size, k));
+            objs[size][k] = p;
+        }
+    }
+    /* One class per 8 bytes (size 0 shares the first), one page each. */
+    ck_assert_uint_eq(slab_pages(&s), SLAB_CLASSES);
+    for (size_t size = 0; size < SIZES; size++)
+        for (unsigned k = 0; k < PER_CLASS; k++)
+            REQUIRE(intact(objs[size][k], size, tag(size, k)));
+    /* Free every other object, allocate them again: still no overlap. */
+    for (size_t size = 0; size < SIZES; size++)
+        for (unsigned k = 0; k < PER_CLASS; k += 2)
+            slab_free(&s, objs[size][k], size);
+    for (size_t size = 0; size < SIZES; size++) {
+        for (unsigned k = 0; k < PER_CLASS; k += 2) {
+            void *p = slab_alloc(&s, size);
+            REQUIRE(p != NULL);
+            fill(p, size, tag(size, k));
+            objs[size][k] = p;
+        }
+    }
+    for (size_t size = 0; size < SIZES; size++)
+        for (unsigned k = 0; k < PER_CLASS; k++)
+            REQUIRE(intact(objs[size][k], size, tag(size, k)));
+    ck_assert_uint_eq(slab_pages(&s), SLAB_CLASSES);
+    /* Freed with any size of the same class, as the contract allows. */
+    for (size_t size = 0; size < SIZES; size++)
+        for (unsigned k = 0; k < PER_CLASS; k++)
+            slab_free(&s, objs[size][k], size == 0 ? 1 : (size + 7) / 8 * 8);
+    /* Each class keeps its one (now empty) page. */
+    ck_assert_uint_eq(slab_pages(&s), SLAB_CLASSES);
+    slab_destroy(&s);
+    ck_assert_uint_eq(slab_pages(&s), 0);
+    slab_destroy(&s); /* a second destroy is harmless */
+}
+END_TEST
+
+START_TEST(test_slab_page_reclaim)
+{
+    enum { SIZE = 40, MAX = 200000 };
+    void **objs = calloc(MAX, sizeof(*objs));
+    struct slab s;
+    size_t n = 0, per_page = 0;
+
+    ck_assert_ptr_nonnull(objs);
+    slab_init(&s);
+    /* Fill until a third page is started; count what one page holds. */
+    while (slab_pages(&s) < 3) {
+        REQUIRE(n < MAX);
+        objs[n] = slab_alloc(&s, SIZE);
+        REQUIRE(objs[n] != NULL);
+        fill(objs[n], SIZE, (unsigned)n);
+        n++;
+        if (slab_pages(&s) == 2 && per_page == 0)
+            per_page = n - 1;
+    }
+    ck_assert_uint_ge(per_page, SLAB_PAGE_SIZE / SIZE - 8);
+    ck_assert_uint_le(per_page, SLAB_PAGE_SIZE / SIZE);
+    ck_assert_uint_eq(n, 2 * per_page + 1);
+
+    /* Emptying the first page gives it back: the third has room. */
+    for (size_t i = 0; i < per_page; i++) {
+        REQUIRE(intact(objs[i], SIZE, (unsigned)i));
+        slab_free(&s, objs[i], SIZE);
+        objs[i] = NULL;
+    }
+    ck_assert_uint_eq(slab_pages(&s), 2);
+
+    /* A freed slot is handed out again before an unused one. */
+    slab_free(&s, objs[per_page], SIZE);
+    void *again = slab_alloc(&s, SIZE);
+    ck_assert_ptr_eq(again, objs[per_page]);
+    fill(again, SIZE, (unsigned)per_page);
+
+    /* Empty the third page (its one object): the second is full, so the
+     * third is the only page with room, and it stays. */
+    slab_free(&s, objs[2 * per_page], SIZE);
+    ck_assert_uint_eq(slab_pages(&s), 2);
+    /* Alloc/free at that boundary: no page allocation at all. */
+    unsigned long before = alloc_count();
+    for (int i = 0; i < 1000; i++) {
+        void *p = slab_alloc(&s, SIZE);
+        REQUIRE(p != NULL);
+        slab_free(&s, p, SIZE);
+    }
+    ck_assert_uint_eq(alloc_count(), before);
+    ck_assert_uint_eq(slab_pages(&s), 2);
+
+    /* A free slot in the second page puts it beside the empty third (a
+     * page is only given back by the free that empties it); the rest of
+     * the second page's objects are untouched. */
+    slab_free(&s, objs[per_page + 1], SIZE);
+    ck_assert_uint_eq(slab_pages(&s), 2);
+    for (size_t i = per_page; i < 2 * per_page; i++) {
+        if (i == per_page + 1)
+            continue;
+        REQUIRE(intact(objs[i], SIZE, (unsigned)i));
+    }
+    /* Emptying the second page gives it back (the third has room); the
+     * empty third is the one page kept. */
+    for (size_t i = per_page; i < 2 * per_page; i++)
+        if (i != per_page + 1)
+            slab_free(&s, objs[i], SIZE);
+    ck_assert_uint_eq(slab_pages(&s), 1);
+    slab_destroy(&s);
+    free(objs);
+}
+END_TEST
+
+START_TEST(test_slab_big_objects)
+{
+    enum { N = 100 };
+    void *objs[N];
+    struct slab s;
+
+    slab_init(&s);
+    unsigned long before = alloc_count();
+    for (int i = 0; i < N; i++) {
+        size_t size = SLAB_MAX_SIZE + 1 + (size_t)i * 97;
+        objs[i] = slab_alloc(&s, size);
+        ck_assert_ptr_nonnull(objs[i]);
+        fill(objs[i], size, (unsigned)i);
+    }
+    /* One allocation per object, none of them a page. */
+    ck_assert_uint_eq(alloc_count() - before, N);
+    ck_assert_uint_eq(slab_pages(&s), 0);
+    for (int i = 0; i < N; i++) {
+        size_t size = SLAB_MAX_SIZE + 1 + (size_t)i * 97;
+        ck_assert(intact(objs[i], size, (unsigned)i));
+        slab_free(&s, objs[i], size);
+    }
+    slab_free(&s, NULL, 8);   /* NULL: no-op */
+    slab_free(&s, NULL, 999);
+    slab_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_slab_out_of_memory)
+{
+    struct slab s;
+    void *p, *q;
+
+    slab_init(&s);
+    alloc_fail_nth(1); /* the first page cannot be had */
+    ck_assert_ptr_null(slab_alloc(&s, 24));
+    ck_assert_uint_eq(slab_pages(&s), 0);
+    ck_assert_ptr_nonnull(p = slab_alloc(&s, 24)); /* the next one can */
+    ck_assert_uint_eq(slab_pages(&s), 1);
+
+    /* With every allocation failing, a page with room still serves its
+     * class, another class gets nothing, and big objects get nothing. */
+    alloc_fail_after(0);
+    ck_assert_ptr_nonnull(q = slab_alloc(&s, 17));
+    ck_assert_ptr_null(slab_alloc(&s, 8));
+    ck_assert_ptr_null(slab_alloc(&s, SLAB_MAX_SIZE + 1));
+    alloc_fail_reset();
+    ck_assert_uint_eq(slab_pages(&s), 1);
+    slab_free(&s, q, 17);
+    slab_free(&s, p, 24);
+    ck_assert_ptr_nonnull(p = slab_alloc(&s, 8));
+    ck_assert_uint_eq(slab_pages(&s), 2);
+    slab_free(&s, p, 8);
+    slab_destroy(&s);
+    ck_assert_uint_eq(slab_pages(&s), 0);
+}
+END_TEST
+
+#ifdef SLAB_ASAN
+/* Free slots and the tail of a slot past the object's size are poisoned,
+ * so AddressSanitizer sees slab objects as it sees malloc'd ones. */
+START_TEST(test_slab_poisoning)
+{
+    struct slab s;
+    char *p, *q;
+
+    slab_init(&s);
+    p = slab_alloc(&s, 29);
+    q = slab_alloc(&s, 29);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_int_eq(__asan_address_is_poisoned(p), 0);
+    ck_assert_int_eq(__asan_address_is_poisoned(p + 28), 0);
+    ck_assert_int_ne(__asan_address_is_poisoned(p + 29), 0);
+    ck_assert_int_ne(__asan_address_is_poisoned(p + 31), 0);
+    ck_assert_int_ne(__asan_address_is_poisoned(q + 40), 0); /* never used */
+    slab_free(&s, p, 29);
+    ck_assert_int_ne(__asan_address_is_poisoned(p), 0);
+    ck_assert_int_ne(__asan_address_is_poisoned(p + 16), 0);
+    ck_assert_int_eq(__asan_address_is_poisoned(q), 0);
+    p = slab_alloc(&s, 32);
+    ck_assert_int_eq(__asan_address_is_poisoned(p + 31), 0);
+    slab_free(&s, p, 32);
+    slab_free(&s, q, 29);
+    slab_destroy(&s);
+}
+END_TEST
+#endif
+
+static Suite *slab_suite(void)
+{
+    Suite *s = suite_create("slab");
+    TCase *tc = tcase_create("slab");
+
+    suite_add_tcase(s, tc);
+    tcase_add_test(tc, test_slab_every_class);
+    tcase_add_test(tc, test_slab_page_reclaim);
+    tcase_add_test(tc, test_slab_big_objects);
+    tcase_add_test(tc, test_slab_out_of_memory);
+#ifdef SLAB_ASAN
+    tcase_add_test(tc, test_slab_poisoning);
+#endif
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(slab_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
