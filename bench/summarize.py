@@ -81,7 +81,10 @@ def main():
     lines = []
     say = lines.append
     loads = [float(r["load1"]) for r in rows if r["load1"]]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    # When the runs ended (the results file's last write), not when this
+    # summary was drawn: the two differ when it is re-run on old results.
+    now = datetime.datetime.fromtimestamp(os.path.getmtime(results),
+                                          datetime.timezone.utc)
 
     say(f"Run: `make bench` on {now:%Y-%m-%d %H:%M} UTC; "
         f"{os.cpu_count()} cores ({cpu_model()}), kernel {platform.release()}, "
@@ -243,12 +246,14 @@ def main():
     # ---- picture ----
     dat = os.path.join(outdir, "sweep.dat")
     with open(dat, "w") as f:
-        f.write("# clients cachifyd redis\n")
+        f.write("# clients cachifyd redis cachifyd-default\n")
         for c in (1, 10, 50, 200):
             a, _ = med(rows, f"acquire_c{c}", "cachifyd")
             b, _ = med(rows, f"acquire_c{c}", "redis")
+            d, _ = med(rows, f"acquire_c{c}", "cachifyd-default")
             if a is not None and b is not None:
-                f.write(f"{c} {a:.0f} {b:.0f}\n")
+                f.write(f"{c} {a:.0f} {b:.0f} "
+                        f"{'NaN' if d is None else f'{d:.0f}'}\n")
     if write != "1":
         return
     gp = f"""
@@ -262,9 +267,10 @@ set xrange [0.8:260]
 set yrange [0:*]
 set xtics (1, 10, 50, 200)
 set format y "%.0s%c"
-set key left top
+set key right bottom
 set grid
-plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title "cachifyd ACQUIRE", \\
+plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title "cachifyd ACQUIRE, busy_poll_us {busy_poll()}" noenhanced, \\
+     '{dat}' using 1:4 with linespoints lw 2 pt 6 dt 2 title "cachifyd ACQUIRE, busy_poll_us 0 (default)" noenhanced, \\
      '{dat}' using 1:3 with linespoints lw 2 pt 5 title "redis-server SET NX PX"
 """
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
