@@ -25,10 +25,10 @@
  * queue, lives in a struct lock_extra outside the entry: the entry's
  * ENTRY_HAS_EXTRA flag says it has one, and the record itself is found in a
  * second map, `extras`, keyed by the entry's address.  An entry gets its
- * extra the first time it needs one (a SESSION acquire, a queued waiter;
- * both may fail with LOCK_NO_MEMORY before anything changed) and keeps it
- * until it is destroyed, so a handoff to a SESSION waiter still never
- * allocates.  Release and expiry test the flag before any lookup, so a plain
+ * extra when it first needs one (a SESSION acquire, a queued waiter; both
+ * may fail with LOCK_NO_MEMORY before anything changed) and keeps it while
+ * it has a SESSION holder or a waiter, so a handoff to a SESSION waiter
+ * still never allocates; extra_trim frees it once it has neither.  Release and expiry test the flag before any lookup, so a plain
  * lock never pays for the extras map.  Waiters and session lists point at
  * the extra record directly (it knows its entry), so walking them needs no
  * lookup either; entries never move, so the address key stays valid.
@@ -186,6 +186,20 @@ static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
     return x;
 }
 
+/* Frees x, e's extra record (NULL: none), once nothing needs it: no SESSION
+ * holder and no waiter.  Without this a key that once had a waiter would
+ * carry the record (about 80 bytes with malloc's header) for as long as it
+ * stays held.  Never allocates, so the paths that call it cannot fail. */
+static void extra_trim(struct locktable *t, struct lock_entry *e,
+                       struct lock_extra *x)
+{
+    if (!x || x->session || x->wait_head)
+        return;
+    map_remove(&t->extras, &x->node);
+    cfy_free(x);
+    e->flags &= (uint8_t)~ENTRY_HAS_EXTRA;
+}
+
 /* ---- sessions: intrusive doubly linked lists ---- */
 
 static void session_link_lock(struct lock_session *s, struct lock_extra *x)
@@ -249,8 +263,9 @@ static size_t entry_size(size_t keylen)
 static struct lock_entry *entry_create(struct locktable *t, const char *key,
                                        size_t keylen, uint32_t hash)
 {
-    if (keylen > MAP_KEY_MAX)
-        return NULL;
+    if (keylen > MAP_KEY_MAX ||
+        keylen > SIZE_MAX - offsetof(struct lock_entry, key))
+        return NULL; /* the second test matters only where size_t is 32 bits */
     struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen));
     if (!e)
         return NULL;
@@ -360,6 +375,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     waiter_unlink(t, w);
     uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
     t->stats.handoffs++;
+    extra_trim(t, e, x); /* the last waiter, granted a plain lock */
     void *ctx = w->ctx;
     cfy_free(w);
     if (t->events.granted)
@@ -465,11 +481,14 @@ static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
     if (!x && !(x = extra_get(t, e)))
         return LOCK_NO_MEMORY;
     struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
-    if (!w)
+    if (!w) {
+        extra_trim(t, e, x); /* made just now: nothing changed after all */
         return LOCK_NO_MEMORY;
+    }
     heap_node_init(&w->due);
     if (heap_push(&t->waits, &w->due, deadline_after(now, rq->wait_us)) != 0) {
         cfy_free(w);
+        extra_trim(t, e, x);
         return LOCK_NO_MEMORY;
     }
     w->x = x;
@@ -598,6 +617,8 @@ void locktable_session_cancel_waits(struct locktable *t,
         cfy_free(w);
         if (!x->entry->token && !x->wait_head)
             entry_destroy(t, x->entry, x);
+        else
+            extra_trim(t, x->entry, x);
     }
 }
 
@@ -652,6 +673,8 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             t->stats.timeouts++;
             if (!x->entry->token && !x->wait_head)
                 entry_destroy(t, x->entry, x);
+            else
+                extra_trim(t, x->entry, x);
             if (t->events.timed_out)
                 t->events.timed_out(ctx, t->events.arg);
         }

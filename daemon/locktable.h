@@ -96,8 +96,9 @@ struct locktable *locktable_new(const struct lock_clock *clock,
 void locktable_free(struct locktable *t);
 
 /* Takes key for rq's owner, or queues the request, or refuses; see
- * enum lock_result.  A key longer than UINT32_MAX bytes is refused with
- * LOCK_NO_MEMORY (the daemon's max_key_len is far below that). */
+ * enum lock_result.  A key longer than UINT32_MAX bytes cannot be stored:
+ * where an entry would be made for it the answer is LOCK_NO_MEMORY (the
+ * daemon's max_key_len is far below that). */
 enum lock_result locktable_acquire(struct locktable *t,
                                    const struct lock_request *rq,
                                    uint64_t *token);

@@ -30,9 +30,8 @@
  * resize starts only when none is running and no iterator is live; the
  * check is repeated at the start of every find/insert/remove, so a resize
  * that was refused (out of memory, iterator live, another resize running)
- * is picked up later.  If
- * the new array cannot be allocated the map just keeps its table: chains
- * get longer and nothing is lost.
+ * is picked up later.  If the new array cannot be allocated the map just
+ * keeps its table: chains get longer and nothing is lost.
  *
  * Iterators pause rehash_step (m->iterators > 0) so no node changes tables
  * under a walk; the walk scans t[0] then t[1] and saves the next node before

@@ -98,9 +98,8 @@ struct map_node *map_find(struct map *m, const void *key, size_t len, uint32_t h
 
 /* Adds n, whose key must not be present, whose key bytes are in place and
  * whose hash and keylen are set.  Never fails: when growing cannot
- * allocate, the map keeps its table
- * (chains get longer) and tries again on a later insert.  Not allowed while
- * an iterator is live. */
+ * allocate, the map keeps its table (chains get longer) and tries again on
+ * a later insert.  Not allowed while an iterator is live. */
 void map_insert(struct map *m, struct map_node *n);
 
 /* Unlinks n, which must be in m; n stays the caller's. */

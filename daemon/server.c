@@ -341,11 +341,17 @@ fail:
     return NULL;
 }
 
-/* Work the loop has done: it changes whenever a command ran or a client
- * was accepted, which is what keeps busy polling going. */
+/* Work the loop has done for clients: it changes whenever a command ran, a
+ * client was accepted, or a timer handed a lock to a waiter or ended a
+ * wait (both answer a client, whose next request should find the loop
+ * awake too).  This is what keeps busy polling going. */
 static uint64_t work_done(const struct server *srv)
 {
-    return srv->stats.commands + srv->stats.connections_total;
+    struct lock_stats ls;
+
+    locktable_stats(srv->locks, &ls);
+    return srv->stats.commands + srv->stats.connections_total +
+           ls.handoffs + ls.timeouts;
 }
 
 /* The event loop, with busy polling when busy_poll_us > 0: one turn at a
@@ -358,12 +364,16 @@ static uint64_t work_done(const struct server *srv)
 static int run_loop(struct server *srv)
 {
     uint64_t window = (uint64_t)srv->config->busy_poll_us;
-    uint64_t seen = work_done(srv), last_work = srv->clock->mono_us(srv->clock->arg);
+    uint64_t seen, last_work;
 
     if (window == 0)
         return event_base_dispatch(srv->base) < 0 ? -1 : 0;
+    /* Start asleep: the window opens with the first work, not at start. */
+    seen = work_done(srv);
+    last_work = clock_mono_us(NULL);
+    last_work = last_work > window ? last_work - window : 0;
     for (;;) {
-        uint64_t now = srv->clock->mono_us(srv->clock->arg);
+        uint64_t now = clock_mono_us(NULL);
         int rc;
 
         if (work_done(srv) != seen) {

@@ -659,6 +659,21 @@ START_TEST(test_busy_poll)
     snprintf(line, sizeof(line), "RELEASE bp %lld\r\n", token);
     say(fd, line);
     EXPECT(fd, ":1\r\n");
+
+    /* A grant made by the expiry timer, not by a command, also opens the
+     * window: the waiter answered is about to send its next request. */
+    int waiter = conn_new();
+    say(fd, "ACQUIRE ex TTL 1500\r\n");
+    ck_assert_int_gt(READ_INT(fd), 0);
+    say(waiter, "ACQUIRE ex WAIT 30000\r\n");
+    ck_assert_int_gt(READ_INT(waiter), 0); /* the lock expired: handed over */
+    double c4 = ts_cpu_s(g_ts.pid);
+    usleep(300000);
+    double c5 = ts_cpu_s(g_ts.pid);
+    ck_assert_msg(c5 - c4 >= 0.03,
+                  "no polling after a timer's handoff: %.3f s CPU in 0.3 s",
+                  c5 - c4);
+    close(waiter);
     close(fd);
     srv_finish();
 }

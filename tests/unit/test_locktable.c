@@ -19,6 +19,8 @@
  */
 #include "daemon/locktable.h"
 
+#include "daemon/alloc.h"
+
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1131,13 +1133,14 @@ START_TEST(test_reused_entry_memory)
     locktable_session_end(T, &s); /* "b" is not the session's */
     ck_assert_uint_eq(locktable_holder_token(T, K("b")), tb);
 
-    /* The same after a waiter queue: the record stays while "c" is held
-     * (a later waiter must not need an allocation), goes with "c". */
+    /* The same after a waiter queue: the record goes with the last waiter,
+     * while "c" stays held. */
     tc = grab("c", 0);
     queue("c", 100, 0, &s, 1);
     ck_assert_uint_eq(locktable_extra_records(T), 1);
     locktable_session_cancel_waits(T, &s);
-    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_holder_token(T, K("c")), tc);
     ck_assert_int_eq(locktable_release(T, K("c"), tc), 1);
     ck_assert_uint_eq(locktable_extra_records(T), 0);
     td = grab("d", 0);
@@ -1145,6 +1148,55 @@ START_TEST(test_reused_entry_memory)
     ck_assert_int_eq(locktable_release(T, K("d"), td), 1);
     ck_assert_uint_eq(nevs, 0);
     check_stats(4, 3, 0, 0, 0, 0, 1, 0);
+}
+END_TEST
+
+/* A key's extra record lives only while something needs it: a SESSION
+ * holder or a waiter.  A held lock whose waiters are gone (granted, timed
+ * out, cancelled) is back to a plain entry, and a wait refused for memory
+ * leaves no record behind. */
+START_TEST(test_extra_record_trimmed)
+{
+    struct lock_session s = { NULL, NULL }, s2 = { NULL, NULL };
+    uint64_t ta = grab("a", 0), tok = 0;
+
+    /* Granted to a plain waiter, the last one: no record. */
+    queue("a", 0, 0, &s, 1);
+    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
+    check_ev(0, EV_GRANTED, 1);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_ptr_null(s.waiters);
+
+    /* Granted to a SESSION waiter: its record holds the session link,
+     * until the session ends and the lock goes. */
+    ta = evs[0].token;
+    ck_assert_int_eq(acq("a", 0, 1, 0, &s2, 1, 2, &tok), LOCK_QUEUED);
+    ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
+    check_ev(1, EV_GRANTED, 2);
+    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_ptr_nonnull(s2.locks);
+    locktable_session_end(T, &s2);
+    ck_assert_int_eq(locktable_is_locked(T, K("a")), 0);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+
+    /* A wait that runs out on a held lock (the timer's path). */
+    uint64_t tb = grab("b", 0);
+    queue("b", 0, 1000, &s, 3);
+    fc.mono += 2000;
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 1);
+    check_ev(2, EV_TIMED_OUT, 3);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_holder_token(T, K("b")), tb);
+
+    /* The waiter's allocation fails after the record was made (the 1st
+     * allocation): LOCK_NO_MEMORY, and no record is left. */
+    alloc_fail_nth(2);
+    ck_assert_int_eq(acq("b", 0, 1, 0, &s, 0, 4, &tok), LOCK_NO_MEMORY);
+    alloc_fail_reset();
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_ptr_null(s.waiters);
+    ck_assert_uint_eq(nevs, 3);
 }
 END_TEST
 
@@ -1237,6 +1289,7 @@ static Suite *locktable_suite(void)
     ADD_TCASE("memory");
     tcase_add_test(tc, test_extras_after_churn);
     tcase_add_test(tc, test_reused_entry_memory);
+    tcase_add_test(tc, test_extra_record_trimmed);
     tcase_add_test(tc, test_key_lengths);
 #undef ADD_TCASE
     return s;
