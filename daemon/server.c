@@ -354,38 +354,51 @@ static uint64_t work_done(const struct server *srv)
            ls.handoffs + ls.timeouts;
 }
 
+/* Longest gap between two turns with work that the average takes in, so
+ * one long idle spell cannot push it out of range. */
+#define GAP_CLAMP_US 1000000u
+
 /* The event loop, with busy polling when busy_poll_us > 0: one turn at a
  * time, and while the last turn that did work is less than busy_poll_us
  * ago the next turn polls (EVLOOP_NONBLOCK) instead of sleeping.  A client
  * that writes while the daemon is polling needs no wake-up, which is most
  * of what a loopback request costs the client beyond its own system calls
- * (docs/performance.md).  Idle, the loop sleeps as dispatch would, so an
- * idle daemon does not spin.  Returns 0 when asked to stop, -1 on error. */
+ * (docs/performance.md).
+ *
+ * Polling pays only when the next request comes within the window, so it
+ * is also gated on the traffic: gap_avg, a moving average (weight 1/8) of
+ * the time between turns that did work, must be under the window too.
+ * Requests arriving further apart than busy_poll_us (1,000 or 10,000 a
+ * second against 50 us) never make the loop spin, and neither does an idle
+ * daemon; a steady stream of close requests does.  Returns 0 when asked to
+ * stop, -1 on error. */
 static int run_loop(struct server *srv)
 {
     uint64_t window = (uint64_t)srv->config->busy_poll_us;
-    uint64_t seen, last_work;
+    uint64_t seen, last_work, gap_avg = GAP_CLAMP_US;
 
     if (window == 0)
         return event_base_dispatch(srv->base) < 0 ? -1 : 0;
-    /* Start asleep: the window opens with the first work, not at start. */
     seen = work_done(srv);
     last_work = clock_mono_us(NULL);
-    last_work = last_work > window ? last_work - window : 0;
     for (;;) {
         uint64_t now = clock_mono_us(NULL);
-        int rc;
+        int poll, rc;
 
         if (work_done(srv) != seen) {
+            uint64_t gap = now - last_work;
+            gap_avg -= gap_avg / 8;
+            gap_avg += (gap < GAP_CLAMP_US ? gap : GAP_CLAMP_US) / 8;
             seen = work_done(srv);
             last_work = now;
-        } else if (now - last_work < window) {
+        }
+        poll = gap_avg < window && now - last_work < window;
+        if (poll && last_work != now) {
             /* An empty poll: let anything else runnable on this core
              * (the client, perhaps) have it before the next one. */
             sched_yield();
         }
-        rc = event_base_loop(srv->base, now - last_work < window
-                                            ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
+        rc = event_base_loop(srv->base, poll ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
         if (rc < 0)
             return -1;
         /* Each event_base_loop call clears the exit flag when it starts, so

@@ -624,24 +624,42 @@ END_TEST
 
 /* ---- busy polling ---- */
 
-/* busy_poll_us: the daemon keeps polling (using CPU) for the window after
- * work and then sleeps again, and answers the same either way.  The window
- * is long (0.4 s) and the bounds loose (10% of a core while spinning, under
- * 10% once idle) so a loaded machine or valgrind cannot fail it; a daemon
- * that never spins, or never stops, does. */
+/* busy_poll_us: after a stream of requests closer together than the
+ * window the daemon keeps polling (using CPU) for the window and then
+ * sleeps again, and answers the same either way.  The window is long
+ * (0.4 s) and the bounds loose (10% of a core while spinning, under 10%
+ * once idle) so a loaded machine or valgrind cannot fail it; a daemon that
+ * never spins, or never stops, does. */
 START_TEST(test_busy_poll)
 {
     SRV_START("--busy_poll_us", "400000");
     int fd = conn_new();
+
+    /* Requests further apart than the window (0.8 s) never start polling:
+     * it would not catch the next one anyway. */
+    double s0 = ts_cpu_s(g_ts.pid);
+    for (int i = 0; i < 3; i++) {
+        usleep(800000);
+        say(fd, "PING\r\n");
+        EXPECT(fd, "+PONG\r\n");
+    }
+    usleep(300000);
+    double s1 = ts_cpu_s(g_ts.pid);
+    ck_assert_msg(s0 >= 0 && s1 - s0 < 0.2,
+                  "polling after sparse requests: %.3f s CPU in 2.7 s", s1 - s0);
     say(fd, "ACQUIRE bp TTL 60000\r\n");
     long long token = READ_INT(fd);
     ck_assert_int_gt(token, 0);
     say(fd, "ACQUIRE bp\r\n");
     EXPECT(fd, "-LOCKED bp is already locked!\r\n");
 
+    /* Requests close together (the gap average starts at 1 s and must fall
+     * under the window). */
+    for (int i = 0; i < 20; i++) {
+        say(fd, "PING\r\n");
+        EXPECT(fd, "+PONG\r\n");
+    }
     double c0 = ts_cpu_s(g_ts.pid);
-    say(fd, "PING\r\n");
-    EXPECT(fd, "+PONG\r\n");
     usleep(300000);
     double c1 = ts_cpu_s(g_ts.pid);
     ck_assert_msg(c0 >= 0 && c1 - c0 >= 0.03,
