@@ -382,14 +382,14 @@ static int run_loop(struct server *srv)
     seen = work_done(srv);
     last_work = clock_mono_us(NULL);
     for (;;) {
-        uint64_t now = clock_mono_us(NULL);
+        uint64_t now = clock_mono_us(NULL), work = work_done(srv);
         int poll, rc;
 
-        if (work_done(srv) != seen) {
+        if (work != seen) {
             uint64_t gap = now - last_work;
             gap_avg -= gap_avg / 8;
             gap_avg += (gap < GAP_CLAMP_US ? gap : GAP_CLAMP_US) / 8;
-            seen = work_done(srv);
+            seen = work;
             last_work = now;
         }
         poll = gap_avg < window && now - last_work < window;
