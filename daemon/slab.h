@@ -38,7 +38,8 @@
 #define SLAB_CLASSES (SLAB_MAX_SIZE / SLAB_STEP)
 
 /* Defined when built with AddressSanitizer: free slots and the bytes of a
- * slot past its object's size are then poisoned (see slab.c). */
+ * slot past its object's size are then poisoned (see slab.c; the plain
+ * build does the same through valgrind's memcheck client requests). */
 #if defined(__SANITIZE_ADDRESS__)
 #define SLAB_ASAN 1
 #elif defined(__has_feature)
