@@ -314,7 +314,8 @@ static int map_result(enum lock_result r)
     case LOCK_GRANTED: return CACHIFY_OK;
     case LOCK_BUSY: return CACHIFY_LOCKED;
     case LOCK_LIMIT_LOCKS:
-    case LOCK_LIMIT_WAITERS: return CACHIFY_ERR_SERVER;
+    case LOCK_LIMIT_WAITERS:
+    case LOCK_NOT_DURABLE: return CACHIFY_ERR_SERVER; /* no journal here */
     case LOCK_NO_MEMORY: return CACHIFY_ERR_NOMEM;
     case LOCK_QUEUED: break;
     }

@@ -20,6 +20,12 @@
 /* Largest token: replies are RESP integers, which are signed 64-bit. */
 #define TOKEN_MAX 9223372036854775807ULL
 
+/* The state file could not record a lease (disk full, I/O error): the
+ * lock is not granted or extended, since a crash could then grant it
+ * twice.  The log says why; the client may try again. */
+#define NOT_DURABLE_MESSAGE \
+    "lease not granted: the state file could not record it (see the log)"
+
 /* Replies -ERR/-LIMIT and returns -1 when the key is empty or too long. */
 static int check_key(struct conn *c, const struct proto_request *req)
 {
@@ -193,6 +199,9 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
     case LOCK_NO_MEMORY:
         reply_error(c, "ERR", "out of memory");
         break;
+    case LOCK_NOT_DURABLE:
+        reply_error(c, "ERR", NOT_DURABLE_MESSAGE);
+        break;
     }
 }
 
@@ -225,8 +234,12 @@ void cmd_extend(struct conn *c, const struct proto_request *req)
         parse_ms(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
                  ttl_bound(c), 0, &ms) != 0)
         return;
-    reply_int(c, locktable_extend(c->srv->locks, req->argv[1],
-                                  req->argvlen[1], token, ms * 1000));
+    int extended = locktable_extend(c->srv->locks, req->argv[1],
+                                    req->argvlen[1], token, ms * 1000);
+    if (extended < 0)
+        reply_error(c, "ERR", NOT_DURABLE_MESSAGE);
+    else
+        reply_int(c, extended);
 }
 
 /* Microseconds left on key's lock, -1 no expiry, -2 not held. */

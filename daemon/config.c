@@ -134,8 +134,10 @@ static const struct key keys[] = {
                "least severe message logged: debug, info, warning or error"),
     STRING(state_file, PATH_LEN_MAX, "", NULL,
            "file keeping locks and the last token across restarts; \"\" = none"),
-    INTEGER(recovery_delay_ms, -1, TERA, -1, "ms",
-            "after a crash, grant nothing for this long; -1 = default_ttl_ms"),
+    INTEGER(recovery_delay_ms, -1, TERA, 0, "ms",
+            "after a crash, wait at least this long before granting (the leases' own wait is never shortened); -1 = default_ttl_ms"),
+    INTEGER(long_lease_ms, 1, TERA, 60000, "ms",
+            "leases longer than this (and FOREVER) are written to the state file one by one and restored after a crash; shorter ones are waited out"),
     INTEGER(busy_poll_us, 0, 1000000, 0, "us",
             "after work, poll this long before sleeping (less latency, more CPU); 0 = off"),
 };

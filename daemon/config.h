@@ -41,7 +41,8 @@ struct cachify_config {
     int requirepass_loaded;  /* requirepass was read from requirepass_file (config_check) */
     enum log_level loglevel;
     char *state_file;        /* "" = keep no state across restarts */
-    long long recovery_delay_ms; /* -1 = same as default_ttl_ms */
+    long long recovery_delay_ms; /* least wait after a crash; -1 = default_ttl_ms */
+    long long long_lease_ms; /* longer leases are journaled one by one */
     long long busy_poll_us;  /* poll without sleeping this long after work; 0 = off */
     char *config_file;       /* the -c FILE that was read, NULL when none */
 };

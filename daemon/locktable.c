@@ -56,6 +56,7 @@
 
 /* lock_entry.flags */
 #define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
+#define ENTRY_DURABLE   0x02u /* its lease was written with journal.hold */
 
 struct lock_extra {
     struct map_node node;          /* in t->extras, keyed by `entry` */
@@ -111,6 +112,8 @@ struct locktable {
                               * only while raise_ceiling is set */
     uint64_t (*raise_ceiling)(void *arg, uint64_t token);
     void *raise_arg;
+    struct lock_journal journal; /* all NULL: no crash safety asked for */
+    uint64_t horizon;        /* durable lease horizon (monotonic us) */
     size_t entries;
     struct lock_stats stats;
 };
@@ -152,6 +155,56 @@ static uint64_t entry_deadline(const struct locktable *t,
                                const struct lock_entry *e)
 {
     return heap_deadline(&t->expiries, &e->due);
+}
+
+/* ---- durability (struct lock_journal in locktable.h) ---- */
+
+static int journal_on(const struct locktable *t)
+{
+    return t->journal.hold != NULL;
+}
+
+/* Makes the horizon reach deadline.  0, or -1 when it could not be
+ * written. */
+static int cover_by_horizon(struct locktable *t, uint64_t deadline)
+{
+    if (deadline <= t->horizon)
+        return 0;
+    uint64_t raised = t->journal.raise_horizon(t->journal.arg, deadline);
+    if (raised < deadline)
+        return -1;
+    t->horizon = raised;
+    return 0;
+}
+
+/* Before e (held by e->token) gets `deadline`: makes that lease durable.
+ * session_lock: e's holder is a SESSION (never written one by one).
+ * Returns 0, or -1 when the journal failed (nothing was promised). */
+static int make_durable(struct locktable *t, struct lock_entry *e,
+                        uint64_t now, uint64_t deadline, int session_lock)
+{
+    if (!journal_on(t))
+        return 0;
+    uint64_t long_after = deadline_after(now, t->journal.long_lease_us);
+    if (session_lock)
+        return cover_by_horizon(t, deadline < long_after ? deadline
+                                                         : long_after);
+    if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after)
+        return cover_by_horizon(t, deadline);
+    if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
+                        deadline) != 0)
+        return -1;
+    e->flags |= ENTRY_DURABLE;
+    return 0;
+}
+
+/* e's hold is ending: a written lease gets its end written too. */
+static void hold_ended(struct locktable *t, struct lock_entry *e)
+{
+    if (!(e->flags & ENTRY_DURABLE))
+        return;
+    e->flags &= (uint8_t)~ENTRY_DURABLE;
+    t->journal.freed(t->journal.arg, e->key, e->node.keylen, e->token);
 }
 
 /* ---- extra records ---- */
@@ -317,17 +370,24 @@ static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 }
 
 /* Makes e held by a new token; e's heap node already exists.  x is e's
- * extra record, needed only to link a SESSION lock to its session. */
+ * extra record, needed only to link a SESSION lock to its session.
+ * Returns the token, or 0 when the lease could not be made durable: then
+ * e is left as it was (not held) and only a token was used up. */
 static uint64_t grant(struct locktable *t, struct lock_entry *e,
                       struct lock_extra *x, uint64_t now, uint64_t ttl_us,
                       struct lock_session *session, int session_lock)
 {
+    uint64_t deadline = deadline_after(now, ttl_us);
     e->token = next_token(t);
+    if (make_durable(t, e, now, deadline, session_lock && session) != 0) {
+        e->token = 0;
+        return 0;
+    }
     if (session_lock && session) {
         assert(x != NULL);
         session_link_lock(session, x);
     }
-    heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
+    heap_update(&t->expiries, &e->due, deadline);
     t->stats.acquired++;
     t->stats.held++;
     return e->token;
@@ -339,6 +399,7 @@ static void end_hold(struct locktable *t, struct lock_entry *e,
 {
     if (x)
         session_unlink_lock(x);
+    hold_ended(t, e);
     e->token = 0;
     t->stats.held--;
 }
@@ -371,9 +432,16 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
         heap_update(&t->expiries, &e->due, t->recovery_until);
         return;
     }
+    /* Granted before it leaves the queue: when the journal fails it stays
+     * first in line and the handoff is tried again a little later. */
     struct lock_session *session = w->session; /* waiter_unlink clears it */
-    waiter_unlink(t, w);
     uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
+    if (!token) {
+        heap_update(&t->expiries, &e->due,
+                    deadline_after(now, t->journal.journal_retry_us));
+        return;
+    }
+    waiter_unlink(t, w); /* its own links only: the lock's are set */
     t->stats.handoffs++;
     extra_trim(t, e, x); /* the last waiter, granted a plain lock */
     void *ctx = w->ctx;
@@ -388,6 +456,9 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
     uint64_t freed_at = entry_deadline(t, e);
     struct lock_extra *x = extra_find(t, e);
     if (e->token) {
+        /* An expired lease needs no end record: its hold record says when
+         * it ends, and a replay drops it from then on. */
+        e->flags &= (uint8_t)~ENTRY_DURABLE;
         end_hold(t, e, x);
         t->stats.expired++;
     }
@@ -519,7 +590,8 @@ enum lock_result locktable_acquire(struct locktable *t,
 
     /* An entry that is not held only exists during recovery (its deadline
      * is the end of recovery, which lookup() settles), so outside recovery
-     * `e` is either NULL or held. */
+     * `e` is either NULL or held (or, rarely, waiting for a journal retry:
+     * see pass_on). */
     if (!e && !recovering) {
         if (t->limits.max_locks && t->entries >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
@@ -533,7 +605,10 @@ enum lock_result locktable_acquire(struct locktable *t,
         }
         *token = grant(t, e, x, now, rq->ttl_us, rq->session,
                        rq->session_lock);
-        return LOCK_GRANTED;
+        if (*token)
+            return LOCK_GRANTED;
+        entry_destroy(t, e, x);
+        return LOCK_NOT_DURABLE;
     }
     if (!rq->wait) {
         t->stats.rejected++;
@@ -572,8 +647,11 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
 
 int locktable_is_locked(struct locktable *t, const char *key, size_t keylen)
 {
-    struct lock_entry *e = lookup(t, key, keylen, now_us(t), NULL);
-    return e && e->token;
+    uint64_t now = now_us(t);
+    struct lock_entry *e = lookup(t, key, keylen, now, NULL);
+    /* While recovering, a key nobody holds here may still be held by a
+     * lock granted before the crash: the answer ACQUIRE gives. */
+    return (e && e->token) || recovering_at(t, now);
 }
 
 int locktable_extend(struct locktable *t, const char *key, size_t keylen,
@@ -583,7 +661,11 @@ int locktable_extend(struct locktable *t, const char *key, size_t keylen,
     struct lock_entry *e = lookup(t, key, keylen, now, NULL);
     if (!e || !e->token || e->token != token)
         return 0;
-    heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
+    uint64_t deadline = deadline_after(now, ttl_us);
+    struct lock_extra *x = extra_find(t, e);
+    if (make_durable(t, e, now, deadline, x && x->session) != 0)
+        return -1;
+    heap_update(&t->expiries, &e->due, deadline);
     return 1;
 }
 
@@ -591,6 +673,8 @@ int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen)
 {
     uint64_t now = now_us(t);
     struct lock_entry *e = lookup(t, key, keylen, now, NULL);
+    if ((!e || !e->token) && recovering_at(t, now))
+        return (int64_t)(t->recovery_until - now); /* as is_locked says */
     if (!e || !e->token)
         return -2;
     uint64_t deadline = entry_deadline(t, e);
@@ -724,17 +808,48 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
     if (!e)
         return -1;
     e->token = token;
+    if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us))
+        e->flags |= ENTRY_DURABLE;
     heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
     locktable_raise_last_token(t, token);
     t->stats.held++;
     return 0;
 }
 
-int locktable_foreach_held(struct locktable *t,
-                           int (*fn)(const char *key, size_t keylen,
-                                     uint64_t token, uint64_t ttl_left_us,
-                                     void *arg),
-                           void *arg)
+int locktable_forget(struct locktable *t, const char *key, size_t keylen,
+                     uint64_t token)
+{
+    struct lock_entry *e = lookup(t, key, keylen, now_us(t), NULL);
+    if (!e || !e->token || (token && e->token != token))
+        return 0;
+    struct lock_extra *x = extra_find(t, e);
+    if (x && x->wait_head)
+        return 0; /* only before any client: never with waiters */
+    if (x)
+        session_unlink_lock(x);
+    e->flags &= (uint8_t)~ENTRY_DURABLE; /* no end record: replaying */
+    t->stats.held--;
+    entry_destroy(t, e, x);
+    return 1;
+}
+
+void locktable_set_journal(struct locktable *t, const struct lock_journal *j,
+                           uint64_t horizon)
+{
+    t->journal = *j;
+    t->horizon = horizon;
+}
+
+uint64_t locktable_horizon(const struct locktable *t)
+{
+    return t->horizon;
+}
+
+static int foreach_lock(struct locktable *t, int durable_only,
+                        int (*fn)(const char *key, size_t keylen,
+                                  uint64_t token, uint64_t ttl_left_us,
+                                  void *arg),
+                        void *arg)
 {
     uint64_t now = now_us(t);
     struct map_iter it;
@@ -746,11 +861,31 @@ int locktable_foreach_held(struct locktable *t,
         uint64_t deadline = entry_deadline(t, e);
         if (!e->token || deadline <= now)
             continue; /* expired already, just not collected yet */
+        if (durable_only && !(e->flags & ENTRY_DURABLE))
+            continue;
         uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
         rc = fn(e->key, n->keylen, e->token, left, arg);
     }
     map_iter_done(&it);
     return rc;
+}
+
+int locktable_foreach_held(struct locktable *t,
+                           int (*fn)(const char *key, size_t keylen,
+                                     uint64_t token, uint64_t ttl_left_us,
+                                     void *arg),
+                           void *arg)
+{
+    return foreach_lock(t, 0, fn, arg);
+}
+
+int locktable_foreach_durable(struct locktable *t,
+                              int (*fn)(const char *key, size_t keylen,
+                                        uint64_t token, uint64_t ttl_left_us,
+                                        void *arg),
+                              void *arg)
+{
+    return foreach_lock(t, 1, fn, arg);
 }
 
 void locktable_stats(const struct locktable *t, struct lock_stats *out)

@@ -72,6 +72,8 @@ enum lock_result {
     LOCK_LIMIT_LOCKS,  /* max_locks reached */
     LOCK_LIMIT_WAITERS,/* max_waiters reached for this key */
     LOCK_NO_MEMORY,    /* allocation failed; nothing changed */
+    LOCK_NOT_DURABLE,  /* the journal could not record the lease; nothing
+                        * changed but a token used up */
 };
 
 struct lock_request {
@@ -112,7 +114,8 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
 int locktable_is_locked(struct locktable *t, const char *key, size_t keylen);
 
 /* When token holds key, its expiry becomes ttl_us from now (0 = never) and
- * 1 is returned; else 0. */
+ * 1 is returned; else 0.  -1 when the journal could not record the new
+ * expiry (struct lock_journal): the old one stands. */
 int locktable_extend(struct locktable *t, const char *key, size_t keylen,
                      uint64_t token, uint64_t ttl_us);
 
@@ -142,6 +145,50 @@ void locktable_set_token_ceiling(struct locktable *t, uint64_t ceiling,
                                  uint64_t (*raise_fn)(void *arg, uint64_t token),
                                  void *arg);
 
+/* Crash safety (the daemon's state file, daemon/state.h).  Every lease
+ * the engine grants or extends is made durable *before* the call returns,
+ * in one of two ways:
+ *   - a plain lease that ends within long_lease_us is covered by the lease
+ *     horizon: a monotonic time that no such lease outlives.  Only when a
+ *     deadline passes the recorded horizon is raise_horizon asked to make a
+ *     later one durable (it adds slack, so that happens about once per
+ *     slack under steady traffic, not per grant);
+ *   - a longer lease (or TTL FOREVER) is written one by one with hold(),
+ *     and its end (release, session end, expiry) with freed().  The entry
+ *     is then "durable" until its hold ends, and every extend of it is
+ *     written too.
+ * SESSION leases are never written one by one (a crash ends every
+ * connection, so they end with it); the horizon covers them for at most
+ * long_lease_us, the time their holders get to see the connection drop.
+ * When a hook fails the lease is not granted or extended: an immediate
+ * acquire answers LOCK_NOT_DURABLE, an extend -1, and a handoff to a waiter
+ * is retried after journal_retry_us with the waiter kept at the head of
+ * the queue.  All hooks NULL (the default) turns this off. */
+struct lock_journal {
+    /* Returns a durable horizon >= deadline, or 0 when it could not. */
+    uint64_t (*raise_horizon)(void *arg, uint64_t deadline);
+    /* key (keylen bytes) is held by token until deadline (monotonic us;
+     * UINT64_MAX = no expiry).  Returns 0 once durable, or -1. */
+    int (*hold)(void *arg, const char *key, size_t keylen, uint64_t token,
+                uint64_t deadline);
+    /* key's written lease with token has ended.  Need not be durable
+     * before returning: a lost one makes a crash restore a lock that was
+     * free, which delays grants but never grants twice. */
+    void (*freed)(void *arg, const char *key, size_t keylen, uint64_t token);
+    uint64_t long_lease_us;     /* leases longer than this use hold() */
+    uint64_t journal_retry_us;  /* a failed handoff is tried again after */
+    void *arg;
+};
+
+/* Sets (copies) the journal hooks; horizon is the one already durable.
+ * Call before locktable_restore so restored leases are sorted the same
+ * way (locktable_restore marks those longer than long_lease_us durable). */
+void locktable_set_journal(struct locktable *t, const struct lock_journal *j,
+                           uint64_t horizon);
+
+/* The lease horizon now (monotonic us; 0 before any). */
+uint64_t locktable_horizon(const struct locktable *t);
+
 /* Monotonic microsecond at which locktable_run_timers has work, or
  * UINT64_MAX when nothing is pending. */
 uint64_t locktable_next_deadline(const struct locktable *t);
@@ -152,7 +199,10 @@ uint64_t locktable_next_deadline(const struct locktable *t);
 size_t locktable_run_timers(struct locktable *t, size_t max_events);
 
 /* No grant until the monotonic time `until_us` (crash recovery): acquires
- * without wait answer LOCK_BUSY, waits queue and are served from then on. */
+ * without wait answer LOCK_BUSY, waits queue and are served from then on.
+ * Until then a key that is not held (a lock granted before the crash may
+ * still hold it) reads as held everywhere: is_locked 1, pttl the time left
+ * to until_us; release and extend find no lock their token holds (0). */
 void locktable_block_grants_until(struct locktable *t, uint64_t until_us);
 
 /* 1 while grants are blocked for recovery. */
@@ -163,9 +213,17 @@ uint64_t locktable_last_token(const struct locktable *t);
 void locktable_raise_last_token(struct locktable *t, uint64_t token);
 
 /* Puts back a lock saved at a clean stop: key held by token for ttl_us more
- * (0 = no expiry).  Returns 0, or -1 when out of memory or key is held. */
+ * (0 = no expiry).  With a journal set, a lease longer than long_lease_us
+ * (or none) is marked durable: the caller writes it into the new journal.
+ * Returns 0, or -1 when out of memory or key is held. */
 int locktable_restore(struct locktable *t, const char *key, size_t keylen,
                       uint64_t token, uint64_t ttl_us);
+
+/* Removes key's lock when token holds it (0: any holder) without counting
+ * it or handing it on: for replaying a journal at start, before any client.
+ * Returns 1 when a lock was removed, else 0. */
+int locktable_forget(struct locktable *t, const char *key, size_t keylen,
+                     uint64_t token);
 
 /* Calls fn once per held lock (key, token, microseconds left or 0 for no
  * expiry); key is keylen bytes, not NUL-terminated, valid during the call.
@@ -176,6 +234,14 @@ int locktable_foreach_held(struct locktable *t,
                                      uint64_t token, uint64_t ttl_left_us,
                                      void *arg),
                            void *arg);
+
+/* As locktable_foreach_held, for the durable locks only (see struct
+ * lock_journal): what a new journal must start with. */
+int locktable_foreach_durable(struct locktable *t,
+                              int (*fn)(const char *key, size_t keylen,
+                                        uint64_t token, uint64_t ttl_left_us,
+                                        void *arg),
+                              void *arg);
 
 /* A copy of the counters (held and waiters are current). */
 void locktable_stats(const struct locktable *t, struct lock_stats *out);

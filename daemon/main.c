@@ -1,6 +1,6 @@
 /* daemon/main.c - cachifyd's entry point: settings, signals, the loop.
  *
- * Owns: process-wide set-up (SIGPIPE ignored, glibc malloc tuning, log
+ * Owns: process-wide set-up (SIGPIPE and SIGXFSZ ignored, glibc malloc tuning, log
  * level) and the exit code: 0 after a clean stop, 1 when start-up fails
  * (the reason is logged), 2 for a bad command line or config file.
  */
@@ -47,6 +47,10 @@ int main(int argc, char **argv)
     memset(&ignore, 0, sizeof(ignore));
     ignore.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ignore, NULL);
+    /* A state file write past the file-size limit must fail with EFBIG
+     * (and be refused or retried like a full disk), not kill the daemon
+     * with its locks held. */
+    sigaction(SIGXFSZ, &ignore, NULL);
 
 #ifdef __GLIBC__
     /* No fastbins: when lock entries came from malloc (72 bytes + key,

@@ -152,9 +152,13 @@ static int add_listener(struct server *srv, int fd, const char *what)
         return -1;
     }
     srv->listeners = grown;
+    /* Bound but not listening yet (backlog 0: libevent leaves listen() to
+     * us): start_listening() listens once the daemon can answer, so until
+     * then a client is refused at once instead of hanging. */
     struct evconnlistener *l = evconnlistener_new(
-        srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        LISTEN_BACKLOG, fd);
+        srv->base, on_accept, srv,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0,
+        fd);
     if (!l) {
         close(fd);
         log_msg(LOG_ERROR, "cannot listen on %s", what);
@@ -162,7 +166,21 @@ static int add_listener(struct server *srv, int fd, const char *what)
     }
     evconnlistener_set_error_cb(l, on_accept_error);
     srv->listeners[srv->nlisteners++] = l;
-    log_msg(LOG_INFO, "listening on %s", what);
+    log_msg(LOG_INFO, "bound %s", what);
+    return 0;
+}
+
+/* Listens on every bound socket.  0, or -1 (logged). */
+static int start_listening(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        evutil_socket_t fd = evconnlistener_get_fd(srv->listeners[i]);
+        if (listen(fd, LISTEN_BACKLOG) != 0) {
+            log_msg(LOG_ERROR, "cannot listen: %s", strerror(errno));
+            return -1;
+        }
+        evconnlistener_enable(srv->listeners[i]);
+    }
     return 0;
 }
 
@@ -328,10 +346,12 @@ struct server *server_new(const struct cachify_config *config)
     /* Before any listener: its descriptors count against the limit. */
     if ((srv->maxclients = guard_fit_maxclients(config->maxclients)) < 0)
         goto fail;
-    /* Listeners first: a port in use must not leave the state file marked
-     * "running", which the next start would take for a crash. */
+    /* Bound first: a port in use must not leave a journal behind, which
+     * the next start would take for a crash.  Listening comes after the
+     * state file is loaded, however long that takes. */
     int exposed = 0;
-    if (open_listeners(srv, &exposed) != 0 || state_start(srv) != 0)
+    if (open_listeners(srv, &exposed) != 0 || state_start(srv) != 0 ||
+        start_listening(srv) != 0)
         goto fail;
     guard_warn_exposure(config, exposed);
     server_arm_timer(srv);
@@ -445,6 +465,7 @@ void server_free(struct server *srv)
         event_free(srv->sig_int);
     if (srv->sig_term)
         event_free(srv->sig_term);
+    state_free(srv);
     locktable_free(srv->locks);
     if (srv->base)
         event_base_free(srv->base);

@@ -22,6 +22,7 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct conn;
+struct state;
 
 /* Counters kept by the server itself (the engine keeps the lock ones). */
 struct server_stats {
@@ -57,8 +58,8 @@ struct server {
     struct event *sig_int, *sig_term;
     uint64_t started_us;            /* monotonic, for uptime */
     struct server_stats stats;
-    uint64_t ceiling_retry_us;      /* no token-ceiling write before this
-                                       monotonic time (state.c) */
+    struct state *state;            /* the state file (state.c); NULL when
+                                       none is configured */
 };
 
 /* Builds the server: engine, listeners, signals.  Returns NULL after

@@ -1,36 +1,104 @@
-/* daemon/state.c - the state file (see state.h for the life cycle).
+/* daemon/state.c - the state file: what it says, when it is written, and
+ * how a start reads it back (see state.h for the life cycle, and
+ * docs/protocol.md "Restart safety" for the reasoning).
  *
- * Format (version 1):
- *   {"format": 1, "status": "clean"|"running", "last_token": N,
- *    "token_ceiling": N, "locks": [{"key_hex": "...", "token": N,
- *    "ttl_ms": N}, ...]}
+ * Format 2: one JSON object per line (jansson encodes and decodes one
+ * record at a time, so memory stays bounded whatever the lock count).
  * Keys are hex because they are arbitrary bytes and JSON strings must be
- * UTF-8.  ttl_ms is what was left at the stop (0 = no expiry); it restarts
- * counting at load, so a lock is never given back shorter than its holder
- * was promised, only up to the downtime longer.
+ * UTF-8.  The first line says which of two kinds the file is:
+ *
+ *   {"cachifyd_state":2,"status":"clean","last_token":N}
+ *   {"lock":"6b31","token":N,"ttl_ms":N}            one per held lock
+ *   {"end":COUNT}                                   the file is whole
+ *
+ * written at a clean stop; ttl_ms is what was left (0 = no expiry) and
+ * restarts counting at load, so a lock is never given back shorter than
+ * its holder was promised.  And the journal a running daemon keeps:
+ *
+ *   {"cachifyd_state":2,"status":"running","boot_id":"..."}
+ *   {"ceiling":N}                                   token ceiling raised
+ *   {"horizon_wall_us":W,"horizon_mono_us":M}       lease horizon raised
+ *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M}
+ *   {"free":"6b31","token":N}
+ *
+ * Times are written twice: CLOCK_MONOTONIC, which is exact across a
+ * restart of the daemon on the same boot (boot_id says which), and the
+ * wall clock, the only one left after a reboot.  until 0 = no expiry.
+ * The journal only grows by appends (each one fdatasynced before the grant
+ * it covers is answered; "free" records need not be), and is rewritten
+ * whole, streamed, when the appends outnumber what it would hold.
  */
 #include "daemon/state.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "daemon/alloc.h"
 #include "daemon/clock.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/state_file.h"
 
-#define STATE_FORMAT 1
+#define STATE_FORMAT 2
 
-/* How far ahead of the last token the "running" file reserves: an hour of
- * microseconds, so the ceiling is rewritten about once an hour. */
+/* How far ahead of the last token the journal reserves: an hour of
+ * microseconds, so the ceiling is written about once an hour. */
 #define TOKEN_RESERVE_US (3600ULL * 1000000ULL)
+
+/* Largest token or ceiling a file may carry: 2^62 leaves room for as many
+ * tokens again (a token is about the wall clock in microseconds, 1.8e15
+ * today), and keeps every token a positive RESP integer. */
+#define TOKEN_LIMIT (1ULL << 62)
+
+/* Largest TTL a record may carry, in ms: the protocol's own bound
+ * (daemon/cmd_lock.c, about 35 years), so ms * 1000 cannot overflow. */
+#define TTL_LIMIT_MS (1ULL << 40)
+
+/* Longest line read back: a record with a key of the largest max_key_len
+ * the config accepts (65536, as hex) plus the JSON around it.  Longer keys
+ * than the configured max_key_len are still read, to be named in the
+ * error. */
+#define READ_LINE_MAX (2u * 65536u + 512u)
+
+/* After a failed write, how long durable work fails at once instead of
+ * trying again: a failing disk costs one synchronous attempt a second, not
+ * one per request on the event loop. */
+#define WRITE_RETRY_US 1000000ULL
+
+/* The journal is rewritten once its appends reach twice the records the
+ * rewrite would hold, and never below this: amortised O(1) per append. */
+#define REWRITE_MIN_RECORDS 4096u
+
+struct state {
+    struct server *srv;
+    const char *path;
+    int fd;                /* the journal, for appends; -1 when none */
+    off_t size;            /* its whole records end here */
+    int must_replace;      /* appends untrusted: rewrite before the next */
+    uint64_t ceiling;      /* token ceiling last written */
+    uint64_t horizon;      /* lease horizon last written (monotonic us) */
+    uint64_t slack_us;     /* how far past a deadline the horizon goes */
+    size_t appended;       /* records appended since the last rewrite */
+    size_t rewrite_after;  /* rewrite when `appended` reaches this */
+    size_t written;        /* hold records in the last rewrite */
+    uint64_t retry_at;     /* monotonic: no write attempt before this */
+    struct event *rewrite; /* the deferred rewrite */
+    struct log_limit fail_log;
+    char boot_id[64];      /* "" when the kernel does not say */
+    char *line;            /* one encoded record (appends) */
+    size_t line_cap;
+};
+
+/* ---- small helpers ---- */
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -45,115 +113,258 @@ static int hex_value(char ch)
     return -1;
 }
 
-/* Writes text to path atomically and durably.  Returns 0 or -1 (errno). */
-static int write_durably(const char *path, const char *text)
+/* key as hex in out (2 * keylen + 1 bytes). */
+static void to_hex(const char *key, size_t keylen, char *out)
 {
-    size_t plen = strlen(path);
-    char *tmp = cfy_malloc(plen + 5), *dircopy = cfy_strdup(path);
-    int rc = -1, fd = -1;
-    if (!tmp || !dircopy)
-        goto out;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto out;
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto out;
-        off += (size_t)n;
+    for (size_t i = 0; i < keylen; i++) {
+        out[2 * i] = hexdigits[(unsigned char)key[i] >> 4];
+        out[2 * i + 1] = hexdigits[(unsigned char)key[i] & 15];
     }
-    /* Close whatever fsync said, or the descriptor leaks. */
-    int synced = fsync(fd) == 0;
-    int closed = close(fd) == 0;
-    fd = -1;
-    if (!synced || !closed || rename(tmp, path) != 0)
-        goto out;
-    /* The rename itself must survive a power cut. */
-    int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        goto out;
-    synced = fsync(dfd) == 0;
-    close(dfd);
-    rc = synced ? 0 : -1;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0) {
-        int saved = errno;
-        unlink(tmp); /* gone already when the rename happened */
-        errno = saved;
-    }
-    cfy_free(tmp);
-    cfy_free(dircopy);
-    return rc;
+    out[keylen * 2] = '\0';
 }
 
-struct save_ctx {
-    json_t *locks;
-};
-
-static int add_lock(const char *key, size_t keylen, uint64_t token,
-                    uint64_t ttl_left_us, void *arg)
+/* hex into key (hexlen / 2 bytes).  0, or -1 when it is not hex. */
+static int from_hex(const char *hex, size_t hexlen, char *key)
 {
-    struct save_ctx *ctx = arg;
-    char *hex = cfy_malloc(keylen * 2 + 1);
-    if (!hex)
+    if (hexlen % 2 != 0)
         return -1;
-    for (size_t i = 0; i < keylen; i++) {
-        hex[2 * i] = hexdigits[(unsigned char)key[i] >> 4];
-        hex[2 * i + 1] = hexdigits[(unsigned char)key[i] & 15];
+    for (size_t i = 0; i < hexlen / 2; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        key[i] = (char)(hi * 16 + lo);
     }
-    hex[keylen * 2] = '\0';
-    /* Round up: a lock with 0.4 ms left must not come back as "forever". */
-    json_int_t ttl_ms = ttl_left_us ? (json_int_t)((ttl_left_us + 999) / 1000)
-                                    : 0;
-    json_t *item = json_pack("{s:s, s:I, s:I}", "key_hex", hex, "token",
-                             (json_int_t)token, "ttl_ms", ttl_ms);
-    cfy_free(hex);
-    if (!item || json_array_append_new(ctx->locks, item) != 0)
-        return -1;
     return 0;
 }
 
-/* Writes the file; with_locks adds every held lock.  Returns 0 or -1. */
-static int write_state(struct server *srv, const char *status, int with_locks,
-                       uint64_t ceiling)
+static void read_boot_id(char *out, size_t cap)
 {
-    const char *path = srv->config->state_file;
-    struct save_ctx ctx = { json_array() };
-    json_t *doc = NULL;
-    char *text = NULL;
-    int rc = -1;
-    if (!ctx.locks)
-        goto out;
-    if (with_locks &&
-        locktable_foreach_held(srv->locks, add_lock, &ctx) != 0)
-        goto out;
-    doc = json_pack("{s:i, s:s, s:I, s:I, s:O}", "format", STATE_FORMAT,
-                    "status", status,
-                    "last_token", (json_int_t)locktable_last_token(srv->locks),
-                    "token_ceiling", (json_int_t)ceiling, "locks", ctx.locks);
-    text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
-    if (!text)
-        goto out;
-    if (write_durably(path, text) != 0) {
-        log_msg(LOG_ERROR, "cannot write state file %s: %s", path,
-                strerror(errno));
-        goto out;
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f)
+        return;
+    if (fgets(out, (int)cap, f))
+        out[strcspn(out, "\n")] = '\0';
+    else
+        out[0] = '\0';
+    fclose(f);
+}
+
+struct now {
+    uint64_t mono, wall;
+};
+
+static struct now now_both(void)
+{
+    struct now n = { clock_mono_us(NULL), clock_wall_us(NULL) };
+    return n;
+}
+
+/* A monotonic deadline as the wall-clock time it falls on (0 = none). */
+static uint64_t wall_of(uint64_t deadline, struct now n)
+{
+    if (deadline == UINT64_MAX)
+        return 0;
+    uint64_t left = deadline > n.mono ? deadline - n.mono : 0;
+    return n.wall + left;
+}
+
+/* ---- encoding records ---- */
+
+/* Encodes rec (stolen) as one line in st->line.  Returns its length with
+ * the '\n', or 0 when out of memory. */
+static size_t encode(struct state *st, json_t *rec)
+{
+    size_t n = rec ? json_dumpb(rec, NULL, 0, JSON_COMPACT) : 0;
+    if (n == 0)
+        goto fail;
+    if (n + 1 > st->line_cap) {
+        size_t cap = n + 1 > 256 ? n + 1 : 256;
+        char *grown = cfy_realloc(st->line, cap);
+        if (!grown)
+            goto fail;
+        st->line = grown;
+        st->line_cap = cap;
     }
-    rc = 0;
-out:
-    if (rc != 0 && !text)
-        log_msg(LOG_ERROR, "cannot write state file %s: out of memory", path);
-    free(text);
-    json_decref(doc);
-    json_decref(ctx.locks);
-    return rc;
+    json_dumpb(rec, st->line, n, JSON_COMPACT);
+    st->line[n] = '\n';
+    json_decref(rec);
+    return n + 1;
+fail:
+    json_decref(rec);
+    return 0;
+}
+
+static json_t *hold_record(const char *key, size_t keylen, uint64_t token,
+                           uint64_t deadline, struct now n)
+{
+    char *hex = cfy_malloc(keylen * 2 + 1);
+    if (!hex)
+        return NULL;
+    to_hex(key, keylen, hex);
+    json_t *rec = json_pack(
+        "{s:s, s:I, s:I, s:I}", "hold", hex, "token", (json_int_t)token,
+        "until_wall_us", (json_int_t)wall_of(deadline, n), "until_mono_us",
+        (json_int_t)(deadline == UINT64_MAX ? 0 : deadline));
+    cfy_free(hex);
+    return rec;
+}
+
+static json_t *horizon_record(uint64_t horizon, struct now n)
+{
+    return json_pack("{s:I, s:I}", "horizon_wall_us",
+                     (json_int_t)wall_of(horizon, n), "horizon_mono_us",
+                     (json_int_t)horizon);
+}
+
+/* ---- writing the journal ---- */
+
+struct rewrite_ctx {
+    struct state *st;
+    struct sfile_writer *w;
+    struct now now;
+    size_t holds;
+};
+
+static int write_record(struct state *st, struct sfile_writer *w, json_t *rec)
+{
+    size_t n = encode(st, rec);
+    return n ? sfile_write(w, st->line, n) : -1;
+}
+
+static int write_hold(const char *key, size_t keylen, uint64_t token,
+                      uint64_t ttl_left_us, void *arg)
+{
+    struct rewrite_ctx *ctx = arg;
+    uint64_t deadline = ttl_left_us ? ctx->now.mono + ttl_left_us : UINT64_MAX;
+    ctx->holds++;
+    return write_record(ctx->st, ctx->w,
+                        hold_record(key, keylen, token, deadline, ctx->now));
+}
+
+/* Writes the whole journal afresh (header, ceiling, horizon, every durable
+ * lock) and appends to it from now on.  0, or -1 (logged; the old journal
+ * stays in force). */
+static int rewrite_journal(struct state *st)
+{
+    struct sfile_writer w;
+    struct rewrite_ctx ctx = { st, &w, now_both(), 0 };
+    if (sfile_create(&w, st->path) != 0)
+        return -1;
+    int rc = write_record(st, &w, json_pack("{s:i, s:s, s:s}",
+                                            "cachifyd_state", STATE_FORMAT,
+                                            "status", "running", "boot_id",
+                                            st->boot_id));
+    if (rc == 0)
+        rc = write_record(st, &w, json_pack("{s:I}", "ceiling",
+                                            (json_int_t)st->ceiling));
+    if (rc == 0)
+        rc = write_record(st, &w, horizon_record(st->horizon, ctx.now));
+    if (rc == 0)
+        rc = locktable_foreach_durable(st->srv->locks, write_hold, &ctx);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "state file %s: cannot write the journal: %s",
+                st->path, w.failed ? strerror(w.failed) : "out of memory");
+        sfile_abort(&w);
+        return -1;
+    }
+    int fd = sfile_commit(&w, 1);
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = fd;
+    st->size = sb.st_size;
+    st->must_replace = 0;
+    st->appended = 0;
+    st->written = ctx.holds;
+    st->rewrite_after = 2 * ctx.holds > REWRITE_MIN_RECORDS
+                            ? 2 * ctx.holds : REWRITE_MIN_RECORDS;
+    return 0;
+}
+
+static void on_rewrite(evutil_socket_t fd, short what, void *arg)
+{
+    struct state *st = arg;
+    uint64_t now = clock_mono_us(NULL);
+    (void)fd;
+    (void)what;
+    if (now < st->retry_at || st->appended < st->rewrite_after)
+        return;
+    if (rewrite_journal(st) != 0)
+        st->retry_at = now + WRITE_RETRY_US; /* the next append asks again */
+}
+
+/* Appends one record (stolen).  sync: fdatasync before returning.  0, or
+ * -1 when it is not on disk (logged, at most a few lines a second). */
+static int append(struct state *st, json_t *rec, int sync)
+{
+    uint64_t now = clock_mono_us(NULL);
+    if (now < st->retry_at) {
+        json_decref(rec);
+        return -1;
+    }
+    if (st->must_replace && rewrite_journal(st) != 0)
+        goto failed;
+    size_t n = encode(st, rec);
+    rec = NULL;
+    int rc = n ? sfile_append(st->fd, &st->size, st->line, n, sync) : -1;
+    if (rc != 0) {
+        st->must_replace |= rc == -2;
+        log_limited(&st->fail_log, LOG_ERROR, "state file %s: cannot append "
+                    "to the journal: %s", st->path,
+                    n ? strerror(errno) : "out of memory");
+        goto failed;
+    }
+    /* A rewrite walks the lock table: never from inside the engine's
+     * call that is appending, so it is run from the loop afterwards. */
+    if (++st->appended >= st->rewrite_after)
+        event_active(st->rewrite, EV_TIMEOUT, 1);
+    return 0;
+failed:
+    json_decref(rec);
+    st->retry_at = now + WRITE_RETRY_US;
+    return -1;
+}
+
+/* ---- the engine's hooks (struct lock_journal, token ceiling) ---- */
+
+static uint64_t hook_raise_horizon(void *arg, uint64_t deadline)
+{
+    struct state *st = arg;
+    uint64_t horizon = deadline + st->slack_us;
+    if (horizon < deadline || horizon == UINT64_MAX)
+        horizon = UINT64_MAX - 1;
+    if (append(st, horizon_record(horizon, now_both()), 1) != 0)
+        return 0;
+    st->horizon = horizon;
+    return horizon;
+}
+
+static int hook_hold(void *arg, const char *key, size_t keylen,
+                     uint64_t token, uint64_t deadline)
+{
+    struct state *st = arg;
+    return append(st, hold_record(key, keylen, token, deadline, now_both()),
+                  1);
+}
+
+static void hook_freed(void *arg, const char *key, size_t keylen,
+                       uint64_t token)
+{
+    struct state *st = arg;
+    char *hex = cfy_malloc(keylen * 2 + 1);
+    if (!hex)
+        return; /* the lock comes back after a crash: late, never twice */
+    to_hex(key, keylen, hex);
+    append(st, json_pack("{s:s, s:I}", "free", hex, "token",
+                         (json_int_t)token), 0);
+    cfy_free(hex);
 }
 
 static uint64_t reserve_from(uint64_t token)
@@ -162,143 +373,442 @@ static uint64_t reserve_from(uint64_t token)
     return (token > wall ? token : wall) + TOKEN_RESERVE_US;
 }
 
-/* After a failed ceiling write, how long grants go on without trying
- * again: a failing disk costs one synchronous write a second, not one per
- * grant on the event loop. */
-#define CEILING_RETRY_US 1000000ULL
-
-/* Engine callback: a token would pass the ceiling on disk. */
-static uint64_t raise_ceiling(void *arg, uint64_t token)
+static uint64_t hook_raise_ceiling(void *arg, uint64_t token)
 {
-    struct server *srv = arg;
-    uint64_t now = clock_mono_us(NULL);
-    if (now < srv->ceiling_retry_us)
-        return 0;
+    struct state *st = arg;
     uint64_t ceiling = reserve_from(token);
-    if (write_state(srv, "running", 0, ceiling) != 0) {
-        srv->ceiling_retry_us = now + CEILING_RETRY_US;
-        log_msg(LOG_ERROR, "token ceiling not written: tokens issued now "
-                "may not stay above older ones after a crash with the "
-                "wall clock stepped back; retrying every second");
+    if (append(st, json_pack("{s:I}", "ceiling", (json_int_t)ceiling), 1)
+        != 0) {
+        log_limited(&st->fail_log, LOG_ERROR, "token ceiling not written: "
+                    "tokens issued now may not stay above older ones after "
+                    "a crash with the wall clock stepped back");
         return 0;
     }
-    log_msg(LOG_DEBUG, "token ceiling raised to %llu",
-            (unsigned long long)ceiling);
+    st->ceiling = ceiling;
     return ceiling;
 }
 
-static int restore_lock(struct server *srv, json_t *item, const char *path)
+/* ---- reading a file back ---- */
+
+struct load {
+    struct state *st;
+    const char *path;
+    unsigned long lineno;
+    char *line;            /* READ_LINE_MAX bytes */
+    char *key;             /* a decoded key, READ_LINE_MAX / 2 bytes */
+    struct now now;
+    int same_boot;         /* the journal was written since this boot */
+    int crashed;           /* the file is a journal: the last stop crashed */
+    uint64_t horizon;      /* monotonic: leases from before it end by then */
+    uint64_t plain_until;  /* latest end of a restored lock not durable */
+    size_t restored;
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int bad(struct load *ld, const char *fmt, ...)
 {
-    const char *hex;
-    json_int_t token, ttl_ms;
-    if (json_unpack(item, "{s:s, s:I, s:I}", "key_hex", &hex, "token", &token,
-                    "ttl_ms", &ttl_ms) != 0 || token <= 0 || ttl_ms < 0) {
-        log_msg(LOG_ERROR, "state file %s: malformed lock entry", path);
-        return -1;
-    }
-    size_t hexlen = strlen(hex), keylen = hexlen / 2;
-    char *key = cfy_malloc(keylen + 1);
-    if (!key)
-        return -1;
-    int bad = hexlen % 2 != 0 || keylen == 0;
-    for (size_t i = 0; !bad && i < keylen; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        bad = hi < 0 || lo < 0;
-        key[i] = (char)(hi * 16 + lo);
-    }
-    if (bad || locktable_restore(srv->locks, key, keylen, (uint64_t)token,
-                                 (uint64_t)ttl_ms * 1000) != 0) {
-        log_msg(LOG_ERROR, "state file %s: bad or duplicate lock key '%s'",
-                path, hex);
-        cfy_free(key);
-        return -1;
-    }
-    cfy_free(key);
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    log_msg(LOG_ERROR, "state file %s: line %lu: %s (fix the file or remove "
+            "it; removing it forgets the locks it records)", ld->path,
+            ld->lineno, why);
+    return -1;
+}
+
+/* Decodes hex into ld->key and checks it as a key.  0, or -1 (logged). */
+static int take_key(struct load *ld, const char *hex, size_t *keylen)
+{
+    size_t hexlen = strlen(hex);
+    long long max = ld->st->srv->config->max_key_len;
+    if (hexlen == 0 || from_hex(hex, hexlen, ld->key) != 0)
+        return bad(ld, "key '%.40s' is not a non-empty hex string", hex);
+    *keylen = hexlen / 2;
+    if ((long long)*keylen > max)
+        return bad(ld, "a key of %zu bytes is longer than max_key_len "
+                   "(%lld): it could never be released; raise max_key_len "
+                   "to start with this file", *keylen, max);
     return 0;
 }
 
-/* Reads an existing file.  *crashed is set when it says "running". */
-static int load(struct server *srv, const char *path, int *crashed)
+static int check_token(struct load *ld, const char *what, json_int_t token,
+                       int zero_ok)
 {
-    json_error_t jerr;
-    json_t *doc = json_load_file(path, 0, &jerr), *locks = NULL;
-    const char *status;
-    json_int_t format, last_token, ceiling = 0;
-    int rc = -1;
-    if (!doc) {
-        log_msg(LOG_ERROR, "state file %s: line %d: %s (remove the file to "
-                "start without it)", path, jerr.line, jerr.text);
+    if ((token == 0 && zero_ok) ||
+        (token > 0 && (unsigned long long)token <= TOKEN_LIMIT))
+        return 0;
+    return bad(ld, "%s %lld is out of range (1..%llu): tokens would run "
+               "out or turn negative", what, (long long)token, TOKEN_LIMIT);
+}
+
+/* Time left until a written end (wall, mono; both 0 = never): *forever or
+ * *left_us.  0, or -1 (logged) when out of range. */
+static int time_left(struct load *ld, json_int_t wall, json_int_t mono,
+                     int *forever, uint64_t *left_us)
+{
+    *forever = wall == 0 && mono == 0;
+    *left_us = 0;
+    if (wall < 0 || mono < 0)
+        return bad(ld, "negative time");
+    if (*forever)
+        return 0;
+    uint64_t end = ld->same_boot && mono ? (uint64_t)mono : (uint64_t)wall;
+    uint64_t now = ld->same_boot && mono ? ld->now.mono : ld->now.wall;
+    *left_us = end > now ? end - now : 0;
+    if (*left_us > TTL_LIMIT_MS * 1000)
+        return bad(ld, "a time %llu ms ahead is beyond the largest TTL "
+                   "(%llu ms); was the clock set back?",
+                   (unsigned long long)(*left_us / 1000), TTL_LIMIT_MS);
+    return 0;
+}
+
+/* Puts a lock back; notes how late a lock the horizon must cover ends. */
+static int restore(struct load *ld, size_t keylen, uint64_t token,
+                   uint64_t ttl_us)
+{
+    if (locktable_restore(ld->st->srv->locks, ld->key, keylen, token,
+                          ttl_us) != 0)
+        return bad(ld, "duplicate lock key (or out of memory)");
+    uint64_t long_lease = (uint64_t)ld->st->srv->config->long_lease_ms * 1000;
+    if (ttl_us != 0 && ttl_us <= long_lease &&
+        ld->now.mono + ttl_us > ld->plain_until)
+        ld->plain_until = ld->now.mono + ttl_us;
+    ld->restored++;
+    return 0;
+}
+
+static void raise_horizon_to(struct load *ld, uint64_t left_us)
+{
+    if (ld->now.mono + left_us > ld->horizon)
+        ld->horizon = ld->now.mono + left_us;
+}
+
+/* One record of a journal ("running" file). */
+static int replay_record(struct load *ld, json_t *rec)
+{
+    struct locktable *t = ld->st->srv->locks;
+    const char *hex;
+    json_int_t token, wall, mono;
+    size_t keylen;
+    int forever;
+    uint64_t left;
+    if (json_object_get(rec, "ceiling")) {
+        if (json_unpack(rec, "{s:I!}", "ceiling", &token) != 0 ||
+            check_token(ld, "ceiling", token, 0) != 0)
+            return bad(ld, "malformed ceiling record");
+        locktable_raise_last_token(t, (uint64_t)token);
+        return 0;
+    }
+    if (json_object_get(rec, "horizon_mono_us")) {
+        if (json_unpack(rec, "{s:I, s:I!}", "horizon_wall_us", &wall,
+                        "horizon_mono_us", &mono) != 0)
+            return bad(ld, "malformed horizon record");
+        if (time_left(ld, wall, mono, &forever, &left) != 0)
+            return -1;
+        raise_horizon_to(ld, left);
+        return 0;
+    }
+    if (json_object_get(rec, "hold")) {
+        if (json_unpack(rec, "{s:s, s:I, s:I, s:I!}", "hold", &hex, "token",
+                        &token, "until_wall_us", &wall, "until_mono_us",
+                        &mono) != 0)
+            return bad(ld, "malformed hold record");
+        if (take_key(ld, hex, &keylen) != 0 ||
+            check_token(ld, "token", token, 0) != 0 ||
+            time_left(ld, wall, mono, &forever, &left) != 0)
+            return -1;
+        locktable_raise_last_token(t, (uint64_t)token);
+        if (locktable_forget(t, ld->key, keylen, 0))
+            ld->restored--; /* an extend, or a free record lost */
+        if (!forever && left == 0)
+            return 0; /* ran out while the daemon was down */
+        return restore(ld, keylen, (uint64_t)token, forever ? 0 : left);
+    }
+    if (json_object_get(rec, "free")) {
+        if (json_unpack(rec, "{s:s, s:I!}", "free", &hex, "token", &token) != 0)
+            return bad(ld, "malformed free record");
+        if (take_key(ld, hex, &keylen) != 0 ||
+            check_token(ld, "token", token, 0) != 0)
+            return -1;
+        if (locktable_forget(t, ld->key, keylen, (uint64_t)token))
+            ld->restored--;
+        return 0;
+    }
+    return bad(ld, "unknown record");
+}
+
+/* One lock of a clean file. */
+static int clean_record(struct load *ld, json_t *rec)
+{
+    const char *hex;
+    json_int_t token, ttl_ms;
+    size_t keylen;
+    if (json_unpack(rec, "{s:s, s:I, s:I!}", "lock", &hex, "token", &token,
+                    "ttl_ms", &ttl_ms) != 0)
+        return bad(ld, "malformed lock record");
+    if (take_key(ld, hex, &keylen) != 0 ||
+        check_token(ld, "token", token, 0) != 0)
         return -1;
+    if (ttl_ms < 0 || (unsigned long long)ttl_ms > TTL_LIMIT_MS)
+        return bad(ld, "ttl_ms %lld is out of range (0..%llu)",
+                   (long long)ttl_ms, TTL_LIMIT_MS);
+    return restore(ld, keylen, (uint64_t)token, (uint64_t)ttl_ms * 1000);
+}
+
+/* The first line: which kind of file this is. */
+static int read_header(struct load *ld, json_t *rec)
+{
+    const char *status, *boot_id;
+    json_int_t format, last_token;
+    if (json_unpack(rec, "{s:I, s:s}", "cachifyd_state", &format, "status",
+                    &status) != 0 || format != STATE_FORMAT)
+        return bad(ld, "not a cachifyd state file of format %d",
+                   STATE_FORMAT);
+    if (strcmp(status, "clean") == 0) {
+        if (json_unpack(rec, "{s:I, s:s, s:I!}", "cachifyd_state", &format,
+                        "status", &status, "last_token", &last_token) != 0 ||
+            check_token(ld, "last_token", last_token, 1) != 0)
+            return bad(ld, "malformed header");
+        locktable_raise_last_token(ld->st->srv->locks, (uint64_t)last_token);
+        return 0;
     }
-    if (json_unpack(doc, "{s:I, s:s, s:I, s?I, s:o}", "format", &format,
-                    "status", &status, "last_token", &last_token,
-                    "token_ceiling", &ceiling, "locks", &locks) != 0 ||
-        format != STATE_FORMAT || !json_is_array(locks) || last_token < 0 ||
-        ceiling < 0 ||
-        (strcmp(status, "clean") != 0 && strcmp(status, "running") != 0)) {
-        log_msg(LOG_ERROR, "state file %s: not a cachifyd state file of "
-                "format %d (remove the file to start without it)", path,
-                STATE_FORMAT);
-        goto out;
+    if (strcmp(status, "running") == 0) {
+        if (json_unpack(rec, "{s:I, s:s, s:s!}", "cachifyd_state", &format,
+                        "status", &status, "boot_id", &boot_id) != 0)
+            return bad(ld, "malformed header");
+        ld->crashed = 1;
+        ld->same_boot = boot_id[0] && strcmp(boot_id, ld->st->boot_id) == 0;
+        return 0;
     }
-    *crashed = strcmp(status, "running") == 0;
-    locktable_raise_last_token(srv->locks, (uint64_t)last_token);
-    locktable_raise_last_token(srv->locks, (uint64_t)ceiling);
-    if (!*crashed) {
-        size_t i;
-        json_t *item;
-        json_array_foreach(locks, i, item) {
-            if (restore_lock(srv, item, path) != 0)
-                goto out;
+    return bad(ld, "status '%.20s' is neither clean nor running", status);
+}
+
+/* Reads the file line by line.  0, or -1 (logged). */
+static int load_lines(struct load *ld, FILE *f)
+{
+    json_int_t count = -1;
+    size_t len;
+    for (;;) {
+        enum sfile_line r = sfile_read_line(f, ld->line, READ_LINE_MAX, &len);
+        ld->lineno++;
+        if (r == SFILE_EOF)
+            break;
+        if (r == SFILE_ERROR)
+            return bad(ld, "read error: %s", strerror(errno));
+        if (r == SFILE_TOO_LONG)
+            return bad(ld, "longer than any record (%u bytes)", READ_LINE_MAX);
+        if (r == SFILE_TORN && ld->crashed) {
+            /* The crash cut this append short, so the grant it was for
+             * was never answered. */
+            log_msg(LOG_WARNING, "state file %s: line %lu: a record cut "
+                    "short by the crash, ignored", ld->path, ld->lineno);
+            break;
         }
-        log_msg(LOG_INFO, "state file %s: restored %zu locks", path,
-                json_array_size(locks));
+        if (r == SFILE_TORN)
+            return bad(ld, "the file ends in the middle of a line");
+        if (count >= 0)
+            return bad(ld, "a record after the end record");
+        json_error_t jerr;
+        json_t *rec = json_loadb(ld->line, len, 0, &jerr);
+        int rc;
+        if (!rec || !json_is_object(rec))
+            rc = ld->lineno == 1 && strcmp(ld->line, "{") == 0
+                     ? bad(ld, "a state file of format 1 (an older cachifyd)"
+                           ": stop that version cleanly, or remove the file")
+                     : bad(ld, "not a JSON object: %s",
+                           rec ? "another JSON value" : jerr.text);
+        else if (ld->lineno == 1)
+            rc = read_header(ld, rec);
+        else if (ld->crashed)
+            rc = replay_record(ld, rec);
+        else if (json_object_get(rec, "end"))
+            rc = json_unpack(rec, "{s:I!}", "end", &count) != 0 || count < 0
+                     ? bad(ld, "malformed end record") : 0;
+        else
+            rc = clean_record(ld, rec);
+        json_decref(rec);
+        if (rc != 0)
+            return -1;
     }
-    rc = 0;
-out:
-    json_decref(doc);
+    if (ld->lineno == 1)
+        return bad(ld, "empty file");
+    if (!ld->crashed && count < 0)
+        return bad(ld, "no end record: the file was cut short");
+    if (!ld->crashed && (size_t)count != ld->restored)
+        return bad(ld, "the end record counts %lld locks, the file has %zu",
+                   (long long)count, ld->restored);
+    return 0;
+}
+
+/* Loads path if it exists.  0, or -1 (logged). */
+static int load(struct state *st, struct load *ld)
+{
+    FILE *f;
+    int rc = sfile_open_read(st->path, &f);
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    ld->line = cfy_malloc(READ_LINE_MAX);
+    ld->key = cfy_malloc(READ_LINE_MAX / 2);
+    if (!ld->line || !ld->key) {
+        log_msg(LOG_ERROR, "state file %s: out of memory", st->path);
+        rc = -1;
+    } else {
+        rc = load_lines(ld, f);
+    }
+    cfy_free(ld->line);
+    cfy_free(ld->key);
+    fclose(f);
     return rc;
+}
+
+/* ---- life cycle ---- */
+
+static struct state *state_new(struct server *srv)
+{
+    struct state *st = cfy_calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->srv = srv;
+    st->path = srv->config->state_file;
+    st->fd = -1;
+    st->rewrite_after = REWRITE_MIN_RECORDS;
+    uint64_t long_lease = (uint64_t)srv->config->long_lease_ms * 1000;
+    /* A quarter of the longest lease it covers: the horizon is written
+     * about four times per long_lease under steady traffic, and a crash
+     * waits at most a quarter longer than the leases need. */
+    st->slack_us = long_lease / 4 > 1000 ? long_lease / 4 : 1000;
+    read_boot_id(st->boot_id, sizeof(st->boot_id));
+    st->rewrite = event_new(srv->base, -1, 0, on_rewrite, st);
+    if (!st->rewrite) {
+        cfy_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void state_free(struct server *srv)
+{
+    struct state *st = srv->state;
+    if (!st)
+        return;
+    if (st->fd >= 0)
+        close(st->fd);
+    event_free(st->rewrite);
+    cfy_free(st->line);
+    cfy_free(st);
+    srv->state = NULL;
 }
 
 int state_start(struct server *srv)
 {
     const struct cachify_config *cfg = srv->config;
-    const char *path = cfg->state_file;
-    int crashed = 0;
-    if (path[0] == '\0')
+    if (cfg->state_file[0] == '\0')
         return 0;
-    if (access(path, F_OK) == 0) {
-        if (load(srv, path, &crashed) != 0)
-            return -1;
-    } else {
-        log_msg(LOG_INFO, "state file %s not found: first start", path);
-    }
-    if (crashed && cfg->recovery_delay_ms > 0) {
-        locktable_block_grants_until(
-            srv->locks,
-            clock_mono_us(NULL) + (uint64_t)cfg->recovery_delay_ms * 1000);
-        log_msg(LOG_WARNING, "state file %s says the last stop was not clean: "
-                "locks granted before it may still be in use, so no lock is "
-                "granted for %lld ms (recovery_delay_ms)", path,
-                cfg->recovery_delay_ms);
-    } else if (crashed) {
-        log_msg(LOG_WARNING, "state file %s says the last stop was not clean; "
-                "recovery_delay_ms is 0, granting at once", path);
-    }
-    uint64_t ceiling = reserve_from(locktable_last_token(srv->locks));
-    if (write_state(srv, "running", 0, ceiling) != 0)
+    struct state *st = srv->state = state_new(srv);
+    if (!st) {
+        log_msg(LOG_ERROR, "out of memory");
         return -1;
-    locktable_set_token_ceiling(srv->locks, ceiling, raise_ceiling, srv);
+    }
+    struct lock_journal j = {
+        hook_raise_horizon, hook_hold, hook_freed,
+        (uint64_t)cfg->long_lease_ms * 1000, WRITE_RETRY_US, st,
+    };
+    /* Before the load: restored locks are sorted by long_lease_us. */
+    locktable_set_journal(srv->locks, &j, 0);
+    struct load ld = { .st = st, .path = st->path, .now = now_both() };
+    if (load(st, &ld) != 0)
+        return -1;
+    if (ld.lineno == 0)
+        log_msg(LOG_INFO, "state file %s not found: first start", st->path);
+    else
+        log_msg(LOG_INFO, "state file %s: %s stop, %zu locks restored",
+                st->path, ld.crashed ? "unclean" : "clean", ld.restored);
+    if (ld.crashed) {
+        uint64_t floor = ld.now.mono + (uint64_t)cfg->recovery_delay_ms * 1000;
+        if (floor > ld.horizon)
+            ld.horizon = floor;
+        if (ld.horizon > ld.now.mono) {
+            locktable_block_grants_until(srv->locks, ld.horizon);
+            log_msg(LOG_WARNING, "state file %s says the last stop was not "
+                    "clean: leases granted before it may still be in use, "
+                    "so no other key is granted for %llu ms", st->path,
+                    (unsigned long long)((ld.horizon - ld.now.mono + 999) /
+                                         1000));
+        } else {
+            log_msg(LOG_WARNING, "state file %s says the last stop was not "
+                    "clean; every lease granted before it has run out",
+                    st->path);
+        }
+    }
+    st->horizon = ld.horizon > ld.plain_until ? ld.horizon : ld.plain_until;
+    st->ceiling = reserve_from(locktable_last_token(srv->locks));
+    if (rewrite_journal(st) != 0)
+        return -1;
+    locktable_set_journal(srv->locks, &j, st->horizon);
+    locktable_set_token_ceiling(srv->locks, st->ceiling, hook_raise_ceiling,
+                                st);
     return 0;
+}
+
+struct clean_ctx {
+    struct state *st;
+    struct sfile_writer *w;
+    size_t count;
+};
+
+static int write_lock(const char *key, size_t keylen, uint64_t token,
+                      uint64_t ttl_left_us, void *arg)
+{
+    struct clean_ctx *ctx = arg;
+    char *hex = cfy_malloc(keylen * 2 + 1);
+    if (!hex)
+        return -1;
+    to_hex(key, keylen, hex);
+    /* Round up: a lock with 0.4 ms left must not come back as "forever". */
+    json_int_t ttl_ms = (json_int_t)((ttl_left_us + 999) / 1000);
+    json_t *rec = json_pack("{s:s, s:I, s:I}", "lock", hex, "token",
+                            (json_int_t)token, "ttl_ms", ttl_ms);
+    cfy_free(hex);
+    ctx->count++;
+    return write_record(ctx->st, ctx->w, rec);
 }
 
 int state_save_clean(struct server *srv)
 {
-    if (srv->config->state_file[0] == '\0')
+    struct state *st = srv->state;
+    struct sfile_writer w;
+    struct clean_ctx ctx = { st, &w, 0 };
+    if (!st)
         return 0;
-    if (write_state(srv, "clean", 1, 0) != 0)
-        return -1;
-    log_msg(LOG_INFO, "state file %s written: clean stop",
-            srv->config->state_file);
+    if (sfile_create(&w, st->path) != 0)
+        goto failed;
+    int rc = write_record(st, &w, json_pack(
+        "{s:i, s:s, s:I}", "cachifyd_state", STATE_FORMAT, "status", "clean",
+        "last_token", (json_int_t)locktable_last_token(srv->locks)));
+    if (rc == 0)
+        rc = locktable_foreach_held(srv->locks, write_lock, &ctx);
+    if (rc == 0)
+        rc = write_record(st, &w, json_pack("{s:I}", "end",
+                                            (json_int_t)ctx.count));
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "state file %s: cannot write: %s", st->path,
+                w.failed ? strerror(w.failed) : "out of memory");
+        sfile_abort(&w);
+        goto failed;
+    }
+    if (sfile_commit(&w, 0) != 0)
+        goto failed;
+    log_msg(LOG_INFO, "state file %s written: clean stop, %zu locks",
+            st->path, ctx.count);
     return 0;
+failed:
+    /* The journal is still in place and whole: the next start recovers
+     * from it as from a crash, so no lock is granted twice. */
+    log_msg(LOG_ERROR, "state file %s: clean stop not recorded; the next "
+            "start will treat this stop as a crash", st->path);
+    return -1;
 }

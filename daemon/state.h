@@ -1,18 +1,23 @@
-/* daemon/state.h - the state file: locks and tokens across a restart.
+/* daemon/state.h - the state file: locks and tokens across a restart, and
+ * no lock granted twice across a crash.
  *
- * Owns: the file named by `state_file` (JSON, written with jansson to a
- * temporary file, fsynced, renamed over the old one, directory fsynced).
+ * Owns: the file named by `state_file` (format in state.c, file handling in
+ * state_file.h) and the engine's durability hooks (struct lock_journal).
  * Does not own: the locks themselves (the engine) or when to stop.
  *
- * Life cycle: at start state_load() reads the file if there is one.  A file
- * marked "clean" gives back its held locks with their tokens and remaining
- * TTLs; a file still marked "running" means the last run crashed, so grants
- * are refused for recovery_delay_ms.  A missing file is a first start.
- * Then the file is rewritten marked "running" with a token ceiling: before
- * a token above it is issued a new ceiling is written, so after a crash the
- * next tokens start above it.  A failed write does not stop grants; it is
- * logged and retried once a second.  At a clean stop state_save_clean()
- * writes the held locks and "clean".
+ * Life cycle: state_start() reads the file if there is one, one record at a
+ * time.  A file marked "clean" gives back its held locks with their tokens
+ * and remaining TTLs.  A journal (marked "running") means the last run
+ * crashed: its long and FOREVER leases are restored from their records, and
+ * no other key is granted until its lease horizon has passed (and for at
+ * least recovery_delay_ms), since a lease granted before the crash may run
+ * until then.  A missing file is a first start.  Then a fresh journal is
+ * written and the daemon appends to it while it runs: a new lease horizon
+ * or token ceiling, each long lease and its end, each fdatasynced before
+ * the grant it covers is answered.  When a write fails the grant is
+ * refused, not made unsafe.  state_save_clean() writes the held locks and
+ * "clean" at a clean stop; if that fails the journal stays, and the next
+ * start recovers from it.
  */
 #ifndef CACHIFY_DAEMON_STATE_H
 #define CACHIFY_DAEMON_STATE_H
@@ -20,7 +25,7 @@
 struct server;
 
 /* Loads the state file (if configured), restores locks or starts crash
- * recovery, and marks the file "running".  Returns 0, or -1 after logging
+ * recovery, and writes a fresh journal.  Returns 0, or -1 after logging
  * why (unreadable or malformed file, cannot write): the daemon must not
  * start then, since it could not keep its promises across a crash. */
 int state_start(struct server *srv);
@@ -28,5 +33,9 @@ int state_start(struct server *srv);
 /* Writes held locks, the last token and "clean".  Returns 0, or -1 after
  * logging why.  A no-op when no state file is configured. */
 int state_save_clean(struct server *srv);
+
+/* Closes the journal and frees what state_start made.  Safe to call
+ * without a state file or after a failed start. */
+void state_free(struct server *srv);
 
 #endif

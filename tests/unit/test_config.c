@@ -109,6 +109,7 @@ static long long get(const struct cachify_config *c, const char *name)
     if (strcmp(name, "max_locks") == 0) return c->max_locks;
     if (strcmp(name, "client_output_limit") == 0) return c->client_output_limit;
     if (strcmp(name, "recovery_delay_ms") == 0) return c->recovery_delay_ms;
+    if (strcmp(name, "long_lease_ms") == 0) return c->long_lease_ms;
     ck_abort_msg("no integer key %s", name);
     return 0;
 }
@@ -130,7 +131,8 @@ static const struct int_key {
     { "max_waiters", 0, 1LL << 30, 10000 },
     { "max_locks", 0, TB, 0 },
     { "client_output_limit", 1024, TB, 67108864 },
-    { "recovery_delay_ms", -1, TB, -1 },
+    { "recovery_delay_ms", -1, TB, 0 },
+    { "long_lease_ms", 1, TB, 60000 },
 };
 #define N_INT_KEYS (sizeof int_keys / sizeof int_keys[0])
 
@@ -140,7 +142,7 @@ static const char *const all_keys[] = {
     "max_locks", "client_output_limit", "requirepass", "loglevel",
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
-    "busy_poll_us",
+    "busy_poll_us", "long_lease_ms",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -170,7 +172,8 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.requirepass, "");
     ck_assert_int_eq(c.loglevel, LOG_INFO);
     ck_assert_str_eq(c.state_file, "");
-    ck_assert_int_eq(c.recovery_delay_ms, -1);
+    ck_assert_int_eq(c.recovery_delay_ms, 0);
+    ck_assert_int_eq(c.long_lease_ms, 60000);
     ck_assert_ptr_null(c.config_file);
     config_free(&c);
     ck_assert_ptr_null(c.bind);
@@ -189,7 +192,7 @@ START_TEST(test_no_args_derives)
     ck_assert_int_eq(act, CONFIG_RUN);
     ck_assert_ptr_null(c.config_file); /* no -c, no file read */
     ck_assert_int_eq(c.max_request, 4 * 65536);
-    ck_assert_int_eq(c.recovery_delay_ms, 30000);
+    ck_assert_int_eq(c.recovery_delay_ms, 0);
     ck_assert_int_eq(c.port, 7379);
     config_free(&c);
 }
@@ -865,6 +868,12 @@ START_TEST(test_cross_checks)
 
     config_defaults(&c);
     ck_assert_int_eq(args(&c, &act, err, "--default_ttl_ms", "1099511627776", NULL), 0);
+    ck_assert_int_eq(c.recovery_delay_ms, 0); /* the leases' own wait only */
+    config_free(&c);
+
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--default_ttl_ms", "1099511627776",
+                          "--recovery_delay_ms", "-1", NULL), 0);
     ck_assert_int_eq(c.recovery_delay_ms, 1099511627776LL); /* derived */
     config_free(&c);
 
@@ -892,6 +901,7 @@ START_TEST(test_cross_checks)
     /* config_check alone, twice: derivations are stable. */
     config_defaults(&c);
     c.default_ttl_ms = 777;
+    c.recovery_delay_ms = -1;
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(c.recovery_delay_ms, 777);
@@ -948,7 +958,8 @@ START_TEST(test_usage)
     ck_assert_ptr_nonnull(strstr(buf, "\n  default_ttl_ms       30000 ms        "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  client_output_limit  67108864 bytes  "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  loglevel             info            "));
-    ck_assert_ptr_nonnull(strstr(buf, "\n  recovery_delay_ms    -1 ms           "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  recovery_delay_ms    0 ms            "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  long_lease_ms        60000 ms        "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  requirepass          \"\"              "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  protected_mode       yes             "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  timeout              0 s             "));
@@ -980,7 +991,8 @@ START_TEST(test_shipped_conf)
     ck_assert_int_eq(c.maxclients, 10000);
     ck_assert_int_eq(c.default_ttl_ms, 30000);
     ck_assert_int_eq(c.max_request, 262144);
-    ck_assert_int_eq(c.recovery_delay_ms, 30000);
+    ck_assert_int_eq(c.recovery_delay_ms, 0);
+    ck_assert_int_eq(c.long_lease_ms, 60000);
     ck_assert_int_eq(c.loglevel, LOG_INFO);
     config_free(&c);
 
