@@ -3,7 +3,7 @@
  * Owns: the tests of locktable.h's contract, one TCase per area: grants,
  * release, extend and PTTL; lazy and timer-driven expiry; fencing tokens and
  * the token ceiling; FIFO waiters and wait timeouts; sessions; crash
- * recovery; restore and snapshot; the STATS counters; memory (extra
+ * recovery; restore and snapshot; the journal hooks; the STATS counters; memory (extra
  * records found by entry address after heavy churn, entry memory reused by
  * other keys, keys of every length across the slab's classes and past
  * them).  Does not own the heap and the map (test_structs.c), the slab
@@ -996,6 +996,219 @@ START_TEST(test_restore_foreach_held)
 }
 END_TEST
 
+/* ---- the journal hooks (crash safety) ---- */
+
+/* What the fake journal was asked, and whether it says yes. */
+struct jlog {
+    int fail;               /* every hook fails while set */
+    int horizons, holds, frees;
+    uint64_t horizon_asked; /* last deadline raise_horizon was given */
+    uint64_t hold_until;    /* last deadline hold was given */
+    uint64_t hold_token, free_token;
+    char hold_key[8], free_key[8];
+};
+
+static struct jlog jl;
+
+#define J_SLACK 500u        /* the fake horizon's slack */
+#define J_LONG 10000u       /* long_lease_us */
+#define J_RETRY 1000u       /* journal_retry_us */
+
+static uint64_t j_horizon(void *arg, uint64_t deadline)
+{
+    REQUIRE(arg == &jl);
+    jl.horizons++;
+    jl.horizon_asked = deadline;
+    return jl.fail ? 0 : deadline + J_SLACK;
+}
+
+static void j_key(char *out, const char *key, size_t keylen)
+{
+    REQUIRE(keylen < 8);
+    memcpy(out, key, keylen);
+    out[keylen] = '\0';
+}
+
+static int j_hold(void *arg, const char *key, size_t keylen, uint64_t token,
+                  uint64_t deadline)
+{
+    REQUIRE(arg == &jl);
+    jl.holds++;
+    j_key(jl.hold_key, key, keylen);
+    jl.hold_token = token;
+    jl.hold_until = deadline;
+    return jl.fail ? -1 : 0;
+}
+
+static void j_freed(void *arg, const char *key, size_t keylen, uint64_t token)
+{
+    REQUIRE(arg == &jl);
+    jl.frees++;
+    j_key(jl.free_key, key, keylen);
+    jl.free_token = token;
+}
+
+static void journal_on(uint64_t horizon)
+{
+    struct lock_journal j = { j_horizon, j_hold, j_freed, J_LONG, J_RETRY,
+                              &jl };
+    memset(&jl, 0, sizeof(jl));
+    locktable_set_journal(T, &j, horizon);
+}
+
+/* Short leases only move the horizon, and only past it; long ones and
+ * FOREVER are written one by one, and so is every later extend of them;
+ * a SESSION lease counts for at most long_lease_us and is never written. */
+START_TEST(test_journal_horizon_and_holds)
+{
+    struct lock_session s = { NULL, NULL };
+    uint64_t tok = 0;
+
+    journal_on(T0 + 100);
+    grab("a", 50);                       /* within the horizon: nothing */
+    ck_assert_int_eq(jl.horizons, 0);
+    grab("b", 1000);
+    ck_assert_int_eq(jl.horizons, 1);
+    ck_assert_uint_eq(jl.horizon_asked, T0 + 1000);
+    ck_assert_uint_eq(locktable_horizon(T), T0 + 1000 + J_SLACK);
+    grab("c", 1400);                     /* under the slack: no write */
+    ck_assert_int_eq(jl.horizons, 1);
+    ck_assert_int_eq(jl.holds, 0);
+
+    uint64_t tf = grab("f", 0);          /* FOREVER */
+    ck_assert_int_eq(jl.holds, 1);
+    ck_assert_str_eq(jl.hold_key, "f");
+    ck_assert_uint_eq(jl.hold_token, tf);
+    ck_assert_uint_eq(jl.hold_until, UINT64_MAX);
+    uint64_t tl = grab("l", J_LONG + 1); /* just longer than long_lease */
+    ck_assert_int_eq(jl.holds, 2);
+    ck_assert_uint_eq(jl.hold_until, T0 + J_LONG + 1);
+    grab("m", J_LONG);                   /* exactly long_lease: a horizon */
+    ck_assert_int_eq(jl.holds, 2);
+    ck_assert_int_eq(jl.horizons, 2);
+    ck_assert_uint_eq(jl.horizon_asked, T0 + J_LONG);
+
+    /* An extend of a written lease is written, even a short one. */
+    ck_assert_int_eq(locktable_extend(T, K("l"), tl, 10), 1);
+    ck_assert_int_eq(jl.holds, 3);
+    ck_assert_uint_eq(jl.hold_until, T0 + 10);
+    /* A short lease extended past long_lease becomes written. */
+    uint64_t tb = locktable_holder_token(T, K("b"));
+    ck_assert_int_eq(locktable_extend(T, K("b"), tb, 0), 1);
+    ck_assert_int_eq(jl.holds, 4);
+    ck_assert_str_eq(jl.hold_key, "b");
+
+    /* SESSION FOREVER: the horizon covers long_lease_us, no hold. */
+    ck_assert_int_eq(acq("s", 0, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
+    ck_assert_int_eq(jl.holds, 4);
+    ck_assert_uint_eq(jl.horizon_asked, T0 + J_LONG);
+    ck_assert_int_eq(jl.horizons, 2); /* T0 + J_LONG is covered already */
+
+    struct held_log hl = { .n = 0 };
+    ck_assert_int_eq(locktable_foreach_durable(T, collect, &hl), 0);
+    ck_assert_int_eq(hl.n, 3); /* f, l, b */
+    ck_assert_ptr_nonnull(find_held(&hl, "f"));
+    ck_assert_ptr_nonnull(find_held(&hl, "l"));
+    ck_assert_ptr_nonnull(find_held(&hl, "b"));
+    locktable_session_end(T, &s);
+    ck_assert_int_eq(jl.frees, 0); /* it was never written */
+}
+END_TEST
+
+/* The end of a written lease is written (release, session end), except
+ * an expiry, which its hold record already says. */
+START_TEST(test_journal_frees)
+{
+    struct lock_session s = { NULL, NULL };
+    uint64_t tok = 0;
+
+    journal_on(0);
+    uint64_t tf = grab("f", 0);
+    ck_assert_int_eq(locktable_release(T, K("f"), tf), 1);
+    ck_assert_int_eq(jl.frees, 1);
+    ck_assert_str_eq(jl.free_key, "f");
+    ck_assert_uint_eq(jl.free_token, tf);
+
+    grab("x", J_LONG + 5);
+    fc.mono = T0 + J_LONG + 5;
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 1);
+    ck_assert_int_eq(jl.frees, 1);
+
+    /* Restored long leases are durable too: a release is written. */
+    ck_assert_int_eq(locktable_restore(T, K("r"), 777, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("q"), 778, 5), 0);
+    ck_assert_int_eq(locktable_release(T, K("r"), 0), 1);
+    ck_assert_int_eq(jl.frees, 2);
+    ck_assert_uint_eq(jl.free_token, 777);
+    ck_assert_int_eq(locktable_release(T, K("q"), 0), 1);
+    ck_assert_int_eq(jl.frees, 2); /* a short one was never written */
+    (void)s;
+    (void)tok;
+}
+END_TEST
+
+/* A hook that fails promises nothing: the acquire is refused with nothing
+ * held, the extend keeps the old expiry, and a handoff keeps its waiter
+ * first in line and is tried again journal_retry_us later. */
+START_TEST(test_journal_failures)
+{
+    struct lock_session s = { NULL, NULL };
+    uint64_t tok = 0;
+
+    journal_on(0);
+    jl.fail = 1;
+    ck_assert_int_eq(acq("a", 1000, 0, 0, NULL, 0, 0, &tok), LOCK_NOT_DURABLE);
+    ck_assert_int_eq(acq("f", 0, 0, 0, NULL, 0, 0, &tok), LOCK_NOT_DURABLE);
+    ck_assert_int_eq(locktable_is_locked(T, K("a")), 0);
+    ck_assert_int_eq(locktable_is_locked(T, K("f")), 0);
+    check_stats(0, 0, 0, 0, 0, 0, 0, 0);
+
+    jl.fail = 0;
+    uint64_t ta = grab("a", 1000);
+    ck_assert_uint_eq(ta, 3); /* two tokens were used up */
+    jl.fail = 1;
+    ck_assert_int_eq(locktable_extend(T, K("a"), ta, 5000), -1);
+    ck_assert_int_eq(locktable_pttl_us(T, K("a")), 1000);
+    ck_assert_int_eq(locktable_extend(T, K("a"), ta, 0), -1);
+    ck_assert_int_eq(locktable_pttl_us(T, K("a")), 1000);
+
+    /* A waiter for a FOREVER lease: its grant cannot be written. */
+    queue("a", 0, 0, &s, 7);
+    ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
+    ck_assert_uint_eq(nevs, 0);
+    ck_assert_int_eq(locktable_is_locked(T, K("a")), 0);
+    ck_assert_uint_eq(locktable_next_deadline(T), T0 + J_RETRY);
+    fc.mono = T0 + J_RETRY;
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 1); /* fails again */
+    ck_assert_uint_eq(nevs, 0);
+    jl.fail = 0;
+    fc.mono = T0 + 2 * J_RETRY;
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 1);
+    check_ev(0, EV_GRANTED, 7);
+    ck_assert_uint_eq(locktable_holder_token(T, K("a")), evs[0].token);
+    ck_assert_uint_eq(jl.hold_token, evs[0].token);
+    ck_assert_ptr_null(s.waiters);
+}
+END_TEST
+
+/* Replaying a journal: forget removes a lock without counting it or
+ * writing anything, by token or whoever holds it. */
+START_TEST(test_forget)
+{
+    journal_on(0);
+    ck_assert_int_eq(locktable_restore(T, K("a"), 500, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("b"), 600, 1000), 0);
+    ck_assert_int_eq(locktable_forget(T, K("a"), 499), 0);
+    ck_assert_int_eq(locktable_forget(T, K("a"), 500), 1);
+    ck_assert_int_eq(locktable_forget(T, K("a"), 0), 0);
+    ck_assert_int_eq(locktable_forget(T, K("b"), 0), 1);
+    ck_assert_int_eq(jl.frees, 0);
+    check_stats(0, 0, 0, 0, 0, 0, 0, 0);
+    ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
+    ck_assert_uint_eq(grab("a", 0), 601);
+}
+END_TEST
+
 /* ---- stats ---- */
 
 START_TEST(test_stats_script)
@@ -1292,6 +1505,11 @@ static Suite *locktable_suite(void)
     tcase_add_test(tc, test_recovery_wait_entry_freed);
     ADD_TCASE("restore");
     tcase_add_test(tc, test_restore_foreach_held);
+    ADD_TCASE("journal");
+    tcase_add_test(tc, test_journal_horizon_and_holds);
+    tcase_add_test(tc, test_journal_frees);
+    tcase_add_test(tc, test_journal_failures);
+    tcase_add_test(tc, test_forget);
     ADD_TCASE("stats");
     tcase_add_test(tc, test_stats_script);
     ADD_TCASE("memory");
