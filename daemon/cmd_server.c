@@ -57,6 +57,15 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
         "denied_clients", (json_int_t)srv->stats.denied_clients,
         "maxclients", (json_int_t)srv->maxclients,
         "recovering", locktable_recovering(srv->locks));
+    /* The state file's journal: writes waited for, and writes that failed
+     * (each refused a grant or an extend, see docs/protocol.md). */
+    if (doc && (json_object_set_new(doc, "journal_syncs", json_integer(
+                    (json_int_t)srv->stats.journal_syncs)) != 0 ||
+                json_object_set_new(doc, "journal_failures", json_integer(
+                    (json_int_t)srv->stats.journal_failures)) != 0)) {
+        json_decref(doc);
+        doc = NULL;
+    }
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!text) {

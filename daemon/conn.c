@@ -233,9 +233,22 @@ static int conn_process(struct conn *c)
             srv->stats.commands++;
             /* The next request gets its own request_timeout. */
             c->deadlines.partial_us = 0;
+            uint64_t syncs = srv->stats.journal_syncs;
             commands_execute(c, &req);
             if (drop_on_output(c))
                 return 1;
+            /* A request that waited for the disk (a long lease written to
+             * the state file) ends this connection's turn: the rest of its
+             * pipeline runs after the other clients due now, so a pipeline
+             * of FOREVER grants cannot hold up the loop. */
+            if (srv->stats.journal_syncs != syncs && c->state == CONN_READY) {
+                /* A zero timeout, not event_active: libevent runs what is
+                 * activated during a loop turn in that same turn, while a
+                 * timer waits for the next poll of the sockets. */
+                static const struct timeval next_turn = { 0, 0 };
+                event_add(c->resume, &next_turn);
+                break;
+            }
             continue;
         }
         if (st == PROTO_ERROR) {

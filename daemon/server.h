@@ -35,6 +35,8 @@ struct server_stats {
     uint64_t request_timeouts;  /* closed for an incomplete request (request_timeout) */
     uint64_t stalled_clients;   /* dropped for not reading (client_stall_timeout) */
     uint64_t denied_clients;    /* refused by protected mode */
+    uint64_t journal_syncs;     /* state file appends waited for (state.c) */
+    uint64_t journal_failures;  /* state file writes that failed */
 };
 
 struct server {

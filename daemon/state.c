@@ -258,8 +258,13 @@ static int rewrite_journal(struct state *st)
     if (rc == 0)
         rc = write_record(st, &w, json_pack("{s:I}", "ceiling",
                                             (json_int_t)st->ceiling));
+    /* A horizon already passed is written as "now": the record always
+     * names a time, so an end of 0 ("never") cannot appear by accident. */
     if (rc == 0)
-        rc = write_record(st, &w, horizon_record(st->horizon, ctx.now));
+        rc = write_record(st, &w, horizon_record(st->horizon > ctx.now.mono
+                                                     ? st->horizon
+                                                     : ctx.now.mono,
+                                                 ctx.now));
     if (rc == 0)
         rc = locktable_foreach_durable(st->srv->locks, write_hold, &ctx);
     if (rc != 0) {
@@ -321,6 +326,7 @@ static int append(struct state *st, json_t *rec, int sync)
                     n ? strerror(errno) : "out of memory");
         goto failed;
     }
+    st->srv->stats.journal_syncs += sync != 0;
     /* A rewrite walks the lock table: never from inside the engine's
      * call that is appending, so it is run from the loop afterwards. */
     if (++st->appended >= st->rewrite_after)
@@ -328,6 +334,7 @@ static int append(struct state *st, json_t *rec, int sync)
     return 0;
 failed:
     json_decref(rec);
+    st->srv->stats.journal_failures++;
     st->retry_at = now + WRITE_RETRY_US;
     return -1;
 }
@@ -509,6 +516,8 @@ static int replay_record(struct load *ld, json_t *rec)
             return bad(ld, "malformed horizon record");
         if (time_left(ld, wall, mono, &forever, &left) != 0)
             return -1;
+        if (forever)
+            return bad(ld, "a horizon that never ends");
         raise_horizon_to(ld, left);
         return 0;
     }
