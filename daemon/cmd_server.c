@@ -57,8 +57,9 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
         "denied_clients", (json_int_t)srv->stats.denied_clients,
         "maxclients", (json_int_t)srv->maxclients,
         "recovering", locktable_recovering(srv->locks));
-    /* The state file's journal: writes waited for, and writes that failed
-     * (each refused a grant or an extend, see docs/protocol.md). */
+    /* The state file's journal: appends waited for, and appends that
+     * failed or were not tried within a second of a failure (each refused
+     * a grant or an extend, see docs/protocol.md). */
     if (doc && (json_object_set_new(doc, "journal_syncs", json_integer(
                     (json_int_t)srv->stats.journal_syncs)) != 0 ||
                 json_object_set_new(doc, "journal_failures", json_integer(

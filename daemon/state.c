@@ -312,6 +312,7 @@ static int append(struct state *st, json_t *rec, int sync)
     uint64_t now = clock_mono_us(NULL);
     if (now < st->retry_at) {
         json_decref(rec);
+        st->srv->stats.journal_failures++;
         return -1;
     }
     if (st->must_replace && rewrite_journal(st) != 0)

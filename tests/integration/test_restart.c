@@ -575,6 +575,17 @@ END_TEST
 
 /* ---- a clean stop that fails half-way ---- */
 
+/* Sets the daemon's soft file-size limit (the hard one stays, so it can be
+ * raised again without privileges). */
+static void set_fsize(rlim_t bytes)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(prlimit(g_ts.pid, RLIMIT_FSIZE, NULL, &rl), 0);
+    rl.rlim_cur = bytes < rl.rlim_max ? bytes : rl.rlim_max;
+    ck_assert_int_eq(prlimit(g_ts.pid, RLIMIT_FSIZE, &rl, NULL), 0);
+}
+
+
 /* The clean stop's file cannot be written (the file-size limit stands in
  * for a full disk): the daemon says so and exits 1, the journal stays, and
  * the next start recovers from it as from a crash: the long lease comes
@@ -606,10 +617,8 @@ START_TEST(clean_stop_fails_half_way)
     struct stat sb, lb;
     ck_assert_int_eq(stat(g_ts.state_path, &sb), 0);
     ck_assert_int_eq(stat(g_ts.log_path, &lb), 0);
-    struct rlimit rl;
-    rl.rlim_cur = rl.rlim_max =
-        (rlim_t)((sb.st_size > lb.st_size ? sb.st_size : lb.st_size) + 65536);
-    ck_assert_int_eq(prlimit(g_ts.pid, RLIMIT_FSIZE, &rl, NULL), 0);
+    set_fsize((rlim_t)((sb.st_size > lb.st_size ? sb.st_size : lb.st_size) +
+                       65536));
     ck_assert_int_eq(ts_stop(&g_ts), 1);
     ck_assert_msg(file_has_tail(g_ts.log_path, "clean stop not recorded"),
                   "the log does not say the stop was not recorded");
@@ -625,6 +634,50 @@ START_TEST(clean_stop_fails_half_way)
                   "granted before the short lease ended");
     ck_assert(got > tlong);
     release_ok(a, "long", tlong);
+    close(a);
+    srv_finish();
+}
+END_TEST
+
+/* ---- a journal that cannot be written ---- */
+
+/* The file-size limit stands in for a full disk: a lease the journal
+ * cannot record is refused with -ERR (nothing is held), one the horizon
+ * already covers is still granted, EXTEND keeps the old expiry, and once
+ * the disk is back (after the once-a-second retry) grants go on. */
+START_TEST(journal_write_fails_refuses_grant)
+{
+    srv_init();
+    const char *args[16];
+    args_with(args, 16, (const char *const[]){ "--long_lease_ms", "60000",
+                                               "--loglevel", "warning",
+                                               NULL });
+    srv_run(args);
+    int a = conn_new();
+    long long tk = acquire(a, "ACQUIRE k TTL 50000\r\n"); /* horizon ~65 s */
+    struct stat sb;
+    ck_assert_int_eq(stat(g_ts.state_path, &sb), 0);
+    set_fsize((rlim_t)sb.st_size + 8); /* room for no record */
+    say(a, "ACQUIRE f TTL FOREVER\r\nACQUIRE l TTL 70000\r\n");
+    EXPECT(a, "-ERR lease not granted: the state file could not record it "
+              "(see the log)\r\n"
+              "-ERR lease not granted: the state file could not record it "
+              "(see the log)\r\n");
+    say(a, "IS_LOCKED f\r\nIS_LOCKED l\r\n");
+    EXPECT(a, ":0\r\n:0\r\n");
+    acquire(a, "ACQUIRE s TTL 1000\r\n"); /* covered: no write needed */
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "EXTEND k %lld 600000\r\n", tk);
+    say(a, cmd);
+    EXPECT(a, "-ERR lease not granted: the state file could not record it "
+              "(see the log)\r\n");
+    int_between(a, "PTTL k\r\n", 1, 50000);
+    ck_assert_int_ge(stat_of("journal_failures"), 3);
+    set_fsize(RLIM_INFINITY);
+    usleep(1100 * 1000); /* the retry pause after a failure */
+    acquire(a, "ACQUIRE f TTL FOREVER\r\n");
+    say(a, cmd);
+    EXPECT(a, ":1\r\n");
     close(a);
     srv_finish();
 }
@@ -749,6 +802,7 @@ static Suite *restart_suite(void)
     tcase_add_test(r, crash_waits_out_short_leases);
     tcase_add_test(r, crash_at_random_moments);
     tcase_add_test(r, clean_stop_fails_half_way);
+    tcase_add_test(r, journal_write_fails_refuses_grant);
     TCase *f = itest_tcase_timed(s, "files", 600);
     tcase_add_test(f, state_corrupt_file_refuses_start);
     tcase_add_test(f, state_file_not_regular_refused);
