@@ -698,8 +698,9 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             struct lock_waiter *w = CONTAINER_OF(b, struct lock_waiter, due);
             struct lock_extra *x = w->x;
             void *ctx = w->ctx;
-            /* The key's holder ended before this wait did: the key was
-             * free then, so release it now and let the FIFO decide. */
+            /* The key's holder has ended: release it as of that end and
+             * let pass_on decide (a grant in FIFO order, or a timeout for
+             * a wait that ran out before the end). */
             if (settle_ended(t, x->entry, now)) {
                 done++;
                 continue;
