@@ -283,7 +283,9 @@ void mem_session_free(struct mem_session *ms)
         ms->async = w->next;
         free(w);
     }
-    kick_timer(st); /* hand-offs may have granted locks with a TTL */
+    /* The engine releases the session's locks in slices from the timer
+     * thread (its next deadline is "now" until they are all gone). */
+    kick_timer(st);
     pthread_mutex_unlock(&st->mu);
     if (--st->sessions == 0) {
         /* No session left, so nothing issues tokens any more. */

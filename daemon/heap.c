@@ -13,8 +13,16 @@
  * and nothing in the daemon needs FIFO among equal deadlines).
  *
  * The array grows by doubling, up to HEAP_MAX_LEN items (the 32-bit index
- * and its HEAP_NOT_IN_HEAP sentinel), and never shrinks: timers come and go
- * in waves, and holding on to the peak costs 16 bytes per timer.
+ * and its HEAP_NOT_IN_HEAP sentinel), and halves when a removal leaves it
+ * under a quarter full (never below HEAP_INITIAL_CAP).  Keeping the peak
+ * would cost 16 bytes per timer for good: a million locks taken once and
+ * released leave 16 MiB the daemon never uses again.  Halving at a quarter,
+ * not at a half, is the hysteresis: after either resize the array is half
+ * full, so it takes len doubling or halving again before the next one, and
+ * a heap hovering at a boundary does not reallocate on every push and pop.
+ * A shrinking realloc is the only cost and is amortised O(1) per removal;
+ * glibc does it in place (a split chunk, or mremap for a large mapping), so
+ * no items are copied there.  A failed shrink just keeps the larger array.
  */
 #include "daemon/heap.h"
 
@@ -107,6 +115,19 @@ static int heap_reserve(struct heap *h)
     return 0;
 }
 
+/* Halves the array once len is under a quarter of it; see the top. */
+static void heap_shrink_if_sparse(struct heap *h)
+{
+    if (h->cap <= HEAP_INITIAL_CAP || h->len >= h->cap / 4)
+        return;
+    size_t cap = h->cap / 2;
+    struct heap_item *smaller = cfy_realloc(h->items, cap * sizeof(*h->items));
+    if (smaller == NULL)
+        return; /* nothing lost: the old array is still ours */
+    h->items = smaller;
+    h->cap = cap;
+}
+
 void heap_init(struct heap *h)
 {
     h->items = NULL;
@@ -146,11 +167,12 @@ void heap_remove(struct heap *h, struct heap_node *n)
         return;
     assert(i < h->len && h->items[i].node == n);
     n->index = HEAP_NOT_IN_HEAP;
-    if (i == --h->len)
-        return; /* n was the last slot: nothing moves */
-    /* The last item fills the hole; it may belong above or below it. */
-    heap_place(h, i, h->items[h->len]);
-    heap_fix(h, i);
+    if (i != --h->len) {
+        /* The last item fills the hole; it may belong above or below it. */
+        heap_place(h, i, h->items[h->len]);
+        heap_fix(h, i);
+    }
+    heap_shrink_if_sparse(h);
 }
 
 void heap_update(struct heap *h, struct heap_node *n, uint64_t deadline)

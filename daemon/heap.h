@@ -55,7 +55,8 @@ void heap_node_init(struct heap_node *n);
  * memory or h holds HEAP_MAX_LEN nodes (then n is not in the heap). */
 int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline);
 
-/* Removes n from h; a node not in the heap is a no-op. */
+/* Removes n from h; a node not in the heap is a no-op.  The array shrinks
+ * when it falls under a quarter full (a failed shrink keeps it as it is). */
 void heap_remove(struct heap *h, struct heap_node *n);
 
 /* Changes n's deadline and restores order; n must be in h. */

@@ -33,6 +33,12 @@
  * the extra record directly (it knows its entry), so walking them needs no
  * lookup either; entries never move, so the address key stays valid.
  *
+ * A SESSION lock's extra record is linked into its session's record
+ * (lock_session.h).  Ending a session moves that record to a draining FIFO
+ * in O(1); run_timers releases its locks from there a slice at a time, and
+ * any lookup or due deadline that meets such a lock settles it first
+ * (settle_ended, as lazy expiry does), so no answer shows one held.
+ *
  * Waiters are a doubly linked FIFO per key (in the extra record) and are
  * always in the `waits` heap (ENTRY_NEVER for WAIT FOREVER), for the same
  * reason as entries.  First come, first served is the FIFO's order; the
@@ -46,6 +52,7 @@
 
 #include "daemon/alloc.h"
 #include "daemon/heap.h"
+#include "daemon/lock_session.h"
 #include "daemon/map.h"
 #include "daemon/slab.h"
 
@@ -56,13 +63,15 @@
 
 /* lock_entry.flags */
 #define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
-#define ENTRY_DURABLE   0x02u /* its lease was written with journal.hold */
+#define ENTRY_SESSION 0x02u   /* held as a SESSION lock (its extra's link is
+                               * in a session record), so lookups check
+                               * whether that session ended */
+#define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
 
 struct lock_extra {
     struct map_node node;          /* in t->extras, keyed by `entry` */
     struct lock_entry *entry;      /* the key: these pointer bytes */
-    struct lock_session *session;  /* holder's session for SESSION locks */
-    struct lock_extra *s_prev, *s_next; /* in session->locks */
+    struct sess_link link;         /* in the SESSION holder's record */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
 };
@@ -90,8 +99,7 @@ struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
     struct lock_extra *x;          /* the waited-on entry's extra (x->entry) */
     struct lock_waiter *prev, *next;       /* in the entry's FIFO */
-    struct lock_session *session;
-    struct lock_waiter *s_prev, *s_next;   /* in session->waiters */
+    struct lock_wait_link slink;           /* in its session's waiters */
     uint64_t ttl_us;
     int session_lock;
     void *ctx;
@@ -116,6 +124,7 @@ struct locktable {
     uint64_t horizon;        /* durable lease horizon (monotonic us) */
     size_t entries;
     struct lock_stats stats;
+    struct sess_table sessions; /* session records; ended ones drain here */
 };
 
 static uint64_t now_us(const struct locktable *t)
@@ -246,62 +255,29 @@ static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
 static void extra_trim(struct locktable *t, struct lock_entry *e,
                        struct lock_extra *x)
 {
-    if (!x || x->session || x->wait_head)
+    if (!x || x->link.rec || x->wait_head)
         return;
     map_remove(&t->extras, &x->node);
     cfy_free(x);
     e->flags &= (uint8_t)~ENTRY_HAS_EXTRA;
 }
 
-/* ---- sessions: intrusive doubly linked lists ---- */
+/* ---- SESSION locks: links in their session's record ---- */
 
+/* SESSION locks are links in the session's record (lock_session.h), which
+ * sess_reserve made before the grant or before the SESSION wait was queued,
+ * so a hand-off never allocates. */
 static void session_link_lock(struct lock_session *s, struct lock_extra *x)
 {
-    x->session = s;
-    x->s_prev = NULL;
-    x->s_next = s->locks;
-    if (s->locks)
-        s->locks->s_prev = x;
-    s->locks = x;
+    assert(s->rec != NULL);
+    sess_link(s->rec, &x->link);
+    x->entry->flags |= ENTRY_SESSION;
 }
 
 static void session_unlink_lock(struct lock_extra *x)
 {
-    struct lock_session *s = x->session;
-    if (!s)
-        return;
-    if (x->s_prev)
-        x->s_prev->s_next = x->s_next;
-    else
-        s->locks = x->s_next;
-    if (x->s_next)
-        x->s_next->s_prev = x->s_prev;
-    x->session = NULL;
-    x->s_prev = x->s_next = NULL;
-}
-
-static void session_link_waiter(struct lock_session *s, struct lock_waiter *w)
-{
-    w->session = s;
-    w->s_prev = NULL;
-    w->s_next = s->waiters;
-    if (s->waiters)
-        s->waiters->s_prev = w;
-    s->waiters = w;
-}
-
-static void session_unlink_waiter(struct lock_waiter *w)
-{
-    struct lock_session *s = w->session;
-    if (!s)
-        return;
-    if (w->s_prev)
-        w->s_prev->s_next = w->s_next;
-    else
-        s->waiters = w->s_next;
-    if (w->s_next)
-        w->s_next->s_prev = w->s_prev;
-    w->session = NULL;
+    sess_unlink(&x->link);
+    x->entry->flags &= (uint8_t)~ENTRY_SESSION;
 }
 
 /* ---- entries ---- */
@@ -366,7 +342,7 @@ static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
     x->nwaiters--;
     t->stats.waiters--;
     heap_remove(&t->waits, &w->due);
-    session_unlink_waiter(w);
+    sess_remove_wait(&w->slink);
 }
 
 /* Makes e held by a new token; e's heap node already exists.  x is e's
@@ -434,7 +410,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     }
     /* Granted before it leaves the queue: when the journal fails it stays
      * first in line and the handoff is tried again a little later. */
-    struct lock_session *session = w->session; /* waiter_unlink clears it */
+    struct lock_session *session = w->slink.session; /* waiter_unlink clears it */
     uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
     if (!token) {
         heap_update(&t->expiries, &e->due,
@@ -466,8 +442,46 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
     pass_on(t, e, x, now, freed_at);
 }
 
-/* Finds key, first settling a passed deadline (lazy expiry), so callers
- * never see an expired holder.  NULL when the key has no entry. */
+/* ---- ended sessions: their locks are released in slices ---- */
+
+/* Releases x's lock, held by a session that has ended, as of that end: what
+ * locktable_session_end did at once before the release was sliced.  A TTL
+ * that ran out before the end makes it an expiry; otherwise it is a
+ * release, and the wait that decides who gets the key is judged against
+ * the end time, so a waiter is not timed out for the time the drain took to
+ * reach its key.  May free x and its entry. */
+static void release_ended(struct locktable *t, struct lock_extra *x,
+                          uint64_t now)
+{
+    struct lock_entry *e = x->entry;
+    uint64_t ended_at = x->link.rec->ended_at;
+    if (entry_deadline(t, e) <= ended_at) {
+        entry_due(t, e, now);
+        return;
+    }
+    end_hold(t, e, x);
+    t->stats.released++;
+    heap_update(&t->expiries, &e->due, ENTRY_NEVER);
+    pass_on(t, e, x, now, ended_at);
+}
+
+/* When e is held by a SESSION lock whose session has ended, releases it
+ * (release_ended) and returns 1: e may be gone.  Else 0.  Only SESSION
+ * locks pay for the extra record lookup. */
+static int settle_ended(struct locktable *t, struct lock_entry *e, uint64_t now)
+{
+    if (!(e->flags & ENTRY_SESSION))
+        return 0;
+    struct lock_extra *x = extra_find(t, e);
+    if (!x->link.rec->ended)
+        return 0;
+    release_ended(t, x, now);
+    return 1;
+}
+
+/* Finds key, first settling a passed deadline (lazy expiry) or a lock whose
+ * session ended (lazy drain), so callers never see an expired holder or a
+ * gone session's lock.  NULL when the key has no entry. */
 static struct lock_entry *lookup(struct locktable *t, const char *key,
                                  size_t keylen, uint64_t now, uint32_t *hash)
 {
@@ -478,9 +492,13 @@ static struct lock_entry *lookup(struct locktable *t, const char *key,
     if (!n)
         return NULL;
     struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, node);
-    if (entry_deadline(t, e) <= now) {
+    int settled = settle_ended(t, e, now);
+    if (!settled && entry_deadline(t, e) <= now) {
         entry_due(t, e, now);
-        n = map_find(&t->map, key, keylen, h); /* entry_due may free it */
+        settled = 1;
+    }
+    if (settled) {
+        n = map_find(&t->map, key, keylen, h); /* either may free it */
         e = n ? CONTAINER_OF(n, struct lock_entry, node) : NULL;
     }
     return e;
@@ -506,6 +524,7 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     heap_init(&t->expiries);
     heap_init(&t->waits);
     slab_init(&t->slab);
+    sess_table_init(&t->sessions);
     t->clock = *clock;
     if (events)
         t->events = *events;
@@ -536,6 +555,7 @@ void locktable_free(struct locktable *t)
     }
     map_iter_done(&it);
     slab_destroy(&t->slab);
+    sess_table_free(&t->sessions); /* live and draining records */
     heap_free(&t->waits);
     heap_free(&t->expiries);
     map_free(&t->extras);
@@ -549,6 +569,10 @@ static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
     struct lock_extra *x = extra_find(t, e);
     if (t->limits.max_waiters && x && x->nwaiters >= t->limits.max_waiters)
         return LOCK_LIMIT_WAITERS;
+    /* The grant to come links into the session's record: make it now. */
+    if (rq->session_lock && rq->session &&
+        sess_reserve(&t->sessions, rq->session) != 0)
+        return LOCK_NO_MEMORY;
     if (!x && !(x = extra_get(t, e)))
         return LOCK_NO_MEMORY;
     struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
@@ -575,7 +599,7 @@ static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
     x->nwaiters++;
     t->stats.waiters++;
     if (rq->session)
-        session_link_waiter(rq->session, w);
+        sess_add_wait(rq->session, &w->slink);
     return LOCK_QUEUED;
 }
 
@@ -595,6 +619,9 @@ enum lock_result locktable_acquire(struct locktable *t,
     if (!e && !recovering) {
         if (t->limits.max_locks && t->entries >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
+        if (rq->session_lock && rq->session &&
+            sess_reserve(&t->sessions, rq->session) != 0)
+            return LOCK_NO_MEMORY;
         e = entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
@@ -662,8 +689,8 @@ int locktable_extend(struct locktable *t, const char *key, size_t keylen,
     if (!e || !e->token || e->token != token)
         return 0;
     uint64_t deadline = deadline_after(now, ttl_us);
-    struct lock_extra *x = extra_find(t, e);
-    if (make_durable(t, e, now, deadline, x && x->session) != 0)
+    if (make_durable(t, e, now, deadline,
+                     (e->flags & ENTRY_SESSION) != 0) != 0)
         return -1;
     heap_update(&t->expiries, &e->due, deadline);
     return 1;
@@ -694,8 +721,9 @@ uint64_t locktable_holder_token(struct locktable *t, const char *key,
 void locktable_session_cancel_waits(struct locktable *t,
                                     struct lock_session *session)
 {
-    struct lock_waiter *w;
-    while ((w = session->waiters) != NULL) {
+    while (session->waiters != NULL) {
+        struct lock_waiter *w =
+            CONTAINER_OF(session->waiters, struct lock_waiter, slink);
         struct lock_extra *x = w->x;
         waiter_unlink(t, w);
         cfy_free(w);
@@ -706,26 +734,18 @@ void locktable_session_cancel_waits(struct locktable *t,
     }
 }
 
+/* O(1) plus the waits: the record, with every SESSION lock in it, goes to
+ * the draining FIFO that run_timers works through (release_ended). */
 void locktable_session_end(struct locktable *t, struct lock_session *session)
 {
-    uint64_t now = now_us(t);
     locktable_session_cancel_waits(t, session);
-    struct lock_extra *x;
-    while ((x = session->locks) != NULL) {
-        struct lock_entry *e = x->entry;
-        if (entry_deadline(t, e) <= now) { /* ran out already: an expiry */
-            entry_due(t, e, now);          /* unlinks x from session->locks */
-            continue;
-        }
-        end_hold(t, e, x); /* unlinks x from session->locks */
-        t->stats.released++;
-        heap_update(&t->expiries, &e->due, ENTRY_NEVER);
-        pass_on(t, e, x, now, now);
-    }
+    sess_end(&t->sessions, session, now_us(t));
 }
 
 uint64_t locktable_next_deadline(const struct locktable *t)
 {
+    if (sess_draining(&t->sessions))
+        return 0; /* an ended session's locks: work for run_timers now */
     uint64_t da = heap_peek_deadline(&t->expiries);
     uint64_t db = heap_peek_deadline(&t->waits);
     return da < db ? da : db;
@@ -742,16 +762,33 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
         uint64_t db = heap_peek_deadline(&t->waits);
         int a_due = a && da <= now;
         int b_due = b && db <= now;
-        if (!a_due && !b_due)
-            break;
+        if (!a_due && !b_due) {
+            /* Deadlines first, so draining never delays an expiry; then
+             * one lock of the oldest ended session. */
+            struct sess_link *l = sess_drain_head(&t->sessions);
+            if (!l)
+                break;
+            release_ended(t, CONTAINER_OF(l, struct lock_extra, link), now);
+            done++;
+            continue;
+        }
         /* On a tie the lock expiry goes first: a waiter whose wait ends at
          * the very moment the lock frees up is granted, not timed out. */
         if (a_due && (!b_due || da <= db)) {
-            entry_due(t, CONTAINER_OF(a, struct lock_entry, due), now);
+            struct lock_entry *e = CONTAINER_OF(a, struct lock_entry, due);
+            if (!settle_ended(t, e, now)) /* else released at the end */
+                entry_due(t, e, now);
         } else {
             struct lock_waiter *w = CONTAINER_OF(b, struct lock_waiter, due);
             struct lock_extra *x = w->x;
             void *ctx = w->ctx;
+            /* The key's holder has ended: release it as of that end and
+             * let pass_on decide (a grant in FIFO order, or a timeout for
+             * a wait that ran out before the end). */
+            if (settle_ended(t, x->entry, now)) {
+                done++;
+                continue;
+            }
             waiter_unlink(t, w);
             cfy_free(w);
             t->stats.timeouts++;
@@ -863,6 +900,9 @@ static int foreach_lock(struct locktable *t, int durable_only,
             continue; /* expired already, just not collected yet */
         if (durable_only && !(e->flags & ENTRY_DURABLE))
             continue;
+        if ((e->flags & ENTRY_SESSION) &&
+            extra_find(t, e)->link.rec->ended)
+            continue; /* its session ended: released, just not drained */
         uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
         rc = fn(e->key, n->keylen, e->token, left, arg);
     }
@@ -896,4 +936,9 @@ void locktable_stats(const struct locktable *t, struct lock_stats *out)
 size_t locktable_extra_records(const struct locktable *t)
 {
     return map_count(&t->extras);
+}
+
+size_t locktable_draining(const struct locktable *t)
+{
+    return t->sessions.draining_locks;
 }

@@ -14,7 +14,8 @@
  * Nothing here scans all locks.
  *
  * Waiters are served first come, first served, one at a time, the moment the
- * lock is released, expires, or its session ends.  A grant or a timed-out
+ * lock is released or expires, or when its ended session's locks are
+ * drained (in slices, from locktable_run_timers).  A grant or a timed-out
  * wait is reported through struct lock_events *synchronously*, from inside
  * the call that caused it; those callbacks must not call back into the
  * engine (defer follow-up work instead).
@@ -34,10 +35,15 @@ struct lock_waiter;
 /* A connection (or client thread): what SESSION locks and pending waits
  * belong to, so they can be dropped together when it goes away.  Embed one,
  * zero-initialised, in the owner; the engine links its records in (NULL
- * means none; the pointers are opaque otherwise). */
+ * means none; the pointers are opaque otherwise).  The SESSION locks hang
+ * off `rec`, a record the engine allocates for the session's first SESSION
+ * lock or SESSION wait and keeps until the session ends: then the record
+ * (and the locks) leave the owner's struct, which may be freed at once. */
+struct lock_session_rec;
+struct lock_wait_link;
 struct lock_session {
-    struct lock_extra *locks;    /* SESSION locks held, linked by the engine */
-    struct lock_waiter *waiters; /* waits not yet resolved, linked by the engine */
+    struct lock_session_rec *rec;   /* SESSION locks held, owned by the engine */
+    struct lock_wait_link *waiters; /* waits not yet resolved, linked by the engine */
 };
 
 /* Callbacks for waits resolved later.  ctx is the one given to
@@ -126,8 +132,15 @@ int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen);
 uint64_t locktable_holder_token(struct locktable *t, const char *key,
                                 size_t keylen);
 
-/* Drops everything session owns: its SESSION locks are released (and handed
- * to their next waiters), its pending waits are cancelled without callbacks. */
+/* Drops everything session owns, in O(1) plus its pending waits: the waits
+ * are cancelled without callbacks; its SESSION locks stop belonging to
+ * session (which the caller may free right after) and are released in
+ * slices by locktable_run_timers, each handed to its next waiter as a
+ * RELEASE would, and counted as released (as expired if its TTL ran out
+ * before the session ended).  Until then they count in STATS `held`, but no
+ * answer shows them: any access to such a key first releases it (as lazy
+ * expiry does), a wait that comes due on one makes it released first, and
+ * locktable_foreach_held skips them.  A second call is a no-op. */
 void locktable_session_end(struct locktable *t, struct lock_session *session);
 
 /* Cancels session's pending waits (no callbacks), keeping its locks: for a
@@ -190,12 +203,15 @@ void locktable_set_journal(struct locktable *t, const struct lock_journal *j,
 uint64_t locktable_horizon(const struct locktable *t);
 
 /* Monotonic microsecond at which locktable_run_timers has work, or
- * UINT64_MAX when nothing is pending. */
+ * UINT64_MAX when nothing is pending; 0 ("now") while an ended session's
+ * locks are still to be released. */
 uint64_t locktable_next_deadline(const struct locktable *t);
 
-/* Expires due locks and ends due waits, at most max_events of them (so a
- * million simultaneous expiries are done in slices between other work).
- * Returns how many it did. */
+/* Expires due locks and ends due waits, then releases locks of ended
+ * sessions, at most max_events of all these (so a million simultaneous
+ * expiries, or a session of a million locks, are done in slices between
+ * other work).  Returns how many it did: less than max_events means nothing
+ * is left to do now. */
 size_t locktable_run_timers(struct locktable *t, size_t max_events);
 
 /* No grant until the monotonic time `until_us` (crash recovery): acquires
@@ -249,5 +265,8 @@ void locktable_stats(const struct locktable *t, struct lock_stats *out);
 /* Keys that have the engine's extra record now (a SESSION holder or a
  * waiter queue, kept until the key's entry goes): for tests. */
 size_t locktable_extra_records(const struct locktable *t);
+
+/* Locks of ended sessions not released yet: for tests and STATS. */
+size_t locktable_draining(const struct locktable *t);
 
 #endif

@@ -26,6 +26,9 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "daemon/alloc.h"
 #include "daemon/clock.h"
@@ -40,6 +43,45 @@
 
 #define LISTEN_BACKLOG 511
 
+/* Memory after a peak.  The engine, its heaps and maps give their memory
+ * back to malloc as locks go, but glibc keeps what lies below the top of
+ * its heap (most of it, after a million locks) until malloc_trim(0) hands
+ * the free pages to the kernel.  That call walks the heap's free chunks, so
+ * it runs only from the timer, once the drain of closed sessions is done,
+ * and only after the lock count (held + waiting) fell by TRIM_MIN_DROP and
+ * to under half of the mark (its peak since the last trim): a few times
+ * after a big peak, never per request. */
+#define TRIM_MIN_DROP 65536
+
+static uint64_t lock_count(const struct server *srv)
+{
+    struct lock_stats ls;
+    locktable_stats(srv->locks, &ls);
+    return ls.held + ls.waiters;
+}
+
+/* 1 when a trim is due; raises the mark on a new peak.  O(1). */
+static int trim_due(struct server *srv, uint64_t count)
+{
+    if (count > srv->trim_mark) {
+        srv->trim_mark = count;
+        return 0;
+    }
+    return srv->trim_mark - count >= TRIM_MIN_DROP &&
+           count < srv->trim_mark / 2;
+}
+
+static void trim_if_due(struct server *srv)
+{
+    uint64_t count = lock_count(srv);
+    if (locktable_next_deadline(srv->locks) == 0 || !trim_due(srv, count))
+        return; /* still draining: trim once, at the end */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->trim_mark = count;
+}
+
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
@@ -47,12 +89,17 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
     (void)what;
     srv->timer_armed_for = UINT64_MAX;
     locktable_run_timers(srv->locks, EXPIRY_BATCH);
+    trim_if_due(srv);
     server_arm_timer(srv);
 }
 
 void server_arm_timer(struct server *srv)
 {
     uint64_t next = locktable_next_deadline(srv->locks);
+    /* Locks released by commands (no timer involved) still get a trim: the
+     * timer fires now and trim_if_due does it. */
+    if (trim_due(srv, lock_count(srv)))
+        next = 0;
     /* A later deadline needs no re-arm: the timer firing early just finds
      * nothing due and re-arms for the real one. */
     if (next == UINT64_MAX || next >= srv->timer_armed_for)

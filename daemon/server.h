@@ -56,6 +56,9 @@ struct server {
 
     struct event *expiry_timer;     /* armed for locktable_next_deadline() */
     uint64_t timer_armed_for;       /* that deadline, UINT64_MAX when idle */
+    uint64_t trim_mark;             /* locks held + waiting at the last
+                                       malloc_trim, or their peak since
+                                       (server.c, trim_due) */
 
     struct event *sig_int, *sig_term;
     uint64_t started_us;            /* monotonic, for uptime */

@@ -175,6 +175,53 @@ START_TEST(handoff_on_session_end)
 }
 END_TEST
 
+/* A connection holding many SESSION locks closes: the daemon releases them
+ * in slices from its timer (1000 per turn), not in one pass.  Seen from
+ * outside nothing changes: the waiters of the key drained last are served
+ * in FIFO order once the drain reaches it, every other key is free from
+ * the close on, and the counters end exact. */
+START_TEST(big_session_close_drains_fifo)
+{
+    enum { N = 20000, CHUNK = 1000 };
+    srv_start(NULL);
+    int a = conn_new(), b = conn_new(), c = conn_new(), d = conn_new();
+    char *cmds = malloc(CHUNK * 48);
+    ck_assert_ptr_nonnull(cmds);
+    for (int i = 0; i < N; i += CHUNK) {
+        size_t len = 0;
+        for (int j = i; j < i + CHUNK; j++)
+            len += (size_t)sprintf(cmds + len,
+                                   "ACQUIRE s%d SESSION TTL FOREVER\r\n", j);
+        sayn(a, cmds, len);
+        for (int j = i; j < i + CHUNK; j++)
+            read_token(a);
+    }
+    free(cmds);
+    /* "s0" was linked first, so it is among the last the drain reaches. */
+    say(b, "ACQUIRE s0 WAIT FOREVER SESSION\r\n");
+    wait_stat("waiters", 1);
+    say(c, "ACQUIRE s0 WAIT FOREVER\r\n");
+    wait_stat("waiters", 2);
+    close(a);
+    long long tb = read_token(b);
+    expect_quiet(c, quiet_ms());
+    /* The close has been handled: any other key is free now. */
+    long long td = acquire(d, "ACQUIRE s1 TTL FOREVER\r\n");
+    ck_assert(td > tb);
+    wait_stat("released", N); /* all of them, s0 handed to b */
+    check_stats("handoffs", 1LL, "locks_held", 2LL, "waiters", 1LL,
+                "acquired", (long long)N + 2, NULL);
+    close(b);
+    long long tc = read_token(c);
+    ck_assert(tc > td);
+    release_ok(c, "s0", tc);
+    release_ok(d, "s1", td);
+    check_stats("released", (long long)N + 3, "locks_held", 0LL, NULL);
+    close_fds(c, d, -1);
+    srv_finish();
+}
+END_TEST
+
 /* A wait that runs out: exact -TIMEOUT bytes, not before the bound; the
  * request pipelined behind it is answered after it; the key is quoted
  * safely.  WAIT 0 is no wait at all: -LOCKED at once, counted as rejected. */
@@ -453,6 +500,7 @@ static Suite *waiting_suite(void)
     tcase_add_test(w, fifo_three_waiters);
     tcase_add_test(w, handoff_on_expiry);
     tcase_add_test(w, handoff_on_session_end);
+    tcase_add_test(w, big_session_close_drains_fifo);
     tcase_add_test(w, wait_timeout_and_wait_zero);
     tcase_add_test(w, waiter_disconnect_leaves_queue);
     tcase_add_test(w, waiter_big_pipeline_leaves);

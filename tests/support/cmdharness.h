@@ -197,10 +197,17 @@ static inline void hx_poll_eof(struct hx_client *cl)
     }
 }
 
-/* Runs the loop until nothing is left to do now. */
+/* Runs the loop until nothing is left to do now, the engine's timers
+ * included when they are due at the fake now: the daemon's expiry timer
+ * would fire at once while a closed client's SESSION locks are released in
+ * slices (locktable_next_deadline says "now" then). */
 static inline void hx_loop(struct hx *h)
 {
     event_base_loop(h->srv->base, EVLOOP_NONBLOCK);
+    while (locktable_next_deadline(h->srv->locks) <= h->now_us) {
+        locktable_run_timers(h->srv->locks, 1000);
+        event_base_loop(h->srv->base, EVLOOP_NONBLOCK);
+    }
 }
 
 static inline void hx_send(struct hx *h, int i, const void *p, size_t n)

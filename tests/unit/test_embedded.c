@@ -12,6 +12,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -346,6 +347,41 @@ START_TEST(session_locks)
 }
 END_TEST
 
+/* A session of many SESSION locks ends at once; the timer thread releases
+ * them in slices (TIMER_SLICE per hold of the mutex).  A thread waiting
+ * without bound on the key drained last is granted it either way: queued
+ * before the end, by the timer thread's drain; queued after, because its
+ * own acquire settles the key.  Every other key reads as free. */
+START_TEST(session_locks_released_in_slices)
+{
+    enum { N = 3000 };
+    struct mem_session *keeper = mem_session_new();
+    struct mem_session *a = mem_session_new(), *b;
+    struct waiter_arg w = {"s0", -1, 0};
+    char key[16];
+    uint64_t t = 0;
+    pthread_t th;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "s%d", i);
+        REQUIRE(mem_acquire_wait(a, K(key), 0, 0, 1, &t) == CACHIFY_OK);
+    }
+    pthread_create(&th, NULL, waiter_thread, &w);
+    mem_session_free(a);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(w.status, CACHIFY_OK);
+    b = mem_session_new();
+    ck_assert_int_eq(mem_is_locked(b, K("s0")), 1); /* the thread's, kept */
+    for (int i = 1; i < N; i++) {
+        snprintf(key, sizeof key, "s%d", i);
+        REQUIRE(mem_is_locked(b, K(key)) == 0);
+    }
+    ck_assert_int_eq(mem_release(b, K("s0"), 0), 1);
+    mem_session_free(b);
+    mem_session_free(keeper);
+}
+END_TEST
+
 /* The store goes with its last session: a new one starts empty. */
 START_TEST(store_lifetime)
 {
@@ -430,7 +466,8 @@ int main(void)
 {
     const TTest *tests[] = {
         basics, fifo, wait_timeout, expiry_hands_off, async_timeout_on_timer,
-        earlier_deadline_wakes_timer, session_locks, store_lifetime,
+        earlier_deadline_wakes_timer, session_locks,
+        session_locks_released_in_slices, store_lifetime,
         tokens_grow_across_stores, mutual_exclusion,
     };
     Suite *s = suite_create("embedded");

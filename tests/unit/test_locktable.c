@@ -162,6 +162,17 @@ static void check_stats(uint64_t acquired, uint64_t released, uint64_t expired,
     ck_assert_uint_eq(st.waiters, waiters);
 }
 
+/* What the daemon's expiry timer does while locktable_next_deadline says
+ * "now" (an ended session's locks to release): run_timers until it has
+ * nothing left.  Returns the events it handled. */
+static size_t run_all_timers(void)
+{
+    size_t n = 0, k;
+    while ((k = locktable_run_timers(T, 1000)) > 0)
+        n += k;
+    return n;
+}
+
 static uint64_t rng_state;
 
 static uint64_t rng(void)
@@ -598,9 +609,12 @@ START_TEST(test_fifo_on_session_end)
     struct lock_session hs = { NULL, NULL }, ws = { NULL, NULL };
     uint64_t tok = hold_and_queue3("k", 0, &hs, &ws);
 
-    ck_assert_ptr_nonnull(hs.locks);
+    ck_assert_ptr_nonnull(hs.rec);
     locktable_session_end(T, &hs);
-    ck_assert_ptr_null(hs.locks);
+    ck_assert_ptr_null(hs.rec);
+    ck_assert_uint_eq(nevs, 0); /* released in slices, by run_timers */
+    ck_assert_uint_eq(locktable_next_deadline(T), 0);
+    ck_assert_uint_eq(locktable_run_timers(T, 100), 1);
     check_handoff(0, 1, tok, "k");
     check_stats(2, 1, 0, 0, 0, 1, 1, 2);
 }
@@ -749,8 +763,9 @@ START_TEST(test_session_end)
     check_stats(3, 0, 0, 0, 0, 0, 3, 4);
 
     locktable_session_end(T, &s);
-    ck_assert_ptr_null(s.locks);
+    ck_assert_ptr_null(s.rec);
     ck_assert_ptr_null(s.waiters);
+    ck_assert_uint_eq(locktable_run_timers(T, 100), 1);
     check_handoff(0, 1, t3, "k1"); /* k1 went to its head only */
     ck_assert_uint_eq(locktable_holder_token(T, K("k2")), t2); /* not SESSION */
     check_stats(4, 1, 0, 0, 0, 1, 3, 2);
@@ -774,12 +789,13 @@ START_TEST(test_session_cancel_waits_keeps_locks)
     queue("k2", 100, 10, &s, 2);
     locktable_session_cancel_waits(T, &s);
     ck_assert_ptr_null(s.waiters);
-    ck_assert_ptr_nonnull(s.locks);
+    ck_assert_ptr_nonnull(s.rec);
     ck_assert_uint_eq(locktable_holder_token(T, K("k1")), t1);
     ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX); /* wait gone */
     check_stats(2, 0, 0, 0, 0, 0, 2, 0);
     ck_assert_int_eq(locktable_release(T, K("k2"), t2), 1);
     locktable_session_end(T, &s);
+    ck_assert_uint_eq(run_all_timers(), 1);
     ck_assert_uint_eq(nevs, 0);
     check_stats(2, 2, 0, 0, 0, 0, 0, 0);
 }
@@ -795,11 +811,13 @@ START_TEST(test_session_lock_after_wait)
     ck_assert_int_eq(acq("k", 100, 1, 0, &b, 1, 1, &unused), LOCK_QUEUED);
     queue("k", 100, 0, &c, 2);
     locktable_session_end(T, &a);
+    ck_assert_uint_eq(run_all_timers(), 1);
     tok = check_handoff(0, 1, tok, "k");
-    ck_assert_ptr_nonnull(b.locks);
+    ck_assert_ptr_nonnull(b.rec);
     ck_assert_ptr_null(b.waiters);
     locktable_session_end(T, &b);
-    ck_assert_ptr_null(b.locks);
+    ck_assert_ptr_null(b.rec);
+    ck_assert_uint_eq(run_all_timers(), 1);
     check_handoff(1, 2, tok, "k");
     check_stats(3, 2, 0, 0, 0, 2, 1, 0);
 }
@@ -816,10 +834,12 @@ START_TEST(test_session_lock_expired)
     ck_assert_int_eq(acq("b", 50, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
     fc.mono += 60;
     ck_assert_uint_eq(locktable_run_timers(T, 100), 1);
-    ck_assert_ptr_nonnull(s.locks); /* "a" only */
+    ck_assert_uint_eq(locktable_draining(T), 0);
     fc.mono += 40;
     locktable_session_end(T, &s);
-    ck_assert_ptr_null(s.locks);
+    ck_assert_ptr_null(s.rec);
+    ck_assert_uint_eq(locktable_draining(T), 1); /* "a" only */
+    ck_assert_uint_eq(run_all_timers(), 1);
     check_stats(2, 0, 2, 0, 0, 0, 0, 0);
     ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
 }
@@ -1300,7 +1320,8 @@ START_TEST(test_extras_after_churn)
 
     /* The session's end releases exactly its (odd) SESSION locks. */
     locktable_session_end(T, &s);
-    ck_assert_ptr_null(s.locks);
+    ck_assert_ptr_null(s.rec);
+    ck_assert_uint_eq(run_all_timers(), SESS / 2);
     for (int i = 0; i < SESS; i++) {
         snprintf(key, sizeof(key), "s%d", i);
         REQUIRE(locktable_is_locked(T, K(key)) == 0);
@@ -1347,7 +1368,6 @@ START_TEST(test_reused_entry_memory)
     ck_assert_int_eq(acq("a", 0, 0, 0, &s, 1, 0, &ta), LOCK_GRANTED);
     ck_assert_uint_eq(locktable_extra_records(T), 1);
     ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
-    ck_assert_ptr_null(s.locks);
     ck_assert_uint_eq(locktable_extra_records(T), 0);
     tb = grab("b", 0);
     ck_assert_uint_eq(locktable_extra_records(T), 0);
@@ -1396,7 +1416,7 @@ START_TEST(test_extra_record_trimmed)
     ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
     check_ev(1, EV_GRANTED, 2);
     ck_assert_uint_eq(locktable_extra_records(T), 1);
-    ck_assert_ptr_nonnull(s2.locks);
+    ck_assert_ptr_nonnull(s2.rec);
     locktable_session_end(T, &s2);
     ck_assert_int_eq(locktable_is_locked(T, K("a")), 0);
     ck_assert_uint_eq(locktable_extra_records(T), 0);
@@ -1463,6 +1483,241 @@ START_TEST(test_key_lengths)
 }
 END_TEST
 
+/* ---- sessions ended in slices ---- */
+
+/* Takes n SESSION locks "<prefix><i>" for s (no TTL); tokens not kept. */
+static void grab_session(struct lock_session *s, const char *prefix, int n)
+{
+    char key[32];
+    uint64_t tok;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "%s%d", prefix, i);
+        REQUIRE(acq(key, 0, 0, 0, s, 1, 0, &tok) == LOCK_GRANTED);
+    }
+}
+
+/* Ending a session of N locks does no release at all; run_timers then
+ * releases at most max_events locks per call, and all of them in the end.
+ * While any are left the engine says its timers are due now. */
+START_TEST(test_session_end_sliced)
+{
+    enum { N = 5000, SLICE = 128 };
+    struct lock_session s = { NULL, NULL };
+    struct lock_stats st;
+    size_t calls = 0, left = N;
+
+    grab_session(&s, "k", N);
+    ck_assert_uint_eq(locktable_extra_records(T), N);
+    locktable_session_end(T, &s);
+    ck_assert_ptr_null(s.rec);
+    check_stats(N, 0, 0, 0, 0, 0, N, 0); /* nothing released yet */
+    ck_assert_uint_eq(locktable_draining(T), N);
+    while (left > 0) {
+        ck_assert_uint_eq(locktable_next_deadline(T), 0);
+        size_t did = locktable_run_timers(T, SLICE);
+        ck_assert_uint_eq(did, left < SLICE ? left : SLICE);
+        left -= did;
+        calls++;
+        locktable_stats(T, &st);
+        REQUIRE(st.held == left && st.released == N - left);
+        REQUIRE(locktable_draining(T) == left);
+    }
+    ck_assert_uint_eq(calls, (N + SLICE - 1) / SLICE);
+    ck_assert_uint_eq(locktable_run_timers(T, SLICE), 0);
+    ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
+    check_stats(N, N, 0, 0, 0, 0, 0, 0);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(nevs, 0);
+}
+END_TEST
+
+/* Waiters on a draining session's keys get them in FIFO order, one grant
+ * per key, as the drain reaches each key.  A bounded wait that runs out
+ * after the session ended (while the drain is still busy elsewhere) is
+ * granted, not timed out: the key was free from the end on. */
+START_TEST(test_session_drain_fifo)
+{
+    enum { KEYS = 10 };
+    struct lock_session hs = { NULL, NULL }, ws = { NULL, NULL };
+    char key[32];
+    int granted[KEYS] = { 0 };
+
+    grab_session(&hs, "k", KEYS);
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(key, sizeof(key), "k%d", k);
+        for (uintptr_t c = 1; c <= 3; c++) /* the first bounded: 50 us */
+            ck_assert_int_eq(acq(key, 100, 1, c == 1 ? 50 : 0, &ws, 1,
+                                 (uintptr_t)k * 10 + c, &(uint64_t){ 0 }),
+                             LOCK_QUEUED);
+    }
+    locktable_session_end(T, &hs);
+    ck_assert_uint_eq(nevs, 0);
+    ck_assert_uint_eq(locktable_run_timers(T, 3), 3);
+    ck_assert_uint_eq(nevs, 3);
+    fc.mono += 60; /* the bounded waits of the keys left run out now */
+    while (locktable_run_timers(T, 1) == 1)
+        ;
+    ck_assert_uint_eq(nevs, KEYS);
+    for (size_t i = 0; i < nevs; i++) {
+        /* Each key's first waiter, whose wait ended after the session. */
+        ck_assert_int_eq(evs[i].kind, EV_GRANTED);
+        ck_assert_uint_eq(evs[i].ctx % 10, 1);
+        int k = (int)(evs[i].ctx / 10);
+        ck_assert_int_eq(granted[k]++, 0);
+        snprintf(key, sizeof(key), "k%d", k);
+        ck_assert_uint_eq(locktable_holder_token(T, K(key)), evs[i].token);
+    }
+    check_stats(KEYS * 2, KEYS, 0, 0, 0, KEYS, KEYS, 2 * KEYS);
+    /* The new holders' session ends: the next in each queue, in order. */
+    locktable_session_end(T, &ws);
+    ck_assert_uint_eq(run_all_timers(), KEYS);
+    ck_assert_uint_eq(nevs, KEYS); /* ws's own waits were cancelled */
+    check_stats(KEYS * 2, KEYS * 2, 0, 0, 0, KEYS, 0, 0);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+}
+END_TEST
+
+/* A session that ends while another still drains queues behind it: the
+ * older one's keys are all handed on before any of the newer one's. */
+START_TEST(test_session_end_while_draining)
+{
+    enum { N = 100 };
+    struct lock_session a = { NULL, NULL }, b = { NULL, NULL },
+                        w = { NULL, NULL };
+    char key[32];
+
+    grab_session(&a, "a", N);
+    grab_session(&b, "b", N);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "a%d", i);
+        queue(key, 0, 0, &w, 1);
+        snprintf(key, sizeof(key), "b%d", i);
+        queue(key, 0, 0, &w, 2);
+    }
+    locktable_session_end(T, &a);
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 10);
+    locktable_session_end(T, &b);
+    ck_assert_uint_eq(locktable_draining(T), 2 * N - 10);
+    ck_assert_uint_eq(locktable_run_timers(T, N - 10), N - 10);
+    ck_assert_uint_eq(nevs, N);
+    for (size_t i = 0; i < nevs; i++)
+        REQUIRE(evs[i].kind == EV_GRANTED && evs[i].ctx == 1);
+    ck_assert_uint_eq(locktable_run_timers(T, 1000), N);
+    ck_assert_uint_eq(nevs, 2 * N);
+    for (size_t i = N; i < nevs; i++)
+        REQUIRE(evs[i].kind == EV_GRANTED && evs[i].ctx == 2);
+    check_stats(4 * N, 2 * N, 0, 0, 0, 2 * N, 2 * N, 0);
+    ck_assert_uint_eq(locktable_draining(T), 0);
+}
+END_TEST
+
+/* Every way of touching a lock still on the draining list sees it as
+ * released at the session's end, and counts it once: RELEASE by token and
+ * EXTEND answer 0; IS_LOCKED and PTTL say free; a new ACQUIRE gets it at
+ * once; a TTL that ran out before the end is an expiry, one that ran out
+ * after is a release; the snapshot leaves them out. */
+START_TEST(test_session_lock_touched_while_draining)
+{
+    struct lock_session s = { NULL, NULL };
+    uint64_t tr = 0, tx = 0, tok = 0, tn = 0;
+    struct held_log log = { .n = 0, .stop_with = 0 };
+
+    ck_assert_int_eq(acq("r", 0, 0, 0, &s, 1, 0, &tr), LOCK_GRANTED);
+    ck_assert_int_eq(acq("x", 0, 0, 0, &s, 1, 0, &tx), LOCK_GRANTED);
+    ck_assert_int_eq(acq("i", 0, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
+    ck_assert_int_eq(acq("n", 0, 0, 0, &s, 1, 0, &tn), LOCK_GRANTED);
+    ck_assert_int_eq(acq("e", 50, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
+    ck_assert_int_eq(acq("f", 200, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
+    grab("p", 0);
+    fc.mono += 100; /* "e" ran out before the end, "f" will after it */
+    locktable_session_end(T, &s);
+    ck_assert_uint_eq(locktable_draining(T), 6);
+    ck_assert_int_eq(locktable_foreach_held(T, collect, &log), 0);
+    ck_assert_int_eq(log.n, 1); /* "p" only */
+    ck_assert_str_eq(log.h[0].key, "p");
+
+    ck_assert_int_eq(locktable_release(T, K("r"), tr), 0);
+    ck_assert_int_eq(locktable_extend(T, K("x"), tx, 1000), 0);
+    ck_assert_int_eq(locktable_is_locked(T, K("i")), 0);
+    ck_assert_int_eq(locktable_pttl_us(T, K("i")), -2);
+    ck_assert_uint_eq(grab("n", 0), tn + 4); /* after the tokens of e, f, p */
+    ck_assert_uint_eq(locktable_draining(T), 2);
+    check_stats(8, 4, 0, 0, 0, 0, 4, 0);
+
+    fc.mono += 200;
+    ck_assert_uint_eq(locktable_run_timers(T, 100), 2);
+    check_stats(8, 5, 1, 0, 0, 0, 2, 0); /* "e" expired, "f" released */
+    ck_assert_uint_eq(locktable_draining(T), 0);
+    ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
+    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(nevs, 0);
+}
+END_TEST
+
+/* The table is freed with sessions in every state: one draining half-way
+ * (with waiters of a live session on its keys), one ended behind it, one
+ * live holding SESSION locks, one live that held some and let them go.
+ * Everything goes (the sanitizer and valgrind runs see any leak). */
+START_TEST(test_free_while_draining)
+{
+    struct lock_session a = { NULL, NULL }, b = { NULL, NULL },
+                        live = { NULL, NULL }, idle = { NULL, NULL };
+    char key[32];
+    uint64_t tok = 0;
+
+    grab_session(&a, "a", 1000);
+    grab_session(&b, "b", 10);
+    grab_session(&live, "l", 10);
+    for (int i = 0; i < 1000; i += 100) {
+        snprintf(key, sizeof(key), "a%d", i);
+        ck_assert_int_eq(acq(key, 0, 1, 0, &live, 1, 1, &tok), LOCK_QUEUED);
+    }
+    ck_assert_int_eq(acq("z", 0, 0, 0, &idle, 1, 0, &tok), LOCK_GRANTED);
+    ck_assert_int_eq(locktable_release(T, K("z"), tok), 1);
+    locktable_session_end(T, &a);
+    locktable_session_end(T, &b);
+    ck_assert_uint_eq(locktable_run_timers(T, 450), 450);
+    ck_assert_uint_lt(nevs, 10); /* some of a0, a100, ... went to `live` */
+    ck_assert_uint_eq(locktable_draining(T), 560);
+    ck_assert_ptr_nonnull(live.rec);
+    ck_assert_ptr_nonnull(idle.rec);
+    /* teardown frees the table here */
+}
+END_TEST
+
+/* The session record is made where "out of memory" can still be answered
+ * with nothing changed: before the grant, and before a SESSION wait is
+ * queued (so the hand-off later never allocates). */
+START_TEST(test_session_record_no_memory)
+{
+    struct lock_session s = { NULL, NULL }, o = { NULL, NULL };
+    uint64_t tok = 0, th = grab("h", 0);
+
+    alloc_fail_nth(1);
+    ck_assert_int_eq(acq("k", 0, 0, 0, &s, 1, 0, &tok), LOCK_NO_MEMORY);
+    alloc_fail_reset();
+    ck_assert_ptr_null(s.rec);
+    ck_assert_int_eq(locktable_is_locked(T, K("k")), 0);
+    alloc_fail_nth(1);
+    ck_assert_int_eq(acq("h", 0, 1, 0, &s, 1, 1, &tok), LOCK_NO_MEMORY);
+    alloc_fail_reset();
+    ck_assert_ptr_null(s.rec);
+    ck_assert_ptr_null(s.waiters);
+    check_stats(1, 0, 0, 0, 0, 0, 1, 0);
+    /* With memory, the wait is queued and its grant links into s. */
+    ck_assert_int_eq(acq("h", 0, 1, 0, &s, 1, 1, &tok), LOCK_QUEUED);
+    ck_assert_ptr_nonnull(s.rec);
+    alloc_fail_after(0); /* the hand-off must not need any */
+    ck_assert_int_eq(locktable_release(T, K("h"), th), 1);
+    alloc_fail_reset();
+    check_ev(0, EV_GRANTED, 1);
+    locktable_session_end(T, &s);
+    locktable_session_end(T, &o);
+    ck_assert_uint_eq(run_all_timers(), 1);
+    ck_assert_int_eq(locktable_is_locked(T, K("h")), 0);
+}
+END_TEST
+
 static Suite *locktable_suite(void)
 {
     Suite *s = suite_create("locktable");
@@ -1499,6 +1754,13 @@ static Suite *locktable_suite(void)
     tcase_add_test(tc, test_session_cancel_waits_keeps_locks);
     tcase_add_test(tc, test_session_lock_after_wait);
     tcase_add_test(tc, test_session_lock_expired);
+    ADD_TCASE("session_drain");
+    tcase_add_test(tc, test_session_end_sliced);
+    tcase_add_test(tc, test_session_drain_fifo);
+    tcase_add_test(tc, test_session_end_while_draining);
+    tcase_add_test(tc, test_session_lock_touched_while_draining);
+    tcase_add_test(tc, test_free_while_draining);
+    tcase_add_test(tc, test_session_record_no_memory);
     ADD_TCASE("recovery");
     tcase_add_test(tc, test_recovery);
     tcase_add_test(tc, test_recovery_ends_lazily);

@@ -3,8 +3,10 @@
  * Owns: one Check suite with a TCase per behaviour.  The heap tests check the
  * heap property, every node's index and every item's deadline after each
  * operation (heap_check), that equal deadlines leave together (in no
- * promised order), that a full heap refuses a node, and compare random
- * operation mixes against a brute-force model.  SipHash is held to all 64
+ * promised order), that a full heap refuses a node, that its array gives
+ * memory back after mass removal (without reallocating at every step near
+ * a boundary) and grows again, and compare random operation mixes against
+ * a brute-force model.  SipHash is held to all 64
  * published SipHash-2-4 vectors (key 00..0f, message 00 01 .. of length
  * 0..63).  The map tests use binary keys with NULs kept at the map's
  * key_offset from the node, pairs of keys that differ only in length,
@@ -317,6 +319,60 @@ START_TEST(test_heap_random_ops_vs_model)
     ck_assert_uint_gt(heap_len(&h), 0); /* heap_free with nodes still in */
     heap_free(&h);
     ck_assert_ptr_null(heap_peek(&h));
+    free(t);
+}
+END_TEST
+
+/* After a peak the array shrinks (under a quarter full it halves), with
+ * hysteresis: pushing and popping across the point where it last shrank
+ * reallocates nothing.  Emptied, it is back to its first size, and it grows
+ * again as before; order is kept throughout. */
+START_TEST(test_heap_shrinks_and_grows)
+{
+    enum { N = 100000 };
+    struct heap h;
+    struct timer *t = calloc(N, sizeof(*t));
+    size_t peak, cap;
+
+    ck_assert_ptr_nonnull(t);
+    heap_init(&h);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            heap_node_init(&t[i].hn);
+            t[i].id = i;
+            t[i].deadline = (uint64_t)(rng() % 1000000);
+            REQUIRE(heap_push(&h, &t[i].hn, t[i].deadline) == 0);
+        }
+        peak = h.cap;
+        ck_assert_uint_ge(peak, N);
+        uint64_t last = 0;
+        while (heap_len(&h) > 1000) {
+            struct heap_node *n = heap_pop(&h);
+            REQUIRE(((struct timer *)n)->deadline >= last);
+            last = ((struct timer *)n)->deadline;
+            REQUIRE(h.cap <= peak && h.len <= h.cap);
+        }
+        heap_check(&h);
+        /* Under a quarter full at every point of the way down, never less
+         * than the items: 1000 items sit in 2048 slots. */
+        ck_assert_uint_eq(h.cap, 2048);
+        /* Down to 511 halves once more; then pushing and popping across
+         * 511/512 reallocates nothing. */
+        while (heap_len(&h) > 511)
+            heap_pop(&h);
+        ck_assert_uint_eq(h.cap, 1024);
+        cap = h.cap;
+        for (int i = 0; i < 1000; i++) {
+            struct heap_node *n = heap_pop(&h);
+            REQUIRE(heap_push(&h, n, ((struct timer *)n)->deadline) == 0);
+            REQUIRE(h.cap == cap);
+        }
+        heap_check(&h);
+        while (heap_pop(&h) != NULL)
+            ;
+        ck_assert_uint_eq(h.cap, 16); /* HEAP_INITIAL_CAP */
+    }
+    heap_free(&h);
     free(t);
 }
 END_TEST
@@ -689,6 +745,7 @@ static Suite *structs_suite(void)
     tcase_add_test(tc, test_heap_remove_positions);
     tcase_add_test(tc, test_heap_update);
     tcase_add_test(tc, test_heap_random_ops_vs_model);
+    tcase_add_test(tc, test_heap_shrinks_and_grows);
     suite_add_tcase(s, tc = tcase_create("siphash"));
     tcase_add_test(tc, test_siphash_vectors);
     suite_add_tcase(s, tc = tcase_create("map"));
