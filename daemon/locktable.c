@@ -74,6 +74,8 @@ struct lock_extra {
     struct sess_link link;         /* in the SESSION holder's record */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
+    struct lock_extra *d_prev, *d_next; /* in t->durable while the entry
+                                           is ENTRY_DURABLE */
 };
 
 struct lock_entry {
@@ -122,6 +124,8 @@ struct locktable {
     void *raise_arg;
     struct lock_journal journal; /* all NULL: no crash safety asked for */
     uint64_t horizon;        /* durable lease horizon (monotonic us) */
+    struct lock_extra *durable; /* extras of the ENTRY_DURABLE entries, so
+                                 * a journal rewrite visits those alone */
     size_t entries;
     struct lock_stats stats;
     struct sess_table sessions; /* session records; ended ones drain here */
@@ -186,9 +190,38 @@ static int cover_by_horizon(struct locktable *t, uint64_t deadline)
     return 0;
 }
 
+static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e);
+static struct lock_extra *extra_find(struct locktable *t,
+                                     const struct lock_entry *e);
+static void extra_trim(struct locktable *t, struct lock_entry *e,
+                       struct lock_extra *x);
+
+/* Puts e (held) on the durable list; its extra record is made if needed.
+ * 0, or -1 when out of memory. */
+static int durable_link(struct locktable *t, struct lock_entry *e)
+{
+    if (e->flags & ENTRY_DURABLE)
+        return 0;
+    struct lock_extra *x = extra_get(t, e);
+    if (!x)
+        return -1;
+    x->d_prev = NULL;
+    x->d_next = t->durable;
+    if (t->durable)
+        t->durable->d_prev = x;
+    t->durable = x;
+    e->flags |= ENTRY_DURABLE;
+    return 0;
+}
+
+/* Takes e off the durable list (its extra record stays for the caller to
+ * trim or destroy).  Returns 1 when it was on it. */
+static int durable_unlink(struct locktable *t, struct lock_entry *e);
+
 /* Before e (held by e->token) gets `deadline`: makes that lease durable.
  * session_lock: e's holder is a SESSION (never written one by one).
- * Returns 0, or -1 when the journal failed (nothing was promised). */
+ * Returns 0, or -1 when the journal failed or memory ran out (nothing was
+ * promised). */
 static int make_durable(struct locktable *t, struct lock_entry *e,
                         uint64_t now, uint64_t deadline, int session_lock)
 {
@@ -200,20 +233,27 @@ static int make_durable(struct locktable *t, struct lock_entry *e,
                                                          : long_after);
     if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after)
         return cover_by_horizon(t, deadline);
-    if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
-                        deadline) != 0)
+    /* Linked first (it may need memory), unlinked again if the write
+     * fails: a durable entry is one whose lease is on disk. */
+    int was = (e->flags & ENTRY_DURABLE) != 0;
+    if (durable_link(t, e) != 0)
         return -1;
-    e->flags |= ENTRY_DURABLE;
+    if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
+                        deadline) != 0) {
+        if (!was) {
+            durable_unlink(t, e);
+            extra_trim(t, e, extra_find(t, e));
+        }
+        return -1;
+    }
     return 0;
 }
 
 /* e's hold is ending: a written lease gets its end written too. */
 static void hold_ended(struct locktable *t, struct lock_entry *e)
 {
-    if (!(e->flags & ENTRY_DURABLE))
-        return;
-    e->flags &= (uint8_t)~ENTRY_DURABLE;
-    t->journal.freed(t->journal.arg, e->key, e->node.keylen, e->token);
+    if (durable_unlink(t, e))
+        t->journal.freed(t->journal.arg, e->key, e->node.keylen, e->token);
 }
 
 /* ---- extra records ---- */
@@ -229,6 +269,22 @@ static struct lock_extra *extra_find(struct locktable *t,
                                   map_hash(&t->extras, &e, sizeof(e)));
     assert(n != NULL);
     return CONTAINER_OF(n, struct lock_extra, node);
+}
+
+static int durable_unlink(struct locktable *t, struct lock_entry *e)
+{
+    if (!(e->flags & ENTRY_DURABLE))
+        return 0;
+    struct lock_extra *x = extra_find(t, e);
+    if (x->d_prev)
+        x->d_prev->d_next = x->d_next;
+    else
+        t->durable = x->d_next;
+    if (x->d_next)
+        x->d_next->d_prev = x->d_prev;
+    x->d_prev = x->d_next = NULL;
+    e->flags &= (uint8_t)~ENTRY_DURABLE;
+    return 1;
 }
 
 /* e's extra record, made if it has none; NULL when out of memory. */
@@ -255,7 +311,7 @@ static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
 static void extra_trim(struct locktable *t, struct lock_entry *e,
                        struct lock_extra *x)
 {
-    if (!x || x->link.rec || x->wait_head)
+    if (!x || x->link.rec || x->wait_head || (e->flags & ENTRY_DURABLE))
         return;
     map_remove(&t->extras, &x->node);
     cfy_free(x);
@@ -318,6 +374,7 @@ static void entry_destroy(struct locktable *t, struct lock_entry *e,
                           struct lock_extra *x)
 {
     assert((x != NULL) == ((e->flags & ENTRY_HAS_EXTRA) != 0));
+    assert(!(e->flags & ENTRY_DURABLE)); /* its hold ended first */
     heap_remove(&t->expiries, &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
@@ -434,7 +491,7 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
     if (e->token) {
         /* An expired lease needs no end record: its hold record says when
          * it ends, and a replay drops it from then on. */
-        e->flags &= (uint8_t)~ENTRY_DURABLE;
+        durable_unlink(t, e);
         end_hold(t, e, x);
         t->stats.expired++;
     }
@@ -634,7 +691,7 @@ enum lock_result locktable_acquire(struct locktable *t,
                        rq->session_lock);
         if (*token)
             return LOCK_GRANTED;
-        entry_destroy(t, e, x);
+        entry_destroy(t, e, extra_find(t, e));
         return LOCK_NOT_DURABLE;
     }
     if (!rq->wait) {
@@ -845,8 +902,11 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
     if (!e)
         return -1;
     e->token = token;
-    if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us))
-        e->flags |= ENTRY_DURABLE;
+    if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
+        durable_link(t, e) != 0) {
+        entry_destroy(t, e, NULL);
+        return -1;
+    }
     heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
     locktable_raise_last_token(t, token);
     t->stats.held++;
@@ -864,7 +924,7 @@ int locktable_forget(struct locktable *t, const char *key, size_t keylen,
         return 0; /* only before any client: never with waiters */
     if (x)
         session_unlink_lock(x);
-    e->flags &= (uint8_t)~ENTRY_DURABLE; /* no end record: replaying */
+    durable_unlink(t, e); /* no end record: replaying */
     t->stats.held--;
     entry_destroy(t, e, x);
     return 1;
@@ -882,32 +942,21 @@ uint64_t locktable_horizon(const struct locktable *t)
     return t->horizon;
 }
 
-static int foreach_lock(struct locktable *t, int durable_only,
-                        int (*fn)(const char *key, size_t keylen,
-                                  uint64_t token, uint64_t ttl_left_us,
-                                  void *arg),
-                        void *arg)
+/* Calls fn for e when it is held now (not expired or released but not
+ * collected yet).  Returns fn's value, or 0 when e was skipped. */
+static int visit_held(struct locktable *t, struct lock_entry *e, uint64_t now,
+                      int (*fn)(const char *key, size_t keylen,
+                                uint64_t token, uint64_t ttl_left_us,
+                                void *arg),
+                      void *arg)
 {
-    uint64_t now = now_us(t);
-    struct map_iter it;
-    struct map_node *n;
-    int rc = 0;
-    map_iter_init(&t->map, &it);
-    while (rc == 0 && (n = map_iter_next(&it)) != NULL) {
-        struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, node);
-        uint64_t deadline = entry_deadline(t, e);
-        if (!e->token || deadline <= now)
-            continue; /* expired already, just not collected yet */
-        if (durable_only && !(e->flags & ENTRY_DURABLE))
-            continue;
-        if ((e->flags & ENTRY_SESSION) &&
-            extra_find(t, e)->link.rec->ended)
-            continue; /* its session ended: released, just not drained */
-        uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
-        rc = fn(e->key, n->keylen, e->token, left, arg);
-    }
-    map_iter_done(&it);
-    return rc;
+    uint64_t deadline = entry_deadline(t, e);
+    if (!e->token || deadline <= now)
+        return 0; /* expired already, just not collected yet */
+    if ((e->flags & ENTRY_SESSION) && extra_find(t, e)->link.rec->ended)
+        return 0; /* its session ended: released, just not drained */
+    uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
+    return fn(e->key, e->node.keylen, e->token, left, arg);
 }
 
 int locktable_foreach_held(struct locktable *t,
@@ -916,7 +965,16 @@ int locktable_foreach_held(struct locktable *t,
                                      void *arg),
                            void *arg)
 {
-    return foreach_lock(t, 0, fn, arg);
+    uint64_t now = now_us(t);
+    struct map_iter it;
+    struct map_node *n;
+    int rc = 0;
+    map_iter_init(&t->map, &it);
+    while (rc == 0 && (n = map_iter_next(&it)) != NULL)
+        rc = visit_held(t, CONTAINER_OF(n, struct lock_entry, node), now, fn,
+                        arg);
+    map_iter_done(&it);
+    return rc;
 }
 
 int locktable_foreach_durable(struct locktable *t,
@@ -925,7 +983,11 @@ int locktable_foreach_durable(struct locktable *t,
                                         void *arg),
                               void *arg)
 {
-    return foreach_lock(t, 1, fn, arg);
+    uint64_t now = now_us(t);
+    int rc = 0;
+    for (struct lock_extra *x = t->durable; rc == 0 && x; x = x->d_next)
+        rc = visit_held(t, x->entry, now, fn, arg);
+    return rc;
 }
 
 void locktable_stats(const struct locktable *t, struct lock_stats *out)

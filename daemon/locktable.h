@@ -252,7 +252,8 @@ int locktable_foreach_held(struct locktable *t,
                            void *arg);
 
 /* As locktable_foreach_held, for the durable locks only (see struct
- * lock_journal): what a new journal must start with. */
+ * lock_journal): what a new journal must start with.  Visits those alone,
+ * however many other locks are held. */
 int locktable_foreach_durable(struct locktable *t,
                               int (*fn)(const char *key, size_t keylen,
                                         uint64_t token, uint64_t ttl_left_us,
