@@ -53,8 +53,9 @@ DAEMON := $(BUILD)/cachifyd
 # lock engine (for the embedded "mem:" backend).
 CLIENT_VERSION := 0.1.0
 CLIENT_SOVERSION := 0
-ENGINE_SRC := daemon/locktable.c daemon/lock_session.c daemon/map.c daemon/heap.c daemon/slab.c \
-              daemon/siphash.c daemon/clock.c daemon/alloc.c
+ENGINE_SRC := daemon/locktable.c daemon/lock_journal.c daemon/lock_session.c \
+              daemon/map.c daemon/heap.c daemon/slab.c daemon/siphash.c \
+              daemon/clock.c daemon/alloc.c
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a

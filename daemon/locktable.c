@@ -1,4 +1,6 @@
 /* daemon/locktable.c - the lock engine (see locktable.h for the contract).
+ * Its crash-safety hooks, restore and snapshots are in lock_journal.c; the
+ * layouts below are declared in locktable_int.h, which both share.
  *
  * Data layout: each key is one struct lock_entry, in the hash map `map`
  * (map.h) and always in the `expiries` heap (heap.h).  A held lock's heap
@@ -51,102 +53,7 @@
 #include <string.h>
 
 #include "daemon/alloc.h"
-#include "daemon/heap.h"
-#include "daemon/lock_session.h"
-#include "daemon/map.h"
-#include "daemon/slab.h"
-
-#define ENTRY_NEVER UINT64_MAX
-
-#define CONTAINER_OF(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
-/* lock_entry.flags */
-#define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
-#define ENTRY_SESSION 0x02u   /* held as a SESSION lock (its extra's link is
-                               * in a session record), so lookups check
-                               * whether that session ended */
-#define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
-
-struct lock_extra {
-    struct map_node node;          /* in t->extras, keyed by `entry` */
-    struct lock_entry *entry;      /* the key: these pointer bytes */
-    struct sess_link link;         /* in the SESSION holder's record */
-    struct lock_waiter *wait_head, *wait_tail;
-    size_t nwaiters;
-    struct lock_extra *d_prev, *d_next; /* in t->durable while the entry
-                                           is ENTRY_DURABLE */
-};
-
-struct lock_entry {
-    struct map_node node;          /* in t->map; the key is `key` below */
-    uint64_t token;                /* holder's token; 0 when not held */
-    struct heap_node due;          /* in t->expiries; see the top */
-    uint8_t flags;                 /* ENTRY_HAS_EXTRA */
-    char key[];                    /* node.keylen bytes, no terminator */
-};
-
-_Static_assert(offsetof(struct lock_entry, key) ==
-                   sizeof(struct map_node) + sizeof(uint64_t) +
-                       sizeof(struct heap_node) + 1,
-               "no padding before the key");
-
-/* Where the maps find the key bytes, counted from the node. */
-#define ENTRY_KEY_OFFSET \
-    (offsetof(struct lock_entry, key) - offsetof(struct lock_entry, node))
-#define EXTRA_KEY_OFFSET \
-    (offsetof(struct lock_extra, entry) - offsetof(struct lock_extra, node))
-
-struct lock_waiter {
-    struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
-    struct lock_extra *x;          /* the waited-on entry's extra (x->entry) */
-    struct lock_waiter *prev, *next;       /* in the entry's FIFO */
-    struct lock_wait_link slink;           /* in its session's waiters */
-    uint64_t ttl_us;
-    int session_lock;
-    void *ctx;
-};
-
-struct locktable {
-    struct map map;         /* every entry, by key */
-    struct map extras;      /* every extra record, by its entry's address */
-    struct heap expiries;   /* every entry */
-    struct heap waits;      /* every waiter */
-    struct slab slab;       /* the entries' memory */
-    struct lock_clock clock;
-    struct lock_events events;
-    struct locktable_limits limits;
-    uint64_t last_token;
-    uint64_t recovery_until; /* monotonic us; 0 = not recovering */
-    uint64_t token_ceiling;  /* see locktable_set_token_ceiling; checked
-                              * only while raise_ceiling is set */
-    uint64_t (*raise_ceiling)(void *arg, uint64_t token);
-    void *raise_arg;
-    struct lock_journal journal; /* all NULL: no crash safety asked for */
-    uint64_t horizon;        /* durable lease horizon (monotonic us) */
-    struct lock_extra *durable; /* extras of the ENTRY_DURABLE entries, so
-                                 * a journal rewrite visits those alone */
-    size_t entries;
-    struct lock_stats stats;
-    struct sess_table sessions; /* session records; ended ones drain here */
-};
-
-static uint64_t now_us(const struct locktable *t)
-{
-    return t->clock.mono_us(t->clock.arg);
-}
-
-static uint64_t deadline_after(uint64_t now, uint64_t span_us)
-{
-    if (span_us == 0 || span_us >= ENTRY_NEVER - now)
-        return ENTRY_NEVER;
-    return now + span_us;
-}
-
-static int recovering_at(const struct locktable *t, uint64_t now)
-{
-    return t->recovery_until != 0 && now < t->recovery_until;
-}
+#include "daemon/locktable_int.h"
 
 /* Tokens: max(last + 1, wall clock in us), so they grow strictly within a
  * run and start above the previous run's tokens after a restart. */
@@ -163,104 +70,11 @@ static uint64_t next_token(struct locktable *t)
     return token;
 }
 
-/* When e's lock expires (or its recovery ends). */
-static uint64_t entry_deadline(const struct locktable *t,
-                               const struct lock_entry *e)
-{
-    return heap_deadline(&t->expiries, &e->due);
-}
-
-/* ---- durability (struct lock_journal in locktable.h) ---- */
-
-static int journal_on(const struct locktable *t)
-{
-    return t->journal.hold != NULL;
-}
-
-/* Makes the horizon reach deadline.  0, or -1 when it could not be
- * written. */
-static int cover_by_horizon(struct locktable *t, uint64_t deadline)
-{
-    if (deadline <= t->horizon)
-        return 0;
-    uint64_t raised = t->journal.raise_horizon(t->journal.arg, deadline);
-    if (raised < deadline)
-        return -1;
-    t->horizon = raised;
-    return 0;
-}
-
-static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e);
-static struct lock_extra *extra_find(struct locktable *t,
-                                     const struct lock_entry *e);
-static void extra_trim(struct locktable *t, struct lock_entry *e,
-                       struct lock_extra *x);
-
-/* Puts e (held) on the durable list; its extra record is made if needed.
- * 0, or -1 when out of memory. */
-static int durable_link(struct locktable *t, struct lock_entry *e)
-{
-    if (e->flags & ENTRY_DURABLE)
-        return 0;
-    struct lock_extra *x = extra_get(t, e);
-    if (!x)
-        return -1;
-    x->d_prev = NULL;
-    x->d_next = t->durable;
-    if (t->durable)
-        t->durable->d_prev = x;
-    t->durable = x;
-    e->flags |= ENTRY_DURABLE;
-    return 0;
-}
-
-/* Takes e off the durable list (its extra record stays for the caller to
- * trim or destroy).  Returns 1 when it was on it. */
-static int durable_unlink(struct locktable *t, struct lock_entry *e);
-
-/* Before e (held by e->token) gets `deadline`: makes that lease durable.
- * session_lock: e's holder is a SESSION (never written one by one).
- * Returns 0, or -1 when the journal failed or memory ran out (nothing was
- * promised). */
-static int make_durable(struct locktable *t, struct lock_entry *e,
-                        uint64_t now, uint64_t deadline, int session_lock)
-{
-    if (!journal_on(t))
-        return 0;
-    uint64_t long_after = deadline_after(now, t->journal.long_lease_us);
-    if (session_lock)
-        return cover_by_horizon(t, deadline < long_after ? deadline
-                                                         : long_after);
-    if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after)
-        return cover_by_horizon(t, deadline);
-    /* Linked first (it may need memory), unlinked again if the write
-     * fails: a durable entry is one whose lease is on disk. */
-    int was = (e->flags & ENTRY_DURABLE) != 0;
-    if (durable_link(t, e) != 0)
-        return -1;
-    if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
-                        deadline) != 0) {
-        if (!was) {
-            durable_unlink(t, e);
-            extra_trim(t, e, extra_find(t, e));
-        }
-        return -1;
-    }
-    return 0;
-}
-
-/* e's hold is ending: a written lease gets its end written too. */
-static void hold_ended(struct locktable *t, struct lock_entry *e)
-{
-    if (durable_unlink(t, e))
-        t->journal.freed(t->journal.arg, e->key, e->node.keylen, e->token);
-}
-
 /* ---- extra records ---- */
 
 /* e's extra record, or NULL when it has none; looks in t->extras only when
  * e's flag says there is one. */
-static struct lock_extra *extra_find(struct locktable *t,
+struct lock_extra *lt_extra_find(struct locktable *t,
                                      const struct lock_entry *e)
 {
     if (!(e->flags & ENTRY_HAS_EXTRA))
@@ -271,26 +85,10 @@ static struct lock_extra *extra_find(struct locktable *t,
     return CONTAINER_OF(n, struct lock_extra, node);
 }
 
-static int durable_unlink(struct locktable *t, struct lock_entry *e)
-{
-    if (!(e->flags & ENTRY_DURABLE))
-        return 0;
-    struct lock_extra *x = extra_find(t, e);
-    if (x->d_prev)
-        x->d_prev->d_next = x->d_next;
-    else
-        t->durable = x->d_next;
-    if (x->d_next)
-        x->d_next->d_prev = x->d_prev;
-    x->d_prev = x->d_next = NULL;
-    e->flags &= (uint8_t)~ENTRY_DURABLE;
-    return 1;
-}
-
 /* e's extra record, made if it has none; NULL when out of memory. */
-static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
+struct lock_extra *lt_extra_get(struct locktable *t, struct lock_entry *e)
 {
-    struct lock_extra *x = extra_find(t, e);
+    struct lock_extra *x = lt_extra_find(t, e);
     if (x)
         return x;
     x = cfy_calloc(1, sizeof(*x));
@@ -308,7 +106,7 @@ static struct lock_extra *extra_get(struct locktable *t, struct lock_entry *e)
  * holder and no waiter.  Without this a key that once had a waiter would
  * carry the record (about 80 bytes with malloc's header) for as long as it
  * stays held.  Never allocates, so the paths that call it cannot fail. */
-static void extra_trim(struct locktable *t, struct lock_entry *e,
+void lt_extra_trim(struct locktable *t, struct lock_entry *e,
                        struct lock_extra *x)
 {
     if (!x || x->link.rec || x->wait_head || (e->flags & ENTRY_DURABLE))
@@ -330,7 +128,7 @@ static void session_link_lock(struct lock_session *s, struct lock_extra *x)
     x->entry->flags |= ENTRY_SESSION;
 }
 
-static void session_unlink_lock(struct lock_extra *x)
+void lt_session_unlink_lock(struct lock_extra *x)
 {
     sess_unlink(&x->link);
     x->entry->flags &= (uint8_t)~ENTRY_SESSION;
@@ -345,7 +143,7 @@ static size_t entry_size(size_t keylen)
     return n < sizeof(struct lock_entry) ? sizeof(struct lock_entry) : n;
 }
 
-static struct lock_entry *entry_create(struct locktable *t, const char *key,
+struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
                                        size_t keylen, uint32_t hash)
 {
     if (keylen > MAP_KEY_MAX ||
@@ -369,8 +167,8 @@ static struct lock_entry *entry_create(struct locktable *t, const char *key,
     return e;
 }
 
-/* Frees e and x, which must be extra_find(t, e). */
-static void entry_destroy(struct locktable *t, struct lock_entry *e,
+/* Frees e and x, which must be lt_extra_find(t, e). */
+void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
                           struct lock_extra *x)
 {
     assert((x != NULL) == ((e->flags & ENTRY_HAS_EXTRA) != 0));
@@ -410,9 +208,9 @@ static uint64_t grant(struct locktable *t, struct lock_entry *e,
                       struct lock_extra *x, uint64_t now, uint64_t ttl_us,
                       struct lock_session *session, int session_lock)
 {
-    uint64_t deadline = deadline_after(now, ttl_us);
+    uint64_t deadline = lt_deadline_after(now, ttl_us);
     e->token = next_token(t);
-    if (make_durable(t, e, now, deadline, session_lock && session) != 0) {
+    if (lt_make_durable(t, e, now, deadline, session_lock && session) != 0) {
         e->token = 0;
         return 0;
     }
@@ -426,20 +224,20 @@ static uint64_t grant(struct locktable *t, struct lock_entry *e,
     return e->token;
 }
 
-/* Ends e's hold; x is extra_find(t, e). */
+/* Ends e's hold; x is lt_extra_find(t, e). */
 static void end_hold(struct locktable *t, struct lock_entry *e,
                      struct lock_extra *x)
 {
     if (x)
-        session_unlink_lock(x);
-    hold_ended(t, e);
+        lt_session_unlink_lock(x);
+    lt_hold_ended(t, e);
     e->token = 0;
     t->stats.held--;
 }
 
 /* After e's hold ended (or recovery ended for it) at freed_at: hand it to the
  * first waiter, keep it waiting for recovery, or free it.  x is
- * extra_find(t, e).  May free e. */
+ * lt_extra_find(t, e).  May free e. */
 static void pass_on(struct locktable *t, struct lock_entry *e,
                     struct lock_extra *x, uint64_t now, uint64_t freed_at)
 {
@@ -458,10 +256,10 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
             t->events.timed_out(ctx, t->events.arg);
     }
     if (!w) {
-        entry_destroy(t, e, x);
+        lt_entry_destroy(t, e, x);
         return;
     }
-    if (recovering_at(t, now)) {
+    if (lt_recovering_at(t, now)) {
         heap_update(&t->expiries, &e->due, t->recovery_until);
         return;
     }
@@ -471,12 +269,12 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
     if (!token) {
         heap_update(&t->expiries, &e->due,
-                    deadline_after(now, t->journal.journal_retry_us));
+                    lt_deadline_after(now, t->journal.journal_retry_us));
         return;
     }
     waiter_unlink(t, w); /* its own links only: the lock's are set */
     t->stats.handoffs++;
-    extra_trim(t, e, x); /* the last waiter, granted a plain lock */
+    lt_extra_trim(t, e, x); /* the last waiter, granted a plain lock */
     void *ctx = w->ctx;
     cfy_free(w);
     if (t->events.granted)
@@ -486,12 +284,12 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
 /* e's heap deadline has passed: its lock expired, or recovery ended. */
 static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
-    uint64_t freed_at = entry_deadline(t, e);
-    struct lock_extra *x = extra_find(t, e);
+    uint64_t freed_at = lt_entry_deadline(t, e);
+    struct lock_extra *x = lt_extra_find(t, e);
     if (e->token) {
         /* An expired lease needs no end record: its hold record says when
          * it ends, and a replay drops it from then on. */
-        durable_unlink(t, e);
+        lt_durable_unlink(t, e);
         end_hold(t, e, x);
         t->stats.expired++;
     }
@@ -512,7 +310,7 @@ static void release_ended(struct locktable *t, struct lock_extra *x,
 {
     struct lock_entry *e = x->entry;
     uint64_t ended_at = x->link.rec->ended_at;
-    if (entry_deadline(t, e) <= ended_at) {
+    if (lt_entry_deadline(t, e) <= ended_at) {
         entry_due(t, e, now);
         return;
     }
@@ -529,7 +327,7 @@ static int settle_ended(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
     if (!(e->flags & ENTRY_SESSION))
         return 0;
-    struct lock_extra *x = extra_find(t, e);
+    struct lock_extra *x = lt_extra_find(t, e);
     if (!x->link.rec->ended)
         return 0;
     release_ended(t, x, now);
@@ -539,7 +337,7 @@ static int settle_ended(struct locktable *t, struct lock_entry *e, uint64_t now)
 /* Finds key, first settling a passed deadline (lazy expiry) or a lock whose
  * session ended (lazy drain), so callers never see an expired holder or a
  * gone session's lock.  NULL when the key has no entry. */
-static struct lock_entry *lookup(struct locktable *t, const char *key,
+struct lock_entry *lt_lookup(struct locktable *t, const char *key,
                                  size_t keylen, uint64_t now, uint32_t *hash)
 {
     uint32_t h = map_hash(&t->map, key, keylen);
@@ -550,7 +348,7 @@ static struct lock_entry *lookup(struct locktable *t, const char *key,
         return NULL;
     struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, node);
     int settled = settle_ended(t, e, now);
-    if (!settled && entry_deadline(t, e) <= now) {
+    if (!settled && lt_entry_deadline(t, e) <= now) {
         entry_due(t, e, now);
         settled = 1;
     }
@@ -623,24 +421,24 @@ void locktable_free(struct locktable *t)
 static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
                                 const struct lock_request *rq, uint64_t now)
 {
-    struct lock_extra *x = extra_find(t, e);
+    struct lock_extra *x = lt_extra_find(t, e);
     if (t->limits.max_waiters && x && x->nwaiters >= t->limits.max_waiters)
         return LOCK_LIMIT_WAITERS;
     /* The grant to come links into the session's record: make it now. */
     if (rq->session_lock && rq->session &&
         sess_reserve(&t->sessions, rq->session) != 0)
         return LOCK_NO_MEMORY;
-    if (!x && !(x = extra_get(t, e)))
+    if (!x && !(x = lt_extra_get(t, e)))
         return LOCK_NO_MEMORY;
     struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
     if (!w) {
-        extra_trim(t, e, x); /* made just now: nothing changed after all */
+        lt_extra_trim(t, e, x); /* made just now: nothing changed after all */
         return LOCK_NO_MEMORY;
     }
     heap_node_init(&w->due);
-    if (heap_push(&t->waits, &w->due, deadline_after(now, rq->wait_us)) != 0) {
+    if (heap_push(&t->waits, &w->due, lt_deadline_after(now, rq->wait_us)) != 0) {
         cfy_free(w);
-        extra_trim(t, e, x);
+        lt_extra_trim(t, e, x);
         return LOCK_NO_MEMORY;
     }
     w->x = x;
@@ -664,13 +462,13 @@ enum lock_result locktable_acquire(struct locktable *t,
                                    const struct lock_request *rq,
                                    uint64_t *token)
 {
-    uint64_t now = now_us(t);
+    uint64_t now = lt_now_us(t);
     uint32_t hash;
-    struct lock_entry *e = lookup(t, rq->key, rq->keylen, now, &hash);
-    int recovering = recovering_at(t, now);
+    struct lock_entry *e = lt_lookup(t, rq->key, rq->keylen, now, &hash);
+    int recovering = lt_recovering_at(t, now);
 
     /* An entry that is not held only exists during recovery (its deadline
-     * is the end of recovery, which lookup() settles), so outside recovery
+     * is the end of recovery, which lt_lookup() settles), so outside recovery
      * `e` is either NULL or held (or, rarely, waiting for a journal retry:
      * see pass_on). */
     if (!e && !recovering) {
@@ -679,19 +477,19 @@ enum lock_result locktable_acquire(struct locktable *t,
         if (rq->session_lock && rq->session &&
             sess_reserve(&t->sessions, rq->session) != 0)
             return LOCK_NO_MEMORY;
-        e = entry_create(t, rq->key, rq->keylen, hash);
+        e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
         struct lock_extra *x = NULL;
-        if (rq->session_lock && rq->session && !(x = extra_get(t, e))) {
-            entry_destroy(t, e, NULL);
+        if (rq->session_lock && rq->session && !(x = lt_extra_get(t, e))) {
+            lt_entry_destroy(t, e, NULL);
             return LOCK_NO_MEMORY;
         }
         *token = grant(t, e, x, now, rq->ttl_us, rq->session,
                        rq->session_lock);
         if (*token)
             return LOCK_GRANTED;
-        entry_destroy(t, e, extra_find(t, e));
+        lt_entry_destroy(t, e, lt_extra_find(t, e));
         return LOCK_NOT_DURABLE;
     }
     if (!rq->wait) {
@@ -702,7 +500,7 @@ enum lock_result locktable_acquire(struct locktable *t,
     if (!e) { /* recovering: an unheld entry carries the queue */
         if (t->limits.max_locks && t->entries >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
-        e = entry_create(t, rq->key, rq->keylen, hash);
+        e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
         heap_update(&t->expiries, &e->due, t->recovery_until);
@@ -710,18 +508,18 @@ enum lock_result locktable_acquire(struct locktable *t,
     }
     enum lock_result r = enqueue(t, e, rq, now);
     if (r != LOCK_QUEUED && created)
-        entry_destroy(t, e, extra_find(t, e));
+        lt_entry_destroy(t, e, lt_extra_find(t, e));
     return r;
 }
 
 int locktable_release(struct locktable *t, const char *key, size_t keylen,
                       uint64_t token)
 {
-    uint64_t now = now_us(t);
-    struct lock_entry *e = lookup(t, key, keylen, now, NULL);
+    uint64_t now = lt_now_us(t);
+    struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
     if (!e || !e->token || (token && e->token != token))
         return 0;
-    struct lock_extra *x = extra_find(t, e);
+    struct lock_extra *x = lt_extra_find(t, e);
     end_hold(t, e, x);
     t->stats.released++;
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
@@ -731,22 +529,22 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
 
 int locktable_is_locked(struct locktable *t, const char *key, size_t keylen)
 {
-    uint64_t now = now_us(t);
-    struct lock_entry *e = lookup(t, key, keylen, now, NULL);
+    uint64_t now = lt_now_us(t);
+    struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
     /* While recovering, a key nobody holds here may still be held by a
      * lock granted before the crash: the answer ACQUIRE gives. */
-    return (e && e->token) || recovering_at(t, now);
+    return (e && e->token) || lt_recovering_at(t, now);
 }
 
 int locktable_extend(struct locktable *t, const char *key, size_t keylen,
                      uint64_t token, uint64_t ttl_us)
 {
-    uint64_t now = now_us(t);
-    struct lock_entry *e = lookup(t, key, keylen, now, NULL);
+    uint64_t now = lt_now_us(t);
+    struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
     if (!e || !e->token || e->token != token)
         return 0;
-    uint64_t deadline = deadline_after(now, ttl_us);
-    if (make_durable(t, e, now, deadline,
+    uint64_t deadline = lt_deadline_after(now, ttl_us);
+    if (lt_make_durable(t, e, now, deadline,
                      (e->flags & ENTRY_SESSION) != 0) != 0)
         return -1;
     heap_update(&t->expiries, &e->due, deadline);
@@ -755,13 +553,13 @@ int locktable_extend(struct locktable *t, const char *key, size_t keylen,
 
 int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen)
 {
-    uint64_t now = now_us(t);
-    struct lock_entry *e = lookup(t, key, keylen, now, NULL);
-    if ((!e || !e->token) && recovering_at(t, now))
+    uint64_t now = lt_now_us(t);
+    struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
+    if ((!e || !e->token) && lt_recovering_at(t, now))
         return (int64_t)(t->recovery_until - now); /* as is_locked says */
     if (!e || !e->token)
         return -2;
-    uint64_t deadline = entry_deadline(t, e);
+    uint64_t deadline = lt_entry_deadline(t, e);
     if (deadline == ENTRY_NEVER)
         return -1;
     uint64_t left = deadline - now; /* > 0: lookup settled due ones */
@@ -771,7 +569,7 @@ int64_t locktable_pttl_us(struct locktable *t, const char *key, size_t keylen)
 uint64_t locktable_holder_token(struct locktable *t, const char *key,
                                 size_t keylen)
 {
-    struct lock_entry *e = lookup(t, key, keylen, now_us(t), NULL);
+    struct lock_entry *e = lt_lookup(t, key, keylen, lt_now_us(t), NULL);
     return e ? e->token : 0;
 }
 
@@ -785,9 +583,9 @@ void locktable_session_cancel_waits(struct locktable *t,
         waiter_unlink(t, w);
         cfy_free(w);
         if (!x->entry->token && !x->wait_head)
-            entry_destroy(t, x->entry, x);
+            lt_entry_destroy(t, x->entry, x);
         else
-            extra_trim(t, x->entry, x);
+            lt_extra_trim(t, x->entry, x);
     }
 }
 
@@ -796,7 +594,7 @@ void locktable_session_cancel_waits(struct locktable *t,
 void locktable_session_end(struct locktable *t, struct lock_session *session)
 {
     locktable_session_cancel_waits(t, session);
-    sess_end(&t->sessions, session, now_us(t));
+    sess_end(&t->sessions, session, lt_now_us(t));
 }
 
 uint64_t locktable_next_deadline(const struct locktable *t)
@@ -810,7 +608,7 @@ uint64_t locktable_next_deadline(const struct locktable *t)
 
 size_t locktable_run_timers(struct locktable *t, size_t max_events)
 {
-    uint64_t now = now_us(t);
+    uint64_t now = lt_now_us(t);
     size_t done = 0;
     while (done < max_events) {
         struct heap_node *a = heap_peek(&t->expiries);
@@ -850,9 +648,9 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             cfy_free(w);
             t->stats.timeouts++;
             if (!x->entry->token && !x->wait_head)
-                entry_destroy(t, x->entry, x);
+                lt_entry_destroy(t, x->entry, x);
             else
-                extra_trim(t, x->entry, x);
+                lt_extra_trim(t, x->entry, x);
             if (t->events.timed_out)
                 t->events.timed_out(ctx, t->events.arg);
         }
@@ -877,7 +675,7 @@ void locktable_set_token_ceiling(struct locktable *t, uint64_t ceiling,
 
 int locktable_recovering(const struct locktable *t)
 {
-    return recovering_at(t, now_us(t));
+    return lt_recovering_at(t, lt_now_us(t));
 }
 
 uint64_t locktable_last_token(const struct locktable *t)
@@ -889,105 +687,6 @@ void locktable_raise_last_token(struct locktable *t, uint64_t token)
 {
     if (token > t->last_token)
         t->last_token = token;
-}
-
-int locktable_restore(struct locktable *t, const char *key, size_t keylen,
-                      uint64_t token, uint64_t ttl_us)
-{
-    uint64_t now = now_us(t);
-    uint32_t hash;
-    if (token == 0 || lookup(t, key, keylen, now, &hash) != NULL)
-        return -1;
-    struct lock_entry *e = entry_create(t, key, keylen, hash);
-    if (!e)
-        return -1;
-    e->token = token;
-    if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
-        durable_link(t, e) != 0) {
-        entry_destroy(t, e, NULL);
-        return -1;
-    }
-    heap_update(&t->expiries, &e->due, deadline_after(now, ttl_us));
-    locktable_raise_last_token(t, token);
-    t->stats.held++;
-    return 0;
-}
-
-int locktable_forget(struct locktable *t, const char *key, size_t keylen,
-                     uint64_t token)
-{
-    struct lock_entry *e = lookup(t, key, keylen, now_us(t), NULL);
-    if (!e || !e->token || (token && e->token != token))
-        return 0;
-    struct lock_extra *x = extra_find(t, e);
-    if (x && x->wait_head)
-        return 0; /* only before any client: never with waiters */
-    if (x)
-        session_unlink_lock(x);
-    durable_unlink(t, e); /* no end record: replaying */
-    t->stats.held--;
-    entry_destroy(t, e, x);
-    return 1;
-}
-
-void locktable_set_journal(struct locktable *t, const struct lock_journal *j,
-                           uint64_t horizon)
-{
-    t->journal = *j;
-    t->horizon = horizon;
-}
-
-uint64_t locktable_horizon(const struct locktable *t)
-{
-    return t->horizon;
-}
-
-/* Calls fn for e when it is held now (not expired or released but not
- * collected yet).  Returns fn's value, or 0 when e was skipped. */
-static int visit_held(struct locktable *t, struct lock_entry *e, uint64_t now,
-                      int (*fn)(const char *key, size_t keylen,
-                                uint64_t token, uint64_t ttl_left_us,
-                                void *arg),
-                      void *arg)
-{
-    uint64_t deadline = entry_deadline(t, e);
-    if (!e->token || deadline <= now)
-        return 0; /* expired already, just not collected yet */
-    if ((e->flags & ENTRY_SESSION) && extra_find(t, e)->link.rec->ended)
-        return 0; /* its session ended: released, just not drained */
-    uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
-    return fn(e->key, e->node.keylen, e->token, left, arg);
-}
-
-int locktable_foreach_held(struct locktable *t,
-                           int (*fn)(const char *key, size_t keylen,
-                                     uint64_t token, uint64_t ttl_left_us,
-                                     void *arg),
-                           void *arg)
-{
-    uint64_t now = now_us(t);
-    struct map_iter it;
-    struct map_node *n;
-    int rc = 0;
-    map_iter_init(&t->map, &it);
-    while (rc == 0 && (n = map_iter_next(&it)) != NULL)
-        rc = visit_held(t, CONTAINER_OF(n, struct lock_entry, node), now, fn,
-                        arg);
-    map_iter_done(&it);
-    return rc;
-}
-
-int locktable_foreach_durable(struct locktable *t,
-                              int (*fn)(const char *key, size_t keylen,
-                                        uint64_t token, uint64_t ttl_left_us,
-                                        void *arg),
-                              void *arg)
-{
-    uint64_t now = now_us(t);
-    int rc = 0;
-    for (struct lock_extra *x = t->durable; rc == 0 && x; x = x->d_next)
-        rc = visit_held(t, x->entry, now, fn, arg);
-    return rc;
 }
 
 void locktable_stats(const struct locktable *t, struct lock_stats *out)

@@ -1,0 +1,204 @@
+/* daemon/lock_journal.c - the lock engine's crash safety and persistence:
+ * the durability hooks (struct lock_journal in locktable.h), the durable
+ * list a journal rewrite walks, the token ceiling and recovery settings,
+ * and restoring and listing locks for the state file.
+ *
+ * Owns: which leases are durable (ENTRY_DURABLE, t->durable) and when the
+ * hooks are called.  Does not own: the file (daemon/state.c) or the rest of
+ * the engine (locktable.c, whose layout is in locktable_int.h).
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/locktable_int.h"
+
+static int journal_on(const struct locktable *t)
+{
+    return t->journal.hold != NULL;
+}
+
+/* Makes the horizon reach deadline.  0, or -1 when it could not be
+ * written. */
+static int cover_by_horizon(struct locktable *t, uint64_t deadline)
+{
+    if (deadline <= t->horizon)
+        return 0;
+    uint64_t raised = t->journal.raise_horizon(t->journal.arg, deadline);
+    if (raised < deadline)
+        return -1;
+    t->horizon = raised;
+    return 0;
+}
+
+
+/* Puts e (held) on the durable list; its extra record is made if needed.
+ * 0, or -1 when out of memory. */
+static int durable_link(struct locktable *t, struct lock_entry *e)
+{
+    if (e->flags & ENTRY_DURABLE)
+        return 0;
+    struct lock_extra *x = lt_extra_get(t, e);
+    if (!x)
+        return -1;
+    x->d_prev = NULL;
+    x->d_next = t->durable;
+    if (t->durable)
+        t->durable->d_prev = x;
+    t->durable = x;
+    e->flags |= ENTRY_DURABLE;
+    return 0;
+}
+
+/* Before e (held by e->token) gets `deadline`: makes that lease durable.
+ * session_lock: e's holder is a SESSION (never written one by one).
+ * Returns 0, or -1 when the journal failed or memory ran out (nothing was
+ * promised). */
+int lt_make_durable(struct locktable *t, struct lock_entry *e,
+                        uint64_t now, uint64_t deadline, int session_lock)
+{
+    if (!journal_on(t))
+        return 0;
+    uint64_t long_after = lt_deadline_after(now, t->journal.long_lease_us);
+    if (session_lock)
+        return cover_by_horizon(t, deadline < long_after ? deadline
+                                                         : long_after);
+    if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after)
+        return cover_by_horizon(t, deadline);
+    /* Linked first (it may need memory), unlinked again if the write
+     * fails: a durable entry is one whose lease is on disk. */
+    int was = (e->flags & ENTRY_DURABLE) != 0;
+    if (durable_link(t, e) != 0)
+        return -1;
+    if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
+                        deadline) != 0) {
+        if (!was) {
+            lt_durable_unlink(t, e);
+            lt_extra_trim(t, e, lt_extra_find(t, e));
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* e's hold is ending: a written lease gets its end written too. */
+void lt_hold_ended(struct locktable *t, struct lock_entry *e)
+{
+    if (lt_durable_unlink(t, e))
+        t->journal.freed(t->journal.arg, e->key, e->node.keylen, e->token);
+}
+
+int lt_durable_unlink(struct locktable *t, struct lock_entry *e)
+{
+    if (!(e->flags & ENTRY_DURABLE))
+        return 0;
+    struct lock_extra *x = lt_extra_find(t, e);
+    if (x->d_prev)
+        x->d_prev->d_next = x->d_next;
+    else
+        t->durable = x->d_next;
+    if (x->d_next)
+        x->d_next->d_prev = x->d_prev;
+    x->d_prev = x->d_next = NULL;
+    e->flags &= (uint8_t)~ENTRY_DURABLE;
+    return 1;
+}
+
+int locktable_restore(struct locktable *t, const char *key, size_t keylen,
+                      uint64_t token, uint64_t ttl_us)
+{
+    uint64_t now = lt_now_us(t);
+    uint32_t hash;
+    if (token == 0 || lt_lookup(t, key, keylen, now, &hash) != NULL)
+        return -1;
+    struct lock_entry *e = lt_entry_create(t, key, keylen, hash);
+    if (!e)
+        return -1;
+    e->token = token;
+    if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
+        durable_link(t, e) != 0) {
+        lt_entry_destroy(t, e, NULL);
+        return -1;
+    }
+    heap_update(&t->expiries, &e->due, lt_deadline_after(now, ttl_us));
+    locktable_raise_last_token(t, token);
+    t->stats.held++;
+    return 0;
+}
+
+int locktable_forget(struct locktable *t, const char *key, size_t keylen,
+                     uint64_t token)
+{
+    struct lock_entry *e = lt_lookup(t, key, keylen, lt_now_us(t), NULL);
+    if (!e || !e->token || (token && e->token != token))
+        return 0;
+    struct lock_extra *x = lt_extra_find(t, e);
+    if (x && x->wait_head)
+        return 0; /* only before any client: never with waiters */
+    if (x)
+        lt_session_unlink_lock(x);
+    lt_durable_unlink(t, e); /* no end record: replaying */
+    t->stats.held--;
+    lt_entry_destroy(t, e, x);
+    return 1;
+}
+
+void locktable_set_journal(struct locktable *t, const struct lock_journal *j,
+                           uint64_t horizon)
+{
+    t->journal = *j;
+    t->horizon = horizon;
+}
+
+uint64_t locktable_horizon(const struct locktable *t)
+{
+    return t->horizon;
+}
+
+/* Calls fn for e when it is held now (not expired or released but not
+ * collected yet).  Returns fn's value, or 0 when e was skipped. */
+static int visit_held(struct locktable *t, struct lock_entry *e, uint64_t now,
+                      int (*fn)(const char *key, size_t keylen,
+                                uint64_t token, uint64_t ttl_left_us,
+                                void *arg),
+                      void *arg)
+{
+    uint64_t deadline = lt_entry_deadline(t, e);
+    if (!e->token || deadline <= now)
+        return 0; /* expired already, just not collected yet */
+    if ((e->flags & ENTRY_SESSION) && lt_extra_find(t, e)->link.rec->ended)
+        return 0; /* its session ended: released, just not drained */
+    uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
+    return fn(e->key, e->node.keylen, e->token, left, arg);
+}
+
+int locktable_foreach_held(struct locktable *t,
+                           int (*fn)(const char *key, size_t keylen,
+                                     uint64_t token, uint64_t ttl_left_us,
+                                     void *arg),
+                           void *arg)
+{
+    uint64_t now = lt_now_us(t);
+    struct map_iter it;
+    struct map_node *n;
+    int rc = 0;
+    map_iter_init(&t->map, &it);
+    while (rc == 0 && (n = map_iter_next(&it)) != NULL)
+        rc = visit_held(t, CONTAINER_OF(n, struct lock_entry, node), now, fn,
+                        arg);
+    map_iter_done(&it);
+    return rc;
+}
+
+int locktable_foreach_durable(struct locktable *t,
+                              int (*fn)(const char *key, size_t keylen,
+                                        uint64_t token, uint64_t ttl_left_us,
+                                        void *arg),
+                              void *arg)
+{
+    uint64_t now = lt_now_us(t);
+    int rc = 0;
+    for (struct lock_extra *x = t->durable; rc == 0 && x; x = x->d_next)
+        rc = visit_held(t, x->entry, now, fn, arg);
+    return rc;
+}

@@ -1,0 +1,165 @@
+/* daemon/locktable_int.h - the lock engine's insides, shared by its two
+ * files: locktable.c (keys, holders, waiters, sessions, expiry) and
+ * lock_journal.c (durability hooks, restore and snapshots).
+ *
+ * Owns: the entry, extra-record, waiter and table layouts (explained at the
+ * top of locktable.c) and the helpers both files use.  Not a public header:
+ * nothing outside the engine includes it; everything here may change.
+ */
+#ifndef CACHIFY_DAEMON_LOCKTABLE_INT_H
+#define CACHIFY_DAEMON_LOCKTABLE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/heap.h"
+#include "daemon/lock_session.h"
+#include "daemon/locktable.h"
+#include "daemon/map.h"
+#include "daemon/slab.h"
+
+#define ENTRY_NEVER UINT64_MAX
+
+#define CONTAINER_OF(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* lock_entry.flags */
+#define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
+#define ENTRY_SESSION 0x02u   /* held as a SESSION lock (its extra's link is
+                               * in a session record), so lookups check
+                               * whether that session ended */
+#define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
+
+struct lock_extra {
+    struct map_node node;          /* in t->extras, keyed by `entry` */
+    struct lock_entry *entry;      /* the key: these pointer bytes */
+    struct sess_link link;         /* in the SESSION holder's record */
+    struct lock_waiter *wait_head, *wait_tail;
+    size_t nwaiters;
+    struct lock_extra *d_prev, *d_next; /* in t->durable while the entry
+                                           is ENTRY_DURABLE */
+};
+
+struct lock_entry {
+    struct map_node node;          /* in t->map; the key is `key` below */
+    uint64_t token;                /* holder's token; 0 when not held */
+    struct heap_node due;          /* in t->expiries; see the top */
+    uint8_t flags;                 /* ENTRY_HAS_EXTRA */
+    char key[];                    /* node.keylen bytes, no terminator */
+};
+
+_Static_assert(offsetof(struct lock_entry, key) ==
+                   sizeof(struct map_node) + sizeof(uint64_t) +
+                       sizeof(struct heap_node) + 1,
+               "no padding before the key");
+
+/* Where the maps find the key bytes, counted from the node. */
+#define ENTRY_KEY_OFFSET \
+    (offsetof(struct lock_entry, key) - offsetof(struct lock_entry, node))
+#define EXTRA_KEY_OFFSET \
+    (offsetof(struct lock_extra, entry) - offsetof(struct lock_extra, node))
+
+struct lock_waiter {
+    struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
+    struct lock_extra *x;          /* the waited-on entry's extra (x->entry) */
+    struct lock_waiter *prev, *next;       /* in the entry's FIFO */
+    struct lock_wait_link slink;           /* in its session's waiters */
+    uint64_t ttl_us;
+    int session_lock;
+    void *ctx;
+};
+
+struct locktable {
+    struct map map;         /* every entry, by key */
+    struct map extras;      /* every extra record, by its entry's address */
+    struct heap expiries;   /* every entry */
+    struct heap waits;      /* every waiter */
+    struct slab slab;       /* the entries' memory */
+    struct lock_clock clock;
+    struct lock_events events;
+    struct locktable_limits limits;
+    uint64_t last_token;
+    uint64_t recovery_until; /* monotonic us; 0 = not recovering */
+    uint64_t token_ceiling;  /* see locktable_set_token_ceiling; checked
+                              * only while raise_ceiling is set */
+    uint64_t (*raise_ceiling)(void *arg, uint64_t token);
+    void *raise_arg;
+    struct lock_journal journal; /* all NULL: no crash safety asked for */
+    uint64_t horizon;        /* durable lease horizon (monotonic us) */
+    struct lock_extra *durable; /* extras of the ENTRY_DURABLE entries, so
+                                 * a journal rewrite visits those alone */
+    size_t entries;
+    struct lock_stats stats;
+    struct sess_table sessions; /* session records; ended ones drain here */
+};
+
+static inline uint64_t lt_now_us(const struct locktable *t)
+{
+    return t->clock.mono_us(t->clock.arg);
+}
+
+static inline uint64_t lt_deadline_after(uint64_t now, uint64_t span_us)
+{
+    if (span_us == 0 || span_us >= ENTRY_NEVER - now)
+        return ENTRY_NEVER;
+    return now + span_us;
+}
+
+static inline int lt_recovering_at(const struct locktable *t, uint64_t now)
+{
+    return t->recovery_until != 0 && now < t->recovery_until;
+}
+
+/* When e's lock expires (or its recovery ends). */
+static inline uint64_t lt_entry_deadline(const struct locktable *t,
+                                         const struct lock_entry *e)
+{
+    return heap_deadline(&t->expiries, &e->due);
+}
+
+/* ---- locktable.c ---- */
+
+/* e's extra record, or NULL when it has none. */
+struct lock_extra *lt_extra_find(struct locktable *t,
+                                 const struct lock_entry *e);
+
+/* e's extra record, made if it has none; NULL when out of memory. */
+struct lock_extra *lt_extra_get(struct locktable *t, struct lock_entry *e);
+
+/* Frees x, e's extra record (NULL: none), once nothing needs it. */
+void lt_extra_trim(struct locktable *t, struct lock_entry *e,
+                   struct lock_extra *x);
+
+/* A new, unheld entry for key (in the map and the heap); NULL when out of
+ * memory or the key is too long. */
+struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
+                                   size_t keylen, uint32_t hash);
+
+/* Frees e and x, which must be lt_extra_find(t, e). */
+void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
+                      struct lock_extra *x);
+
+/* Finds key after settling a passed deadline; NULL when it has no entry.
+ * *hash (if not NULL) gets the key's hash. */
+struct lock_entry *lt_lookup(struct locktable *t, const char *key,
+                             size_t keylen, uint64_t now, uint32_t *hash);
+
+/* Takes a SESSION lock's extra record out of its session. */
+void lt_session_unlink_lock(struct lock_extra *x);
+
+/* ---- lock_journal.c ---- */
+
+/* Before e (held by e->token) gets `deadline`: makes that lease durable
+ * (struct lock_journal).  session_lock: e's holder is a SESSION.  0, or
+ * -1 when the journal failed or memory ran out (nothing was promised). */
+int lt_make_durable(struct locktable *t, struct lock_entry *e, uint64_t now,
+                    uint64_t deadline, int session_lock);
+
+/* e's hold is ending: a written lease gets its end written too. */
+void lt_hold_ended(struct locktable *t, struct lock_entry *e);
+
+/* Takes e off the durable list (its extra record stays, for the caller to
+ * trim or destroy).  Returns 1 when it was on it. */
+int lt_durable_unlink(struct locktable *t, struct lock_entry *e);
+
+#endif
