@@ -2,7 +2,9 @@
  *
  * Owns: the event_base, the listeners (TCP on every bind address, the Unix
  * socket), the set of live connections, the lock engine, the expiry timer
- * and the signal handlers.  Does not own: per-connection protocol work
+ * and the signal handlers (SIGINT/SIGTERM stop it; SIGHUP, SIGUSR1 and
+ * SIGUSR2 are logged and ignored, so an operator's stray signal never
+ * kills a daemon holding locks).  Does not own: per-connection protocol work
  * (conn.c), commands (commands.c), the state file format (state.c).
  *
  * Everything runs on one thread; a libevent timer armed for the lock
@@ -34,6 +36,7 @@ struct server_stats {
     uint64_t request_timeouts;  /* closed for an incomplete request (request_timeout) */
     uint64_t stalled_clients;   /* dropped for not reading (client_stall_timeout) */
     uint64_t denied_clients;    /* refused by protected mode */
+    uint64_t budget_closed_clients; /* closed at client_buffer_budget */
 };
 
 struct server {
@@ -50,11 +53,15 @@ struct server {
 
     struct conn *conns;             /* doubly linked list of live clients */
     size_t nconns;
+    size_t client_bytes;            /* input and unsent output all clients
+                                       hold, kept by conn.c as it changes */
 
     struct event *expiry_timer;     /* armed for locktable_next_deadline() */
     uint64_t timer_armed_for;       /* that deadline, UINT64_MAX when idle */
 
     struct event *sig_int, *sig_term;
+    struct event *sig_ignored[3];   /* SIGHUP, SIGUSR1, SIGUSR2: logged and
+                                       ignored (no reload yet) */
     uint64_t started_us;            /* monotonic, for uptime */
     struct server_stats stats;
     uint64_t ceiling_retry_us;      /* no token-ceiling write before this
