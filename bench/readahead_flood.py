@@ -11,7 +11,9 @@ connection and keeps the worst round trip, and the daemon's VmRSS is
 sampled.  Then every flood connection is closed and VmRSS is read again
 after --settle seconds.  Prints one line of figures (and JSON with --json).
 
-Loopback only, bounded in time; needs `ulimit -n` above N (raised to the
+With --per-conn each connection pipelines at most that many bytes (72 KiB
+stays under the point where the daemon drops a waiter, so it shows what
+waiters that stay queued cost).  Loopback only, bounded in time; needs `ulimit -n` above N (raised to the
 hard limit here).  Used for docs/security.md, "Memory a client can take":
 
     python3 bench/readahead_flood.py --bin build/cachifyd --conns 2000
@@ -98,7 +100,11 @@ def main():
     ap.add_argument("--stall", type=float, default=3.0,
                     help="end the flood after this long without progress")
     ap.add_argument("--settle", type=float, default=3.0,
-                    help="seconds between the closes and the last VmRSS")
+                    help="seconds before VmRSS is read, after the flood and "
+                    "after the closes (default 3)")
+    ap.add_argument("--per-conn", type=int, default=0,
+                    help="bytes each connection pipelines at most "
+                    "(default 0: as much as the daemon takes)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("extra", nargs="*", help="more daemon arguments (after --)")
     a = ap.parse_args()
@@ -145,13 +151,17 @@ def main():
             sel.register(s, selectors.EVENT_WRITE)
         t0 = time.monotonic()
         last_progress, sent, dropped, rss_peak = t0, 0, 0, 0
+        left = {s: a.per_conn or float("inf") for s in conns}
         while sel.get_map():
             now = time.monotonic()
             if now - t0 > a.seconds or now - last_progress > a.stall:
                 break
             for key, _ in sel.select(timeout=0.2):
+                chunk = PING_CHUNK
+                if left[key.fileobj] < len(chunk):
+                    chunk = chunk[: int(left[key.fileobj])]
                 try:
-                    n = key.fileobj.send(PING_CHUNK)
+                    n = key.fileobj.send(chunk)
                 except BlockingIOError:
                     continue
                 except OSError:  # the daemon dropped it
@@ -160,9 +170,14 @@ def main():
                     continue
                 if n > 0:
                     sent += n
+                    left[key.fileobj] -= n
                     last_progress = time.monotonic()
+                    if left[key.fileobj] <= 0:
+                        sel.unregister(key.fileobj)
             rss_peak = max(rss_peak, proc_status(daemon.pid, "VmRSS"))
         flood_s = time.monotonic() - t0
+        # What was sent last may not be read yet: let the daemon catch up.
+        time.sleep(a.settle)
         rss_flood = proc_status(daemon.pid, "VmRSS")
         st = stats(port)
         waiters = st.get("waiters", -1)
@@ -182,7 +197,7 @@ def main():
         daemon.send_signal(signal.SIGTERM)
         rc = daemon.wait(timeout=60)
     res = {
-        "conns": a.conns, "flood_s": round(flood_s, 1),
+        "conns": a.conns, "per_conn": a.per_conn, "flood_s": round(flood_s, 1),
         "sent_mib": round(sent / 2**20, 1), "dropped": dropped,
         "waiters_during": waiters, "client_buffer_bytes": buffered,
         "budget_closed_clients": budget_closed,

@@ -387,11 +387,11 @@ static int conn_process(struct conn *c)
         }
         struct proto_request req;
         enum proto_status st = proto_reader_next(c->reader, &req);
+        account_reader(c);
         if (st == PROTO_OK) {
             srv->stats.commands++;
             /* The next request gets its own request_timeout. */
             c->deadlines.partial_us = 0;
-            account_reader(c);
             commands_execute(c, &req);
             if (drop_on_output(c))
                 return 1;
