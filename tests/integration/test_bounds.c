@@ -86,8 +86,9 @@ START_TEST(test_waiters_pipelining_memory)
     long base = ts_rss_kib(g_ts.pid);
     long long sent = flood_all(fds, n, 900 * 1024);
     long grown = ts_rss_kib(g_ts.pid) - base;
-    REQUIRE(grown < (long)n * 256, "VmRSS grew by %ld KiB for %d waiters "
-            "that sent %lld bytes", grown, n, sent);
+    /* Under valgrind VmRSS is mostly valgrind's own: not looked at. */
+    REQUIRE(slow_mode() || grown < (long)n * 256, "VmRSS grew by %ld KiB for "
+            "%d waiters that sent %lld bytes", grown, n, sent);
     ck_assert_int_eq(stat_poll(a, "waiters", 0, 60), 0);
     for (int i = 0; i < n; i++)
         close(fds[i]);
