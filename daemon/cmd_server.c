@@ -34,7 +34,7 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     uint64_t uptime_ms = (clock_mono_us(NULL) - srv->started_us) / 1000;
     json_t *doc = json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
         "version", CACHIFYD_VERSION,
         "uptime_ms", (json_int_t)uptime_ms,
         "clients", (json_int_t)srv->nconns,
@@ -55,6 +55,8 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
         "request_timeouts", (json_int_t)srv->stats.request_timeouts,
         "stalled_clients", (json_int_t)srv->stats.stalled_clients,
         "denied_clients", (json_int_t)srv->stats.denied_clients,
+        "budget_closed_clients", (json_int_t)srv->stats.budget_closed_clients,
+        "client_buffer_bytes", (json_int_t)srv->client_bytes,
         "maxclients", (json_int_t)srv->maxclients,
         "recovering", locktable_recovering(srv->locks));
     /* The state file's journal: appends waited for, and appends that

@@ -36,6 +36,8 @@ struct cachify_config {
     long long max_locks;     /* most keys held or waited on; 0 = no bound */
     long long client_output_limit; /* unsent reply bytes before a client is dropped */
     long long client_stall_timeout; /* seconds a client may leave its replies unread; 0 = never */
+    long long client_buffer_budget; /* bytes all clients' buffers may hold; 0 = no bound */
+    long long tcp_keepalive;  /* seconds before keepalive probes a silent TCP peer; 0 = off */
     char *requirepass;       /* "" = no AUTH needed */
     char *requirepass_file;  /* file whose first line is the password; "" = none */
     int requirepass_loaded;  /* requirepass was read from requirepass_file (config_check) */

@@ -6,11 +6,23 @@
  * read and dropped for up to LINGER_SECONDS, because close() on a socket
  * with unread input sends a reset that can destroy the reply in flight.
  * The connection's locks and waits are released at the first step.
+ *
+ * A waiting connection's input stops at INPUT_READAHEAD_BYTES like any
+ * other's; watch_close then keeps an eye on its socket so that a waiter
+ * that leaves still leaves the queue (conn.h, WAIT_PROBE_MS).
+ *
+ * Buffer accounting (client_buffer_budget): evbuffer callbacks on the
+ * input and output add each change to srv->client_bytes as it happens,
+ * and account_reader adds the reader's pending bytes after it changes;
+ * conn_free takes the rest off.  So the total costs O(1) per change and
+ * never a walk over the clients.
  */
 #include "daemon/conn.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +55,41 @@ static void clear_wait(struct conn *c)
     c->wait_keylen = 0;
 }
 
+/* Stops watching for the close of a waiter (see watch_close). */
+static void unwatch_close(struct conn *c)
+{
+    if (c->close_watch) {
+        event_free(c->close_watch);
+        c->close_watch = NULL;
+    }
+}
+
+/* Input and unsent output of every connection go through here, so
+ * srv->client_bytes is their sum at all times. */
+static void on_buffer_change(struct evbuffer *buf,
+                             const struct evbuffer_cb_info *info, void *arg)
+{
+    struct server *srv = arg;
+    (void)buf;
+    srv->client_bytes += info->n_added;
+    srv->client_bytes -= info->n_deleted;
+}
+
+/* Brings the reader's share of srv->client_bytes up to date. */
+static void account_reader(struct conn *c)
+{
+    size_t now = c->reader ? proto_reader_pending(c->reader) : 0;
+    c->srv->client_bytes += now;
+    c->srv->client_bytes -= c->reader_counted;
+    c->reader_counted = now;
+}
+
+static int over_budget(const struct conn *c)
+{
+    long long budget = c->srv->config->client_buffer_budget;
+    return budget > 0 && c->srv->client_bytes > (size_t)budget;
+}
+
 void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
@@ -57,6 +104,17 @@ void conn_free(struct conn *c)
     srv->nconns--;
     log_msg(LOG_DEBUG, "client %s closed", c->peer);
     clear_wait(c);
+    unwatch_close(c);
+    /* What the buffers still hold leaves the total with them. */
+    if (c->in_cb)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+    if (c->out_cb)
+        evbuffer_remove_cb_entry(conn_output(c), c->out_cb);
+    if (c->in_cb)
+        srv->client_bytes -= evbuffer_get_length(bufferevent_get_input(c->bev));
+    if (c->out_cb)
+        srv->client_bytes -= evbuffer_get_length(conn_output(c));
+    srv->client_bytes -= c->reader_counted;
     if (c->resume)
         event_free(c->resume);
     if (c->flush)
@@ -97,13 +155,80 @@ void conn_close_after_reply(struct conn *c)
     conn_timer_update(c); /* the flush gets CLOSE_FLUSH_SECONDS */
 }
 
-/* While c waits, reading goes on up to WAIT_READAHEAD_BYTES (see conn.h);
- * afterwards the normal read-ahead mark applies again. */
-static void set_readahead(struct conn *c, int waiting)
+/* 1 when the loop can tell us about c's peer closing while we do not read
+ * (EV_CLOSED): a socket, and a backend with EV_FEATURE_EARLY_CLOSE (epoll). */
+static int can_watch_close(const struct conn *c)
 {
-    bufferevent_setwatermark(c->bev, EV_READ, 0,
-                             waiting ? WAIT_READAHEAD_BYTES
-                                     : INPUT_READAHEAD_BYTES);
+    return bufferevent_getfd(c->bev) >= 0 &&
+           (event_base_get_features(c->srv->base) & EV_FEATURE_EARLY_CLOSE);
+}
+
+/* 1 when the waiter behind fd pushes more than it may (conn.h,
+ * WAIT_KERNEL_BYTES): its close could be stuck behind our closed window. */
+static int waiter_overflows(evutil_socket_t fd)
+{
+    int queued = 0;
+    return ioctl(fd, FIONREAD, &queued) == 0 && queued >= WAIT_KERNEL_BYTES;
+}
+
+static void drop_overflowing_waiter(struct conn *c)
+{
+    static struct log_limit overflow_log;
+    log_limited(&overflow_log, LOG_WARNING, "client %s dropped: pipelined "
+                "over %u bytes behind a waiting ACQUIRE", c->peer,
+                INPUT_READAHEAD_BYTES + WAIT_KERNEL_BYTES);
+    conn_free(c);
+}
+
+/* The watch of a waiter whose reading stopped at the mark (conn.h): its
+ * peer closed (EV_CLOSED), or the periodic probe found a reset (epoll
+ * reports one as EPOLLERR, which libevent 2.1 passes on as EV_READ|EV_WRITE
+ * only, so the EV_CLOSED event never sees it; the loop may spin on that
+ * error until the probe, at most WAIT_PROBE_MS) or a client pushing more
+ * than it may.  The client is gone, and so is its wait, as on_event does
+ * on EOF. */
+static void on_close_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (!(what & EV_CLOSED)) {
+        struct pollfd p = { fd, 0, 0 };
+        if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLERR | POLLHUP))) {
+            if (waiter_overflows(fd))
+                drop_overflowing_waiter(c);
+            return;
+        }
+    }
+    log_msg(LOG_DEBUG, "client %s left while waiting", c->peer);
+    conn_free(c);
+}
+
+/* Called while c waits: once its input reached the read-ahead mark (the
+ * bufferevent stopped reading), watch the socket (conn.h).  When the watch
+ * cannot be set up (out of memory), the waiter is dropped: it must not
+ * outlive its client unseen.  Returns 1 when c was freed. */
+static int watch_close(struct conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (c->close_watch ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) <
+            INPUT_READAHEAD_BYTES ||
+        !can_watch_close(c))
+        return 0;
+    if (waiter_overflows(fd)) {
+        drop_overflowing_waiter(c);
+        return 1;
+    }
+    struct timeval probe = { WAIT_PROBE_MS / 1000,
+                             (WAIT_PROBE_MS % 1000) * 1000 };
+    c->close_watch = event_new(c->srv->base, fd, EV_CLOSED | EV_PERSIST,
+                               on_close_watch, c);
+    if (!c->close_watch || event_add(c->close_watch, &probe) != 0) {
+        log_msg(LOG_WARNING, "client %s dropped: out of memory watching "
+                "a waiting connection", c->peer);
+        conn_free(c);
+        return 1;
+    }
+    return 0;
 }
 
 int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
@@ -117,14 +242,13 @@ int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
     c->wait_key = copy;
     c->wait_keylen = keylen;
     c->state = CONN_WAITING;
-    set_readahead(c, 1);
     return 0;
 }
 
 void conn_end_wait(struct conn *c)
 {
     clear_wait(c);
-    set_readahead(c, 0);
+    unwatch_close(c); /* reading resumes as the input is consumed */
     c->state = CONN_READY;
 }
 
@@ -207,6 +331,40 @@ static int drop_on_output(struct conn *c)
     return 1;
 }
 
+/* c grew the client buffers past client_buffer_budget: it is answered
+ * -LIMIT and closed.  The grower pays, not a bystander, and the check is
+ * O(1) where the growth happens.  Closing rather than pausing its reading:
+ * a paused client still holds its buffers (and a budget filled by paused
+ * clients would pause everyone for good), while closing frees them at once
+ * and cancels only this client's own waits and SESSION locks, as any
+ * disconnect does; other clients' locks are not touched.  Its input is
+ * dropped now (nothing more of it will run); its output is flushed within
+ * CLOSE_FLUSH_SECONDS. */
+static void budget_close(struct conn *c)
+{
+    static struct log_limit budget_log;
+    struct server *srv = c->srv;
+    size_t held = srv->client_bytes;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    srv->stats.budget_closed_clients++;
+    log_limited(&budget_log, LOG_WARNING, "client %s closed: client buffers "
+                "hold %zu bytes, over client_buffer_budget (%lld)", c->peer,
+                held, srv->config->client_buffer_budget);
+    if (c->state == CONN_WAITING) {
+        /* Its wait ends here: a grant must not reach a closing client. */
+        locktable_session_cancel_waits(srv->locks, &c->session);
+        conn_end_wait(c);
+    }
+    evbuffer_drain(in, evbuffer_get_length(in));
+    proto_reader_free(c->reader);
+    c->reader = NULL;
+    account_reader(c);
+    reply_error(c, "LIMIT", "client_buffer_budget reached (the daemon's "
+                "client buffers are full); closing the connection");
+    conn_close_after_reply(c);
+}
+
 /* Executes whole requests while the connection is ready and its output is
  * under the pause mark.  Returns 1 when c was dropped (freed), else 0. */
 static int conn_process(struct conn *c)
@@ -229,6 +387,7 @@ static int conn_process(struct conn *c)
         }
         struct proto_request req;
         enum proto_status st = proto_reader_next(c->reader, &req);
+        account_reader(c);
         if (st == PROTO_OK) {
             srv->stats.commands++;
             /* The next request gets its own request_timeout. */
@@ -237,6 +396,8 @@ static int conn_process(struct conn *c)
             commands_execute(c, &req);
             if (drop_on_output(c))
                 return 1;
+            if (over_budget(c)) /* its replies grew the buffers */
+                budget_close(c);
             /* A request that waited for the disk (a long lease written to
              * the state file) ends this connection's turn: the rest of its
              * pipeline runs after the other clients due now, so a pipeline
@@ -270,6 +431,7 @@ static int conn_process(struct conn *c)
         if (n <= 0)
             break;
         proto_reader_commit(c->reader, (size_t)n);
+        account_reader(c);
     }
     c->in_process = 0;
     server_arm_timer(srv);
@@ -278,6 +440,8 @@ static int conn_process(struct conn *c)
         event_active(c->flush, EV_TIMEOUT, 1);
     if (c->state == CONN_CLOSING && evbuffer_get_length(out) == 0)
         conn_linger(c);
+    if (c->state == CONN_WAITING)
+        return watch_close(c);
     return 0;
 }
 
@@ -290,10 +454,15 @@ static void on_read(struct bufferevent *bev, void *arg)
         return;
     }
     conn_timer_touch(c);
-    if (c->state == CONN_WAITING &&
-        evbuffer_get_length(bufferevent_get_input(bev)) >= WAIT_READAHEAD_BYTES) {
+    if (over_budget(c)) {
+        budget_close(c); /* this read grew the buffers past the budget */
+    } else if (c->state == CONN_WAITING && !can_watch_close(c) &&
+               evbuffer_get_length(bufferevent_get_input(bev)) >=
+                   INPUT_READAHEAD_BYTES) {
+        /* Reading stops here and nothing else would see the client
+         * leave (conn.h): drop it, so it leaves the queue. */
         log_msg(LOG_WARNING, "client %s dropped: pipelined %u bytes behind a "
-                "waiting ACQUIRE", c->peer, WAIT_READAHEAD_BYTES);
+                "waiting ACQUIRE", c->peer, INPUT_READAHEAD_BYTES);
         conn_free(c);
         return;
     }
@@ -382,8 +551,17 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     c->reader = proto_reader_new(&srv->limits);
     c->resume = event_new(srv->base, -1, 0, on_resume, c);
     c->flush = event_new(srv->base, -1, 0, on_flush, c);
-    if (!c->reader || !c->resume || !c->flush || conn_timer_init(c) != 0) {
+    c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_buffer_change,
+                               srv);
+    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
+                                on_buffer_change, srv);
+    if (!c->reader || !c->resume || !c->flush || !c->in_cb || !c->out_cb ||
+        conn_timer_init(c) != 0) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
+        if (c->in_cb)
+            evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->in_cb);
+        if (c->out_cb)
+            evbuffer_remove_cb_entry(bufferevent_get_output(bev), c->out_cb);
         bufferevent_free(c->bev);
         if (c->resume)
             event_free(c->resume);
@@ -394,6 +572,9 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         cfy_free(c);
         return NULL;
     }
+    /* Counted from here on (conn_free takes off what is left). */
+    srv->client_bytes += evbuffer_get_length(bufferevent_get_input(bev)) +
+                         evbuffer_get_length(bufferevent_get_output(bev));
     c->authenticated = srv->config->requirepass[0] == '\0';
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* libevent 2.1 crashes here when its own allocation of the watermark

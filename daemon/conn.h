@@ -9,6 +9,11 @@
  * waits (later replies must not overtake it), while the unsent output is
  * over OUTPUT_PAUSE_BYTES (a client that does not read must not make us
  * buffer without bound), and after QUIT or a framing error.
+ *
+ * Memory: every byte a connection holds in its input (bufferevent and
+ * reader) and unsent output is counted in srv->client_bytes as it changes
+ * (evbuffer callbacks, O(1) each); a connection that grows the total past
+ * client_buffer_budget is answered -LIMIT and closed.
  */
 #ifndef CACHIFY_DAEMON_CONN_H
 #define CACHIFY_DAEMON_CONN_H
@@ -24,6 +29,7 @@ struct server;
 struct bufferevent;
 struct event;
 struct evbuffer;
+struct evbuffer_cb_entry;
 
 /* Unsent reply bytes at which we stop executing a client's requests until
  * it reads; 256 KiB is thousands of pipelined replies, enough to keep a
@@ -34,12 +40,29 @@ struct evbuffer;
  * socket stops at this mark, so a flood is left in the kernel's buffers. */
 #define INPUT_READAHEAD_BYTES (64u * 1024u)
 
-/* Input a waiting connection may pipeline behind its ACQUIRE.  Reading
- * goes on while it waits, because a client's close only reaches us after
- * the bytes it sent before it: with reading stopped, a waiter that left
- * would stay queued and be granted a lock nobody releases.  Past this bound
- * the waiter is dropped (and so leaves the queue). */
-#define WAIT_READAHEAD_BYTES (1024u * 1024u)
+/* A waiting connection reads ahead no further than INPUT_READAHEAD_BYTES
+ * either: what it pipelines behind its ACQUIRE beyond that stays in the
+ * kernel's buffers.  Its close must still be noticed (a waiter that left
+ * must leave the queue, not be granted a lock nobody releases), and a
+ * close only reaches us behind the bytes sent before it.  So once reading
+ * stops at the mark (conn.c, watch_close):
+ *  - a separate event watches the socket for the peer's close (EV_CLOSED,
+ *    epoll's EPOLLRDHUP), which arrives as long as what the client sent
+ *    fits in our socket's receive queue;
+ *  - every WAIT_PROBE_MS the socket is looked at directly: a reset (which
+ *    epoll reports as an error that libevent 2.1 does not pass to an
+ *    EV_CLOSED event) ends the wait, and so does a receive queue holding
+ *    WAIT_KERNEL_BYTES or more: the client is pushing more than we take,
+ *    its close could be stuck behind our closed TCP window, so it is
+ *    dropped (80 KiB pipelined behind a wait, where the daemon used to
+ *    read on to 1 MiB per waiter).  16 KiB because a loopback socket with
+ *    Linux's default tcp_rmem was seen closing its window with anywhere
+ *    from 59 to 111 KiB queued: the drop must come first.
+ * Without EV_CLOSED (a backend without EV_FEATURE_EARLY_CLOSE, or a
+ * bufferevent without a socket) a waiter that reaches the mark is dropped
+ * at once, so it leaves the queue. */
+#define WAIT_PROBE_MS 1000
+#define WAIT_KERNEL_BYTES (16 * 1024)
 
 enum conn_state {
     CONN_READY,   /* executing requests as they arrive */
@@ -55,6 +78,12 @@ struct conn {
     struct event *resume;         /* deferred restart of processing */
     struct event *flush;          /* writes the replies at the end of this
                                      loop turn (conn.c, conn_flush) */
+    struct event *close_watch;    /* EV_CLOSED watch of a waiter whose
+                                     reading stopped at the mark (NULL when
+                                     not armed) */
+    struct evbuffer_cb_entry *in_cb, *out_cb; /* count the buffers into
+                                     srv->client_bytes */
+    size_t reader_counted;        /* reader bytes counted there */
     enum conn_state state;
     int output_paused;            /* processing stopped for OUTPUT_PAUSE_BYTES */
     int output_failed;            /* a reply could not be buffered (out of

@@ -112,6 +112,26 @@ void server_arm_timer(struct server *srv)
     srv->timer_armed_for = next;
 }
 
+/* Signals an operator may send that have no meaning yet: their default
+ * action would kill the daemon and lose every lock, so each is caught and
+ * logged instead (a later issue may give SIGHUP a reload meaning). */
+static const struct {
+    int sig;
+    const char *name;
+} ignored_signals[] = {
+    { SIGHUP, "SIGHUP" }, { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" },
+};
+
+static void on_ignored_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
+        if (ignored_signals[i].sig == sig)
+            log_msg(LOG_WARNING, "%s ignored (no reload yet)",
+                    ignored_signals[i].name);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct server *srv = arg;
@@ -135,6 +155,27 @@ static void describe_peer(const struct sockaddr *sa, char *out, size_t outlen)
     } else {
         snprintf(out, outlen, "unix");
     }
+}
+
+/* TCP keepalive, as Redis's anetKeepAlive sets it: the first probe after
+ * `idle` seconds of silence, then every idle / 3, and the peer is given up
+ * after 3 unanswered ones.  Without it a peer whose host vanished (no FIN,
+ * no RST) keeps its connection, and so its SESSION locks, for as long as
+ * the daemon runs when `timeout` is 0; with it, for about idle + 3 x
+ * idle / 3 seconds.  0 leaves keepalive off.  Failures are not fatal: the
+ * connection works without it. */
+static void set_keepalive(int fd, long long idle)
+{
+    if (idle <= 0)
+        return;
+    int on = 1, secs = (int)idle, intvl = (int)(idle / 3), cnt = 3;
+    if (intvl == 0)
+        intvl = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        return;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &secs, sizeof(secs));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
@@ -164,6 +205,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     if (sa->sa_family != AF_UNIX) {
         int one = 1; /* replies are small: do not let Nagle delay them */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        set_keepalive(fd, srv->config->tcp_keepalive);
     }
     conn_accept(srv, fd, peer);
 }
@@ -390,6 +432,15 @@ struct server *server_new(const struct cachify_config *config)
         log_msg(LOG_ERROR, "cannot set up timers and signals");
         goto fail;
     }
+    for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++) {
+        srv->sig_ignored[i] = evsignal_new(srv->base, ignored_signals[i].sig,
+                                           on_ignored_signal, srv);
+        if (!srv->sig_ignored[i] ||
+            evsignal_add(srv->sig_ignored[i], NULL) != 0) {
+            log_msg(LOG_ERROR, "cannot set up signals");
+            goto fail;
+        }
+    }
     /* Before any listener: its descriptors count against the limit. */
     if ((srv->maxclients = guard_fit_maxclients(config->maxclients)) < 0)
         goto fail;
@@ -512,6 +563,9 @@ void server_free(struct server *srv)
         event_free(srv->sig_int);
     if (srv->sig_term)
         event_free(srv->sig_term);
+    for (size_t i = 0; i < sizeof(srv->sig_ignored) / sizeof(srv->sig_ignored[0]); i++)
+        if (srv->sig_ignored[i])
+            event_free(srv->sig_ignored[i]);
     state_free(srv);
     locktable_free(srv->locks);
     if (srv->base)

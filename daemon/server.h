@@ -2,7 +2,9 @@
  *
  * Owns: the event_base, the listeners (TCP on every bind address, the Unix
  * socket), the set of live connections, the lock engine, the expiry timer
- * and the signal handlers.  Does not own: per-connection protocol work
+ * and the signal handlers (SIGINT/SIGTERM stop it; SIGHUP, SIGUSR1 and
+ * SIGUSR2 are logged and ignored, so an operator's stray signal never
+ * kills a daemon holding locks).  Does not own: per-connection protocol work
  * (conn.c), commands (commands.c), the state file format (state.c).
  *
  * Everything runs on one thread; a libevent timer armed for the lock
@@ -37,6 +39,7 @@ struct server_stats {
     uint64_t denied_clients;    /* refused by protected mode */
     uint64_t journal_syncs;     /* state file appends waited for (state.c) */
     uint64_t journal_failures;  /* state file writes that failed */
+    uint64_t budget_closed_clients; /* closed at client_buffer_budget */
 };
 
 struct server {
@@ -53,6 +56,8 @@ struct server {
 
     struct conn *conns;             /* doubly linked list of live clients */
     size_t nconns;
+    size_t client_bytes;            /* input and unsent output all clients
+                                       hold, kept by conn.c as it changes */
 
     struct event *expiry_timer;     /* armed for locktable_next_deadline() */
     uint64_t timer_armed_for;       /* that deadline, UINT64_MAX when idle */
@@ -61,6 +66,8 @@ struct server {
                                        (server.c, trim_due) */
 
     struct event *sig_int, *sig_term;
+    struct event *sig_ignored[3];   /* SIGHUP, SIGUSR1, SIGUSR2: logged and
+                                       ignored (no reload yet) */
     uint64_t started_us;            /* monotonic, for uptime */
     struct server_stats stats;
     struct state *state;            /* the state file (state.c); NULL when

@@ -370,13 +370,18 @@ static inline void hx_take_replies(struct hx *h, int i)
 }
 
 /* The engine and the connections agree: one pending waiter per waiting
- * connection, the connection count matches the list, limits hold. */
+ * connection, the connection count matches the list, limits hold, and the
+ * buffer accounting (client_buffer_budget) is the sum of what the
+ * connections hold. */
 static inline void hx_check(struct hx *h)
 {
     struct lock_stats ls;
-    size_t n = 0, waiting = 0;
+    size_t n = 0, waiting = 0, held = 0;
     for (struct conn *c = h->srv->conns; c; c = c->next) {
         n++;
+        held += evbuffer_get_length(bufferevent_get_input(c->bev)) +
+                evbuffer_get_length(bufferevent_get_output(c->bev)) +
+                (c->reader ? proto_reader_pending(c->reader) : 0);
         if (c->state == CONN_WAITING) {
             waiting++;
             if (!c->wait_key || !c->session.waiters)
@@ -387,6 +392,9 @@ static inline void hx_check(struct hx *h)
     }
     if (n != h->srv->nconns)
         HX_FAIL("nconns %zu, list holds %zu", h->srv->nconns, n);
+    if (held != h->srv->client_bytes)
+        HX_FAIL("client_bytes %zu, connections hold %zu",
+                h->srv->client_bytes, held);
     locktable_stats(h->srv->locks, &ls);
     if (ls.waiters != waiting)
         HX_FAIL("engine has %llu waiters, %zu connections wait",

@@ -108,6 +108,8 @@ static long long get(const struct cachify_config *c, const char *name)
     if (strcmp(name, "max_waiters") == 0) return c->max_waiters;
     if (strcmp(name, "max_locks") == 0) return c->max_locks;
     if (strcmp(name, "client_output_limit") == 0) return c->client_output_limit;
+    if (strcmp(name, "client_buffer_budget") == 0) return c->client_buffer_budget;
+    if (strcmp(name, "tcp_keepalive") == 0) return c->tcp_keepalive;
     if (strcmp(name, "recovery_delay_ms") == 0) return c->recovery_delay_ms;
     if (strcmp(name, "long_lease_ms") == 0) return c->long_lease_ms;
     ck_abort_msg("no integer key %s", name);
@@ -131,6 +133,8 @@ static const struct int_key {
     { "max_waiters", 0, 1LL << 30, 10000 },
     { "max_locks", 0, TB, 0 },
     { "client_output_limit", 1024, TB, 67108864 },
+    { "client_buffer_budget", 0, TB, 1073741824 },
+    { "tcp_keepalive", 0, 1000000, 300 },
     { "recovery_delay_ms", -1, TB, 0 },
     { "long_lease_ms", 1, TB, 60000 },
 };
@@ -142,7 +146,8 @@ static const char *const all_keys[] = {
     "max_locks", "client_output_limit", "requirepass", "loglevel",
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
-    "busy_poll_us", "long_lease_ms",
+    "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
+    "long_lease_ms",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -169,6 +174,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.max_waiters, 10000);
     ck_assert_int_eq(c.max_locks, 0);
     ck_assert_int_eq(c.client_output_limit, 67108864);
+    ck_assert_int_eq(c.client_buffer_budget, 1073741824);
+    ck_assert_int_eq(c.tcp_keepalive, 300);
     ck_assert_str_eq(c.requirepass, "");
     ck_assert_int_eq(c.loglevel, LOG_INFO);
     ck_assert_str_eq(c.state_file, "");
@@ -965,6 +972,8 @@ START_TEST(test_usage)
     ck_assert_ptr_nonnull(strstr(buf, "\n  timeout              0 s             "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  request_timeout      30 s            "));
     ck_assert_ptr_nonnull(strstr(buf, "\n  client_stall_timeout 60 s            "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  client_buffer_budget 1073741824 bytes "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n  tcp_keepalive        300 s           "));
     free(buf);
 }
 END_TEST
