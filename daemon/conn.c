@@ -94,7 +94,6 @@ void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
     locktable_session_end(srv->locks, &c->session);
-    server_arm_timer(srv); /* handoffs may have set new deadlines */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -123,6 +122,9 @@ void conn_free(struct conn *c)
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
     cfy_free(c);
+    /* Last, once the buffers left client_bytes: handoffs may have set new
+     * deadlines, and the bytes gone may make a malloc_trim due. */
+    server_arm_timer(srv);
 }
 
 /* Second closing step: output is flushed; release the session, half-close

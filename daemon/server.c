@@ -44,14 +44,18 @@
 #define LISTEN_BACKLOG 511
 
 /* Memory after a peak.  The engine, its heaps and maps give their memory
- * back to malloc as locks go, but glibc keeps what lies below the top of
- * its heap (most of it, after a million locks) until malloc_trim(0) hands
- * the free pages to the kernel.  That call walks the heap's free chunks, so
- * it runs only from the timer, once the drain of closed sessions is done,
- * and only after the lock count (held + waiting) fell by TRIM_MIN_DROP and
- * to under half of the mark (its peak since the last trim): a few times
- * after a big peak, never per request. */
+ * back to malloc as locks go, and so do the connections' buffers as
+ * clients leave, but glibc keeps what lies below the top of its heap (most
+ * of it, after a million locks or thousands of full client buffers) until
+ * malloc_trim(0) hands the free pages to the kernel.  That call walks the
+ * heap's free chunks, so it runs only from the timer, once the drain of
+ * closed sessions is done, and only after the lock count (held + waiting)
+ * fell by TRIM_MIN_DROP, or the bytes held in client buffers by
+ * TRIM_MIN_BYTES, and to under half of its mark (its peak since the last
+ * trim): a few times after a big peak, never per request. */
 #define TRIM_MIN_DROP 65536
+#define TRIM_MIN_BYTES (64u << 20)
+#define TRIM_SETTLE_US 100000
 
 static uint64_t lock_count(const struct server *srv)
 {
@@ -60,26 +64,36 @@ static uint64_t lock_count(const struct server *srv)
     return ls.held + ls.waiters;
 }
 
-/* 1 when a trim is due; raises the mark on a new peak.  O(1). */
-static int trim_due(struct server *srv, uint64_t count)
+/* 1 when value fell far enough below *mark; raises the mark on a new
+ * peak.  O(1). */
+static int fell_from_peak(uint64_t *mark, uint64_t value, uint64_t min_drop)
 {
-    if (count > srv->trim_mark) {
-        srv->trim_mark = count;
+    if (value > *mark) {
+        *mark = value;
         return 0;
     }
-    return srv->trim_mark - count >= TRIM_MIN_DROP &&
-           count < srv->trim_mark / 2;
+    return *mark - value >= min_drop && value < *mark / 2;
+}
+
+/* 1 when a trim is due (both marks are kept up to date either way). */
+static int trim_due(struct server *srv)
+{
+    int locks = fell_from_peak(&srv->trim_mark, lock_count(srv),
+                               TRIM_MIN_DROP);
+    int bytes = fell_from_peak(&srv->trim_bytes_mark, srv->client_bytes,
+                               TRIM_MIN_BYTES);
+    return locks || bytes;
 }
 
 static void trim_if_due(struct server *srv)
 {
-    uint64_t count = lock_count(srv);
-    if (locktable_next_deadline(srv->locks) == 0 || !trim_due(srv, count))
+    if (locktable_next_deadline(srv->locks) == 0 || !trim_due(srv))
         return; /* still draining: trim once, at the end */
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
-    srv->trim_mark = count;
+    srv->trim_mark = lock_count(srv);
+    srv->trim_bytes_mark = srv->client_bytes;
 }
 
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
@@ -96,15 +110,18 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
 void server_arm_timer(struct server *srv)
 {
     uint64_t next = locktable_next_deadline(srv->locks);
-    /* Locks released by commands (no timer involved) still get a trim: the
-     * timer fires now and trim_if_due does it. */
-    if (trim_due(srv, lock_count(srv)))
-        next = 0;
+    uint64_t now = clock_mono_us(NULL);
+    /* Locks released by commands and clients gone (no timer involved)
+     * still get a trim: the timer fires a little later and trim_if_due
+     * does it.  Later, because libevent frees a closed connection's
+     * buffers in a following loop pass, and a mass close takes several:
+     * trimming at once would hand back little and reset the mark. */
+    if (trim_due(srv) && now + TRIM_SETTLE_US < next)
+        next = now + TRIM_SETTLE_US;
     /* A later deadline needs no re-arm: the timer firing early just finds
      * nothing due and re-arms for the real one. */
     if (next == UINT64_MAX || next >= srv->timer_armed_for)
         return;
-    uint64_t now = clock_mono_us(NULL);
     uint64_t delay = next > now ? next - now : 0;
     struct timeval tv = { (time_t)(delay / 1000000),
                           (suseconds_t)(delay % 1000000) };

@@ -64,6 +64,7 @@ struct server {
     uint64_t trim_mark;             /* locks held + waiting at the last
                                        malloc_trim, or their peak since
                                        (server.c, trim_due) */
+    uint64_t trim_bytes_mark;       /* the same for client_bytes */
 
     struct event *sig_int, *sig_term;
     struct event *sig_ignored[3];   /* SIGHUP, SIGUSR1, SIGUSR2: logged and

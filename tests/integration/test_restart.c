@@ -361,7 +361,7 @@ END_TEST
 
 #define CK_KEYS 24
 #define CK_BURST 160
-#define CK_LONG_LEASE scaled(2000) /* the daemon's long_lease_ms */
+#define CK_LONG_LEASE scaled(1000) /* the daemon's long_lease_ms */
 
 struct ck_lease {
     long long token;   /* 0: no lease we know of */
@@ -388,7 +388,7 @@ static unsigned ck_rand(unsigned *s)
 
 static long long ck_ttl(unsigned *seed)
 {
-    static const long long ttls[] = { 400, 900, 1500, 3000, 6000, 0 };
+    static const long long ttls[] = { 300, 700, 1000, 1500, 4000, 0 };
     long long t = ttls[ck_rand(seed) % 6];
     return t ? scaled(t) : 0;
 }
@@ -405,7 +405,7 @@ static void ck_format(char *cmd, size_t cap, int round, const struct ck_req *q,
         snprintf(cmd, cap, "ACQUIRE c%d-%d TTL %s\r\n", round, q->key, ttl);
     else if (q->kind == 1)
         snprintf(cmd, cap, "EXTEND c%d-%d %lld %lld\r\n", round, q->key,
-                 l->token, q->ttl ? q->ttl : scaled(6000));
+                 l->token, q->ttl ? q->ttl : scaled(4000));
     else
         snprintf(cmd, cap, "RELEASE c%d-%d %lld\r\n", round, q->key,
                  l->token);
@@ -415,7 +415,7 @@ static void ck_format(char *cmd, size_t cap, int round, const struct ck_req *q,
 static void ck_apply(struct ck_lease *l, const struct ck_req *q,
                      const char *reply, long long *maxtok)
 {
-    long long n, ms = q->ttl ? q->ttl : scaled(6000);
+    long long n, ms = q->ttl ? q->ttl : scaled(4000);
     if (!reply) {
         l->unsure |= q->kind != 1; /* an EXTEND only ever lengthens */
         return;
@@ -529,7 +529,7 @@ static void crash_round(int round, unsigned *seed, const char *const *args,
             continue;
         w[k] = conn_new();
         snprintf(cmd, sizeof(cmd), "ACQUIRE c%d-%d WAIT %lld TTL 1000\r\n",
-                 round, k, (long long)left + 2 * scaled(6000) + 2000);
+                 round, k, (long long)left + 2 * scaled(4000) + 2000);
         say(w[k], cmd);
     }
     for (int k = 0; k < CK_KEYS; k++) {
@@ -565,7 +565,7 @@ START_TEST(crash_at_random_moments)
                         : (unsigned)(wall_us() & 0x7fffffff) | 1u;
     fprintf(stderr, "crash_at_random_moments: CACHIFYD_CRASH_SEED=%u\n", seed);
     long long maxtok = 0;
-    int rounds = slow_mode() ? 2 : 6;
+    int rounds = slow_mode() ? 2 : 5;
     srv_run(args);
     for (int round = 0; round < rounds; round++)
         crash_round(round, &seed, args, &maxtok);
