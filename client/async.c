@@ -33,15 +33,12 @@
 
 #include <event2/event.h>
 
+#include "proto/limits.h"
+
 /* py-cachify's lock lifetime, and the bounds on a connect and a reply. */
 #define DEFAULT_EXP_MS 30000LL
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_IO_TIMEOUT_MS 5000
-/* The bounds the sync API checks, so both halves refuse the same values:
- * cachifyd's largest TTL/WAIT/EXTEND (~35 years) and its positive signed
- * 64-bit tokens. */
-#define MS_MAX (1LL << 40)
-#define TOKEN_MAX 9223372036854775807ULL
 
 uint64_t async_now_us(void)
 {
@@ -272,7 +269,7 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         return CACHIFY_ERR_ARG;
     }
     if (opts && (opts->connect_timeout_ms < 0 || opts->io_timeout_ms < 0 ||
-                 opts->default_exp_ms < 0 || opts->default_exp_ms > MS_MAX)) {
+                 opts->default_exp_ms < 0 || opts->default_exp_ms > PROTO_MS_MAX)) {
         say(err, errlen, "bad options: timeouts and default_exp_ms must be "
                          "0 (default) or positive");
         return CACHIFY_ERR_ARG;
@@ -378,9 +375,9 @@ int cachify_async_acquire(struct cachify_async *ac, const char *key,
         return rc;
     if (opts == NULL)
         opts = &defaults;
-    if (opts->exp_ms < CACHIFY_EXP_DEFAULT || opts->exp_ms > MS_MAX ||
+    if (opts->exp_ms < CACHIFY_EXP_DEFAULT || opts->exp_ms > PROTO_MS_MAX ||
         (!opts->nowait && (opts->timeout_ms < CACHIFY_FOREVER ||
-                           opts->timeout_ms > MS_MAX)))
+                           opts->timeout_ms > PROTO_MS_MAX)))
         return CACHIFY_ERR_ARG;
     r = req_new(ac, AQ_ACQUIRE, key);
     if (r == NULL)
@@ -405,7 +402,7 @@ int cachify_async_release(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    if (token == 0 || token > TOKEN_MAX)
+    if (token == 0 || token > PROTO_TOKEN_MAX)
         return CACHIFY_ERR_ARG; /* tokens are positive; 0 would force */
     r = make_value_req(ac, AQ_RELEASE, key, cb, arg);
     if (r == NULL)
@@ -447,7 +444,7 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    if (token == 0 || token > TOKEN_MAX || ms <= 0 || ms > MS_MAX)
+    if (token == 0 || token > PROTO_TOKEN_MAX || ms <= 0 || ms > PROTO_MS_MAX)
         return CACHIFY_ERR_ARG;
     r = make_value_req(ac, AQ_EXTEND, key, cb, arg);
     if (r == NULL)

@@ -33,8 +33,8 @@
 #include <time.h>
 
 #include "client/cachify.h"
-#include "daemon/clock.h"
-#include "daemon/locktable.h"
+#include "engine/clock.h"
+#include "engine/locktable.h"
 
 /* Most timer events (expiries, timed-out waits) handled per hold of the
  * mutex, so a burst of simultaneous expiries never starves client threads. */

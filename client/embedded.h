@@ -35,7 +35,7 @@ struct mem_session *mem_session_new(void);
  * larger ones, even when the wall clock went back meanwhile). */
 void mem_session_free(struct mem_session *ms);
 
-/* For tests: the clocks (daemon/clock.h) of the next store created, NULL
+/* For tests: the clocks (engine/clock.h) of the next store created, NULL
  * for the system's; a live store keeps the one it was created with.
  * clock must outlive that store.  Fencing tokens stay increasing across
  * stores whatever the clock says (see mem_session_free). */

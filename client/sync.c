@@ -35,14 +35,10 @@
 #include "client/embedded.h"
 #include "client/sync_internal.h"
 #include "client/url.h"
+#include "proto/limits.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_EXP_MS 30000 /* py-cachify's default_lock_expiration */
-/* cachifyd's largest TTL/WAIT/EXTEND (its MS_UPPER_BOUND, ~35 years);
- * checked here so both backends refuse the same values. */
-#define MS_MAX (1LL << 40)
-/* Tokens are positive signed 64-bit integers on the wire. */
-#define TOKEN_MAX 9223372036854775807ULL
 /* First size of the message buffer; it grows for messages that quote a
  * long key (bounded by CACHIFY_KEY_MAX). */
 #define ERR_INITIAL 256
@@ -311,7 +307,7 @@ int cachify_open(struct cachify **out, const char *url,
     rc = cachify_url_parse(url, &c->url, c->err, c->errcap);
     if (rc == CACHIFY_OK && opts != NULL &&
         (opts->connect_timeout_ms < 0 || opts->io_timeout_ms < 0 ||
-         opts->default_exp_ms < 0 || opts->default_exp_ms > MS_MAX))
+         opts->default_exp_ms < 0 || opts->default_exp_ms > PROTO_MS_MAX))
         rc = cachify__set_err(c, CACHIFY_ERR_ARG,
                               "bad options: timeouts and default_exp_ms must "
                               "be 0 (default) or positive");
@@ -390,12 +386,12 @@ int cachify_acquire(struct cachify *c, const char *key,
         opts = &defaults;
     exp = opts->exp_ms == CACHIFY_EXP_DEFAULT ? c->default_exp_ms : opts->exp_ms;
     wait_ms = opts->nowait ? 0 : opts->timeout_ms;
-    if (exp < 0 || exp > MS_MAX)
+    if (exp < 0 || exp > PROTO_MS_MAX)
         return cachify__set_err(c, CACHIFY_ERR_ARG,
                                 "bad exp_ms %lld: expected milliseconds, "
                                 "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE",
                                 opts->exp_ms);
-    if ((wait_ms < 0 && wait_ms != CACHIFY_FOREVER) || wait_ms > MS_MAX)
+    if ((wait_ms < 0 && wait_ms != CACHIFY_FOREVER) || wait_ms > PROTO_MS_MAX)
         return cachify__set_err(c, CACHIFY_ERR_ARG,
                                 "bad timeout_ms %lld: expected milliseconds "
                                 "or CACHIFY_FOREVER", opts->timeout_ms);
@@ -458,7 +454,7 @@ static int release_common(struct cachify *c, const char *key, uint64_t token,
     int rc;
 
     BEGIN(c, key, klen);
-    if (!forced && (token == 0 || token > TOKEN_MAX))
+    if (!forced && (token == 0 || token > PROTO_TOKEN_MAX))
         return cachify__set_err(c, CACHIFY_ERR_ARG,
                                 "bad token %llu: tokens are positive; use "
                                 "cachify_force_release to free any holder",
@@ -510,12 +506,12 @@ int cachify_extend(struct cachify *c, const char *key, uint64_t token,
     int rc;
 
     BEGIN(c, key, klen);
-    if (token == 0 || token > TOKEN_MAX)
+    if (token == 0 || token > PROTO_TOKEN_MAX)
         return cachify__set_err(c, CACHIFY_ERR_ARG, "bad token %llu",
                                 (unsigned long long)token);
-    if (ms <= 0 || ms > MS_MAX)
+    if (ms <= 0 || ms > PROTO_MS_MAX)
         return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "bad ms %lld: expected 1..%lld", ms, MS_MAX);
+                                "bad ms %lld: expected 1..%lld", ms, PROTO_MS_MAX);
     if (c->mem != NULL)
         return mem_extend(c->mem, c->key, klen, token, (uint64_t)ms * 1000);
     snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);

@@ -12,13 +12,7 @@
 #include "daemon/conn.h"
 #include "daemon/output.h"
 #include "daemon/server.h"
-
-/* Largest TTL/WAIT when max_ttl_ms is 0: about 35 years, far from any
- * overflow once turned into microseconds. */
-#define MS_UPPER_BOUND (1ULL << 40)
-
-/* Largest token: replies are RESP integers, which are signed 64-bit. */
-#define TOKEN_MAX 9223372036854775807ULL
+#include "proto/limits.h"
 
 /* The state file could not record a lease (disk full, I/O error): the
  * lock is not granted or extended, since a crash could then grant it
@@ -46,7 +40,7 @@ static int check_key(struct conn *c, const struct proto_request *req)
 static unsigned long long ttl_bound(const struct conn *c)
 {
     long long max = c->srv->config->max_ttl_ms;
-    return max > 0 ? (unsigned long long)max : MS_UPPER_BOUND;
+    return max > 0 ? (unsigned long long)max : PROTO_MS_MAX;
 }
 
 /* Parses a milliseconds argument in [min, max]; replies -ERR naming `what`
@@ -71,7 +65,7 @@ static int parse_token(struct conn *c, const char *arg, size_t len,
                        uint64_t *token)
 {
     unsigned long long v;
-    if (parse_uint_arg(arg, len, TOKEN_MAX, &v) == 0 && v > 0) {
+    if (parse_uint_arg(arg, len, PROTO_TOKEN_MAX, &v) == 0 && v > 0) {
         *token = v;
         return 0;
     }
@@ -143,7 +137,7 @@ static int parse_acquire_options(struct conn *c,
             seen_wait = 1;
             if (forever)
                 o->wait = 2;
-            else if (parse_ms(c, "WAIT", val, vallen, 0, MS_UPPER_BOUND, 1,
+            else if (parse_ms(c, "WAIT", val, vallen, 0, PROTO_MS_MAX, 1,
                               &o->wait_ms) != 0)
                 return -1;
             else

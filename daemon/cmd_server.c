@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "daemon/clock.h"
+#include "engine/clock.h"
 #include "daemon/commands.h"
 #include "daemon/conn.h"
 #include "daemon/log.h"

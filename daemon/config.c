@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 /* A conf line may hold at most this many bytes (its newline not counted):
  * room for any path or bind list, a bounded stack buffer, and anything

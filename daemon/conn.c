@@ -30,7 +30,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 #include "daemon/commands.h"
 #include "daemon/log.h"
 #include "daemon/output.h"
@@ -582,7 +582,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     /* libevent 2.1 crashes here when its own allocation of the watermark
      * callback fails (it uses the NULL it got), and the call returns no
      * error to check: nothing to handle, so injected failures (tests only,
-     * daemon/alloc.h) are kept out of it.  No effect in production. */
+     * alloc.h) are kept out of it.  No effect in production. */
     alloc_fail_hold(1);
     bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
     alloc_fail_hold(0);

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "daemon/conn_timer.h"
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 #include "proto/reader.h"
 
 struct server;

@@ -1,7 +1,7 @@
 /* daemon/log.c - leveled log lines on stderr (see log.h). */
 #include "daemon/log.h"
 
-#include "daemon/clock.h"
+#include "engine/clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
      * fastbin-sized), a million locks expiring together left a million
      * chunks there, and the next large malloc consolidated them all at
      * once: a 30 ms stall in the middle of an expiry storm (bench/run.sh).
-     * Entries come from the engine's slab now (daemon/slab.h); this stays
+     * Entries come from the engine's slab now (engine/slab.h); this stays
      * for the small objects still malloc'd in bulk (waiters, extra
      * records, connections).  tcache still serves the hot alloc/free
      * pairs. */

@@ -30,8 +30,8 @@
 #include <malloc.h>
 #endif
 
-#include "daemon/alloc.h"
-#include "daemon/clock.h"
+#include "alloc.h"
+#include "engine/clock.h"
 #include "daemon/conn.h"
 #include "daemon/guard.h"
 #include "daemon/log.h"

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "daemon/config.h"
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 #include "proto/reader.h"
 
 struct event_base;

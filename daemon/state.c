@@ -42,8 +42,8 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "daemon/alloc.h"
-#include "daemon/clock.h"
+#include "alloc.h"
+#include "engine/clock.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/state_file.h"

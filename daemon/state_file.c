@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 #include "daemon/log.h"
 
 /* Write buffer of a replacement: large writes, a bounded amount of memory

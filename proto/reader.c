@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 #include "proto/reply.h"
 
 /* First buffer size, and what an idle buffer above BUF_KEEP_MAX shrinks back

@@ -7,7 +7,7 @@
  * and extend traffic, a clean stop that fails half-way (file-size limit),
  * the answers while recovering, and the files a hostile neighbour or a
  * crafted file can put in the daemon's way.  Does not own: the engine's
- * journal hooks (tests/unit/test_locktable.c) or waiting (test_waiting.c).
+ * journal hooks (engine/tests/test_locktable.c) or waiting (test_waiting.c).
  *
  * The crash checks use the bounds of test_stress.c's checker, which hold
  * whatever the scheduling: a lease granted for ttl on an ACQUIRE *sent* at

@@ -21,7 +21,7 @@
  * .c file.  HX_FAIL(...) must be defined by the includer (abort for the
  * fuzzer, ck_abort_msg for Check).
  *
- * Out-of-memory injection (daemon/alloc.h) only ever hits the daemon's
+ * Out-of-memory injection (alloc.h) only ever hits the daemon's
  * work: the fake clients' own allocations run under alloc_fail_hold.
  */
 #ifndef CACHIFY_TESTS_CMDHARNESS_H
@@ -35,11 +35,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
 #include "daemon/conn_timer.h"
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 

@@ -19,7 +19,7 @@
 
 #include "client/cachify.h"
 #include "client/embedded.h"
-#include "daemon/clock.h"
+#include "engine/clock.h"
 
 #define REQUIRE(cond)                                                        \
     do {                                                                     \

@@ -1,9 +1,9 @@
-/* tests/unit/test_locktable.c - Check suite for the lock engine (daemon/locktable.c).
+/* engine/tests/test_locktable.c - Check suite for the lock engine (engine/locktable.c).
  *
  * Owns: the tests of locktable.h's contract, one TCase per area: grants,
  * release, extend and PTTL; lazy and timer-driven expiry; fencing tokens and
  * the token ceiling; FIFO waiters and wait timeouts; sessions; crash
- * recovery; restore and snapshot; the journal hooks; the STATS counters; memory (extra
+ * recovery; restore and snapshot; the journal hooks; the STATS counters; memory (links
  * records found by entry address after heavy churn, entry memory reused by
  * other keys, keys of every length across the slab's classes and past
  * them).  Does not own the heap and the map (test_structs.c), the slab
@@ -17,9 +17,9 @@
  * engine from them); tests then compare the log with what they expect.
  * Randomness is a fixed-seed xorshift, so a failure replays exactly.
  */
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -1292,14 +1292,14 @@ START_TEST(test_stats_script)
 }
 END_TEST
 
-/* ---- extra records and entry memory ---- */
+/* ---- links records and entry memory ---- */
 
-/* The SESSION links and waiter queues live in extra records, found by the
+/* The SESSION links and waiter queues live in links records, found by the
  * entry's address.  After thousands of plain locks came and went (their
  * memory reused by later entries), SESSION locks, waiters and handoffs
  * still behave, plain locks never get a record, and no record outlives its
  * key. */
-START_TEST(test_extras_after_churn)
+START_TEST(test_links_after_churn)
 {
     enum { PLAIN = 5000, SESS = 50, QUEUED = 10 };
     struct lock_session s = { NULL, NULL }, w = { NULL, NULL };
@@ -1312,7 +1312,7 @@ START_TEST(test_extras_after_churn)
             snprintf(key, sizeof(key), "p%d", i);
             grab(key, 1000);
         }
-        REQUIRE(locktable_extra_records(T) == 0);
+        REQUIRE(locktable_links_records(T) == 0);
         for (int i = 0; i < PLAIN; i++) {
             snprintf(key, sizeof(key), "p%d", i);
             REQUIRE(locktable_release(T, K(key), 0) == 1);
@@ -1327,14 +1327,14 @@ START_TEST(test_extras_after_churn)
             grab(key, 1000);
         }
     }
-    ck_assert_uint_eq(locktable_extra_records(T), SESS);
+    ck_assert_uint_eq(locktable_links_records(T), SESS);
     /* RELEASE of the even ones drops their records; their entries' memory
      * goes to the "q" keys below, which have no SESSION holder. */
     for (int i = 0; i < SESS; i += 2) {
         snprintf(key, sizeof(key), "s%d", i);
         ck_assert_int_eq(locktable_release(T, K(key), stoks[i]), 1);
     }
-    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2);
+    ck_assert_uint_eq(locktable_links_records(T), SESS / 2);
     for (int i = 0; i < PLAIN; i++) {
         snprintf(key, sizeof(key), "p%d", i);
         REQUIRE(locktable_release(T, K(key), 0) == 1);
@@ -1343,14 +1343,14 @@ START_TEST(test_extras_after_churn)
         snprintf(key, sizeof(key), "q%d", i);
         grab(key, 0);
     }
-    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2);
+    ck_assert_uint_eq(locktable_links_records(T), SESS / 2);
     /* Three waiters on each of q0..q9: one more record per key. */
     for (int k = 0; k < QUEUED; k++) {
         snprintf(key, sizeof(key), "q%d", k);
         for (uintptr_t c = 1; c <= 3; c++)
             queue(key, 100, 0, &w, (uintptr_t)k * 3 + c);
     }
-    ck_assert_uint_eq(locktable_extra_records(T), SESS / 2 + QUEUED);
+    ck_assert_uint_eq(locktable_links_records(T), SESS / 2 + QUEUED);
 
     /* The session's end releases exactly its (odd) SESSION locks. */
     locktable_session_end(T, &s);
@@ -1364,7 +1364,7 @@ START_TEST(test_extras_after_churn)
         snprintf(key, sizeof(key), "q%d", i);
         REQUIRE(locktable_holder_token(T, K(key)) != 0);
     }
-    ck_assert_uint_eq(locktable_extra_records(T), QUEUED);
+    ck_assert_uint_eq(locktable_links_records(T), QUEUED);
     ck_assert_uint_eq(nevs, 0);
 
     /* RELEASE hands each key to its waiters in queue order; the last
@@ -1379,7 +1379,7 @@ START_TEST(test_extras_after_churn)
         }
         ck_assert_int_eq(locktable_release(T, K(key), tok), 1);
         ck_assert_int_eq(locktable_is_locked(T, K(key)), 0);
-        ck_assert_uint_eq(locktable_extra_records(T), QUEUED - 1 - (size_t)k);
+        ck_assert_uint_eq(locktable_links_records(T), QUEUED - 1 - (size_t)k);
     }
     ck_assert_uint_eq(nevs, 3 * QUEUED);
     ck_assert_ptr_null(w.waiters);
@@ -1393,18 +1393,18 @@ START_TEST(test_extras_after_churn)
 END_TEST
 
 /* A key's entry memory goes to the next entry of its size: the new key
- * must not inherit the old one's SESSION holder or extra record. */
+ * must not inherit the old one's SESSION holder or links record. */
 START_TEST(test_reused_entry_memory)
 {
     struct lock_session s = { NULL, NULL };
     uint64_t ta = 0, tb, tc, td;
 
     ck_assert_int_eq(acq("a", 0, 0, 0, &s, 1, 0, &ta), LOCK_GRANTED);
-    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_uint_eq(locktable_links_records(T), 1);
     ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     tb = grab("b", 0);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     locktable_session_end(T, &s); /* "b" is not the session's */
     ck_assert_uint_eq(locktable_holder_token(T, K("b")), tb);
 
@@ -1412,35 +1412,35 @@ START_TEST(test_reused_entry_memory)
      * while "c" stays held. */
     tc = grab("c", 0);
     queue("c", 100, 0, &s, 1);
-    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_uint_eq(locktable_links_records(T), 1);
     locktable_session_cancel_waits(T, &s);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_uint_eq(locktable_holder_token(T, K("c")), tc);
     ck_assert_int_eq(locktable_release(T, K("c"), tc), 1);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     td = grab("d", 0);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_int_eq(locktable_release(T, K("d"), td), 1);
     ck_assert_uint_eq(nevs, 0);
     check_stats(4, 3, 0, 0, 0, 0, 1, 0);
 }
 END_TEST
 
-/* A key's extra record lives only while something needs it: a SESSION
+/* A key's links record lives only while something needs it: a SESSION
  * holder or a waiter.  A held lock whose waiters are gone (granted, timed
  * out, cancelled) is back to a plain entry, and a wait refused for memory
  * leaves no record behind. */
-START_TEST(test_extra_record_trimmed)
+START_TEST(test_links_record_trimmed)
 {
     struct lock_session s = { NULL, NULL }, s2 = { NULL, NULL };
     uint64_t ta = grab("a", 0), tok = 0;
 
     /* Granted to a plain waiter, the last one: no record. */
     queue("a", 0, 0, &s, 1);
-    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_uint_eq(locktable_links_records(T), 1);
     ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
     check_ev(0, EV_GRANTED, 1);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_ptr_null(s.waiters);
 
     /* Granted to a SESSION waiter: its record holds the session link,
@@ -1449,11 +1449,11 @@ START_TEST(test_extra_record_trimmed)
     ck_assert_int_eq(acq("a", 0, 1, 0, &s2, 1, 2, &tok), LOCK_QUEUED);
     ck_assert_int_eq(locktable_release(T, K("a"), ta), 1);
     check_ev(1, EV_GRANTED, 2);
-    ck_assert_uint_eq(locktable_extra_records(T), 1);
+    ck_assert_uint_eq(locktable_links_records(T), 1);
     ck_assert_ptr_nonnull(s2.rec);
     locktable_session_end(T, &s2);
     ck_assert_int_eq(locktable_is_locked(T, K("a")), 0);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
 
     /* A wait that runs out on a held lock (the timer's path). */
     uint64_t tb = grab("b", 0);
@@ -1461,7 +1461,7 @@ START_TEST(test_extra_record_trimmed)
     fc.mono += 2000;
     ck_assert_uint_eq(locktable_run_timers(T, 10), 1);
     check_ev(2, EV_TIMED_OUT, 3);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_uint_eq(locktable_holder_token(T, K("b")), tb);
 
     /* The waiter's allocation fails after the record was made (the 1st
@@ -1469,7 +1469,7 @@ START_TEST(test_extra_record_trimmed)
     alloc_fail_nth(2);
     ck_assert_int_eq(acq("b", 0, 1, 0, &s, 0, 4, &tok), LOCK_NO_MEMORY);
     alloc_fail_reset();
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_ptr_null(s.waiters);
     ck_assert_uint_eq(nevs, 3);
 }
@@ -1541,7 +1541,7 @@ START_TEST(test_session_end_sliced)
     size_t calls = 0, left = N;
 
     grab_session(&s, "k", N);
-    ck_assert_uint_eq(locktable_extra_records(T), N);
+    ck_assert_uint_eq(locktable_links_records(T), N);
     locktable_session_end(T, &s);
     ck_assert_ptr_null(s.rec);
     check_stats(N, 0, 0, 0, 0, 0, N, 0); /* nothing released yet */
@@ -1560,7 +1560,7 @@ START_TEST(test_session_end_sliced)
     ck_assert_uint_eq(locktable_run_timers(T, SLICE), 0);
     ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
     check_stats(N, N, 0, 0, 0, 0, 0, 0);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_uint_eq(nevs, 0);
 }
 END_TEST
@@ -1607,7 +1607,7 @@ START_TEST(test_session_drain_fifo)
     ck_assert_uint_eq(run_all_timers(), KEYS);
     ck_assert_uint_eq(nevs, KEYS); /* ws's own waits were cancelled */
     check_stats(KEYS * 2, KEYS * 2, 0, 0, 0, KEYS, 0, 0);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
 }
 END_TEST
 
@@ -1683,7 +1683,7 @@ START_TEST(test_session_lock_touched_while_draining)
     check_stats(8, 5, 1, 0, 0, 0, 2, 0); /* "e" expired, "f" released */
     ck_assert_uint_eq(locktable_draining(T), 0);
     ck_assert_uint_eq(locktable_next_deadline(T), UINT64_MAX);
-    ck_assert_uint_eq(locktable_extra_records(T), 0);
+    ck_assert_uint_eq(locktable_links_records(T), 0);
     ck_assert_uint_eq(nevs, 0);
 }
 END_TEST
@@ -1810,9 +1810,9 @@ static Suite *locktable_suite(void)
     ADD_TCASE("stats");
     tcase_add_test(tc, test_stats_script);
     ADD_TCASE("memory");
-    tcase_add_test(tc, test_extras_after_churn);
+    tcase_add_test(tc, test_links_after_churn);
     tcase_add_test(tc, test_reused_entry_memory);
-    tcase_add_test(tc, test_extra_record_trimmed);
+    tcase_add_test(tc, test_links_record_trimmed);
     tcase_add_test(tc, test_key_lengths);
 #undef ADD_TCASE
     return s;

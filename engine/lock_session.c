@@ -1,5 +1,5 @@
-/* daemon/lock_session.c - session records and the draining FIFO of
- * daemon/lock_session.h.
+/* engine/lock_session.c - session records and the draining FIFO of
+ * engine/lock_session.h.
  *
  * Owns: the records' memory and the list bookkeeping (records, their lock
  * links, an owner's waits).  Does not own the links (they sit in the
@@ -8,11 +8,11 @@
  * sess_reserve allocates, so the engine's release and expiry paths, which
  * call sess_unlink, cannot fail.
  */
-#include "daemon/lock_session.h"
+#include "engine/lock_session.h"
 
 #include <assert.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 /* ---- the two record lists ---- */
 

@@ -1,4 +1,4 @@
-/* daemon/alloc.c - the allocator seam and its fault injector (see alloc.h).
+/* alloc.c - the allocator seam and its fault injector (see alloc.h).
  *
  * State is a few counters.  `budget` is how many more allocations may
  * succeed before injection starts (-1: never), and `sticky` says whether
@@ -6,7 +6,7 @@
  * (alloc_fail_after).  cfy_free never counts: freeing cannot fail, and a
  * failure path must always be able to clean up.
  */
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 #include <string.h>

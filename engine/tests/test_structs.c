@@ -1,4 +1,4 @@
-/* tests/unit/test_structs.c - the daemon's data structures: heap, SipHash, map.
+/* engine/tests/test_structs.c - the engine's data structures: heap, SipHash, map.
  *
  * Owns: one Check suite with a TCase per behaviour.  The heap tests check the
  * heap property, every node's index and every item's deadline after each
@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/heap.h"
-#include "daemon/map.h"
-#include "daemon/siphash.h"
+#include "engine/heap.h"
+#include "engine/map.h"
+#include "engine/siphash.h"
 
 /* For hot loops: every passing ck_assert writes its location to Check's
  * log, which over millions of checks costs seconds of system time. */

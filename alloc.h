@@ -1,4 +1,7 @@
-/* daemon/alloc.h - the one allocator seam of the daemon and the protocol code.
+/* alloc.h - the one allocator seam of the daemon, the lock engine and the
+ * protocol codec (the client library links the last two).  It sits at the
+ * top of the tree, beside no folder, because all three use it and none of
+ * them owns it.
  *
  * Owns: cfy_malloc/cfy_calloc/cfy_realloc/cfy_strdup/cfy_aligned_alloc/
  * cfy_free, thin wrappers over the C library, and a fault injector so tests
@@ -8,15 +11,15 @@
  * it wants their failures too (the daemon does not, it keeps their
  * defaults).
  *
- * Every allocation of daemon/ and proto/ code goes through these, so every
+ * Every allocation of daemon/, engine/ and proto/ code goes through these, so every
  * out-of-memory path can be reached by a test (tests/unit/test_oom.c, the
  * fuzz_commands target) instead of being dead code nobody ever ran.  The
  * cost in production is one counter increment and one compare per call.
  * Not thread-safe by design: the daemon is single-threaded, and the fault
  * state is only touched by single-threaded tests.
  */
-#ifndef CACHIFY_DAEMON_ALLOC_H
-#define CACHIFY_DAEMON_ALLOC_H
+#ifndef CACHIFY_ALLOC_H
+#define CACHIFY_ALLOC_H
 
 #include <stddef.h>
 

@@ -1,4 +1,4 @@
-/* daemon/siphash.c - SipHash-2-4 (see daemon/siphash.h).
+/* engine/siphash.c - SipHash-2-4 (see engine/siphash.h).
  *
  * Owns: the four-word state and its rounds, nothing else.  Written from the
  * algorithm as the paper states it: the key is two little-endian 64-bit
@@ -14,7 +14,7 @@
  * its key once, and assembling every byte by hand cost about a third of the
  * hash.
  */
-#include "daemon/siphash.h"
+#include "engine/siphash.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* tests/unit/test_slab.c - Check suite for the slab allocator (daemon/slab.c).
+/* engine/tests/test_slab.c - Check suite for the slab allocator (engine/slab.c).
  *
  * Owns: the tests of slab.h's contract: every size class up to SLAB_MAX_SIZE
  * hands out 8-byte aligned objects that do not overlap (each filled with its
@@ -6,19 +6,19 @@
  * when they empty, except the last page of a class with free slots, so an
  * alloc/free pair at a page boundary allocates nothing; objects above
  * SLAB_MAX_SIZE go to the allocator seam one by one; out of memory (the
- * daemon/alloc.h fault injector) yields NULL and leaves the slab usable.
+ * alloc.h fault injector) yields NULL and leaves the slab usable.
  * Under AddressSanitizer it also checks that free slots and the bytes past
  * an object's size are poisoned.  Leaks are for the sanitizer and valgrind
  * runs to find (slab_destroy must free every page).
  */
-#include "daemon/slab.h"
+#include "engine/slab.h"
 
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 #ifdef SLAB_ASAN
 #include <sanitizer/asan_interface.h>

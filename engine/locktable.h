@@ -1,4 +1,4 @@
-/* daemon/locktable.h - the lock engine: keys, holders, tokens, waiters, expiry.
+/* engine/locktable.h - the lock engine: keys, holders, tokens, waiters, expiry.
  *
  * Owns: every lock entry (a key with its holder and its FIFO of waiters), the
  * fencing-token counter, and two deadline heaps (lock expiries and bounded
@@ -20,16 +20,16 @@
  * the call that caused it; those callbacks must not call back into the
  * engine (defer follow-up work instead).
  */
-#ifndef CACHIFY_DAEMON_LOCKTABLE_H
-#define CACHIFY_DAEMON_LOCKTABLE_H
+#ifndef CACHIFY_ENGINE_LOCKTABLE_H
+#define CACHIFY_ENGINE_LOCKTABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/clock.h"
+#include "engine/clock.h"
 
 struct locktable;
-struct lock_extra;
+struct lock_links;
 struct lock_waiter;
 
 /* A connection (or client thread): what SESSION locks and pending waits
@@ -263,9 +263,9 @@ int locktable_foreach_durable(struct locktable *t,
 /* A copy of the counters (held and waiters are current). */
 void locktable_stats(const struct locktable *t, struct lock_stats *out);
 
-/* Keys that have the engine's extra record now (a SESSION holder or a
+/* Keys that have the engine's links record now (a SESSION holder or a
  * waiter queue, kept until the key's entry goes): for tests. */
-size_t locktable_extra_records(const struct locktable *t);
+size_t locktable_links_records(const struct locktable *t);
 
 /* Locks of ended sessions not released yet: for tests and STATS. */
 size_t locktable_draining(const struct locktable *t);

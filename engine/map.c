@@ -1,4 +1,4 @@
-/* daemon/map.c - the incrementally resized intrusive hash map of map.h.
+/* engine/map.c - the incrementally resized intrusive hash map of map.h.
  *
  * Owns: the two bucket arrays and the policy for resizing them.  Does not
  * own: nodes, key bytes, or the choice of seed.
@@ -37,14 +37,14 @@
  * under a walk; the walk scans t[0] then t[1] and saves the next node before
  * returning the current one, so the caller may unlink what it was given.
  */
-#include "daemon/map.h"
+#include "engine/map.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
-#include "daemon/siphash.h"
+#include "alloc.h"
+#include "engine/siphash.h"
 
 /* Per operation: chains moved, and empty buckets skipped, by a rehash step.
  * Both small constants; together they bound the work added to each call. */

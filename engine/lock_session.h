@@ -1,6 +1,6 @@
-/* daemon/lock_session.h - the lock engine's session records and the queue of
+/* engine/lock_session.h - the lock engine's session records and the queue of
  * ended sessions whose locks are still to be released (internal: only
- * daemon/locktable.c includes it).
+ * engine/locktable.c includes it).
  *
  * Owns: the session side of the engine's lists.  One struct lock_session_rec
  * per session that holds (or may be handed) a SESSION lock, allocated by the
@@ -9,7 +9,7 @@
  * owner has ended; a FIFO); and the owner's list of pending waits.  Does not
  * own: the locks or the waits.  A record is only an intrusive list of struct
  * sess_link, and the wait list one of struct lock_wait_link, which the
- * engine embeds in a lock's extra record and in a waiter; releasing a lock,
+ * engine embeds in a lock's links record and in a waiter; releasing a lock,
  * handing it to a waiter, and everything else about locks stays in
  * locktable.c.
  *
@@ -28,13 +28,13 @@
  * session ends, even with no lock left: a connection that takes and releases
  * SESSION locks all day makes one record, not one per lock.
  */
-#ifndef CACHIFY_DAEMON_LOCK_SESSION_H
-#define CACHIFY_DAEMON_LOCK_SESSION_H
+#ifndef CACHIFY_ENGINE_LOCK_SESSION_H
+#define CACHIFY_ENGINE_LOCK_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 
 /* Embed one in a pending wait; it is in session->waiters while linked. */
 struct lock_wait_link {

@@ -1,4 +1,4 @@
-/* daemon/map.h - an intrusive hash map from byte-string keys to nodes.
+/* engine/map.h - an intrusive hash map from byte-string keys to nodes.
  *
  * Owns: the bucket arrays and the chains threaded through the nodes.  Does
  * not own: the nodes or their key bytes.  Callers embed a struct map_node in
@@ -23,8 +23,8 @@
  *
  * Not thread-safe; the daemon is single-threaded.
  */
-#ifndef CACHIFY_DAEMON_MAP_H
-#define CACHIFY_DAEMON_MAP_H
+#ifndef CACHIFY_ENGINE_MAP_H
+#define CACHIFY_ENGINE_MAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,22 +1,22 @@
-/* daemon/locktable_int.h - the lock engine's insides, shared by its two
+/* engine/locktable_int.h - the lock engine's insides, shared by its two
  * files: locktable.c (keys, holders, waiters, sessions, expiry) and
  * lock_journal.c (durability hooks, restore and snapshots).
  *
- * Owns: the entry, extra-record, waiter and table layouts (explained at the
+ * Owns: the entry, links-record, waiter and table layouts (explained at the
  * top of locktable.c) and the helpers both files use.  Not a public header:
  * nothing outside the engine includes it; everything here may change.
  */
-#ifndef CACHIFY_DAEMON_LOCKTABLE_INT_H
-#define CACHIFY_DAEMON_LOCKTABLE_INT_H
+#ifndef CACHIFY_ENGINE_LOCKTABLE_INT_H
+#define CACHIFY_ENGINE_LOCKTABLE_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/heap.h"
-#include "daemon/lock_session.h"
-#include "daemon/locktable.h"
-#include "daemon/map.h"
-#include "daemon/slab.h"
+#include "engine/heap.h"
+#include "engine/lock_session.h"
+#include "engine/locktable.h"
+#include "engine/map.h"
+#include "engine/slab.h"
 
 #define ENTRY_NEVER UINT64_MAX
 
@@ -24,19 +24,19 @@
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* lock_entry.flags */
-#define ENTRY_HAS_EXTRA 0x01u /* a struct lock_extra in t->extras is its */
-#define ENTRY_SESSION 0x02u   /* held as a SESSION lock (its extra's link is
-                               * in a session record), so lookups check
-                               * whether that session ended */
+#define ENTRY_HAS_LINKS 0x01u /* a struct lock_links in t->links is its */
+#define ENTRY_SESSION 0x02u   /* held as a SESSION lock (its links record
+                               * is linked into a session record), so
+                               * lookups check whether that session ended */
 #define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
 
-struct lock_extra {
-    struct map_node node;          /* in t->extras, keyed by `entry` */
+struct lock_links {
+    struct map_node node;          /* in t->links, keyed by `entry` */
     struct lock_entry *entry;      /* the key: these pointer bytes */
     struct sess_link link;         /* in the SESSION holder's record */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
-    struct lock_extra *d_prev, *d_next; /* in t->durable while the entry
+    struct lock_links *d_prev, *d_next; /* in t->durable while the entry
                                            is ENTRY_DURABLE */
 };
 
@@ -44,7 +44,7 @@ struct lock_entry {
     struct map_node node;          /* in t->map; the key is `key` below */
     uint64_t token;                /* holder's token; 0 when not held */
     struct heap_node due;          /* in t->expiries; see the top */
-    uint8_t flags;                 /* ENTRY_HAS_EXTRA */
+    uint8_t flags;                 /* ENTRY_HAS_LINKS */
     char key[];                    /* node.keylen bytes, no terminator */
 };
 
@@ -56,12 +56,12 @@ _Static_assert(offsetof(struct lock_entry, key) ==
 /* Where the maps find the key bytes, counted from the node. */
 #define ENTRY_KEY_OFFSET \
     (offsetof(struct lock_entry, key) - offsetof(struct lock_entry, node))
-#define EXTRA_KEY_OFFSET \
-    (offsetof(struct lock_extra, entry) - offsetof(struct lock_extra, node))
+#define LINKS_KEY_OFFSET \
+    (offsetof(struct lock_links, entry) - offsetof(struct lock_links, node))
 
 struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
-    struct lock_extra *x;          /* the waited-on entry's extra (x->entry) */
+    struct lock_links *x;          /* the waited-on entry's links (x->entry) */
     struct lock_waiter *prev, *next;       /* in the entry's FIFO */
     struct lock_wait_link slink;           /* in its session's waiters */
     uint64_t ttl_us;
@@ -71,7 +71,7 @@ struct lock_waiter {
 
 struct locktable {
     struct map map;         /* every entry, by key */
-    struct map extras;      /* every extra record, by its entry's address */
+    struct map links;       /* every links record, by its entry's address */
     struct heap expiries;   /* every entry */
     struct heap waits;      /* every waiter */
     struct slab slab;       /* the entries' memory */
@@ -86,7 +86,7 @@ struct locktable {
     void *raise_arg;
     struct lock_journal journal; /* all NULL: no crash safety asked for */
     uint64_t horizon;        /* durable lease horizon (monotonic us) */
-    struct lock_extra *durable; /* extras of the ENTRY_DURABLE entries, so
+    struct lock_links *durable; /* links of the ENTRY_DURABLE entries, so
                                  * a journal rewrite visits those alone */
     size_t entries;
     struct lock_stats stats;
@@ -119,33 +119,33 @@ static inline uint64_t lt_entry_deadline(const struct locktable *t,
 
 /* ---- locktable.c ---- */
 
-/* e's extra record, or NULL when it has none. */
-struct lock_extra *lt_extra_find(struct locktable *t,
+/* e's links record, or NULL when it has none. */
+struct lock_links *lt_links_find(struct locktable *t,
                                  const struct lock_entry *e);
 
-/* e's extra record, made if it has none; NULL when out of memory. */
-struct lock_extra *lt_extra_get(struct locktable *t, struct lock_entry *e);
+/* e's links record, made if it has none; NULL when out of memory. */
+struct lock_links *lt_links_get(struct locktable *t, struct lock_entry *e);
 
-/* Frees x, e's extra record (NULL: none), once nothing needs it. */
-void lt_extra_trim(struct locktable *t, struct lock_entry *e,
-                   struct lock_extra *x);
+/* Frees x, e's links record (NULL: none), once nothing needs it. */
+void lt_links_trim(struct locktable *t, struct lock_entry *e,
+                   struct lock_links *x);
 
 /* A new, unheld entry for key (in the map and the heap); NULL when out of
  * memory or the key is too long. */
 struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
                                    size_t keylen, uint32_t hash);
 
-/* Frees e and x, which must be lt_extra_find(t, e). */
+/* Frees e and x, which must be lt_links_find(t, e). */
 void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
-                      struct lock_extra *x);
+                      struct lock_links *x);
 
 /* Finds key after settling a passed deadline; NULL when it has no entry.
  * *hash (if not NULL) gets the key's hash. */
 struct lock_entry *lt_lookup(struct locktable *t, const char *key,
                              size_t keylen, uint64_t now, uint32_t *hash);
 
-/* Takes a SESSION lock's extra record out of its session. */
-void lt_session_unlink_lock(struct lock_extra *x);
+/* Takes a SESSION lock's links record out of its session. */
+void lt_session_unlink_lock(struct lock_links *x);
 
 /* ---- lock_journal.c ---- */
 
@@ -158,7 +158,7 @@ int lt_make_durable(struct locktable *t, struct lock_entry *e, uint64_t now,
 /* e's hold is ending: a written lease gets its end written too. */
 void lt_hold_ended(struct locktable *t, struct lock_entry *e);
 
-/* Takes e off the durable list (its extra record stays, for the caller to
+/* Takes e off the durable list (its links record stays, for the caller to
  * trim or destroy).  Returns 1 when it was on it. */
 int lt_durable_unlink(struct locktable *t, struct lock_entry *e);
 

@@ -1,4 +1,4 @@
-/* daemon/heap.c - the deadline min-heap declared in daemon/heap.h.
+/* engine/heap.c - the deadline min-heap declared in engine/heap.h.
  *
  * Owns: the growable array of items and the ordering rule.  Does not own:
  * the nodes (callers embed them) or any clock.  The array is a binary heap in
@@ -24,13 +24,13 @@
  * glibc does it in place (a split chunk, or mremap for a large mapping), so
  * no items are copied there.  A failed shrink just keeps the larger array.
  */
-#include "daemon/heap.h"
+#include "engine/heap.h"
 
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 /* First allocation: enough for a quiet daemon without early regrowth. */
 #define HEAP_INITIAL_CAP 16

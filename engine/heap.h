@@ -1,4 +1,4 @@
-/* daemon/heap.h - a min-heap of deadlines whose nodes know their index.
+/* engine/heap.h - a min-heap of deadlines whose nodes know their index.
  *
  * Owns: an array of items { deadline, node pointer }, ordered by deadline.
  * Does not own the nodes: callers embed a struct heap_node (4 bytes: the
@@ -14,8 +14,8 @@
  * engine's waiters are a FIFO list per key; the heap only times them).
  * A heap holds at most HEAP_MAX_LEN nodes: the index is 32 bits.
  */
-#ifndef CACHIFY_DAEMON_HEAP_H
-#define CACHIFY_DAEMON_HEAP_H
+#ifndef CACHIFY_ENGINE_HEAP_H
+#define CACHIFY_ENGINE_HEAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* daemon/siphash.h - SipHash-2-4, the keyed hash behind the key map.
+/* engine/siphash.h - SipHash-2-4, the keyed hash behind the key map.
  *
  * Owns: one pure function.  Does not own: the key (the caller picks it, the
  * daemon draws it at random at start so clients cannot aim many keys at one
@@ -8,8 +8,8 @@
  * equals the reference implementation's 8 output bytes read as a
  * little-endian integer, on any host byte order.
  */
-#ifndef CACHIFY_DAEMON_SIPHASH_H
-#define CACHIFY_DAEMON_SIPHASH_H
+#ifndef CACHIFY_ENGINE_SIPHASH_H
+#define CACHIFY_ENGINE_SIPHASH_H
 
 #include <stddef.h>
 #include <stdint.h>

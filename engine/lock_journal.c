@@ -1,4 +1,4 @@
-/* daemon/lock_journal.c - the lock engine's crash safety and persistence:
+/* engine/lock_journal.c - the lock engine's crash safety and persistence:
  * the durability hooks (struct lock_journal in locktable.h), the durable
  * list a journal rewrite walks, the token ceiling and recovery settings,
  * and restoring and listing locks for the state file.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/locktable_int.h"
+#include "engine/locktable_int.h"
 
 static int journal_on(const struct locktable *t)
 {
@@ -32,13 +32,13 @@ static int cover_by_horizon(struct locktable *t, uint64_t deadline)
 }
 
 
-/* Puts e (held) on the durable list; its extra record is made if needed.
+/* Puts e (held) on the durable list; its links record is made if needed.
  * 0, or -1 when out of memory. */
 static int durable_link(struct locktable *t, struct lock_entry *e)
 {
     if (e->flags & ENTRY_DURABLE)
         return 0;
-    struct lock_extra *x = lt_extra_get(t, e);
+    struct lock_links *x = lt_links_get(t, e);
     if (!x)
         return -1;
     x->d_prev = NULL;
@@ -74,7 +74,7 @@ int lt_make_durable(struct locktable *t, struct lock_entry *e,
                         deadline) != 0) {
         if (!was) {
             lt_durable_unlink(t, e);
-            lt_extra_trim(t, e, lt_extra_find(t, e));
+            lt_links_trim(t, e, lt_links_find(t, e));
         }
         return -1;
     }
@@ -92,7 +92,7 @@ int lt_durable_unlink(struct locktable *t, struct lock_entry *e)
 {
     if (!(e->flags & ENTRY_DURABLE))
         return 0;
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (x->d_prev)
         x->d_prev->d_next = x->d_next;
     else
@@ -132,7 +132,7 @@ int locktable_forget(struct locktable *t, const char *key, size_t keylen,
     struct lock_entry *e = lt_lookup(t, key, keylen, lt_now_us(t), NULL);
     if (!e || !e->token || (token && e->token != token))
         return 0;
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (x && x->wait_head)
         return 0; /* only before any client: never with waiters */
     if (x)
@@ -166,7 +166,7 @@ static int visit_held(struct locktable *t, struct lock_entry *e, uint64_t now,
     uint64_t deadline = lt_entry_deadline(t, e);
     if (!e->token || deadline <= now)
         return 0; /* expired already, just not collected yet */
-    if ((e->flags & ENTRY_SESSION) && lt_extra_find(t, e)->link.rec->ended)
+    if ((e->flags & ENTRY_SESSION) && lt_links_find(t, e)->link.rec->ended)
         return 0; /* its session ended: released, just not drained */
     uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
     return fn(e->key, e->node.keylen, e->token, left, arg);
@@ -198,7 +198,7 @@ int locktable_foreach_durable(struct locktable *t,
 {
     uint64_t now = lt_now_us(t);
     int rc = 0;
-    for (struct lock_extra *x = t->durable; rc == 0 && x; x = x->d_next)
+    for (struct lock_links *x = t->durable; rc == 0 && x; x = x->d_next)
         rc = visit_held(t, x->entry, now, fn, arg);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* daemon/locktable.c - the lock engine (see locktable.h for the contract).
+/* engine/locktable.c - the lock engine (see locktable.h for the contract).
  * Its crash-safety hooks, restore and snapshots are in lock_journal.c; the
  * layouts below are declared in locktable_int.h, which both share.
  *
@@ -23,37 +23,39 @@
  * layout before was 113: a 72-byte struct with a key pointer, a 64-bit hash,
  * a deadline and an insertion counter in it, from malloc.)
  *
- * What only some keys need, the SESSION holder's links and the waiter
- * queue, lives in a struct lock_extra outside the entry: the entry's
- * ENTRY_HAS_EXTRA flag says it has one, and the record itself is found in a
- * second map, `extras`, keyed by the entry's address.  An entry gets its
- * extra when it first needs one (a SESSION acquire, a queued waiter; both
- * may fail with LOCK_NO_MEMORY before anything changed) and keeps it while
- * it has a SESSION holder or a waiter, so a handoff to a SESSION waiter
- * still never allocates; extra_trim frees it once it has neither.  Release and expiry test the flag before any lookup, so a plain
- * lock never pays for the extras map.  Waiters and session lists point at
- * the extra record directly (it knows its entry), so walking them needs no
+ * What only some keys need, the SESSION holder's link, the waiter queue
+ * and the place on the durable list, lives in a struct lock_links (the
+ * links record) outside the entry: the entry's ENTRY_HAS_LINKS flag says it
+ * has one, and the record itself is found in a second map, `links`, keyed
+ * by the entry's address.  An entry gets its links record when it first
+ * needs one (a SESSION acquire, a queued waiter; both may fail with
+ * LOCK_NO_MEMORY before anything changed) and keeps it while it has a
+ * SESSION holder or a waiter, so a handoff to a SESSION waiter still never
+ * allocates; links_trim frees it once it has neither.  Release and expiry
+ * test the flag before any lookup, so a plain lock never pays for the
+ * links map.  Waiters and session lists point at
+ * the links record directly (it knows its entry), so walking them needs no
  * lookup either; entries never move, so the address key stays valid.
  *
- * A SESSION lock's extra record is linked into its session's record
+ * A SESSION lock's links record is linked into its session's record
  * (lock_session.h).  Ending a session moves that record to a draining FIFO
  * in O(1); run_timers releases its locks from there a slice at a time, and
  * any lookup or due deadline that meets such a lock settles it first
  * (settle_ended, as lazy expiry does), so no answer shows one held.
  *
- * Waiters are a doubly linked FIFO per key (in the extra record) and are
+ * Waiters are a doubly linked FIFO per key (in the links record) and are
  * always in the `waits` heap (ENTRY_NEVER for WAIT FOREVER), for the same
  * reason as entries.  First come, first served is the FIFO's order; the
  * heaps order only by deadline (equal deadlines leave in no set order).
  */
-#include "daemon/locktable.h"
+#include "engine/locktable.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
-#include "daemon/locktable_int.h"
+#include "alloc.h"
+#include "engine/locktable_int.h"
 
 /* Tokens: max(last + 1, wall clock in us), so they grow strictly within a
  * run and start above the previous run's tokens after a restart. */
@@ -70,25 +72,25 @@ static uint64_t next_token(struct locktable *t)
     return token;
 }
 
-/* ---- extra records ---- */
+/* ---- links records ---- */
 
-/* e's extra record, or NULL when it has none; looks in t->extras only when
+/* e's links record, or NULL when it has none; looks in t->links only when
  * e's flag says there is one. */
-struct lock_extra *lt_extra_find(struct locktable *t,
+struct lock_links *lt_links_find(struct locktable *t,
                                      const struct lock_entry *e)
 {
-    if (!(e->flags & ENTRY_HAS_EXTRA))
+    if (!(e->flags & ENTRY_HAS_LINKS))
         return NULL;
-    struct map_node *n = map_find(&t->extras, &e, sizeof(e),
-                                  map_hash(&t->extras, &e, sizeof(e)));
+    struct map_node *n = map_find(&t->links, &e, sizeof(e),
+                                  map_hash(&t->links, &e, sizeof(e)));
     assert(n != NULL);
-    return CONTAINER_OF(n, struct lock_extra, node);
+    return CONTAINER_OF(n, struct lock_links, node);
 }
 
-/* e's extra record, made if it has none; NULL when out of memory. */
-struct lock_extra *lt_extra_get(struct locktable *t, struct lock_entry *e)
+/* e's links record, made if it has none; NULL when out of memory. */
+struct lock_links *lt_links_get(struct locktable *t, struct lock_entry *e)
 {
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (x)
         return x;
     x = cfy_calloc(1, sizeof(*x));
@@ -96,24 +98,24 @@ struct lock_extra *lt_extra_get(struct locktable *t, struct lock_entry *e)
         return NULL;
     x->entry = e;
     x->node.keylen = sizeof(x->entry);
-    x->node.hash = map_hash(&t->extras, &x->entry, sizeof(x->entry));
-    map_insert(&t->extras, &x->node);
-    e->flags |= ENTRY_HAS_EXTRA;
+    x->node.hash = map_hash(&t->links, &x->entry, sizeof(x->entry));
+    map_insert(&t->links, &x->node);
+    e->flags |= ENTRY_HAS_LINKS;
     return x;
 }
 
-/* Frees x, e's extra record (NULL: none), once nothing needs it: no SESSION
+/* Frees x, e's links record (NULL: none), once nothing needs it: no SESSION
  * holder and no waiter.  Without this a key that once had a waiter would
  * carry the record (about 80 bytes with malloc's header) for as long as it
  * stays held.  Never allocates, so the paths that call it cannot fail. */
-void lt_extra_trim(struct locktable *t, struct lock_entry *e,
-                       struct lock_extra *x)
+void lt_links_trim(struct locktable *t, struct lock_entry *e,
+                       struct lock_links *x)
 {
     if (!x || x->link.rec || x->wait_head || (e->flags & ENTRY_DURABLE))
         return;
-    map_remove(&t->extras, &x->node);
+    map_remove(&t->links, &x->node);
     cfy_free(x);
-    e->flags &= (uint8_t)~ENTRY_HAS_EXTRA;
+    e->flags &= (uint8_t)~ENTRY_HAS_LINKS;
 }
 
 /* ---- SESSION locks: links in their session's record ---- */
@@ -121,14 +123,14 @@ void lt_extra_trim(struct locktable *t, struct lock_entry *e,
 /* SESSION locks are links in the session's record (lock_session.h), which
  * sess_reserve made before the grant or before the SESSION wait was queued,
  * so a hand-off never allocates. */
-static void session_link_lock(struct lock_session *s, struct lock_extra *x)
+static void session_link_lock(struct lock_session *s, struct lock_links *x)
 {
     assert(s->rec != NULL);
     sess_link(s->rec, &x->link);
     x->entry->flags |= ENTRY_SESSION;
 }
 
-void lt_session_unlink_lock(struct lock_extra *x)
+void lt_session_unlink_lock(struct lock_links *x)
 {
     sess_unlink(&x->link);
     x->entry->flags &= (uint8_t)~ENTRY_SESSION;
@@ -167,17 +169,17 @@ struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
     return e;
 }
 
-/* Frees e and x, which must be lt_extra_find(t, e). */
+/* Frees e and x, which must be lt_links_find(t, e). */
 void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
-                          struct lock_extra *x)
+                          struct lock_links *x)
 {
-    assert((x != NULL) == ((e->flags & ENTRY_HAS_EXTRA) != 0));
+    assert((x != NULL) == ((e->flags & ENTRY_HAS_LINKS) != 0));
     assert(!(e->flags & ENTRY_DURABLE)); /* its hold ended first */
     heap_remove(&t->expiries, &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
     if (x) {
-        map_remove(&t->extras, &x->node);
+        map_remove(&t->links, &x->node);
         cfy_free(x);
     }
     slab_free(&t->slab, e, entry_size(e->node.keylen));
@@ -185,7 +187,7 @@ void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
 
 static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 {
-    struct lock_extra *x = w->x;
+    struct lock_links *x = w->x;
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -201,11 +203,11 @@ static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 }
 
 /* Makes e held by a new token; e's heap node already exists.  x is e's
- * extra record, needed only to link a SESSION lock to its session.
+ * links record, needed only to link a SESSION lock to its session.
  * Returns the token, or 0 when the lease could not be made durable: then
  * e is left as it was (not held) and only a token was used up. */
 static uint64_t grant(struct locktable *t, struct lock_entry *e,
-                      struct lock_extra *x, uint64_t now, uint64_t ttl_us,
+                      struct lock_links *x, uint64_t now, uint64_t ttl_us,
                       struct lock_session *session, int session_lock)
 {
     uint64_t deadline = lt_deadline_after(now, ttl_us);
@@ -224,9 +226,9 @@ static uint64_t grant(struct locktable *t, struct lock_entry *e,
     return e->token;
 }
 
-/* Ends e's hold; x is lt_extra_find(t, e). */
+/* Ends e's hold; x is lt_links_find(t, e). */
 static void end_hold(struct locktable *t, struct lock_entry *e,
-                     struct lock_extra *x)
+                     struct lock_links *x)
 {
     if (x)
         lt_session_unlink_lock(x);
@@ -237,9 +239,9 @@ static void end_hold(struct locktable *t, struct lock_entry *e,
 
 /* After e's hold ended (or recovery ended for it) at freed_at: hand it to the
  * first waiter, keep it waiting for recovery, or free it.  x is
- * lt_extra_find(t, e).  May free e. */
+ * lt_links_find(t, e).  May free e. */
 static void pass_on(struct locktable *t, struct lock_entry *e,
-                    struct lock_extra *x, uint64_t now, uint64_t freed_at)
+                    struct lock_links *x, uint64_t now, uint64_t freed_at)
 {
     struct lock_waiter *w;
     /* A wait that ended before the lock came free is a timeout even when
@@ -274,7 +276,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     }
     waiter_unlink(t, w); /* its own links only: the lock's are set */
     t->stats.handoffs++;
-    lt_extra_trim(t, e, x); /* the last waiter, granted a plain lock */
+    lt_links_trim(t, e, x); /* the last waiter, granted a plain lock */
     void *ctx = w->ctx;
     cfy_free(w);
     if (t->events.granted)
@@ -285,7 +287,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
 static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
     uint64_t freed_at = lt_entry_deadline(t, e);
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (e->token) {
         /* An expired lease needs no end record: its hold record says when
          * it ends, and a replay drops it from then on. */
@@ -305,7 +307,7 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
  * release, and the wait that decides who gets the key is judged against
  * the end time, so a waiter is not timed out for the time the drain took to
  * reach its key.  May free x and its entry. */
-static void release_ended(struct locktable *t, struct lock_extra *x,
+static void release_ended(struct locktable *t, struct lock_links *x,
                           uint64_t now)
 {
     struct lock_entry *e = x->entry;
@@ -322,12 +324,12 @@ static void release_ended(struct locktable *t, struct lock_extra *x,
 
 /* When e is held by a SESSION lock whose session has ended, releases it
  * (release_ended) and returns 1: e may be gone.  Else 0.  Only SESSION
- * locks pay for the extra record lookup. */
+ * locks pay for the links record lookup. */
 static int settle_ended(struct locktable *t, struct lock_entry *e, uint64_t now)
 {
     if (!(e->flags & ENTRY_SESSION))
         return 0;
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (!x->link.rec->ended)
         return 0;
     release_ended(t, x, now);
@@ -370,9 +372,9 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     if (!t)
         return NULL;
     if (map_init(&t->map, seed, ENTRY_KEY_OFFSET) != 0 ||
-        map_init(&t->extras, seed, EXTRA_KEY_OFFSET) != 0) {
+        map_init(&t->links, seed, LINKS_KEY_OFFSET) != 0) {
         map_free(&t->map);
-        map_free(&t->extras);
+        map_free(&t->links);
         cfy_free(t);
         return NULL;
     }
@@ -397,9 +399,9 @@ void locktable_free(struct locktable *t)
         cfy_free(CONTAINER_OF(hn, struct lock_waiter, due));
     struct map_iter it;
     struct map_node *n;
-    map_iter_init(&t->extras, &it);
+    map_iter_init(&t->links, &it);
     while ((n = map_iter_next(&it)) != NULL)
-        cfy_free(CONTAINER_OF(n, struct lock_extra, node));
+        cfy_free(CONTAINER_OF(n, struct lock_links, node));
     map_iter_done(&it);
     /* The slab's pages hold every entry but those too big for it. */
     map_iter_init(&t->map, &it);
@@ -413,7 +415,7 @@ void locktable_free(struct locktable *t)
     sess_table_free(&t->sessions); /* live and draining records */
     heap_free(&t->waits);
     heap_free(&t->expiries);
-    map_free(&t->extras);
+    map_free(&t->links);
     map_free(&t->map);
     cfy_free(t);
 }
@@ -421,24 +423,24 @@ void locktable_free(struct locktable *t)
 static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
                                 const struct lock_request *rq, uint64_t now)
 {
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     if (t->limits.max_waiters && x && x->nwaiters >= t->limits.max_waiters)
         return LOCK_LIMIT_WAITERS;
     /* The grant to come links into the session's record: make it now. */
     if (rq->session_lock && rq->session &&
         sess_reserve(&t->sessions, rq->session) != 0)
         return LOCK_NO_MEMORY;
-    if (!x && !(x = lt_extra_get(t, e)))
+    if (!x && !(x = lt_links_get(t, e)))
         return LOCK_NO_MEMORY;
     struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
     if (!w) {
-        lt_extra_trim(t, e, x); /* made just now: nothing changed after all */
+        lt_links_trim(t, e, x); /* made just now: nothing changed after all */
         return LOCK_NO_MEMORY;
     }
     heap_node_init(&w->due);
     if (heap_push(&t->waits, &w->due, lt_deadline_after(now, rq->wait_us)) != 0) {
         cfy_free(w);
-        lt_extra_trim(t, e, x);
+        lt_links_trim(t, e, x);
         return LOCK_NO_MEMORY;
     }
     w->x = x;
@@ -480,8 +482,8 @@ enum lock_result locktable_acquire(struct locktable *t,
         e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
-        struct lock_extra *x = NULL;
-        if (rq->session_lock && rq->session && !(x = lt_extra_get(t, e))) {
+        struct lock_links *x = NULL;
+        if (rq->session_lock && rq->session && !(x = lt_links_get(t, e))) {
             lt_entry_destroy(t, e, NULL);
             return LOCK_NO_MEMORY;
         }
@@ -489,7 +491,7 @@ enum lock_result locktable_acquire(struct locktable *t,
                        rq->session_lock);
         if (*token)
             return LOCK_GRANTED;
-        lt_entry_destroy(t, e, lt_extra_find(t, e));
+        lt_entry_destroy(t, e, lt_links_find(t, e));
         return LOCK_NOT_DURABLE;
     }
     if (!rq->wait) {
@@ -508,7 +510,7 @@ enum lock_result locktable_acquire(struct locktable *t,
     }
     enum lock_result r = enqueue(t, e, rq, now);
     if (r != LOCK_QUEUED && created)
-        lt_entry_destroy(t, e, lt_extra_find(t, e));
+        lt_entry_destroy(t, e, lt_links_find(t, e));
     return r;
 }
 
@@ -519,7 +521,7 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
     struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
     if (!e || !e->token || (token && e->token != token))
         return 0;
-    struct lock_extra *x = lt_extra_find(t, e);
+    struct lock_links *x = lt_links_find(t, e);
     end_hold(t, e, x);
     t->stats.released++;
     heap_update(&t->expiries, &e->due, ENTRY_NEVER);
@@ -579,13 +581,13 @@ void locktable_session_cancel_waits(struct locktable *t,
     while (session->waiters != NULL) {
         struct lock_waiter *w =
             CONTAINER_OF(session->waiters, struct lock_waiter, slink);
-        struct lock_extra *x = w->x;
+        struct lock_links *x = w->x;
         waiter_unlink(t, w);
         cfy_free(w);
         if (!x->entry->token && !x->wait_head)
             lt_entry_destroy(t, x->entry, x);
         else
-            lt_extra_trim(t, x->entry, x);
+            lt_links_trim(t, x->entry, x);
     }
 }
 
@@ -623,7 +625,7 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             struct sess_link *l = sess_drain_head(&t->sessions);
             if (!l)
                 break;
-            release_ended(t, CONTAINER_OF(l, struct lock_extra, link), now);
+            release_ended(t, CONTAINER_OF(l, struct lock_links, link), now);
             done++;
             continue;
         }
@@ -635,7 +637,7 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
                 entry_due(t, e, now);
         } else {
             struct lock_waiter *w = CONTAINER_OF(b, struct lock_waiter, due);
-            struct lock_extra *x = w->x;
+            struct lock_links *x = w->x;
             void *ctx = w->ctx;
             /* The key's holder has ended: release it as of that end and
              * let pass_on decide (a grant in FIFO order, or a timeout for
@@ -650,7 +652,7 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             if (!x->entry->token && !x->wait_head)
                 lt_entry_destroy(t, x->entry, x);
             else
-                lt_extra_trim(t, x->entry, x);
+                lt_links_trim(t, x->entry, x);
             if (t->events.timed_out)
                 t->events.timed_out(ctx, t->events.arg);
         }
@@ -694,9 +696,9 @@ void locktable_stats(const struct locktable *t, struct lock_stats *out)
     *out = t->stats;
 }
 
-size_t locktable_extra_records(const struct locktable *t)
+size_t locktable_links_records(const struct locktable *t)
 {
-    return map_count(&t->extras);
+    return map_count(&t->links);
 }
 
 size_t locktable_draining(const struct locktable *t)

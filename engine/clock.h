@@ -1,12 +1,12 @@
-/* daemon/clock.h - the two clocks cachifyd reads, behind one replaceable seam.
+/* engine/clock.h - the two clocks cachifyd reads, behind one replaceable seam.
  *
  * Owns: reading time.  Monotonic time (CLOCK_MONOTONIC) drives every
  * deadline; wall-clock time (CLOCK_REALTIME) only seeds fencing tokens, so
  * that tokens issued after a restart are larger than those before it.  Tests
  * pass their own struct lock_clock to the lock engine instead of these.
  */
-#ifndef CACHIFY_DAEMON_CLOCK_H
-#define CACHIFY_DAEMON_CLOCK_H
+#ifndef CACHIFY_ENGINE_CLOCK_H
+#define CACHIFY_ENGINE_CLOCK_H
 
 #include <stdint.h>
 

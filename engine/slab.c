@@ -1,4 +1,4 @@
-/* daemon/slab.c - the size-class allocator of slab.h.
+/* engine/slab.c - the size-class allocator of slab.h.
  *
  * Owns: the pages and their bookkeeping.  Does not own: the contents of the
  * slots, nor objects above SLAB_MAX_SIZE (plain cfy_malloc).
@@ -29,13 +29,13 @@
  * of the daemon catches those too; outside valgrind a client request is a
  * few no-op instructions.
  */
-#include "daemon/slab.h"
+#include "engine/slab.h"
 
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "daemon/alloc.h"
+#include "alloc.h"
 
 #ifdef SLAB_ASAN
 #include <sanitizer/asan_interface.h>

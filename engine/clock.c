@@ -1,5 +1,5 @@
-/* daemon/clock.c - real clocks for the lock engine (see clock.h). */
-#include "daemon/clock.h"
+/* engine/clock.c - real clocks for the lock engine (see clock.h). */
+#include "engine/clock.h"
 
 #include <time.h>
 

@@ -1,4 +1,4 @@
-/* daemon/slab.h - a size-class allocator for many small objects (lock entries).
+/* engine/slab.h - a size-class allocator for many small objects (lock entries).
  *
  * Owns: 1 MiB pages carved into equal slots, one size class per 8 bytes of
  * object size up to SLAB_MAX_SIZE, and the lists of each class's pages.
@@ -19,8 +19,8 @@
  * one object at a page boundary does not allocate and free a page each time.
  * Not thread-safe.
  */
-#ifndef CACHIFY_DAEMON_SLAB_H
-#define CACHIFY_DAEMON_SLAB_H
+#ifndef CACHIFY_ENGINE_SLAB_H
+#define CACHIFY_ENGINE_SLAB_H
 
 #include <stddef.h>
 
