@@ -78,6 +78,10 @@
  * rewrite would hold, and never below this: amortised O(1) per append. */
 #define REWRITE_MIN_RECORDS 4096u
 
+/* Free records gathered in one loop turn are written together (one write,
+ * no fdatasync) at the end of the turn, or once this many bytes wait. */
+#define FREES_FLUSH_BYTES (64u * 1024u)
+
 struct state {
     struct server *srv;
     const char *path;
@@ -92,6 +96,9 @@ struct state {
     size_t written;        /* hold records in the last rewrite */
     uint64_t retry_at;     /* monotonic: no write attempt before this */
     struct event *rewrite; /* the deferred rewrite */
+    struct event *flush;   /* writes the gathered free records */
+    char *frees;           /* free records not written yet */
+    size_t frees_len, frees_cap, frees_count;
     struct log_limit fail_log;
     char boot_id[64];      /* "" when the kernel does not say */
     char *line;            /* one encoded record (appends) */
@@ -175,18 +182,20 @@ static uint64_t wall_of(uint64_t deadline, struct now n)
  * the '\n', or 0 when out of memory. */
 static size_t encode(struct state *st, json_t *rec)
 {
-    size_t n = rec ? json_dumpb(rec, NULL, 0, JSON_COMPACT) : 0;
+    /* Straight into the line buffer: a second pass only when it grows. */
+    size_t room = st->line_cap ? st->line_cap - 1 : 0;
+    size_t n = rec ? json_dumpb(rec, st->line, room, JSON_COMPACT) : 0;
     if (n == 0)
         goto fail;
-    if (n + 1 > st->line_cap) {
+    if (n > room) {
         size_t cap = n + 1 > 256 ? n + 1 : 256;
         char *grown = cfy_realloc(st->line, cap);
         if (!grown)
             goto fail;
         st->line = grown;
         st->line_cap = cap;
+        json_dumpb(rec, st->line, n, JSON_COMPACT);
     }
-    json_dumpb(rec, st->line, n, JSON_COMPACT);
     st->line[n] = '\n';
     json_decref(rec);
     return n + 1;
@@ -305,10 +314,60 @@ static void on_rewrite(evutil_socket_t fd, short what, void *arg)
         st->retry_at = now + WRITE_RETRY_US; /* the next append asks again */
 }
 
+/* A failed write: logged (at most a few lines a second), counted, and no
+ * other attempt for WRITE_RETRY_US. */
+static void write_failed(struct state *st, int rc, int err, uint64_t now)
+{
+    st->must_replace |= rc == -2;
+    log_limited(&st->fail_log, LOG_ERROR, "state file %s: cannot append to "
+                "the journal: %s", st->path,
+                err ? strerror(err) : "out of memory");
+    st->srv->stats.journal_failures++;
+    st->retry_at = now + WRITE_RETRY_US;
+}
+
+/* Counts appended records; a rewrite is due after enough of them.  A
+ * rewrite walks the lock table: never from inside the engine's call that
+ * is appending, so it is run from the loop afterwards. */
+static void count_appended(struct state *st, size_t records)
+{
+    st->appended += records;
+    if (st->appended >= st->rewrite_after)
+        event_active(st->rewrite, EV_TIMEOUT, 1);
+}
+
+/* Writes the gathered free records in one write, without fdatasync: a free
+ * record only keeps a released lock from coming back after a crash, so
+ * losing the last few costs a late grant, never a second one.  Dropped
+ * when the journal is to be replaced (the rewrite lists only the durable
+ * leases, which these no longer are) or writes are failing. */
+static void flush_frees(struct state *st)
+{
+    size_t len = st->frees_len, records = st->frees_count;
+    st->frees_len = st->frees_count = 0;
+    uint64_t now = clock_mono_us(NULL);
+    if (len == 0 || st->fd < 0 || st->must_replace || now < st->retry_at)
+        return;
+    int rc = sfile_append(st->fd, &st->size, st->frees, len, 0);
+    if (rc != 0) {
+        write_failed(st, rc, errno, now);
+        return;
+    }
+    count_appended(st, records);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_frees(arg);
+}
+
 /* Appends one record (stolen).  sync: fdatasync before returning.  0, or
  * -1 when it is not on disk (logged, at most a few lines a second). */
 static int append(struct state *st, json_t *rec, int sync)
 {
+    flush_frees(st); /* in the order the engine reported them */
     uint64_t now = clock_mono_us(NULL);
     if (now < st->retry_at) {
         json_decref(rec);
@@ -321,17 +380,11 @@ static int append(struct state *st, json_t *rec, int sync)
     rec = NULL;
     int rc = n ? sfile_append(st->fd, &st->size, st->line, n, sync) : -1;
     if (rc != 0) {
-        st->must_replace |= rc == -2;
-        log_limited(&st->fail_log, LOG_ERROR, "state file %s: cannot append "
-                    "to the journal: %s", st->path,
-                    n ? strerror(errno) : "out of memory");
-        goto failed;
+        write_failed(st, rc, n ? errno : 0, now);
+        return -1;
     }
     st->srv->stats.journal_syncs += sync != 0;
-    /* A rewrite walks the lock table: never from inside the engine's
-     * call that is appending, so it is run from the loop afterwards. */
-    if (++st->appended >= st->rewrite_after)
-        event_active(st->rewrite, EV_TIMEOUT, 1);
+    count_appended(st, 1);
     return 0;
 failed:
     json_decref(rec);
@@ -362,17 +415,48 @@ static int hook_hold(void *arg, const char *key, size_t keylen,
                   1);
 }
 
+/* Room for n more bytes of free records; 0, or -1 when out of memory. */
+static int frees_room(struct state *st, size_t n)
+{
+    if (st->frees_cap - st->frees_len >= n)
+        return 0;
+    size_t cap = st->frees_cap ? st->frees_cap : 4096;
+    while (cap - st->frees_len < n) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    char *grown = cfy_realloc(st->frees, cap);
+    if (!grown)
+        return -1;
+    st->frees = grown;
+    st->frees_cap = cap;
+    return 0;
+}
+
+/* Gathered, then written once per loop turn (flush_frees): a burst of
+ * RELEASEs of long leases costs one write, not one each.  Every failure
+ * here means the lock comes back after a crash: late, never twice. */
 static void hook_freed(void *arg, const char *key, size_t keylen,
                        uint64_t token)
 {
     struct state *st = arg;
     char *hex = cfy_malloc(keylen * 2 + 1);
     if (!hex)
-        return; /* the lock comes back after a crash: late, never twice */
+        return;
     to_hex(key, keylen, hex);
-    append(st, json_pack("{s:s, s:I}", "free", hex, "token",
-                         (json_int_t)token), 0);
+    size_t n = encode(st, json_pack("{s:s, s:I}", "free", hex, "token",
+                                    (json_int_t)token));
     cfy_free(hex);
+    if (n == 0 || frees_room(st, n) != 0)
+        return;
+    if (st->frees_len == 0)
+        event_active(st->flush, EV_TIMEOUT, 1);
+    memcpy(st->frees + st->frees_len, st->line, n);
+    st->frees_len += n;
+    st->frees_count++;
+    if (st->frees_len >= FREES_FLUSH_BYTES)
+        flush_frees(st);
 }
 
 static uint64_t reserve_from(uint64_t token)
@@ -693,7 +777,12 @@ static struct state *state_new(struct server *srv)
     st->slack_us = long_lease / 4 > 1000 ? long_lease / 4 : 1000;
     read_boot_id(st->boot_id, sizeof(st->boot_id));
     st->rewrite = event_new(srv->base, -1, 0, on_rewrite, st);
-    if (!st->rewrite) {
+    st->flush = event_new(srv->base, -1, 0, on_flush, st);
+    if (!st->rewrite || !st->flush) {
+        if (st->rewrite)
+            event_free(st->rewrite);
+        if (st->flush)
+            event_free(st->flush);
         cfy_free(st);
         return NULL;
     }
@@ -708,6 +797,8 @@ void state_free(struct server *srv)
     if (st->fd >= 0)
         close(st->fd);
     event_free(st->rewrite);
+    event_free(st->flush);
+    cfy_free(st->frees);
     cfy_free(st->line);
     cfy_free(st);
     srv->state = NULL;
@@ -794,6 +885,7 @@ int state_save_clean(struct server *srv)
     struct clean_ctx ctx = { st, &w, 0 };
     if (!st)
         return 0;
+    flush_frees(st); /* the journal stays in force if this save fails */
     if (sfile_create(&w, st->path) != 0)
         goto failed;
     int rc = write_record(st, &w, json_pack(

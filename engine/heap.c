@@ -159,6 +159,20 @@ int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline)
     return 0;
 }
 
+int heap_move(struct heap *from, struct heap *to, struct heap_node *n)
+{
+    if (heap_reserve(to) != 0)
+        return -1;
+    uint64_t deadline = heap_deadline(from, n);
+    heap_remove(from, n);
+    return heap_push(to, n, deadline); /* room was made: cannot fail */
+}
+
+struct heap_node *heap_node_at(const struct heap *h, size_t i)
+{
+    return i < h->len ? h->items[i].node : NULL;
+}
+
 void heap_remove(struct heap *h, struct heap_node *n)
 {
     size_t i = n->index;

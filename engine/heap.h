@@ -59,6 +59,14 @@ int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline);
  * when it falls under a quarter full (a failed shrink keeps it as it is). */
 void heap_remove(struct heap *h, struct heap_node *n);
 
+/* Moves n, with its deadline, from `from` (where it must be) to `to`.
+ * Returns 0, or -1 when `to` could not grow (n then stays in `from`). */
+int heap_move(struct heap *from, struct heap *to, struct heap_node *n);
+
+/* The node in slot i (0 <= i < heap_len), in no particular order, or NULL
+ * past the end: for visiting every node without popping any. */
+struct heap_node *heap_node_at(const struct heap *h, size_t i);
+
 /* Changes n's deadline and restores order; n must be in h. */
 void heap_update(struct heap *h, struct heap_node *n, uint64_t deadline);
 

@@ -1,9 +1,9 @@
 /* engine/lock_journal.c - the lock engine's crash safety and persistence:
- * the durability hooks (struct lock_journal in locktable.h), the durable
- * list a journal rewrite walks, the token ceiling and recovery settings,
- * and restoring and listing locks for the state file.
+ * the durability hooks (struct lock_journal in locktable.h), the heap of
+ * durable leases a journal rewrite walks, the token ceiling and recovery
+ * settings, and restoring and listing locks for the state file.
  *
- * Owns: which leases are durable (ENTRY_DURABLE, t->durable) and when the
+ * Owns: which leases are durable (ENTRY_DURABLE, t->durables) and when the
  * hooks are called.  Does not own: the file (daemon/state.c) or the rest of
  * the engine (locktable.c, whose layout is in locktable_int.h).
  */
@@ -32,22 +32,26 @@ static int cover_by_horizon(struct locktable *t, uint64_t deadline)
 }
 
 
-/* Puts e (held) on the durable list; its links record is made if needed.
- * 0, or -1 when out of memory. */
+/* Marks e (held) durable, moving it to t->durables.  0, or -1 when out of
+ * memory (e is then as it was). */
 static int durable_link(struct locktable *t, struct lock_entry *e)
 {
-    if (e->flags & ENTRY_DURABLE)
-        return 0;
-    struct lock_links *x = lt_links_get(t, e);
-    if (!x)
-        return -1;
-    x->d_prev = NULL;
-    x->d_next = t->durable;
-    if (t->durable)
-        t->durable->d_prev = x;
-    t->durable = x;
+    if (!(e->flags & ENTRY_IN_DURABLES)) {
+        if (heap_move(&t->expiries, &t->durables, &e->due) != 0)
+            return -1;
+        e->flags |= ENTRY_IN_DURABLES;
+    }
     e->flags |= ENTRY_DURABLE;
     return 0;
+}
+
+/* e is not durable (any more): back to t->expiries, if memory allows; if
+ * not, it stays in t->durables, where a rewrite skips it. */
+static void durable_leave(struct locktable *t, struct lock_entry *e)
+{
+    if ((e->flags & (ENTRY_IN_DURABLES | ENTRY_DURABLE)) == ENTRY_IN_DURABLES &&
+        heap_move(&t->durables, &t->expiries, &e->due) == 0)
+        e->flags &= (uint8_t)~ENTRY_IN_DURABLES;
 }
 
 /* Before e (held by e->token) gets `deadline`: makes that lease durable.
@@ -60,22 +64,24 @@ int lt_make_durable(struct locktable *t, struct lock_entry *e,
     if (!journal_on(t))
         return 0;
     uint64_t long_after = lt_deadline_after(now, t->journal.long_lease_us);
-    if (session_lock)
+    if (session_lock) {
+        durable_leave(t, e);
         return cover_by_horizon(t, deadline < long_after ? deadline
                                                          : long_after);
-    if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after)
+    }
+    if (!(e->flags & ENTRY_DURABLE) && deadline <= long_after) {
+        durable_leave(t, e);
         return cover_by_horizon(t, deadline);
-    /* Linked first (it may need memory), unlinked again if the write
-     * fails: a durable entry is one whose lease is on disk. */
+    }
+    /* Moved first (it may need memory), marked not durable again if the
+     * write fails: a durable entry is one whose lease is on disk. */
     int was = (e->flags & ENTRY_DURABLE) != 0;
     if (durable_link(t, e) != 0)
         return -1;
     if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
                         deadline) != 0) {
-        if (!was) {
-            lt_durable_unlink(t, e);
-            lt_links_trim(t, e, lt_links_find(t, e));
-        }
+        if (!was)
+            e->flags &= (uint8_t)~ENTRY_DURABLE; /* stays in durables */
         return -1;
     }
     return 0;
@@ -90,16 +96,9 @@ void lt_hold_ended(struct locktable *t, struct lock_entry *e)
 
 int lt_durable_unlink(struct locktable *t, struct lock_entry *e)
 {
+    (void)t;
     if (!(e->flags & ENTRY_DURABLE))
         return 0;
-    struct lock_links *x = lt_links_find(t, e);
-    if (x->d_prev)
-        x->d_prev->d_next = x->d_next;
-    else
-        t->durable = x->d_next;
-    if (x->d_next)
-        x->d_next->d_prev = x->d_prev;
-    x->d_prev = x->d_next = NULL;
     e->flags &= (uint8_t)~ENTRY_DURABLE;
     return 1;
 }
@@ -120,7 +119,7 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
         lt_entry_destroy(t, e, NULL);
         return -1;
     }
-    heap_update(&t->expiries, &e->due, lt_deadline_after(now, ttl_us));
+    lt_set_deadline(t, e, lt_deadline_after(now, ttl_us));
     locktable_raise_last_token(t, token);
     t->stats.held++;
     return 0;
@@ -198,7 +197,11 @@ int locktable_foreach_durable(struct locktable *t,
 {
     uint64_t now = lt_now_us(t);
     int rc = 0;
-    for (struct lock_links *x = t->durable; rc == 0 && x; x = x->d_next)
-        rc = visit_held(t, x->entry, now, fn, arg);
+    struct heap_node *n;
+    for (size_t i = 0; rc == 0 && (n = heap_node_at(&t->durables, i)); i++) {
+        struct lock_entry *e = CONTAINER_OF(n, struct lock_entry, due);
+        if (e->flags & ENTRY_DURABLE)
+            rc = visit_held(t, e, now, fn, arg);
+    }
     return rc;
 }

@@ -3,14 +3,17 @@
  * layouts below are declared in locktable_int.h, which both share.
  *
  * Data layout: each key is one struct lock_entry, in the hash map `map`
- * (map.h) and always in the `expiries` heap (heap.h).  A held lock's heap
- * deadline is its expiry (ENTRY_NEVER for no expiry); an entry that is not
- * held only exists while it has waiters during crash recovery, and then its
- * deadline is the end of recovery, so the same heap pop that expires locks
- * also ends recovery for that key.  Keeping every entry in the heap from
- * birth to death means the only allocations happen when an entry or a
- * waiter is created: grants, releases, extends and expiries never allocate
- * and so never fail.
+ * (map.h) and always in one of two deadline heaps (heap.h): `expiries`,
+ * or `durables` for an entry whose lease was journaled one by one
+ * (lock_journal.c; a journal rewrite then visits that heap alone).  A held
+ * lock's heap deadline is its expiry (ENTRY_NEVER for no expiry); an entry
+ * that is not held only exists while it has waiters during crash recovery,
+ * and then its deadline is the end of recovery, so the same heap pop that
+ * expires locks also ends recovery for that key.  Keeping every entry in a
+ * heap from birth to death means the only allocations happen when an entry
+ * or a waiter is created, or when a lease moves to `durables` (which can
+ * fail like the journal write beside it): releases, expiries and plain
+ * grants and extends never allocate and so never fail.
  *
  * The entry is what a million held locks are made of, so it holds only what
  * every lock needs: its map node (chain link, 32-bit hash, key length: 16
@@ -111,7 +114,7 @@ struct lock_links *lt_links_get(struct locktable *t, struct lock_entry *e)
 void lt_links_trim(struct locktable *t, struct lock_entry *e,
                        struct lock_links *x)
 {
-    if (!x || x->link.rec || x->wait_head || (e->flags & ENTRY_DURABLE))
+    if (!x || x->link.rec || x->wait_head)
         return;
     map_remove(&t->links, &x->node);
     cfy_free(x);
@@ -175,7 +178,7 @@ void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
 {
     assert((x != NULL) == ((e->flags & ENTRY_HAS_LINKS) != 0));
     assert(!(e->flags & ENTRY_DURABLE)); /* its hold ended first */
-    heap_remove(&t->expiries, &e->due);
+    heap_remove(lt_due_heap(t, e), &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
     if (x) {
@@ -220,7 +223,7 @@ static uint64_t grant(struct locktable *t, struct lock_entry *e,
         assert(x != NULL);
         session_link_lock(session, x);
     }
-    heap_update(&t->expiries, &e->due, deadline);
+    lt_set_deadline(t, e, deadline);
     t->stats.acquired++;
     t->stats.held++;
     return e->token;
@@ -262,7 +265,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
         return;
     }
     if (lt_recovering_at(t, now)) {
-        heap_update(&t->expiries, &e->due, t->recovery_until);
+        lt_set_deadline(t, e, t->recovery_until);
         return;
     }
     /* Granted before it leaves the queue: when the journal fails it stays
@@ -270,7 +273,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     struct lock_session *session = w->slink.session; /* waiter_unlink clears it */
     uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
     if (!token) {
-        heap_update(&t->expiries, &e->due,
+        lt_set_deadline(t, e,
                     lt_deadline_after(now, t->journal.journal_retry_us));
         return;
     }
@@ -295,7 +298,7 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
         end_hold(t, e, x);
         t->stats.expired++;
     }
-    heap_update(&t->expiries, &e->due, ENTRY_NEVER);
+    lt_set_deadline(t, e, ENTRY_NEVER);
     pass_on(t, e, x, now, freed_at);
 }
 
@@ -318,7 +321,7 @@ static void release_ended(struct locktable *t, struct lock_links *x,
     }
     end_hold(t, e, x);
     t->stats.released++;
-    heap_update(&t->expiries, &e->due, ENTRY_NEVER);
+    lt_set_deadline(t, e, ENTRY_NEVER);
     pass_on(t, e, x, now, ended_at);
 }
 
@@ -379,6 +382,7 @@ struct locktable *locktable_new(const struct lock_clock *clock,
         return NULL;
     }
     heap_init(&t->expiries);
+    heap_init(&t->durables);
     heap_init(&t->waits);
     slab_init(&t->slab);
     sess_table_init(&t->sessions);
@@ -415,6 +419,7 @@ void locktable_free(struct locktable *t)
     sess_table_free(&t->sessions); /* live and draining records */
     heap_free(&t->waits);
     heap_free(&t->expiries);
+    heap_free(&t->durables);
     map_free(&t->links);
     map_free(&t->map);
     cfy_free(t);
@@ -505,7 +510,7 @@ enum lock_result locktable_acquire(struct locktable *t,
         e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
-        heap_update(&t->expiries, &e->due, t->recovery_until);
+        lt_set_deadline(t, e, t->recovery_until);
         created = 1;
     }
     enum lock_result r = enqueue(t, e, rq, now);
@@ -524,7 +529,7 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
     struct lock_links *x = lt_links_find(t, e);
     end_hold(t, e, x);
     t->stats.released++;
-    heap_update(&t->expiries, &e->due, ENTRY_NEVER);
+    lt_set_deadline(t, e, ENTRY_NEVER);
     pass_on(t, e, x, now, now);
     return 1;
 }
@@ -549,7 +554,7 @@ int locktable_extend(struct locktable *t, const char *key, size_t keylen,
     if (lt_make_durable(t, e, now, deadline,
                      (e->flags & ENTRY_SESSION) != 0) != 0)
         return -1;
-    heap_update(&t->expiries, &e->due, deadline);
+    lt_set_deadline(t, e, deadline);
     return 1;
 }
 
@@ -604,8 +609,21 @@ uint64_t locktable_next_deadline(const struct locktable *t)
     if (sess_draining(&t->sessions))
         return 0; /* an ended session's locks: work for run_timers now */
     uint64_t da = heap_peek_deadline(&t->expiries);
+    uint64_t dd = heap_peek_deadline(&t->durables);
     uint64_t db = heap_peek_deadline(&t->waits);
+    if (dd < da)
+        da = dd;
     return da < db ? da : db;
+}
+
+/* Of the two heaps of entries, the one whose earliest deadline comes
+ * first. */
+static struct heap *earliest_entries(struct locktable *t)
+{
+    return heap_peek_deadline(&t->durables) <
+                   heap_peek_deadline(&t->expiries)
+               ? &t->durables
+               : &t->expiries;
 }
 
 size_t locktable_run_timers(struct locktable *t, size_t max_events)
@@ -613,9 +631,10 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
     uint64_t now = lt_now_us(t);
     size_t done = 0;
     while (done < max_events) {
-        struct heap_node *a = heap_peek(&t->expiries);
+        struct heap *entries = earliest_entries(t);
+        struct heap_node *a = heap_peek(entries);
         struct heap_node *b = heap_peek(&t->waits);
-        uint64_t da = heap_peek_deadline(&t->expiries);
+        uint64_t da = heap_peek_deadline(entries);
         uint64_t db = heap_peek_deadline(&t->waits);
         int a_due = a && da <= now;
         int b_due = b && db <= now;

@@ -29,6 +29,8 @@
                                * is linked into a session record), so
                                * lookups check whether that session ended */
 #define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
+#define ENTRY_IN_DURABLES 0x08u /* its `due` is in t->durables, not in
+                                 * t->expiries (see lt_due_heap) */
 
 struct lock_links {
     struct map_node node;          /* in t->links, keyed by `entry` */
@@ -36,8 +38,6 @@ struct lock_links {
     struct sess_link link;         /* in the SESSION holder's record */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
-    struct lock_links *d_prev, *d_next; /* in t->durable while the entry
-                                           is ENTRY_DURABLE */
 };
 
 struct lock_entry {
@@ -72,7 +72,11 @@ struct lock_waiter {
 struct locktable {
     struct map map;         /* every entry, by key */
     struct map links;       /* every links record, by its entry's address */
-    struct heap expiries;   /* every entry */
+    struct heap expiries;   /* every entry but those in `durables` */
+    struct heap durables;   /* the entries whose lease was journaled one by
+                             * one (ENTRY_IN_DURABLES), so a journal
+                             * rewrite visits those alone, at no memory
+                             * cost per lock: a heap slot either way */
     struct heap waits;      /* every waiter */
     struct slab slab;       /* the entries' memory */
     struct lock_clock clock;
@@ -86,8 +90,6 @@ struct locktable {
     void *raise_arg;
     struct lock_journal journal; /* all NULL: no crash safety asked for */
     uint64_t horizon;        /* durable lease horizon (monotonic us) */
-    struct lock_links *durable; /* links of the ENTRY_DURABLE entries, so
-                                 * a journal rewrite visits those alone */
     size_t entries;
     struct lock_stats stats;
     struct sess_table sessions; /* session records; ended ones drain here */
@@ -110,11 +112,25 @@ static inline int lt_recovering_at(const struct locktable *t, uint64_t now)
     return t->recovery_until != 0 && now < t->recovery_until;
 }
 
+/* The heap e's deadline is in. */
+static inline struct heap *lt_due_heap(struct locktable *t,
+                                       const struct lock_entry *e)
+{
+    return (e->flags & ENTRY_IN_DURABLES) ? &t->durables : &t->expiries;
+}
+
 /* When e's lock expires (or its recovery ends). */
-static inline uint64_t lt_entry_deadline(const struct locktable *t,
+static inline uint64_t lt_entry_deadline(struct locktable *t,
                                          const struct lock_entry *e)
 {
-    return heap_deadline(&t->expiries, &e->due);
+    return heap_deadline(lt_due_heap(t, e), &e->due);
+}
+
+/* Sets e's deadline. */
+static inline void lt_set_deadline(struct locktable *t, struct lock_entry *e,
+                                   uint64_t deadline)
+{
+    heap_update(lt_due_heap(t, e), &e->due, deadline);
 }
 
 /* ---- locktable.c ---- */
@@ -158,8 +174,9 @@ int lt_make_durable(struct locktable *t, struct lock_entry *e, uint64_t now,
 /* e's hold is ending: a written lease gets its end written too. */
 void lt_hold_ended(struct locktable *t, struct lock_entry *e);
 
-/* Takes e off the durable list (its links record stays, for the caller to
- * trim or destroy).  Returns 1 when it was on it. */
+/* e's lease is no longer on disk (its hold ended): clears ENTRY_DURABLE.
+ * Returns 1 when it was durable.  e stays in t->durables until its next
+ * grant or its end (moving needs memory, which this path must not). */
 int lt_durable_unlink(struct locktable *t, struct lock_entry *e);
 
 #endif
