@@ -1,16 +1,18 @@
 /* daemon/cmd_lock.c - the lock commands: ACQUIRE, RELEASE, IS_LOCKED,
- * EXTEND, PTTL, TTL.
+ * EXTEND, PTTL, TTL (see cmd_lock.h).
  *
- * Owns: argument syntax and the mapping of lock engine results to replies.
- * Does not own: lock semantics (locktable.c) or dispatch (commands.c).
+ * Owns: argument syntax and the mapping of lock engine results to replies,
+ * for ACQUIRE both the immediate ones and the late ones of a wait (granted:
+ * the token; timed out: -TIMEOUT), so every answer ACQUIRE can get is read
+ * in this one file.  Does not own: lock semantics (locktable.c), dispatch
+ * (commands.c), or the connection's waiting state (conn.c).
  * Times on the wire are milliseconds; the engine counts microseconds.
  */
-#include <stdio.h>
-#include <string.h>
+#include "daemon/cmd_lock.h"
 
-#include "daemon/commands.h"
+#include "daemon/args.h"
 #include "daemon/conn.h"
-#include "daemon/output.h"
+#include "daemon/reply.h"
 #include "daemon/server.h"
 #include "proto/limits.h"
 
@@ -43,24 +45,6 @@ static unsigned long long ttl_bound(const struct conn *c)
     return max > 0 ? (unsigned long long)max : PROTO_MS_MAX;
 }
 
-/* Parses a milliseconds argument in [min, max]; replies -ERR naming `what`
- * (and FOREVER when the caller would accept it) and returns -1 when it is
- * not one. */
-static int parse_ms(struct conn *c, const char *what, const char *arg,
-                    size_t len, unsigned long long min, unsigned long long max,
-                    int forever_ok, unsigned long long *out)
-{
-    char before[64], after[96];
-    if (parse_uint_arg(arg, len, ~0ULL, out) == 0 && *out >= min &&
-        *out <= max)
-        return 0;
-    snprintf(before, sizeof(before), "invalid %s '", what);
-    snprintf(after, sizeof(after), "': expected milliseconds (%llu..%llu)%s",
-             min, max, forever_ok ? " or FOREVER" : "");
-    reply_error_arg(c, before, arg, len, after);
-    return -1;
-}
-
 static int parse_token(struct conn *c, const char *arg, size_t len,
                        uint64_t *token)
 {
@@ -72,6 +56,14 @@ static int parse_token(struct conn *c, const char *arg, size_t len,
     reply_error_arg(c, "invalid token '", arg, len,
                     "': expected a positive integer");
     return -1;
+}
+
+/* "-<code> <key> is already locked!": the answer of an ACQUIRE that found
+ * key held, at once (-LOCKED) or at the end of its wait (-TIMEOUT). */
+static void reply_already_locked(struct conn *c, const char *code,
+                                 const char *key, size_t keylen)
+{
+    reply_error_quoted(c, code, "", key, keylen, " is already locked!");
 }
 
 struct acquire_options {
@@ -129,16 +121,16 @@ static int parse_acquire_options(struct conn *c,
             }
             if (forever)
                 o->ttl_ms = 0;
-            else if (parse_ms(c, "TTL", val, vallen, 1, ttl_bound(c),
-                              c->srv->config->max_ttl_ms == 0,
-                              &o->ttl_ms) != 0)
+            else if (parse_ms_arg(c, "TTL", val, vallen, 1, ttl_bound(c),
+                                  c->srv->config->max_ttl_ms == 0,
+                                  &o->ttl_ms) != 0)
                 return -1;
         } else {
             seen_wait = 1;
             if (forever)
                 o->wait = 2;
-            else if (parse_ms(c, "WAIT", val, vallen, 0, PROTO_MS_MAX, 1,
-                              &o->wait_ms) != 0)
+            else if (parse_ms_arg(c, "WAIT", val, vallen, 0, PROTO_MS_MAX,
+                                  1, &o->wait_ms) != 0)
                 return -1;
             else
                 o->wait = o->wait_ms > 0;
@@ -178,9 +170,9 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
         reply_int(c, (long long)token);
         break;
     case LOCK_QUEUED:
-        break; /* conn_wait_granted / conn_wait_timed_out reply later */
+        break; /* acquire_granted or acquire_timed_out replies later */
     case LOCK_BUSY:
-        reply_error_quoted(c, "LOCKED", "", key, keylen, " is already locked!");
+        reply_already_locked(c, "LOCKED", key, keylen);
         break;
     case LOCK_LIMIT_LOCKS:
         reply_error(c, "LIMIT", "max_locks reached (%lld)",
@@ -198,6 +190,32 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
         break;
     }
 }
+
+/* The end of a queued ACQUIRE, reported by the engine from inside the call
+ * that caused it (a RELEASE, a lazy expiry, the expiry timer).  Nothing
+ * else of c's has run since its ACQUIRE (conn.c executes nothing behind a
+ * wait), so this reply is next in order; conn_wait_done then lets the
+ * requests behind it run, from the loop rather than from inside the
+ * engine. */
+static void acquire_granted(void *ctx, uint64_t token, void *arg)
+{
+    struct conn *c = ctx;
+    (void)arg;
+    reply_int(c, (long long)token);
+    conn_wait_done(c);
+}
+
+static void acquire_timed_out(void *ctx, void *arg)
+{
+    struct conn *c = ctx;
+    (void)arg;
+    reply_already_locked(c, "TIMEOUT", c->wait_key, c->wait_keylen);
+    conn_wait_done(c);
+}
+
+const struct lock_events cmd_lock_events = {
+    acquire_granted, acquire_timed_out, NULL,
+};
 
 void cmd_release(struct conn *c, const struct proto_request *req)
 {
@@ -225,8 +243,8 @@ void cmd_extend(struct conn *c, const struct proto_request *req)
     unsigned long long ms;
     if (check_key(c, req) != 0 ||
         parse_token(c, req->argv[2], req->argvlen[2], &token) != 0 ||
-        parse_ms(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
-                 ttl_bound(c), 0, &ms) != 0)
+        parse_ms_arg(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
+                     ttl_bound(c), 0, &ms) != 0)
         return;
     int extended = locktable_extend(c->srv->locks, req->argv[1],
                                     req->argvlen[1], token, ms * 1000);

@@ -1,19 +1,22 @@
-/* daemon/cmd_server.c - server commands: PING, STATS, AUTH, HELP, QUIT, and
- * the few connection commands Redis client libraries send on connect
- * (COMMAND, CLIENT SETNAME/SETINFO, SELECT 0), answered harmlessly so those
- * libraries work unchanged.
+/* daemon/cmd_server.c - server commands: PING, STATS, AUTH, QUIT, and the
+ * few connection commands Redis client libraries send on connect (COMMAND,
+ * CLIENT SETNAME/SETINFO, SELECT 0), answered harmlessly so those libraries
+ * work unchanged (see cmd_server.h).
  *
- * Owns: these replies and the STATS document (built with jansson).
+ * Owns: these replies and the STATS document (built with jansson).  Does
+ * not own: HELP (commands.c, beside the table it lists).
  */
+#include "daemon/cmd_server.h"
+
 #include <string.h>
 
 #include <jansson.h>
 
 #include "engine/clock.h"
-#include "daemon/commands.h"
+#include "daemon/args.h"
 #include "daemon/conn.h"
 #include "daemon/log.h"
-#include "daemon/output.h"
+#include "daemon/reply.h"
 #include "daemon/server.h"
 #include "daemon/version.h"
 
@@ -111,16 +114,6 @@ void cmd_auth(struct conn *c, const struct proto_request *req)
     c->srv->stats.auth_failures++;
     log_limited(&auth_log, LOG_WARNING, "client %s: AUTH failed", c->peer);
     reply_error(c, "WRONGPASS", "invalid password");
-}
-
-void cmd_help(struct conn *c, const struct proto_request *req)
-{
-    size_t n;
-    const struct command *t = commands_table(&n);
-    (void)req;
-    reply_array(c, n);
-    for (size_t i = 0; i < n; i++)
-        reply_bulk(c, t[i].usage, strlen(t[i].usage));
 }
 
 void cmd_quit(struct conn *c, const struct proto_request *req)

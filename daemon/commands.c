@@ -7,14 +7,25 @@
 #include "daemon/commands.h"
 
 #include <string.h>
-#include <strings.h>
 
+#include "daemon/args.h"
+#include "daemon/cmd_lock.h"
+#include "daemon/cmd_server.h"
 #include "daemon/conn.h"
-#include "daemon/output.h"
-#include "daemon/server.h"
+#include "daemon/reply.h"
 
-/* How much of a client's argument an error line shows. */
-#define ERROR_ARG_SHOWN 128
+typedef void (*command_fn)(struct conn *c, const struct proto_request *req);
+
+struct command {
+    const char *name;     /* upper case, as HELP shows it */
+    int min_argc;         /* counting the command word */
+    int max_argc;         /* -1: no upper bound */
+    int before_auth;      /* allowed before AUTH when requirepass is set */
+    command_fn run;
+    const char *usage;    /* one HELP line */
+};
+
+static void cmd_help(struct conn *c, const struct proto_request *req);
 
 static const struct command table[] = {
     { "ACQUIRE", 2, 7, 0, cmd_acquire,
@@ -30,53 +41,28 @@ static const struct command table[] = {
     { "HELP", 1, 1, 1, cmd_help, "HELP" },
     { "QUIT", 1, 1, 1, cmd_quit, "QUIT" },
     /* Sent by Redis client libraries when they connect. */
-    { "COMMAND", 1, -1, 0, cmd_command, "COMMAND (Redis compatibility: empty)" },
-    { "CLIENT", 2, -1, 0, cmd_client, "CLIENT SETNAME|SETINFO ... (Redis compatibility)" },
+    { "COMMAND", 1, -1, 0, cmd_command,
+      "COMMAND (Redis compatibility: empty)" },
+    { "CLIENT", 2, -1, 0, cmd_client,
+      "CLIENT SETNAME|SETINFO ... (Redis compatibility)" },
     { "SELECT", 2, 2, 0, cmd_select, "SELECT 0 (Redis compatibility)" },
 };
 
-const struct command *commands_table(size_t *count)
-{
-    *count = sizeof(table) / sizeof(table[0]);
-    return table;
-}
+#define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
 
-int arg_is(const char *arg, size_t len, const char *word)
+/* HELP is answered here because its reply is the table itself: one usage
+ * line per command, in table order. */
+static void cmd_help(struct conn *c, const struct proto_request *req)
 {
-    return strlen(word) == len && strncasecmp(arg, word, len) == 0;
-}
-
-int parse_uint_arg(const char *arg, size_t len, unsigned long long max,
-                   unsigned long long *out)
-{
-    unsigned long long v = 0;
-    if (len == 0 || len > 20)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned d = (unsigned char)arg[i] - '0';
-        if (d > 9 || v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-void reply_error_arg(struct conn *c, const char *before, const char *arg,
-                     size_t len, const char *after)
-{
-    if (len <= ERROR_ARG_SHOWN) {
-        reply_error_quoted(c, "ERR", before, arg, len, after);
-        return;
-    }
-    char tail[128];
-    snprintf(tail, sizeof(tail), "...%s", after);
-    reply_error_quoted(c, "ERR", before, arg, ERROR_ARG_SHOWN, tail);
+    (void)req;
+    reply_array(c, TABLE_SIZE);
+    for (size_t i = 0; i < TABLE_SIZE; i++)
+        reply_bulk(c, table[i].usage, strlen(table[i].usage));
 }
 
 static const struct command *lookup(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+    for (size_t i = 0; i < TABLE_SIZE; i++)
         if (arg_is(name, len, table[i].name))
             return &table[i];
     return NULL;

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
+#include "daemon/log.h"
 
 struct cachify_config {
     char *bind;              /* space-separated addresses, IPv4 or IPv6; "" = no TCP */

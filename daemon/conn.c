@@ -33,7 +33,7 @@
 #include "alloc.h"
 #include "daemon/commands.h"
 #include "daemon/log.h"
-#include "daemon/output.h"
+#include "daemon/reply.h"
 #include "daemon/server.h"
 
 /* How long a closing connection may keep sending before we stop reading. */
@@ -254,30 +254,12 @@ void conn_end_wait(struct conn *c)
     c->state = CONN_READY;
 }
 
-/* Runs conn_process from the loop rather than from inside the lock engine's
- * callback, which must not re-enter the engine. */
-static void schedule_resume(struct conn *c)
+void conn_wait_done(struct conn *c)
 {
+    conn_end_wait(c);
+    /* conn_process runs from the loop rather than from inside the lock
+     * engine's callback, which must not re-enter the engine. */
     event_active(c->resume, EV_TIMEOUT, 1);
-}
-
-void conn_wait_granted(void *ctx, uint64_t token, void *arg)
-{
-    struct conn *c = ctx;
-    (void)arg;
-    reply_int(c, (long long)token);
-    conn_end_wait(c);
-    schedule_resume(c);
-}
-
-void conn_wait_timed_out(void *ctx, void *arg)
-{
-    struct conn *c = ctx;
-    (void)arg;
-    reply_error_quoted(c, "TIMEOUT", "", c->wait_key, c->wait_keylen,
-                       " is already locked!");
-    conn_end_wait(c);
-    schedule_resume(c);
 }
 
 /* Replies leave through conn_flush, in one writev per connection and loop
@@ -378,7 +360,8 @@ static int conn_process(struct conn *c)
     if (c->in_process)
         return 0;
     c->in_process = 1;
-    /* A wait's late reply (conn_wait_granted/timed_out) may have failed. */
+    /* A wait's late reply (cmd_lock.c, before conn_wait_done) may have
+     * failed. */
     if (drop_on_output(c))
         return 1;
     while (c->state == CONN_READY) {

@@ -2,7 +2,9 @@
  *
  * Owns: the bufferevent, the request reader, the lock session (SESSION
  * locks and pending waits) and the connection's state machine.  Does not
- * own: what commands mean (commands.c).
+ * own: what commands mean (commands.c, cmd_lock.c, cmd_server.c), including
+ * the late reply of a waiting ACQUIRE (cmd_lock.c, which then calls
+ * conn_wait_done).
  *
  * Flow: bytes arrive in the bufferevent's input, move into the reader, and
  * whole requests are executed in order.  Processing stops while an ACQUIRE
@@ -92,7 +94,8 @@ struct conn {
     int authenticated;
     int in_process;               /* conn_process is on the stack */
     struct lock_session session;  /* SESSION locks and pending waits */
-    char *wait_key;               /* key of the queued ACQUIRE, for -TIMEOUT */
+    char *wait_key;               /* key of the queued ACQUIRE, for its
+                                     -TIMEOUT (cmd_lock.c) */
     size_t wait_keylen;
     char peer[64];                /* "ip:port" or "unix", for log lines */
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
@@ -114,15 +117,17 @@ struct evbuffer *conn_output(struct conn *c);
 /* Answers the rest of this request cycle, then closes (QUIT, -PROTO). */
 void conn_close_after_reply(struct conn *c);
 
-/* Puts c into CONN_WAITING for the ACQUIRE on key (copied). */
+/* Puts c into CONN_WAITING for the ACQUIRE on key (copied, for its
+ * -TIMEOUT).  Returns 0, or -1 when out of memory (c unchanged). */
 int conn_begin_wait(struct conn *c, const char *key, size_t keylen);
 
 /* Back to CONN_READY after an ACQUIRE that did not queue after all. */
 void conn_end_wait(struct conn *c);
 
-/* Lock engine callbacks for a waiting connection (ctx is the conn). */
-void conn_wait_granted(void *ctx, uint64_t token, void *arg);
-void conn_wait_timed_out(void *ctx, void *arg);
+/* Ends c's wait once its late reply is written (cmd_lock.c, from inside
+ * the lock engine): back to CONN_READY, and the requests behind the
+ * ACQUIRE run from the loop. */
+void conn_wait_done(struct conn *c);
 
 /* Closes and frees c at once (session locks released). */
 void conn_free(struct conn *c);

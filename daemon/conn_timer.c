@@ -11,7 +11,7 @@
 
 #include "daemon/conn.h"
 #include "daemon/log.h"
-#include "daemon/output.h"
+#include "daemon/reply.h"
 #include "daemon/server.h"
 
 #define US_PER_S 1000000ULL

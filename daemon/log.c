@@ -1,6 +1,7 @@
 /* daemon/log.c - leveled log lines on stderr (see log.h). */
 #include "daemon/log.h"
 
+#include "daemon/config.h"
 #include "engine/clock.h"
 
 #include <stdarg.h>

@@ -1,15 +1,18 @@
 /* daemon/log.h - leveled log lines on stderr.
  *
- * Owns: the current log level and the line format
+ * Owns: the log levels, the current level and the line format
  * "YYYY-MM-DD HH:MM:SS.mmm [level] message".  Does not own: what is worth
- * logging.  Lines below the level are dropped before formatting.
+ * logging, or the level names the config file accepts (config.c, which
+ * also names the levels in log lines).  Lines below the level are dropped
+ * before formatting.
  */
 #ifndef CACHIFY_DAEMON_LOG_H
 #define CACHIFY_DAEMON_LOG_H
 
 #include <stdint.h>
 
-#include "daemon/config.h"
+/* Lowest first; config.c indexes its level names by these values. */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
 
 /* Sets the lowest level that is written (LOG_INFO until called). */
 void log_set_level(enum log_level level);

@@ -32,8 +32,9 @@
 
 #include "alloc.h"
 #include "engine/clock.h"
+#include "daemon/admission.h"
+#include "daemon/cmd_lock.h"
 #include "daemon/conn.h"
-#include "daemon/guard.h"
 #include "daemon/log.h"
 #include "daemon/state.h"
 
@@ -204,8 +205,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     (void)salen;
     describe_peer(sa, peer, sizeof(peer));
     static struct log_limit denied_log, full_log;
-    if (guard_denied(srv->config, sa)) {
-        guard_refuse(fd, GUARD_DENIED_REPLY);
+    if (admission_denied(srv->config, sa)) {
+        admission_refuse(fd, ADMISSION_DENIED_REPLY);
         srv->stats.denied_clients++;
         log_limited(&denied_log, LOG_WARNING, "client %s refused: protected "
                     "mode (no password is set and it is not a loopback "
@@ -213,7 +214,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     if ((long long)srv->nconns >= srv->maxclients) {
-        guard_refuse(fd, "-LIMIT max number of clients reached\r\n");
+        admission_refuse(fd, "-LIMIT max number of clients reached\r\n");
         srv->stats.rejected_clients++;
         log_limited(&full_log, LOG_WARNING, "client %s refused: maxclients "
                     "(%lld) reached", peer, srv->maxclients);
@@ -373,7 +374,7 @@ static int listen_unix(struct server *srv, const char *path)
 }
 
 /* Opens every listener; *exposed is set when a TCP one is not
- * loopback-only (for guard_warn_exposure). */
+ * loopback-only (for admission_warn_exposure). */
 static int open_listeners(struct server *srv, int *exposed)
 {
     const struct cachify_config *cfg = srv->config;
@@ -387,7 +388,7 @@ static int open_listeners(struct server *srv, int *exposed)
             return -1;
         for (char *a = strtok_r(copy, " \t", &save); a;
              a = strtok_r(NULL, " \t", &save)) {
-            *exposed |= !guard_bind_is_loopback(a);
+            *exposed |= !admission_bind_is_loopback(a);
             if (listen_tcp(srv, a, cfg->port) != 0) {
                 cfy_free(copy);
                 return -1;
@@ -430,11 +431,11 @@ struct server *server_new(const struct cachify_config *config)
 
     uint8_t seed[16];
     random_seed(seed);
-    struct lock_events events = { conn_wait_granted, conn_wait_timed_out, srv };
     struct locktable_limits limits = { (size_t)config->max_locks,
                                        (size_t)config->max_waiters };
     srv->base = event_base_new();
-    srv->locks = locktable_new(&clock_system, &events, &limits, seed);
+    srv->locks = locktable_new(&clock_system, &cmd_lock_events, &limits,
+                               seed);
     if (!srv->base || !srv->locks) {
         log_msg(LOG_ERROR, "out of memory");
         goto fail;
@@ -459,7 +460,8 @@ struct server *server_new(const struct cachify_config *config)
         }
     }
     /* Before any listener: its descriptors count against the limit. */
-    if ((srv->maxclients = guard_fit_maxclients(config->maxclients)) < 0)
+    srv->maxclients = admission_fit_maxclients(config->maxclients);
+    if (srv->maxclients < 0)
         goto fail;
     /* Bound first: a port in use must not leave a journal behind, which
      * the next start would take for a crash.  Listening comes after the
@@ -468,7 +470,7 @@ struct server *server_new(const struct cachify_config *config)
     if (open_listeners(srv, &exposed) != 0 || state_start(srv) != 0 ||
         start_listening(srv) != 0)
         goto fail;
-    guard_warn_exposure(config, exposed);
+    admission_warn_exposure(config, exposed);
     server_arm_timer(srv);
     return srv;
 fail:

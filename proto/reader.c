@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "proto/reply.h"
+#include "proto/encode.h"
 
 /* First buffer size, and what an idle buffer above BUF_KEEP_MAX shrinks back
  * to: most requests are tens of bytes, so 10,000 idle connections hold ~5 MB

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 
 #include "tests/integration/hardening.h"
-#include "daemon/guard.h"
+#include "daemon/admission.h"
 
 /* ---- maxclients, max_locks, max_waiters ---- */
 
@@ -411,11 +411,11 @@ START_TEST(test_protected_mode)
     SRV_START("--bind", "0.0.0.0");
     ck_assert(h_log_has("protected mode: bind '0.0.0.0' reaches other hosts", 5));
     int remote = connect_from(addr);
-    H_EXPECT_CLOSE(remote, GUARD_DENIED_REPLY);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
     close(remote);
     remote = connect_from(addr);
     say(remote, "PING\r\n"); /* what it sent does not matter */
-    H_EXPECT_CLOSE(remote, GUARD_DENIED_REPLY);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
     close(remote);
     int local = conn_new();
     say(local, "PING\r\nACQUIRE k\r\n");

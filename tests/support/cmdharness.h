@@ -36,6 +36,7 @@
 #include <event2/event.h>
 
 #include "alloc.h"
+#include "daemon/cmd_lock.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
 #include "daemon/conn_timer.h"
@@ -123,11 +124,10 @@ static inline int hx_start(struct hx *h)
     srv->limits.max_request = (size_t)h->cfg.max_request;
     srv->timer_armed_for = UINT64_MAX;
     srv->started_us = h->now_us;
-    struct lock_events events = { conn_wait_granted, conn_wait_timed_out, srv };
     struct locktable_limits limits = { (size_t)h->cfg.max_locks,
                                        (size_t)h->cfg.max_waiters };
     srv->base = event_base_new();
-    srv->locks = locktable_new(&h->clock, &events, &limits, seed);
+    srv->locks = locktable_new(&h->clock, &cmd_lock_events, &limits, seed);
     srv->expiry_timer = srv->base ? evtimer_new(srv->base, hx_noop_cb, NULL)
                                   : NULL;
     h->srv = srv;

@@ -1,4 +1,4 @@
-/* tests/unit/test_proto.c - Check suite for proto/reader.c and proto/reply.c.
+/* tests/unit/test_proto.c - Check suite for proto/reader.c and proto/encode.c.
  *
  * Owns: the unit tests of the request parser and the reply helpers; no
  * sockets, no daemon.  Most parser tests go through check_tr(), which feeds
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "proto/reader.h"
-#include "proto/reply.h"
+#include "proto/encode.h"
 
 /* Tight limits make the bounds reachable with short literals. */
 static const struct proto_limits LIM_SMALL = {16, 64};

@@ -1,4 +1,4 @@
-/* daemon/output.c - RESP2 replies on a connection's output (see output.h).
+/* daemon/reply.c - RESP2 replies on a connection's output (see reply.h).
  *
  * Appends go straight into the bufferevent's output evbuffer: libevent
  * coalesces them into its chains, so a burst of pipelined replies leaves in
@@ -9,7 +9,7 @@
  * nothing more is appended and conn.c drops the connection rather than
  * leave its client waiting for a reply that will never come.
  */
-#include "daemon/output.h"
+#include "daemon/reply.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include <event2/buffer.h>
 
 #include "daemon/conn.h"
-#include "proto/reply.h"
+#include "proto/encode.h"
 
 /* Appends n bytes to c's output unless an earlier append failed: after a
  * failure nothing more goes out, so the client sees at worst a cut reply

@@ -1,6 +1,6 @@
-/* daemon/guard.c - protected mode, the fd limit and polite refusals (see
- * guard.h). */
-#include "daemon/guard.h"
+/* daemon/admission.c - admission control: protected mode, the fd limit
+ * and polite refusals (see admission.h). */
+#include "daemon/admission.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
  * work a refused client can cause. */
 #define REFUSE_DRAIN_BYTES 4096
 
-int guard_is_local(const struct sockaddr *sa)
+int admission_is_local(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_UNIX)
         return 1;
@@ -35,13 +35,14 @@ int guard_is_local(const struct sockaddr *sa)
     return 0;
 }
 
-int guard_denied(const struct cachify_config *cfg, const struct sockaddr *sa)
+int admission_denied(const struct cachify_config *cfg,
+                     const struct sockaddr *sa)
 {
     return cfg->protected_mode && cfg->requirepass[0] == '\0' &&
-           !guard_is_local(sa);
+           !admission_is_local(sa);
 }
 
-void guard_refuse(int fd, const char *msg)
+void admission_refuse(int fd, const char *msg)
 {
     char sink[REFUSE_DRAIN_BYTES];
     ssize_t n = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -51,10 +52,10 @@ void guard_refuse(int fd, const char *msg)
     close(fd);
 }
 
-long long guard_fit_maxclients(long long maxclients)
+long long admission_fit_maxclients(long long maxclients)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)maxclients + GUARD_RESERVED_FDS;
+    rlim_t want = (rlim_t)maxclients + ADMISSION_RESERVED_FDS;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         log_msg(LOG_WARNING, "cannot read the open file limit: %s; keeping "
@@ -73,24 +74,24 @@ long long guard_fit_maxclients(long long maxclients)
     }
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
         return maxclients;
-    if (rl.rlim_cur <= GUARD_RESERVED_FDS) {
+    if (rl.rlim_cur <= ADMISSION_RESERVED_FDS) {
         log_msg(LOG_ERROR, "the open file limit (ulimit -n) is %llu: not "
                 "even one client fits next to the %d descriptors kept for "
                 "the server; raise it", (unsigned long long)rl.rlim_cur,
-                GUARD_RESERVED_FDS);
+                ADMISSION_RESERVED_FDS);
         return -1;
     }
-    long long fit = (long long)rl.rlim_cur - GUARD_RESERVED_FDS;
+    long long fit = (long long)rl.rlim_cur - ADMISSION_RESERVED_FDS;
     log_msg(LOG_WARNING, "maxclients lowered from %lld to %lld: the open "
             "file limit (ulimit -n) is %llu and cannot be raised (hard "
             "limit), and %d descriptors are kept for the server; raise the "
             "limit (ulimit -n, systemd LimitNOFILE) to serve %lld clients",
             maxclients, fit, (unsigned long long)rl.rlim_cur,
-            GUARD_RESERVED_FDS, maxclients);
+            ADMISSION_RESERVED_FDS, maxclients);
     return fit;
 }
 
-int guard_bind_is_loopback(const char *addr)
+int admission_bind_is_loopback(const char *addr)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -99,7 +100,7 @@ int guard_bind_is_loopback(const char *addr)
     return inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-void guard_warn_exposure(const struct cachify_config *cfg, int exposed)
+void admission_warn_exposure(const struct cachify_config *cfg, int exposed)
 {
     if (!exposed || cfg->requirepass[0] != '\0')
         return;

@@ -1,5 +1,6 @@
-/* daemon/guard.h - who may connect, and how many: protected mode, the open
- * file limit against maxclients, and refusing a connection politely.
+/* daemon/admission.h - admission control: who may connect, and how many:
+ * protected mode, the open file limit against maxclients, and refusing a
+ * connection politely.
  *
  * Owns: the loopback test for peers and bind addresses, the -DENIED text,
  * raising RLIMIT_NOFILE at start (and lowering maxclients when the hard
@@ -12,8 +13,8 @@
  * line saying how to fix it and is disconnected.  Loopback (127.0.0.0/8,
  * ::1, ::ffff:127.x) and Unix socket clients are always served.
  */
-#ifndef CACHIFY_DAEMON_GUARD_H
-#define CACHIFY_DAEMON_GUARD_H
+#ifndef CACHIFY_DAEMON_ADMISSION_H
+#define CACHIFY_DAEMON_ADMISSION_H
 
 #include <sys/socket.h>
 
@@ -22,10 +23,10 @@
 /* File descriptors kept for everything but clients: listeners, the event
  * loop's own (epoll, signal pipe), stdio, the state file and its temporary
  * copy.  Redis keeps 32 for the same reasons. */
-#define GUARD_RESERVED_FDS 32
+#define ADMISSION_RESERVED_FDS 32
 
 /* The -DENIED line of protected mode, CRLF included. */
-#define GUARD_DENIED_REPLY                                                    \
+#define ADMISSION_DENIED_REPLY                                                \
     "-DENIED cachifyd is in protected mode: no password is set, so only "   \
     "clients on this host (loopback or Unix socket) are served. To serve "  \
     "other hosts, either set a password (requirepass or requirepass_file) " \
@@ -33,29 +34,30 @@
     "network, set 'protected_mode no'; then restart cachifyd.\r\n"
 
 /* 1 when sa is a loopback address or a Unix socket peer. */
-int guard_is_local(const struct sockaddr *sa);
+int admission_is_local(const struct sockaddr *sa);
 
 /* 1 when a client from sa must be refused by protected mode under cfg. */
-int guard_denied(const struct cachify_config *cfg, const struct sockaddr *sa);
+int admission_denied(const struct cachify_config *cfg,
+                     const struct sockaddr *sa);
 
 /* Sends msg (best effort, never blocking), then closes fd without sending a
  * reset over it: pending input is drained first, since close() with unread
  * input makes the kernel send RST, which can destroy msg in flight. */
-void guard_refuse(int fd, const char *msg);
+void admission_refuse(int fd, const char *msg);
 
 /* Makes room for maxclients connections: raises the soft RLIMIT_NOFILE up
- * to maxclients + GUARD_RESERVED_FDS (at most the hard limit).  Returns the
- * number of clients that really fit, which is maxclients unless the limit
- * could not be raised enough (then a warning names both numbers and how to
- * fix it), or -1 when not even one client fits (logged). */
-long long guard_fit_maxclients(long long maxclients);
+ * to maxclients + ADMISSION_RESERVED_FDS (at most the hard limit).  Returns
+ * the number of clients that really fit, which is maxclients unless the
+ * limit could not be raised enough (then a warning names both numbers and
+ * how to fix it), or -1 when not even one client fits (logged). */
+long long admission_fit_maxclients(long long maxclients);
 
 /* 1 when the bind address text names loopback only. */
-int guard_bind_is_loopback(const char *addr);
+int admission_bind_is_loopback(const char *addr);
 
 /* Logs start-up warnings about exposure when `exposed` (some TCP listener
  * is not loopback-only) and no password is set: such clients are refused
  * in protected mode, and open to anyone without it. */
-void guard_warn_exposure(const struct cachify_config *cfg, int exposed);
+void admission_warn_exposure(const struct cachify_config *cfg, int exposed);
 
 #endif

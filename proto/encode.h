@@ -1,13 +1,14 @@
-/* proto/reply.h - RESP2 reply encoding helpers, I/O-free.
+/* proto/encode.h - RESP2 reply encoding, I/O-free.
  *
  * Owns: the byte forms of reply headers and the safe quoting of arbitrary
  * bytes inside error and status lines.  Does not own: buffers or sockets;
  * every function writes into memory the caller provides and never allocates.
- * Shared by the daemon (which appends the results to its output buffers) and
- * the client library.
+ * Used by the daemon's reply writer (daemon/reply.c, which appends the
+ * results to a connection's output) and by the request reader (reader.c,
+ * which quotes a bad byte in its error text).
  */
-#ifndef CACHIFY_PROTO_REPLY_H
-#define CACHIFY_PROTO_REPLY_H
+#ifndef CACHIFY_PROTO_ENCODE_H
+#define CACHIFY_PROTO_ENCODE_H
 
 #include <stddef.h>
 #include <stdint.h>

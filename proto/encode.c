@@ -1,5 +1,5 @@
-/* proto/reply.c - RESP2 reply headers and safe quoting (implements
- * proto/reply.h).
+/* proto/encode.c - RESP2 reply headers and safe quoting (implements
+ * proto/encode.h).
  *
  * Owns: the exact bytes of ":<n>\r\n", "$<len>\r\n", "*<n>\r\n" and the
  * \xHH escaping used inside error and status lines.  Does not own: any
@@ -7,7 +7,7 @@
  * formatted by hand rather than with snprintf: these run once per reply on
  * the daemon's hot path and need no locale or format parsing.
  */
-#include "proto/reply.h"
+#include "proto/encode.h"
 
 #include <stdbool.h>
 #include <string.h>

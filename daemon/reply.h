@@ -1,12 +1,14 @@
-/* daemon/output.h - RESP2 replies appended to a connection's output.
+/* daemon/reply.h - the reply writer: RESP2 replies appended to a
+ * connection's output.
  *
  * Owns: turning reply values into bytes on a conn's output buffer, using the
- * encoders in proto/reply.h.  Does not own: which reply a request gets.
+ * encoders in proto/encode.h.  Does not own: which reply a request gets
+ * (the commands), or when the output is sent (conn.c).
  * Error lines built from client bytes go through reply_error_quoted, which
  * escapes them, so no reply line can be broken by a key.
  */
-#ifndef CACHIFY_DAEMON_OUTPUT_H
-#define CACHIFY_DAEMON_OUTPUT_H
+#ifndef CACHIFY_DAEMON_REPLY_H
+#define CACHIFY_DAEMON_REPLY_H
 
 #include <stddef.h>
 
