@@ -420,8 +420,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         /* SO_KEEPALIVE (a WAIT FOREVER on a vanished server ends), and
          * TCP_NODELAY on TCP, as the sync connections have them. */
         if (fd >= 0)
-            cachify__tune_socket((int)fd,
-                                 c->ac->url.kind != CACHIFY_URL_UNIX);
+            cachify_impl_tune_socket((int)fd,
+                                     c->ac->url.kind != CACHIFY_URL_UNIX);
         c->state = CS_READY;
         for (struct areq *r = c->head; r != NULL; r = r->next)
             r->deadline_us = r->timeout_us ? now + r->timeout_us : 0;

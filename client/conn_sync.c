@@ -77,7 +77,7 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-void cachify__tune_socket(int fd, int tcp)
+void cachify_impl_tune_socket(int fd, int tcp)
 {
     int one = 1;
 
@@ -177,7 +177,7 @@ static int open_tcp(const struct cachify_url *u, long long deadline,
                          what, err, errlen);
     freeaddrinfo(res);
     if (fd >= 0)
-        cachify__tune_socket(fd, 1);
+        cachify_impl_tune_socket(fd, 1);
     return fd;
 }
 
@@ -194,7 +194,7 @@ static int open_unix(const struct cachify_url *u, long long deadline,
                          deadline, u->path, err, errlen);
 
     if (fd >= 0)
-        cachify__tune_socket(fd, 0);
+        cachify_impl_tune_socket(fd, 0);
     return fd;
 }
 

@@ -40,7 +40,7 @@ struct sconn {
  * non-zero, TCP_NODELAY (requests are small and answered one by one).
  * Best effort: a refused option is ignored.  Shared by the sync and the
  * async connections. */
-void cachify__tune_socket(int fd, int tcp);
+void cachify_impl_tune_socket(int fd, int tcp);
 
 /* A closed connection (fd -1). */
 void sconn_init(struct sconn *sc);

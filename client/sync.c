@@ -77,7 +77,7 @@ const char *cachify_status_name(int status)
 
 /* ---- messages ---- */
 
-int cachify__set_err(struct cachify *c, int status, const char *fmt, ...)
+int cachify_impl_set_err(struct cachify *c, int status, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -113,7 +113,7 @@ const char *cachify_errstr(const struct cachify *c)
 /* The message of CACHIFY_LOCKED / CACHIFY_TIMEOUT (see the top). */
 static int locked_err(struct cachify *c, int status, const char *key)
 {
-    return cachify__set_err(c, status, "%s is already locked!", key);
+    return cachify_impl_set_err(c, status, "%s is already locked!", key);
 }
 
 /* Builds prefix + key into c->key.  CACHIFY_OK with *len, or an error. */
@@ -122,17 +122,17 @@ static int full_key(struct cachify *c, const char *key, size_t *len)
     size_t klen;
 
     if (key == NULL || key[0] == '\0')
-        return cachify__set_err(c, CACHIFY_ERR_ARG, "empty key");
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "empty key");
     klen = strlen(key);
     if (klen > CACHIFY_KEY_MAX || c->prefixlen + klen > CACHIFY_KEY_MAX)
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "key longer than %d bytes (prefix included)",
-                                CACHIFY_KEY_MAX);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "key longer than %d bytes "
+                                    "(prefix included)", CACHIFY_KEY_MAX);
     if (c->prefixlen + klen + 1 > c->keycap) {
         char *nk = realloc(c->key, c->prefixlen + klen + 1);
 
         if (nk == NULL)
-            return cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+            return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
         c->key = nk;
         c->keycap = c->prefixlen + klen + 1;
     }
@@ -168,7 +168,7 @@ static int error_reply(struct cachify *c, const struct resp_reply *r,
 
     if (st == CACHIFY_LOCKED || st == CACHIFY_TIMEOUT)
         return locked_err(c, st, key ? key : "");
-    return cachify__set_err(c, st, "%s", r->str);
+    return cachify_impl_set_err(c, st, "%s", r->str);
 }
 
 /* Drops the connection after an I/O or protocol error (see the top). */
@@ -224,11 +224,11 @@ static int connect_server(struct cachify *c)
             rc = CACHIFY_ERR_AUTH;
         else if (rc != CACHIFY_ERR_AUTH)
             rc = CACHIFY_ERR_SERVER;
-        rc = cachify__set_err(c, rc, "AUTH failed: %s", r->str);
+        rc = cachify_impl_set_err(c, rc, "AUTH failed: %s", r->str);
         sconn_close(&c->conn);
     } else {
-        rc = conn_failed(c, cachify__set_err(c, CACHIFY_ERR_PROTO,
-                                             "unexpected reply to AUTH"));
+        rc = conn_failed(c, cachify_impl_set_err(c, CACHIFY_ERR_PROTO,
+                                                 "unexpected reply to AUTH"));
     }
     resp_reply_free(r);
     return rc;
@@ -270,9 +270,10 @@ static int int_command(struct cachify *c, const char *key, int argc,
     } else {
         /* A nil or a status where an integer belongs: the stream is not
          * what we think it is, so nothing after it can be trusted. */
-        rc = conn_failed(c, cachify__set_err(c, CACHIFY_ERR_PROTO,
-                                             "unexpected reply type %d to %s",
-                                             (int)r->type, argv[0]));
+        rc = conn_failed(c, cachify_impl_set_err(
+                                c, CACHIFY_ERR_PROTO,
+                                "unexpected reply type %d to %s",
+                                (int)r->type, argv[0]));
     }
     resp_reply_free(r);
     return rc;
@@ -308,9 +309,9 @@ int cachify_open(struct cachify **out, const char *url,
     if (rc == CACHIFY_OK && opts != NULL &&
         (opts->connect_timeout_ms < 0 || opts->io_timeout_ms < 0 ||
          opts->default_exp_ms < 0 || opts->default_exp_ms > PROTO_MS_MAX))
-        rc = cachify__set_err(c, CACHIFY_ERR_ARG,
-                              "bad options: timeouts and default_exp_ms must "
-                              "be 0 (default) or positive");
+        rc = cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                  "bad options: timeouts and default_exp_ms "
+                                  "must be 0 (default) or positive");
     if (rc == CACHIFY_OK) {
         const char *prefix = opts && opts->prefix ? opts->prefix : "";
 
@@ -323,15 +324,16 @@ int cachify_open(struct cachify **out, const char *url,
                                                          : DEFAULT_EXP_MS;
         c->prefixlen = strlen(prefix);
         if (c->prefixlen > CACHIFY_KEY_MAX)
-            rc = cachify__set_err(c, CACHIFY_ERR_ARG, "prefix too long");
+            rc = cachify_impl_set_err(c, CACHIFY_ERR_ARG, "prefix too long");
         else if ((c->prefix = strdup(prefix)) == NULL)
-            rc = cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+            rc = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
     }
     if (rc == CACHIFY_OK) {
         if (c->url.kind == CACHIFY_URL_MEM) {
             c->mem = mem_session_new();
             if (c->mem == NULL)
-                rc = cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+                rc = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
+                                          "out of memory");
         } else {
             rc = connect_server(c);
         }
@@ -387,16 +389,17 @@ int cachify_acquire(struct cachify *c, const char *key,
     exp = opts->exp_ms == CACHIFY_EXP_DEFAULT ? c->default_exp_ms : opts->exp_ms;
     wait_ms = opts->nowait ? 0 : opts->timeout_ms;
     if (exp < 0 || exp > PROTO_MS_MAX)
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "bad exp_ms %lld: expected milliseconds, "
-                                "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE",
-                                opts->exp_ms);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "bad exp_ms %lld: expected milliseconds, "
+                                    "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE",
+                                    opts->exp_ms);
     if ((wait_ms < 0 && wait_ms != CACHIFY_FOREVER) || wait_ms > PROTO_MS_MAX)
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "bad timeout_ms %lld: expected milliseconds "
-                                "or CACHIFY_FOREVER", opts->timeout_ms);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "bad timeout_ms %lld: expected "
+                                    "milliseconds or CACHIFY_FOREVER",
+                                    opts->timeout_ms);
     if (token == NULL)
-        return cachify__set_err(c, CACHIFY_ERR_ARG, "token is NULL");
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "token is NULL");
     *token = 0;
     if (c->mem != NULL) {
         rc = mem_acquire_wait(c->mem, c->key, klen, (uint64_t)exp * 1000,
@@ -404,7 +407,7 @@ int cachify_acquire(struct cachify *c, const char *key,
         if (rc == CACHIFY_LOCKED || rc == CACHIFY_TIMEOUT)
             return locked_err(c, rc, key);
         if (rc == CACHIFY_ERR_NOMEM)
-            return cachify__set_err(c, rc, "out of memory");
+            return cachify_impl_set_err(c, rc, "out of memory");
         return rc;
     }
     argv[argc] = "ACQUIRE"; len[argc++] = 7;
@@ -436,9 +439,9 @@ int cachify_acquire(struct cachify *c, const char *key,
     if (rc != CACHIFY_OK)
         return rc;
     if (value <= 0)
-        return conn_failed(c, cachify__set_err(c, CACHIFY_ERR_PROTO,
-                                               "bad token %lld from the server",
-                                               value));
+        return conn_failed(c, cachify_impl_set_err(
+                                  c, CACHIFY_ERR_PROTO,
+                                  "bad token %lld from the server", value));
     *token = (uint64_t)value;
     return CACHIFY_OK;
 }
@@ -455,10 +458,10 @@ static int release_common(struct cachify *c, const char *key, uint64_t token,
 
     BEGIN(c, key, klen);
     if (!forced && (token == 0 || token > PROTO_TOKEN_MAX))
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "bad token %llu: tokens are positive; use "
-                                "cachify_force_release to free any holder",
-                                (unsigned long long)token);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "bad token %llu: tokens are positive; use "
+                                    "cachify_force_release to free any holder",
+                                    (unsigned long long)token);
     if (c->mem != NULL)
         return mem_release(c->mem, c->key, klen, forced ? 0 : token);
     argv[0] = "RELEASE"; len[0] = 7;
@@ -507,11 +510,12 @@ int cachify_extend(struct cachify *c, const char *key, uint64_t token,
 
     BEGIN(c, key, klen);
     if (token == 0 || token > PROTO_TOKEN_MAX)
-        return cachify__set_err(c, CACHIFY_ERR_ARG, "bad token %llu",
-                                (unsigned long long)token);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "bad token %llu",
+                                    (unsigned long long)token);
     if (ms <= 0 || ms > PROTO_MS_MAX)
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "bad ms %lld: expected 1..%lld", ms, PROTO_MS_MAX);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "bad ms %lld: expected 1..%lld", ms,
+                                    PROTO_MS_MAX);
     if (c->mem != NULL)
         return mem_extend(c->mem, c->key, klen, token, (uint64_t)ms * 1000);
     snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
@@ -532,7 +536,7 @@ int cachify_pttl(struct cachify *c, const char *key, long long *ms)
 
     BEGIN(c, key, klen);
     if (ms == NULL)
-        return cachify__set_err(c, CACHIFY_ERR_ARG, "ms is NULL");
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "ms is NULL");
     if (c->mem != NULL) {
         int64_t us = mem_pttl_us(c->mem, c->key, klen);
 
@@ -567,8 +571,8 @@ int cachify_ping(struct cachify *c)
     if (r->type == RESP_ERROR_REPLY)
         rc = error_reply(c, r, NULL);
     else if (r->type != RESP_STATUS)
-        rc = conn_failed(c, cachify__set_err(c, CACHIFY_ERR_PROTO,
-                                             "unexpected reply to PING"));
+        rc = conn_failed(c, cachify_impl_set_err(c, CACHIFY_ERR_PROTO,
+                                                 "unexpected reply to PING"));
     resp_reply_free(r);
     return rc;
 }
