@@ -44,7 +44,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "client/conn_sync.h"
+#include "client/sync_net.h"
 #include "proto/resp.h"
 
 /* A reply is at most an error line naming a key of up to max_key_len

@@ -4,7 +4,7 @@
  * Owns: struct cachify (the URL, options, prefix, one connection or one
  * embedded session, the error message of the last failed call), turning
  * lock options into ACQUIRE arguments, turning replies into statuses.  Does
- * not own: the socket and reply parsing (conn_sync.c, proto/resp.c), the
+ * not own: the socket and reply parsing (sync_net.c, proto/resp.c), the
  * embedded store (embedded.c), URLs (url.c), guards and decorators
  * (scoped.c).
  *
@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/conn_sync.h"
+#include "client/sync_net.h"
 #include "client/embedded.h"
 #include "client/sync_internal.h"
 #include "client/url.h"

@@ -1,4 +1,4 @@
-/* client/conn_sync.h - internal: one blocking connection to cachifyd for the
+/* client/sync_net.h - internal: one blocking connection to cachifyd for the
  * sync API.
  *
  * Owns: the socket (TCP or Unix), connecting with a timeout, sending one
@@ -11,8 +11,8 @@
  * Host names are resolved with getaddrinfo, which has no timeout of its
  * own: use a numeric address where a DNS stall is not acceptable.
  */
-#ifndef CACHIFY_CLIENT_CONN_SYNC_H
-#define CACHIFY_CLIENT_CONN_SYNC_H
+#ifndef CACHIFY_CLIENT_SYNC_NET_H
+#define CACHIFY_CLIENT_SYNC_NET_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
-/* client/conn_sync.c - one blocking connection to cachifyd (implements
- * client/conn_sync.h).
+/* client/sync_net.c - one blocking connection to cachifyd (implements
+ * client/sync_net.h).
  *
  * Owns: the socket and its reply parser.  Connects with a non-blocking
  * connect() and poll() for the timeout, then keeps the socket non-blocking
@@ -7,7 +7,7 @@
  * call's deadline, so a stalled server costs at most that deadline.  No
  * sleeping and no retry loops: a poll() that runs out is the timeout.
  */
-#include "client/conn_sync.h"
+#include "client/sync_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,7 +81,7 @@ void cachify_impl_tune_socket(int fd, int tcp)
 {
     int one = 1;
 
-    /* Keepalive: see conn_sync.h (a WAIT FOREVER must not outlive a server
+    /* Keepalive: see sync_net.h (a WAIT FOREVER must not outlive a server
      * that vanished without a word). */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     if (!tcp)
