@@ -17,7 +17,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,9 +28,6 @@
 /* Bytes read per recv(): replies are a few bytes; 16 KiB drains a
  * pipeline or a STATS reply in one call. */
 #define READ_CHUNK 16384
-/* Commands up to this size are encoded on the stack; larger (long keys)
- * are allocated. */
-#define SEND_STACK 512
 
 static long long now_ms(void)
 {
@@ -267,36 +263,14 @@ static int send_all(struct sconn *sc, const char *buf, size_t n,
     return CACHIFY_OK;
 }
 
-int sconn_send(struct sconn *sc, int argc, const char *const *argv,
-               const size_t *len, int timeout_ms, char *err, size_t errlen)
+int sconn_send(struct sconn *sc, const char *buf, size_t n, int timeout_ms,
+               char *err, size_t errlen)
 {
-    char stackbuf[SEND_STACK], *buf = stackbuf;
-    size_t need = 16, off = 0;
-    int rc;
-
     if (sc->fd < 0) {
         snprintf(err, errlen, "not connected");
         return CACHIFY_ERR_IO;
     }
-    /* "$<len>\r\n<bytes>\r\n": 20 digits at most, plus 5 bytes. */
-    for (int i = 0; i < argc; i++)
-        need += len[i] + 25;
-    if (need > sizeof stackbuf && (buf = malloc(need)) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return CACHIFY_ERR_NOMEM;
-    }
-    off += (size_t)snprintf(buf, need, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        off += (size_t)snprintf(buf + off, need - off, "$%zu\r\n", len[i]);
-        memcpy(buf + off, argv[i], len[i]);
-        off += len[i];
-        memcpy(buf + off, "\r\n", 2);
-        off += 2;
-    }
-    rc = send_all(sc, buf, off, deadline_after(timeout_ms), err, errlen);
-    if (buf != stackbuf)
-        free(buf);
-    return rc;
+    return send_all(sc, buf, n, deadline_after(timeout_ms), err, errlen);
 }
 
 int sconn_recv(struct sconn *sc, long long timeout_ms, struct resp_reply **out,
