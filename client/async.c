@@ -1,8 +1,8 @@
 /* client/async.c - the async half of libcachify-client (the async section of
  * client/cachify.h) on a caller's event_base.
  *
- * Owns: the handle (open, close), argument checking and request building
- * for every public async call, and the done queue: every finished request,
+ * Owns: the handle (open, close), request building for every public
+ * async call, and the done queue: every finished request,
  * from either backend, is appended there and its callback runs from one
  * event (done_ev) in async_deliver, never from inside the public call that
  * started it.  User callbacks run only here (async_deliver, and
@@ -14,13 +14,15 @@
  * exactly once, and the handle is freed.  (An acquire answered CLOSED may
  * have been granted meanwhile; that lock lives until its expiry, or until
  * its session ends.)
- * Does not own: connections and the wire (async_net.c), the embedded store
- * (async_mem.c), the decorator runtime (async_deco.c).
+ * Does not own: connections (async_net.c), the checks of arguments, the
+ * bytes of requests and the meaning of replies (wire.c, shared with the
+ * sync API), the embedded store (async_mem.c), the decorator runtime
+ * (async_deco.c).
  *
- * Result values, argument checks and messages are those of the sync API: a
- * failed acquire says "<key> is already locked!" with the key as the
- * caller gave it (no prefix, as py-cachify words it), other failures say
- * why.
+ * Result values, argument checks and messages are those of the sync API
+ * (the same wire.c functions decide them): a failed acquire says "<key> is
+ * already locked!" with the key as the caller gave it (no prefix, as
+ * py-cachify words it), other failures say why.
  */
 #include "client/async_internal.h"
 
@@ -32,13 +34,6 @@
 #include <time.h>
 
 #include <event2/event.h>
-
-#include "proto/limits.h"
-
-/* py-cachify's lock lifetime, and the bounds on a connect and a reply. */
-#define DEFAULT_EXP_MS 30000LL
-#define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_IO_TIMEOUT_MS 5000
 
 uint64_t async_now_us(void)
 {
@@ -64,7 +59,7 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /* ------------------------------------------------------------ requests */
 
-static struct areq *req_new(struct cachify_async *ac, enum areq_kind kind,
+static struct areq *req_new(struct cachify_async *ac, enum wire_op op,
                             const char *key)
 {
     size_t klen = strlen(key);
@@ -82,7 +77,7 @@ static struct areq *req_new(struct cachify_async *ac, enum areq_kind kind,
     memcpy(r->key + ac->prefixlen, key, klen + 1);
     r->keylen = ac->prefixlen + klen;
     r->ac = ac;
-    r->kind = kind;
+    r->op = op;
     return r;
 }
 
@@ -158,7 +153,7 @@ void async_finish_token(struct areq *r, int status, uint64_t token,
 
 static void run_callback(struct cachify_async *ac, struct areq *r)
 {
-    if (r->kind == AQ_ACQUIRE)
+    if (r->op == WIRE_ACQUIRE)
         r->tcb(ac, r->status, r->status == CACHIFY_OK ? r->result_token : 0,
                req_errstr(r), r->arg);
     else
@@ -257,7 +252,7 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
                        char *err, size_t errlen)
 {
     struct cachify_async *ac;
-    const char *prefix = opts && opts->prefix ? opts->prefix : "";
+    struct wire_options wo;
     int rc;
 
     say(err, errlen, "%s", "");
@@ -268,16 +263,9 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         say(err, errlen, "no event_base given");
         return CACHIFY_ERR_ARG;
     }
-    if (opts && (opts->connect_timeout_ms < 0 || opts->io_timeout_ms < 0 ||
-                 opts->default_exp_ms < 0 || opts->default_exp_ms > PROTO_MS_MAX)) {
-        say(err, errlen, "bad options: timeouts and default_exp_ms must be "
-                         "0 (default) or positive");
-        return CACHIFY_ERR_ARG;
-    }
-    if (strlen(prefix) > CACHIFY_KEY_MAX) {
-        say(err, errlen, "prefix too long");
-        return CACHIFY_ERR_ARG;
-    }
+    rc = wire_options(opts, &wo, err, errlen);
+    if (rc != CACHIFY_OK)
+        return rc;
     ac = calloc(1, sizeof *ac);
     if (ac == NULL) {
         say(err, errlen, "out of memory");
@@ -291,15 +279,11 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         return rc;
     }
     ac->backend = ac->url.kind == CACHIFY_URL_MEM ? AB_MEM : AB_NET;
-    ac->connect_timeout_ms = opts && opts->connect_timeout_ms
-                                 ? opts->connect_timeout_ms
-                                 : DEFAULT_CONNECT_TIMEOUT_MS;
-    ac->io_timeout_ms = opts && opts->io_timeout_ms ? opts->io_timeout_ms
-                                                    : DEFAULT_IO_TIMEOUT_MS;
-    ac->default_exp_ms = opts && opts->default_exp_ms ? opts->default_exp_ms
-                                                      : DEFAULT_EXP_MS;
-    ac->prefixlen = strlen(prefix);
-    ac->prefix = strdup(prefix);
+    ac->connect_timeout_ms = wo.connect_timeout_ms;
+    ac->io_timeout_ms = wo.io_timeout_ms;
+    ac->default_exp_ms = wo.default_exp_ms;
+    ac->prefixlen = wo.prefixlen;
+    ac->prefix = strdup(wo.prefix);
     ac->done_ev = event_new(base, -1, 0, done_cb, ac);
     if (ac->prefix == NULL || ac->done_ev == NULL) {
         rc = CACHIFY_ERR_NOMEM;
@@ -331,12 +315,7 @@ static int check_call(const struct cachify_async *ac, const char *key,
         return CACHIFY_ERR_ARG;
     if (ac->closing)
         return CACHIFY_ERR_CLOSED;
-    klen = strlen(key);
-    /* Empty (as the sync API and the server say) or too long. */
-    if (klen == 0 || klen > CACHIFY_KEY_MAX ||
-        ac->prefixlen + klen > CACHIFY_KEY_MAX)
-        return CACHIFY_ERR_ARG;
-    return CACHIFY_OK;
+    return wire_check_key(key, ac->prefixlen, &klen, NULL, 0);
 }
 
 static int submit(struct cachify_async *ac, struct areq *r)
@@ -351,10 +330,10 @@ static int submit(struct cachify_async *ac, struct areq *r)
 }
 
 static struct areq *make_value_req(struct cachify_async *ac,
-                                   enum areq_kind kind, const char *key,
+                                   enum wire_op op, const char *key,
                                    cachify_value_cb cb, void *arg)
 {
-    struct areq *r = req_new(ac, kind, key);
+    struct areq *r = req_new(ac, op, key);
 
     if (r != NULL) {
         r->vcb = cb;
@@ -367,30 +346,21 @@ int cachify_async_acquire(struct cachify_async *ac, const char *key,
                           const struct cachify_lock_opts *opts,
                           cachify_token_cb cb, void *arg)
 {
-    static const struct cachify_lock_opts defaults = CACHIFY_LOCK_OPTS_DEFAULT;
+    struct wire_lock lock;
     struct areq *r;
     int rc = check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
-    if (opts == NULL)
-        opts = &defaults;
-    if (opts->exp_ms < CACHIFY_EXP_DEFAULT || opts->exp_ms > PROTO_MS_MAX ||
-        (!opts->nowait && (opts->timeout_ms < CACHIFY_FOREVER ||
-                           opts->timeout_ms > PROTO_MS_MAX)))
-        return CACHIFY_ERR_ARG;
-    r = req_new(ac, AQ_ACQUIRE, key);
+    rc = wire_lock_opts(opts, ac->default_exp_ms, &lock, NULL, 0);
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = req_new(ac, WIRE_ACQUIRE, key);
     if (r == NULL)
         return CACHIFY_ERR_NOMEM;
     r->tcb = cb;
     r->arg = arg;
-    r->ttl_ms = opts->exp_ms == CACHIFY_EXP_DEFAULT ? ac->default_exp_ms
-                                                     : opts->exp_ms;
-    /* nowait, or a wait of 0 ms, is one attempt (WAIT 0). */
-    r->wait_ms = opts->nowait ? 0
-                 : opts->timeout_ms == CACHIFY_FOREVER ? -1
-                                                       : opts->timeout_ms;
-    r->session = opts->session != 0;
+    r->lock = lock;
     return submit(ac, r);
 }
 
@@ -402,9 +372,10 @@ int cachify_async_release(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    if (token == 0 || token > PROTO_TOKEN_MAX)
-        return CACHIFY_ERR_ARG; /* tokens are positive; 0 would force */
-    r = make_value_req(ac, AQ_RELEASE, key, cb, arg);
+    rc = wire_check_release(token, NULL, 0);
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = make_value_req(ac, WIRE_RELEASE, key, cb, arg);
     if (r == NULL)
         return CACHIFY_ERR_NOMEM;
     r->token = token;
@@ -419,7 +390,7 @@ int cachify_async_force_release(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    r = make_value_req(ac, AQ_FORCE, key, cb, arg);
+    r = make_value_req(ac, WIRE_FORCE, key, cb, arg);
     return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
 }
 
@@ -431,7 +402,7 @@ int cachify_async_is_locked(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    r = make_value_req(ac, AQ_IS_LOCKED, key, cb, arg);
+    r = make_value_req(ac, WIRE_IS_LOCKED, key, cb, arg);
     return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
 }
 
@@ -444,9 +415,10 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    if (token == 0 || token > PROTO_TOKEN_MAX || ms <= 0 || ms > PROTO_MS_MAX)
-        return CACHIFY_ERR_ARG;
-    r = make_value_req(ac, AQ_EXTEND, key, cb, arg);
+    rc = wire_check_extend(token, ms, NULL, 0);
+    if (rc != CACHIFY_OK)
+        return rc;
+    r = make_value_req(ac, WIRE_EXTEND, key, cb, arg);
     if (r == NULL)
         return CACHIFY_ERR_NOMEM;
     r->token = token;
@@ -462,6 +434,6 @@ int cachify_async_pttl(struct cachify_async *ac, const char *key,
 
     if (rc != CACHIFY_OK)
         return rc;
-    r = make_value_req(ac, AQ_PTTL, key, cb, arg);
+    r = make_value_req(ac, WIRE_PTTL, key, cb, arg);
     return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
 }

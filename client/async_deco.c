@@ -189,13 +189,13 @@ static int vcall_start(struct cachify_async *ac,
     return rc;
 }
 
-int cachify__async_call_start(struct cachify_async *ac,
-                              const struct cachify_lock_opts *opts,
-                              const void *args, size_t argsize,
-                              void (*run)(struct cachify_async_call *call,
-                                          void *args),
-                              void *ctx, cachify_done_cb done,
-                              const char *fmt, ...)
+int cachify_impl_async_call_start(struct cachify_async *ac,
+                                  const struct cachify_lock_opts *opts,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -207,12 +207,13 @@ int cachify__async_call_start(struct cachify_async *ac,
 }
 
 /* py-cachify's once: one attempt with the default options (NULL). */
-int cachify__async_once_start(struct cachify_async *ac, int raise_on_locked,
-                              const void *args, size_t argsize,
-                              void (*run)(struct cachify_async_call *call,
-                                          void *args),
-                              void *ctx, cachify_done_cb done,
-                              const char *fmt, ...)
+int cachify_impl_async_once_start(struct cachify_async *ac,
+                                  int raise_on_locked,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -242,8 +243,9 @@ static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
     return rc;
 }
 
-int cachify__async_is_locked_fmt(struct cachify_async *ac, cachify_value_cb cb,
-                                 void *arg, const char *fmt, ...)
+int cachify_impl_async_is_locked_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -254,8 +256,9 @@ int cachify__async_is_locked_fmt(struct cachify_async *ac, cachify_value_cb cb,
     return rc;
 }
 
-int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
-                               void *arg, const char *fmt, ...)
+int cachify_impl_async_release_fmt(struct cachify_async *ac,
+                                   cachify_value_cb cb, void *arg,
+                                   const char *fmt, ...)
 {
     va_list ap;
     int rc;

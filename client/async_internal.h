@@ -6,13 +6,15 @@
  *   async.c      the public calls, the queue of finished requests and the
  *                one place user callbacks run (so the ENTERED/DELETED rules
  *                live in one function), close;
- *   async_net.c  the cachifyd backend: connections on bufferevents, RESP
- *                encoding, matching replies to requests, timeouts;
+ *   async_net.c  the cachifyd backend: connections on bufferevents,
+ *                matching replies to requests, timeouts;
  *   async_mem.c  the "mem:" backend: the embedded store, and the hand-over
  *                of completions from the store's threads to the loop thread.
- * Does not own: URL parsing (client/url.c) or the decorator runtime
- * (async_deco.c, which uses the public API, the handle's base and closing
- * flag, and one detach hook).
+ * Does not own: the bytes of requests, the checks of arguments and the
+ * meaning of replies (client/wire.c, shared with the sync API), URL
+ * parsing (client/url.c) or the decorator runtime (async_deco.c, which
+ * uses the public API, the handle's base and closing flag, and one detach
+ * hook).
  *
  * Threads: everything here belongs to the thread running the handle's
  * event_base, except the fields marked "mq_lock" in the mem section, which
@@ -27,21 +29,12 @@
 
 #include "client/cachify.h"
 #include "client/url.h"
+#include "client/wire.h"
 
 struct event;
 struct evdns_base;
 struct aconn;
 struct cachify_async_call;
-
-enum areq_kind {
-    AQ_AUTH,      /* internal: first request of a connection; no callback */
-    AQ_ACQUIRE,   /* cachify_async_acquire (token callback) */
-    AQ_RELEASE,   /* cachify_async_release */
-    AQ_FORCE,     /* cachify_async_force_release */
-    AQ_IS_LOCKED, /* cachify_async_is_locked */
-    AQ_EXTEND,    /* cachify_async_extend */
-    AQ_PTTL,      /* cachify_async_pttl */
-};
 
 /* Short messages fit here; a message naming a long key is allocated. */
 #define AREQ_MSG_INLINE 160
@@ -52,8 +45,11 @@ enum areq_kind {
 struct areq {
     struct areq *next;          /* FIFO link (connection or done queue) */
     struct cachify_async *ac;
-    enum areq_kind kind;
-    cachify_token_cb tcb;       /* AQ_ACQUIRE */
+    /* The command: WIRE_AUTH is internal (a connection's first request,
+     * no callback); WIRE_ACQUIRE has the token callback; WIRE_PING is
+     * never made (the async API has no ping). */
+    enum wire_op op;
+    cachify_token_cb tcb;       /* WIRE_ACQUIRE */
     cachify_value_cb vcb;       /* the others */
     void *arg;
     char *key;                  /* prefix + key, NUL-terminated, owned */
@@ -61,9 +57,7 @@ struct areq {
     /* inputs */
     uint64_t token;             /* release/extend: the holder's token */
     long long ms;               /* extend: new lifetime */
-    long long ttl_ms;           /* acquire: 0 = no expiry */
-    long long wait_ms;          /* acquire: 0 = no wait, -1 = no bound */
-    int session;                /* acquire: SESSION */
+    struct wire_lock lock;      /* acquire: TTL, WAIT, SESSION */
     /* network bookkeeping */
     uint64_t timeout_us;        /* reply bound from when it is sent; 0 none */
     uint64_t deadline_us;       /* absolute (async_now_us); 0 = not armed */

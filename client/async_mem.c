@@ -27,11 +27,13 @@
 #include "client/embedded.h"
 
 /* "<key> is already locked!" with the key as the caller gave it (no
- * prefix), worded as the sync API words it. */
+ * prefix), worded by wire.c as for every backend. */
 static void finish_locked(struct areq *r, int status)
 {
-    async_finish(r, status, 0, "%s is already locked!",
-                 r->key + r->ac->prefixlen);
+    struct wire_result res;
+
+    wire_locked(&res, status, r->key + r->ac->prefixlen);
+    async_finish(r, status, 0, "%s%s%s", res.head, res.text, res.tail);
 }
 
 static void finish_acquire(struct areq *r, int status, uint64_t token)
@@ -144,10 +146,11 @@ int amem_submit(struct cachify_async *ac, struct areq *r)
     int64_t us;
     int rc;
 
-    switch (r->kind) {
-    case AQ_ACQUIRE:
-        rc = mem_acquire_async(ac->ms, r->key, r->keylen, ms_to_us(r->ttl_ms),
-                               r->wait_ms, r->session, wait_done, r, &token);
+    switch (r->op) {
+    case WIRE_ACQUIRE:
+        rc = mem_acquire_async(ac->ms, r->key, r->keylen,
+                               ms_to_us(r->lock.ttl_ms), r->lock.wait_ms,
+                               r->lock.session, wait_done, r, &token);
         if (rc == 1) {
             /* Queued.  wait_done may already run in another thread, but
              * it does not touch the waits list, and wake_cb (which does)
@@ -162,31 +165,32 @@ int amem_submit(struct cachify_async *ac, struct areq *r)
             return rc; /* nothing happened: the caller is told at once */
         finish_acquire(r, rc, token);
         return CACHIFY_OK;
-    case AQ_RELEASE:
+    case WIRE_RELEASE:
         async_finish(r, CACHIFY_OK,
                      mem_release(ac->ms, r->key, r->keylen, r->token), NULL);
         return CACHIFY_OK;
-    case AQ_FORCE:
+    case WIRE_FORCE:
         async_finish(r, CACHIFY_OK, mem_release(ac->ms, r->key, r->keylen, 0),
                      NULL);
         return CACHIFY_OK;
-    case AQ_IS_LOCKED:
+    case WIRE_IS_LOCKED:
         async_finish(r, CACHIFY_OK, mem_is_locked(ac->ms, r->key, r->keylen),
                      NULL);
         return CACHIFY_OK;
-    case AQ_EXTEND:
+    case WIRE_EXTEND:
         async_finish(r, CACHIFY_OK,
                      mem_extend(ac->ms, r->key, r->keylen, r->token,
                                 ms_to_us(r->ms)),
                      NULL);
         return CACHIFY_OK;
-    case AQ_PTTL:
+    case WIRE_PTTL:
         /* Rounded up to whole milliseconds, as cachifyd's PTTL does. */
         us = mem_pttl_us(ac->ms, r->key, r->keylen);
         async_finish(r, CACHIFY_OK, us < 0 ? (long long)us : (us + 999) / 1000,
                      NULL);
         return CACHIFY_OK;
-    case AQ_AUTH:
+    case WIRE_AUTH:
+    case WIRE_PING:
         break;
     }
     return CACHIFY_ERR_ARG;

@@ -1,5 +1,5 @@
 /* client/async_net.c - the cachifyd backend of the async client: libevent
- * bufferevents to the daemon, RESP requests out, RESP replies in.
+ * bufferevents to the daemon (the sync API's counterpart is sync_net.c).
  *
  * Owns: the handle's connections and the requests in flight on them.
  * cachifyd answers the requests of one connection in order, so each
@@ -12,9 +12,12 @@
  * with its token goes on that connection), force-released through it, or
  * the handle closes.  Everything else shares the main connection, made on
  * first use and again after any failure (errors are not sticky).
- * Does not own: callbacks (async.c runs them from its done queue, so
- * nothing here ever calls user code, and a connection can be freed from
- * inside its own bufferevent callbacks), URL parsing, the embedded store.
+ * Does not own: the bytes of requests and what a reply means (wire.c,
+ * shared with the sync API: this file writes what wire_request gives and
+ * acts on what wire_reply says), callbacks (async.c runs them from its
+ * done queue, so nothing here ever calls user code, and a connection can
+ * be freed from inside its own bufferevent callbacks), URL parsing, the
+ * embedded store.
  *
  * Failure rules: an I/O error, a close by the server, a reply that is not
  * RESP, or a missed deadline fails every request of that connection with a
@@ -44,7 +47,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "client/conn_sync.h"
+#include "client/sync_net.h"
+#include "client/wire.h"
 #include "proto/resp.h"
 
 /* A reply is at most an error line naming a key of up to max_key_len
@@ -138,7 +142,7 @@ static void conn_fail(struct aconn *c, int status, const char *fmt, ...)
         struct areq *r = c->head;
 
         c->head = r->next;
-        if (r->kind == AQ_AUTH)
+        if (r->op == WIRE_AUTH)
             async_req_free(r);
         else
             async_finish(r, status, 0, "%s", msg);
@@ -212,35 +216,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------- replies */
 
-/* Error reply "CODE message": the status it means (as the sync API maps
- * it). */
-static int error_status(const char *text)
-{
-    size_t n = strcspn(text, " ");
-
-    if (n == 6 && memcmp(text, "LOCKED", 6) == 0)
-        return CACHIFY_LOCKED;
-    if (n == 7 && memcmp(text, "TIMEOUT", 7) == 0)
-        return CACHIFY_TIMEOUT;
-    if ((n == 6 && memcmp(text, "NOAUTH", 6) == 0) ||
-        (n == 9 && memcmp(text, "WRONGPASS", 9) == 0))
-        return CACHIFY_ERR_AUTH;
-    return CACHIFY_ERR_SERVER;
-}
-
-static const char *kind_name(enum areq_kind k)
-{
-    switch (k) {
-    case AQ_AUTH: return "AUTH";
-    case AQ_ACQUIRE: return "ACQUIRE";
-    case AQ_RELEASE: case AQ_FORCE: return "RELEASE";
-    case AQ_IS_LOCKED: return "IS_LOCKED";
-    case AQ_EXTEND: return "EXTEND";
-    case AQ_PTTL: return "PTTL";
-    }
-    return "?";
-}
-
 /* After a forced release of key answered, the SESSION connections of this
  * handle that held key since before it was sent hold nothing any more. */
 static void drop_sessions_of(struct cachify_async *ac, const struct areq *r)
@@ -257,102 +232,83 @@ static void drop_sessions_of(struct cachify_async *ac, const struct areq *r)
     }
 }
 
-/* The reply is not what r's command answers: the stream is not what we
- * think it is, so the connection goes, r first. */
-__attribute__((format(printf, 3, 4)))
-static void conn_bad_reply(struct aconn *c, struct areq *r, const char *fmt,
-                           ...)
+/* The reply is not what r's command answers (res says how): the stream
+ * is not what we think it is, so the connection goes, r first. */
+static void conn_bad_reply(struct aconn *c, struct areq *r,
+                           const struct wire_result *res)
 {
-    char msg[160];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     r->next = c->head;
     c->head = r;
     if (c->tail == NULL)
         c->tail = r;
-    conn_fail(c, CACHIFY_ERR_PROTO, "%s", msg);
+    conn_fail(c, res->status, "%s%s%s", res->head, res->text, res->tail);
 }
 
-/* Finishes r (popped from c) with its reply.  Returns -1 when c was failed
- * and freed (a refused AUTH, a reply that does not fit), else 0. */
+/* A SESSION connection's first grant: from now on the connection is the
+ * lock's session and remembers which lock it holds. */
+static void session_granted(struct aconn *c, const struct areq *r,
+                            uint64_t token)
+{
+    c->skey = malloc(r->keylen + 1);
+    if (c->skey != NULL) {
+        memcpy(c->skey, r->key, r->keylen + 1);
+        c->skeylen = r->keylen;
+    }
+    /* Out of memory: still held (closing would drop the lock), just not
+     * findable by release; it ends with the handle. */
+    c->held = 1;
+    c->stoken = token;
+    c->grant_seq = ++c->ac->seq;
+}
+
+/* Finishes r (popped from c) with its reply, as wire.c reads it.  Returns
+ * -1 when c was failed and freed (a refused AUTH, a reply that does not
+ * fit), else 0. */
 static int handle_reply(struct aconn *c, struct areq *r,
                         const struct resp_reply *rep)
 {
-    int st;
+    struct wire_result res;
 
-    if (r->kind == AQ_AUTH) {
+    wire_reply(r->op, rep,
+               r->op == WIRE_AUTH ? NULL : r->key + c->ac->prefixlen, &res);
+    if (r->op == WIRE_AUTH) {
+        /* Every request behind a refused AUTH fails with its reason. */
         async_req_free(r);
-        if (rep->type == RESP_STATUS)
+        if (res.status == CACHIFY_OK)
             return 0;
-        /* Mapped as the sync API maps it: WRONGPASS (NOAUTH) or "ERR no
-         * password is set" is CACHIFY_ERR_AUTH (the URL's password does not
-         * match the server); any other refusal (-LIMIT max number of
-         * clients reached, -DENIED, ...) is CACHIFY_ERR_SERVER. */
-        if (rep->type == RESP_ERROR_REPLY) {
-            st = error_status(rep->str);
-            if (strcmp(rep->str, "ERR no password is set") == 0)
-                st = CACHIFY_ERR_AUTH;
-            else if (st != CACHIFY_ERR_AUTH)
-                st = CACHIFY_ERR_SERVER;
-            conn_fail(c, st, "AUTH failed: %s", rep->str);
-        } else
-            conn_fail(c, CACHIFY_ERR_PROTO, "unexpected reply to AUTH");
+        conn_fail(c, res.status, "%s%s%s", res.head, res.text, res.tail);
         return -1;
     }
-    if (rep->type == RESP_ERROR_REPLY) {
-        st = error_status(rep->str);
-        if (st == CACHIFY_LOCKED || st == CACHIFY_TIMEOUT)
-            async_finish(r, st, 0, "%s is already locked!",
-                         r->key + c->ac->prefixlen);
-        else
-            async_finish(r, st, 0, "%s", rep->str);
-        return 0;
-    }
-    if (rep->type != RESP_INTEGER) {
-        conn_bad_reply(c, r, "unexpected reply type %d to %s",
-                       (int)rep->type, kind_name(r->kind));
+    if (res.status == CACHIFY_ERR_PROTO) {
+        conn_bad_reply(c, r, &res);
         return -1;
     }
-    switch (r->kind) {
-    case AQ_ACQUIRE:
-        if (rep->integer <= 0) {
-            conn_bad_reply(c, r, "bad token %lld from the server",
-                           rep->integer);
-            return -1;
-        }
-        if (c->role == ROLE_SESSION && !c->held) {
-            c->skey = malloc(r->keylen + 1);
-            if (c->skey != NULL) {
-                memcpy(c->skey, r->key, r->keylen + 1);
-                c->skeylen = r->keylen;
-            }
-            /* Out of memory: still held (closing would drop the lock),
-             * just not findable by release; it ends with the handle. */
-            c->held = 1;
-            c->stoken = (uint64_t)rep->integer;
-            c->grant_seq = ++c->ac->seq;
-        }
-        async_finish_token(r, CACHIFY_OK, (uint64_t)rep->integer, NULL);
+    if (res.status != CACHIFY_OK) {
+        async_finish(r, res.status, 0, "%s%s%s", res.head, res.text,
+                     res.tail);
         return 0;
-    case AQ_RELEASE:
-    case AQ_FORCE:
-    case AQ_IS_LOCKED:
-    case AQ_EXTEND:
-        if (r->kind == AQ_RELEASE && c->held && r->token == c->stoken)
+    }
+    switch (r->op) {
+    case WIRE_ACQUIRE:
+        if (c->role == ROLE_SESSION && !c->held)
+            session_granted(c, r, (uint64_t)res.value);
+        async_finish_token(r, CACHIFY_OK, (uint64_t)res.value, NULL);
+        return 0;
+    case WIRE_RELEASE:
+        if (c->held && r->token == c->stoken)
             c->held = 0; /* released, or it had expired: either way gone */
-        if (r->kind == AQ_FORCE)
-            drop_sessions_of(c->ac, r);
-        async_finish(r, CACHIFY_OK, rep->integer != 0, NULL);
-        return 0;
-    case AQ_PTTL:
-        async_finish(r, CACHIFY_OK, rep->integer, NULL);
-        return 0;
-    case AQ_AUTH:
+        break;
+    case WIRE_FORCE:
+        drop_sessions_of(c->ac, r);
+        break;
+    case WIRE_AUTH:
+    case WIRE_PING:
+    case WIRE_IS_LOCKED:
+    case WIRE_EXTEND:
+    case WIRE_PTTL:
         break;
     }
+    async_finish(r, CACHIFY_OK, res.value, NULL);
     return 0;
 }
 
@@ -420,8 +376,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         /* SO_KEEPALIVE (a WAIT FOREVER on a vanished server ends), and
          * TCP_NODELAY on TCP, as the sync connections have them. */
         if (fd >= 0)
-            cachify__tune_socket((int)fd,
-                                 c->ac->url.kind != CACHIFY_URL_UNIX);
+            cachify_impl_tune_socket((int)fd,
+                                     c->ac->url.kind != CACHIFY_URL_UNIX);
         c->state = CS_READY;
         for (struct areq *r = c->head; r != NULL; r = r->next)
             r->deadline_us = r->timeout_us ? now + r->timeout_us : 0;
@@ -550,89 +506,33 @@ static void conn_connect(struct aconn *c)
 
 /* ------------------------------------------------------------- requests */
 
-static int enc_arg(struct evbuffer *b, const void *p, size_t n)
-{
-    if (evbuffer_add_printf(b, "$%zu\r\n", n) < 0 ||
-        evbuffer_add(b, p, n) != 0 || evbuffer_add(b, "\r\n", 2) != 0)
-        return -1;
-    return 0;
-}
-
-static int enc_str(struct evbuffer *b, const char *s)
-{
-    return enc_arg(b, s, strlen(s));
-}
-
-static int enc_num(struct evbuffer *b, long long v)
-{
-    char num[32];
-
-    snprintf(num, sizeof num, "%lld", v);
-    return enc_str(b, num);
-}
-
-/* The RESP array for r (binary-safe key).  0, or -1 out of memory. */
-static int encode(struct evbuffer *b, const struct areq *r,
-                  const char *password)
-{
-    int n, bad = 0;
-
-    switch (r->kind) {
-    case AQ_AUTH:
-        return evbuffer_add_printf(b, "*2\r\n") < 0 || enc_str(b, "AUTH") ||
-               enc_str(b, password) ? -1 : 0;
-    case AQ_ACQUIRE:
-        n = 4 + (r->wait_ms != 0 ? 2 : 0) + (r->session ? 1 : 0);
-        bad = evbuffer_add_printf(b, "*%d\r\n", n) < 0 ||
-              enc_str(b, "ACQUIRE") || enc_arg(b, r->key, r->keylen) ||
-              enc_str(b, "TTL") ||
-              (r->ttl_ms > 0 ? enc_num(b, r->ttl_ms) : enc_str(b, "FOREVER"));
-        if (r->wait_ms != 0)
-            bad = bad || enc_str(b, "WAIT") ||
-                  (r->wait_ms > 0 ? enc_num(b, r->wait_ms)
-                                  : enc_str(b, "FOREVER"));
-        if (r->session)
-            bad = bad || enc_str(b, "SESSION");
-        return bad ? -1 : 0;
-    case AQ_RELEASE:
-        bad = evbuffer_add_printf(b, "*3\r\n") < 0 ||
-              enc_str(b, "RELEASE") || enc_arg(b, r->key, r->keylen) ||
-              enc_num(b, (long long)r->token);
-        return bad ? -1 : 0;
-    case AQ_FORCE:
-        bad = evbuffer_add_printf(b, "*2\r\n") < 0 ||
-              enc_str(b, "RELEASE") || enc_arg(b, r->key, r->keylen);
-        return bad ? -1 : 0;
-    case AQ_IS_LOCKED:
-    case AQ_PTTL:
-        bad = evbuffer_add_printf(b, "*2\r\n") < 0 ||
-              enc_str(b, kind_name(r->kind)) ||
-              enc_arg(b, r->key, r->keylen);
-        return bad ? -1 : 0;
-    case AQ_EXTEND:
-        bad = evbuffer_add_printf(b, "*4\r\n") < 0 ||
-              enc_str(b, "EXTEND") || enc_arg(b, r->key, r->keylen) ||
-              enc_num(b, (long long)r->token) || enc_num(b, r->ms);
-        return bad ? -1 : 0;
-    }
-    return -1;
-}
-
-/* Writes r to c and appends it to c's FIFO.  0, or -1 out of memory (r is
- * not queued then). */
+/* Writes r to c (the bytes wire.c makes of it) and appends it to c's
+ * FIFO with the reply bound wire.c gives it.  0, or -1 out of memory (r is
+ * not queued then, and nothing of it was written). */
 static int conn_send(struct aconn *c, struct areq *r)
 {
-    struct evbuffer *b = evbuffer_new();
+    struct wire_req q = {.op = r->op, .key = r->key, .keylen = r->keylen,
+                         .token = r->token, .ms = r->ms, .lock = r->lock};
+    char stackbuf[WIRE_REQUEST_STACK], *buf;
+    long long timeout_ms;
+    size_t n;
     int rc;
 
-    if (b == NULL)
+    if (r->op == WIRE_AUTH) {
+        q.key = c->ac->url.password;
+        q.keylen = strlen(q.key);
+    }
+    buf = wire_request(&q, stackbuf, sizeof stackbuf, &n);
+    if (buf == NULL)
         return -1;
-    rc = encode(b, r, c->ac->url.password);
-    if (rc == 0)
-        rc = bufferevent_write_buffer(c->bev, b);
-    evbuffer_free(b);
+    /* All n bytes or none: evbuffer_add allocates before it copies. */
+    rc = bufferevent_write(c->bev, buf, n);
+    if (buf != stackbuf)
+        free(buf);
     if (rc != 0)
         return -1;
+    timeout_ms = wire_reply_timeout_ms(r->op, &r->lock, c->ac->io_timeout_ms);
+    r->timeout_us = timeout_ms < 0 ? 0 : (uint64_t)timeout_ms * 1000u;
     r->next = NULL;
     r->deadline_us = 0;
     if (c->state == CS_READY && r->timeout_us)
@@ -658,18 +558,14 @@ static struct aconn *session_conn(struct cachify_async *ac,
 
 int anet_submit(struct cachify_async *ac, struct areq *r)
 {
-    uint64_t io_us = (uint64_t)ac->io_timeout_ms * 1000u;
     struct aconn *c = NULL;
     int fresh = 0;
 
-    r->timeout_us = io_us;
-    if (r->kind == AQ_ACQUIRE && r->wait_ms != 0)
-        r->timeout_us =
-            r->wait_ms < 0 ? 0 : io_us + (uint64_t)r->wait_ms * 1000u;
-    if (r->kind == AQ_RELEASE)
+    if (r->op == WIRE_RELEASE)
         c = session_conn(ac, r);
-    if (c == NULL && r->kind == AQ_ACQUIRE && (r->wait_ms != 0 || r->session)) {
-        c = conn_new(ac, r->session ? ROLE_SESSION : ROLE_WAIT);
+    if (c == NULL && r->op == WIRE_ACQUIRE &&
+        (r->lock.wait_ms != 0 || r->lock.session)) {
+        c = conn_new(ac, r->lock.session ? ROLE_SESSION : ROLE_WAIT);
         fresh = 1;
     } else if (c == NULL && ac->main_conn == NULL) {
         c = conn_new(ac, ROLE_MAIN);
@@ -685,8 +581,7 @@ int anet_submit(struct cachify_async *ac, struct areq *r)
 
         if (auth != NULL) {
             auth->ac = ac;
-            auth->kind = AQ_AUTH;
-            auth->timeout_us = io_us;
+            auth->op = WIRE_AUTH;
         }
         if (auth == NULL || conn_send(c, auth) != 0) {
             free(auth);
@@ -715,7 +610,7 @@ void anet_shutdown(struct cachify_async *ac, struct areq ***tail)
             struct areq *r = c->head;
 
             c->head = r->next;
-            if (r->kind == AQ_AUTH) {
+            if (r->op == WIRE_AUTH) {
                 async_req_free(r);
                 continue;
             }

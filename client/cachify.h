@@ -25,6 +25,11 @@
  * Threads: a struct cachify is used by one thread at a time (open one per
  * thread); the embedded table behind them is shared and locked internally.
  * A struct cachify_async belongs to the thread running its event_base.
+ *
+ * Names that start with cachify_impl_ or CACHIFY_IMPL_ are what the
+ * decorator macros expand to: not API, not for direct use.  (Not a double
+ * underscore: C++ reserves every name that contains one, and this header
+ * is read by C++ compilers too.)
  */
 #ifndef CACHIFY_H
 #define CACHIFY_H
@@ -227,20 +232,21 @@ int cachify_async_pttl(struct cachify_async *ac, const char *key,
  * and acquires it into *g / asks whether it is held / force-releases it.
  * The format attribute makes the compiler check the key format against the
  * function's parameters. */
-int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
-                      const struct cachify_lock_opts *opts, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
-int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
+                          const struct cachify_lock_opts *opts,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int cachify_impl_is_locked_fmt(struct cachify *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int cachify__release_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_release_fmt(struct cachify *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* (int a, const char *b) -> int a, const char *b */
-#define CACHIFY__UNPAREN(...) __VA_ARGS__
+#define CACHIFY_IMPL_UNPAREN(...) __VA_ARGS__
 
 /* Marks parameters a key spec may leave out as used (-Wunused-parameter),
  * portably: passing them to a function that ignores them. */
-static inline void cachify__use(int n, ...)
+static inline void cachify_impl_use(int n, ...)
 {
     (void)n;
 }
@@ -248,30 +254,37 @@ static inline void cachify__use(int n, ...)
 /* The companions every decorated function gets: 1/0 or an error, and the
  * forced release (1 freed, 0 not held), with the key formatted as the
  * function formats it. */
-#define CACHIFY__COMPANIONS(name, params, args, keyspec)                     \
+#define CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                  \
     int name##_is_locked(struct cachify *cachify_c_,                          \
-                         CACHIFY__UNPAREN params)                             \
+                         CACHIFY_IMPL_UNPAREN params)                         \
     {                                                                         \
-        cachify__use(0, CACHIFY__UNPAREN args);                               \
-        return cachify__is_locked_fmt(cachify_c_, CACHIFY__UNPAREN keyspec);  \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_is_locked_fmt(cachify_c_,                         \
+                                          CACHIFY_IMPL_UNPAREN keyspec);      \
     }                                                                         \
-    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)   \
+    int name##_release(struct cachify *cachify_c_,                            \
+                       CACHIFY_IMPL_UNPAREN params)                           \
     {                                                                         \
-        cachify__use(0, CACHIFY__UNPAREN args);                               \
-        return cachify__release_fmt(cachify_c_, CACHIFY__UNPAREN keyspec);    \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_release_fmt(cachify_c_,                           \
+                                        CACHIFY_IMPL_UNPAREN keyspec);        \
     }
 
 /* Declarations of what CACHIFY_LOCKED_FN / CACHIFY_ONCE_FN define, for a
  * header (use the _VOID one for the _VOID macros). */
 #define CACHIFY_LOCKED_FN_DECL(ret, name, params)                             \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
-             CACHIFY__UNPAREN params);                                        \
-    int name##_is_locked(struct cachify *cachify_c_, CACHIFY__UNPAREN params);\
-    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)
+             CACHIFY_IMPL_UNPAREN params);                                    \
+    int name##_is_locked(struct cachify *cachify_c_,                          \
+                         CACHIFY_IMPL_UNPAREN params);                        \
+    int name##_release(struct cachify *cachify_c_,                            \
+                       CACHIFY_IMPL_UNPAREN params)
 #define CACHIFY_LOCKED_FN_VOID_DECL(name, params)                             \
-    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params);            \
-    int name##_is_locked(struct cachify *cachify_c_, CACHIFY__UNPAREN params);\
-    int name##_release(struct cachify *cachify_c_, CACHIFY__UNPAREN params)
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params);        \
+    int name##_is_locked(struct cachify *cachify_c_,                          \
+                         CACHIFY_IMPL_UNPAREN params);                        \
+    int name##_release(struct cachify *cachify_c_,                            \
+                       CACHIFY_IMPL_UNPAREN params)
 
 /* py-cachify's @lock(key=..., nowait=..., timeout=..., exp=...).
  *
@@ -301,22 +314,24 @@ static inline void cachify__use(int n, ...)
 #define CACHIFY_LOCKED_FN(ret, name, params, args, keyspec, opts)             \
     CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
     static ret name##_body params;                                            \
-    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
-             CACHIFY__UNPAREN params)                                         \
-    CACHIFY__SYNC_CALL(keyspec, (opts), CACHIFY__RUN_STORE(ret, name, args),  \
-                       0, (void)0)                                            \
+             CACHIFY_IMPL_UNPAREN params)                                     \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, (opts),                                   \
+                           CACHIFY_IMPL_RUN_STORE(ret, name, args), 0,        \
+                           (void)0)                                           \
     static ret name##_body params
 
 /* The one function body of every sync decorator: take the lock with opts,
  * run `run` (the body) and release with the token; when the key is held
  * and `skip` is true (once without raise_on_locked), run `on_skip` and
  * answer 1 instead of CACHIFY_LOCKED. */
-#define CACHIFY__SYNC_CALL(keyspec, opts, run, skip, on_skip)                 \
+#define CACHIFY_IMPL_SYNC_CALL(keyspec, opts, run, skip, on_skip)             \
     {                                                                         \
         struct cachify_guard cachify_g_;                                      \
-        int cachify_st_ = cachify__lock_fmt(&cachify_g_, cachify_c_, opts,    \
-                                            CACHIFY__UNPAREN keyspec);        \
+        int cachify_st_ =                                                     \
+            cachify_impl_lock_fmt(&cachify_g_, cachify_c_, opts,              \
+                                  CACHIFY_IMPL_UNPAREN keyspec);              \
         if (cachify_st_ == CACHIFY_OK) {                                      \
             run;                                                              \
             cachify_guard_release(&cachify_g_);                               \
@@ -328,7 +343,7 @@ static inline void cachify__use(int n, ...)
     }
 
 /* Runs the body and stores what it returns in *result (when not NULL). */
-#define CACHIFY__RUN_STORE(ret, name, args)                                   \
+#define CACHIFY_IMPL_RUN_STORE(ret, name, args)                               \
     do {                                                                      \
         ret cachify_r_ = name##_body args;                                    \
         if (cachify_result_ != NULL)                                          \
@@ -340,9 +355,9 @@ static inline void cachify__use(int n, ...)
 #define CACHIFY_LOCKED_FN_VOID(name, params, args, keyspec, opts)             \
     CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
     static void name##_body params;                                           \
-    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
-    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
-    CACHIFY__SYNC_CALL(keyspec, (opts), name##_body args, 0, (void)0)         \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, (opts), name##_body args, 0, (void)0)     \
     static void name##_body params
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...):
@@ -354,13 +369,14 @@ static inline void cachify__use(int n, ...)
                         return_on_locked)                                     \
     CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
     static ret name##_body params;                                            \
-    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
-             CACHIFY__UNPAREN params)                                         \
-    CACHIFY__SYNC_CALL(keyspec, NULL, CACHIFY__RUN_STORE(ret, name, args),    \
-                       !(raise_on_locked),                                    \
-                       if (cachify_result_ != NULL)                           \
-                           *cachify_result_ = (return_on_locked))             \
+             CACHIFY_IMPL_UNPAREN params)                                     \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, NULL,                                     \
+                           CACHIFY_IMPL_RUN_STORE(ret, name, args),           \
+                           !(raise_on_locked),                                \
+                           if (cachify_result_ != NULL)                       \
+                               *cachify_result_ = (return_on_locked))         \
     static ret name##_body params
 
 /* once for a function returning nothing: CACHIFY_OK when it ran, 1 when
@@ -368,10 +384,10 @@ static inline void cachify__use(int n, ...)
 #define CACHIFY_ONCE_FN_VOID(name, params, args, keyspec, raise_on_locked)    \
     CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
     static void name##_body params;                                           \
-    CACHIFY__COMPANIONS(name, params, args, keyspec)                          \
-    int name(struct cachify *cachify_c_, CACHIFY__UNPAREN params)             \
-    CACHIFY__SYNC_CALL(keyspec, NULL, name##_body args, !(raise_on_locked),   \
-                       (void)0)                                               \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, NULL, name##_body args,                   \
+                           !(raise_on_locked), (void)0)                       \
     static void name##_body params
 
 /* Async decorators belong to the async half (client/async_deco.c) and go
@@ -452,121 +468,144 @@ const char *cachify_async_call_key(const struct cachify_async_call *call);
  * default options and, when the key is held, reports done(1, ...) (skipped)
  * unless raise_on_locked; the others format the key and ask /
  * force-release.  Return values as the async calls. */
-int cachify__async_call_start(struct cachify_async *ac,
-                              const struct cachify_lock_opts *opts,
-                              const void *args, size_t argsize,
-                              void (*run)(struct cachify_async_call *call,
-                                          void *args),
-                              void *ctx, cachify_done_cb done,
-                              const char *fmt, ...)
+int cachify_impl_async_call_start(struct cachify_async *ac,
+                                  const struct cachify_lock_opts *opts,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
-int cachify__async_once_start(struct cachify_async *ac, int raise_on_locked,
-                              const void *args, size_t argsize,
-                              void (*run)(struct cachify_async_call *call,
-                                          void *args),
-                              void *ctx, cachify_done_cb done,
-                              const char *fmt, ...)
+int cachify_impl_async_once_start(struct cachify_async *ac,
+                                  int raise_on_locked,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
-int cachify__async_is_locked_fmt(struct cachify_async *ac, cachify_value_cb cb,
-                                 void *arg, const char *fmt, ...)
+int cachify_impl_async_is_locked_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
-                               void *arg, const char *fmt, ...)
+int cachify_impl_async_release_fmt(struct cachify_async *ac,
+                                   cachify_value_cb cb, void *arg,
+                                   const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Applies m(a, item) to each of 1 to 8 comma-separated items, joined by
  * nothing (SEQ) or by commas (LIST). */
-#define CACHIFY__CAT(a, b) CACHIFY__CAT2(a, b)
-#define CACHIFY__CAT2(a, b) a##b
-#define CACHIFY__NARGS(...) CACHIFY__NARGS2(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define CACHIFY__NARGS2(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n
-#define CACHIFY__SEQ(m, a, ...)                                               \
-    CACHIFY__CAT(CACHIFY__SEQ, CACHIFY__NARGS(__VA_ARGS__))(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ1(m, a, x) m(a, x)
-#define CACHIFY__SEQ2(m, a, x, ...) m(a, x) CACHIFY__SEQ1(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ3(m, a, x, ...) m(a, x) CACHIFY__SEQ2(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ4(m, a, x, ...) m(a, x) CACHIFY__SEQ3(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ5(m, a, x, ...) m(a, x) CACHIFY__SEQ4(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ6(m, a, x, ...) m(a, x) CACHIFY__SEQ5(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ7(m, a, x, ...) m(a, x) CACHIFY__SEQ6(m, a, __VA_ARGS__)
-#define CACHIFY__SEQ8(m, a, x, ...) m(a, x) CACHIFY__SEQ7(m, a, __VA_ARGS__)
-#define CACHIFY__LIST(m, a, ...)                                              \
-    CACHIFY__CAT(CACHIFY__LIST, CACHIFY__NARGS(__VA_ARGS__))(m, a, __VA_ARGS__)
-#define CACHIFY__LIST1(m, a, x) m(a, x)
-#define CACHIFY__LIST2(m, a, x, ...) m(a, x), CACHIFY__LIST1(m, a, __VA_ARGS__)
-#define CACHIFY__LIST3(m, a, x, ...) m(a, x), CACHIFY__LIST2(m, a, __VA_ARGS__)
-#define CACHIFY__LIST4(m, a, x, ...) m(a, x), CACHIFY__LIST3(m, a, __VA_ARGS__)
-#define CACHIFY__LIST5(m, a, x, ...) m(a, x), CACHIFY__LIST4(m, a, __VA_ARGS__)
-#define CACHIFY__LIST6(m, a, x, ...) m(a, x), CACHIFY__LIST5(m, a, __VA_ARGS__)
-#define CACHIFY__LIST7(m, a, x, ...) m(a, x), CACHIFY__LIST6(m, a, __VA_ARGS__)
-#define CACHIFY__LIST8(m, a, x, ...) m(a, x), CACHIFY__LIST7(m, a, __VA_ARGS__)
-#define CACHIFY__FIELD(a, decl) decl;
-#define CACHIFY__MEMBER(a, name) (a)->name
+#define CACHIFY_IMPL_CAT(a, b) CACHIFY_IMPL_CAT2(a, b)
+#define CACHIFY_IMPL_CAT2(a, b) a##b
+#define CACHIFY_IMPL_NARGS(...)                                               \
+    CACHIFY_IMPL_NARGS2(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CACHIFY_IMPL_NARGS2(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n
+#define CACHIFY_IMPL_SEQ(m, a, ...)                                           \
+    CACHIFY_IMPL_CAT(CACHIFY_IMPL_SEQ, CACHIFY_IMPL_NARGS(__VA_ARGS__))       \
+    (m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ1(m, a, x) m(a, x)
+#define CACHIFY_IMPL_SEQ2(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ1(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ3(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ2(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ4(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ3(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ5(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ4(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ6(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ5(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ7(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ6(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_SEQ8(m, a, x, ...)                                       \
+    m(a, x) CACHIFY_IMPL_SEQ7(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST(m, a, ...)                                          \
+    CACHIFY_IMPL_CAT(CACHIFY_IMPL_LIST, CACHIFY_IMPL_NARGS(__VA_ARGS__))      \
+    (m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST1(m, a, x) m(a, x)
+#define CACHIFY_IMPL_LIST2(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST1(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST3(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST2(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST4(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST3(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST5(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST4(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST6(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST5(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST7(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST6(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_LIST8(m, a, x, ...)                                      \
+    m(a, x), CACHIFY_IMPL_LIST7(m, a, __VA_ARGS__)
+#define CACHIFY_IMPL_FIELD(a, decl) decl;
+#define CACHIFY_IMPL_MEMBER(a, name) (a)->name
 
 #define CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)                            \
     int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
-             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params);         \
+             cachify_done_cb cachify_done_, CACHIFY_IMPL_UNPAREN params);     \
     int name##_is_locked(struct cachify_async *cachify_ac_,                   \
                          cachify_value_cb cachify_cb_, void *cachify_arg_,    \
-                         CACHIFY__UNPAREN params);                            \
+                         CACHIFY_IMPL_UNPAREN params);                        \
     int name##_release(struct cachify_async *cachify_ac_,                     \
                        cachify_value_cb cachify_cb_, void *cachify_arg_,      \
-                       CACHIFY__UNPAREN params)
+                       CACHIFY_IMPL_UNPAREN params)
 
-/* The async companions, as CACHIFY__COMPANIONS but answering through cb. */
-#define CACHIFY__ASYNC_COMPANIONS(name, params, args, keyspec)               \
+/* The async companions, as CACHIFY_IMPL_COMPANIONS but answering through
+ * cb. */
+#define CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec)            \
     int name##_is_locked(struct cachify_async *cachify_ac_,                   \
                          cachify_value_cb cachify_cb_, void *cachify_arg_,    \
-                         CACHIFY__UNPAREN params)                             \
+                         CACHIFY_IMPL_UNPAREN params)                         \
     {                                                                         \
-        cachify__use(0, CACHIFY__UNPAREN args);                               \
-        return cachify__async_is_locked_fmt(cachify_ac_, cachify_cb_,         \
-                                            cachify_arg_,                     \
-                                            CACHIFY__UNPAREN keyspec);        \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_async_is_locked_fmt(                              \
+            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            CACHIFY_IMPL_UNPAREN keyspec);                                    \
     }                                                                         \
     int name##_release(struct cachify_async *cachify_ac_,                     \
                        cachify_value_cb cachify_cb_, void *cachify_arg_,      \
-                       CACHIFY__UNPAREN params)                               \
+                       CACHIFY_IMPL_UNPAREN params)                           \
     {                                                                         \
-        cachify__use(0, CACHIFY__UNPAREN args);                               \
-        return cachify__async_release_fmt(cachify_ac_, cachify_cb_,           \
-                                          cachify_arg_,                       \
-                                          CACHIFY__UNPAREN keyspec);          \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_async_release_fmt(                                \
+            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            CACHIFY_IMPL_UNPAREN keyspec);                                    \
     }
 
 /* What the two async macros share: the argument struct, the function that
  * hands its members to the body, name() starting the call through
  * start(ac, how, ...) (one of the start functions above), the companions,
  * and the body's declaration. */
-#define CACHIFY__ASYNC_FN(name, params, args, keyspec, start, how)            \
+#define CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec, start, how)        \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
     static void name##_body(struct cachify_async_call *call,                  \
-                            CACHIFY__UNPAREN params);                         \
+                            CACHIFY_IMPL_UNPAREN params);                     \
     struct name##_cachify_args_ {                                             \
-        CACHIFY__SEQ(CACHIFY__FIELD, 0, CACHIFY__UNPAREN params)              \
+        CACHIFY_IMPL_SEQ(CACHIFY_IMPL_FIELD, 0, CACHIFY_IMPL_UNPAREN params)  \
     };                                                                        \
     static void name##_cachify_run_(struct cachify_async_call *cachify_call_, \
                                     void *cachify_args_)                      \
     {                                                                         \
         struct name##_cachify_args_ *cachify_a_ = cachify_args_;              \
-        name##_body(cachify_call_, CACHIFY__LIST(CACHIFY__MEMBER, cachify_a_, \
-                                                 CACHIFY__UNPAREN args));     \
+        name##_body(cachify_call_,                                            \
+                    CACHIFY_IMPL_LIST(CACHIFY_IMPL_MEMBER, cachify_a_,        \
+                                      CACHIFY_IMPL_UNPAREN args));            \
     }                                                                         \
     int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
-             cachify_done_cb cachify_done_, CACHIFY__UNPAREN params)          \
+             cachify_done_cb cachify_done_, CACHIFY_IMPL_UNPAREN params)      \
     {                                                                         \
-        struct name##_cachify_args_ cachify_a_ = { CACHIFY__UNPAREN args };   \
+        struct name##_cachify_args_ cachify_a_ = {                            \
+            CACHIFY_IMPL_UNPAREN args };                                      \
         return start(cachify_ac_, how, &cachify_a_, sizeof cachify_a_,        \
                      name##_cachify_run_, cachify_ctx_, cachify_done_,        \
-                     CACHIFY__UNPAREN keyspec);                               \
+                     CACHIFY_IMPL_UNPAREN keyspec);                           \
     }                                                                         \
-    CACHIFY__ASYNC_COMPANIONS(name, params, args, keyspec)                    \
+    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec)                \
     static void name##_body(struct cachify_async_call *call,                  \
-                            CACHIFY__UNPAREN params)
+                            CACHIFY_IMPL_UNPAREN params)
 
 #define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
-    CACHIFY__ASYNC_FN(name, params, args, keyspec, cachify__async_call_start, \
-                      (opts))
+    CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
+                          cachify_impl_async_call_start, (opts))
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...) on
  * an `async def`: CACHIFY_ASYNC_LOCKED_FN's parameters, signatures, body
@@ -594,8 +633,9 @@ int cachify__async_release_fmt(struct cachify_async *ac, cachify_value_cb cb,
  * ctx when it sees status 1 -- the skipped call never touched ctx.
  * CACHIFY_ASYNC_ONCE_FN_DECL declares the three functions. */
 #define CACHIFY_ASYNC_ONCE_FN(name, params, args, keyspec, raise_on_locked)   \
-    CACHIFY__ASYNC_FN(name, params, args, keyspec, cachify__async_once_start, \
-                      ((raise_on_locked) ? 1 : 0))
+    CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
+                          cachify_impl_async_once_start,                      \
+                          ((raise_on_locked) ? 1 : 0))
 #define CACHIFY_ASYNC_ONCE_FN_DECL(name, params)                              \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)
 

@@ -29,7 +29,7 @@ int cachify_with_lock(struct cachify *c, const char *key,
     int rc;
 
     if (fn == NULL)
-        return c ? cachify__set_err(c, CACHIFY_ERR_ARG, "fn is NULL")
+        return c ? cachify_impl_set_err(c, CACHIFY_ERR_ARG, "fn is NULL")
                  : CACHIFY_ERR_ARG;
     rc = cachify_acquire(c, key, opts, &token);
     if (rc != CACHIFY_OK)
@@ -51,7 +51,7 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
     /* Copy first: a lock taken that the guard could not remember would be
      * held until its TTL. */
     if (key != NULL && (g.key = strdup(key)) == NULL) {
-        g.status = cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+        g.status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
         return g;
     }
     g.status = cachify_acquire(c, key, opts, &g.token);
@@ -85,13 +85,13 @@ static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
     n = vsnprintf(buf, cap, fmt, ap);
     if (n < 0) {
         va_end(ap2);
-        return cachify__set_err(c, CACHIFY_ERR_ARG, "bad key format");
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "bad key format");
     }
     if ((size_t)n > CACHIFY_KEY_MAX) {
         va_end(ap2);
-        return cachify__set_err(c, CACHIFY_ERR_ARG,
-                                "formatted key longer than %d bytes",
-                                CACHIFY_KEY_MAX);
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
+                                    "formatted key longer than %d bytes",
+                                    CACHIFY_KEY_MAX);
     }
     if ((size_t)n < cap) {
         va_end(ap2);
@@ -101,16 +101,16 @@ static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
     *out = malloc((size_t)n + 1);
     if (*out == NULL) {
         va_end(ap2);
-        return cachify__set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+        return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
     }
     vsnprintf(*out, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return CACHIFY_OK;
 }
 
-int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
-                      const struct cachify_lock_opts *opts, const char *fmt,
-                      ...)
+int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
+                          const struct cachify_lock_opts *opts,
+                          const char *fmt, ...)
 {
     char buf[KEY_STACK], *key;
     va_list ap;
@@ -128,8 +128,8 @@ int cachify__lock_fmt(struct cachify_guard *g, struct cachify *c,
         return g->status = rc;
     /* The guard owns its key: move an allocated one, copy a stack one. */
     if (key == buf && (key = strdup(buf)) == NULL)
-        return g->status = cachify__set_err(c, CACHIFY_ERR_NOMEM,
-                                            "out of memory");
+        return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
+                                                "out of memory");
     g->status = cachify_acquire(c, key, opts, &g->token);
     if (g->status == CACHIFY_OK)
         g->key = key;
@@ -155,7 +155,7 @@ static int query_fmt(struct cachify *c, int force, const char *fmt,
     return rc;
 }
 
-int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_is_locked_fmt(struct cachify *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -164,7 +164,7 @@ int cachify__is_locked_fmt(struct cachify *c, const char *fmt, ...)
     return rc;
 }
 
-int cachify__release_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_release_fmt(struct cachify *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

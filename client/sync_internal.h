@@ -9,8 +9,8 @@
 struct cachify;
 
 /* Sets c's message (printf-style; grows the buffer for long keys) and
- * returns status, so callers can write `return cachify__set_err(...)`. */
-int cachify__set_err(struct cachify *c, int status, const char *fmt, ...)
+ * returns status, so callers can write `return cachify_impl_set_err(...)`. */
+int cachify_impl_set_err(struct cachify *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

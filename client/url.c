@@ -9,29 +9,13 @@
  */
 #include "client/url.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "client/cachify.h"
+#include "client/wire.h"
 
 #define DEFAULT_PORT 7379
-
-/* Writes a message and returns CACHIFY_ERR_ARG. */
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return CACHIFY_ERR_ARG;
-}
 
 /* Copies s[0..n) into dst[cap] with a NUL.  0, or -1 when it does not fit. */
 static int copy_n(char *dst, size_t cap, const char *s, size_t n)
@@ -102,13 +86,15 @@ static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
 
     if (at != NULL) {
         if (s[0] != ':')
-            return bad(err, errlen,
-                       "bad URL \"%s\": user names are not supported; write "
-                       "cachify://:password@host", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": user names are not "
+                               "supported; write cachify://:password@host",
+                               url);
         if (copy_n(out->password, sizeof out->password, s + 1,
                    (size_t)(at - s - 1)) != 0)
-            return bad(err, errlen, "bad URL: password longer than %d bytes",
-                       CACHIFY_URL_PASSWORD_MAX);
+            return wire_refuse(err, errlen,
+                               "bad URL: password longer than %d bytes",
+                               CACHIFY_URL_PASSWORD_MAX);
         hp = at + 1;
     } else {
         hp = s;
@@ -117,43 +103,50 @@ static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
     if (end > hp && end[-1] == '/')
         end--; /* one trailing slash is harmless */
     if (memchr(hp, '/', (size_t)(end - hp)) || memchr(hp, '?', (size_t)(end - hp)))
-        return bad(err, errlen,
-                   "bad URL \"%s\": nothing may follow host:port", url);
+        return wire_refuse(err, errlen,
+                           "bad URL \"%s\": nothing may follow host:port",
+                           url);
     if (hp == end)
-        return bad(err, errlen, "bad URL \"%s\": no host", url);
+        return wire_refuse(err, errlen, "bad URL \"%s\": no host", url);
     if (*hp == '[') {
         const char *close = memchr(hp, ']', (size_t)(end - hp));
 
         if (close == NULL)
-            return bad(err, errlen, "bad URL \"%s\": '[' without ']'", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": '[' without ']'", url);
         n = (size_t)(close - hp - 1);
         if (!ipv6_chars_ok(hp + 1, n))
-            return bad(err, errlen,
-                       "bad URL \"%s\": not an IPv6 address in brackets", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": not an IPv6 address in "
+                               "brackets", url);
         if (close + 1 < end && close[1] != ':')
-            return bad(err, errlen, "bad URL \"%s\": junk after ']'", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": junk after ']'", url);
         if (copy_n(out->host, sizeof out->host, hp + 1, n) != 0)
-            return bad(err, errlen, "bad URL \"%s\": host too long", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": host too long", url);
         colon = close + 1 < end ? close + 1 : NULL;
     } else {
         colon = memchr(hp, ':', (size_t)(end - hp));
         n = (size_t)((colon ? colon : end) - hp);
         if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
-            return bad(err, errlen,
-                       "bad URL \"%s\": write an IPv6 address in brackets, "
-                       "as cachify://[::1]:7379", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": write an IPv6 address in "
+                               "brackets, as cachify://[::1]:7379", url);
         if (n == 0 || !host_chars_ok(hp, n))
-            return bad(err, errlen, "bad URL \"%s\": bad host name", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": bad host name", url);
         if (copy_n(out->host, sizeof out->host, hp, n) != 0)
-            return bad(err, errlen, "bad URL \"%s\": host too long", url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": host too long", url);
     }
     out->port = DEFAULT_PORT;
     if (colon != NULL) {
         out->port = parse_port(colon + 1, (size_t)(end - colon - 1));
         if (out->port < 0)
-            return bad(err, errlen,
-                       "bad URL \"%s\": port must be a number from 1 to 65535",
-                       url);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": port must be a number from "
+                               "1 to 65535", url);
     }
     out->kind = CACHIFY_URL_TCP;
     return CACHIFY_OK;
@@ -191,16 +184,18 @@ int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
         const char *path = url + 7;
 
         if (path[0] != '/')
-            return bad(err, errlen,
-                       "bad URL \"%s\": write unix:///absolute/path", shown);
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": write unix:///absolute/path",
+                               shown);
         if (copy_n(out->path, sizeof out->path, path, strlen(path)) != 0)
-            return bad(err, errlen,
-                       "bad URL: socket path longer than %d bytes",
-                       CACHIFY_URL_PATH_MAX - 1);
+            return wire_refuse(err, errlen,
+                               "bad URL: socket path longer than %d bytes",
+                               CACHIFY_URL_PATH_MAX - 1);
         out->kind = CACHIFY_URL_UNIX;
         return CACHIFY_OK;
     }
-    return bad(err, errlen,
-               "bad URL \"%s\": expected cachify://[:password@]host[:port], "
-               "unix:///path or mem:", shown);
+    return wire_refuse(err, errlen,
+                       "bad URL \"%s\": expected "
+                       "cachify://[:password@]host[:port], unix:///path or "
+                       "mem:", shown);
 }

@@ -1,26 +1,24 @@
-/* client/conn_sync.h - internal: one blocking connection to cachifyd for the
- * sync API.
+/* client/sync_net.h - internal: one blocking connection to cachifyd for the
+ * sync API (the async API's counterpart is async_net.c).
  *
- * Owns: the socket (TCP or Unix), connecting with a timeout, sending one
- * RESP-framed command, and reading one reply through proto/resp with a
- * deadline.  Does not own: what commands mean, error messages of the public
- * API beyond "what went wrong on the wire", reconnecting (sync.c decides).
+ * Owns: the socket (TCP or Unix), connecting with a timeout, sending the
+ * bytes of one request, and reading one reply through proto/resp with a
+ * deadline.  Does not own: the bytes of a request or what a reply means
+ * (client/wire.c), error messages of the public API beyond "what went
+ * wrong on the connection", reconnecting (sync.c decides).
  *
  * Every wait is a poll() on the socket with the time left, never a sleep.
  * The socket stays non-blocking; SIGPIPE is avoided with MSG_NOSIGNAL.
  * Host names are resolved with getaddrinfo, which has no timeout of its
  * own: use a numeric address where a DNS stall is not acceptable.
  */
-#ifndef CACHIFY_CLIENT_CONN_SYNC_H
-#define CACHIFY_CLIENT_CONN_SYNC_H
+#ifndef CACHIFY_CLIENT_SYNC_NET_H
+#define CACHIFY_CLIENT_SYNC_NET_H
 
 #include <stddef.h>
 
 #include "client/url.h"
 #include "proto/resp.h"
-
-/* Most arguments in one command (ACQUIRE key TTL n WAIT n SESSION). */
-#define SCONN_MAX_ARGS 8
 
 struct sconn {
     int fd;                    /* -1 when not connected */
@@ -40,7 +38,7 @@ struct sconn {
  * non-zero, TCP_NODELAY (requests are small and answered one by one).
  * Best effort: a refused option is ignored.  Shared by the sync and the
  * async connections. */
-void cachify__tune_socket(int fd, int tcp);
+void cachify_impl_tune_socket(int fd, int tcp);
 
 /* A closed connection (fd -1). */
 void sconn_init(struct sconn *sc);
@@ -61,11 +59,11 @@ void sconn_close(struct sconn *sc);
  * reply. */
 int sconn_idle(struct sconn *sc);
 
-/* Sends argv[0..argc) (lengths in len) as one RESP array within
- * timeout_ms.  CACHIFY_OK, CACHIFY_ERR_IO or CACHIFY_ERR_NOMEM (message in
- * err).  Does not close sc on failure. */
-int sconn_send(struct sconn *sc, int argc, const char *const *argv,
-               const size_t *len, int timeout_ms, char *err, size_t errlen);
+/* Sends buf[0..n) (one encoded request, see wire_request) within
+ * timeout_ms.  CACHIFY_OK or CACHIFY_ERR_IO (message in err).  Does not
+ * close sc on failure. */
+int sconn_send(struct sconn *sc, const char *buf, size_t n, int timeout_ms,
+               char *err, size_t errlen);
 
 /* Reads the next reply within timeout_ms (< 0: without bound) into *out
  * (free it with resp_reply_free).  CACHIFY_OK, CACHIFY_ERR_IO (closed,

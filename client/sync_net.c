@@ -1,5 +1,5 @@
-/* client/conn_sync.c - one blocking connection to cachifyd (implements
- * client/conn_sync.h).
+/* client/sync_net.c - one blocking connection to cachifyd (implements
+ * client/sync_net.h).
  *
  * Owns: the socket and its reply parser.  Connects with a non-blocking
  * connect() and poll() for the timeout, then keeps the socket non-blocking
@@ -7,7 +7,7 @@
  * call's deadline, so a stalled server costs at most that deadline.  No
  * sleeping and no retry loops: a poll() that runs out is the timeout.
  */
-#include "client/conn_sync.h"
+#include "client/sync_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,9 +28,6 @@
 /* Bytes read per recv(): replies are a few bytes; 16 KiB drains a
  * pipeline or a STATS reply in one call. */
 #define READ_CHUNK 16384
-/* Commands up to this size are encoded on the stack; larger (long keys)
- * are allocated. */
-#define SEND_STACK 512
 
 static long long now_ms(void)
 {
@@ -77,11 +73,11 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-void cachify__tune_socket(int fd, int tcp)
+void cachify_impl_tune_socket(int fd, int tcp)
 {
     int one = 1;
 
-    /* Keepalive: see conn_sync.h (a WAIT FOREVER must not outlive a server
+    /* Keepalive: see sync_net.h (a WAIT FOREVER must not outlive a server
      * that vanished without a word). */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     if (!tcp)
@@ -177,7 +173,7 @@ static int open_tcp(const struct cachify_url *u, long long deadline,
                          what, err, errlen);
     freeaddrinfo(res);
     if (fd >= 0)
-        cachify__tune_socket(fd, 1);
+        cachify_impl_tune_socket(fd, 1);
     return fd;
 }
 
@@ -194,7 +190,7 @@ static int open_unix(const struct cachify_url *u, long long deadline,
                          deadline, u->path, err, errlen);
 
     if (fd >= 0)
-        cachify__tune_socket(fd, 0);
+        cachify_impl_tune_socket(fd, 0);
     return fd;
 }
 
@@ -267,36 +263,14 @@ static int send_all(struct sconn *sc, const char *buf, size_t n,
     return CACHIFY_OK;
 }
 
-int sconn_send(struct sconn *sc, int argc, const char *const *argv,
-               const size_t *len, int timeout_ms, char *err, size_t errlen)
+int sconn_send(struct sconn *sc, const char *buf, size_t n, int timeout_ms,
+               char *err, size_t errlen)
 {
-    char stackbuf[SEND_STACK], *buf = stackbuf;
-    size_t need = 16, off = 0;
-    int rc;
-
     if (sc->fd < 0) {
         snprintf(err, errlen, "not connected");
         return CACHIFY_ERR_IO;
     }
-    /* "$<len>\r\n<bytes>\r\n": 20 digits at most, plus 5 bytes. */
-    for (int i = 0; i < argc; i++)
-        need += len[i] + 25;
-    if (need > sizeof stackbuf && (buf = malloc(need)) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return CACHIFY_ERR_NOMEM;
-    }
-    off += (size_t)snprintf(buf, need, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        off += (size_t)snprintf(buf + off, need - off, "$%zu\r\n", len[i]);
-        memcpy(buf + off, argv[i], len[i]);
-        off += len[i];
-        memcpy(buf + off, "\r\n", 2);
-        off += 2;
-    }
-    rc = send_all(sc, buf, off, deadline_after(timeout_ms), err, errlen);
-    if (buf != stackbuf)
-        free(buf);
-    return rc;
+    return send_all(sc, buf, n, deadline_after(timeout_ms), err, errlen);
 }
 
 int sconn_recv(struct sconn *sc, long long timeout_ms, struct resp_reply **out,

@@ -1,0 +1,186 @@
+/* client/wire.h - internal: what the client library says to cachifyd and
+ * what the answers mean, for the sync and the async API alike.
+ *
+ * Owns: the commands the client sends (enum wire_op); checking a handle's
+ * options, a lock's options, keys, tokens and times against the bounds of
+ * proto/limits.h, with the messages the sync handle keeps; turning a
+ * request into its arguments (struct wire_args) and their RESP bytes; how
+ * long its reply may take; and what a reply means: a status, a value and
+ * the message (struct wire_result), including the error codes (-LOCKED,
+ * -TIMEOUT, -NOAUTH, -WRONGPASS, anything else) and the wording of
+ * "<key> is already locked!".
+ * Does not own: sockets, event loops, deadlines, reconnecting, the reply
+ * parser (proto/resp.c) or the embedded store.  No I/O and no state: the
+ * blocking transport (sync.c over sync_net.c) and the bufferevent one
+ * (async_net.c) both call it, so a protocol change -- a new ACQUIRE
+ * option, a new error code -- is made here and nowhere else.
+ *
+ * Messages borrow: a struct wire_result points into the reply and the key
+ * it was made from, so it is read (its message copied) before either is
+ * freed.
+ */
+#ifndef CACHIFY_CLIENT_WIRE_H
+#define CACHIFY_CLIENT_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/cachify.h"
+#include "proto/resp.h"
+
+/* ---- commands ---- */
+
+enum wire_op {
+    WIRE_AUTH,      /* AUTH password */
+    WIRE_PING,      /* PING */
+    WIRE_ACQUIRE,   /* ACQUIRE key TTL ms|FOREVER [WAIT ms|FOREVER] [SESSION] */
+    WIRE_RELEASE,   /* RELEASE key token */
+    WIRE_FORCE,     /* RELEASE key (whoever holds it) */
+    WIRE_IS_LOCKED, /* IS_LOCKED key */
+    WIRE_EXTEND,    /* EXTEND key token ms */
+    WIRE_PTTL,      /* PTTL key */
+};
+
+/* The command word of op ("RELEASE" for both releases). */
+const char *wire_op_name(enum wire_op op);
+
+/* ---- options and arguments, checked ---- */
+
+/* A handle's options with the defaults filled in (cachify_options). */
+struct wire_options {
+    int connect_timeout_ms;
+    int io_timeout_ms;
+    long long default_exp_ms;
+    const char *prefix; /* borrowed from the caller's options; "" for none */
+    size_t prefixlen;
+};
+
+/* A lock's options resolved for ACQUIRE (cachify_lock_opts). */
+struct wire_lock {
+    long long ttl_ms;  /* 0: no expiry (TTL FOREVER) */
+    long long wait_ms; /* 0: one attempt; CACHIFY_FOREVER: no bound */
+    int session;       /* 1: SESSION */
+};
+
+/* Each check returns CACHIFY_OK or CACHIFY_ERR_ARG, with the reason in
+ * err[errlen] (err may be NULL: the async API reports only the status).
+ * The reasons are short (well under 256 bytes). */
+
+/* Writes the reason, printf-style, into err[errlen] when err is not NULL
+ * (cut to fit) and returns CACHIFY_ERR_ARG: every check's way of saying
+ * no, url.c's included. */
+int wire_refuse(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* opts (NULL: every default) into *out. */
+int wire_options(const struct cachify_options *opts, struct wire_options *out,
+                 char *err, size_t errlen);
+
+/* key, which the handle will prefix with prefixlen bytes: not NULL, not
+ * empty, at most CACHIFY_KEY_MAX bytes with the prefix.  *klen: its
+ * length without the prefix. */
+int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
+                   size_t errlen);
+
+/* opts (NULL: CACHIFY_LOCK_OPTS_DEFAULT) into *out; CACHIFY_EXP_DEFAULT
+ * becomes default_exp_ms. */
+int wire_lock_opts(const struct cachify_lock_opts *opts,
+                   long long default_exp_ms, struct wire_lock *out, char *err,
+                   size_t errlen);
+
+/* The token of a release with a token (a forced release has none). */
+int wire_check_release(uint64_t token, char *err, size_t errlen);
+
+/* The token and the new lifetime of an extend. */
+int wire_check_extend(uint64_t token, long long ms, char *err, size_t errlen);
+
+/* ---- requests ---- */
+
+/* One request.  Its inputs are checked first (above). */
+struct wire_req {
+    enum wire_op op;
+    const char *key;       /* prefixed key; AUTH: the password; borrowed */
+    size_t keylen;
+    uint64_t token;        /* RELEASE, EXTEND */
+    long long ms;          /* EXTEND */
+    struct wire_lock lock; /* ACQUIRE */
+};
+
+/* The most arguments of a command: ACQUIRE key TTL n WAIT n SESSION. */
+#define WIRE_ARGS_MAX 7
+/* A number argument: 20 digits of a 64-bit value, a sign and the NUL. */
+#define WIRE_NUM_MAX 24
+
+/* A request's arguments.  argv points into num (and into the request's
+ * key), so a wire_args is filled in place and never copied. */
+struct wire_args {
+    int argc;
+    const char *argv[WIRE_ARGS_MAX];
+    size_t len[WIRE_ARGS_MAX];
+    int nnum;
+    char num[2][WIRE_NUM_MAX]; /* at most two numbers: TTL and WAIT, or
+                                  EXTEND's token and ms */
+};
+
+/* The arguments of q, command word first, into *a. */
+void wire_args(const struct wire_req *q, struct wire_args *a);
+
+/* Writes a as one RESP array of bulk strings into out (NULL: writes
+ * nothing) and returns its size in bytes either way, so the caller can
+ * measure first. */
+size_t wire_encode(const struct wire_args *a, char *out);
+
+/* A request up to this size is encoded on the caller's stack: any command
+ * whose key (prefix included) is under ~400 bytes; the largest ACQUIRE
+ * adds about 100 bytes of framing and arguments. */
+#define WIRE_REQUEST_STACK 512
+
+/* The bytes of q: in buf[cap] when they fit, else in an allocation the
+ * caller frees (when the result is not buf).  *len is their count.  NULL
+ * when out of memory. */
+char *wire_request(const struct wire_req *q, char *buf, size_t cap,
+                   size_t *len);
+
+/* How long the reply to op may take after it is sent, in ms: io_timeout_ms,
+ * plus the wait of a waiting ACQUIRE (whose reply comes when the wait
+ * ends); -1 (no bound) for a wait without one.  lock: ACQUIRE's, else
+ * unused (may be NULL). */
+long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
+                                int io_timeout_ms);
+
+/* ---- replies ---- */
+
+/* The tail of the message of CACHIFY_LOCKED and CACHIFY_TIMEOUT, after the
+ * key as the caller gave it (py-cachify's wording, without the handle's
+ * prefix, as py-cachify leaves out its own). */
+#define WIRE_LOCKED_TAIL " is already locked!"
+
+/* Messages wire_reply words itself ("bad token ..."): 80 bytes hold the
+ * longest with a 20-digit number. */
+#define WIRE_NOTE_MAX 80
+
+/* What a reply means.  text may point into note, so a wire_result is read
+ * where it was filled and never copied. */
+struct wire_result {
+    int status;      /* CACHIFY_OK, or the error the reply means;
+                        CACHIFY_ERR_PROTO: not the reply this command has,
+                        so the connection's stream cannot be trusted and the
+                        connection must be dropped */
+    long long value; /* CACHIFY_OK: ACQUIRE's token (> 0); 1 or 0 for
+                        RELEASE, IS_LOCKED, EXTEND; PTTL's milliseconds */
+    const char *head, *text, *tail; /* the message, in three pieces: the
+                        caller keeps head text tail; all "" on success */
+    char note[WIRE_NOTE_MAX];
+};
+
+/* Maps r, the reply to op, into *out.  key: the key as the caller gave it,
+ * for the "already locked" message (NULL: ""). */
+void wire_reply(enum wire_op op, const struct resp_reply *r, const char *key,
+                struct wire_result *out);
+
+/* *out for a lock held elsewhere (status CACHIFY_LOCKED or
+ * CACHIFY_TIMEOUT), as wire_reply words it: the embedded backends use it
+ * so every backend says the same. */
+void wire_locked(struct wire_result *out, int status, const char *key);
+
+#endif
