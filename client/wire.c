@@ -2,7 +2,7 @@
  * client/wire.h).
  *
  * Owns: the checks and messages for call arguments, the argument list of
- * each command, RESP framing of requests (with proto/reply.c's headers, the
+ * each command, RESP framing of requests (with proto/encode.c's headers, the
  * daemon's own), and the meaning of replies, error codes included.  Does
  * not own: any I/O, any handle or any buffer it was not given, except the
  * allocation wire_request returns for a request too long for the stack.
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "proto/limits.h"
-#include "proto/reply.h"
+#include "proto/encode.h"
 
 /* A connect and a reply each get 5 s unless the options say otherwise;
  * a lock lives 30 s, py-cachify's default_lock_expiration. */
