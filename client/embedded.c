@@ -121,8 +121,11 @@ static void on_granted(void *ctx, uint64_t token, void *arg)
     resolve(ctx, CACHIFY_OK, token);
 }
 
-static void on_timed_out(void *ctx, void *arg)
+static void on_timed_out(void *ctx, const char *key, size_t keylen,
+                         void *arg)
 {
+    (void)key;
+    (void)keylen;
     (void)arg;
     resolve(ctx, CACHIFY_TIMEOUT, 0);
 }

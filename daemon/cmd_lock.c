@@ -156,11 +156,10 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
         .session = &c->session,
         .ctx = c,
     };
-    /* The key must be kept for -TIMEOUT before the engine can queue us. */
-    if (rq.wait && conn_begin_wait(c, key, keylen) != 0) {
-        reply_error(c, "ERR", "out of memory");
-        return;
-    }
+    /* Waiting before the engine can queue us: a grant may come from inside
+     * the call. */
+    if (rq.wait)
+        conn_begin_wait(c);
     uint64_t token = 0;
     enum lock_result r = locktable_acquire(c->srv->locks, &rq, &token);
     if (r != LOCK_QUEUED && rq.wait)
@@ -205,11 +204,12 @@ static void acquire_granted(void *ctx, uint64_t token, void *arg)
     conn_wait_done(c);
 }
 
-static void acquire_timed_out(void *ctx, void *arg)
+static void acquire_timed_out(void *ctx, const char *key, size_t keylen,
+                              void *arg)
 {
     struct conn *c = ctx;
     (void)arg;
-    reply_already_locked(c, "TIMEOUT", c->wait_key, c->wait_keylen);
+    reply_already_locked(c, "TIMEOUT", key, keylen);
     conn_wait_done(c);
 }
 

@@ -48,13 +48,6 @@ struct evbuffer *conn_output(struct conn *c)
     return bufferevent_get_output(c->bev);
 }
 
-static void clear_wait(struct conn *c)
-{
-    cfy_free(c->wait_key);
-    c->wait_key = NULL;
-    c->wait_keylen = 0;
-}
-
 /* Stops watching for the close of a waiter (see watch_close). */
 static void unwatch_close(struct conn *c)
 {
@@ -102,7 +95,6 @@ void conn_free(struct conn *c)
         c->next->prev = c->prev;
     srv->nconns--;
     log_msg(LOG_DEBUG, "client %s closed", c->peer);
-    clear_wait(c);
     unwatch_close(c);
     /* What the buffers still hold leaves the total with them. */
     if (c->in_cb)
@@ -233,23 +225,13 @@ static int watch_close(struct conn *c)
     return 0;
 }
 
-int conn_begin_wait(struct conn *c, const char *key, size_t keylen)
+void conn_begin_wait(struct conn *c)
 {
-    char *copy = cfy_malloc(keylen + 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, key, keylen);
-    copy[keylen] = '\0';
-    clear_wait(c);
-    c->wait_key = copy;
-    c->wait_keylen = keylen;
     c->state = CONN_WAITING;
-    return 0;
 }
 
 void conn_end_wait(struct conn *c)
 {
-    clear_wait(c);
     unwatch_close(c); /* reading resumes as the input is consumed */
     c->state = CONN_READY;
 }

@@ -94,9 +94,6 @@ struct conn {
     int authenticated;
     int in_process;               /* conn_process is on the stack */
     struct lock_session session;  /* SESSION locks and pending waits */
-    char *wait_key;               /* key of the queued ACQUIRE, for its
-                                     -TIMEOUT (cmd_lock.c) */
-    size_t wait_keylen;
     char peer[64];                /* "ip:port" or "unix", for log lines */
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
@@ -117,9 +114,10 @@ struct evbuffer *conn_output(struct conn *c);
 /* Answers the rest of this request cycle, then closes (QUIT, -PROTO). */
 void conn_close_after_reply(struct conn *c);
 
-/* Puts c into CONN_WAITING for the ACQUIRE on key (copied, for its
- * -TIMEOUT).  Returns 0, or -1 when out of memory (c unchanged). */
-int conn_begin_wait(struct conn *c, const char *key, size_t keylen);
+/* Puts c into CONN_WAITING: nothing behind its ACQUIRE runs until the
+ * wait ends (its key stays with the engine, which hands it back with a
+ * timeout). */
+void conn_begin_wait(struct conn *c);
 
 /* Back to CONN_READY after an ACQUIRE that did not queue after all. */
 void conn_end_wait(struct conn *c);

@@ -258,7 +258,7 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
         cfy_free(w);
         t->stats.timeouts++;
         if (t->events.timed_out)
-            t->events.timed_out(ctx, t->events.arg);
+            t->events.timed_out(ctx, e->key, e->node.keylen, t->events.arg);
     }
     if (!w) {
         lt_entry_destroy(t, e, x);
@@ -668,12 +668,15 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
             waiter_unlink(t, w);
             cfy_free(w);
             t->stats.timeouts++;
-            if (!x->entry->token && !x->wait_head)
-                lt_entry_destroy(t, x->entry, x);
-            else
-                lt_links_trim(t, x->entry, x);
+            /* Told before the entry may go: the callback gets its key. */
+            struct lock_entry *e = x->entry;
             if (t->events.timed_out)
-                t->events.timed_out(ctx, t->events.arg);
+                t->events.timed_out(ctx, e->key, e->node.keylen,
+                                    t->events.arg);
+            if (!e->token && !x->wait_head)
+                lt_entry_destroy(t, e, x);
+            else
+                lt_links_trim(t, e, x);
         }
         done++;
     }

@@ -47,10 +47,12 @@ struct lock_session {
 };
 
 /* Callbacks for waits resolved later.  ctx is the one given to
- * locktable_acquire; the waiter is freed right after the callback. */
+ * locktable_acquire; the waiter is freed right after the callback.
+ * timed_out gets the key waited for (valid during the call only), so the
+ * caller need not keep a copy of it for its reply. */
 struct lock_events {
     void (*granted)(void *ctx, uint64_t token, void *arg);
-    void (*timed_out)(void *ctx, void *arg);
+    void (*timed_out)(void *ctx, const char *key, size_t keylen, void *arg);
     void *arg;
 };
 

@@ -74,9 +74,11 @@ static void on_granted(void *ctx, uint64_t token, void *arg)
     evs[nevs++] = (struct ev){ EV_GRANTED, (uintptr_t)ctx, token };
 }
 
-static void on_timed_out(void *ctx, void *arg)
+static void on_timed_out(void *ctx, const char *key, size_t keylen,
+                         void *arg)
 {
     REQUIRE(arg == &events_arg);
+    REQUIRE(key != NULL && keylen > 0);
     REQUIRE(nevs < sizeof(evs) / sizeof(evs[0]));
     evs[nevs++] = (struct ev){ EV_TIMED_OUT, (uintptr_t)ctx, 0 };
 }

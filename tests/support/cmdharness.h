@@ -384,7 +384,7 @@ static inline void hx_check(struct hx *h)
                 (c->reader ? proto_reader_pending(c->reader) : 0);
         if (c->state == CONN_WAITING) {
             waiting++;
-            if (!c->wait_key || !c->session.waiters)
+            if (!c->session.waiters)
                 HX_FAIL("waiting connection without its wait");
         }
         if (c->next && c->next->prev != c)
