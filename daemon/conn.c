@@ -35,6 +35,7 @@
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 
 /* How long a closing connection may keep sending before we stop reading. */
 #define LINGER_SECONDS 2
@@ -269,6 +270,7 @@ static void conn_flush(struct conn *c)
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     if (!flush_due(c))
         return;
+    state_commit(c->srv); /* no reply before the leases it promises */
     /* A socket bufferevent freezes its output's start so that only it
      * drains it; thaw it for this write, as its own write callback does. */
     evbuffer_unfreeze(out, 1);
@@ -333,7 +335,26 @@ static void budget_close(struct conn *c)
 
 /* Executes whole requests while the connection is ready and its output is
  * under the pause mark.  Returns 1 when c was dropped (freed), else 0. */
+/* A connection's turn ends once this many long leases wait for their
+ * fdatasync: a pipeline of FOREVER grants is committed in batches and the
+ * rest of it runs after the other clients due now. */
+#define TURN_MAX_UNCOMMITTED 256
+
+static int conn_process_turn(struct conn *c);
+
+/* One turn of c, then the group commit of the long leases it (or the
+ * handoffs it caused) wrote: before this callback returns, so before any of
+ * its replies can be written to a socket (conn_flush and libevent's own
+ * write callbacks run later).  Returns 1 when c was freed. */
 static int conn_process(struct conn *c)
+{
+    struct server *srv = c->srv;
+    int freed = conn_process_turn(c);
+    state_commit(srv);
+    return freed;
+}
+
+static int conn_process_turn(struct conn *c)
 {
     struct server *srv = c->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -359,17 +380,16 @@ static int conn_process(struct conn *c)
             srv->stats.commands++;
             /* The next request gets its own request_timeout. */
             c->deadlines.partial_us = 0;
-            uint64_t syncs = srv->stats.journal_syncs;
             commands_execute(c, &req);
             if (drop_on_output(c))
                 return 1;
             if (over_budget(c)) /* its replies grew the buffers */
                 budget_close(c);
-            /* A request that waited for the disk (a long lease written to
-             * the state file) ends this connection's turn: the rest of its
-             * pipeline runs after the other clients due now, so a pipeline
-             * of FOREVER grants cannot hold up the loop. */
-            if (srv->stats.journal_syncs != syncs && c->state == CONN_READY) {
+            /* Enough long leases wait for the disk: this turn ends, they
+             * are committed, and the rest of the pipeline runs after the
+             * other clients due now, so it cannot hold up the loop. */
+            if (state_uncommitted(srv) >= TURN_MAX_UNCOMMITTED &&
+                c->state == CONN_READY) {
                 /* A zero timeout, not event_active: libevent runs what is
                  * activated during a loop turn in that same turn, while a
                  * timer waits for the next poll of the sockets. */

@@ -104,6 +104,7 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
     (void)what;
     srv->timer_armed_for = UINT64_MAX;
     locktable_run_timers(srv->locks, EXPIRY_BATCH);
+    state_commit(srv); /* handoffs of long leases, before their replies */
     trim_if_due(srv);
     server_arm_timer(srv);
 }

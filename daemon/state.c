@@ -88,6 +88,7 @@ struct state {
     int fd;                /* the journal, for appends; -1 when none */
     off_t size;            /* its whole records end here */
     int must_replace;      /* appends untrusted: rewrite before the next */
+    unsigned uncommitted;  /* hold records written, not yet fdatasynced */
     uint64_t ceiling;      /* token ceiling last written */
     uint64_t horizon;      /* lease horizon last written (monotonic us) */
     uint64_t slack_us;     /* how far past a deadline the horizon goes */
@@ -295,6 +296,7 @@ static int rewrite_journal(struct state *st)
     st->fd = fd;
     st->size = sb.st_size;
     st->must_replace = 0;
+    st->uncommitted = 0; /* the new file holds those leases, synced */
     st->appended = 0;
     st->written = ctx.holds;
     st->rewrite_after = 2 * ctx.holds > REWRITE_MIN_RECORDS
@@ -383,7 +385,10 @@ static int append(struct state *st, json_t *rec, int sync)
         write_failed(st, rc, n ? errno : 0, now);
         return -1;
     }
-    st->srv->stats.journal_syncs += sync != 0;
+    if (sync) {
+        st->srv->stats.journal_syncs++;
+        st->uncommitted = 0; /* that sync covered them too */
+    }
     count_appended(st, 1);
     return 0;
 failed:
@@ -411,8 +416,13 @@ static int hook_hold(void *arg, const char *key, size_t keylen,
                      uint64_t token, uint64_t deadline)
 {
     struct state *st = arg;
-    return append(st, hold_record(key, keylen, token, deadline, now_both()),
-                  1);
+    /* Written now, so a full disk refuses this grant; made durable by
+     * state_commit with the others of this callback (group commit). */
+    if (append(st, hold_record(key, keylen, token, deadline, now_both()), 0)
+        != 0)
+        return -1;
+    st->uncommitted++;
+    return 0;
 }
 
 /* Room for n more bytes of free records; 0, or -1 when out of memory. */
@@ -432,6 +442,27 @@ static int frees_room(struct state *st, size_t n)
     st->frees = grown;
     st->frees_cap = cap;
     return 0;
+}
+
+void state_commit(struct server *srv)
+{
+    struct state *st = srv->state;
+    if (!st || st->uncommitted == 0)
+        return;
+    if (fdatasync(st->fd) != 0) {
+        log_msg(LOG_ERROR, "state file %s: fdatasync failed: %s; stopping "
+                "now, before any reply promises a lease the file may not "
+                "hold (the next start recovers as after a crash)", st->path,
+                strerror(errno));
+        _exit(1);
+    }
+    st->uncommitted = 0;
+    srv->stats.journal_syncs++;
+}
+
+unsigned state_uncommitted(const struct server *srv)
+{
+    return srv->state ? srv->state->uncommitted : 0;
 }
 
 /* Gathered, then written once per loop turn (flush_frees): a burst of

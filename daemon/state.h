@@ -13,9 +13,11 @@
  * least recovery_delay_ms), since a lease granted before the crash may run
  * until then.  A missing file is a first start.  Then a fresh journal is
  * written and the daemon appends to it while it runs: a new lease horizon
- * or token ceiling, each long lease and its end, each fdatasynced before
- * the grant it covers is answered.  When a write fails the grant is
- * refused, not made unsafe.  state_save_clean() writes the held locks and
+ * or token ceiling (each fdatasynced at once), each long lease (written at
+ * once, fdatasynced by state_commit with the others of the same callback,
+ * before any reply of that callback can reach a socket: group commit) and
+ * its end.  When a write fails the grant is refused, not made unsafe; when
+ * an fdatasync fails the daemon stops at once (state_commit).  state_save_clean() writes the held locks and
  * "clean" at a clean stop; if that fails the journal stays, and the next
  * start recovers from it.
  */
@@ -29,6 +31,20 @@ struct server;
  * why (unreadable or malformed file, cannot write): the daemon must not
  * start then, since it could not keep its promises across a crash. */
 int state_start(struct server *srv);
+
+/* Makes the long leases written since the last call durable: one
+ * fdatasync for all of them.  Called at the end of every event callback
+ * that can grant or extend (a connection's turn, the expiry timer), and
+ * before any reply is written to a socket; a no-op when nothing waits.
+ * When fdatasync fails, the replies that promise those leases are still
+ * unsent: the daemon logs why and exits at once without sending them (as
+ * etcd and PostgreSQL do when fsync fails: the kernel may have dropped the
+ * pages, so no later sync could be trusted); the next start recovers from
+ * the journal as after a crash. */
+void state_commit(struct server *srv);
+
+/* Long-lease records written but not yet made durable by state_commit. */
+unsigned state_uncommitted(const struct server *srv);
 
 /* Writes held locks, the last token and "clean".  Returns 0, or -1 after
  * logging why.  A no-op when no state file is configured. */
