@@ -34,6 +34,7 @@
 #ifndef CACHIFY_H
 #define CACHIFY_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,10 +62,16 @@ enum cachify_status {
 /* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ...; "?" for anything else. */
 const char *cachify_status_name(int status);
 
-/* Wait without bound (timeout_ms) / the default and no expiry (exp_ms). */
-#define CACHIFY_FOREVER (-1LL)
-#define CACHIFY_EXP_DEFAULT (-1LL)
-#define CACHIFY_EXP_NONE 0LL
+/* In both option structs a zero field means its default, so `{0}` and a
+ * struct that names only some fields are safe.  A wait without bound
+ * (timeout_ms) and a lock that never expires (exp_ms) are asked for by
+ * name only: CACHIFY_FOREVER is LLONG_MAX, not -1, because -1 is what a
+ * failed computation or poll()'s "infinite" habit hands over by accident;
+ * any negative is CACHIFY_ERR_ARG.  CACHIFY_EXP_NONE is the same value: a
+ * lifetime without bound. */
+#define CACHIFY_FOREVER LLONG_MAX
+#define CACHIFY_EXP_DEFAULT 0LL
+#define CACHIFY_EXP_NONE CACHIFY_FOREVER
 
 struct cachify_options {
     int connect_timeout_ms;   /* 0: 5000 */
@@ -73,11 +80,15 @@ struct cachify_options {
     const char *prefix;       /* prepended to every key; NULL: none */
 };
 
-/* py-cachify's lock(key, nowait, timeout, exp), plus cachifyd's SESSION. */
+/* py-cachify's lock(key, nowait, timeout, exp), plus cachifyd's SESSION.
+ * `{0}` is CACHIFY_LOCK_OPTS_DEFAULT in effect: a wait of 0 ms is one
+ * attempt, as nowait is. */
 struct cachify_lock_opts {
     int nowait;           /* 1: one attempt (py-cachify's default) */
-    long long timeout_ms; /* with nowait 0: longest wait; CACHIFY_FOREVER */
-    long long exp_ms;     /* lifetime; CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE */
+    long long timeout_ms; /* with nowait 0: longest wait, 0 one attempt;
+                             CACHIFY_FOREVER; negative: CACHIFY_ERR_ARG */
+    long long exp_ms;     /* lifetime; 0 (CACHIFY_EXP_DEFAULT): the handle's
+                             default_exp_ms; CACHIFY_EXP_NONE: never */
     int session;          /* also released when this handle's connection ends */
 };
 

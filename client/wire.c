@@ -108,18 +108,34 @@ int wire_lock_opts(const struct cachify_lock_opts *opts,
 
     if (opts == NULL)
         opts = &defaults;
-    exp = opts->exp_ms == CACHIFY_EXP_DEFAULT ? default_exp_ms : opts->exp_ms;
-    /* nowait, or a wait of 0 ms, is one attempt: no WAIT is sent. */
-    wait_ms = opts->nowait ? 0 : opts->timeout_ms;
-    if (exp < 0 || exp > PROTO_MS_MAX)
+    /* 0 is the default, so a zeroed struct never makes a lock that
+     * outlives a crashed holder; "never" is CACHIFY_EXP_NONE, by name. */
+    if (opts->exp_ms == CACHIFY_EXP_NONE)
+        exp = 0; /* TTL FOREVER */
+    else if (opts->exp_ms == CACHIFY_EXP_DEFAULT)
+        exp = default_exp_ms;
+    else if (opts->exp_ms < 0 || opts->exp_ms > PROTO_MS_MAX)
         return wire_refuse(err, errlen,
                            "bad exp_ms %lld: expected milliseconds, "
-                           "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE",
+                           "CACHIFY_EXP_DEFAULT (0) or CACHIFY_EXP_NONE",
                            opts->exp_ms);
-    if ((wait_ms < 0 && wait_ms != CACHIFY_FOREVER) || wait_ms > PROTO_MS_MAX)
+    else
+        exp = opts->exp_ms;
+    /* nowait, or a wait of 0 ms, is one attempt: no WAIT is sent.  A
+     * negative wait is refused rather than read as "forever" (C's -1
+     * habit) or as "one attempt" (py-cachify's arithmetic): the caller
+     * meant one of them, and only they know which. */
+    if (opts->nowait)
+        wait_ms = 0;
+    else if (opts->timeout_ms == CACHIFY_FOREVER)
+        wait_ms = WIRE_WAIT_FOREVER;
+    else if (opts->timeout_ms < 0 || opts->timeout_ms > PROTO_MS_MAX)
         return wire_refuse(err, errlen,
                            "bad timeout_ms %lld: expected milliseconds or "
-                           "CACHIFY_FOREVER", opts->timeout_ms);
+                           "CACHIFY_FOREVER (a negative is not a wait)",
+                           opts->timeout_ms);
+    else
+        wait_ms = opts->timeout_ms;
     out->ttl_ms = exp;
     out->wait_ms = wait_ms;
     out->session = opts->session != 0;
@@ -172,7 +188,8 @@ static void put_num(struct wire_args *a, unsigned long long v)
 }
 
 /* A TTL or WAIT: milliseconds, or FOREVER for none (0 or below: the
- * checks above let through only 0 for TTL and CACHIFY_FOREVER for WAIT). */
+ * checks above let through only 0 for TTL and WIRE_WAIT_FOREVER for
+ * WAIT). */
 static void put_ms(struct wire_args *a, long long ms)
 {
     if (ms > 0)
@@ -259,7 +276,7 @@ long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
 {
     if (op != WIRE_ACQUIRE || lock->wait_ms == 0)
         return io_timeout_ms;
-    if (lock->wait_ms == CACHIFY_FOREVER)
+    if (lock->wait_ms == WIRE_WAIT_FOREVER)
         return -1;
     return io_timeout_ms + lock->wait_ms;
 }

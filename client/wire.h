@@ -55,10 +55,15 @@ struct wire_options {
     size_t prefixlen;
 };
 
+/* wire_lock's wait_ms for WAIT FOREVER.  Inside the library only: the
+ * public CACHIFY_FOREVER is turned into it by wire_lock_opts, so the
+ * transports and the embedded store keep "negative: no bound". */
+#define WIRE_WAIT_FOREVER (-1LL)
+
 /* A lock's options resolved for ACQUIRE (cachify_lock_opts). */
 struct wire_lock {
     long long ttl_ms;  /* 0: no expiry (TTL FOREVER) */
-    long long wait_ms; /* 0: one attempt; CACHIFY_FOREVER: no bound */
+    long long wait_ms; /* 0: one attempt; WIRE_WAIT_FOREVER: no bound */
     int session;       /* 1: SESSION */
 };
 
@@ -83,7 +88,8 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
                    size_t errlen);
 
 /* opts (NULL: CACHIFY_LOCK_OPTS_DEFAULT) into *out; CACHIFY_EXP_DEFAULT
- * becomes default_exp_ms. */
+ * (0) becomes default_exp_ms, CACHIFY_EXP_NONE ttl_ms 0, CACHIFY_FOREVER
+ * WIRE_WAIT_FOREVER; any other negative is refused. */
 int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen);

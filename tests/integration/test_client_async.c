@@ -61,6 +61,20 @@ START_TEST(test_calls)
         run_for(0.05);
     ck_assert_int_eq(IS_LOCKED(ac, "short"), 0);
 
+    /* Zeros are defaults: a zeroed struct's lock expires (30 s), never
+     * outlives its holder; -1 is not "forever" but refused. */
+    struct cachify_lock_opts zero = { 0 };
+    take(ac, "zeroed", &zero);
+    ms = PTTL(ac, "zeroed");
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    zero.timeout_ms = 2000;
+    take(ac, "zeroed2", &zero);
+    ms = PTTL(ac, "zeroed2");
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    zero.timeout_ms = -1;
+    ck_assert_int_eq(cachify_async_acquire(ac, "z", &zero, rec_tok, &b),
+                     CACHIFY_ERR_ARG);
+
     /* Binary-safe keys: spaces, CR LF, quotes, high bytes. */
     static const char odd[] = "sp ace\r\n\"q\"\xff";
     uint64_t t3 = take(ac, odd, NULL);

@@ -143,6 +143,37 @@ START_TEST(expiry)
 }
 END_TEST
 
+/* A zeroed lock option struct, or one naming only the wait, takes a lock
+ * that expires with the handle's default (30 s); a lock without expiry is
+ * asked for by name, and a negative wait is refused, -1 included. */
+START_TEST(zero_options_expire)
+{
+    struct cachify_lock_opts zero = {0};
+    struct cachify_lock_opts wait2s = {.nowait = 0, .timeout_ms = 2000};
+    struct cachify_lock_opts minus1 = {.nowait = 0, .timeout_ms = -1};
+    struct cachify *a;
+    uint64_t t;
+    long long ms = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    ck_assert_int_eq(cachify_acquire(a, "z0", &zero, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "z0", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_acquire(a, "z0", &zero, &t), CACHIFY_LOCKED);
+    ck_assert_int_eq(cachify_acquire(a, "z1", &wait2s, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "z1", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_acquire(a, "z2", &minus1, &t), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(cachify_errstr(a),
+                     "bad timeout_ms -1: expected milliseconds or "
+                     "CACHIFY_FOREVER (a negative is not a wait)");
+    ck_assert_int_eq(cachify_is_locked(a, "z2"), 0);
+    cachify_close(a);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(waits)
 {
     struct cachify_lock_opts short_exp = lock_opts(1, 0, 300, 0);
@@ -773,6 +804,7 @@ int main(void)
     tcase_set_timeout(net, 120);
     tcase_add_loop_test(both, acquire_release, 0, 2);
     tcase_add_loop_test(both, expiry, 0, 2);
+    tcase_add_loop_test(both, zero_options_expire, 0, 2);
     tcase_add_loop_test(both, waits, 0, 2);
     tcase_add_loop_test(both, release_after_expiry, 0, 2);
     tcase_add_loop_test(both, session_locks, 0, 2);

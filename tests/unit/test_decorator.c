@@ -94,6 +94,26 @@ START_TEST(locked_fn_refuses_held_key)
 }
 END_TEST
 
+/* Zeroed options are the defaults: the body's lock expires (30 s). */
+static const struct cachify_lock_opts zero_opts = {0};
+static long long g_pttl;
+
+CACHIFY_LOCKED_FN_VOID(zeroed, (int n), (n), ("zeroed-%d", n), &zero_opts)
+{
+    char key[32];
+
+    snprintf(key, sizeof key, "zeroed-%d", n);
+    ck_assert_int_eq(cachify_pttl(g_c, key, &g_pttl), CACHIFY_OK);
+}
+
+START_TEST(zeroed_opts_expire)
+{
+    g_pttl = 0;
+    ck_assert_int_eq(zeroed(g_c, 1), CACHIFY_OK);
+    ck_assert_msg(g_pttl > 29000 && g_pttl <= 30000, "pttl %lld", g_pttl);
+}
+END_TEST
+
 /* Not reentrant: the body calling itself with the same key is refused. */
 CACHIFY_LOCKED_FN(int, recurse, (int depth), (depth), ("recurse"), NULL)
 {
@@ -358,7 +378,8 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {
-        locked_fn_runs_under_lock, locked_fn_refuses_held_key, not_reentrant,
+        locked_fn_runs_under_lock, locked_fn_refuses_held_key,
+        zeroed_opts_expire, not_reentrant,
         long_keys, once_fn, prefix, scoped_lock_every_exit,
         guard_release_twice, guard_after_expiry_keeps_new_holder, with_lock_calls,
         status_names,

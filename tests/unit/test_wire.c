@@ -2,9 +2,9 @@
  * of the protocol shared by the sync and the async API.
  *
  * Owns: the unit tests of option and argument checks (with their messages),
- * lock options turned into ACQUIRE arguments, the RESP bytes of every
- * request, reply bounds, and replies turned into statuses, values and
- * messages: every error code, and hostile or odd replies (wrong types,
+ * lock options turned into ACQUIRE arguments (zeros as defaults, "forever"
+ * only by name), the RESP bytes of every request, reply bounds, and
+ * replies turned into statuses, values and messages: every error code, and hostile or odd replies (wrong types,
  * empty or unknown codes, bad tokens, a nil).  No sockets: replies are made
  * by proto/resp.c's parser from the bytes a server would send.
  */
@@ -155,7 +155,7 @@ START_TEST(lock_options)
     o = (struct cachify_lock_opts){0, CACHIFY_FOREVER, 1234, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(l.ttl_ms, 1234);
-    ck_assert_int_eq(l.wait_ms, CACHIFY_FOREVER);
+    ck_assert_int_eq(l.wait_ms, WIRE_WAIT_FOREVER);
 
     /* nowait: the timeout is not looked at. */
     o = (struct cachify_lock_opts){1, -77, CACHIFY_EXP_DEFAULT, 0};
@@ -167,7 +167,7 @@ START_TEST(lock_options)
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad exp_ms -2: expected milliseconds, "
-                          "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE");
+                          "CACHIFY_EXP_DEFAULT (0) or CACHIFY_EXP_NONE");
     o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX + 1, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
     o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX, 0};
@@ -176,9 +176,63 @@ START_TEST(lock_options)
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad timeout_ms -2: expected milliseconds or "
-                          "CACHIFY_FOREVER");
+                          "CACHIFY_FOREVER (a negative is not a wait)");
     o = (struct cachify_lock_opts){0, PROTO_MS_MAX + 1, 10, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
+}
+END_TEST
+
+/* Every zero is the default: a zeroed struct, or one that names only the
+ * fields it cares about, takes a lock that expires (the handle's default),
+ * never one that outlives a crashed holder. */
+START_TEST(zero_lock_options_are_defaults)
+{
+    struct cachify_lock_opts zero = {0};
+    struct cachify_lock_opts some = {.nowait = 0, .timeout_ms = 2000};
+    struct cachify_lock_opts dflt = CACHIFY_LOCK_OPTS_DEFAULT;
+    struct wire_lock l, d;
+
+    ck_assert_int_eq(wire_lock_opts(&zero, 30000, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 30000);
+    ck_assert_int_eq(l.wait_ms, 0); /* a wait of 0 ms: one attempt */
+    ck_assert_int_eq(l.session, 0);
+    ck_assert_int_eq(wire_lock_opts(&dflt, 30000, &d, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, d.ttl_ms);
+    ck_assert_int_eq(l.wait_ms, d.wait_ms);
+    ck_assert_int_eq(l.session, d.session);
+    ck_assert_int_eq(wire_lock_opts(&some, 700, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 700);
+    ck_assert_int_eq(l.wait_ms, 2000);
+    ck_assert_int_eq(CACHIFY_EXP_DEFAULT, 0);
+    /* No expiry only by name. */
+    some.exp_ms = CACHIFY_EXP_NONE;
+    ck_assert_int_ne(CACHIFY_EXP_NONE, 0);
+    ck_assert_int_eq(wire_lock_opts(&some, 700, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 0); /* TTL FOREVER */
+}
+END_TEST
+
+/* Waiting forever is CACHIFY_FOREVER only: -1 (a likely accident) and
+ * every other negative are refused, whatever else is set. */
+START_TEST(negative_timeouts_refused)
+{
+    struct cachify_lock_opts o = {.nowait = 0, .timeout_ms = -1};
+    struct wire_lock l;
+    char err[256];
+
+    ck_assert(CACHIFY_FOREVER != -1);
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, err, sizeof err),
+                     CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "bad timeout_ms -1: expected milliseconds or "
+                          "CACHIFY_FOREVER (a negative is not a wait)");
+    o.timeout_ms = LLONG_MIN;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_ERR_ARG);
+    o.timeout_ms = CACHIFY_FOREVER;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.wait_ms, WIRE_WAIT_FOREVER);
+    /* The same for exp_ms: -1 is neither the default nor "never". */
+    o.exp_ms = -1;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_ERR_ARG);
 }
 END_TEST
 
@@ -221,7 +275,7 @@ START_TEST(arguments)
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|FOREVER");
     q.lock = (struct wire_lock){10, 250, 0};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|10|WAIT|250");
-    q.lock = (struct wire_lock){10, CACHIFY_FOREVER, 1};
+    q.lock = (struct wire_lock){10, WIRE_WAIT_FOREVER, 1};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|10|WAIT|FOREVER|SESSION");
     q.lock = (struct wire_lock){PROTO_MS_MAX, PROTO_MS_MAX, 1};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|1099511627776|WAIT|"
@@ -266,7 +320,7 @@ START_TEST(encoding)
     ck_assert_int_eq(memcmp(out, want, n), 0);
 
     q = req(WIRE_ACQUIRE, "k");
-    q.lock = (struct wire_lock){30000, CACHIFY_FOREVER, 1};
+    q.lock = (struct wire_lock){30000, WIRE_WAIT_FOREVER, 1};
     out = wire_request(&q, buf, sizeof buf, &n);
     ck_assert_ptr_eq(out, buf);
     ck_assert_uint_eq(n, strlen("*7\r\n$7\r\nACQUIRE\r\n$1\r\nk\r\n$3\r\nTTL"
@@ -322,7 +376,7 @@ END_TEST
 START_TEST(reply_bounds)
 {
     struct wire_lock none = {10, 0, 0}, wait = {10, 250, 0},
-                     forever = {10, CACHIFY_FOREVER, 0};
+                     forever = {10, WIRE_WAIT_FOREVER, 0};
 
     ck_assert_int_eq(wire_reply_timeout_ms(WIRE_PTTL, NULL, 5000), 5000);
     ck_assert_int_eq(wire_reply_timeout_ms(WIRE_AUTH, NULL, 300), 300);
@@ -525,8 +579,9 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {
-        handle_options, prefix_and_key_bounds, lock_options, tokens_and_times,
-        arguments, encoding, long_request_allocated, reply_bounds,
+        handle_options, prefix_and_key_bounds, lock_options,
+        zero_lock_options_are_defaults, negative_timeouts_refused,
+        tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
         long_error_kept_whole, locked_wording, op_names,
     };
     Suite *s = suite_create("wire");
