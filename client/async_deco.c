@@ -82,33 +82,6 @@ void adeco_detach_all(struct cachify_async *ac)
     }
 }
 
-/* The key from fmt and ap, malloc'ed: CACHIFY_OK with *out, or
- * CACHIFY_ERR_ARG (empty, longer than CACHIFY_KEY_MAX, bad format) or
- * CACHIFY_ERR_NOMEM. */
-static int vformat_key(char **out, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    char *key;
-    int n;
-
-    *out = NULL;
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    if (n <= 0 || n > CACHIFY_KEY_MAX) {
-        va_end(ap2);
-        return CACHIFY_ERR_ARG;
-    }
-    key = malloc((size_t)n + 1);
-    if (key == NULL) {
-        va_end(ap2);
-        return CACHIFY_ERR_NOMEM;
-    }
-    vsnprintf(key, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    *out = key;
-    return CACHIFY_OK;
-}
-
 static void released_cb(struct cachify_async *ac, int status, long long value,
                         const char *errstr, void *arg)
 {
@@ -162,7 +135,8 @@ static int vcall_start(struct cachify_async *ac,
         return CACHIFY_ERR_ARG;
     if (ac->closing)
         return CACHIFY_ERR_CLOSED;
-    rc = vformat_key(&key, fmt, ap);
+    /* Always allocated: the call keeps its key until it completes. */
+    rc = wire_format_key(NULL, 0, &key, NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     call = calloc(1, sizeof *call);
@@ -234,7 +208,7 @@ static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
 
     if (ac == NULL || fmt == NULL)
         return CACHIFY_ERR_ARG;
-    rc = vformat_key(&key, fmt, ap);
+    rc = wire_format_key(NULL, 0, &key, NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = release ? cachify_async_force_release(ac, key, cb, arg)

@@ -1,9 +1,10 @@
 /* client/scoped.c - scoped locks (cachify_with_lock, guards) and the
  * functions behind the decorator macros of cachify.h.
  *
- * Owns: the guard's copy of its key, and key formatting for decorated
- * functions.  Does not own: the lock calls themselves (sync.c), which work
- * the same on every backend, so this file has no backend code at all.
+ * Owns: the guard's copy of its key, and the keys of decorated functions
+ * (formatted and checked by wire.c, shared with the async decorators).
+ * Does not own: the lock calls themselves (sync.c), which work the same on
+ * every backend, so this file has no backend code at all.
  *
  * A guard releases with its token, so a guard whose lock expired and was
  * taken by someone else releases nothing (py-cachify's context manager
@@ -16,6 +17,7 @@
 
 #include "client/cachify.h"
 #include "client/sync_internal.h"
+#include "client/wire.h"
 
 /* Formatted keys up to this size need no allocation in the companions;
  * longer ones (up to CACHIFY_KEY_MAX) are allocated. */
@@ -73,38 +75,18 @@ void cachify_guard_release(struct cachify_guard *g)
     g->token = 0;
 }
 
-/* vsnprintf into buf[cap], or into an allocation when longer.  CACHIFY_OK
- * with *out (buf or malloc'd), or an error with c's message set. */
+/* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation:
+ * CACHIFY_OK with *out, or an error with c's message set. */
 static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
                       const char *fmt, va_list ap)
 {
-    va_list ap2;
-    int n;
+    char why[128];
+    int rc = wire_format_key(buf, cap, out, why, sizeof why, fmt, ap);
 
-    va_copy(ap2, ap);
-    n = vsnprintf(buf, cap, fmt, ap);
-    if (n < 0) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "bad key format");
-    }
-    if ((size_t)n > CACHIFY_KEY_MAX) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
-                                    "formatted key longer than %d bytes",
-                                    CACHIFY_KEY_MAX);
-    }
-    if ((size_t)n < cap) {
-        va_end(ap2);
-        *out = buf;
-        return CACHIFY_OK;
-    }
-    *out = malloc((size_t)n + 1);
-    if (*out == NULL) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
-    }
-    vsnprintf(*out, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
+    if (rc == CACHIFY_ERR_NOMEM)
+        return cachify_impl_set_err(c, rc, "out of memory");
+    if (rc != CACHIFY_OK)
+        return cachify_impl_set_err(c, rc, "%s", why);
     return CACHIFY_OK;
 }
 

@@ -99,6 +99,48 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
     return CACHIFY_OK;
 }
 
+int wire_format_key(char *buf, size_t cap, char **out, char *err,
+                    size_t errlen, const char *fmt, va_list ap)
+{
+    char *key = buf;
+    va_list ap2;
+    size_t len;
+    int n;
+
+    *out = NULL;
+    va_copy(ap2, ap);
+    n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0 || (size_t)n > CACHIFY_KEY_MAX) {
+        va_end(ap2);
+        return n < 0 ? wire_refuse(err, errlen, "bad key format")
+                     : wire_refuse(err, errlen,
+                                   "formatted key longer than %d bytes",
+                                   CACHIFY_KEY_MAX);
+    }
+    if ((size_t)n >= cap) {
+        key = malloc((size_t)n + 1);
+        if (key == NULL) {
+            va_end(ap2);
+            return CACHIFY_ERR_NOMEM;
+        }
+        vsnprintf(key, (size_t)n + 1, fmt, ap2);
+    }
+    va_end(ap2);
+    /* vsnprintf counts every byte it wrote; strlen stops at the first
+     * NUL.  Taking the shorter key would lock another key than the one the
+     * arguments name. */
+    len = strlen(key);
+    if (len != (size_t)n) {
+        if (key != buf)
+            free(key);
+        return wire_refuse(err, errlen,
+                           "formatted key has a NUL byte at offset %zu "
+                           "(of %d bytes): keys cannot hold NUL", len, n);
+    }
+    *out = key;
+    return CACHIFY_OK;
+}
+
 int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen)

@@ -22,6 +22,7 @@
 #ifndef CACHIFY_CLIENT_WIRE_H
 #define CACHIFY_CLIENT_WIRE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +94,16 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
 int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen);
+
+/* The key of a decorated call, printf-style from fmt and ap: into buf[cap]
+ * when it fits (buf may be NULL with cap 0), else into an allocation;
+ * *out is buf or the allocation, which the caller frees.  CACHIFY_OK;
+ * CACHIFY_ERR_ARG for a bad format, a key longer than CACHIFY_KEY_MAX or
+ * one with a NUL byte inside (a %c given 0: the key would be cut there
+ * without a word); CACHIFY_ERR_NOMEM (err not written). */
+int wire_format_key(char *buf, size_t cap, char **out, char *err,
+                    size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 /* The token of a release with a token (a forced release has none). */
 int wire_check_release(uint64_t token, char *err, size_t errlen);

@@ -419,6 +419,15 @@ CACHIFY_ASYNC_LOCKED_FN(nightly, (int day), (day), ("nightly"), NULL)
     cachify_async_call_done(call);
 }
 
+/* A %c of 0 would put a NUL inside the key. */
+CACHIFY_ASYNC_LOCKED_FN(nul_job, (char ch), (ch), ("a%cb", ch), NULL)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    (void)ch;
+    j->ran++;
+    cachify_async_call_done(call);
+}
+
 static void job_done(int status, const char *errstr, void *ctx)
 {
     struct job *j = ctx;
@@ -492,6 +501,19 @@ START_TEST(test_decorator)
     cachify_async_call_done(j4.call);
     RUN_UNTIL(j4.done_called);
     job_check(&j4, CACHIFY_OK, 1);
+
+    /* A NUL inside the formatted key is refused, not cut short. */
+    struct job j8 = { 0 };
+    struct rec nr = { 0 };
+    ck_assert_int_eq(nul_job(ac, &j8, job_done, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_job_is_locked(ac, rec_val, &nr, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_job_release(ac, rec_val, &nr, 0), CACHIFY_ERR_ARG);
+    run_for(0.05);
+    ck_assert_int_eq(j8.ran + j8.done_called + nr.called, 0);
+    ck_assert_int_eq(IS_LOCKED(ac, "a"), 0);
+    CALL(nul_job(ac, &j8, job_done, 'x'));
+    RUN_UNTIL(j8.done_called);
+    job_check(&j8, CACHIFY_OK, 1);
 
     struct job j7 = { 0 };
     struct rec n = { 0 };

@@ -176,6 +176,33 @@ START_TEST(long_keys)
 }
 END_TEST
 
+/* A %c given 0 puts a NUL inside the key: refused, not cut to "a". */
+CACHIFY_LOCKED_FN_VOID(nul_key, (char ch, int pad), (ch, pad),
+                       ("a%cb%*s", ch, pad, ""), NULL)
+{
+    (void)ch, (void)pad;
+    g_body_runs++;
+}
+
+START_TEST(nul_in_key_refused)
+{
+    ck_assert_int_eq(nul_key(g_c, 0, 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "formatted key has a NUL byte at offset 1 (of 3 bytes): "
+                     "keys cannot hold NUL");
+    ck_assert_int_eq(g_body_runs, 0);
+    ck_assert_int_eq(cachify_is_locked(g_c, "a"), 0);
+    ck_assert_int_eq(nul_key_is_locked(g_c, 0, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_key_release(g_c, 0, 0), CACHIFY_ERR_ARG);
+    /* The same past the stack buffer (an allocated key). */
+    ck_assert_int_eq(nul_key(g_c, 0, 1000), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(g_body_runs, 0);
+    /* Any other byte is a key like any other. */
+    ck_assert_int_eq(nul_key(g_c, 'x', 0), CACHIFY_OK);
+    ck_assert_int_eq(g_body_runs, 1);
+}
+END_TEST
+
 /* ---- once ---- */
 
 /* The key uses a subset of the parameters. */
@@ -380,7 +407,7 @@ int main(void)
     const TTest *tests[] = {
         locked_fn_runs_under_lock, locked_fn_refuses_held_key,
         zeroed_opts_expire, not_reentrant,
-        long_keys, once_fn, prefix, scoped_lock_every_exit,
+        long_keys, nul_in_key_refused, once_fn, prefix, scoped_lock_every_exit,
         guard_release_twice, guard_after_expiry_keeps_new_holder, with_lock_calls,
         status_names,
     };

@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,59 @@ START_TEST(negative_timeouts_refused)
     /* The same for exp_ms: -1 is neither the default nor "never". */
     o.exp_ms = -1;
     ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_ERR_ARG);
+}
+END_TEST
+
+static int format_key(char *buf, size_t cap, char **out, char *err,
+                      size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int format_key(char *buf, size_t cap, char **out, char *err,
+                      size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = wire_format_key(buf, cap, out, err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+START_TEST(decorated_keys)
+{
+    char buf[8], err[256], *key;
+
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "k-%d", 7), CACHIFY_OK);
+    ck_assert_ptr_eq(key, buf);
+    ck_assert_str_eq(key, "k-7");
+    /* Too long for the buffer: allocated. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "key-%s", "longer"), CACHIFY_OK);
+    ck_assert_ptr_ne(key, buf);
+    ck_assert_str_eq(key, "key-longer");
+    free(key);
+    ck_assert_int_eq(format_key(NULL, 0, &key, NULL, 0, "k"), CACHIFY_OK);
+    ck_assert_str_eq(key, "k");
+    free(key);
+    /* A NUL inside, from the buffer or from an allocation. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "a%cb", 0), CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(key);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 1 (of 3 "
+                          "bytes): keys cannot hold NUL");
+    ck_assert_int_eq(format_key(NULL, 0, &key, NULL, 0, "%c", 0),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "abcdefghij%c", 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 10 (of 11 "
+                          "bytes): keys cannot hold NUL");
+    /* Longer than CACHIFY_KEY_MAX. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "%*s", CACHIFY_KEY_MAX + 1, ""),
+                     CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key longer than 65536 bytes");
 }
 END_TEST
 
@@ -581,7 +635,7 @@ int main(void)
     const TTest *tests[] = {
         handle_options, prefix_and_key_bounds, lock_options,
         zero_lock_options_are_defaults, negative_timeouts_refused,
-        tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
+        decorated_keys, tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
         long_error_kept_whole, locked_wording, op_names,
     };
     Suite *s = suite_create("wire");
