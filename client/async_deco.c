@@ -86,11 +86,23 @@ static void released_cb(struct cachify_async *ac, int status, long long value,
                         const char *errstr, void *arg)
 {
     struct cachify_async_call *call = arg;
+    char *msg = NULL;
 
     (void)ac;
-    (void)value; /* 0: the lock had expired; the body still ran */
+    if (status >= 0 && value == 0) {
+        /* Not held by our token any more: the body ran, but not all of it
+         * under the lock.  The message names the key, as "already locked"
+         * does; without memory for it, the tail alone still says what. */
+        size_t n = strlen(call->key) + sizeof WIRE_LOST_TAIL;
+
+        status = CACHIFY_LOST;
+        if ((msg = malloc(n)) != NULL)
+            snprintf(msg, n, "%s%s", call->key, WIRE_LOST_TAIL);
+        errstr = msg != NULL ? msg : WIRE_LOST_TAIL + 1;
+    }
     call->done(status < 0 ? status : CACHIFY_OK, status < 0 ? errstr : "",
                call->ctx);
+    free(msg);
     call_free(call);
 }
 

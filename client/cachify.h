@@ -57,9 +57,14 @@ enum cachify_status {
     CACHIFY_ERR_ARG = -7,    /* bad URL, key or option */
     CACHIFY_ERR_NOMEM = -8,  /* out of memory */
     CACHIFY_ERR_CLOSED = -9, /* async: the client closed before the reply */
+    CACHIFY_LOST = -10,      /* the body ran, but at its release the lock
+                                was no longer held by its token: it expired
+                                or was force-released meanwhile, and someone
+                                else may have held it while the body ran */
 };
 
-/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ...; "?" for anything else. */
+/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST"; "?" for anything
+ * else. */
 const char *cachify_status_name(int status);
 
 /* In both option structs a zero field means its default, so `{0}` and a
@@ -146,7 +151,11 @@ int cachify_ping(struct cachify *c);
 /* ---------------------------------------------------------- scoped lock */
 
 /* Runs fn(arg, token) while holding key, then releases it with its token.
- * Returns the acquire status (fn did not run unless it is CACHIFY_OK). */
+ * Returns CACHIFY_OK (fn ran, the lock was released), CACHIFY_LOST (fn
+ * ran, but the release found the lock no longer held by its token), or
+ * the acquire's status (fn did not run).  A failed release (CACHIFY_ERR_IO
+ * ...) leaves its message in cachify_errstr and returns CACHIFY_OK: the
+ * lock then ends with its TTL. */
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
                       void (*fn)(void *arg, uint64_t token), void *arg);
@@ -164,15 +173,20 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts);
 
 /* Releases a held guard (with its token) and frees its key; safe to call
- * twice and on a guard whose acquire failed. */
-void cachify_guard_release(struct cachify_guard *g);
+ * twice and on a guard whose acquire failed (both CACHIFY_OK).  Returns
+ * CACHIFY_OK, CACHIFY_LOST when the lock was no longer held by the guard's
+ * token (message in cachify_errstr), or the release's error. */
+int cachify_guard_release(struct cachify_guard *g);
 
 /* Declares guard variable `g` that holds key until the enclosing scope ends
  * by any path (return, break, goto), through the cleanup attribute of GCC
  * and Clang:
  *     CACHIFY_SCOPED_LOCK(g, c, "job", &opts);
  *     if (g.status != CACHIFY_OK) return g.status;
- *     ... critical section ...                                          */
+ *     ... critical section ...
+ *     return cachify_guard_release(&g);   optional: CACHIFY_LOST, ...
+ * The cleanup cannot report CACHIFY_LOST; to learn it, release the guard
+ * yourself at the end (the cleanup then has nothing left to do). */
 #define CACHIFY_SCOPED_LOCK(g, c, key, opts)                               \
     struct cachify_guard g __attribute__((cleanup(cachify_guard_release))) \
         = cachify_guard_acquire((c), (key), (opts))
@@ -315,8 +329,11 @@ static inline void cachify_impl_use(int n, ...)
  * is just ("job")), checked by the compiler; acquires it with opts (a
  * const struct cachify_lock_opts *, NULL for the defaults; evaluated at each
  * call); runs the body with *result set (result may be NULL); releases the
- * lock with its token and returns CACHIFY_OK.  Or it returns the acquire's
- * status (CACHIFY_LOCKED, ...) without running the body.  args repeats the
+ * lock with its token and returns CACHIFY_OK, or CACHIFY_LOST when the
+ * release found the lock no longer held by its token (the body outlived
+ * exp, or the lock was force-released; *result is still set).  Or it
+ * returns the acquire's status (CACHIFY_LOCKED, ...) without running the
+ * body.  args repeats the
  * parameter names, to call the body.  ret must be a plain type name
  * (typedef arrays and function pointers); the function needs at least one
  * parameter.  The functions have external linkage like any function
@@ -334,7 +351,9 @@ static inline void cachify_impl_use(int n, ...)
     static ret name##_body params
 
 /* The one function body of every sync decorator: take the lock with opts,
- * run `run` (the body) and release with the token; when the key is held
+ * run `run` (the body) and release with the token (CACHIFY_LOST when the
+ * lock was gone by then; a failed release is not the body's failure, and
+ * its message stays in cachify_errstr); when the key is held
  * and `skip` is true (once without raise_on_locked), run `on_skip` and
  * answer 1 instead of CACHIFY_LOCKED. */
 #define CACHIFY_IMPL_SYNC_CALL(keyspec, opts, run, skip, on_skip)             \
@@ -345,7 +364,8 @@ static inline void cachify_impl_use(int n, ...)
                                   CACHIFY_IMPL_UNPAREN keyspec);              \
         if (cachify_st_ == CACHIFY_OK) {                                      \
             run;                                                              \
-            cachify_guard_release(&cachify_g_);                               \
+            if (cachify_guard_release(&cachify_g_) == CACHIFY_LOST)           \
+                cachify_st_ = CACHIFY_LOST;                                   \
         } else if (cachify_st_ == CACHIFY_LOCKED && (skip)) {                 \
             on_skip;                                                          \
             cachify_st_ = 1;                                                  \
@@ -373,8 +393,9 @@ static inline void cachify_impl_use(int n, ...)
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...):
  * one attempt with the default lock options.  name() returns CACHIFY_OK
- * when the body ran (*result set); when another call holds the key it
- * returns CACHIFY_LOCKED if raise_on_locked, else 1 with *result =
+ * when the body ran (*result set; CACHIFY_LOST as for CACHIFY_LOCKED_FN
+ * when the lock was gone at its release); when another call holds the key
+ * it returns CACHIFY_LOCKED if raise_on_locked, else 1 with *result =
  * return_on_locked (evaluated then); or another error.  Same companions. */
 #define CACHIFY_ONCE_FN(ret, name, params, args, keyspec, raise_on_locked,    \
                         return_on_locked)                                     \
@@ -447,8 +468,10 @@ static inline void cachify_impl_use(int n, ...)
  * (cachify_async_call_ctx), which comes back to `done`.  Pointer arguments
  * are copied as pointers: what they point to must outlive the call.
  *
- * done's status: CACHIFY_OK when the body ran and the lock was released (or
- * had expired meanwhile: the token kept a later holder's lock safe); the
+ * done's status: CACHIFY_OK when the body ran and the lock was released;
+ * CACHIFY_LOST when the body ran but the release found the lock no longer
+ * held by its token (it expired or was force-released meanwhile; the
+ * token kept a later holder's lock safe); the
  * acquire's failure when the body did not run -- CACHIFY_LOCKED /
  * CACHIFY_TIMEOUT with "<key> is already locked!", py-cachify's
  * CachifyLockError; or the release's error (CACHIFY_ERR_IO,

@@ -8,7 +8,7 @@
  *
  * A guard releases with its token, so a guard whose lock expired and was
  * taken by someone else releases nothing (py-cachify's context manager
- * deletes the key whoever holds it).
+ * deletes the key whoever holds it), and says so: CACHIFY_LOST.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +22,20 @@
 /* Formatted keys up to this size need no allocation in the companions;
  * longer ones (up to CACHIFY_KEY_MAX) are allocated. */
 #define KEY_STACK 256
+
+/* Releases key with token: CACHIFY_OK; CACHIFY_LOST with c's message when
+ * token no longer held it; or the release's error (its message kept). */
+static int release_held(struct cachify *c, const char *key, uint64_t token)
+{
+    int rc = cachify_release(c, key, token);
+
+    if (rc == 1)
+        return CACHIFY_OK;
+    if (rc == 0)
+        return cachify_impl_set_err(c, CACHIFY_LOST, "%s%s", key,
+                                    WIRE_LOST_TAIL);
+    return rc;
+}
 
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
@@ -38,9 +52,10 @@ int cachify_with_lock(struct cachify *c, const char *key,
         return rc;
     fn(arg, token);
     /* A failed release leaves its message in cachify_errstr; the lock then
-     * ends with its TTL. */
-    cachify_release(c, key, token);
-    return CACHIFY_OK;
+     * ends with its TTL.  A lost lock is said: fn ran unprotected for a
+     * while, which its caller may have to undo. */
+    return release_held(c, key, token) == CACHIFY_LOST ? CACHIFY_LOST
+                                                       : CACHIFY_OK;
 }
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
@@ -64,15 +79,18 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
     return g;
 }
 
-void cachify_guard_release(struct cachify_guard *g)
+int cachify_guard_release(struct cachify_guard *g)
 {
+    int rc = CACHIFY_OK;
+
     if (g == NULL || g->key == NULL)
-        return; /* failed acquire, or released already */
+        return CACHIFY_OK; /* failed acquire, or released already */
     if (g->status == CACHIFY_OK)
-        cachify_release(g->client, g->key, g->token);
+        rc = release_held(g->client, g->key, g->token);
     free(g->key);
     g->key = NULL;
     g->token = 0;
+    return rc;
 }
 
 /* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation:

@@ -70,6 +70,7 @@ const char *cachify_status_name(int status)
     case CACHIFY_ERR_ARG: return "ERR_ARG";
     case CACHIFY_ERR_NOMEM: return "ERR_NOMEM";
     case CACHIFY_ERR_CLOSED: return "ERR_CLOSED";
+    case CACHIFY_LOST: return "LOST";
     default: return "?";
     }
 }

@@ -172,6 +172,13 @@ long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
  * prefix, as py-cachify leaves out its own). */
 #define WIRE_LOCKED_TAIL " is already locked!"
 
+/* The tail of the message of CACHIFY_LOST, after the key as the caller
+ * gave it: a decorated call or a scoped lock whose release by token found
+ * the lock gone. */
+#define WIRE_LOST_TAIL                                                        \
+    " was no longer held at its release: it expired or was force-released " \
+    "while the body ran"
+
 /* Messages wire_reply words itself ("bad token ..."): 80 bytes hold the
  * longest with a 20-digit number. */
 #define WIRE_NOTE_MAX 80

@@ -419,6 +419,17 @@ CACHIFY_ASYNC_LOCKED_FN(nightly, (int day), (day), ("nightly"), NULL)
     cachify_async_call_done(call);
 }
 
+/* A lock of 100 ms: a body that ends later has lost it. */
+static const struct cachify_lock_opts brief_opts = { .exp_ms = 100 };
+
+CACHIFY_ASYNC_LOCKED_FN(brief, (int id), (id), ("brief-%d", id), &brief_opts)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    (void)id;
+    j->ran++;
+    j->call = call;
+}
+
 /* A %c of 0 would put a NUL inside the key. */
 CACHIFY_ASYNC_LOCKED_FN(nul_job, (char ch), (ch), ("a%cb", ch), NULL)
 {
@@ -492,7 +503,8 @@ START_TEST(test_decorator)
     RUN_UNTIL(j3.done_called);
     job_check(&j3, CACHIFY_OK, 1);
 
-    /* The forced release companion frees it under a running body. */
+    /* The forced release companion frees it under a running body, which
+     * then learns that it lost its lock. */
     CALL(job(ac, &j4, job_done, 9, "x"));
     RUN_UNTIL(j4.ran);
     ck_assert_int_eq(job_q(ac, 1, 9), 1);
@@ -500,7 +512,25 @@ START_TEST(test_decorator)
     ck_assert_int_eq(job_q(ac, 1, 9), 0);
     cachify_async_call_done(j4.call);
     RUN_UNTIL(j4.done_called);
-    job_check(&j4, CACHIFY_OK, 1);
+    job_check(&j4, CACHIFY_LOST, 1);
+    ck_assert_str_eq(j4.done_err, "job-9-x was no longer held at its "
+                                  "release: it expired or was force-released "
+                                  "while the body ran");
+
+    /* A body that outlives exp while another handle takes the key: lost,
+     * and the other holder keeps its lock. */
+    struct job j9 = { .finish_later = 1 };
+    struct cachify_async *other = open_h(g_url, "d:", 0);
+    CALL(brief(ac, &j9, job_done, 1));
+    RUN_UNTIL(j9.ran);
+    uint64_t t9 = take(other, "brief-1", &(struct cachify_lock_opts){
+                           .nowait = 0, .timeout_ms = 20000 });
+    cachify_async_call_done(j9.call);
+    RUN_UNTIL(j9.done_called);
+    job_check(&j9, CACHIFY_LOST, 1);
+    ck_assert_int_eq(IS_LOCKED(ac, "brief-1"), 1);
+    ck_assert_int_eq(rel(other, "brief-1", t9), 1);
+    cachify_async_close(other);
 
     /* A NUL inside the formatted key is refused, not cut short. */
     struct job j8 = { 0 };

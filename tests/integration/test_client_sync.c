@@ -242,6 +242,45 @@ START_TEST(release_after_expiry)
 }
 END_TEST
 
+/* A decorated body that outlives its lock's exp while another handle takes
+ * the key: CACHIFY_LOST, the body's result still delivered, the other
+ * holder's lock untouched. */
+static struct cachify *g_other;
+static uint64_t g_other_token;
+static const struct cachify_lock_opts short_opts = {.exp_ms = 100};
+
+CACHIFY_LOCKED_FN(int, outlive, (int n), (n), ("outlive-%d", n), &short_opts)
+{
+    struct cachify_lock_opts wait = {.nowait = 0, .timeout_ms = 20000};
+
+    /* Granted when the body's own lock expires. */
+    ck_assert_int_eq(cachify_acquire(g_other, "outlive-1", &wait,
+                                     &g_other_token), CACHIFY_OK);
+    return n + 1;
+}
+
+START_TEST(decorated_lost_lock)
+{
+    struct cachify *a;
+    int r = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    g_other = open_c();
+    ck_assert_int_eq(outlive(a, &r, 1), CACHIFY_LOST);
+    ck_assert_int_eq(r, 2);
+    ck_assert_str_eq(cachify_errstr(a),
+                     "outlive-1 was no longer held at its release: it "
+                     "expired or was force-released while the body ran");
+    ck_assert_int_eq(cachify_is_locked(a, "outlive-1"), 1);
+    ck_assert_int_eq(cachify_release(g_other, "outlive-1", g_other_token), 1);
+    ck_assert_int_eq(outlive_is_locked(a, 1), 0);
+    cachify_close(g_other);
+    cachify_close(a);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(session_locks)
 {
     struct cachify_lock_opts sess = lock_opts(1, 0, CACHIFY_EXP_NONE, 1);
@@ -807,6 +846,7 @@ int main(void)
     tcase_add_loop_test(both, zero_options_expire, 0, 2);
     tcase_add_loop_test(both, waits, 0, 2);
     tcase_add_loop_test(both, release_after_expiry, 0, 2);
+    tcase_add_loop_test(both, decorated_lost_lock, 0, 2);
     tcase_add_loop_test(both, session_locks, 0, 2);
     tcase_add_loop_test(both, prefix_and_keys, 0, 2);
     tcase_add_loop_test(both, bad_arguments, 0, 2);

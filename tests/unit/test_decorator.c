@@ -4,8 +4,10 @@
  * Owns: tests of key formatting from a decorated function's arguments, its
  * _is_locked/_release companions, once() with and without raise_on_locked,
  * cachify_with_lock, and guards released on every way out of a scope
- * (return, break, goto).  The embedded backend keeps them free of sockets;
- * tests/integration/test_client_sync.c runs the same calls on cachifyd.
+ * (return, break, goto), and CACHIFY_LOST from each of them when the lock
+ * was gone at the release.  The embedded backend keeps them free of
+ * sockets; tests/integration/test_client_sync.c runs the same calls on
+ * cachifyd.
  */
 #include <check.h>
 #include <stdio.h>
@@ -352,10 +354,74 @@ START_TEST(guard_after_expiry_keeps_new_holder)
     /* Waits until the 50 ms expiry (the store's timer thread). */
     ck_assert_int_eq(cachify_acquire(other, "exp", &wait_opts, &tok),
                      CACHIFY_OK);
-    cachify_guard_release(&g);
+    ck_assert_int_eq(cachify_guard_release(&g), CACHIFY_LOST);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "exp was no longer held at its release: it expired or "
+                     "was force-released while the body ran");
+    ck_assert_int_eq(cachify_guard_release(&g), CACHIFY_OK); /* done */
     ck_assert_int_eq(cachify_is_locked(g_c, "exp"), 1);
     ck_assert_int_eq(cachify_release(other, "exp", tok), 1);
     cachify_close(other);
+}
+END_TEST
+
+/* A body that outlives its lock's exp, while someone else takes the key:
+ * the call says CACHIFY_LOST, not CACHIFY_OK, and still hands back the
+ * body's result; the other holder keeps its lock. */
+static struct cachify *g_other;
+static uint64_t g_other_token;
+static const struct cachify_lock_opts short_opts = {.exp_ms = 50};
+
+/* Inside a body: waits until the body's lock expires, then holds it. */
+static void take_over(const char *key)
+{
+    struct cachify_lock_opts wait = {.nowait = 0, .timeout_ms = 10000};
+
+    ck_assert_int_eq(cachify_acquire(g_other, key, &wait, &g_other_token),
+                     CACHIFY_OK);
+}
+
+CACHIFY_LOCKED_FN(int, outlive, (int n), (n), ("outlive-%d", n), &short_opts)
+{
+    take_over("outlive-1");
+    return n * 2;
+}
+
+CACHIFY_ONCE_FN_VOID(outlive_once, (int n), (n), ("outlive-%d", n), 1)
+{
+    (void)n;
+    ck_assert_int_eq(cachify_force_release(g_other, "outlive-1"), 1);
+}
+
+static void outlive_cb(void *arg, uint64_t token)
+{
+    (void)arg, (void)token;
+    take_over("outlive-w");
+}
+
+START_TEST(lost_lock_is_not_ok)
+{
+    int r = 0;
+
+    open_mem(&g_other, NULL);
+    ck_assert_int_eq(outlive(g_c, &r, 1), CACHIFY_LOST);
+    ck_assert_int_eq(r, 2);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "outlive-1 was no longer held at its release: it "
+                     "expired or was force-released while the body ran");
+    ck_assert_int_eq(cachify_release(g_other, "outlive-1", g_other_token), 1);
+    /* Force-released under the body (once, default exp): lost too. */
+    ck_assert_int_eq(outlive_once(g_c, 1), CACHIFY_LOST);
+    ck_assert_int_eq(cachify_is_locked(g_c, "outlive-1"), 0);
+    /* A body that ends in time is CACHIFY_OK, as before. */
+    ck_assert_int_eq(add_one(g_c, &r, 5, "lost"), CACHIFY_OK);
+    /* cachify_with_lock. */
+    ck_assert_int_eq(cachify_with_lock(g_c, "outlive-w", &short_opts,
+                                       outlive_cb, NULL), CACHIFY_LOST);
+    ck_assert_int_eq(cachify_is_locked(g_c, "outlive-w"), 1);
+    ck_assert_int_eq(cachify_release(g_other, "outlive-w", g_other_token), 1);
+    cachify_close(g_other);
+    g_other = NULL;
 }
 END_TEST
 
@@ -397,6 +463,8 @@ START_TEST(status_names)
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_ARG), "ERR_ARG");
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_NOMEM), "ERR_NOMEM");
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_CLOSED), "ERR_CLOSED");
+    ck_assert_str_eq(cachify_status_name(CACHIFY_LOST), "LOST");
+    ck_assert_int_eq(CACHIFY_LOST, -10);
     ck_assert_str_eq(cachify_status_name(1), "?");
     ck_assert_str_eq(cachify_status_name(-100), "?");
 }
@@ -408,7 +476,8 @@ int main(void)
         locked_fn_runs_under_lock, locked_fn_refuses_held_key,
         zeroed_opts_expire, not_reentrant,
         long_keys, nul_in_key_refused, once_fn, prefix, scoped_lock_every_exit,
-        guard_release_twice, guard_after_expiry_keeps_new_holder, with_lock_calls,
+        guard_release_twice, guard_after_expiry_keeps_new_holder,
+        lost_lock_is_not_ok, with_lock_calls,
         status_names,
     };
     Suite *s = suite_create("decorator");
