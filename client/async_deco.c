@@ -129,9 +129,17 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     call->run(call, call->args);
 }
 
-/* Both start functions: format the key from fmt/ap, copy the arguments,
- * acquire with opts; skip_on_locked turns CACHIFY_LOCKED into 1. */
-static int vcall_start(struct cachify_async *ac,
+/* py-cachify's suffix op (CACHIFY_IMPL_OP_*) when ac has pycachify_keys,
+ * else none. */
+static const char *key_suffix(const struct cachify_async *ac, const char *op)
+{
+    return ac->pycachify_keys ? op : NULL;
+}
+
+/* Both start functions: format the key from fmt/ap (with op), copy the
+ * arguments, acquire with opts; skip_on_locked turns CACHIFY_LOCKED into
+ * 1. */
+static int vcall_start(struct cachify_async *ac, const char *op,
                        const struct cachify_lock_opts *opts,
                        int skip_on_locked, const void *args, size_t argsize,
                        void (*run)(struct cachify_async_call *call,
@@ -148,7 +156,7 @@ static int vcall_start(struct cachify_async *ac,
     if (ac->closing)
         return CACHIFY_ERR_CLOSED;
     /* Always allocated: the call keeps its key until it completes. */
-    rc = wire_format_key(NULL, 0, &key, NULL, 0, fmt, ap);
+    rc = wire_format_key(NULL, 0, &key, key_suffix(ac, op), NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     call = calloc(1, sizeof *call);
@@ -187,7 +195,8 @@ int cachify_impl_async_call_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, opts, 0, args, argsize, run, ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, args, argsize, run,
+                     ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -205,22 +214,22 @@ int cachify_impl_async_once_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, NULL, !raise_on_locked, args, argsize, run, ctx,
-                     done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, !raise_on_locked, args,
+                     argsize, run, ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
 
 /* The companions: format, then is_locked (release 0) or force (1). */
 static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
-                     void *arg, const char *fmt, va_list ap)
+                     void *arg, const char *op, const char *fmt, va_list ap)
 {
     char *key;
     int rc;
 
     if (ac == NULL || fmt == NULL)
         return CACHIFY_ERR_ARG;
-    rc = wire_format_key(NULL, 0, &key, NULL, 0, fmt, ap);
+    rc = wire_format_key(NULL, 0, &key, key_suffix(ac, op), NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = release ? cachify_async_force_release(ac, key, cb, arg)
@@ -231,26 +240,26 @@ static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
 
 int cachify_impl_async_is_locked_fmt(struct cachify_async *ac,
                                      cachify_value_cb cb, void *arg,
-                                     const char *fmt, ...)
+                                     const char *op, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vkey_call(ac, 0, cb, arg, fmt, ap);
+    rc = vkey_call(ac, 0, cb, arg, op, fmt, ap);
     va_end(ap);
     return rc;
 }
 
 int cachify_impl_async_release_fmt(struct cachify_async *ac,
                                    cachify_value_cb cb, void *arg,
-                                   const char *fmt, ...)
+                                   const char *op, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vkey_call(ac, 1, cb, arg, fmt, ap);
+    rc = vkey_call(ac, 1, cb, arg, op, fmt, ap);
     va_end(ap);
     return rc;
 }

@@ -93,13 +93,15 @@ int cachify_guard_release(struct cachify_guard *g)
     return rc;
 }
 
-/* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation:
+/* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation,
+ * with op (CACHIFY_IMPL_OP_*) after it when c has pycachify_keys:
  * CACHIFY_OK with *out, or an error with c's message set. */
 static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
-                      const char *fmt, va_list ap)
+                      const char *op, const char *fmt, va_list ap)
 {
+    const char *suffix = cachify_impl_pycachify_keys(c) ? op : NULL;
     char why[128];
-    int rc = wire_format_key(buf, cap, out, why, sizeof why, fmt, ap);
+    int rc = wire_format_key(buf, cap, out, suffix, why, sizeof why, fmt, ap);
 
     if (rc == CACHIFY_ERR_NOMEM)
         return cachify_impl_set_err(c, rc, "out of memory");
@@ -110,7 +112,7 @@ static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
 
 int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
-                          const char *fmt, ...)
+                          const char *op, const char *fmt, ...)
 {
     char buf[KEY_STACK], *key;
     va_list ap;
@@ -122,7 +124,7 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
@@ -140,13 +142,13 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
 
 /* The companions' shared body: formats the key, then asks whether it is
  * held (force 0) or force-releases it (force 1). */
-static int query_fmt(struct cachify *c, int force, const char *fmt,
-                     va_list ap)
+static int query_fmt(struct cachify *c, int force, const char *op,
+                     const char *fmt, va_list ap)
 {
     char buf[KEY_STACK], *key;
     if (c == NULL)
         return CACHIFY_ERR_ARG;
-    int rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    int rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = force ? cachify_force_release(c, key) : cachify_is_locked(c, key);
@@ -155,20 +157,22 @@ static int query_fmt(struct cachify *c, int force, const char *fmt,
     return rc;
 }
 
-int cachify_impl_is_locked_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_is_locked_fmt(struct cachify *c, const char *op,
+                               const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = query_fmt(c, 0, fmt, ap);
+    int rc = query_fmt(c, 0, op, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-int cachify_impl_release_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_release_fmt(struct cachify *c, const char *op,
+                             const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = query_fmt(c, 1, fmt, ap);
+    int rc = query_fmt(c, 1, op, fmt, ap);
     va_end(ap);
     return rc;
 }

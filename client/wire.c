@@ -1,11 +1,13 @@
 /* client/wire.c - the client's side of the protocol (implements
  * client/wire.h).
  *
- * Owns: the checks and messages for call arguments, the argument list of
- * each command, RESP framing of requests (with proto/encode.c's headers, the
+ * Owns: the checks and messages for call arguments, the formatting of
+ * decorated keys for both decorator runtimes, the argument list of each
+ * command, RESP framing of requests (with proto/encode.c's headers, the
  * daemon's own), and the meaning of replies, error codes included.  Does
  * not own: any I/O, any handle or any buffer it was not given, except the
- * allocation wire_request returns for a request too long for the stack.
+ * allocations wire_request and wire_format_key return for a request or a
+ * key too long for the caller's buffer.
  *
  * The table of error codes is the one place a new code gets its status;
  * the daemon's codes are listed in docs/protocol.md.
@@ -58,7 +60,7 @@ int wire_refuse(char *err, size_t errlen, const char *fmt, ...)
 int wire_options(const struct cachify_options *opts, struct wire_options *out,
                  char *err, size_t errlen)
 {
-    static const struct cachify_options none = {0, 0, 0, NULL};
+    static const struct cachify_options none = {0};
 
     if (opts == NULL)
         opts = &none;
@@ -68,7 +70,11 @@ int wire_options(const struct cachify_options *opts, struct wire_options *out,
         return wire_refuse(err, errlen,
                            "bad options: timeouts and default_exp_ms must be "
                            "0 (default) or positive");
-    out->prefix = opts->prefix != NULL ? opts->prefix : "";
+    out->pycachify_keys = opts->pycachify_keys != 0;
+    if (opts->prefix != NULL)
+        out->prefix = opts->prefix;
+    else
+        out->prefix = out->pycachify_keys ? WIRE_PYCACHIFY_PREFIX : "";
     out->prefixlen = strlen(out->prefix);
     if (out->prefixlen > CACHIFY_KEY_MAX)
         return wire_refuse(err, errlen, "prefix too long");
@@ -99,9 +105,10 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
     return CACHIFY_OK;
 }
 
-int wire_format_key(char *buf, size_t cap, char **out, char *err,
-                    size_t errlen, const char *fmt, va_list ap)
+int wire_format_key(char *buf, size_t cap, char **out, const char *suffix,
+                    char *err, size_t errlen, const char *fmt, va_list ap)
 {
+    size_t slen = suffix != NULL ? strlen(suffix) : 0;
     char *key = buf;
     va_list ap2;
     size_t len;
@@ -110,15 +117,15 @@ int wire_format_key(char *buf, size_t cap, char **out, char *err,
     *out = NULL;
     va_copy(ap2, ap);
     n = vsnprintf(buf, cap, fmt, ap);
-    if (n < 0 || (size_t)n > CACHIFY_KEY_MAX) {
+    if (n < 0 || (size_t)n + slen > CACHIFY_KEY_MAX) {
         va_end(ap2);
         return n < 0 ? wire_refuse(err, errlen, "bad key format")
                      : wire_refuse(err, errlen,
                                    "formatted key longer than %d bytes",
                                    CACHIFY_KEY_MAX);
     }
-    if ((size_t)n >= cap) {
-        key = malloc((size_t)n + 1);
+    if ((size_t)n + slen >= cap) {
+        key = malloc((size_t)n + slen + 1);
         if (key == NULL) {
             va_end(ap2);
             return CACHIFY_ERR_NOMEM;
@@ -126,11 +133,12 @@ int wire_format_key(char *buf, size_t cap, char **out, char *err,
         vsnprintf(key, (size_t)n + 1, fmt, ap2);
     }
     va_end(ap2);
+    memcpy(key + n, suffix != NULL ? suffix : "", slen + 1);
     /* vsnprintf counts every byte it wrote; strlen stops at the first
      * NUL.  Taking the shorter key would lock another key than the one the
      * arguments name. */
     len = strlen(key);
-    if (len != (size_t)n) {
+    if (len != (size_t)n + slen) {
         if (key != buf)
             free(key);
         return wire_refuse(err, errlen,

@@ -3,7 +3,8 @@
  *
  * Owns: the commands the client sends (enum wire_op); checking a handle's
  * options, a lock's options, keys, tokens and times against the bounds of
- * proto/limits.h, with the messages the sync handle keeps; turning a
+ * proto/limits.h, with the messages the sync handle keeps; the keys of
+ * decorated calls (formatted, checked, with py-cachify's suffixes); turning a
  * request into its arguments (struct wire_args) and their RESP bytes; how
  * long its reply may take; and what a reply means: a status, a value and
  * the message (struct wire_result), including the error codes (-LOCKED,
@@ -52,9 +53,15 @@ struct wire_options {
     int connect_timeout_ms;
     int io_timeout_ms;
     long long default_exp_ms;
-    const char *prefix; /* borrowed from the caller's options; "" for none */
+    const char *prefix; /* borrowed from the caller's options, or a
+                           literal: "" for none, WIRE_PYCACHIFY_PREFIX */
     size_t prefixlen;
+    int pycachify_keys; /* 1: decorated keys take CACHIFY_IMPL_OP_* */
 };
+
+/* py-cachify's default key prefix (init_cachify(prefix='PYC-')): the
+ * prefix of a handle with pycachify_keys and no prefix of its own. */
+#define WIRE_PYCACHIFY_PREFIX "PYC-"
 
 /* wire_lock's wait_ms for WAIT FOREVER.  Inside the library only: the
  * public CACHIFY_FOREVER is turned into it by wire_lock_opts, so the
@@ -95,15 +102,16 @@ int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen);
 
-/* The key of a decorated call, printf-style from fmt and ap: into buf[cap]
- * when it fits (buf may be NULL with cap 0), else into an allocation;
- * *out is buf or the allocation, which the caller frees.  CACHIFY_OK;
- * CACHIFY_ERR_ARG for a bad format, a key longer than CACHIFY_KEY_MAX or
- * one with a NUL byte inside (a %c given 0: the key would be cut there
- * without a word); CACHIFY_ERR_NOMEM (err not written). */
-int wire_format_key(char *buf, size_t cap, char **out, char *err,
-                    size_t errlen, const char *fmt, va_list ap)
-    __attribute__((format(printf, 6, 0)));
+/* The key of a decorated call, printf-style from fmt and ap, then suffix
+ * (NULL: none; py-cachify's "-lock" / "-once"): into buf[cap] when it fits
+ * (buf may be NULL with cap 0), else into an allocation; *out is buf or
+ * the allocation, which the caller frees.  CACHIFY_OK; CACHIFY_ERR_ARG for
+ * a bad format, a key longer than CACHIFY_KEY_MAX or one with a NUL byte
+ * inside (a %c given 0: the key would be cut there without a word);
+ * CACHIFY_ERR_NOMEM (err not written). */
+int wire_format_key(char *buf, size_t cap, char **out, const char *suffix,
+                    char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* The token of a release with a token (a forced release has none). */
 int wire_check_release(uint64_t token, char *err, size_t errlen);

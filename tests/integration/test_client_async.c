@@ -712,6 +712,51 @@ START_TEST(test_decorator_once)
 }
 END_TEST
 
+/* ---- py-cachify's keys ---- */
+
+START_TEST(test_pycachify_keys)
+{
+    backend_start(_i, NULL);
+    struct cachify_options po = { .pycachify_keys = 1 };
+    struct cachify_async *py = NULL, *plain = open_h(g_url, NULL, 0);
+    struct job a = { .finish_later = 1 }, b = { .finish_later = 1 };
+    struct job c = { 0 };
+    struct rec r = { 0 };
+    char err[256];
+
+    ck_assert_int_eq(cachify_async_open(&py, g_base, g_url, &po, err,
+                                        sizeof err), CACHIFY_OK);
+    /* @lock: PYC-<key>-lock, as py-cachify 3.x stores it. */
+    CALL(job(py, &a, job_done, 7, "x"));
+    RUN_UNTIL(a.ran);
+    ck_assert_str_eq(a.key, "job-7-x-lock");
+    ck_assert_int_eq(IS_LOCKED(plain, "PYC-job-7-x-lock"), 1);
+    CALL(job_is_locked(py, rec_val, &r, 7, "x"));
+    RUN_UNTIL(r.called);
+    ck_assert_int_eq(r.value, 1);
+    cachify_async_call_done(a.call);
+    RUN_UNTIL(a.done_called);
+    job_check(&a, CACHIFY_OK, 1);
+    /* @once: PYC-<key>-once. */
+    CALL(once_quiet(py, &b, job_done, 1, "x"));
+    RUN_UNTIL(b.ran);
+    ck_assert_int_eq(IS_LOCKED(plain, "PYC-once-1-x-once"), 1);
+    cachify_async_call_done(b.call);
+    RUN_UNTIL(b.done_called);
+    job_check(&b, CACHIFY_OK, 1);
+    /* Held by the "Python" side: refused with py-cachify 3.x's message. */
+    uint64_t t = take(plain, "PYC-job-7-x-lock", NULL);
+    CALL(job(py, &c, job_done, 7, "x"));
+    RUN_UNTIL(c.done_called);
+    job_check(&c, CACHIFY_LOCKED, 0);
+    ck_assert_str_eq(c.done_err, "job-7-x-lock is already locked!");
+    ck_assert_int_eq(rel(plain, "PYC-job-7-x-lock", t), 1);
+    cachify_async_close(py);
+    cachify_async_close(plain);
+    backend_finish(_i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_async");
@@ -726,5 +771,6 @@ int main(void)
     tcase_add_loop_test(tc, test_close_in_callback, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator_once, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_pycachify_keys, 0, BE_COUNT);
     return itest_main(s);
 }

@@ -23,7 +23,7 @@ static int g_seen_locked; /* what the body saw from its own companion */
 
 static void open_mem(struct cachify **c, const char *prefix)
 {
-    struct cachify_options o = {0, 0, 0, prefix};
+    struct cachify_options o = {0, 0, 0, prefix, 0};
     char err[128];
 
     ck_assert_int_eq(cachify_open(c, "mem:", &o, err, sizeof err), CACHIFY_OK);
@@ -274,6 +274,68 @@ START_TEST(prefix)
 }
 END_TEST
 
+/* ---- py-cachify's keys ---- */
+
+/* @lock(key='sleep_for_lock-{arg}') and @once(key='import-{arg}'). */
+CACHIFY_LOCKED_FN_VOID(py_sleep, (int arg), (arg), ("sleep_for_lock-%d", arg),
+                       NULL)
+{
+    (void)arg;
+    g_body_runs++;
+    g_seen_locked = cachify_is_locked(g_c, "PYC-sleep_for_lock-1-lock");
+}
+
+CACHIFY_ONCE_FN_VOID(py_import, (int arg), (arg), ("import-%d", arg), 1)
+{
+    (void)arg;
+    g_body_runs++;
+    g_seen_locked = cachify_is_locked(g_c, "PYC-import-3-once");
+}
+
+START_TEST(pycachify_keys)
+{
+    struct cachify_options o = {.pycachify_keys = 1};
+    struct cachify *py;
+    uint64_t t;
+    char err[128];
+
+    ck_assert_int_eq(cachify_open(&py, "mem:", &o, err, sizeof err),
+                     CACHIFY_OK);
+    /* The body runs under "PYC-sleep_for_lock-1-lock", py-cachify's key. */
+    ck_assert_int_eq(py_sleep(py, 1), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 1);
+    ck_assert_int_eq(py_import(py, 3), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 1);
+    ck_assert_int_eq(g_body_runs, 2);
+    /* A Python program holds the key: the C call is refused with
+     * py-cachify 3.x's message; the companions see the same key. */
+    ck_assert_int_eq(cachify_acquire(g_c, "PYC-sleep_for_lock-2-lock", NULL,
+                                     &t), CACHIFY_OK);
+    ck_assert_int_eq(py_sleep_is_locked(py, 2), 1);
+    ck_assert_int_eq(py_sleep(py, 2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(py),
+                     "sleep_for_lock-2-lock is already locked!");
+    ck_assert_int_eq(py_sleep_release(py, 2), 1);
+    ck_assert_int_eq(cachify_is_locked(g_c, "PYC-sleep_for_lock-2-lock"), 0);
+    ck_assert_int_eq(cachify_acquire(g_c, "PYC-import-4-once", NULL, &t),
+                     CACHIFY_OK);
+    ck_assert_int_eq(py_import(py, 4), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(py), "import-4-once is already locked!");
+    ck_assert_int_eq(py_import_release(py, 4), 1);
+    /* Plain calls get the prefix only, as py-cachify's lock('job') does. */
+    ck_assert_int_eq(cachify_acquire(py, "job", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(g_c, "PYC-job"), 1);
+    /* Without the option: neither prefix nor suffix. */
+    ck_assert_int_eq(py_sleep(g_c, 1), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 0);
+    ck_assert_int_eq(cachify_acquire(g_c, "sleep_for_lock-5", NULL, &t),
+                     CACHIFY_OK);
+    ck_assert_int_eq(py_sleep_is_locked(g_c, 5), 1);
+    ck_assert_int_eq(py_sleep_is_locked(py, 5), 0);
+    cachify_close(py);
+}
+END_TEST
+
 /* ---- guards ---- */
 
 static int guarded_early_return(int bail)
@@ -475,7 +537,8 @@ int main(void)
     const TTest *tests[] = {
         locked_fn_runs_under_lock, locked_fn_refuses_held_key,
         zeroed_opts_expire, not_reentrant,
-        long_keys, nul_in_key_refused, once_fn, prefix, scoped_lock_every_exit,
+        long_keys, nul_in_key_refused, once_fn, pycachify_keys, prefix,
+        scoped_lock_every_exit,
         guard_release_twice, guard_after_expiry_keeps_new_holder,
         lost_lock_is_not_ok, with_lock_calls,
         status_names,

@@ -66,7 +66,7 @@ static struct resp_reply *reply_of(const char *bytes)
 
 START_TEST(handle_options)
 {
-    struct cachify_options o = {0, 0, 0, NULL};
+    struct cachify_options o = {0, 0, 0, NULL, 0};
     struct wire_options w;
     char err[256];
 
@@ -77,7 +77,7 @@ START_TEST(handle_options)
     ck_assert_str_eq(w.prefix, "");
     ck_assert_uint_eq(w.prefixlen, 0);
 
-    o = (struct cachify_options){100, 200, 300, "app:"};
+    o = (struct cachify_options){100, 200, 300, "app:", 0};
     ck_assert_int_eq(wire_options(&o, &w, err, sizeof err), CACHIFY_OK);
     ck_assert_int_eq(w.connect_timeout_ms, 100);
     ck_assert_int_eq(w.io_timeout_ms, 200);
@@ -85,22 +85,37 @@ START_TEST(handle_options)
     ck_assert_str_eq(w.prefix, "app:");
     ck_assert_uint_eq(w.prefixlen, 4);
 
-    o = (struct cachify_options){0, -1, 0, NULL};
+    o = (struct cachify_options){0, -1, 0, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, err, sizeof err), CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad options: timeouts and default_exp_ms must be "
                           "0 (default) or positive");
-    o = (struct cachify_options){0, 0, PROTO_MS_MAX + 1, NULL};
+    o = (struct cachify_options){0, 0, PROTO_MS_MAX + 1, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_ERR_ARG);
-    o = (struct cachify_options){0, 0, PROTO_MS_MAX, NULL};
+    o = (struct cachify_options){0, 0, PROTO_MS_MAX, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(w.default_exp_ms, PROTO_MS_MAX);
+    ck_assert_int_eq(w.pycachify_keys, 0);
+
+    /* py-cachify's keys: its default prefix unless one is given ("" too). */
+    o = (struct cachify_options){.pycachify_keys = 1};
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(w.pycachify_keys, 1);
+    ck_assert_str_eq(w.prefix, "PYC-");
+    ck_assert_uint_eq(w.prefixlen, 4);
+    o.prefix = "";
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_str_eq(w.prefix, "");
+    o.prefix = "app-";
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_str_eq(w.prefix, "app-");
+    ck_assert_int_eq(w.pycachify_keys, 1);
 }
 END_TEST
 
 START_TEST(prefix_and_key_bounds)
 {
     char *big = malloc(CACHIFY_KEY_MAX + 2);
-    struct cachify_options o = {0, 0, 0, NULL};
+    struct cachify_options o = {0, 0, 0, NULL, 0};
     struct wire_options w;
     char err[256];
     size_t klen = 0;
@@ -237,21 +252,25 @@ START_TEST(negative_timeouts_refused)
 }
 END_TEST
 
-static int format_key(char *buf, size_t cap, char **out, char *err,
-                      size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+/* wire_format_key with a suffix (NULL: none). */
+static int format_sfx(char *buf, size_t cap, char **out, const char *suffix,
+                      char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
-static int format_key(char *buf, size_t cap, char **out, char *err,
-                      size_t errlen, const char *fmt, ...)
+static int format_sfx(char *buf, size_t cap, char **out, const char *suffix,
+                      char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = wire_format_key(buf, cap, out, err, errlen, fmt, ap);
+    rc = wire_format_key(buf, cap, out, suffix, err, errlen, fmt, ap);
     va_end(ap);
     return rc;
 }
+
+#define format_key(buf, cap, out, err, errlen, ...)                           \
+    format_sfx(buf, cap, out, NULL, err, errlen, __VA_ARGS__)
 
 START_TEST(decorated_keys)
 {
@@ -287,6 +306,41 @@ START_TEST(decorated_keys)
                                 "%*s", CACHIFY_KEY_MAX + 1, ""),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "formatted key longer than 65536 bytes");
+}
+END_TEST
+
+/* py-cachify 3.x's "-lock" / "-once" after the formatted key. */
+START_TEST(decorated_key_suffix)
+{
+    char buf[16], err[256], *key;
+
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "job-%d", 7), CACHIFY_OK);
+    ck_assert_ptr_eq(key, buf);
+    ck_assert_str_eq(key, "job-7-lock");
+    /* The suffix is what makes it too long for the buffer. */
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-once", err,
+                                sizeof err, "import-%s", "abcd"), CACHIFY_OK);
+    ck_assert_ptr_ne(key, buf);
+    ck_assert_str_eq(key, "import-abcd-once");
+    free(key);
+    ck_assert_int_eq(format_sfx(NULL, 0, &key, "-lock", NULL, 0, "k"),
+                     CACHIFY_OK);
+    ck_assert_str_eq(key, "k-lock");
+    free(key);
+    /* The bound counts the suffix; a NUL is still refused. */
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "%*s", CACHIFY_KEY_MAX - 5, ""),
+                     CACHIFY_OK);
+    ck_assert_uint_eq(strlen(key), CACHIFY_KEY_MAX);
+    free(key);
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "%*s", CACHIFY_KEY_MAX - 4, ""),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "a%cb", 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 1 (of 3 "
+                          "bytes): keys cannot hold NUL");
 }
 END_TEST
 
@@ -635,7 +689,7 @@ int main(void)
     const TTest *tests[] = {
         handle_options, prefix_and_key_bounds, lock_options,
         zero_lock_options_are_defaults, negative_timeouts_refused,
-        decorated_keys, tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
+        decorated_keys, decorated_key_suffix, tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
         long_error_kept_whole, locked_wording, op_names,
     };
     Suite *s = suite_create("wire");
