@@ -4,7 +4,9 @@
  *     build/examples/sleep_for_sync [URL]
  *
  * URL defaults to cachify://127.0.0.1:7379; "mem:" runs on the embedded
- * store, no daemon needed.  The output is py-cachify's, byte for byte:
+ * store, no daemon needed.  The output is the one py-cachify's documentation
+ * shows for this example, byte for byte (py-cachify 3.x's code names the
+ * key "sleep_for_lock-1-lock": its decorators add "-lock"):
  *
  *     Sleep for is locked for argument 3: True
  *     Sleep for is locked for argument 4: False
