@@ -283,6 +283,7 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
     ac->io_timeout_ms = wo.io_timeout_ms;
     ac->default_exp_ms = wo.default_exp_ms;
     ac->prefixlen = wo.prefixlen;
+    ac->pycachify_keys = wo.pycachify_keys;
     ac->prefix = strdup(wo.prefix);
     ac->done_ev = event_new(base, -1, 0, done_cb, ac);
     if (ac->prefix == NULL || ac->done_ev == NULL) {

@@ -82,42 +82,27 @@ void adeco_detach_all(struct cachify_async *ac)
     }
 }
 
-/* The key from fmt and ap, malloc'ed: CACHIFY_OK with *out, or
- * CACHIFY_ERR_ARG (empty, longer than CACHIFY_KEY_MAX, bad format) or
- * CACHIFY_ERR_NOMEM. */
-static int vformat_key(char **out, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    char *key;
-    int n;
-
-    *out = NULL;
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    if (n <= 0 || n > CACHIFY_KEY_MAX) {
-        va_end(ap2);
-        return CACHIFY_ERR_ARG;
-    }
-    key = malloc((size_t)n + 1);
-    if (key == NULL) {
-        va_end(ap2);
-        return CACHIFY_ERR_NOMEM;
-    }
-    vsnprintf(key, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    *out = key;
-    return CACHIFY_OK;
-}
-
 static void released_cb(struct cachify_async *ac, int status, long long value,
                         const char *errstr, void *arg)
 {
     struct cachify_async_call *call = arg;
+    char *msg = NULL;
 
     (void)ac;
-    (void)value; /* 0: the lock had expired; the body still ran */
+    if (status >= 0 && value == 0) {
+        /* Not held by our token any more: the body ran, but not all of it
+         * under the lock.  The message names the key, as "already locked"
+         * does; without memory for it, the tail alone still says what. */
+        size_t n = strlen(call->key) + sizeof WIRE_LOST_TAIL;
+
+        status = CACHIFY_LOST;
+        if ((msg = malloc(n)) != NULL)
+            snprintf(msg, n, "%s%s", call->key, WIRE_LOST_TAIL);
+        errstr = msg != NULL ? msg : WIRE_LOST_TAIL + 1;
+    }
     call->done(status < 0 ? status : CACHIFY_OK, status < 0 ? errstr : "",
                call->ctx);
+    free(msg);
     call_free(call);
 }
 
@@ -144,9 +129,17 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     call->run(call, call->args);
 }
 
-/* Both start functions: format the key from fmt/ap, copy the arguments,
- * acquire with opts; skip_on_locked turns CACHIFY_LOCKED into 1. */
-static int vcall_start(struct cachify_async *ac,
+/* py-cachify's suffix op (CACHIFY_IMPL_OP_*) when ac has pycachify_keys,
+ * else none. */
+static const char *key_suffix(const struct cachify_async *ac, const char *op)
+{
+    return ac->pycachify_keys ? op : NULL;
+}
+
+/* Both start functions: format the key from fmt/ap (with op), copy the
+ * arguments, acquire with opts; skip_on_locked turns CACHIFY_LOCKED into
+ * 1. */
+static int vcall_start(struct cachify_async *ac, const char *op,
                        const struct cachify_lock_opts *opts,
                        int skip_on_locked, const void *args, size_t argsize,
                        void (*run)(struct cachify_async_call *call,
@@ -162,7 +155,8 @@ static int vcall_start(struct cachify_async *ac,
         return CACHIFY_ERR_ARG;
     if (ac->closing)
         return CACHIFY_ERR_CLOSED;
-    rc = vformat_key(&key, fmt, ap);
+    /* Always allocated: the call keeps its key until it completes. */
+    rc = wire_format_key(NULL, 0, &key, key_suffix(ac, op), NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     call = calloc(1, sizeof *call);
@@ -201,7 +195,8 @@ int cachify_impl_async_call_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, opts, 0, args, argsize, run, ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, args, argsize, run,
+                     ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -219,22 +214,22 @@ int cachify_impl_async_once_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, NULL, !raise_on_locked, args, argsize, run, ctx,
-                     done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, !raise_on_locked, args,
+                     argsize, run, ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
 
 /* The companions: format, then is_locked (release 0) or force (1). */
 static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
-                     void *arg, const char *fmt, va_list ap)
+                     void *arg, const char *op, const char *fmt, va_list ap)
 {
     char *key;
     int rc;
 
     if (ac == NULL || fmt == NULL)
         return CACHIFY_ERR_ARG;
-    rc = vformat_key(&key, fmt, ap);
+    rc = wire_format_key(NULL, 0, &key, key_suffix(ac, op), NULL, 0, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = release ? cachify_async_force_release(ac, key, cb, arg)
@@ -245,26 +240,26 @@ static int vkey_call(struct cachify_async *ac, int release, cachify_value_cb cb,
 
 int cachify_impl_async_is_locked_fmt(struct cachify_async *ac,
                                      cachify_value_cb cb, void *arg,
-                                     const char *fmt, ...)
+                                     const char *op, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vkey_call(ac, 0, cb, arg, fmt, ap);
+    rc = vkey_call(ac, 0, cb, arg, op, fmt, ap);
     va_end(ap);
     return rc;
 }
 
 int cachify_impl_async_release_fmt(struct cachify_async *ac,
                                    cachify_value_cb cb, void *arg,
-                                   const char *fmt, ...)
+                                   const char *op, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vkey_call(ac, 1, cb, arg, fmt, ap);
+    rc = vkey_call(ac, 1, cb, arg, op, fmt, ap);
     va_end(ap);
     return rc;
 }

@@ -84,6 +84,7 @@ struct cachify_async {
     long long default_exp_ms;
     char *prefix;                /* "" when none */
     size_t prefixlen;
+    int pycachify_keys;          /* decorated keys take "-lock" / "-once" */
     uint64_t seq;                /* counter for areq.seq and grants */
 
     /* Finished requests whose callbacks have not run yet, in the order

@@ -20,7 +20,10 @@
  * wait) with the message "<key> is already locked!".  Where cachifyd does
  * better, so does this library: waiting happens on the server (no polling),
  * a release passes the holder's token so it never frees a lock someone else
- * took after an expiry, and the token is returned as a fencing token.
+ * took after an expiry (and a decorated call then says CACHIFY_LOST), and
+ * the token is returned as a fencing token.  With pycachify_keys, keys are
+ * laid out as py-cachify 3.x stores them ("PYC-<key>-lock"), so C and
+ * Python programs share locks.
  *
  * Threads: a struct cachify is used by one thread at a time (open one per
  * thread); the embedded table behind them is shared and locked internally.
@@ -34,6 +37,7 @@
 #ifndef CACHIFY_H
 #define CACHIFY_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,28 +60,50 @@ enum cachify_status {
     CACHIFY_ERR_ARG = -7,    /* bad URL, key or option */
     CACHIFY_ERR_NOMEM = -8,  /* out of memory */
     CACHIFY_ERR_CLOSED = -9, /* async: the client closed before the reply */
+    CACHIFY_LOST = -10,      /* the body ran, but at its release the lock
+                                was no longer held by its token: it expired
+                                or was force-released meanwhile, and someone
+                                else may have held it while the body ran */
 };
 
-/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ...; "?" for anything else. */
+/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST"; "?" for anything
+ * else. */
 const char *cachify_status_name(int status);
 
-/* Wait without bound (timeout_ms) / the default and no expiry (exp_ms). */
-#define CACHIFY_FOREVER (-1LL)
-#define CACHIFY_EXP_DEFAULT (-1LL)
-#define CACHIFY_EXP_NONE 0LL
+/* In both option structs a zero field means its default, so `{0}` and a
+ * struct that names only some fields are safe.  A wait without bound
+ * (timeout_ms) and a lock that never expires (exp_ms) are asked for by
+ * name only: CACHIFY_FOREVER is LLONG_MAX, not -1, because -1 is what a
+ * failed computation or poll()'s "infinite" habit hands over by accident;
+ * any negative is CACHIFY_ERR_ARG.  CACHIFY_EXP_NONE is the same value: a
+ * lifetime without bound. */
+#define CACHIFY_FOREVER LLONG_MAX
+#define CACHIFY_EXP_DEFAULT 0LL
+#define CACHIFY_EXP_NONE CACHIFY_FOREVER
 
 struct cachify_options {
     int connect_timeout_ms;   /* 0: 5000 */
     int io_timeout_ms;        /* bound on a reply that is not a wait; 0: 5000 */
     long long default_exp_ms; /* exp of CACHIFY_EXP_DEFAULT; 0: 30000 (py-cachify) */
-    const char *prefix;       /* prepended to every key; NULL: none */
+    const char *prefix;       /* prepended to every key; NULL: none, or
+                                 "PYC-" with pycachify_keys */
+    int pycachify_keys;       /* 1: keys as py-cachify 3.x stores them, so a
+                                 Python program and this one contend for the
+                                 same locks: prefix "PYC-" unless prefix is
+                                 set, and the decorators add "-lock" (lock)
+                                 or "-once" (once) to the formatted key;
+                                 0: neither */
 };
 
-/* py-cachify's lock(key, nowait, timeout, exp), plus cachifyd's SESSION. */
+/* py-cachify's lock(key, nowait, timeout, exp), plus cachifyd's SESSION.
+ * `{0}` is CACHIFY_LOCK_OPTS_DEFAULT in effect: a wait of 0 ms is one
+ * attempt, as nowait is. */
 struct cachify_lock_opts {
     int nowait;           /* 1: one attempt (py-cachify's default) */
-    long long timeout_ms; /* with nowait 0: longest wait; CACHIFY_FOREVER */
-    long long exp_ms;     /* lifetime; CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE */
+    long long timeout_ms; /* with nowait 0: longest wait, 0 one attempt;
+                             CACHIFY_FOREVER; negative: CACHIFY_ERR_ARG */
+    long long exp_ms;     /* lifetime; 0 (CACHIFY_EXP_DEFAULT): the handle's
+                             default_exp_ms; CACHIFY_EXP_NONE: never */
     int session;          /* also released when this handle's connection ends */
 };
 
@@ -135,7 +161,11 @@ int cachify_ping(struct cachify *c);
 /* ---------------------------------------------------------- scoped lock */
 
 /* Runs fn(arg, token) while holding key, then releases it with its token.
- * Returns the acquire status (fn did not run unless it is CACHIFY_OK). */
+ * Returns CACHIFY_OK (fn ran, the lock was released), CACHIFY_LOST (fn
+ * ran, but the release found the lock no longer held by its token), or
+ * the acquire's status (fn did not run).  A failed release (CACHIFY_ERR_IO
+ * ...) leaves its message in cachify_errstr and returns CACHIFY_OK: the
+ * lock then ends with its TTL. */
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
                       void (*fn)(void *arg, uint64_t token), void *arg);
@@ -153,15 +183,20 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts);
 
 /* Releases a held guard (with its token) and frees its key; safe to call
- * twice and on a guard whose acquire failed. */
-void cachify_guard_release(struct cachify_guard *g);
+ * twice and on a guard whose acquire failed (both CACHIFY_OK).  Returns
+ * CACHIFY_OK, CACHIFY_LOST when the lock was no longer held by the guard's
+ * token (message in cachify_errstr), or the release's error. */
+int cachify_guard_release(struct cachify_guard *g);
 
 /* Declares guard variable `g` that holds key until the enclosing scope ends
  * by any path (return, break, goto), through the cleanup attribute of GCC
  * and Clang:
  *     CACHIFY_SCOPED_LOCK(g, c, "job", &opts);
  *     if (g.status != CACHIFY_OK) return g.status;
- *     ... critical section ...                                          */
+ *     ... critical section ...
+ *     return cachify_guard_release(&g);   optional: CACHIFY_LOST, ...
+ * The cleanup cannot report CACHIFY_LOST; to learn it, release the guard
+ * yourself at the end (the cleanup then has nothing left to do). */
 #define CACHIFY_SCOPED_LOCK(g, c, key, opts)                               \
     struct cachify_guard g __attribute__((cleanup(cachify_guard_release))) \
         = cachify_guard_acquire((c), (key), (opts))
@@ -227,19 +262,27 @@ int cachify_async_pttl(struct cachify_async *ac, const char *key,
  * (its default is 1024 bytes), which is CACHIFY_ERR_SERVER. */
 #define CACHIFY_KEY_MAX 65536
 
+/* What py-cachify 3.x adds to a decorated function's formatted key (its
+ * operation postfix), used on handles with pycachify_keys. */
+#define CACHIFY_IMPL_OP_LOCK "-lock"
+#define CACHIFY_IMPL_OP_ONCE "-once"
+
 /* Support for the macros below, not for direct use: each formats a key
- * from fmt (printf-style, into a buffer of any size up to CACHIFY_KEY_MAX)
- * and acquires it into *g / asks whether it is held / force-releases it.
+ * from fmt (printf-style, into a buffer of any size up to CACHIFY_KEY_MAX),
+ * adds op (CACHIFY_IMPL_OP_*) when the handle has pycachify_keys, and
+ * acquires it into *g / asks whether it is held / force-releases it.
  * The format attribute makes the compiler check the key format against the
  * function's parameters. */
 int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
-                          const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int cachify_impl_is_locked_fmt(struct cachify *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-int cachify_impl_release_fmt(struct cachify *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+                          const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int cachify_impl_is_locked_fmt(struct cachify *c, const char *op,
+                               const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cachify_impl_release_fmt(struct cachify *c, const char *op,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* (int a, const char *b) -> int a, const char *b */
 #define CACHIFY_IMPL_UNPAREN(...) __VA_ARGS__
@@ -253,20 +296,20 @@ static inline void cachify_impl_use(int n, ...)
 
 /* The companions every decorated function gets: 1/0 or an error, and the
  * forced release (1 freed, 0 not held), with the key formatted as the
- * function formats it. */
-#define CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                  \
+ * function formats it (op: the function's CACHIFY_IMPL_OP_*). */
+#define CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec, op)              \
     int name##_is_locked(struct cachify *cachify_c_,                          \
                          CACHIFY_IMPL_UNPAREN params)                         \
     {                                                                         \
         cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
-        return cachify_impl_is_locked_fmt(cachify_c_,                         \
+        return cachify_impl_is_locked_fmt(cachify_c_, op,                     \
                                           CACHIFY_IMPL_UNPAREN keyspec);      \
     }                                                                         \
     int name##_release(struct cachify *cachify_c_,                            \
                        CACHIFY_IMPL_UNPAREN params)                           \
     {                                                                         \
         cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
-        return cachify_impl_release_fmt(cachify_c_,                           \
+        return cachify_impl_release_fmt(cachify_c_, op,                       \
                                         CACHIFY_IMPL_UNPAREN keyspec);        \
     }
 
@@ -304,37 +347,45 @@ static inline void cachify_impl_use(int n, ...)
  * is just ("job")), checked by the compiler; acquires it with opts (a
  * const struct cachify_lock_opts *, NULL for the defaults; evaluated at each
  * call); runs the body with *result set (result may be NULL); releases the
- * lock with its token and returns CACHIFY_OK.  Or it returns the acquire's
- * status (CACHIFY_LOCKED, ...) without running the body.  args repeats the
- * parameter names, to call the body.  ret must be a plain type name
- * (typedef arrays and function pointers); the function needs at least one
- * parameter.  The functions have external linkage like any function
+ * lock with its token and returns CACHIFY_OK, or CACHIFY_LOST when the
+ * release found the lock no longer held by its token (the body outlived
+ * exp, or the lock was force-released; *result is still set).  Or it
+ * returns the acquire's status (CACHIFY_LOCKED, ...) without running the
+ * body.  On a handle with pycachify_keys the key is py-cachify's: the
+ * formatted key plus "-lock" ("-once" for the once macros), so messages
+ * read "job-1-x-lock is already locked!" as py-cachify 3.x's do.  args
+ * repeats the parameter names, to call the body.  ret must be a plain type
+ * name (typedef arrays and function pointers); the function needs at least
+ * one parameter.  The functions have external linkage like any function
  * definition.  The body runs with cachify_errstr(c) "" and the handle free
  * for other calls (it is not reentrant on the same key). */
 #define CACHIFY_LOCKED_FN(ret, name, params, args, keyspec, opts)             \
     CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
     static ret name##_body params;                                            \
-    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec, CACHIFY_IMPL_OP_LOCK) \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
              CACHIFY_IMPL_UNPAREN params)                                     \
-    CACHIFY_IMPL_SYNC_CALL(keyspec, (opts),                                   \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, CACHIFY_IMPL_OP_LOCK, (opts),             \
                            CACHIFY_IMPL_RUN_STORE(ret, name, args), 0,        \
                            (void)0)                                           \
     static ret name##_body params
 
-/* The one function body of every sync decorator: take the lock with opts,
- * run `run` (the body) and release with the token; when the key is held
- * and `skip` is true (once without raise_on_locked), run `on_skip` and
- * answer 1 instead of CACHIFY_LOCKED. */
-#define CACHIFY_IMPL_SYNC_CALL(keyspec, opts, run, skip, on_skip)             \
+/* The one function body of every sync decorator: take the lock (keyspec,
+ * op) with opts, run `run` (the body) and release with the token
+ * (CACHIFY_LOST when the lock was gone by then; a failed release is not
+ * the body's failure, and its message stays in cachify_errstr); when the
+ * key is held and `skip` is true (once without raise_on_locked), run
+ * `on_skip` and answer 1 instead of CACHIFY_LOCKED. */
+#define CACHIFY_IMPL_SYNC_CALL(keyspec, op, opts, run, skip, on_skip)         \
     {                                                                         \
         struct cachify_guard cachify_g_;                                      \
         int cachify_st_ =                                                     \
-            cachify_impl_lock_fmt(&cachify_g_, cachify_c_, opts,              \
+            cachify_impl_lock_fmt(&cachify_g_, cachify_c_, opts, op,          \
                                   CACHIFY_IMPL_UNPAREN keyspec);              \
         if (cachify_st_ == CACHIFY_OK) {                                      \
             run;                                                              \
-            cachify_guard_release(&cachify_g_);                               \
+            if (cachify_guard_release(&cachify_g_) == CACHIFY_LOST)           \
+                cachify_st_ = CACHIFY_LOST;                                   \
         } else if (cachify_st_ == CACHIFY_LOCKED && (skip)) {                 \
             on_skip;                                                          \
             cachify_st_ = 1;                                                  \
@@ -355,24 +406,26 @@ static inline void cachify_impl_use(int n, ...)
 #define CACHIFY_LOCKED_FN_VOID(name, params, args, keyspec, opts)             \
     CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
     static void name##_body params;                                           \
-    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec, CACHIFY_IMPL_OP_LOCK) \
     int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
-    CACHIFY_IMPL_SYNC_CALL(keyspec, (opts), name##_body args, 0, (void)0)     \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, CACHIFY_IMPL_OP_LOCK, (opts),             \
+                           name##_body args, 0, (void)0)                      \
     static void name##_body params
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...):
  * one attempt with the default lock options.  name() returns CACHIFY_OK
- * when the body ran (*result set); when another call holds the key it
- * returns CACHIFY_LOCKED if raise_on_locked, else 1 with *result =
+ * when the body ran (*result set; CACHIFY_LOST as for CACHIFY_LOCKED_FN
+ * when the lock was gone at its release); when another call holds the key
+ * it returns CACHIFY_LOCKED if raise_on_locked, else 1 with *result =
  * return_on_locked (evaluated then); or another error.  Same companions. */
 #define CACHIFY_ONCE_FN(ret, name, params, args, keyspec, raise_on_locked,    \
                         return_on_locked)                                     \
     CACHIFY_LOCKED_FN_DECL(ret, name, params);                                \
     static ret name##_body params;                                            \
-    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec, CACHIFY_IMPL_OP_ONCE) \
     int name(struct cachify *cachify_c_, ret *cachify_result_,                \
              CACHIFY_IMPL_UNPAREN params)                                     \
-    CACHIFY_IMPL_SYNC_CALL(keyspec, NULL,                                     \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, CACHIFY_IMPL_OP_ONCE, NULL,               \
                            CACHIFY_IMPL_RUN_STORE(ret, name, args),           \
                            !(raise_on_locked),                                \
                            if (cachify_result_ != NULL)                       \
@@ -384,10 +437,10 @@ static inline void cachify_impl_use(int n, ...)
 #define CACHIFY_ONCE_FN_VOID(name, params, args, keyspec, raise_on_locked)    \
     CACHIFY_LOCKED_FN_VOID_DECL(name, params);                                \
     static void name##_body params;                                           \
-    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec)                      \
+    CACHIFY_IMPL_COMPANIONS(name, params, args, keyspec, CACHIFY_IMPL_OP_ONCE) \
     int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
-    CACHIFY_IMPL_SYNC_CALL(keyspec, NULL, name##_body args,                   \
-                           !(raise_on_locked), (void)0)                       \
+    CACHIFY_IMPL_SYNC_CALL(keyspec, CACHIFY_IMPL_OP_ONCE, NULL,               \
+                           name##_body args, !(raise_on_locked), (void)0)     \
     static void name##_body params
 
 /* Async decorators belong to the async half (client/async_deco.c) and go
@@ -436,8 +489,10 @@ static inline void cachify_impl_use(int n, ...)
  * (cachify_async_call_ctx), which comes back to `done`.  Pointer arguments
  * are copied as pointers: what they point to must outlive the call.
  *
- * done's status: CACHIFY_OK when the body ran and the lock was released (or
- * had expired meanwhile: the token kept a later holder's lock safe); the
+ * done's status: CACHIFY_OK when the body ran and the lock was released;
+ * CACHIFY_LOST when the body ran but the release found the lock no longer
+ * held by its token (it expired or was force-released meanwhile; the
+ * token kept a later holder's lock safe); the
  * acquire's failure when the body did not run -- CACHIFY_LOCKED /
  * CACHIFY_TIMEOUT with "<key> is already locked!", py-cachify's
  * CachifyLockError; or the release's error (CACHIFY_ERR_IO,
@@ -458,7 +513,8 @@ typedef void (*cachify_done_cb)(int status, const char *errstr, void *ctx);
 void cachify_async_call_done(struct cachify_async_call *call);
 
 /* The caller's ctx; the fencing token the body runs under; the formatted
- * key (without the handle's prefix).  Valid until cachify_async_call_done. */
+ * key (without the handle's prefix; with "-lock" / "-once" on a handle
+ * with pycachify_keys).  Valid until cachify_async_call_done. */
 void *cachify_async_call_ctx(const struct cachify_async_call *call);
 uint64_t cachify_async_call_token(const struct cachify_async_call *call);
 const char *cachify_async_call_key(const struct cachify_async_call *call);
@@ -467,7 +523,9 @@ const char *cachify_async_call_key(const struct cachify_async_call *call);
  * copies args[0..argsize) and acquires; once_start does the same with the
  * default options and, when the key is held, reports done(1, ...) (skipped)
  * unless raise_on_locked; the others format the key and ask /
- * force-release.  Return values as the async calls. */
+ * force-release.  On a handle with pycachify_keys, start adds
+ * CACHIFY_IMPL_OP_LOCK to the key, once_start CACHIFY_IMPL_OP_ONCE, and
+ * the others their op.  Return values as the async calls. */
 int cachify_impl_async_call_start(struct cachify_async *ac,
                                   const struct cachify_lock_opts *opts,
                                   const void *args, size_t argsize,
@@ -486,12 +544,12 @@ int cachify_impl_async_once_start(struct cachify_async *ac,
     __attribute__((format(printf, 8, 9)));
 int cachify_impl_async_is_locked_fmt(struct cachify_async *ac,
                                      cachify_value_cb cb, void *arg,
-                                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                                     const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 int cachify_impl_async_release_fmt(struct cachify_async *ac,
                                    cachify_value_cb cb, void *arg,
-                                   const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                                   const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Applies m(a, item) to each of 1 to 8 comma-separated items, joined by
  * nothing (SEQ) or by commas (LIST). */
@@ -551,14 +609,14 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
 
 /* The async companions, as CACHIFY_IMPL_COMPANIONS but answering through
  * cb. */
-#define CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec)            \
+#define CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)        \
     int name##_is_locked(struct cachify_async *cachify_ac_,                   \
                          cachify_value_cb cachify_cb_, void *cachify_arg_,    \
                          CACHIFY_IMPL_UNPAREN params)                         \
     {                                                                         \
         cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
         return cachify_impl_async_is_locked_fmt(                              \
-            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            cachify_ac_, cachify_cb_, cachify_arg_, op,                       \
             CACHIFY_IMPL_UNPAREN keyspec);                                    \
     }                                                                         \
     int name##_release(struct cachify_async *cachify_ac_,                     \
@@ -567,15 +625,16 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
     {                                                                         \
         cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
         return cachify_impl_async_release_fmt(                                \
-            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            cachify_ac_, cachify_cb_, cachify_arg_, op,                       \
             CACHIFY_IMPL_UNPAREN keyspec);                                    \
     }
 
 /* What the two async macros share: the argument struct, the function that
  * hands its members to the body, name() starting the call through
- * start(ac, how, ...) (one of the start functions above), the companions,
- * and the body's declaration. */
-#define CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec, start, how)        \
+ * start(ac, how, ...) (one of the start functions above), the companions
+ * (whose keys take op, the suffix start adds), and the body's
+ * declaration. */
+#define CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec, start, how, op)    \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
     static void name##_body(struct cachify_async_call *call,                  \
                             CACHIFY_IMPL_UNPAREN params);                     \
@@ -599,13 +658,14 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
                      name##_cachify_run_, cachify_ctx_, cachify_done_,        \
                      CACHIFY_IMPL_UNPAREN keyspec);                           \
     }                                                                         \
-    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec)                \
+    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)            \
     static void name##_body(struct cachify_async_call *call,                  \
                             CACHIFY_IMPL_UNPAREN params)
 
 #define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
     CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
-                          cachify_impl_async_call_start, (opts))
+                          cachify_impl_async_call_start, (opts),              \
+                          CACHIFY_IMPL_OP_LOCK)
 
 /* py-cachify's @once(key=..., raise_on_locked=..., return_on_locked=...) on
  * an `async def`: CACHIFY_ASYNC_LOCKED_FN's parameters, signatures, body
@@ -635,7 +695,7 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
 #define CACHIFY_ASYNC_ONCE_FN(name, params, args, keyspec, raise_on_locked)   \
     CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
                           cachify_impl_async_once_start,                      \
-                          ((raise_on_locked) ? 1 : 0))
+                          ((raise_on_locked) ? 1 : 0), CACHIFY_IMPL_OP_ONCE)
 #define CACHIFY_ASYNC_ONCE_FN_DECL(name, params)                              \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)
 

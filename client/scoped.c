@@ -1,13 +1,14 @@
 /* client/scoped.c - scoped locks (cachify_with_lock, guards) and the
  * functions behind the decorator macros of cachify.h.
  *
- * Owns: the guard's copy of its key, and key formatting for decorated
- * functions.  Does not own: the lock calls themselves (sync.c), which work
- * the same on every backend, so this file has no backend code at all.
+ * Owns: the guard's copy of its key, and the keys of decorated functions
+ * (formatted and checked by wire.c, shared with the async decorators).
+ * Does not own: the lock calls themselves (sync.c), which work the same on
+ * every backend, so this file has no backend code at all.
  *
  * A guard releases with its token, so a guard whose lock expired and was
  * taken by someone else releases nothing (py-cachify's context manager
- * deletes the key whoever holds it).
+ * deletes the key whoever holds it), and says so: CACHIFY_LOST.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,10 +17,25 @@
 
 #include "client/cachify.h"
 #include "client/sync_internal.h"
+#include "client/wire.h"
 
 /* Formatted keys up to this size need no allocation in the companions;
  * longer ones (up to CACHIFY_KEY_MAX) are allocated. */
 #define KEY_STACK 256
+
+/* Releases key with token: CACHIFY_OK; CACHIFY_LOST with c's message when
+ * token no longer held it; or the release's error (its message kept). */
+static int release_held(struct cachify *c, const char *key, uint64_t token)
+{
+    int rc = cachify_release(c, key, token);
+
+    if (rc == 1)
+        return CACHIFY_OK;
+    if (rc == 0)
+        return cachify_impl_set_err(c, CACHIFY_LOST, "%s%s", key,
+                                    WIRE_LOST_TAIL);
+    return rc;
+}
 
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
@@ -36,9 +52,10 @@ int cachify_with_lock(struct cachify *c, const char *key,
         return rc;
     fn(arg, token);
     /* A failed release leaves its message in cachify_errstr; the lock then
-     * ends with its TTL. */
-    cachify_release(c, key, token);
-    return CACHIFY_OK;
+     * ends with its TTL.  A lost lock is said: fn ran unprotected for a
+     * while, which its caller may have to undo. */
+    return release_held(c, key, token) == CACHIFY_LOST ? CACHIFY_LOST
+                                                       : CACHIFY_OK;
 }
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
@@ -62,55 +79,40 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
     return g;
 }
 
-void cachify_guard_release(struct cachify_guard *g)
+int cachify_guard_release(struct cachify_guard *g)
 {
+    int rc = CACHIFY_OK;
+
     if (g == NULL || g->key == NULL)
-        return; /* failed acquire, or released already */
+        return CACHIFY_OK; /* failed acquire, or released already */
     if (g->status == CACHIFY_OK)
-        cachify_release(g->client, g->key, g->token);
+        rc = release_held(g->client, g->key, g->token);
     free(g->key);
     g->key = NULL;
     g->token = 0;
+    return rc;
 }
 
-/* vsnprintf into buf[cap], or into an allocation when longer.  CACHIFY_OK
- * with *out (buf or malloc'd), or an error with c's message set. */
+/* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation,
+ * with op (CACHIFY_IMPL_OP_*) after it when c has pycachify_keys:
+ * CACHIFY_OK with *out, or an error with c's message set. */
 static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
-                      const char *fmt, va_list ap)
+                      const char *op, const char *fmt, va_list ap)
 {
-    va_list ap2;
-    int n;
+    const char *suffix = cachify_impl_pycachify_keys(c) ? op : NULL;
+    char why[128];
+    int rc = wire_format_key(buf, cap, out, suffix, why, sizeof why, fmt, ap);
 
-    va_copy(ap2, ap);
-    n = vsnprintf(buf, cap, fmt, ap);
-    if (n < 0) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "bad key format");
-    }
-    if ((size_t)n > CACHIFY_KEY_MAX) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_ARG,
-                                    "formatted key longer than %d bytes",
-                                    CACHIFY_KEY_MAX);
-    }
-    if ((size_t)n < cap) {
-        va_end(ap2);
-        *out = buf;
-        return CACHIFY_OK;
-    }
-    *out = malloc((size_t)n + 1);
-    if (*out == NULL) {
-        va_end(ap2);
-        return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
-    }
-    vsnprintf(*out, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
+    if (rc == CACHIFY_ERR_NOMEM)
+        return cachify_impl_set_err(c, rc, "out of memory");
+    if (rc != CACHIFY_OK)
+        return cachify_impl_set_err(c, rc, "%s", why);
     return CACHIFY_OK;
 }
 
 int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
-                          const char *fmt, ...)
+                          const char *op, const char *fmt, ...)
 {
     char buf[KEY_STACK], *key;
     va_list ap;
@@ -122,7 +124,7 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
@@ -140,13 +142,13 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
 
 /* The companions' shared body: formats the key, then asks whether it is
  * held (force 0) or force-releases it (force 1). */
-static int query_fmt(struct cachify *c, int force, const char *fmt,
-                     va_list ap)
+static int query_fmt(struct cachify *c, int force, const char *op,
+                     const char *fmt, va_list ap)
 {
     char buf[KEY_STACK], *key;
     if (c == NULL)
         return CACHIFY_ERR_ARG;
-    int rc = format_key(c, buf, sizeof buf, &key, fmt, ap);
+    int rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = force ? cachify_force_release(c, key) : cachify_is_locked(c, key);
@@ -155,20 +157,22 @@ static int query_fmt(struct cachify *c, int force, const char *fmt,
     return rc;
 }
 
-int cachify_impl_is_locked_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_is_locked_fmt(struct cachify *c, const char *op,
+                               const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = query_fmt(c, 0, fmt, ap);
+    int rc = query_fmt(c, 0, op, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-int cachify_impl_release_fmt(struct cachify *c, const char *fmt, ...)
+int cachify_impl_release_fmt(struct cachify *c, const char *op,
+                             const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = query_fmt(c, 1, fmt, ap);
+    int rc = query_fmt(c, 1, op, fmt, ap);
     va_end(ap);
     return rc;
 }

@@ -49,6 +49,7 @@ struct cachify {
     long long default_exp_ms;
     char *prefix;           /* "" when none */
     size_t prefixlen;
+    int pycachify_keys;     /* decorated keys take py-cachify's suffixes */
     struct sconn conn;      /* TCP and UNIX */
     struct mem_session *mem;/* "mem:" */
     char *err;              /* message of the last failed call, "" */
@@ -70,6 +71,7 @@ const char *cachify_status_name(int status)
     case CACHIFY_ERR_ARG: return "ERR_ARG";
     case CACHIFY_ERR_NOMEM: return "ERR_NOMEM";
     case CACHIFY_ERR_CLOSED: return "ERR_CLOSED";
+    case CACHIFY_LOST: return "LOST";
     default: return "?";
     }
 }
@@ -97,6 +99,11 @@ int cachify_impl_set_err(struct cachify *c, int status, const char *fmt, ...)
         }
     }
     return status;
+}
+
+int cachify_impl_pycachify_keys(const struct cachify *c)
+{
+    return c->pycachify_keys;
 }
 
 static void clear_err(struct cachify *c)
@@ -282,6 +289,7 @@ int cachify_open(struct cachify **out, const char *url,
         c->io_timeout_ms = wo.io_timeout_ms;
         c->default_exp_ms = wo.default_exp_ms;
         c->prefixlen = wo.prefixlen;
+        c->pycachify_keys = wo.pycachify_keys;
         if ((c->prefix = strdup(wo.prefix)) == NULL)
             rc = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
     }

@@ -1,11 +1,13 @@
 /* client/wire.c - the client's side of the protocol (implements
  * client/wire.h).
  *
- * Owns: the checks and messages for call arguments, the argument list of
- * each command, RESP framing of requests (with proto/encode.c's headers, the
+ * Owns: the checks and messages for call arguments, the formatting of
+ * decorated keys for both decorator runtimes, the argument list of each
+ * command, RESP framing of requests (with proto/encode.c's headers, the
  * daemon's own), and the meaning of replies, error codes included.  Does
  * not own: any I/O, any handle or any buffer it was not given, except the
- * allocation wire_request returns for a request too long for the stack.
+ * allocations wire_request and wire_format_key return for a request or a
+ * key too long for the caller's buffer.
  *
  * The table of error codes is the one place a new code gets its status;
  * the daemon's codes are listed in docs/protocol.md.
@@ -58,7 +60,7 @@ int wire_refuse(char *err, size_t errlen, const char *fmt, ...)
 int wire_options(const struct cachify_options *opts, struct wire_options *out,
                  char *err, size_t errlen)
 {
-    static const struct cachify_options none = {0, 0, 0, NULL};
+    static const struct cachify_options none = {0};
 
     if (opts == NULL)
         opts = &none;
@@ -68,7 +70,11 @@ int wire_options(const struct cachify_options *opts, struct wire_options *out,
         return wire_refuse(err, errlen,
                            "bad options: timeouts and default_exp_ms must be "
                            "0 (default) or positive");
-    out->prefix = opts->prefix != NULL ? opts->prefix : "";
+    out->pycachify_keys = opts->pycachify_keys != 0;
+    if (opts->prefix != NULL)
+        out->prefix = opts->prefix;
+    else
+        out->prefix = out->pycachify_keys ? WIRE_PYCACHIFY_PREFIX : "";
     out->prefixlen = strlen(out->prefix);
     if (out->prefixlen > CACHIFY_KEY_MAX)
         return wire_refuse(err, errlen, "prefix too long");
@@ -99,6 +105,50 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
     return CACHIFY_OK;
 }
 
+int wire_format_key(char *buf, size_t cap, char **out, const char *suffix,
+                    char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    size_t slen = suffix != NULL ? strlen(suffix) : 0;
+    char *key = buf;
+    va_list ap2;
+    size_t len;
+    int n;
+
+    *out = NULL;
+    va_copy(ap2, ap);
+    n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0 || (size_t)n + slen > CACHIFY_KEY_MAX) {
+        va_end(ap2);
+        return n < 0 ? wire_refuse(err, errlen, "bad key format")
+                     : wire_refuse(err, errlen,
+                                   "formatted key longer than %d bytes",
+                                   CACHIFY_KEY_MAX);
+    }
+    if ((size_t)n + slen >= cap) {
+        key = malloc((size_t)n + slen + 1);
+        if (key == NULL) {
+            va_end(ap2);
+            return CACHIFY_ERR_NOMEM;
+        }
+        vsnprintf(key, (size_t)n + 1, fmt, ap2);
+    }
+    va_end(ap2);
+    memcpy(key + n, suffix != NULL ? suffix : "", slen + 1);
+    /* vsnprintf counts every byte it wrote; strlen stops at the first
+     * NUL.  Taking the shorter key would lock another key than the one the
+     * arguments name. */
+    len = strlen(key);
+    if (len != (size_t)n + slen) {
+        if (key != buf)
+            free(key);
+        return wire_refuse(err, errlen,
+                           "formatted key has a NUL byte at offset %zu "
+                           "(of %d bytes): keys cannot hold NUL", len, n);
+    }
+    *out = key;
+    return CACHIFY_OK;
+}
+
 int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen)
@@ -108,18 +158,34 @@ int wire_lock_opts(const struct cachify_lock_opts *opts,
 
     if (opts == NULL)
         opts = &defaults;
-    exp = opts->exp_ms == CACHIFY_EXP_DEFAULT ? default_exp_ms : opts->exp_ms;
-    /* nowait, or a wait of 0 ms, is one attempt: no WAIT is sent. */
-    wait_ms = opts->nowait ? 0 : opts->timeout_ms;
-    if (exp < 0 || exp > PROTO_MS_MAX)
+    /* 0 is the default, so a zeroed struct never makes a lock that
+     * outlives a crashed holder; "never" is CACHIFY_EXP_NONE, by name. */
+    if (opts->exp_ms == CACHIFY_EXP_NONE)
+        exp = 0; /* TTL FOREVER */
+    else if (opts->exp_ms == CACHIFY_EXP_DEFAULT)
+        exp = default_exp_ms;
+    else if (opts->exp_ms < 0 || opts->exp_ms > PROTO_MS_MAX)
         return wire_refuse(err, errlen,
                            "bad exp_ms %lld: expected milliseconds, "
-                           "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE",
+                           "CACHIFY_EXP_DEFAULT (0) or CACHIFY_EXP_NONE",
                            opts->exp_ms);
-    if ((wait_ms < 0 && wait_ms != CACHIFY_FOREVER) || wait_ms > PROTO_MS_MAX)
+    else
+        exp = opts->exp_ms;
+    /* nowait, or a wait of 0 ms, is one attempt: no WAIT is sent.  A
+     * negative wait is refused rather than read as "forever" (C's -1
+     * habit) or as "one attempt" (py-cachify's arithmetic): the caller
+     * meant one of them, and only they know which. */
+    if (opts->nowait)
+        wait_ms = 0;
+    else if (opts->timeout_ms == CACHIFY_FOREVER)
+        wait_ms = WIRE_WAIT_FOREVER;
+    else if (opts->timeout_ms < 0 || opts->timeout_ms > PROTO_MS_MAX)
         return wire_refuse(err, errlen,
                            "bad timeout_ms %lld: expected milliseconds or "
-                           "CACHIFY_FOREVER", opts->timeout_ms);
+                           "CACHIFY_FOREVER (a negative is not a wait)",
+                           opts->timeout_ms);
+    else
+        wait_ms = opts->timeout_ms;
     out->ttl_ms = exp;
     out->wait_ms = wait_ms;
     out->session = opts->session != 0;
@@ -172,7 +238,8 @@ static void put_num(struct wire_args *a, unsigned long long v)
 }
 
 /* A TTL or WAIT: milliseconds, or FOREVER for none (0 or below: the
- * checks above let through only 0 for TTL and CACHIFY_FOREVER for WAIT). */
+ * checks above let through only 0 for TTL and WIRE_WAIT_FOREVER for
+ * WAIT). */
 static void put_ms(struct wire_args *a, long long ms)
 {
     if (ms > 0)
@@ -259,7 +326,7 @@ long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
 {
     if (op != WIRE_ACQUIRE || lock->wait_ms == 0)
         return io_timeout_ms;
-    if (lock->wait_ms == CACHIFY_FOREVER)
+    if (lock->wait_ms == WIRE_WAIT_FOREVER)
         return -1;
     return io_timeout_ms + lock->wait_ms;
 }

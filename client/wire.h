@@ -3,7 +3,8 @@
  *
  * Owns: the commands the client sends (enum wire_op); checking a handle's
  * options, a lock's options, keys, tokens and times against the bounds of
- * proto/limits.h, with the messages the sync handle keeps; turning a
+ * proto/limits.h, with the messages the sync handle keeps; the keys of
+ * decorated calls (formatted, checked, with py-cachify's suffixes); turning a
  * request into its arguments (struct wire_args) and their RESP bytes; how
  * long its reply may take; and what a reply means: a status, a value and
  * the message (struct wire_result), including the error codes (-LOCKED,
@@ -22,6 +23,7 @@
 #ifndef CACHIFY_CLIENT_WIRE_H
 #define CACHIFY_CLIENT_WIRE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,14 +53,25 @@ struct wire_options {
     int connect_timeout_ms;
     int io_timeout_ms;
     long long default_exp_ms;
-    const char *prefix; /* borrowed from the caller's options; "" for none */
+    const char *prefix; /* borrowed from the caller's options, or a
+                           literal: "" for none, WIRE_PYCACHIFY_PREFIX */
     size_t prefixlen;
+    int pycachify_keys; /* 1: decorated keys take CACHIFY_IMPL_OP_* */
 };
+
+/* py-cachify's default key prefix (init_cachify(prefix='PYC-')): the
+ * prefix of a handle with pycachify_keys and no prefix of its own. */
+#define WIRE_PYCACHIFY_PREFIX "PYC-"
+
+/* wire_lock's wait_ms for WAIT FOREVER.  Inside the library only: the
+ * public CACHIFY_FOREVER is turned into it by wire_lock_opts, so the
+ * transports and the embedded store keep "negative: no bound". */
+#define WIRE_WAIT_FOREVER (-1LL)
 
 /* A lock's options resolved for ACQUIRE (cachify_lock_opts). */
 struct wire_lock {
     long long ttl_ms;  /* 0: no expiry (TTL FOREVER) */
-    long long wait_ms; /* 0: one attempt; CACHIFY_FOREVER: no bound */
+    long long wait_ms; /* 0: one attempt; WIRE_WAIT_FOREVER: no bound */
     int session;       /* 1: SESSION */
 };
 
@@ -83,10 +96,22 @@ int wire_check_key(const char *key, size_t prefixlen, size_t *klen, char *err,
                    size_t errlen);
 
 /* opts (NULL: CACHIFY_LOCK_OPTS_DEFAULT) into *out; CACHIFY_EXP_DEFAULT
- * becomes default_exp_ms. */
+ * (0) becomes default_exp_ms, CACHIFY_EXP_NONE ttl_ms 0, CACHIFY_FOREVER
+ * WIRE_WAIT_FOREVER; any other negative is refused. */
 int wire_lock_opts(const struct cachify_lock_opts *opts,
                    long long default_exp_ms, struct wire_lock *out, char *err,
                    size_t errlen);
+
+/* The key of a decorated call, printf-style from fmt and ap, then suffix
+ * (NULL: none; py-cachify's "-lock" / "-once"): into buf[cap] when it fits
+ * (buf may be NULL with cap 0), else into an allocation; *out is buf or
+ * the allocation, which the caller frees.  CACHIFY_OK; CACHIFY_ERR_ARG for
+ * a bad format, a key longer than CACHIFY_KEY_MAX or one with a NUL byte
+ * inside (a %c given 0: the key would be cut there without a word);
+ * CACHIFY_ERR_NOMEM (err not written). */
+int wire_format_key(char *buf, size_t cap, char **out, const char *suffix,
+                    char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* The token of a release with a token (a forced release has none). */
 int wire_check_release(uint64_t token, char *err, size_t errlen);
@@ -154,6 +179,13 @@ long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
  * key as the caller gave it (py-cachify's wording, without the handle's
  * prefix, as py-cachify leaves out its own). */
 #define WIRE_LOCKED_TAIL " is already locked!"
+
+/* The tail of the message of CACHIFY_LOST, after the key as the caller
+ * gave it: a decorated call or a scoped lock whose release by token found
+ * the lock gone. */
+#define WIRE_LOST_TAIL                                                        \
+    " was no longer held at its release: it expired or was force-released " \
+    "while the body ran"
 
 /* Messages wire_reply words itself ("bad token ..."): 80 bytes hold the
  * longest with a 20-digit number. */

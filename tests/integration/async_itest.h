@@ -169,7 +169,7 @@ static inline void backend_finish(int be)
 static inline struct cachify_async *open_h(const char *url, const char *prefix,
                                     int io_timeout_ms)
 {
-    struct cachify_options o = { 0, io_timeout_ms, 0, prefix };
+    struct cachify_options o = { 0, io_timeout_ms, 0, prefix, 0 };
     struct cachify_async *ac = NULL;
     char err[256];
     int rc = cachify_async_open(&ac, g_base, url, &o, err, sizeof err);

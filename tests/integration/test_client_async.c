@@ -61,6 +61,20 @@ START_TEST(test_calls)
         run_for(0.05);
     ck_assert_int_eq(IS_LOCKED(ac, "short"), 0);
 
+    /* Zeros are defaults: a zeroed struct's lock expires (30 s), never
+     * outlives its holder; -1 is not "forever" but refused. */
+    struct cachify_lock_opts zero = { 0 };
+    take(ac, "zeroed", &zero);
+    ms = PTTL(ac, "zeroed");
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    zero.timeout_ms = 2000;
+    take(ac, "zeroed2", &zero);
+    ms = PTTL(ac, "zeroed2");
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    zero.timeout_ms = -1;
+    ck_assert_int_eq(cachify_async_acquire(ac, "z", &zero, rec_tok, &b),
+                     CACHIFY_ERR_ARG);
+
     /* Binary-safe keys: spaces, CR LF, quotes, high bytes. */
     static const char odd[] = "sp ace\r\n\"q\"\xff";
     uint64_t t3 = take(ac, odd, NULL);
@@ -405,6 +419,26 @@ CACHIFY_ASYNC_LOCKED_FN(nightly, (int day), (day), ("nightly"), NULL)
     cachify_async_call_done(call);
 }
 
+/* A lock of 100 ms: a body that ends later has lost it. */
+static const struct cachify_lock_opts brief_opts = { .exp_ms = 100 };
+
+CACHIFY_ASYNC_LOCKED_FN(brief, (int id), (id), ("brief-%d", id), &brief_opts)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    (void)id;
+    j->ran++;
+    j->call = call;
+}
+
+/* A %c of 0 would put a NUL inside the key. */
+CACHIFY_ASYNC_LOCKED_FN(nul_job, (char ch), (ch), ("a%cb", ch), NULL)
+{
+    struct job *j = cachify_async_call_ctx(call);
+    (void)ch;
+    j->ran++;
+    cachify_async_call_done(call);
+}
+
 static void job_done(int status, const char *errstr, void *ctx)
 {
     struct job *j = ctx;
@@ -469,7 +503,8 @@ START_TEST(test_decorator)
     RUN_UNTIL(j3.done_called);
     job_check(&j3, CACHIFY_OK, 1);
 
-    /* The forced release companion frees it under a running body. */
+    /* The forced release companion frees it under a running body, which
+     * then learns that it lost its lock. */
     CALL(job(ac, &j4, job_done, 9, "x"));
     RUN_UNTIL(j4.ran);
     ck_assert_int_eq(job_q(ac, 1, 9), 1);
@@ -477,7 +512,38 @@ START_TEST(test_decorator)
     ck_assert_int_eq(job_q(ac, 1, 9), 0);
     cachify_async_call_done(j4.call);
     RUN_UNTIL(j4.done_called);
-    job_check(&j4, CACHIFY_OK, 1);
+    job_check(&j4, CACHIFY_LOST, 1);
+    ck_assert_str_eq(j4.done_err, "job-9-x was no longer held at its "
+                                  "release: it expired or was force-released "
+                                  "while the body ran");
+
+    /* A body that outlives exp while another handle takes the key: lost,
+     * and the other holder keeps its lock. */
+    struct job j9 = { .finish_later = 1 };
+    struct cachify_async *other = open_h(g_url, "d:", 0);
+    CALL(brief(ac, &j9, job_done, 1));
+    RUN_UNTIL(j9.ran);
+    uint64_t t9 = take(other, "brief-1", &(struct cachify_lock_opts){
+                           .nowait = 0, .timeout_ms = 20000 });
+    cachify_async_call_done(j9.call);
+    RUN_UNTIL(j9.done_called);
+    job_check(&j9, CACHIFY_LOST, 1);
+    ck_assert_int_eq(IS_LOCKED(ac, "brief-1"), 1);
+    ck_assert_int_eq(rel(other, "brief-1", t9), 1);
+    cachify_async_close(other);
+
+    /* A NUL inside the formatted key is refused, not cut short. */
+    struct job j8 = { 0 };
+    struct rec nr = { 0 };
+    ck_assert_int_eq(nul_job(ac, &j8, job_done, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_job_is_locked(ac, rec_val, &nr, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_job_release(ac, rec_val, &nr, 0), CACHIFY_ERR_ARG);
+    run_for(0.05);
+    ck_assert_int_eq(j8.ran + j8.done_called + nr.called, 0);
+    ck_assert_int_eq(IS_LOCKED(ac, "a"), 0);
+    CALL(nul_job(ac, &j8, job_done, 'x'));
+    RUN_UNTIL(j8.done_called);
+    job_check(&j8, CACHIFY_OK, 1);
 
     struct job j7 = { 0 };
     struct rec n = { 0 };
@@ -646,6 +712,51 @@ START_TEST(test_decorator_once)
 }
 END_TEST
 
+/* ---- py-cachify's keys ---- */
+
+START_TEST(test_pycachify_keys)
+{
+    backend_start(_i, NULL);
+    struct cachify_options po = { .pycachify_keys = 1 };
+    struct cachify_async *py = NULL, *plain = open_h(g_url, NULL, 0);
+    struct job a = { .finish_later = 1 }, b = { .finish_later = 1 };
+    struct job c = { 0 };
+    struct rec r = { 0 };
+    char err[256];
+
+    ck_assert_int_eq(cachify_async_open(&py, g_base, g_url, &po, err,
+                                        sizeof err), CACHIFY_OK);
+    /* @lock: PYC-<key>-lock, as py-cachify 3.x stores it. */
+    CALL(job(py, &a, job_done, 7, "x"));
+    RUN_UNTIL(a.ran);
+    ck_assert_str_eq(a.key, "job-7-x-lock");
+    ck_assert_int_eq(IS_LOCKED(plain, "PYC-job-7-x-lock"), 1);
+    CALL(job_is_locked(py, rec_val, &r, 7, "x"));
+    RUN_UNTIL(r.called);
+    ck_assert_int_eq(r.value, 1);
+    cachify_async_call_done(a.call);
+    RUN_UNTIL(a.done_called);
+    job_check(&a, CACHIFY_OK, 1);
+    /* @once: PYC-<key>-once. */
+    CALL(once_quiet(py, &b, job_done, 1, "x"));
+    RUN_UNTIL(b.ran);
+    ck_assert_int_eq(IS_LOCKED(plain, "PYC-once-1-x-once"), 1);
+    cachify_async_call_done(b.call);
+    RUN_UNTIL(b.done_called);
+    job_check(&b, CACHIFY_OK, 1);
+    /* Held by the "Python" side: refused with py-cachify 3.x's message. */
+    uint64_t t = take(plain, "PYC-job-7-x-lock", NULL);
+    CALL(job(py, &c, job_done, 7, "x"));
+    RUN_UNTIL(c.done_called);
+    job_check(&c, CACHIFY_LOCKED, 0);
+    ck_assert_str_eq(c.done_err, "job-7-x-lock is already locked!");
+    ck_assert_int_eq(rel(plain, "PYC-job-7-x-lock", t), 1);
+    cachify_async_close(py);
+    cachify_async_close(plain);
+    backend_finish(_i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_async");
@@ -660,5 +771,6 @@ int main(void)
     tcase_add_loop_test(tc, test_close_in_callback, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator_once, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_pycachify_keys, 0, BE_COUNT);
     return itest_main(s);
 }

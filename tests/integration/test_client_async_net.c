@@ -54,7 +54,7 @@ END_TEST
 START_TEST(test_bad_open)
 {
     struct cachify_async *ac = (struct cachify_async *)&ac;
-    struct cachify_options neg = { -1, 0, 0, NULL };
+    struct cachify_options neg = { -1, 0, 0, NULL, 0 };
     char err[256] = "";
     static const char *const bad[] = { "redis://127.0.0.1", "cachify://",
                                        "unix://relative", "cachify://h:99999" };

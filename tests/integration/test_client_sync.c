@@ -106,7 +106,7 @@ END_TEST
 
 START_TEST(expiry)
 {
-    struct cachify_options o = {0, 0, 1500, NULL};
+    struct cachify_options o = {0, 0, 1500, NULL, 0};
     struct cachify_lock_opts ex = lock_opts(1, 0, 800, 0);
     struct cachify_lock_opts none = lock_opts(1, 0, CACHIFY_EXP_NONE, 0);
     struct cachify *a, *d;
@@ -143,6 +143,37 @@ START_TEST(expiry)
 }
 END_TEST
 
+/* A zeroed lock option struct, or one naming only the wait, takes a lock
+ * that expires with the handle's default (30 s); a lock without expiry is
+ * asked for by name, and a negative wait is refused, -1 included. */
+START_TEST(zero_options_expire)
+{
+    struct cachify_lock_opts zero = {0};
+    struct cachify_lock_opts wait2s = {.nowait = 0, .timeout_ms = 2000};
+    struct cachify_lock_opts minus1 = {.nowait = 0, .timeout_ms = -1};
+    struct cachify *a;
+    uint64_t t;
+    long long ms = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    ck_assert_int_eq(cachify_acquire(a, "z0", &zero, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "z0", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_acquire(a, "z0", &zero, &t), CACHIFY_LOCKED);
+    ck_assert_int_eq(cachify_acquire(a, "z1", &wait2s, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pttl(a, "z1", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 29000 && ms <= 30000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_acquire(a, "z2", &minus1, &t), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(cachify_errstr(a),
+                     "bad timeout_ms -1: expected milliseconds or "
+                     "CACHIFY_FOREVER (a negative is not a wait)");
+    ck_assert_int_eq(cachify_is_locked(a, "z2"), 0);
+    cachify_close(a);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(waits)
 {
     struct cachify_lock_opts short_exp = lock_opts(1, 0, 300, 0);
@@ -152,7 +183,7 @@ START_TEST(waits)
     struct cachify_lock_opts wait_short = lock_opts(0, 150, 5000, 0);
     struct cachify_lock_opts wait_zero = lock_opts(0, 0, 5000, 0);
     /* The io timeout bounds ordinary replies, not a wait's. */
-    struct cachify_options quick = {0, 100, 0, NULL};
+    struct cachify_options quick = {0, 100, 0, NULL, 0};
     struct cachify *a, *b;
     uint64_t t1, t2;
     double start;
@@ -211,6 +242,45 @@ START_TEST(release_after_expiry)
 }
 END_TEST
 
+/* A decorated body that outlives its lock's exp while another handle takes
+ * the key: CACHIFY_LOST, the body's result still delivered, the other
+ * holder's lock untouched. */
+static struct cachify *g_other;
+static uint64_t g_other_token;
+static const struct cachify_lock_opts short_opts = {.exp_ms = 100};
+
+CACHIFY_LOCKED_FN(int, outlive, (int n), (n), ("outlive-%d", n), &short_opts)
+{
+    struct cachify_lock_opts wait = {.nowait = 0, .timeout_ms = 20000};
+
+    /* Granted when the body's own lock expires. */
+    ck_assert_int_eq(cachify_acquire(g_other, "outlive-1", &wait,
+                                     &g_other_token), CACHIFY_OK);
+    return n + 1;
+}
+
+START_TEST(decorated_lost_lock)
+{
+    struct cachify *a;
+    int r = 0;
+
+    backend_start(_i, NULL);
+    a = open_c();
+    g_other = open_c();
+    ck_assert_int_eq(outlive(a, &r, 1), CACHIFY_LOST);
+    ck_assert_int_eq(r, 2);
+    ck_assert_str_eq(cachify_errstr(a),
+                     "outlive-1 was no longer held at its release: it "
+                     "expired or was force-released while the body ran");
+    ck_assert_int_eq(cachify_is_locked(a, "outlive-1"), 1);
+    ck_assert_int_eq(cachify_release(g_other, "outlive-1", g_other_token), 1);
+    ck_assert_int_eq(outlive_is_locked(a, 1), 0);
+    cachify_close(g_other);
+    cachify_close(a);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(session_locks)
 {
     struct cachify_lock_opts sess = lock_opts(1, 0, CACHIFY_EXP_NONE, 1);
@@ -234,7 +304,7 @@ END_TEST
 
 START_TEST(prefix_and_keys)
 {
-    struct cachify_options po = {0, 0, 0, "app:"};
+    struct cachify_options po = {0, 0, 0, "app:", 0};
     static const char odd[] = "a key with spaces\r\n\"quotes\" \x01\xff end";
     struct cachify *p, *plain;
     uint64_t t, t2;
@@ -263,12 +333,54 @@ START_TEST(prefix_and_keys)
 }
 END_TEST
 
+/* py-cachify-compatible keys: a decorated call on a pycachify_keys handle
+ * holds PYC-<key>-lock, as a py-cachify 3.x program would, which a plain
+ * handle (IS_LOCKED on the raw key) sees and contends for. */
+static struct cachify *g_plain;
+static int g_raw_locked;
+
+CACHIFY_LOCKED_FN(int, py_job, (int id, const char *what), (id, what),
+                  ("job-%d-%s", id, what), NULL)
+{
+    (void)what;
+    g_raw_locked = cachify_is_locked(g_plain, "PYC-job-7-x-lock");
+    return id;
+}
+
+START_TEST(pycachify_keys)
+{
+    struct cachify_options po = {.pycachify_keys = 1};
+    struct cachify *py;
+    uint64_t t;
+    int r = 0;
+
+    backend_start(_i, NULL);
+    py = open_opts(&po);
+    g_plain = open_c();
+    g_raw_locked = -1;
+    ck_assert_int_eq(py_job(py, &r, 7, "x"), CACHIFY_OK);
+    ck_assert_int_eq(r, 7);
+    ck_assert_int_eq(g_raw_locked, 1);
+    ck_assert_int_eq(cachify_is_locked(g_plain, "PYC-job-7-x-lock"), 0);
+    ck_assert_int_eq(cachify_acquire(g_plain, "PYC-job-7-x-lock", NULL, &t),
+                     CACHIFY_OK);
+    ck_assert_int_eq(py_job(py, &r, 7, "x"), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(py), "job-7-x-lock is already locked!");
+    ck_assert_int_eq(py_job_is_locked(py, 7, "x"), 1);
+    ck_assert_int_eq(cachify_release(g_plain, "PYC-job-7-x-lock", t), 1);
+    ck_assert_int_eq(py_job_is_locked(py, 7, "x"), 0);
+    cachify_close(g_plain);
+    cachify_close(py);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
     struct cachify_lock_opts bad_exp = lock_opts(1, 0, -5, 0);
     struct cachify_lock_opts bad_wait = lock_opts(0, -7, 1000, 0);
     struct cachify_lock_opts huge = lock_opts(1, 0, 1LL << 50, 0);
-    struct cachify_options bad_o = {-1, 0, 0, NULL};
+    struct cachify_options bad_o = {-1, 0, 0, NULL, 0};
     struct cachify *c, *x = (struct cachify *)1;
     char *long_key = malloc(CACHIFY_KEY_MAX + 2);
     char err[128];
@@ -562,7 +674,7 @@ static int listener(int backlog, int *port)
 
 START_TEST(connect_timeout)
 {
-    struct cachify_options o = {200, 0, 0, NULL};
+    struct cachify_options o = {200, 0, 0, NULL, 0};
     struct cachify *c = NULL;
     char err[256];
     int port, lfd, filler;
@@ -674,7 +786,7 @@ static void fake_run(const char *reply, int want, int conns,
 
 START_TEST(fake_servers)
 {
-    struct cachify_options quick = {0, 200, 0, NULL};
+    struct cachify_options quick = {0, 200, 0, NULL, 0};
 
     /* Junk: a protocol error; the connection is dropped and the next call
      * reconnects (the fake server serves a second connection). */
@@ -773,10 +885,13 @@ int main(void)
     tcase_set_timeout(net, 120);
     tcase_add_loop_test(both, acquire_release, 0, 2);
     tcase_add_loop_test(both, expiry, 0, 2);
+    tcase_add_loop_test(both, zero_options_expire, 0, 2);
     tcase_add_loop_test(both, waits, 0, 2);
     tcase_add_loop_test(both, release_after_expiry, 0, 2);
+    tcase_add_loop_test(both, decorated_lost_lock, 0, 2);
     tcase_add_loop_test(both, session_locks, 0, 2);
     tcase_add_loop_test(both, prefix_and_keys, 0, 2);
+    tcase_add_loop_test(both, pycachify_keys, 0, 2);
     tcase_add_loop_test(both, bad_arguments, 0, 2);
     tcase_add_test(net, server_limits_are_server_errors);
     tcase_add_test(net, auth);

@@ -5,9 +5,10 @@
 #
 # Owns: checking that the installed header, libraries (shared and static)
 # and cachify-client.pc are enough to build and run a program that uses the
-# sync API, waits, and the decorator (tests/scripts/install_check.c), and
-# that every C snippet of docs/client.md compiles and links against the
-# installed copy.  Runs the program on "mem:" and, when CACHIFYD_BIN is set,
+# sync API, waits, and the decorator (tests/scripts/install_check.c), that
+# every C snippet of docs/client.md compiles and links against the
+# installed copy, and that the flags of its documented build line make a
+# decorator key spec that does not match its arguments a compile error.  Runs the program on "mem:" and, when CACHIFYD_BIN is set,
 # on that daemon started on a free port (stopped at the end).
 #
 # Environment: MAKE (default make), CC (default cc), CACHIFYD_BIN.  The
@@ -85,6 +86,30 @@ if [ -f docs/client.md ]; then
     LD_LIBRARY_PATH=$tmp/usr/lib "$tmp/doc_snippets" mem: ||
         fail "docs/client.md snippets failed on mem:"
     echo "install.sh: docs/client.md snippets build and run"
+
+    # docs/client.md promises that its build line turns a %d given a
+    # char * in a key spec into an error; plain `cc` says nothing.
+    doc_flags=$(awk '/^# shared$/ { getline; print; exit }' docs/client.md |
+        sed -n 's/^cc \(.*\) -o app .*/\1/p')
+    [ -n "$doc_flags" ] || fail "docs/client.md's build line has no flags"
+    cat >"$tmp/bad_spec.c" <<'SPEC'
+#include <cachify.h>
+CACHIFY_LOCKED_FN_VOID(job, (const char *name), (name), ("job-%d", name), NULL)
+{
+    (void)name;
+}
+int main(void) { return 0; }
+SPEC
+    # shellcheck disable=SC2086
+    if $CC $doc_flags $cflags -c -o "$tmp/bad_spec.o" "$tmp/bad_spec.c" \
+        2>"$tmp/bad_spec.log"; then
+        fail "a %d given a char * compiles with the documented flags"
+    fi
+    grep -q 'format' "$tmp/bad_spec.log" || {
+        cat "$tmp/bad_spec.log" >&2
+        fail "the mismatched key spec failed for another reason"
+    }
+    echo "install.sh: the documented flags refuse a mismatched key spec"
 fi
 
 run() {

@@ -4,8 +4,10 @@
  * Owns: tests of key formatting from a decorated function's arguments, its
  * _is_locked/_release companions, once() with and without raise_on_locked,
  * cachify_with_lock, and guards released on every way out of a scope
- * (return, break, goto).  The embedded backend keeps them free of sockets;
- * tests/integration/test_client_sync.c runs the same calls on cachifyd.
+ * (return, break, goto), and CACHIFY_LOST from each of them when the lock
+ * was gone at the release.  The embedded backend keeps them free of
+ * sockets; tests/integration/test_client_sync.c runs the same calls on
+ * cachifyd.
  */
 #include <check.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@ static int g_seen_locked; /* what the body saw from its own companion */
 
 static void open_mem(struct cachify **c, const char *prefix)
 {
-    struct cachify_options o = {0, 0, 0, prefix};
+    struct cachify_options o = {0, 0, 0, prefix, 0};
     char err[128];
 
     ck_assert_int_eq(cachify_open(c, "mem:", &o, err, sizeof err), CACHIFY_OK);
@@ -94,6 +96,26 @@ START_TEST(locked_fn_refuses_held_key)
 }
 END_TEST
 
+/* Zeroed options are the defaults: the body's lock expires (30 s). */
+static const struct cachify_lock_opts zero_opts = {0};
+static long long g_pttl;
+
+CACHIFY_LOCKED_FN_VOID(zeroed, (int n), (n), ("zeroed-%d", n), &zero_opts)
+{
+    char key[32];
+
+    snprintf(key, sizeof key, "zeroed-%d", n);
+    ck_assert_int_eq(cachify_pttl(g_c, key, &g_pttl), CACHIFY_OK);
+}
+
+START_TEST(zeroed_opts_expire)
+{
+    g_pttl = 0;
+    ck_assert_int_eq(zeroed(g_c, 1), CACHIFY_OK);
+    ck_assert_msg(g_pttl > 29000 && g_pttl <= 30000, "pttl %lld", g_pttl);
+}
+END_TEST
+
 /* Not reentrant: the body calling itself with the same key is refused. */
 CACHIFY_LOCKED_FN(int, recurse, (int depth), (depth), ("recurse"), NULL)
 {
@@ -153,6 +175,33 @@ START_TEST(long_keys)
     ck_assert_int_eq(g_body_runs, 1);
     free(name);
     free(full);
+}
+END_TEST
+
+/* A %c given 0 puts a NUL inside the key: refused, not cut to "a". */
+CACHIFY_LOCKED_FN_VOID(nul_key, (char ch, int pad), (ch, pad),
+                       ("a%cb%*s", ch, pad, ""), NULL)
+{
+    (void)ch, (void)pad;
+    g_body_runs++;
+}
+
+START_TEST(nul_in_key_refused)
+{
+    ck_assert_int_eq(nul_key(g_c, 0, 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "formatted key has a NUL byte at offset 1 (of 3 bytes): "
+                     "keys cannot hold NUL");
+    ck_assert_int_eq(g_body_runs, 0);
+    ck_assert_int_eq(cachify_is_locked(g_c, "a"), 0);
+    ck_assert_int_eq(nul_key_is_locked(g_c, 0, 0), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(nul_key_release(g_c, 0, 0), CACHIFY_ERR_ARG);
+    /* The same past the stack buffer (an allocated key). */
+    ck_assert_int_eq(nul_key(g_c, 0, 1000), CACHIFY_ERR_ARG);
+    ck_assert_int_eq(g_body_runs, 0);
+    /* Any other byte is a key like any other. */
+    ck_assert_int_eq(nul_key(g_c, 'x', 0), CACHIFY_OK);
+    ck_assert_int_eq(g_body_runs, 1);
 }
 END_TEST
 
@@ -222,6 +271,68 @@ START_TEST(prefix)
     ck_assert_int_eq(add_one(g_c, &r, 1, "q"), CACHIFY_OK);
     ck_assert_int_eq(add_one_release(p, 1, "q"), 1);
     cachify_close(p);
+}
+END_TEST
+
+/* ---- py-cachify's keys ---- */
+
+/* @lock(key='sleep_for_lock-{arg}') and @once(key='import-{arg}'). */
+CACHIFY_LOCKED_FN_VOID(py_sleep, (int arg), (arg), ("sleep_for_lock-%d", arg),
+                       NULL)
+{
+    (void)arg;
+    g_body_runs++;
+    g_seen_locked = cachify_is_locked(g_c, "PYC-sleep_for_lock-1-lock");
+}
+
+CACHIFY_ONCE_FN_VOID(py_import, (int arg), (arg), ("import-%d", arg), 1)
+{
+    (void)arg;
+    g_body_runs++;
+    g_seen_locked = cachify_is_locked(g_c, "PYC-import-3-once");
+}
+
+START_TEST(pycachify_keys)
+{
+    struct cachify_options o = {.pycachify_keys = 1};
+    struct cachify *py;
+    uint64_t t;
+    char err[128];
+
+    ck_assert_int_eq(cachify_open(&py, "mem:", &o, err, sizeof err),
+                     CACHIFY_OK);
+    /* The body runs under "PYC-sleep_for_lock-1-lock", py-cachify's key. */
+    ck_assert_int_eq(py_sleep(py, 1), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 1);
+    ck_assert_int_eq(py_import(py, 3), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 1);
+    ck_assert_int_eq(g_body_runs, 2);
+    /* A Python program holds the key: the C call is refused with
+     * py-cachify 3.x's message; the companions see the same key. */
+    ck_assert_int_eq(cachify_acquire(g_c, "PYC-sleep_for_lock-2-lock", NULL,
+                                     &t), CACHIFY_OK);
+    ck_assert_int_eq(py_sleep_is_locked(py, 2), 1);
+    ck_assert_int_eq(py_sleep(py, 2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(py),
+                     "sleep_for_lock-2-lock is already locked!");
+    ck_assert_int_eq(py_sleep_release(py, 2), 1);
+    ck_assert_int_eq(cachify_is_locked(g_c, "PYC-sleep_for_lock-2-lock"), 0);
+    ck_assert_int_eq(cachify_acquire(g_c, "PYC-import-4-once", NULL, &t),
+                     CACHIFY_OK);
+    ck_assert_int_eq(py_import(py, 4), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(py), "import-4-once is already locked!");
+    ck_assert_int_eq(py_import_release(py, 4), 1);
+    /* Plain calls get the prefix only, as py-cachify's lock('job') does. */
+    ck_assert_int_eq(cachify_acquire(py, "job", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(g_c, "PYC-job"), 1);
+    /* Without the option: neither prefix nor suffix. */
+    ck_assert_int_eq(py_sleep(g_c, 1), CACHIFY_OK);
+    ck_assert_int_eq(g_seen_locked, 0);
+    ck_assert_int_eq(cachify_acquire(g_c, "sleep_for_lock-5", NULL, &t),
+                     CACHIFY_OK);
+    ck_assert_int_eq(py_sleep_is_locked(g_c, 5), 1);
+    ck_assert_int_eq(py_sleep_is_locked(py, 5), 0);
+    cachify_close(py);
 }
 END_TEST
 
@@ -305,10 +416,74 @@ START_TEST(guard_after_expiry_keeps_new_holder)
     /* Waits until the 50 ms expiry (the store's timer thread). */
     ck_assert_int_eq(cachify_acquire(other, "exp", &wait_opts, &tok),
                      CACHIFY_OK);
-    cachify_guard_release(&g);
+    ck_assert_int_eq(cachify_guard_release(&g), CACHIFY_LOST);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "exp was no longer held at its release: it expired or "
+                     "was force-released while the body ran");
+    ck_assert_int_eq(cachify_guard_release(&g), CACHIFY_OK); /* done */
     ck_assert_int_eq(cachify_is_locked(g_c, "exp"), 1);
     ck_assert_int_eq(cachify_release(other, "exp", tok), 1);
     cachify_close(other);
+}
+END_TEST
+
+/* A body that outlives its lock's exp, while someone else takes the key:
+ * the call says CACHIFY_LOST, not CACHIFY_OK, and still hands back the
+ * body's result; the other holder keeps its lock. */
+static struct cachify *g_other;
+static uint64_t g_other_token;
+static const struct cachify_lock_opts short_opts = {.exp_ms = 50};
+
+/* Inside a body: waits until the body's lock expires, then holds it. */
+static void take_over(const char *key)
+{
+    struct cachify_lock_opts wait = {.nowait = 0, .timeout_ms = 10000};
+
+    ck_assert_int_eq(cachify_acquire(g_other, key, &wait, &g_other_token),
+                     CACHIFY_OK);
+}
+
+CACHIFY_LOCKED_FN(int, outlive, (int n), (n), ("outlive-%d", n), &short_opts)
+{
+    take_over("outlive-1");
+    return n * 2;
+}
+
+CACHIFY_ONCE_FN_VOID(outlive_once, (int n), (n), ("outlive-%d", n), 1)
+{
+    (void)n;
+    ck_assert_int_eq(cachify_force_release(g_other, "outlive-1"), 1);
+}
+
+static void outlive_cb(void *arg, uint64_t token)
+{
+    (void)arg, (void)token;
+    take_over("outlive-w");
+}
+
+START_TEST(lost_lock_is_not_ok)
+{
+    int r = 0;
+
+    open_mem(&g_other, NULL);
+    ck_assert_int_eq(outlive(g_c, &r, 1), CACHIFY_LOST);
+    ck_assert_int_eq(r, 2);
+    ck_assert_str_eq(cachify_errstr(g_c),
+                     "outlive-1 was no longer held at its release: it "
+                     "expired or was force-released while the body ran");
+    ck_assert_int_eq(cachify_release(g_other, "outlive-1", g_other_token), 1);
+    /* Force-released under the body (once, default exp): lost too. */
+    ck_assert_int_eq(outlive_once(g_c, 1), CACHIFY_LOST);
+    ck_assert_int_eq(cachify_is_locked(g_c, "outlive-1"), 0);
+    /* A body that ends in time is CACHIFY_OK, as before. */
+    ck_assert_int_eq(add_one(g_c, &r, 5, "lost"), CACHIFY_OK);
+    /* cachify_with_lock. */
+    ck_assert_int_eq(cachify_with_lock(g_c, "outlive-w", &short_opts,
+                                       outlive_cb, NULL), CACHIFY_LOST);
+    ck_assert_int_eq(cachify_is_locked(g_c, "outlive-w"), 1);
+    ck_assert_int_eq(cachify_release(g_other, "outlive-w", g_other_token), 1);
+    cachify_close(g_other);
+    g_other = NULL;
 }
 END_TEST
 
@@ -350,6 +525,8 @@ START_TEST(status_names)
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_ARG), "ERR_ARG");
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_NOMEM), "ERR_NOMEM");
     ck_assert_str_eq(cachify_status_name(CACHIFY_ERR_CLOSED), "ERR_CLOSED");
+    ck_assert_str_eq(cachify_status_name(CACHIFY_LOST), "LOST");
+    ck_assert_int_eq(CACHIFY_LOST, -10);
     ck_assert_str_eq(cachify_status_name(1), "?");
     ck_assert_str_eq(cachify_status_name(-100), "?");
 }
@@ -358,9 +535,12 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {
-        locked_fn_runs_under_lock, locked_fn_refuses_held_key, not_reentrant,
-        long_keys, once_fn, prefix, scoped_lock_every_exit,
-        guard_release_twice, guard_after_expiry_keeps_new_holder, with_lock_calls,
+        locked_fn_runs_under_lock, locked_fn_refuses_held_key,
+        zeroed_opts_expire, not_reentrant,
+        long_keys, nul_in_key_refused, once_fn, pycachify_keys, prefix,
+        scoped_lock_every_exit,
+        guard_release_twice, guard_after_expiry_keeps_new_holder,
+        lost_lock_is_not_ok, with_lock_calls,
         status_names,
     };
     Suite *s = suite_create("decorator");

@@ -2,14 +2,15 @@
  * of the protocol shared by the sync and the async API.
  *
  * Owns: the unit tests of option and argument checks (with their messages),
- * lock options turned into ACQUIRE arguments, the RESP bytes of every
- * request, reply bounds, and replies turned into statuses, values and
- * messages: every error code, and hostile or odd replies (wrong types,
+ * lock options turned into ACQUIRE arguments (zeros as defaults, "forever"
+ * only by name), the RESP bytes of every request, reply bounds, and
+ * replies turned into statuses, values and messages: every error code, and hostile or odd replies (wrong types,
  * empty or unknown codes, bad tokens, a nil).  No sockets: replies are made
  * by proto/resp.c's parser from the bytes a server would send.
  */
 #include <check.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static struct resp_reply *reply_of(const char *bytes)
 
 START_TEST(handle_options)
 {
-    struct cachify_options o = {0, 0, 0, NULL};
+    struct cachify_options o = {0, 0, 0, NULL, 0};
     struct wire_options w;
     char err[256];
 
@@ -76,7 +77,7 @@ START_TEST(handle_options)
     ck_assert_str_eq(w.prefix, "");
     ck_assert_uint_eq(w.prefixlen, 0);
 
-    o = (struct cachify_options){100, 200, 300, "app:"};
+    o = (struct cachify_options){100, 200, 300, "app:", 0};
     ck_assert_int_eq(wire_options(&o, &w, err, sizeof err), CACHIFY_OK);
     ck_assert_int_eq(w.connect_timeout_ms, 100);
     ck_assert_int_eq(w.io_timeout_ms, 200);
@@ -84,22 +85,37 @@ START_TEST(handle_options)
     ck_assert_str_eq(w.prefix, "app:");
     ck_assert_uint_eq(w.prefixlen, 4);
 
-    o = (struct cachify_options){0, -1, 0, NULL};
+    o = (struct cachify_options){0, -1, 0, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, err, sizeof err), CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad options: timeouts and default_exp_ms must be "
                           "0 (default) or positive");
-    o = (struct cachify_options){0, 0, PROTO_MS_MAX + 1, NULL};
+    o = (struct cachify_options){0, 0, PROTO_MS_MAX + 1, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_ERR_ARG);
-    o = (struct cachify_options){0, 0, PROTO_MS_MAX, NULL};
+    o = (struct cachify_options){0, 0, PROTO_MS_MAX, NULL, 0};
     ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(w.default_exp_ms, PROTO_MS_MAX);
+    ck_assert_int_eq(w.pycachify_keys, 0);
+
+    /* py-cachify's keys: its default prefix unless one is given ("" too). */
+    o = (struct cachify_options){.pycachify_keys = 1};
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(w.pycachify_keys, 1);
+    ck_assert_str_eq(w.prefix, "PYC-");
+    ck_assert_uint_eq(w.prefixlen, 4);
+    o.prefix = "";
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_str_eq(w.prefix, "");
+    o.prefix = "app-";
+    ck_assert_int_eq(wire_options(&o, &w, NULL, 0), CACHIFY_OK);
+    ck_assert_str_eq(w.prefix, "app-");
+    ck_assert_int_eq(w.pycachify_keys, 1);
 }
 END_TEST
 
 START_TEST(prefix_and_key_bounds)
 {
     char *big = malloc(CACHIFY_KEY_MAX + 2);
-    struct cachify_options o = {0, 0, 0, NULL};
+    struct cachify_options o = {0, 0, 0, NULL, 0};
     struct wire_options w;
     char err[256];
     size_t klen = 0;
@@ -155,7 +171,7 @@ START_TEST(lock_options)
     o = (struct cachify_lock_opts){0, CACHIFY_FOREVER, 1234, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(l.ttl_ms, 1234);
-    ck_assert_int_eq(l.wait_ms, CACHIFY_FOREVER);
+    ck_assert_int_eq(l.wait_ms, WIRE_WAIT_FOREVER);
 
     /* nowait: the timeout is not looked at. */
     o = (struct cachify_lock_opts){1, -77, CACHIFY_EXP_DEFAULT, 0};
@@ -167,7 +183,7 @@ START_TEST(lock_options)
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad exp_ms -2: expected milliseconds, "
-                          "CACHIFY_EXP_DEFAULT or CACHIFY_EXP_NONE");
+                          "CACHIFY_EXP_DEFAULT (0) or CACHIFY_EXP_NONE");
     o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX + 1, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
     o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX, 0};
@@ -176,9 +192,155 @@ START_TEST(lock_options)
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad timeout_ms -2: expected milliseconds or "
-                          "CACHIFY_FOREVER");
+                          "CACHIFY_FOREVER (a negative is not a wait)");
     o = (struct cachify_lock_opts){0, PROTO_MS_MAX + 1, 10, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
+}
+END_TEST
+
+/* Every zero is the default: a zeroed struct, or one that names only the
+ * fields it cares about, takes a lock that expires (the handle's default),
+ * never one that outlives a crashed holder. */
+START_TEST(zero_lock_options_are_defaults)
+{
+    struct cachify_lock_opts zero = {0};
+    struct cachify_lock_opts some = {.nowait = 0, .timeout_ms = 2000};
+    struct cachify_lock_opts dflt = CACHIFY_LOCK_OPTS_DEFAULT;
+    struct wire_lock l, d;
+
+    ck_assert_int_eq(wire_lock_opts(&zero, 30000, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 30000);
+    ck_assert_int_eq(l.wait_ms, 0); /* a wait of 0 ms: one attempt */
+    ck_assert_int_eq(l.session, 0);
+    ck_assert_int_eq(wire_lock_opts(&dflt, 30000, &d, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, d.ttl_ms);
+    ck_assert_int_eq(l.wait_ms, d.wait_ms);
+    ck_assert_int_eq(l.session, d.session);
+    ck_assert_int_eq(wire_lock_opts(&some, 700, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 700);
+    ck_assert_int_eq(l.wait_ms, 2000);
+    ck_assert_int_eq(CACHIFY_EXP_DEFAULT, 0);
+    /* No expiry only by name. */
+    some.exp_ms = CACHIFY_EXP_NONE;
+    ck_assert_int_ne(CACHIFY_EXP_NONE, 0);
+    ck_assert_int_eq(wire_lock_opts(&some, 700, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.ttl_ms, 0); /* TTL FOREVER */
+}
+END_TEST
+
+/* Waiting forever is CACHIFY_FOREVER only: -1 (a likely accident) and
+ * every other negative are refused, whatever else is set. */
+START_TEST(negative_timeouts_refused)
+{
+    struct cachify_lock_opts o = {.nowait = 0, .timeout_ms = -1};
+    struct wire_lock l;
+    char err[256];
+
+    ck_assert(CACHIFY_FOREVER != -1);
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, err, sizeof err),
+                     CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "bad timeout_ms -1: expected milliseconds or "
+                          "CACHIFY_FOREVER (a negative is not a wait)");
+    o.timeout_ms = LLONG_MIN;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_ERR_ARG);
+    o.timeout_ms = CACHIFY_FOREVER;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
+    ck_assert_int_eq(l.wait_ms, WIRE_WAIT_FOREVER);
+    /* The same for exp_ms: -1 is neither the default nor "never". */
+    o.exp_ms = -1;
+    ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_ERR_ARG);
+}
+END_TEST
+
+/* wire_format_key with a suffix (NULL: none). */
+static int format_sfx(char *buf, size_t cap, char **out, const char *suffix,
+                      char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static int format_sfx(char *buf, size_t cap, char **out, const char *suffix,
+                      char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = wire_format_key(buf, cap, out, suffix, err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+#define format_key(buf, cap, out, err, errlen, ...)                           \
+    format_sfx(buf, cap, out, NULL, err, errlen, __VA_ARGS__)
+
+START_TEST(decorated_keys)
+{
+    char buf[8], err[256], *key;
+
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "k-%d", 7), CACHIFY_OK);
+    ck_assert_ptr_eq(key, buf);
+    ck_assert_str_eq(key, "k-7");
+    /* Too long for the buffer: allocated. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "key-%s", "longer"), CACHIFY_OK);
+    ck_assert_ptr_ne(key, buf);
+    ck_assert_str_eq(key, "key-longer");
+    free(key);
+    ck_assert_int_eq(format_key(NULL, 0, &key, NULL, 0, "k"), CACHIFY_OK);
+    ck_assert_str_eq(key, "k");
+    free(key);
+    /* A NUL inside, from the buffer or from an allocation. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "a%cb", 0), CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(key);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 1 (of 3 "
+                          "bytes): keys cannot hold NUL");
+    ck_assert_int_eq(format_key(NULL, 0, &key, NULL, 0, "%c", 0),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "abcdefghij%c", 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 10 (of 11 "
+                          "bytes): keys cannot hold NUL");
+    /* Longer than CACHIFY_KEY_MAX. */
+    ck_assert_int_eq(format_key(buf, sizeof buf, &key, err, sizeof err,
+                                "%*s", CACHIFY_KEY_MAX + 1, ""),
+                     CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key longer than 65536 bytes");
+}
+END_TEST
+
+/* py-cachify 3.x's "-lock" / "-once" after the formatted key. */
+START_TEST(decorated_key_suffix)
+{
+    char buf[16], err[256], *key;
+
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "job-%d", 7), CACHIFY_OK);
+    ck_assert_ptr_eq(key, buf);
+    ck_assert_str_eq(key, "job-7-lock");
+    /* The suffix is what makes it too long for the buffer. */
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-once", err,
+                                sizeof err, "import-%s", "abcd"), CACHIFY_OK);
+    ck_assert_ptr_ne(key, buf);
+    ck_assert_str_eq(key, "import-abcd-once");
+    free(key);
+    ck_assert_int_eq(format_sfx(NULL, 0, &key, "-lock", NULL, 0, "k"),
+                     CACHIFY_OK);
+    ck_assert_str_eq(key, "k-lock");
+    free(key);
+    /* The bound counts the suffix; a NUL is still refused. */
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "%*s", CACHIFY_KEY_MAX - 5, ""),
+                     CACHIFY_OK);
+    ck_assert_uint_eq(strlen(key), CACHIFY_KEY_MAX);
+    free(key);
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "%*s", CACHIFY_KEY_MAX - 4, ""),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(format_sfx(buf, sizeof buf, &key, "-lock", err,
+                                sizeof err, "a%cb", 0), CACHIFY_ERR_ARG);
+    ck_assert_str_eq(err, "formatted key has a NUL byte at offset 1 (of 3 "
+                          "bytes): keys cannot hold NUL");
 }
 END_TEST
 
@@ -221,7 +383,7 @@ START_TEST(arguments)
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|FOREVER");
     q.lock = (struct wire_lock){10, 250, 0};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|10|WAIT|250");
-    q.lock = (struct wire_lock){10, CACHIFY_FOREVER, 1};
+    q.lock = (struct wire_lock){10, WIRE_WAIT_FOREVER, 1};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|10|WAIT|FOREVER|SESSION");
     q.lock = (struct wire_lock){PROTO_MS_MAX, PROTO_MS_MAX, 1};
     ck_assert_str_eq(args_of(&q), "ACQUIRE|job|TTL|1099511627776|WAIT|"
@@ -266,7 +428,7 @@ START_TEST(encoding)
     ck_assert_int_eq(memcmp(out, want, n), 0);
 
     q = req(WIRE_ACQUIRE, "k");
-    q.lock = (struct wire_lock){30000, CACHIFY_FOREVER, 1};
+    q.lock = (struct wire_lock){30000, WIRE_WAIT_FOREVER, 1};
     out = wire_request(&q, buf, sizeof buf, &n);
     ck_assert_ptr_eq(out, buf);
     ck_assert_uint_eq(n, strlen("*7\r\n$7\r\nACQUIRE\r\n$1\r\nk\r\n$3\r\nTTL"
@@ -322,7 +484,7 @@ END_TEST
 START_TEST(reply_bounds)
 {
     struct wire_lock none = {10, 0, 0}, wait = {10, 250, 0},
-                     forever = {10, CACHIFY_FOREVER, 0};
+                     forever = {10, WIRE_WAIT_FOREVER, 0};
 
     ck_assert_int_eq(wire_reply_timeout_ms(WIRE_PTTL, NULL, 5000), 5000);
     ck_assert_int_eq(wire_reply_timeout_ms(WIRE_AUTH, NULL, 300), 300);
@@ -525,8 +687,9 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {
-        handle_options, prefix_and_key_bounds, lock_options, tokens_and_times,
-        arguments, encoding, long_request_allocated, reply_bounds,
+        handle_options, prefix_and_key_bounds, lock_options,
+        zero_lock_options_are_defaults, negative_timeouts_refused,
+        decorated_keys, decorated_key_suffix, tokens_and_times, arguments, encoding, long_request_allocated, reply_bounds,
         long_error_kept_whole, locked_wording, op_names,
     };
     Suite *s = suite_create("wire");
