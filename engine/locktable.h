@@ -161,8 +161,8 @@ void locktable_set_token_ceiling(struct locktable *t, uint64_t ceiling,
                                  void *arg);
 
 /* Crash safety (the daemon's state file, daemon/state.h).  Every lease
- * the engine grants or extends is made durable *before* the call returns,
- * in one of two ways:
+ * the engine grants or extends is recorded before the call returns, and
+ * durable before anyone can be told of it, in one of two ways:
  *   - a plain lease that ends within long_lease_us is covered by the lease
  *     horizon: a monotonic time that no such lease outlives.  Only when a
  *     deadline passes the recorded horizon is raise_horizon asked to make a
@@ -183,7 +183,10 @@ struct lock_journal {
     /* Returns a durable horizon >= deadline, or 0 when it could not. */
     uint64_t (*raise_horizon)(void *arg, uint64_t deadline);
     /* key (keylen bytes) is held by token until deadline (monotonic us;
-     * UINT64_MAX = no expiry).  Returns 0 once durable, or -1. */
+     * UINT64_MAX = no expiry).  Returns 0 once recorded, or -1.  The
+     * record must be durable before the grant is answered; the daemon
+     * makes it so with one fdatasync at the end of the callback that
+     * made the grant (state_commit, group commit). */
     int (*hold)(void *arg, const char *key, size_t keylen, uint64_t token,
                 uint64_t deadline);
     /* key's written lease with token has ended.  Need not be durable
