@@ -3,7 +3,8 @@
 # Targets: all (default: daemon, client library, examples), run, test,
 #          check-suites, install, fuzz, bench, clean.
 # Knobs:   SANITIZE=address,undefined (objects go to build/sanitize/),
-#          PREFIX=/usr/local, DESTDIR=, CC=cc, V=1 is not needed (commands echo).
+#          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
+#          V=1 is not needed (commands echo).
 # Dependencies come from pkg-config: libevent, jansson, check (tests only).
 
 CC       ?= cc
@@ -163,6 +164,14 @@ valgrind: $(DAEMON) $(ITEST_BIN)
 	@set -e; for t in $(ITEST_BIN); do echo "== valgrind: $$t"; \
 	  $(TEST_ENV) CACHIFYD_VALGRIND=1 $$t; done
 
+# The dynamic linker finds libcachify-client.so.0 in /usr/local/lib or
+# /usr/lib through its cache, so a real install there (no DESTDIR) runs
+# ldconfig when root.  A DESTDIR is a staging copy, and a private PREFIX is
+# not searched at all: docs/client.md ("Building against it") shows how to
+# link against one.
+LDCONFIG ?= ldconfig
+LDCONFIG_PREFIXES := /usr/local /usr
+
 install: $(DAEMON) client
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -179,6 +188,10 @@ install: $(DAEMON) client
 	# of the build that made it, and install may be given another.
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CLIENT_VERSION)|g' \
 	    cachify-client.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cachify-client.pc
+ifeq ($(DESTDIR)$(filter-out $(LDCONFIG_PREFIXES),$(PREFIX)),)
+	@if [ "$$(id -u)" -eq 0 ]; then echo $(LDCONFIG); $(LDCONFIG); else \
+	  echo "install: not root, so the linker cache is stale: run $(LDCONFIG) as root"; fi
+endif
 
 # Fuzzing with libFuzzer (clang).  Each tests/fuzz/fuzz_NAME.c becomes
 # build/fuzz/fuzz_NAME, built from the sources directly with clang, and runs
