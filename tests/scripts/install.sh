@@ -22,24 +22,13 @@ set -eu
 cd "$(dirname "$0")/../.."
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
+name=install.sh
 tmp=$(mktemp -d /tmp/cachify-install.XXXXXX)
-daemon_pid=
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-fail() {
-    echo "install.sh: FAIL: $*" >&2
-    exit 1
-}
+. tests/scripts/lib/scratch.sh
 
 # make without what a `make SANITIZE=...` run passed down (see above).
 plain_make() {
+    # shellcheck disable=SC2086  # MAKE may carry arguments
     env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE \
         $MAKE --no-print-directory "$@"
 }
