@@ -1,9 +1,13 @@
 # cachifyd - plain GNU make build.
 #
 # Targets: all (default: daemon, client library, examples), run, test,
-#          check-suites, install, fuzz, bench, clean.
+#          check-suites (unit, integration, script-tests, fuzz-replay),
+#          valgrind, one suite (build/tests/test_NAME.run), install, fuzz,
+#          bench, clean.
 # Knobs:   SANITIZE=address,undefined (objects go to build/sanitize/),
-#          PREFIX=/usr/local, DESTDIR=, CC=cc, V=1 is not needed (commands echo).
+#          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
+#          TEST_JOBS=2 (suites make test runs at once),
+#          V=1 is not needed (commands echo).
 # Dependencies come from pkg-config: libevent, jansson, check (tests only).
 
 CC       ?= cc
@@ -57,8 +61,8 @@ DAEMON := $(BUILD)/cachifyd
 
 # libcachify-client: the client code, the shared codec, and the lock
 # engine (for the embedded "mem:" backend).
-CLIENT_VERSION := 0.1.0
-CLIENT_SOVERSION := 0
+CLIENT_VERSION := 0.2.0
+CLIENT_SOVERSION := 1
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
@@ -79,6 +83,12 @@ all: $(DAEMON) client examples
 client: $(CLIENT_A) $(CLIENT_SO) $(PC_FILE)
 
 examples: $(EXAMPLE_BIN)
+
+# Keep the objects make would take for intermediate (those of the examples,
+# suites and replay programs): their .d files name them, so deleting them
+# would rebuild those programs in every later make, and make test's passes
+# run side by side on one build directory.
+.SECONDARY:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -137,31 +147,99 @@ run: deps
 	$(MAKE) all
 	$(DAEMON) -c cachifyd.conf
 
-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(TEST_ENV) $$t; done
+# ---- Running the suites ----
+#
+# Every suite run is a phony target of its own, the suite's binary (or
+# script) plus .run, or .vgrun for an integration suite with the daemon
+# under valgrind, so `make -j2 check-suites` runs two at a time.  Each runs
+# through scripts/run-suite.sh: its output goes to a log beside the binary
+# and is printed whole when it ends, with its wall time; a failure fails
+# make.  Integration suites start their own daemons on free loopback ports
+# and temporary directories, so they can run side by side, but they have
+# real-time bounds: run no more of them at once than there are cores.
+#
+# ALONE_SUITES measure the daemon's CPU time (busy polling) and fail now
+# and then with another suite beside them (test_server_load's
+# test_busy_poll, 1 run in 6 here, never alone), so they run alone: every
+# run holds SUITE_LOCK, shared, and theirs exclusively, across the passes.
+ALONE_SUITES := test_server_load
+SUITE_LOCK   := build/suites.lock
+RUN_SUITE = sh scripts/run-suite.sh \
+    $(if $(filter $(ALONE_SUITES),$(basename $(notdir $@))),--alone,--shared) $(SUITE_LOCK)
+SCRIPT_TESTS := $(wildcard tests/scripts/*.sh)
 
-integration: $(DAEMON) $(ITEST_BIN) $(EXAMPLE_BIN)
-	@set -e; for t in $(ITEST_BIN); do echo "== $$t"; $(TEST_ENV) $$t; done
+UNIT_RUNS   := $(UNIT_BIN:=.run)
+ITEST_RUNS  := $(ITEST_BIN:=.run)
+VG_RUNS     := $(ITEST_BIN:=.vgrun)
+SCRIPT_RUNS := $(patsubst tests/scripts/%.sh,$(BUILD)/tests/scripts/%.run,$(SCRIPT_TESTS))
+
+.PHONY: $(UNIT_RUNS) $(ITEST_RUNS) $(VG_RUNS) $(SCRIPT_RUNS)
+
+$(UNIT_RUNS): %.run: %
+	@$(RUN_SUITE) $* $*.log $(TEST_ENV) $*
+
+$(ITEST_RUNS): %.run: % $(DAEMON) $(EXAMPLE_BIN)
+	@$(RUN_SUITE) $* $*.log $(TEST_ENV) $*
+
+$(VG_RUNS): %.vgrun: % $(DAEMON) $(EXAMPLE_BIN)
+	@$(RUN_SUITE) "valgrind: $*" $*.valgrind.log $(TEST_ENV) CACHIFYD_VALGRIND=1 $*
 
 # Shell-driven tests (install into a DESTDIR, tools): each script gets the
 # build directory and the daemon and must exit non-zero on failure.
-SCRIPT_TESTS := $(wildcard tests/scripts/*.sh)
-script-tests: $(DAEMON) client examples
-	@set -e; for t in $(SCRIPT_TESTS); do echo "== $$t"; \
-	  $(TEST_ENV) BUILD=$(BUILD) MAKE="$(MAKE)" sh $$t; done
+$(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples
+	@$(RUN_SUITE) $< $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
+	    MAKE="$(MAKE)" sh $<
 
-check-suites: unit integration script-tests fuzz-replay
+# The slowest suites come first, so that under -j2 the long ones start
+# early instead of ending last alone.  Slowest first as measured on 2 cores
+# (under valgrind: test_restart ~63 s, test_bounds ~35 s, test_waiting
+# ~30 s, test_examples ~26 s, test_client_sync ~22 s; the rest less).
+SLOW_SUITES := test_restart test_bounds test_waiting test_examples test_client_sync
+SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) \
+             $(filter-out $(foreach t,$(SLOW_SUITES),%/$(t).run %/$(t).vgrun),$(1))
 
-# Every suite normally, then every suite again under ASan+UBSan, then the
-# integration suite with the daemon under valgrind.
+unit: $(UNIT_RUNS)
+integration: $(call SLOW_FIRST,$(ITEST_RUNS))
+script-tests: $(SCRIPT_RUNS)
+valgrind: $(call SLOW_FIRST,$(VG_RUNS))
+check-suites: integration unit script-tests fuzz-replay
+
+# Every suite normally, every suite again under ASan+UBSan, and the
+# integration suites again with the daemon under valgrind: first both builds,
+# then the three passes, TEST_JOBS suites at a time in all (one jobserver),
+# each pass in the order above.  TEST_JOBS is 2, or 1 on a single core;
+# TEST_JOBS=1 runs one suite at a time.  Each pass sets SANITIZE itself, so
+# a SANITIZE= given to make test changes nothing.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$n)
+SANITIZE_TEST := address,undefined
+
 test: deps
-	$(MAKE) check-suites
-	$(MAKE) SANITIZE=address,undefined check-suites
-	$(MAKE) valgrind
+	+$(MAKE) --no-print-directory -j$(TEST_JOBS) test-build
+	+$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-passes
 
-valgrind: $(DAEMON) $(ITEST_BIN)
-	@set -e; for t in $(ITEST_BIN); do echo "== valgrind: $$t"; \
-	  $(TEST_ENV) CACHIFYD_VALGRIND=1 $$t; done
+.PHONY: test-build test-build-plain test-build-sanitize test-passes \
+        test-pass-plain test-pass-sanitize test-pass-valgrind test-bins
+test-build: test-build-plain test-build-sanitize
+test-build-plain:
+	+$(MAKE) SANITIZE= test-bins
+test-build-sanitize:
+	+$(MAKE) SANITIZE=$(SANITIZE_TEST) test-bins
+
+test-passes: test-pass-valgrind test-pass-plain test-pass-sanitize
+test-pass-valgrind:
+	+$(MAKE) SANITIZE= valgrind
+test-pass-plain:
+	+$(MAKE) SANITIZE= check-suites
+test-pass-sanitize:
+	+$(MAKE) SANITIZE=$(SANITIZE_TEST) check-suites
+
+# The dynamic linker finds libcachify-client.so.1 in /usr/local/lib or
+# /usr/lib through its cache, so a real install there (no DESTDIR) runs
+# ldconfig when root.  A DESTDIR is a staging copy, and a private PREFIX is
+# not searched at all: docs/client.md ("Building against it") shows how to
+# link against one.
+LDCONFIG ?= ldconfig
+LDCONFIG_PREFIXES := /usr/local /usr
 
 install: $(DAEMON) client
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc \
@@ -179,6 +257,10 @@ install: $(DAEMON) client
 	# of the build that made it, and install may be given another.
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CLIENT_VERSION)|g' \
 	    cachify-client.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cachify-client.pc
+ifeq ($(DESTDIR)$(filter-out $(LDCONFIG_PREFIXES),$(PREFIX)),)
+	@if [ "$$(id -u)" -eq 0 ]; then echo $(LDCONFIG); $(LDCONFIG); else \
+	  echo "install: not root, so the linker cache is stale: run $(LDCONFIG) as root"; fi
+endif
 
 # Fuzzing with libFuzzer (clang).  Each tests/fuzz/fuzz_NAME.c becomes
 # build/fuzz/fuzz_NAME, built from the sources directly with clang, and runs
@@ -209,9 +291,15 @@ $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
-fuzz-replay: $(REPLAY_BIN)
-	@set -e; for r in $(REPLAY_BIN); do n=$${r##*/replay_}; \
-	  echo "== $$r tests/fuzz/corpus/$$n"; $$r tests/fuzz/corpus/$$n; done
+REPLAY_RUNS  := $(REPLAY_BIN:=.run)
+.PHONY: $(REPLAY_RUNS)
+$(REPLAY_RUNS): $(BUILD)/fuzz/replay_%.run: $(BUILD)/fuzz/replay_%
+	@$(RUN_SUITE) "$< tests/fuzz/corpus/$*" $<.log $< tests/fuzz/corpus/$*
+
+fuzz-replay: $(REPLAY_RUNS)
+
+# Everything the suites of one pass run (make test builds it first).
+test-bins: all $(UNIT_BIN) $(ITEST_BIN) $(REPLAY_BIN)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$${f#build/fuzz/fuzz_}; \

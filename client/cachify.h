@@ -47,7 +47,7 @@ extern "C" {
 
 struct event_base;
 
-#define CACHIFY_CLIENT_VERSION "0.1.0"
+#define CACHIFY_CLIENT_VERSION "0.2.0"
 
 enum cachify_status {
     CACHIFY_OK = 0,

@@ -7,9 +7,12 @@
 # and cachify-client.pc are enough to build and run a program that uses the
 # sync API, waits, and the decorator (tests/scripts/install_check.c), that
 # every C snippet of docs/client.md compiles and links against the
-# installed copy, and that the flags of its documented build line make a
-# decorator key spec that does not match its arguments a compile error.  Runs the program on "mem:" and, when CACHIFYD_BIN is set,
-# on that daemon started on a free port (stopped at the end).
+# installed copy, that the flags of its documented build line make a
+# decorator key spec that does not match its arguments a compile error,
+# that a program linked as docs/client.md says for a private PREFIX runs
+# without LD_LIBRARY_PATH, and that only a real install into /usr/local or
+# /usr runs ldconfig.  Runs the program on "mem:" and, when CACHIFYD_BIN is
+# set, on that daemon started on a free port (stopped at the end).
 #
 # Environment: MAKE (default make), CC (default cc), CACHIFYD_BIN.  The
 # install is always a normal (unsanitized) build in build/: MAKEFLAGS, BUILD
@@ -20,34 +23,43 @@ set -eu
 cd "$(dirname "$0")/../.."
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
+name=install.sh
 tmp=$(mktemp -d /tmp/cachify-install.XXXXXX)
-daemon_pid=
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. tests/scripts/lib/scratch.sh
 
-fail() {
-    echo "install.sh: FAIL: $*" >&2
-    exit 1
+# make without what a `make SANITIZE=...` run passed down (see above).
+plain_make() {
+    # shellcheck disable=SC2086  # MAKE may carry arguments
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE \
+        $MAKE --no-print-directory "$@"
 }
 
 echo "install.sh: make install PREFIX=/usr DESTDIR=$tmp"
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE $MAKE --no-print-directory install \
-    PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
+plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "make install"; }
 
 for f in usr/include/cachify.h usr/lib/libcachify-client.a \
-         usr/lib/libcachify-client.so usr/lib/libcachify-client.so.0 \
+         usr/lib/libcachify-client.so usr/lib/libcachify-client.so.1 \
          usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd; do
     [ -e "$tmp/$f" ] || fail "$f was not installed"
 done
 grep -q '^prefix=/usr$' "$tmp/usr/lib/pkgconfig/cachify-client.pc" ||
     fail "cachify-client.pc does not say prefix=/usr"
+
+# Only a real install (no DESTDIR) into /usr/local or /usr refreshes the
+# linker cache; `make -n` shows which recipe would, installing nothing.
+ldconfig_lines() {
+    plain_make -n install LDCONFIG=cachify-ldconfig-probe "$@" |
+        grep -c cachify-ldconfig-probe || true
+}
+[ "$(ldconfig_lines PREFIX=/usr/local DESTDIR=)" -gt 0 ] ||
+    fail "make install PREFIX=/usr/local would not run ldconfig"
+[ "$(ldconfig_lines PREFIX=/usr DESTDIR=)" -gt 0 ] ||
+    fail "make install PREFIX=/usr would not run ldconfig"
+[ "$(ldconfig_lines PREFIX=/usr/local DESTDIR="$tmp/stage")" -eq 0 ] ||
+    fail "make install DESTDIR=... would run ldconfig"
+[ "$(ldconfig_lines PREFIX="$tmp/prefix" DESTDIR=)" -eq 0 ] ||
+    fail "make install PREFIX=<private> would run ldconfig"
 
 pc() {
     PKG_CONFIG_SYSROOT_DIR=$tmp PKG_CONFIG_LIBDIR=$tmp/usr/lib/pkgconfig \
@@ -118,6 +130,34 @@ run() {
     "$tmp/check_static" "$1" || fail "static build on $1"
 }
 run mem:
+
+# A private prefix, installed for real (no DESTDIR): the dynamic linker does
+# not search it, so a program linked by docs/client.md's private-prefix
+# lines (the ```sh block with -rpath) must find the library by itself, with
+# no LD_LIBRARY_PATH, and find this copy, not one installed elsewhere.
+prefix=$tmp/prefix
+plain_make install PREFIX="$prefix" >"$tmp/install-prefix.log" 2>&1 ||
+    { cat "$tmp/install-prefix.log" >&2; fail "make install PREFIX=$prefix"; }
+awk '/^```sh$/ { on = 1; block = ""; next }
+     on && /^```$/ { on = 0; if (block ~ /-rpath/) { printf "%s", block; exit } }
+     on { block = block $0 "\n" }' docs/client.md >"$tmp/private-link.sh"
+grep -q -- -rpath "$tmp/private-link.sh" ||
+    fail "docs/client.md shows no way to link against a private prefix"
+mkdir "$tmp/private"
+cp tests/scripts/install_check.c "$tmp/private/app.c"
+(cd "$tmp/private" &&
+    env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR PREFIX="$prefix" \
+        sh -eu "$tmp/private-link.sh") ||
+    fail "docs/client.md's private-prefix lines do not build"
+found=$(env -u LD_LIBRARY_PATH ldd "$tmp/private/app" | grep libcachify-client) ||
+    fail "app does not load libcachify-client"
+case "$found" in
+    *"=> $prefix/lib/libcachify-client.so.1 "*) ;;
+    *) fail "app loads $found, not the one under $prefix" ;;
+esac
+env -u LD_LIBRARY_PATH "$tmp/private/app" mem: ||
+    fail "app linked per docs/client.md does not run from $prefix"
+echo "install.sh: a program linked per docs/client.md runs from a private prefix"
 
 if [ -n "${CACHIFYD_BIN:-}" ]; then
     [ -x "$CACHIFYD_BIN" ] || fail "CACHIFYD_BIN=$CACHIFYD_BIN is not executable"

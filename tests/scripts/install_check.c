@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         return r == CACHIFY_OK ? 0 : 1;
     }
     CHECK(argc == 2);
-    CHECK(strcmp(CACHIFY_CLIENT_VERSION, "0.1.0") == 0);
+    CHECK(strcmp(CACHIFY_CLIENT_VERSION, "0.2.0") == 0);
     if (cachify_open(&a, argv[1], NULL, err, sizeof err) != CACHIFY_OK ||
         cachify_open(&b, argv[1], NULL, err, sizeof err) != CACHIFY_OK) {
         fprintf(stderr, "install_check: %s: %s\n", argv[1], err);
