@@ -612,7 +612,14 @@ START_TEST(crash_at_random_moments)
                         : (unsigned)(wall_us() & 0x7fffffff) | 1u;
     fprintf(stderr, "crash_at_random_moments: CACHIFYD_CRASH_SEED=%u\n", seed);
     long long maxtok = 0;
+    /* A short default keeps make test quick; CACHIFYD_CRASH_ROUNDS=N runs
+     * a longer fault campaign (each round is one kill -9). */
     int rounds = slow_mode() ? 2 : 5;
+    const char *rounds_env = getenv("CACHIFYD_CRASH_ROUNDS");
+    if (rounds_env && atoi(rounds_env) > 0)
+        rounds = atoi(rounds_env);
+    fprintf(stderr, "crash_at_random_moments: %d rounds "
+            "(CACHIFYD_CRASH_ROUNDS)\n", rounds);
     srv_run(args);
     for (int round = 0; round < rounds; round++)
         crash_round(round, &seed, args, &maxtok);
