@@ -688,9 +688,14 @@ START_TEST(test_busy_poll)
     double c4 = ts_cpu_s(g_ts.pid);
     usleep(300000);
     double c5 = ts_cpu_s(g_ts.pid);
-    ck_assert_msg(c5 - c4 >= 0.03,
-                  "no polling after a timer's handoff: %.3f s CPU in 0.3 s",
-                  c5 - c4);
+    /* Not under valgrind: there every request takes milliseconds, so the
+     * traffic average that gates polling (server.c, run_loop) can sit over
+     * the window by then, and the check failed now and then (CI run of
+     * 2026-12-07 14:54).  The plain and sanitizer passes check it. */
+    if (!slow_mode())
+        ck_assert_msg(c5 - c4 >= 0.03,
+                      "no polling after a timer's handoff: %.3f s CPU in "
+                      "0.3 s", c5 - c4);
     close(waiter);
     close(fd);
     srv_finish();
