@@ -112,18 +112,22 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
 void server_arm_timer(struct server *srv)
 {
     uint64_t next = locktable_next_deadline(srv->locks);
-    uint64_t now = clock_mono_us(NULL);
     /* Locks released by commands and clients gone (no timer involved)
      * still get a trim: the timer fires a little later and trim_if_due
      * does it.  Later, because libevent frees a closed connection's
      * buffers in a following loop pass, and a mass close takes several:
      * trimming at once would hand back little and reset the mark. */
-    if (trim_due(srv) && now + TRIM_SETTLE_US < next)
-        next = now + TRIM_SETTLE_US;
+    if (trim_due(srv)) {
+        uint64_t soon = clock_mono_us(NULL) + TRIM_SETTLE_US;
+        if (soon < next)
+            next = soon;
+    }
     /* A later deadline needs no re-arm: the timer firing early just finds
-     * nothing due and re-arms for the real one. */
+     * nothing due and re-arms for the real one.  The clock is read only
+     * when arming: this runs after every connection's turn. */
     if (next == UINT64_MAX || next >= srv->timer_armed_for)
         return;
+    uint64_t now = clock_mono_us(NULL);
     uint64_t delay = next > now ? next - now : 0;
     struct timeval tv = { (time_t)(delay / 1000000),
                           (suseconds_t)(delay % 1000000) };
