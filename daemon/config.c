@@ -115,13 +115,17 @@ static const struct key keys[] = {
     INTEGER(max_key_len, 1, 65536, 1024, "bytes",
             "longest lock key"),
     INTEGER(max_line, 64, 64LL << 20, 65536, "bytes",
-            "longest inline line or bulk string"),
+            "longest inline line, and bulk string but for values"),
+    INTEGER(max_value_len, 0, 512LL << 20, 1LL << 20, "bytes",
+            "longest value a SET may store (a bulk string may be this long); over it -LIMIT"),
     INTEGER(max_request, 0, 1LL << 30, 0, "bytes",
-            "largest whole request, at least max_line + 2; 0 = 4 x max_line"),
+            "largest whole request, at least the longest bulk + 2; 0 = 4 x max_line + max_value_len"),
     INTEGER(max_waiters, 0, 1LL << 30, 10000, "waiters",
             "longest wait queue of one key; 0 = no bound"),
     INTEGER(max_locks, 0, TERA, 0, "keys",
             "most keys held or waited on at once; 0 = no bound"),
+    INTEGER(maxmemory, 0, 1LL << 50, 0, "bytes",
+            "key and value bytes all entries may hold; past it writes answer an error, nothing is evicted; 0 = no bound"),
     INTEGER(client_output_limit, 1024, TERA, 64LL << 20, "bytes",
             "unsent reply bytes before a client is dropped"),
     INTEGER(client_stall_timeout, 0, TERA, 60, "s",
@@ -732,13 +736,17 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
         return -1;
     }
     /* A request is one line or several bulk strings, each up to max_line
-     * plus its CRLF; four lines' worth is a roomy default. */
+     * plus its CRLF (one of them, a SET's value, up to max_value_len);
+     * four lines' worth and a value is a roomy default. */
+    long long max_bulk = c->max_value_len > c->max_line ? c->max_value_len
+                                                         : c->max_line;
     if (c->max_request == 0) {
-        c->max_request = 4 * c->max_line;
-    } else if (c->max_request < c->max_line + 2) {
+        c->max_request = 4 * c->max_line + c->max_value_len;
+    } else if (c->max_request < max_bulk + 2) {
         say(err, errlen,
-            "max_request (%lld) is smaller than max_line + 2 (%lld)",
-            c->max_request, c->max_line + 2);
+            "max_request (%lld) is smaller than the longest bulk + 2 (%lld: "
+            "max_line %lld, max_value_len %lld)",
+            c->max_request, max_bulk + 2, c->max_line, c->max_value_len);
         return -1;
     }
     if (c->recovery_delay_ms == -1)

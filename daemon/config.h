@@ -34,6 +34,8 @@ struct cachify_config {
     long long max_request;   /* largest whole request, bytes (>= max_line + 2) */
     long long max_waiters;   /* longest wait queue of one key; 0 = no bound */
     long long max_locks;     /* most keys held or waited on; 0 = no bound */
+    long long max_value_len; /* longest value a Redis SET stores, bytes */
+    long long maxmemory;     /* key + value bytes of all entries; 0 = no bound */
     long long client_output_limit; /* unsent reply bytes before a client is dropped */
     long long client_stall_timeout; /* seconds a client may leave its replies unread; 0 = never */
     long long client_buffer_budget; /* bytes all clients' buffers may hold; 0 = no bound */

@@ -114,6 +114,7 @@ void conn_free(struct conn *c)
     conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
+    cfy_free(c->name);
     cfy_free(c);
     /* Last, once the buffers left client_bytes: handoffs may have set new
      * deadlines, and the bytes gone may make a malloc_trim due. */
@@ -584,6 +585,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     srv->conns = c;
     srv->nconns++;
     srv->stats.connections_total++;
+    c->id = srv->stats.connections_total;
     log_msg(LOG_DEBUG, "client %s connected", c->peer);
     conn_timer_update(c);
     return c;

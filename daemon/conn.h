@@ -95,6 +95,8 @@ struct conn {
     int in_process;               /* conn_process is on the stack */
     struct lock_session session;  /* SESSION locks and pending waits */
     char peer[64];                /* "ip:port" or "unix", for log lines */
+    uint64_t id;                  /* CLIENT ID: 1, 2, ... in accept order */
+    char *name;                   /* CLIENT SETNAME; NULL = none */
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
 

@@ -430,6 +430,7 @@ struct server *server_new(const struct cachify_config *config)
     srv->config = config;
     srv->clock = &clock_system;
     srv->limits.max_line = (size_t)config->max_line;
+    srv->limits.max_bulk = (size_t)config->max_value_len;
     srv->limits.max_request = (size_t)config->max_request;
     srv->timer_armed_for = UINT64_MAX;
     srv->started_us = clock_mono_us(NULL);
@@ -437,7 +438,8 @@ struct server *server_new(const struct cachify_config *config)
     uint8_t seed[16];
     random_seed(seed);
     struct locktable_limits limits = { (size_t)config->max_locks,
-                                       (size_t)config->max_waiters };
+                                       (size_t)config->max_waiters,
+                                       (uint64_t)config->maxmemory };
     srv->base = event_base_new();
     srv->locks = locktable_new(&clock_system, &cmd_lock_events, &limits,
                                seed);

@@ -107,6 +107,8 @@ static long long get(const struct cachify_config *c, const char *name)
     if (strcmp(name, "max_request") == 0) return c->max_request;
     if (strcmp(name, "max_waiters") == 0) return c->max_waiters;
     if (strcmp(name, "max_locks") == 0) return c->max_locks;
+    if (strcmp(name, "max_value_len") == 0) return c->max_value_len;
+    if (strcmp(name, "maxmemory") == 0) return c->maxmemory;
     if (strcmp(name, "client_output_limit") == 0) return c->client_output_limit;
     if (strcmp(name, "client_buffer_budget") == 0) return c->client_buffer_budget;
     if (strcmp(name, "tcp_keepalive") == 0) return c->tcp_keepalive;
@@ -132,6 +134,8 @@ static const struct int_key {
     { "max_request", 0, 1LL << 30, 0 },
     { "max_waiters", 0, 1LL << 30, 10000 },
     { "max_locks", 0, TB, 0 },
+    { "max_value_len", 0, 512LL << 20, 1048576 },
+    { "maxmemory", 0, 1LL << 50, 0 },
     { "client_output_limit", 1024, TB, 67108864 },
     { "client_buffer_budget", 0, TB, 1073741824 },
     { "tcp_keepalive", 0, 1000000, 300 },
@@ -147,7 +151,7 @@ static const char *const all_keys[] = {
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
     "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
-    "long_lease_ms",
+    "long_lease_ms", "max_value_len", "maxmemory",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -198,7 +202,7 @@ START_TEST(test_no_args_derives)
     ck_assert_int_eq(args(&c, &act, err, NULL), 0);
     ck_assert_int_eq(act, CONFIG_RUN);
     ck_assert_ptr_null(c.config_file); /* no -c, no file read */
-    ck_assert_int_eq(c.max_request, 4 * 65536);
+    ck_assert_int_eq(c.max_request, 4 * 65536 + 1048576); /* + a value */
     ck_assert_int_eq(c.recovery_delay_ms, 0);
     ck_assert_int_eq(c.port, 7379);
     config_free(&c);
@@ -885,18 +889,30 @@ START_TEST(test_cross_checks)
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", NULL), 0);
-    ck_assert_int_eq(c.max_request, 400);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100",
+                          "--max_value_len", "50", NULL), 0);
+    ck_assert_int_eq(c.max_request, 450);
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_request", "101", NULL), -1);
-    ck_assert_str_eq(err, "max_request (101) is smaller than max_line + 2 (102)");
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "0", "--max_request", "101", NULL), -1);
+    ck_assert_str_eq(err, "max_request (101) is smaller than the longest bulk "
+                     "+ 2 (102: max_line 100, max_value_len 0)");
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_request", "102", NULL), 0);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "0", "--max_request", "102", NULL), 0);
     ck_assert_int_eq(c.max_request, 102);
+    config_free(&c);
+
+    /* A value may be longer than a line: then it is the longest bulk. */
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "1000", "--max_request", "1001", NULL), -1);
+    ck_assert_str_eq(err, "max_request (1001) is smaller than the longest bulk "
+                     "+ 2 (1002: max_line 100, max_value_len 1000)");
     config_free(&c);
 
     config_defaults(&c);
@@ -912,7 +928,7 @@ START_TEST(test_cross_checks)
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(c.recovery_delay_ms, 777);
-    ck_assert_int_eq(c.max_request, 262144);
+    ck_assert_int_eq(c.max_request, 262144 + 1048576);
     c.max_ttl_ms = 776;
     ck_assert_int_eq(config_check(&c, err, ERRLEN), -1);
     ck_assert_str_eq(err, "default_ttl_ms (777) is larger than max_ttl_ms (776)");
@@ -999,7 +1015,7 @@ START_TEST(test_shipped_conf)
     ck_assert_str_eq(c.unixsocket, "");
     ck_assert_int_eq(c.maxclients, 10000);
     ck_assert_int_eq(c.default_ttl_ms, 30000);
-    ck_assert_int_eq(c.max_request, 262144);
+    ck_assert_int_eq(c.max_request, 262144 + 1048576);
     ck_assert_int_eq(c.recovery_delay_ms, 0);
     ck_assert_int_eq(c.long_lease_ms, 60000);
     ck_assert_int_eq(c.loglevel, LOG_INFO);
