@@ -102,14 +102,20 @@ void cmd_client(struct conn *c, const struct proto_request *req)
     }
 }
 
-/* COMMAND and COMMAND DOCS answer an empty list (clients then fall back to
- * their defaults); COMMAND COUNT the table's size. */
+/* COMMAND, COMMAND DOCS and COMMAND INFO answer an empty list (clients
+ * then fall back to their defaults); COMMAND COUNT the table's size. */
 void cmd_command(struct conn *c, const struct proto_request *req)
 {
-    if (req->argc == 2 && arg_is(req->argv[1], req->argvlen[1], "COUNT"))
+    const char *sub = req->argc > 1 ? req->argv[1] : "";
+    size_t sublen = req->argc > 1 ? req->argvlen[1] : 0;
+    if (req->argc == 2 && arg_is(sub, sublen, "COUNT"))
         reply_int(c, (long long)commands_count());
-    else
+    else if (req->argc == 1 || arg_is(sub, sublen, "DOCS") ||
+             arg_is(sub, sublen, "INFO"))
         reply_array(c, 0);
+    else
+        reply_error_arg(c, "unknown subcommand '", sub, sublen,
+                        "' for 'COMMAND'");
 }
 
 /* HELLO [protover [AUTH user password] [SETNAME name]]: RESP2 only; a

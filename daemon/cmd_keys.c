@@ -17,6 +17,7 @@
 #include "daemon/cmd_keys.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -503,7 +504,9 @@ static void expire_key(struct conn *c, const struct proto_request *req,
     }
     if (parse_expire_options(c, req, &when) != 0)
         return;
-    long long limit = (long long)PROTO_MS_MAX / unit_ms;
+    /* Far enough from overflow for the arithmetic below; the real bound
+     * is on the time left, checked next. */
+    long long limit = LLONG_MAX / 4 / unit_ms;
     if (n > limit || n < -limit) {
         reply_error(c, "ERR", "invalid expire time in '%s' command", cmd);
         return;
