@@ -39,6 +39,8 @@
  * links map.  Waiters and session lists point at
  * the links record directly (it knows its entry), so walking them needs no
  * lookup either; entries never move, so the address key stays valid.
+ * A holder's value (Redis SET) is kept the same way, in a third map keyed
+ * by the entry's address (lock_value.c), behind the ENTRY_HAS_VALUE flag.
  *
  * A SESSION lock's links record is linked into its session's record
  * (lock_session.h).  Ending a session moves that record to a draining FIFO

@@ -19,6 +19,8 @@ have_pc libevent || need="$need libevent-dev"
 have_pc jansson || need="$need libjansson-dev"
 have_pc check || need="$need check"
 have_cmd redis-cli || need="$need redis-tools"
+# The reference the Redis-compatibility tests compare cachifyd with.
+have_cmd redis-server || need="$need redis-server"
 have_cmd nc || need="$need netcat-openbsd"
 have_cmd valgrind || need="$need valgrind"
 [ -x /usr/bin/python3 ] || need="$need python3"

@@ -18,27 +18,9 @@ import time
 import redis
 import redis.asyncio as aredis
 
+from lib.redis_client import check, connect, failures
+
 CACHIFYD_PORT, REDIS_PORT = int(sys.argv[1]), int(sys.argv[2])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def connect(port):
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30)
-            r.ping()
-            return r
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def reply_of(fn):
