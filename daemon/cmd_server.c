@@ -68,7 +68,9 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     if (doc && (json_object_set_new(doc, "journal_syncs", json_integer(
                     (json_int_t)srv->stats.journal_syncs)) != 0 ||
                 json_object_set_new(doc, "journal_failures", json_integer(
-                    (json_int_t)srv->stats.journal_failures)) != 0)) {
+                    (json_int_t)srv->stats.journal_failures)) != 0 ||
+                json_object_set_new(doc, "wait_seconds", wait_hist_json(
+                    &srv->stats.wait_time)) != 0)) {
         json_decref(doc);
         doc = NULL;
     }
