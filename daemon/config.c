@@ -774,6 +774,12 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
             c->max_request, c->max_line + 2);
         return -1;
     }
+    /* Caught here, so --test-config catches it: the start would fail. */
+    if (c->metrics_port != 0 && c->metrics_port == c->port) {
+        say(err, errlen, "metrics_port (%d) is the lock service's port too",
+            c->metrics_port);
+        return -1;
+    }
     if (c->recovery_delay_ms == -1)
         c->recovery_delay_ms = c->default_ttl_ms;
     if (c->requirepass_file[0] != '\0' && !c->requirepass_loaded) {

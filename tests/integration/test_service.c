@@ -464,6 +464,22 @@ START_TEST(test_sighup_without_file)
 }
 END_TEST
 
+/* syslog yes: the lines leave standard error (where would they go is the
+ * host's syslog daemon's business), and the daemon serves and stops as
+ * usual (under valgrind: without a leak). */
+START_TEST(test_syslog_switch)
+{
+    SRV_START("--syslog", "yes", "--syslog_ident", "cachifyd-test");
+    int a = conn_new();
+    say(a, "PING\r\n");
+    EXPECT(a, "+PONG\r\n");
+    close(a);
+    ck_assert(!h_log_has("] cachifyd ready", 0));
+    ck_assert(!h_log_has("[debug] client", 0));
+    srv_finish();
+}
+END_TEST
+
 static Suite *service_suite(void)
 {
     Suite *s = suite_create("service");
@@ -477,6 +493,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_sighup_level_and_password);
     tcase_add_test(tc, test_sighup_command_line_wins);
     tcase_add_test(tc, test_sighup_without_file);
+    tcase_add_test(tc, test_syslog_switch);
     return s;
 }
 

@@ -1081,6 +1081,10 @@ START_TEST(test_service_keys)
             ck_assert_str_eq(err, bad[i].why);
     }
     ck_assert_str_eq(c.metrics_bind, "::1"); /* a bad value changes nothing */
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&c, "metrics_port", "7379", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), -1);
+    ck_assert_str_eq(err, "metrics_port (7379) is the lock service's port too");
     config_free(&c);
 }
 END_TEST
