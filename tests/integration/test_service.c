@@ -410,6 +410,17 @@ START_TEST(test_sighup_level_and_password)
     ck_assert(h_log_has("config reload: max_ttl_ms: 0 -> 700000", 0));
     say(c, "ACQUIRE x TTL 800000\r\n");
     EXPECT(c, "-ERR invalid TTL '800000': expected milliseconds (1..700000)\r\n");
+    /* The password removed: a connection still waiting to AUTH is let
+     * through (AUTH itself would now answer "no password is set"). */
+    int d = conn_new();
+    say(d, "IS_LOCKED held\r\n");
+    EXPECT(d, "-NOAUTH Authentication required.\r\n");
+    write_conf("loglevel debug\nunixsocket /tmp/x.sock\nmax_ttl_ms 700000\n");
+    hup("config reload done", 3);
+    ck_assert(h_log_has("config reload: requirepass changed (now none)", 0));
+    say(d, "IS_LOCKED held\r\n");
+    EXPECT(d, ":1\r\n");
+    close(d);
     say(a, "RELEASE held ");
     char t[32];
     snprintf(t, sizeof t, "%lld\r\n", token);
