@@ -441,7 +441,7 @@ START_TEST(test_sighup_command_line_wins)
     srv_run(args);
     int a = conn_new();
     ck_assert_int_eq(stat1(a, "maxclients"), 50);
-    write_conf("maxclients 200\ndefault_ttl_ms 5000\n");
+    write_conf("maxclients 200\ndefault_ttl_ms 5000\nmax_waiters 1\n");
     hup("config reload done", 1);
     ck_assert_int_eq(stat1(a, "maxclients"), 50);
     ck_assert(h_log_has("config reload: default_ttl_ms: 30000 -> 5000", 0));
@@ -451,6 +451,14 @@ START_TEST(test_sighup_command_line_wins)
     say(a, "PTTL k\r\n");
     long long ms = READ_INT(a);
     ck_assert(ms > 0 && ms <= 5000);
+    /* The engine got the new max_waiters: one waiter, not two. */
+    int w1 = conn_new(), w2 = conn_new();
+    say(w1, "ACQUIRE k WAIT 60000\r\n");
+    ck_assert_int_eq(stat_poll(a, "waiters", 1, 20), 1);
+    say(w2, "ACQUIRE k WAIT 60000\r\n");
+    EXPECT(w2, "-LIMIT max_waiters reached for this key (1)\r\n");
+    close(w1);
+    close(w2);
     close(a);
     srv_finish();
 }
