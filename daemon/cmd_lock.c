@@ -9,6 +9,7 @@
  * Times on the wire are milliseconds; the engine counts microseconds.
  */
 #include "daemon/cmd_lock.h"
+#include "engine/clock.h"
 
 #include "daemon/args.h"
 #include "daemon/conn.h"
@@ -165,8 +166,10 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
     };
     /* Waiting before the engine can queue us: a grant may come from inside
      * the call. */
-    if (rq.wait)
+    if (rq.wait) {
         conn_begin_wait(c);
+        c->wait_started_us = clock_mono_us(NULL);
+    }
     uint64_t token = 0;
     enum lock_result r = locktable_acquire(c->srv->locks, &rq, &token);
     if (r != LOCK_QUEUED && rq.wait)
@@ -192,10 +195,19 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
  * wait), so this reply is next in order; conn_wait_done then lets the
  * requests behind it run, from the loop rather than from inside the
  * engine. */
+/* Both ends of a queued wait are counted in the wait_time histogram. */
+static void observe_wait(struct conn *c)
+{
+    uint64_t now = clock_mono_us(NULL);
+    wait_hist_observe(&c->srv->stats.wait_time,
+                      now > c->wait_started_us ? now - c->wait_started_us : 0);
+}
+
 static void acquire_granted(void *ctx, uint64_t token, void *arg)
 {
     struct conn *c = ctx;
     (void)arg;
+    observe_wait(c);
     reply_int(c, (long long)token);
     conn_wait_done(c);
 }
@@ -205,6 +217,7 @@ static void acquire_timed_out(void *ctx, const char *key, size_t keylen,
 {
     struct conn *c = ctx;
     (void)arg;
+    observe_wait(c);
     reply_already_locked(c, "TIMEOUT", key, keylen);
     conn_wait_done(c);
 }

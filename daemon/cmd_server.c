@@ -72,7 +72,9 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
                 json_object_set_new(doc, "values", json_integer(
                     (json_int_t)ls.values)) != 0 ||
                 json_object_set_new(doc, "data_bytes", json_integer(
-                    (json_int_t)ls.data_bytes)) != 0)) {
+                    (json_int_t)ls.data_bytes)) != 0 ||
+                json_object_set_new(doc, "wait_seconds", wait_hist_json(
+                    &srv->stats.wait_time)) != 0)) {
         json_decref(doc);
         doc = NULL;
     }

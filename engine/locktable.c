@@ -412,6 +412,12 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     return t;
 }
 
+void locktable_set_limits(struct locktable *t,
+                          const struct locktable_limits *limits)
+{
+    t->limits = *limits;
+}
+
 void locktable_free(struct locktable *t)
 {
     if (!t)

@@ -128,6 +128,12 @@ struct locktable *locktable_new(const struct lock_clock *clock,
 /* Frees every entry and pending waiter (without callbacks) and the table. */
 void locktable_free(struct locktable *t);
 
+/* Replaces t's limits (a config reload).  Nothing already held or queued
+ * is touched: a limit below the current count only refuses new entries or
+ * waiters until the count falls under it. */
+void locktable_set_limits(struct locktable *t,
+                          const struct locktable_limits *limits);
+
 /* Takes key for rq's owner, or queues the request, or refuses; see
  * enum lock_result.  A key longer than UINT32_MAX bytes cannot be stored:
  * where an entry would be made for it the answer is LOCK_NO_MEMORY (the

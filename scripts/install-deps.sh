@@ -25,6 +25,10 @@ have_cmd nc || need="$need netcat-openbsd"
 have_cmd valgrind || need="$need valgrind"
 [ -x /usr/bin/python3 ] || need="$need python3"
 have_py redis || need="$need python3-redis"
+# tests/scripts/metrics.sh parses /metrics with Prometheus's own parser.
+have_py prometheus_client || need="$need python3-prometheus-client"
+# tests/scripts/service_files.sh renders docs/cachifyd.8.
+have_cmd groff || need="$need groff-base"
 
 [ -z "$need" ] && exit 0
 

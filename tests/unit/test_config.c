@@ -151,7 +151,8 @@ static const char *const all_keys[] = {
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
     "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
-    "long_lease_ms", "max_value_len", "maxmemory",
+    "long_lease_ms", "max_value_len", "maxmemory", "metrics_port",
+    "metrics_bind", "syslog", "syslog_ident",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -1037,6 +1038,105 @@ START_TEST(test_shipped_conf)
 }
 END_TEST
 
+/* --test-config (and -t) asks for the whole check and nothing else. */
+START_TEST(test_test_config_action)
+{
+    struct cachify_config c;
+    enum config_action act;
+    char err[ERRLEN];
+    char *good[] = { "cachifyd", "--test-config", "-c", "cachifyd.conf", NULL };
+    char *short_[] = { "cachifyd", "-c", "cachifyd.conf", "-t", NULL };
+    char *bad[] = { "cachifyd", "-t", "--max_ttl_ms", "10", NULL };
+
+    config_defaults(&c);
+    ck_assert_msg(config_parse_args(&c, 4, good, &act, err, ERRLEN) == 0, "%s", err);
+    ck_assert_int_eq(act, CONFIG_TEST);
+    config_free(&c);
+    config_defaults(&c);
+    ck_assert_msg(config_parse_args(&c, 4, short_, &act, err, ERRLEN) == 0, "%s", err);
+    ck_assert_int_eq(act, CONFIG_TEST);
+    config_free(&c);
+    /* The cross-key checks run too: default_ttl_ms 30000 > max_ttl_ms. */
+    config_defaults(&c);
+    ck_assert_int_eq(config_parse_args(&c, 4, bad, &act, err, ERRLEN), -1);
+    ck_assert_str_eq(err, "default_ttl_ms (30000) is larger than max_ttl_ms (10)");
+    config_free(&c);
+}
+END_TEST
+
+/* metrics_bind takes exactly one numeric address; the other new keys keep
+ * the table's bounds. */
+START_TEST(test_service_keys)
+{
+    struct cachify_config c;
+    char err[ERRLEN];
+    static const struct { const char *key, *value, *why; } bad[] = {
+        { "metrics_bind", "127.0.0.1 ::1", "x:1: metrics_bind: expected one numeric IPv4 or IPv6 address" },
+        { "metrics_bind", "", "x:1: metrics_bind: expected one numeric IPv4 or IPv6 address" },
+        { "metrics_bind", "localhost", "x:1: metrics_bind: 'localhost' is not a numeric IPv4 or IPv6 address" },
+        { "metrics_port", "65536", NULL },
+        { "metrics_port", "-1", NULL },
+        { "syslog", "maybe", "x:1: syslog: 'maybe' is not yes or no" },
+        { "syslog_ident", "12345678901234567890123456789012345678901234567890123456789012345", NULL },
+    };
+
+    config_defaults(&c);
+    ck_assert_int_eq(c.metrics_port, 0);
+    ck_assert_str_eq(c.metrics_bind, "127.0.0.1");
+    ck_assert_int_eq(c.syslog, 0);
+    ck_assert_str_eq(c.syslog_ident, "cachifyd");
+    ck_assert_int_eq(config_set(&c, "metrics_bind", " ::1 ", "x:1", err, ERRLEN), 0);
+    ck_assert_str_eq(c.metrics_bind, "::1");
+    ck_assert_int_eq(config_set(&c, "metrics_port", "9100", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(c.metrics_port, 9100);
+    ck_assert_int_eq(config_set(&c, "syslog", "yes", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(c.syslog, 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(config_set(&c, bad[i].key, bad[i].value, "x:1", err, ERRLEN), -1);
+        if (bad[i].why != NULL)
+            ck_assert_str_eq(err, bad[i].why);
+    }
+    ck_assert_str_eq(c.metrics_bind, "::1"); /* a bad value changes nothing */
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&c, "metrics_port", "7379", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), -1);
+    ck_assert_str_eq(err, "metrics_port (7379) is the lock service's port too");
+    config_free(&c);
+}
+END_TEST
+
+/* The key list reload.c walks: every key, in the table's order, and
+ * config_key_differs sees exactly the keys that differ. */
+START_TEST(test_key_list)
+{
+    struct cachify_config a, b;
+    char err[ERRLEN];
+    size_t i, n = config_key_count();
+
+    ck_assert_uint_eq(n, N_ALL_KEYS);
+    ck_assert_ptr_null(config_key_name(n));
+    config_defaults(&a);
+    config_defaults(&b);
+    ck_assert_int_eq(config_set(&b, "loglevel", "debug", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&b, "requirepass", "pw", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&b, "max_locks", "7", "x:1", err, ERRLEN), 0);
+    for (i = 0; i < n; i++) {
+        const char *name = config_key_name(i);
+        int want = strcmp(name, "loglevel") == 0 ||
+                   strcmp(name, "requirepass") == 0 ||
+                   strcmp(name, "max_locks") == 0;
+        size_t j = 0;
+        while (j < N_ALL_KEYS && strcmp(all_keys[j], name) != 0)
+            j++;
+        ck_assert_msg(j < N_ALL_KEYS, "key %s is not in all_keys", name);
+        ck_assert_msg(config_key_differs(&a, &b, i) == want, "%s", name);
+        ck_assert_int_eq(config_key_differs(&a, &a, i), 0);
+    }
+    config_free(&a);
+    config_free(&b);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1067,6 +1167,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_where);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_test_config_action);
+    tcase_add_test(tc, test_service_keys);
+    tcase_add_test(tc, test_key_list);
     suite_add_tcase(s, tc);
     return s;
 }
