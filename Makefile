@@ -1,6 +1,7 @@
 # cachifyd - plain GNU make build.
 #
-# Targets: all (default: daemon, client library, examples), run, test,
+# Targets: all (default: daemon, client library, examples, cachify-lock),
+#          run, test,
 #          check-suites (unit, integration, script-tests, fuzz-replay),
 #          valgrind, one suite (build/tests/test_NAME.run), install, fuzz,
 #          bench, clean.
@@ -72,13 +73,21 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 PC_FILE    := $(BUILD)/cachify-client.pc
 
+# cachify-lock: a program on libcachify-client alone (tools/, see
+# docs/architecture.md), built from every tools/*.c.
+TOOL_SRC   := $(wildcard tools/*.c)
+TOOL_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC))
+LOCK_TOOL  := $(BUILD)/cachify-lock
+
 # Check forks each test; give its per-test timeout room on a loaded machine.
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
 .PHONY: all run test check-suites unit integration script-tests valgrind deps install \
-        clean fuzz fuzz-replay bench client examples
+        clean fuzz fuzz-replay bench client examples tools
 
-all: $(DAEMON) client examples
+all: $(DAEMON) client examples tools
+
+tools: $(LOCK_TOOL)
 
 client: $(CLIENT_A) $(CLIENT_SO) $(PC_FILE)
 
@@ -121,6 +130,11 @@ $(PC_FILE): cachify-client.pc.in Makefile
 # LD_LIBRARY_PATH.
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(CLIENT_A)
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+# Like the examples, cachify-lock links the static library: it runs from
+# build/ and, installed, needs no libcachify-client.so beside it.
+$(LOCK_TOOL): $(TOOL_OBJ) $(CLIENT_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
 # Unit suites link the client library too (client tests); the core library
