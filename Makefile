@@ -200,9 +200,17 @@ $(VG_RUNS): %.vgrun: % $(DAEMON) $(EXAMPLE_BIN)
 
 # Shell-driven tests (install into a DESTDIR, tools): each script gets the
 # build directory and the daemon and must exit non-zero on failure.
-$(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples
+$(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples tools
 	@$(RUN_SUITE) $< $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
 	    MAKE="$(MAKE)" sh $<
+
+# cachify-lock's script runs it under valgrind too, in the valgrind pass
+# (CACHIFY_LOCK_VALGRIND=1: a valgrind error or leak fails the script).
+SCRIPT_VG_RUNS := $(BUILD)/tests/scripts/cachify_lock.vgrun
+.PHONY: $(SCRIPT_VG_RUNS)
+$(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) tools
+	@$(RUN_SUITE) "valgrind: $<" $(BUILD)/tests/scripts/$*.valgrind.log $(TEST_ENV) \
+	    BUILD=$(BUILD) CACHIFY_LOCK_VALGRIND=1 sh $<
 
 # The slowest suites come first, so that under -j2 the long ones start
 # early instead of ending last alone.  Slowest first as measured on 2 cores
@@ -215,7 +223,7 @@ SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) 
 unit: $(UNIT_RUNS)
 integration: $(call SLOW_FIRST,$(ITEST_RUNS))
 script-tests: $(SCRIPT_RUNS)
-valgrind: $(call SLOW_FIRST,$(VG_RUNS))
+valgrind: $(call SLOW_FIRST,$(VG_RUNS)) $(SCRIPT_VG_RUNS)
 check-suites: integration unit script-tests fuzz-replay
 
 # Every suite normally, every suite again under ASan+UBSan, and the
