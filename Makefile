@@ -263,10 +263,13 @@ test-pass-sanitize:
 LDCONFIG ?= ldconfig
 LDCONFIG_PREFIXES := /usr/local /usr
 
-install: $(DAEMON) client
+install: $(DAEMON) client tools
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/cachifyd
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(LOCK_TOOL) $(DESTDIR)$(PREFIX)/bin/cachify-lock
+	install -m 0644 docs/cachify-lock.1 $(DESTDIR)$(PREFIX)/share/man/man1/cachify-lock.1
 	install -m 0644 cachifyd.conf $(DESTDIR)$(PREFIX)/etc/cachifyd.conf
 	install -m 0644 client/cachify.h $(DESTDIR)$(PREFIX)/include/cachify.h
 	install -m 0644 $(CLIENT_A) $(DESTDIR)$(PREFIX)/lib/

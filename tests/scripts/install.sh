@@ -3,9 +3,10 @@
 # then build programs against the installed copy with nothing but
 # pkg-config, and run them.
 #
-# Owns: checking that the installed header, libraries (shared and static)
-# and cachify-client.pc are enough to build and run a program that uses the
-# sync API, waits, and the decorator (tests/scripts/install_check.c), that
+# Owns: checking that cachify-lock and its man page are installed and the
+# tool runs as installed, and that the installed header, libraries
+# (shared and static) and cachify-client.pc are enough to build and run a
+# program that uses the sync API, waits, and the decorator (tests/scripts/install_check.c), that
 # every C snippet of docs/client.md compiles and links against the
 # installed copy, that the flags of its documented build line make a
 # decorator key spec that does not match its arguments a compile error,
@@ -40,9 +41,13 @@ plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
 
 for f in usr/include/cachify.h usr/lib/libcachify-client.a \
          usr/lib/libcachify-client.so usr/lib/libcachify-client.so.1 \
-         usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd; do
+         usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd \
+         usr/bin/cachify-lock usr/share/man/man1/cachify-lock.1; do
     [ -e "$tmp/$f" ] || fail "$f was not installed"
 done
+# cachify-lock is linked with the static library: it runs as installed.
+"$tmp/usr/bin/cachify-lock" --version | grep -q '^cachify-lock ' ||
+    fail "the installed cachify-lock does not run"
 grep -q '^prefix=/usr$' "$tmp/usr/lib/pkgconfig/cachify-client.pc" ||
     fail "cachify-client.pc does not say prefix=/usr"
 
