@@ -254,6 +254,15 @@ expect 1 "-n -q" $LOCK -u "$url" -n -q job $m
 never_ran "-n -q"
 refused 1 "-w 0.3 runs out" $LOCK -u "$url" -w 0.3 job $m
 refused 3 "-w 0.2 -E 3" $LOCK -u "$url" -w 0.2 -E 3 job $m
+# A waiter stopped by a signal while it waits never runs, and the server
+# forgets its wait: no grant goes to it when the holder is done (its
+# --ttl, longer than BOUND, would keep the waiters below out).
+$LOCK -u "$url" -w $BOUND --ttl $((BOUND * 2)) job $m 2>/dev/null &
+gone=$!
+sleep 0.5
+kill -TERM "$gone"
+wait_job "$gone" "a waiter sent SIGTERM"
+[ "$rc" -eq 143 ] || fail "a waiter sent SIGTERM: status $rc"
 # A waiter with a bound and one without: both run after the holder, in
 # the order they queued.
 $LOCK -u "$url" -w $BOUND job sh -c 'echo "w $CACHIFY_TOKEN" >> "$1"' sh "$tmp/order" &
@@ -269,6 +278,7 @@ wait_job "$w1" "-w waiter"
 [ "$rc" -eq 0 ] || fail "-w waiter exit status $rc"
 wait_job "$w2" "waiter without -w"
 [ "$rc" -eq 0 ] || fail "waiter without -w exit status $rc"
+never_ran "a waiter stopped by a signal"
 [ "$(wc -l <"$tmp/order")" -eq 2 ] || fail "waiters: $(cat "$tmp/order")"
 held_tok=$(cat "$tmp/h1.token")
 while read -r who tok; do
