@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_URL "cachify://127.0.0.1:7379"
 
@@ -65,18 +66,31 @@ static const char usage_text[] =
     "  69   the daemon is unreachable or refused (network, password)\n"
     "  71   system error (fork, memory)\n"
     "  75   the lock was lost while COMMAND ran\n"
-    "  126  COMMAND could not be run; 127  COMMAND not found\n"
+    "  126  COMMAND could not be run\n"
+    "  127  COMMAND not found\n"
     "COMMAND never runs without the lock.\n";
+
+/* Longest line cachify-lock writes; a longer message is cut, never the
+ * newline. */
+#define SAY_MAX 1024
 
 void lock_say(const char *fmt, ...)
 {
-    char line[1024];
+    static const char prefix[] = "cachify-lock: ";
+    char line[SAY_MAX];
+    size_t n = sizeof(prefix) - 1;
+    memcpy(line, prefix, n);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
     va_end(ap);
-    /* One write: a line from cachify-lock is not torn by COMMAND's. */
-    fprintf(stderr, "cachify-lock: %s\n", line);
+    if (m > 0)
+        n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+    line[n++] = '\n';
+    /* One write(2): a line from cachify-lock is not torn by COMMAND's
+     * output to the same stderr. */
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
 }
 
 /* Seconds as plain decimal digits with an optional fraction ("2", "0.5",

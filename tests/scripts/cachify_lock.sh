@@ -181,6 +181,16 @@ for word in "--nonblock" "--conflict-exit-code" "--on-lost" "--is-locked" \
             "--release" "CACHIFY_TOKEN" "64 " "69 " "71 " "75 " "126" "127"; do
     grep -q -e "$word" "$tmp/out" || fail "--help does not mention $word"
 done
+# The exit codes of tools/lock_cli.h are in --help and the man page too.
+for code in 64 69 71 75 126 127; do
+    grep -q "= $code," tools/lock_cli.h || fail "lock_cli.h has no exit code $code"
+    grep -q "^ *$code " "$tmp/out" || fail "--help does not list exit code $code"
+    grep -q "^\.B $code\$" docs/cachify-lock.1 || fail "cachify-lock.1 does not list $code"
+done
+if command -v groff >/dev/null 2>&1; then
+    groff -man -Tutf8 -ww docs/cachify-lock.1 >/dev/null 2>"$tmp/groff.err"
+    [ ! -s "$tmp/groff.err" ] || fail "cachify-lock.1: $(cat "$tmp/groff.err")"
+fi
 expect 0 "--version" $LOCK --version
 grep -q '^cachify-lock ' "$tmp/out" || fail "--version says: $(cat "$tmp/out")"
 
