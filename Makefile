@@ -206,6 +206,7 @@ $(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) clien
 
 # cachify-lock's script runs it under valgrind too, in the valgrind pass
 # (CACHIFY_LOCK_VALGRIND=1: a valgrind error or leak fails the script).
+# It is the pass's longest suite (~77 s on 2 cores), so it starts first.
 SCRIPT_VG_RUNS := $(BUILD)/tests/scripts/cachify_lock.vgrun
 .PHONY: $(SCRIPT_VG_RUNS)
 $(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) tools
@@ -223,7 +224,7 @@ SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) 
 unit: $(UNIT_RUNS)
 integration: $(call SLOW_FIRST,$(ITEST_RUNS))
 script-tests: $(SCRIPT_RUNS)
-valgrind: $(call SLOW_FIRST,$(VG_RUNS)) $(SCRIPT_VG_RUNS)
+valgrind: $(SCRIPT_VG_RUNS) $(call SLOW_FIRST,$(VG_RUNS))
 check-suites: integration unit script-tests fuzz-replay
 
 # Every suite normally, every suite again under ASan+UBSan, and the

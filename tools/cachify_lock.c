@@ -58,6 +58,10 @@ static int run_mode(struct cachify *c, const struct lock_args *a)
         lo.nowait = 0;
         lo.timeout_ms = a->timeout_ms < 0 ? CACHIFY_FOREVER : a->timeout_ms;
     }
+    /* Signals keep their usual effect while the acquire waits, so Ctrl-C
+     * ends a wait (the daemon drops a closed connection's wait).  A signal
+     * in the moment between the grant and lock_run blocking it kills
+     * cachify-lock with the lock held until its TTL, as kill -9 would. */
     long long sent = lock_now_ms();
     uint64_t token = 0;
     int rc = cachify_acquire(c, a->key, &lo, &token);
