@@ -232,6 +232,15 @@ refused 69 "unreachable, --is-locked" $LOCK -u "$dead" --is-locked k
 refused 69 "unreachable, --release" $LOCK -u "$dead" --release k
 refused 69 "unreachable socket" $LOCK -u "unix://$tmp/none.sock" k $m
 refused 69 "unreachable daemon in CACHIFY_URL" env CACHIFY_URL="$dead" $LOCK k $m
+# Without -u or CACHIFY_URL: cachify://127.0.0.1:7379, where some other
+# daemon may listen on a shared machine; if none does, the error names it.
+rc=0
+env -u CACHIFY_URL $LOCK --is-locked k 2>"$tmp/err" || rc=$?
+if [ "$rc" -eq 69 ]; then
+    grep -q "127.0.0.1:7379" "$tmp/err" || fail "the default URL: $(cat "$tmp/err")"
+else
+    [ "$rc" -le 1 ] || fail "the default URL: status $rc: $(cat "$tmp/err")"
+fi
 
 echo "cachify_lock.sh: COMMAND runs under the lock with its key and token"
 expect 42 "a run" $LOCK -u "$url" job sh -c '
