@@ -1,6 +1,7 @@
 # cachifyd - plain GNU make build.
 #
-# Targets: all (default: daemon, client library, examples), run, test,
+# Targets: all (default: daemon, client library, examples, cachify-lock),
+#          run, test,
 #          check-suites (unit, integration, script-tests, fuzz-replay),
 #          valgrind, one suite (build/tests/test_NAME.run), install, fuzz,
 #          bench, clean.
@@ -72,13 +73,21 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 PC_FILE    := $(BUILD)/cachify-client.pc
 
+# cachify-lock: a program on libcachify-client alone (tools/, see
+# docs/architecture.md), built from every tools/*.c.
+TOOL_SRC   := $(wildcard tools/*.c)
+TOOL_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC))
+LOCK_TOOL  := $(BUILD)/cachify-lock
+
 # Check forks each test; give its per-test timeout room on a loaded machine.
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
 .PHONY: all run test check-suites unit integration script-tests valgrind deps install \
-        clean fuzz fuzz-replay bench client examples
+        clean fuzz fuzz-replay bench client examples tools
 
-all: $(DAEMON) client examples
+all: $(DAEMON) client examples tools
+
+tools: $(LOCK_TOOL)
 
 client: $(CLIENT_A) $(CLIENT_SO) $(PC_FILE)
 
@@ -121,6 +130,11 @@ $(PC_FILE): cachify-client.pc.in Makefile
 # LD_LIBRARY_PATH.
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(CLIENT_A)
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+# Like the examples, cachify-lock links the static library: it runs from
+# build/ and, installed, needs no libcachify-client.so beside it.
+$(LOCK_TOOL): $(TOOL_OBJ) $(CLIENT_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
 # Unit suites link the client library too (client tests); the core library
@@ -186,9 +200,18 @@ $(VG_RUNS): %.vgrun: % $(DAEMON) $(EXAMPLE_BIN)
 
 # Shell-driven tests (install into a DESTDIR, tools): each script gets the
 # build directory and the daemon and must exit non-zero on failure.
-$(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples
+$(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples tools
 	@$(RUN_SUITE) $< $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
 	    MAKE="$(MAKE)" sh $<
+
+# cachify-lock's script runs it under valgrind too, in the valgrind pass
+# (CACHIFY_LOCK_VALGRIND=1: a valgrind error or leak fails the script).
+# It is the pass's longest suite (~77 s on 2 cores), so it starts first.
+SCRIPT_VG_RUNS := $(BUILD)/tests/scripts/cachify_lock.vgrun
+.PHONY: $(SCRIPT_VG_RUNS)
+$(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) tools
+	@$(RUN_SUITE) "valgrind: $<" $(BUILD)/tests/scripts/$*.valgrind.log $(TEST_ENV) \
+	    BUILD=$(BUILD) CACHIFY_LOCK_VALGRIND=1 sh $<
 
 # The slowest suites come first, so that under -j2 the long ones start
 # early instead of ending last alone.  Slowest first as measured on 2 cores
@@ -201,7 +224,7 @@ SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) 
 unit: $(UNIT_RUNS)
 integration: $(call SLOW_FIRST,$(ITEST_RUNS))
 script-tests: $(SCRIPT_RUNS)
-valgrind: $(call SLOW_FIRST,$(VG_RUNS))
+valgrind: $(SCRIPT_VG_RUNS) $(call SLOW_FIRST,$(VG_RUNS))
 check-suites: integration unit script-tests fuzz-replay
 
 # Every suite normally, every suite again under ASan+UBSan, and the
@@ -241,10 +264,13 @@ test-pass-sanitize:
 LDCONFIG ?= ldconfig
 LDCONFIG_PREFIXES := /usr/local /usr
 
-install: $(DAEMON) client
+install: $(DAEMON) client tools
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/cachifyd
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(LOCK_TOOL) $(DESTDIR)$(PREFIX)/bin/cachify-lock
+	install -m 0644 docs/cachify-lock.1 $(DESTDIR)$(PREFIX)/share/man/man1/cachify-lock.1
 	install -m 0644 cachifyd.conf $(DESTDIR)$(PREFIX)/etc/cachifyd.conf
 	# The man page, and the systemd unit with its /usr/local paths made
 	# PREFIX's (contrib/cachifyd.service says how to enable it).

@@ -3,11 +3,11 @@
 # then build programs against the installed copy with nothing but
 # pkg-config, and run them.
 #
-# Owns: checking that make install puts the man page and the systemd unit
-# (its paths rewritten for PREFIX) in place, and that the installed header,
-# libraries (shared and static)
-# and cachify-client.pc are enough to build and run a program that uses the
-# sync API, waits, and the decorator (tests/scripts/install_check.c), that
+# Owns: checking that make install puts cachify-lock (which must run as
+# installed), the man pages and the systemd unit (its paths rewritten for
+# PREFIX) in place, and that the installed header, libraries (shared and
+# static) and cachify-client.pc are enough to build and run a program that
+# uses the sync API, waits, and the decorator (tests/scripts/install_check.c), that
 # every C snippet of docs/client.md compiles and links against the
 # installed copy, that the flags of its documented build line make a
 # decorator key spec that does not match its arguments a compile error,
@@ -43,7 +43,8 @@ plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
 for f in usr/include/cachify.h usr/lib/libcachify-client.a \
          usr/lib/libcachify-client.so usr/lib/libcachify-client.so.1 \
          usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd \
-         usr/share/man/man8/cachifyd.8 usr/lib/systemd/system/cachifyd.service; do
+         usr/share/man/man8/cachifyd.8 usr/lib/systemd/system/cachifyd.service \
+         usr/bin/cachify-lock usr/share/man/man1/cachify-lock.1; do
     [ -e "$tmp/$f" ] || fail "$f was not installed"
 done
 # The unit names the installed paths of PREFIX=/usr, none of /usr/local.
@@ -52,6 +53,9 @@ grep -q '^ExecStart=/usr/bin/cachifyd -c /usr/etc/cachifyd.conf ' \
     fail "the installed unit does not start /usr/bin/cachifyd with /usr/etc/cachifyd.conf"
 ! grep -q /usr/local "$tmp/usr/lib/systemd/system/cachifyd.service" ||
     fail "the installed unit still names /usr/local"
+# cachify-lock is linked with the static library: it runs as installed.
+"$tmp/usr/bin/cachify-lock" --version | grep -q '^cachify-lock ' ||
+    fail "the installed cachify-lock does not run"
 grep -q '^prefix=/usr$' "$tmp/usr/lib/pkgconfig/cachify-client.pc" ||
     fail "cachify-client.pc does not say prefix=/usr"
 
