@@ -22,6 +22,7 @@
 #include "daemon/conn.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "daemon/users.h"
 #include "daemon/version.h"
 
 /* The Redis version whose command forms (SET options, HELLO, INFO) these
@@ -154,15 +155,20 @@ void cmd_hello(struct conn *c, const struct proto_request *req)
         }
     }
     if (auth_at) {
-        if (c->srv->config->requirepass[0] == '\0') {
+        if (c->srv->config->requirepass[0] == '\0' &&
+            c->srv->users->n == 0) {
             reply_error(c, "ERR", "no password is set");
             return;
         }
-        if (!cmd_authenticate(c, req->argv[auth_at + 1],
-                              req->argvlen[auth_at + 1],
-                              req->argv[auth_at + 2],
-                              req->argvlen[auth_at + 2])) {
-            reply_error(c, "WRONGPASS", "invalid password");
+        int r = cmd_authenticate(c, req->argv[auth_at + 1],
+                                 req->argvlen[auth_at + 1],
+                                 req->argv[auth_at + 2],
+                                 req->argvlen[auth_at + 2]);
+        if (r <= 0) {
+            if (r < 0)
+                reply_error(c, "ERR", "out of memory");
+            else
+                reply_error(c, "WRONGPASS", "invalid password");
             return;
         }
     }

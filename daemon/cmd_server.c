@@ -11,11 +11,13 @@
 #include <jansson.h>
 
 #include "engine/clock.h"
+#include "alloc.h"
 #include "daemon/args.h"
 #include "daemon/conn.h"
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "daemon/users.h"
 #include "daemon/version.h"
 
 void cmd_ping(struct conn *c, const struct proto_request *req)
@@ -35,7 +37,7 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     uint64_t uptime_ms = (clock_mono_us(NULL) - srv->started_us) / 1000;
     json_t *doc = json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+        " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
         "version", CACHIFYD_VERSION,
         "uptime_ms", (json_int_t)uptime_ms,
         "clients", (json_int_t)srv->nconns,
@@ -51,6 +53,7 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
         "rejected_clients", (json_int_t)srv->stats.rejected_clients,
         "commands", (json_int_t)srv->stats.commands,
         "auth_failures", (json_int_t)srv->stats.auth_failures,
+        "noperm", (json_int_t)srv->stats.noperm,
         "protocol_errors", (json_int_t)srv->stats.protocol_errors,
         "idle_closed", (json_int_t)srv->stats.idle_closed,
         "request_timeouts", (json_int_t)srv->stats.request_timeouts,
@@ -88,24 +91,26 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     free(text);
 }
 
-/* Compares in time that depends only on the secret's length, so a client
- * cannot learn the password a byte at a time from reply timing. */
-static int password_matches(const char *given, size_t len, const char *secret)
-{
-    size_t secret_len = strlen(secret);
-    unsigned char diff = len != secret_len;
-    for (size_t i = 0; i < secret_len; i++)
-        diff |= (unsigned char)secret[i] ^
-                (unsigned char)(i < len ? given[i] : 0);
-    return diff == 0;
-}
-
 int cmd_authenticate(struct conn *c, const char *user, size_t user_len,
                      const char *pass, size_t pass_len)
 {
-    const char *secret = c->srv->config->requirepass;
-    int user_ok = !user || arg_is(user, user_len, "default");
-    if (user_ok && password_matches(pass, pass_len, secret)) {
+    int ok;
+    const struct user *u = NULL;
+    if (!user || arg_is(user, user_len, "default")) {
+        const char *secret = c->srv->config->requirepass;
+        ok = secret[0] != '\0' && password_matches(pass, pass_len, secret);
+    } else {
+        /* An unknown name costs a comparison too, so reply timing does not
+         * tell which names exist. */
+        u = users_find(c->srv->users, user, user_len);
+        ok = password_matches(pass, pass_len, u ? u->password : "-") && u;
+    }
+    if (ok) {
+        char *name = u ? cfy_strdup(u->name) : NULL;
+        if (u && !name)
+            return -1;
+        cfy_free(c->user);
+        c->user = name;
         c->authenticated = 1;
         return 1;
     }
@@ -118,14 +123,17 @@ int cmd_authenticate(struct conn *c, const char *user, size_t user_len,
 void cmd_auth(struct conn *c, const struct proto_request *req)
 {
     size_t pass = req->argc - 1; /* AUTH [username] password */
-    if (c->srv->config->requirepass[0] == '\0') {
+    if (c->srv->config->requirepass[0] == '\0' && c->srv->users->n == 0) {
         reply_error(c, "ERR", "no password is set");
         return;
     }
-    if (cmd_authenticate(c, req->argc == 3 ? req->argv[1] : NULL,
-                         req->argvlen[1], req->argv[pass],
-                         req->argvlen[pass]))
+    int r = cmd_authenticate(c, req->argc == 3 ? req->argv[1] : NULL,
+                             req->argvlen[1], req->argv[pass],
+                             req->argvlen[pass]);
+    if (r > 0)
         reply_status(c, "OK");
+    else if (r < 0)
+        reply_error(c, "ERR", "out of memory");
     else
         reply_error(c, "WRONGPASS", "invalid password");
 }

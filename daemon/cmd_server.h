@@ -19,9 +19,10 @@ void cmd_stats(struct conn *c, const struct proto_request *req);
 void cmd_auth(struct conn *c, const struct proto_request *req);
 void cmd_quit(struct conn *c, const struct proto_request *req);
 
-/* Checks a password (user NULL: the one-argument AUTH form) against
- * requirepass in constant time; 1 and c authenticated, or 0 with the
- * failure counted and logged.  requirepass must be set. */
+/* Checks a password in constant time: user NULL or "default" against
+ * requirepass (refused when none is set), another name against that user's
+ * (users.h).  1 and c authenticated as that user, 0 with the failure
+ * counted and logged, -1 out of memory (nothing changed). */
 int cmd_authenticate(struct conn *c, const char *user, size_t user_len,
                      const char *pass, size_t pass_len);
 

@@ -8,6 +8,7 @@
  */
 #include "daemon/commands.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,8 +19,26 @@
 #include "daemon/cmd_server.h"
 #include "daemon/conn.h"
 #include "daemon/reply.h"
+#include "daemon/server.h"
+#include "daemon/users.h"
 
 typedef void (*command_fn)(struct conn *c, const struct proto_request *req);
+
+/* For named users (users.h): which arguments are keys ... */
+enum key_args {
+    KEY_NONE,  /* none */
+    KEY_FIRST, /* argv[1] */
+    KEY_ALL,   /* argv[1] to the end */
+};
+
+/* ... and what the command does to them. */
+enum key_access {
+    ACCESS_READ,    /* looks only */
+    ACCESS_WRITE,   /* takes, extends or releases with the holder's token */
+    ACCESS_FORCE,   /* ends or changes a lock without its token */
+    ACCESS_RELEASE, /* RELEASE: forced when no token is given */
+    ACCESS_SET,     /* SET: forced (overwrites a holder) unless NX */
+};
 
 struct command {
     const char *name;     /* upper case, as HELP shows it */
@@ -29,6 +48,8 @@ struct command {
     int before_auth;      /* allowed before AUTH when requirepass is set */
     command_fn run;
     const char *usage;    /* one HELP line */
+    enum key_args keys;   /* which arguments are keys, for named users */
+    enum key_access access; /* what the command does to them */
 };
 
 static void cmd_help(struct conn *c, const struct proto_request *req);
@@ -37,64 +58,93 @@ static void cmd_help(struct conn *c, const struct proto_request *req);
 
 static const struct command table[] = {
     { NAME("ACQUIRE"), 2, 7, 0, cmd_acquire,
-      "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]" },
-    { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]" },
-    { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key" },
-    { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms" },
-    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key" },
-    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key" },
+      "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]",
+      KEY_FIRST, ACCESS_WRITE },
+    { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]",
+      KEY_FIRST, ACCESS_RELEASE },
+    { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key",
+      KEY_FIRST, ACCESS_READ },
+    { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms",
+      KEY_FIRST, ACCESS_WRITE },
+    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key", KEY_FIRST, ACCESS_READ },
+    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key", KEY_FIRST, ACCESS_READ },
     /* Redis key commands (docs/redis-compat.md): one keyspace with the
      * locks. */
     { NAME("SET"), 3, 9, 0, cmd_set,
-      "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]" },
-    { NAME("GET"), 2, 2, 0, cmd_get, "GET key" },
-    { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]" },
-    { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]" },
-    { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]" },
-    { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value" },
-    { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value" },
-    { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value" },
-    { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key" },
-    { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]" },
+      "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]",
+      KEY_FIRST, ACCESS_SET },
+    { NAME("GET"), 2, 2, 0, cmd_get, "GET key", KEY_FIRST, ACCESS_READ },
+    { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]",
+      KEY_ALL, ACCESS_FORCE },
+    { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]",
+      KEY_ALL, ACCESS_READ },
+    { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]",
+      KEY_ALL, ACCESS_READ },
+    { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value",
+      KEY_FIRST, ACCESS_WRITE },
+    { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value",
+      KEY_FIRST, ACCESS_FORCE },
+    { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value",
+      KEY_FIRST, ACCESS_FORCE },
+    { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key",
+      KEY_FIRST, ACCESS_FORCE },
+    { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]",
+      KEY_ALL, ACCESS_FORCE },
     { NAME("EXPIRE"), 3, 7, 0, cmd_expire,
-      "EXPIRE key seconds [NX|XX|GT|LT]" },
-    { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]" },
+      "EXPIRE key seconds [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
+    { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]",
+      KEY_FIRST, ACCESS_FORCE },
     { NAME("EXPIREAT"), 3, 7, 0, cmd_expireat,
-      "EXPIREAT key unix-s [NX|XX|GT|LT]" },
+      "EXPIREAT key unix-s [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
     { NAME("PEXPIREAT"), 3, 7, 0, cmd_pexpireat,
-      "PEXPIREAT key unix-ms [NX|XX|GT|LT]" },
-    { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key" },
-    { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]" },
-    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS" },
-    { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password" },
-    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP" },
-    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT" },
+      "PEXPIREAT key unix-ms [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
+    { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key",
+      KEY_FIRST, ACCESS_FORCE },
+    { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]",
+      KEY_NONE, ACCESS_READ },
+    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS", KEY_NONE, ACCESS_READ },
+    { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password",
+      KEY_NONE, ACCESS_READ },
+    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP", KEY_NONE, ACCESS_READ },
+    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT", KEY_NONE, ACCESS_READ },
     /* Sent by Redis client libraries, redis-cli and monitoring. */
     { NAME("HELLO"), 1, 7, 1, cmd_hello,
-      "HELLO [2 [AUTH default password] [SETNAME name]]" },
-    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message" },
-    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0" },
+      "HELLO [2 [AUTH default password] [SETNAME name]]",
+      KEY_NONE, ACCESS_READ },
+    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message", KEY_NONE, ACCESS_READ },
+    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0", KEY_NONE, ACCESS_READ },
     { NAME("CLIENT"), 2, -1, 0, cmd_client,
-      "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value" },
+      "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value",
+      KEY_NONE, ACCESS_READ },
     { NAME("COMMAND"), 1, -1, 0, cmd_command,
-      "COMMAND [COUNT|DOCS] (empty but for COUNT)" },
-    { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]" },
-    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE" },
-    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME" },
+      "COMMAND [COUNT|DOCS] (empty but for COUNT)", KEY_NONE, ACCESS_READ },
+    { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]",
+      KEY_NONE, ACCESS_READ },
+    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE", KEY_NONE, ACCESS_READ },
+    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME", KEY_NONE, ACCESS_READ },
     /* Refused with the reason and the alternative. */
-    { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)" },
-    { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)" },
-    { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)" },
+    { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)",
+      KEY_NONE, ACCESS_READ },
     { NAME("EVALSHA_RO"), 1, -1, 0, cmd_unsupported,
-      "EVALSHA_RO (not supported)" },
-    { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)" },
-    { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)" },
+      "EVALSHA_RO (not supported)", KEY_NONE, ACCESS_READ },
+    { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)",
+      KEY_NONE, ACCESS_READ },
     { NAME("FUNCTION"), 1, -1, 0, cmd_unsupported,
-      "FUNCTION (not supported)" },
-    { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)" },
-    { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)" },
-    { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)" },
-    { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)" },
+      "FUNCTION (not supported)", KEY_NONE, ACCESS_READ },
+    { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)",
+      KEY_NONE, ACCESS_READ },
+    { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)",
+      KEY_NONE, ACCESS_READ },
 };
 
 #define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
@@ -112,6 +162,68 @@ static void cmd_help(struct conn *c, const struct proto_request *req)
 size_t commands_count(void)
 {
     return TABLE_SIZE;
+}
+
+/* Whether cmd ends or changes a lock without its holder's token. */
+static int forces(const struct command *cmd, const struct proto_request *req)
+{
+    if (cmd->access == ACCESS_FORCE)
+        return 1;
+    if (cmd->access == ACCESS_RELEASE)
+        return req->argc == 2;
+    if (cmd->access == ACCESS_SET) {
+        for (size_t i = 3; i < req->argc; i++)
+            if (arg_is(req->argv[i], req->argvlen[i], "NX"))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* A named user (users.h) may only touch keys under its prefixes, only
+ * look when readonly, and force only with `force`: otherwise -NOPERM,
+ * counted in STATS noperm.  The user is looked up for every request, so a
+ * reload that changes or removes it applies at once.  Returns 1 when
+ * refused (replied). */
+static int refused_for_user(struct conn *c, const struct command *cmd,
+                            const struct proto_request *req)
+{
+    const struct user *u = users_find(c->srv->users, c->user,
+                                      strlen(c->user));
+    if (!u && !cmd->before_auth) {
+        c->srv->stats.noperm++;
+        reply_error(c, "NOPERM", "user '%s' is no longer defined (the "
+                    "config was reloaded): AUTH again", c->user);
+        return 1;
+    }
+    if (!u || cmd->keys == KEY_NONE)
+        return 0;
+    size_t last = cmd->keys == KEY_ALL ? req->argc - 1 : 1;
+    for (size_t i = 1; i <= last; i++) {
+        if (user_may_access(u, req->argv[i], req->argvlen[i]))
+            continue;
+        char before[USER_NAME_MAX + 48];
+        snprintf(before, sizeof(before), "user '%s' has no access to key '",
+                 u->name);
+        c->srv->stats.noperm++;
+        reply_error_quoted(c, "NOPERM", before, req->argv[i],
+                           req->argvlen[i], "'");
+        return 1;
+    }
+    if (cmd->access != ACCESS_READ && u->readonly) {
+        c->srv->stats.noperm++;
+        reply_error(c, "NOPERM", "user '%s' is read-only: %s changes keys",
+                    u->name, cmd->name);
+        return 1;
+    }
+    if (forces(cmd, req) && !u->force) {
+        c->srv->stats.noperm++;
+        reply_error(c, "NOPERM", "user '%s' may not end or change a lock "
+                    "without its token (%s needs the force permission)",
+                    u->name, cmd->name);
+        return 1;
+    }
+    return 0;
 }
 
 static const struct command *lookup(const char *name, size_t len)
@@ -140,5 +252,7 @@ void commands_execute(struct conn *c, const struct proto_request *req)
         reply_error(c, "NOAUTH", "Authentication required.");
         return;
     }
+    if (c->user && refused_for_user(c, cmd, req))
+        return;
     cmd->run(c, req);
 }

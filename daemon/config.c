@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "daemon/users.h"
 
 /* A conf line may hold at most this many bytes (its newline not counted):
  * room for any path or bind list, a bounded stack buffer, and anything
@@ -66,6 +67,7 @@ struct key {
     int (*convert)(const char *value, char **out, char *why, size_t whylen);
     const char *unit; /* shown after integer defaults; "" for none */
     const char *help; /* one line, for config_usage() */
+    int append;       /* KEY_STRING: each line adds one, '\n' between */
 };
 
 /* Indexed by enum log_level, so the enum's values must stay 0, 1, 2, 3. */
@@ -140,6 +142,9 @@ static const struct key keys[] = {
            "password clients must AUTH with; \"\" = none"),
     STRING(requirepass_file, PATH_LEN_MAX, "", NULL,
            "file whose first line is the password (not in ps); \"\" = none"),
+    { .name = "user", .type = KEY_STRING, FIELD(user), .max = CONF_LINE_MAX,
+      .def_str = "", .convert = users_check_line, .unit = "", .append = 1,
+      .help = "NAME password-file PATH keys PREFIX... [readonly] [force]: a user limited to keys with these prefixes; one line each" },
     ENUMERATED(loglevel, log_level_names, LOG_INFO,
                "least severe message logged: debug, info, warning or error"),
     STRING(state_file, PATH_LEN_MAX, "", NULL,
@@ -365,6 +370,20 @@ static int set_value(struct cachify_config *c, const struct key *k,
             say(why, whylen, "out of memory");
             return -1;
         }
+        if (k->append && (*slot)[0] != '\0') {
+            size_t old = strlen(*slot), add = strlen(copy);
+            char *joined = cfy_malloc(old + 1 + add + 1);
+            if (joined == NULL) {
+                cfy_free(copy);
+                say(why, whylen, "out of memory");
+                return -1;
+            }
+            memcpy(joined, *slot, old);
+            joined[old] = '\n';
+            memcpy(joined + old + 1, copy, add + 1);
+            cfy_free(copy);
+            copy = joined;
+        }
         cfy_free(*slot);
         *slot = copy;
         return 0;
@@ -414,8 +433,12 @@ int config_defaults(struct cachify_config *c)
         const struct key *k = &keys[i];
         if (k->type != KEY_STRING)
             store(c, k, k->def);
+        else if (k->append) /* starts empty: each line adds one */
+            *(char **)field(c, k) = cfy_strdup(k->def_str);
         else if (set_value(c, k, k->def_str, why, sizeof why) != 0)
             return -1; /* out of memory: defaults are valid by design */
+        if (k->type == KEY_STRING && *(char **)field(c, k) == NULL)
+            return -1;
     }
     return 0;
 }

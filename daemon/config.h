@@ -45,6 +45,7 @@ struct cachify_config {
     long long tcp_keepalive;  /* seconds before keepalive probes a silent TCP peer; 0 = off */
     char *requirepass;       /* "" = no AUTH needed */
     char *requirepass_file;  /* file whose first line is the password; "" = none */
+    char *user;              /* `user` lines, normalised, joined by '\n' (users.h) */
     int requirepass_loaded;  /* requirepass was read from requirepass_file (config_check) */
     enum log_level loglevel;
     char *state_file;        /* "" = keep no state across restarts */

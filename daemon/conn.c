@@ -32,6 +32,7 @@
 
 #include "alloc.h"
 #include "daemon/commands.h"
+#include "daemon/users.h"
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
@@ -115,6 +116,7 @@ void conn_free(struct conn *c)
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
     cfy_free(c->name);
+    cfy_free(c->user);
     cfy_free(c);
     /* Last, once the buffers left client_bytes: handoffs may have set new
      * deadlines, and the bytes gone may make a malloc_trim due. */
@@ -572,7 +574,10 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     /* Counted from here on (conn_free takes off what is left). */
     srv->client_bytes += evbuffer_get_length(bufferevent_get_input(bev)) +
                          evbuffer_get_length(bufferevent_get_output(bev));
-    c->authenticated = srv->config->requirepass[0] == '\0';
+    /* With named users defined, everyone authenticates (the default user
+     * too, with requirepass, if set). */
+    c->authenticated = srv->config->requirepass[0] == '\0' &&
+                       srv->users->n == 0;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* libevent 2.1 crashes here when its own allocation of the watermark
      * callback fails (it uses the NULL it got), and the call returns no

@@ -99,6 +99,10 @@ struct conn {
     char peer[64];                /* "ip:port" or "unix", for log lines */
     uint64_t id;                  /* CLIENT ID: 1, 2, ... in accept order */
     char *name;                   /* CLIENT SETNAME; NULL = none */
+    char *user;                   /* AUTH'ed as this named user (looked up
+                                     in srv->users at each request, so a
+                                     reload applies at once); NULL: the
+                                     default user */
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
 

@@ -24,6 +24,7 @@
 #include "daemon/conn.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/users.h"
 
 /* Every line of a reload is a warning: a reload is rare, asked for by an
  * operator, and changes how the service behaves, so its lines must show
@@ -63,7 +64,7 @@ static void set_engine_limits(struct server *srv)
  * would now fail with "no password is set". */
 static void password_changed(struct server *srv)
 {
-    if (srv->config->requirepass[0] != '\0')
+    if (srv->config->requirepass[0] != '\0' || srv->users->n > 0)
         return;
     for (struct conn *c = srv->conns; c != NULL; c = c->next)
         c->authenticated = 1;
@@ -110,6 +111,7 @@ static const struct live_key live_keys[] = {
     LIVE(tcp_keepalive, LIVE_NUMBER, NULL),
     LIVE(requirepass, LIVE_SECRET, password_changed),
     LIVE(requirepass_file, LIVE_PATH, NULL),
+    LIVE(user, LIVE_SECRET, NULL), /* srv->users is rebuilt in reload_run */
     LIVE(loglevel, LIVE_LEVEL, set_log_level),
 };
 
@@ -241,6 +243,19 @@ int reload_run(struct server *srv)
             restart++;
         }
     }
+    /* Named users are rebuilt at every reload, so a changed password file
+     * counts too; applied first, so password_changed below sees them. */
+    struct user_list *users = users_build(next.user, err, sizeof err);
+    if (users == NULL) {
+        log_msg(LOG_ERROR, "config reload failed, the running settings "
+                "stay: %s", err);
+        goto out;
+    }
+    if (users->n || srv->users->n)
+        log_msg(RELOAD_LOG, "config reload: %zu named user%s (password "
+                "files read again)", users->n, users->n == 1 ? "" : "s");
+    users_free(srv->users);
+    srv->users = users;
     for (size_t j = 0; j < NLIVE; j++) {
         const struct live_key *k = &live_keys[j];
         size_t i = key_index(k->name);

@@ -39,6 +39,7 @@
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/state.h"
+#include "daemon/users.h"
 
 /* Expiries and timeouts handled per timer callback: bounds how long a storm
  * of simultaneous expiries can hold up other clients before they get a turn. */
@@ -453,6 +454,11 @@ struct server *server_new(const struct cachify_config *config)
         log_msg(LOG_ERROR, "out of memory");
         goto fail;
     }
+    char why[512];
+    if (!(srv->users = users_build(config->user, why, sizeof why))) {
+        log_msg(LOG_ERROR, "%s", why);
+        goto fail;
+    }
     srv->expiry_timer = evtimer_new(srv->base, on_expiry, srv);
     srv->listener_retry = evtimer_new(srv->base, on_listener_retry, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
@@ -602,6 +608,7 @@ void server_free(struct server *srv)
     metrics_stop(srv);
     state_free(srv);
     locktable_free(srv->locks);
+    users_free(srv->users);
     if (srv->base)
         event_base_free(srv->base);
     cfy_free(srv);

@@ -36,6 +36,7 @@ struct server_stats {
     uint64_t rejected_clients;  /* refused at maxclients */
     uint64_t commands;          /* requests executed */
     uint64_t auth_failures;     /* AUTH with a wrong password */
+    uint64_t noperm;            /* requests refused -NOPERM (users.h) */
     uint64_t protocol_errors;   /* connections closed with -PROTO */
     uint64_t idle_closed;       /* closed after `timeout` idle seconds */
     uint64_t request_timeouts;  /* closed for an incomplete request (request_timeout) */
@@ -77,6 +78,8 @@ struct server {
                                        is none), SIGUSR1, SIGUSR2 (logged
                                        and ignored) */
     struct reload *reload;          /* SIGHUP's work (reload.c); NULL: none */
+    struct user_list *users;        /* config `user` lines (users.h); built
+                                       at start and at each reload */
     struct metrics *metrics;        /* the /metrics HTTP side (metrics.c);
                                        NULL when metrics_port is 0 */
     uint64_t started_us;            /* monotonic, for uptime */

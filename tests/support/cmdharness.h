@@ -39,6 +39,7 @@
 #include "daemon/cmd_lock.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
+#include "daemon/users.h"
 #include "daemon/conn_timer.h"
 #include "engine/locktable.h"
 #include "daemon/log.h"
@@ -130,10 +131,11 @@ static inline int hx_start(struct hx *h)
                                        (uint64_t)h->cfg.maxmemory };
     srv->base = event_base_new();
     srv->locks = locktable_new(&h->clock, &cmd_lock_events, &limits, seed);
+    srv->users = users_build(h->cfg.user, err, sizeof(err));
     srv->expiry_timer = srv->base ? evtimer_new(srv->base, hx_noop_cb, NULL)
                                   : NULL;
     h->srv = srv;
-    if (!srv->base || !srv->locks || !srv->expiry_timer) {
+    if (!srv->base || !srv->locks || !srv->expiry_timer || !srv->users) {
         server_free(srv);
         h->srv = NULL;
         return -1;

@@ -152,7 +152,7 @@ static const char *const all_keys[] = {
     "request_timeout", "client_stall_timeout", "requirepass_file",
     "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
     "long_lease_ms", "max_value_len", "maxmemory", "metrics_port",
-    "metrics_bind", "syslog", "syslog_ident",
+    "metrics_bind", "syslog", "syslog_ident", "user",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
