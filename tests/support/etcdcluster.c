@@ -264,6 +264,25 @@ int ec_start(struct etcd_cluster *ec)
     return 0;
 }
 
+int ec_wait_writable(const struct etcd_cluster *ec, int skip,
+                     double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+
+    for (int i = 0; i < EC_MEMBERS; i++) {
+        if (i == skip)
+            continue;
+        while (ec_post(ec, i, "/v3/kv/put",
+                       "{\"key\":\"cmVhZHk=\",\"value\":\"MQ==\"}", NULL,
+                       NULL, 0) != 200) {
+            if (now_s() > deadline)
+                return -1;
+            usleep(100 * 1000);
+        }
+    }
+    return 0;
+}
+
 void ec_kill9(struct etcd_cluster *ec, int i)
 {
     if (ec->pid[i] <= 0)

@@ -37,6 +37,12 @@ int ec_start(struct etcd_cluster *ec);
 /* kill -9 of member i, reaped. */
 void ec_kill9(struct etcd_cluster *ec, int i);
 
+/* Waits (at most timeout_s) until every member but skip (-1: none) takes
+ * a write again, e.g. after ec_kill9 of the leader: a new one is elected.
+ * 0, or -1. */
+int ec_wait_writable(const struct etcd_cluster *ec, int skip,
+                     double timeout_s);
+
 /* Stops every member still running (SIGTERM, then SIGKILL after 10 s) and
  * removes the directory.  Safe to call twice. */
 void ec_stop(struct etcd_cluster *ec);
