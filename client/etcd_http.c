@@ -240,11 +240,17 @@ static void set_reason(struct ehttp_call *c, const char *what)
 }
 
 /* Whether an error answer means "try another member": no leader, a
- * request that timed out inside etcd, a member shutting down. */
-static int retryable(int http, int code)
+ * request that timed out inside etcd (a leader lost mid-request), a member
+ * shutting down.  The lock service passes such errors on with code 2
+ * (UNKNOWN), so their text counts too. */
+static int retryable(int http, int code, const char *text)
 {
     return http == 503 || code == 14 /* UNAVAILABLE */ ||
-           code == 4 /* DEADLINE_EXCEEDED */;
+           code == 4 /* DEADLINE_EXCEEDED */ ||
+           strstr(text, "etcdserver: request timed out") != NULL ||
+           strstr(text, "etcdserver: no leader") != NULL ||
+           strstr(text, "etcdserver: leader changed") != NULL ||
+           strstr(text, "etcdserver: server stopped") != NULL;
 }
 
 /* Whether an error answer is about who we are. */
@@ -267,7 +273,7 @@ static void on_error_reply(struct ehttp_call *c, int http, json_t *reply)
     int code = ehttp_error_code(reply);
     char msg[REASON_MAX + 64];
 
-    if (retryable(http, code)) {
+    if (retryable(http, code, text)) {
         set_reason(c, text[0] ? text : "unavailable");
         next_member(c);
         return;
