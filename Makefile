@@ -76,7 +76,7 @@ PC_FILE    := $(BUILD)/cachify-client.pc
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
 .PHONY: all run test check-suites unit integration script-tests valgrind deps install \
-        clean fuzz fuzz-replay bench client examples
+        clean fuzz fuzz-replay bench bench-backends client examples
 
 all: $(DAEMON) client examples
 
@@ -312,8 +312,18 @@ fuzz: $(FUZZ_BIN)
 
 # Side-by-side benchmark against redis-server (see bench/README or
 # docs/performance.md).  Not part of `make test`.
-bench: deps $(DAEMON)
+bench: deps $(DAEMON) $(BUILD)/bench/backend_bench
 	sh bench/run.sh
+	sh bench/backends.sh
+
+# The client library on cachifyd against etcd (docs/scaling.md); also the
+# last part of `make bench`.
+bench-backends: deps $(DAEMON) $(BUILD)/bench/backend_bench
+	sh bench/backends.sh
+
+$(BUILD)/bench/backend_bench: $(BUILD)/bench/backend_bench.o $(CLIENT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
 clean:
 	rm -rf build

@@ -44,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -105,14 +104,6 @@ struct etcd {
     struct ekeep *keep;
     struct eop *ops;
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
 
 /* ---- JSON helpers ---- */
 
@@ -275,7 +266,7 @@ static void granted(struct eop *o, long long rev, int waited)
 
     if (o->lock.session) {
         uint64_t deadline =
-            o->lock.ttl_ms ? mono_us() + (uint64_t)o->lock.ttl_ms * 1000 : 0;
+            o->lock.ttl_ms ? ehttp_now_us() + (uint64_t)o->lock.ttl_ms * 1000 : 0;
 
         if (ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_SESSION, deadline)
             != 0) {
@@ -450,7 +441,7 @@ static void holder_found(struct eop *o, const json_t *r)
         return;
     case WIRE_PTTL:
         if (kind == EKEEP_SESSION) {
-            uint64_t now = mono_us();
+            uint64_t now = ehttp_now_us();
 
             complete(o, CACHIFY_OK,
                      deadline == 0 ? -1
@@ -465,7 +456,7 @@ static void holder_found(struct eop *o, const json_t *r)
     case WIRE_EXTEND:
         if (kind == EKEEP_SESSION) {
             ekeep_set_deadline(e->keep, o->hold_lease,
-                               mono_us() + (uint64_t)o->ms * 1000);
+                               ehttp_now_us() + (uint64_t)o->ms * 1000);
             complete(o, CACHIFY_OK, 1, "");
             return;
         }

@@ -82,7 +82,7 @@ struct ehttp {
     struct spent *spent;
 };
 
-static uint64_t now_us(void)
+uint64_t ehttp_now_us(void)
 {
     struct timespec t;
 
@@ -218,7 +218,7 @@ static void next_member(struct ehttp_call *c)
 
     drop_attempt(c);
     event_del(c->timer);
-    if (c->deadline_us != 0 && now_us() >= c->deadline_us) {
+    if (c->deadline_us != 0 && ehttp_now_us() >= c->deadline_us) {
         char msg[REASON_MAX + 64];
 
         snprintf(msg, sizeof msg, "etcd: no member answered in time (last: %s)",
@@ -446,7 +446,7 @@ static void start_attempt(struct ehttp_call *c)
         ms = share < MIN_ATTEMPT_MS ? MIN_ATTEMPT_MS : share;
     }
     if (c->deadline_us != 0) {
-        uint64_t now = now_us();
+        uint64_t now = ehttp_now_us();
         long long left = c->deadline_us > now
                              ? (long long)((c->deadline_us - now + 999) / 1000)
                              : 1;
@@ -494,7 +494,7 @@ struct ehttp_call *ehttp_post(struct ehttp *h, const char *path, json_t *body,
     c->h = h;
     c->bodylen = strlen(c->body);
     c->wait = timeout_ms < 0;
-    c->deadline_us = timeout_ms < 0 ? 0 : now_us() + (uint64_t)timeout_ms * 1000;
+    c->deadline_us = timeout_ms < 0 ? 0 : ehttp_now_us() + (uint64_t)timeout_ms * 1000;
     c->ep = h->cur;
     c->cb = cb;
     c->arg = arg;

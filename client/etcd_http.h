@@ -20,6 +20,7 @@
 #define CACHIFY_CLIENT_ETCD_HTTP_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "client/url.h"
 
@@ -35,6 +36,9 @@ struct ehttp_call;
  * is freed after the callback returns; msg is never NULL. */
 typedef void (*ehttp_cb)(void *arg, int status, json_t *reply,
                          const char *msg);
+
+/* CLOCK_MONOTONIC in microseconds: the clock of every etcd deadline. */
+uint64_t ehttp_now_us(void);
 
 /* The gRPC code of a gateway error object (5 NOT_FOUND, ...), or -1. */
 int ehttp_error_code(const json_t *reply);

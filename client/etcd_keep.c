@@ -10,7 +10,6 @@
 #include "client/etcd_keep.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -39,14 +38,6 @@ struct ekeep {
     struct kept *list;
     struct event *timer;
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
 
 static uint64_t renew_us(long long ttl_s)
 {
@@ -79,7 +70,7 @@ static void unlink_free(struct kept *p)
 /* Arms the timer for the earliest thing to do. */
 static void rearm(struct ekeep *k)
 {
-    uint64_t now = mono_us(), first = 0;
+    uint64_t now = ehttp_now_us(), first = 0;
     struct timeval tv;
 
     for (struct kept *p = k->list; p != NULL; p = p->next) {
@@ -106,7 +97,7 @@ static void on_answer(void *arg, int status, json_t *reply, const char *msg)
 {
     struct kept *p = arg;
     struct ekeep *k = p->k;
-    uint64_t now = mono_us();
+    uint64_t now = ehttp_now_us();
 
     (void)msg;
     p->call = NULL;
@@ -146,13 +137,13 @@ static void send_for(struct kept *p)
                                                  : "/v3/lease/keepalive",
                          body, (long long)RETRY_MS * 5, on_answer, p);
     if (p->call == NULL)
-        p->due_us = mono_us() + RETRY_MS * 1000u;
+        p->due_us = ehttp_now_us() + RETRY_MS * 1000u;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct ekeep *k = arg;
-    uint64_t now = mono_us();
+    uint64_t now = ehttp_now_us();
 
     (void)fd;
     (void)what;
@@ -203,7 +194,7 @@ int ekeep_add(struct ekeep *k, long long lease, long long ttl_s,
     p->ttl_s = ttl_s;
     p->kind = kind;
     p->deadline_us = deadline_us;
-    p->due_us = mono_us() + (kind == EKEEP_DOOMED ? 0 : renew_us(ttl_s));
+    p->due_us = ehttp_now_us() + (kind == EKEEP_DOOMED ? 0 : renew_us(ttl_s));
     if (kind == EKEEP_DOOMED) {
         ehttp_cancel(p->call); /* a renewal in flight no longer matters */
         p->call = NULL;

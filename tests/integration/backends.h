@@ -13,7 +13,9 @@
 #ifndef CACHIFY_TESTS_BACKENDS_H
 #define CACHIFY_TESTS_BACKENDS_H
 
+#include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,26 @@ static char g_bk_prefix[64] __attribute__((unused));
 static inline int bk_etcd_start(void)
 {
     return ec_start(&g_ec);
+}
+
+/* main() of a suite that uses g_ec: starts it, runs s, stops it (the
+ * atexit hook would too).  The exit status. */
+static inline __attribute__((unused)) int bk_run(Suite *s)
+{
+    SRunner *sr;
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (bk_etcd_start() != 0) {
+        fprintf(stderr, "the etcd cluster did not start\n");
+        return 1;
+    }
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    ec_stop(&g_ec);
+    return failed != 0;
 }
 
 /* The URL of g_ec with a key prefix no other test uses (Check forks each

@@ -791,9 +791,5 @@ int main(void)
     tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_decorator_once, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_pycachify_keys, 0, BE_COUNT);
-    if (bk_etcd_start() != 0) {
-        fprintf(stderr, "the etcd cluster did not start\n");
-        return 1;
-    }
-    return itest_main(s);
+    return bk_run(s);
 }

@@ -357,14 +357,7 @@ int main(void)
 {
     Suite *s = suite_create("client_etcd");
     TCase *tc = tcase_create("etcd");
-    SRunner *sr;
-    int failed;
 
-    signal(SIGPIPE, SIG_IGN);
-    if (bk_etcd_start() != 0) {
-        fprintf(stderr, "the etcd cluster did not start\n");
-        return 1;
-    }
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, dead_and_silent_members);
     tcase_add_test(tc, no_member_answers);
@@ -376,10 +369,5 @@ int main(void)
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ec_stop(&g_ec);
-    return failed != 0;
+    return bk_run(s);
 }

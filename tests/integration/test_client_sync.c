@@ -890,14 +890,7 @@ int main(void)
     Suite *s = suite_create("client_sync");
     TCase *both = tcase_create("every_backend");
     TCase *net = tcase_create("network");
-    SRunner *sr;
-    int failed;
 
-    signal(SIGPIPE, SIG_IGN);
-    if (bk_etcd_start() != 0) {
-        fprintf(stderr, "the etcd cluster did not start\n");
-        return 1;
-    }
     tcase_add_checked_fixture(both, itest_setup, itest_teardown);
     tcase_add_checked_fixture(net, itest_setup, itest_teardown);
     tcase_set_timeout(both, 120);
@@ -925,10 +918,5 @@ int main(void)
     tcase_add_test(net, socket_options);
     suite_add_tcase(s, both);
     suite_add_tcase(s, net);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ec_stop(&g_ec);
-    return failed != 0;
+    return bk_run(s);
 }

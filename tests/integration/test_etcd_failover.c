@@ -37,13 +37,13 @@ static uint64_t g_last_token;  /* g_mu */
 static long g_overlaps;        /* g_mu */
 static long g_token_disorder;  /* g_mu */
 static long g_errors;          /* g_mu */
-static char g_first_error[256];/* g_mu */
+static char g_first_error[512];/* g_mu */
 
 static void note_error(const char *what, int rc, const char *msg)
 {
     pthread_mutex_lock(&g_mu);
     if (g_errors++ == 0)
-        snprintf(g_first_error, sizeof g_first_error, "%s: %s: %s", what,
+        snprintf(g_first_error, sizeof g_first_error, "%.32s: %.16s: %.300s", what,
                  cachify_status_name(rc), msg);
     pthread_mutex_unlock(&g_mu);
 }
@@ -178,21 +178,9 @@ int main(void)
 {
     Suite *s = suite_create("etcd_failover");
     TCase *tc = tcase_create("failover");
-    SRunner *sr;
-    int failed;
 
-    signal(SIGPIPE, SIG_IGN);
-    if (bk_etcd_start() != 0) {
-        fprintf(stderr, "the etcd cluster did not start\n");
-        return 1;
-    }
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, leader_killed_under_contention);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ec_stop(&g_ec);
-    return failed != 0;
+    return bk_run(s);
 }

@@ -137,21 +137,10 @@ int main(void)
 {
     Suite *s = suite_create("examples");
     TCase *tc = tcase_create("seed");
-    SRunner *sr;
-    int failed;
 
-    if (bk_etcd_start() != 0) {
-        fprintf(stderr, "the etcd cluster did not start\n");
-        return 1;
-    }
     tcase_add_checked_fixture(tc, itest_setup, itest_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, seed_output, 0, 8);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    ec_stop(&g_ec);
-    return failed != 0;
+    return bk_run(s);
 }

@@ -2,6 +2,7 @@
  * (implements tests/support/etcdcluster.h). */
 #define _GNU_SOURCE
 #include "tests/support/etcdcluster.h"
+#include "tests/support/testserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,27 +32,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* Binds port 0 to learn a free port (another process could take it before
- * etcd binds it; ec_start then fails loudly). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in in;
-    socklen_t len = sizeof in;
-
-    memset(&in, 0, sizeof in);
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0 ||
-        getsockname(fd, (struct sockaddr *)&in, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(in.sin_port);
 }
 
 /* Signal path: only async-signal-safe calls (kill). */
@@ -235,8 +215,8 @@ int ec_start(struct etcd_cluster *ec)
     }
     hook(ec);
     for (int i = 0; i < EC_MEMBERS; i++) {
-        ec->client_port[i] = free_port();
-        ec->peer_port[i] = free_port();
+        ec->client_port[i] = ts_free_port();
+        ec->peer_port[i] = ts_free_port();
         o += (size_t)snprintf(initial + o, sizeof initial - o,
                               "%sm%d=http://127.0.0.1:%d", i ? "," : "", i,
                               ec->peer_port[i]);
