@@ -30,10 +30,12 @@
  *   is_locked whether any entry exists under N/.
  *   pttl      the holder's lease time to live, in whole seconds rounded
  *             up (a SESSION lock of this handle: its own expiry).
- *   extend    a lease keeps its TTL for life, so a new lifetime is a new
- *             lease: grant it, move the holder entry onto it in a
- *             transaction that checks the token, revoke the old one.  A
- *             SESSION lock of this handle only moves its expiry.
+ *   extend    the holder's lease renewed (keep-alive) when the new lifetime
+ *             is its TTL; a lease keeps its TTL for life, so another
+ *             lifetime is a new lease: grant it, move the holder entry
+ *             onto it in a transaction that checks the token, revoke the
+ *             old one.  A SESSION lock of this handle only moves its
+ *             expiry.
  *
  * Every step may be retried on another member by etcd_http.c: a retried
  * nowait transaction finds our own entry and takes it as the grant; a
@@ -60,7 +62,9 @@ enum step {
     S_REFRESH,   /* acquire wait: keepalive, the TTL starts at the grant */
     S_HOLDER,    /* release, force, pttl, extend: range, lowest entry */
     S_REVOKE,    /* release, force: lease/revoke of the holder */
-    S_NEWLEASE,  /* extend: lease/grant */
+    S_XTTL,      /* extend: lease/timetolive of the holder's lease */
+    S_RENEW,     /* extend, same TTL: lease/keepalive */
+    S_NEWLEASE,  /* extend, another TTL: lease/grant */
     S_MOVE,      /* extend: txn moving the entry to the new lease */
     S_DROP_OLD,  /* extend: lease/revoke of the old lease */
     S_TTL,       /* pttl: lease/timetolive */
@@ -264,6 +268,10 @@ static void granted(struct eop *o, long long rev, int waited)
 {
     struct etcd *e = o->e;
 
+    if (rev <= 0) { /* a token is > 0: the answer is not etcd's */
+        cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: a grant without a revision");
+        return;
+    }
     if (o->lock.session) {
         uint64_t deadline =
             o->lock.ttl_ms ? ehttp_now_us() + (uint64_t)o->lock.ttl_ms * 1000 : 0;
@@ -416,7 +424,7 @@ static void acquire_tried(struct eop *o, const json_t *r)
 static void holder_found(struct eop *o, const json_t *r)
 {
     struct etcd *e = o->e;
-    json_t *kv = first_kv(r), *body;
+    json_t *kv = first_kv(r);
     int kind;
     uint64_t deadline;
 
@@ -465,8 +473,8 @@ static void holder_found(struct eop *o, const json_t *r)
 
             o->ttl_s = lease_ttl_s(&l);
         }
-        body = json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s);
-        post(o, S_NEWLEASE, "/v3/lease/grant", body, e->io_timeout_ms);
+        post(o, S_XTTL, "/v3/lease/timetolive", lease_body(o->hold_lease),
+             e->io_timeout_ms);
         return;
     default:
         complete(o, CACHIFY_ERR_ARG, 0, "bad call");
@@ -586,6 +594,26 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         return;
     case S_REVOKE:
         complete(o, CACHIFY_OK, 1, "");
+        return;
+    case S_XTTL:
+        /* The same TTL: a keep-alive renews the lease to it.  Another:
+         * a lease cannot change its TTL, so the entry moves to a new
+         * one. */
+        if (jnum(r, "grantedTTL") == o->ttl_s) {
+            post(o, S_RENEW, "/v3/lease/keepalive", lease_body(o->hold_lease),
+                 e->io_timeout_ms);
+            return;
+        }
+        post(o, S_NEWLEASE, "/v3/lease/grant",
+             json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s),
+             e->io_timeout_ms);
+        return;
+    case S_RENEW:
+        /* Entries go only with their lease (release and force revoke
+         * it), so a lease renewed means the lock still held: 1; a lease
+         * gone (TTL 0 or none) means it was released meanwhile: 0. */
+        complete(o, CACHIFY_OK,
+                 jnum(json_object_get(r, "result"), "TTL") > 0, "");
         return;
     case S_NEWLEASE:
         extend_leased(o, r);

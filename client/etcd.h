@@ -34,8 +34,10 @@ struct etcd *etcd_new(struct event_base *base, const struct cachify_url *url,
 
 /* Starts op on key (the handle's prefix included; keylen bytes) with its
  * inputs (lock: WIRE_ACQUIRE; token: release, extend; ms: extend).
- * CACHIFY_OK: cb comes exactly once, never inside this call; else
- * CACHIFY_ERR_NOMEM and cb does not come. */
+ * CACHIFY_OK: cb comes exactly once, from the loop -- except when out of
+ * memory for the first request, when it comes at once with
+ * CACHIFY_ERR_NOMEM (the callers only queue results, so that is safe);
+ * else CACHIFY_ERR_NOMEM and cb does not come. */
 int etcd_start(struct etcd *e, enum wire_op op, const char *key,
                size_t keylen, const struct wire_lock *lock, uint64_t token,
                long long ms, etcd_cb cb, void *arg);

@@ -40,6 +40,8 @@
 /* Largest answer read: the calls ask for one key or a count, so anything
  * near this is not etcd. */
 #define MAX_BODY (1 << 20)
+/* Largest header block read: etcd's are a few hundred bytes. */
+#define MAX_HEADERS (64 << 10)
 /* libevent's own read timeout, in seconds: our timers decide, so it only
  * must never fire first (its default, 50 s, would end long lock waits). */
 #define EVHTTP_TIMEOUT_S (365 * 24 * 3600)
@@ -372,6 +374,7 @@ static struct evhttp_connection *new_conn(struct ehttp *h, int ep)
     if (conn != NULL) {
         evhttp_connection_set_timeout(conn, EVHTTP_TIMEOUT_S);
         evhttp_connection_set_max_body_size(conn, MAX_BODY);
+        evhttp_connection_set_max_headers_size(conn, MAX_HEADERS);
     }
     return conn;
 }

@@ -140,6 +140,36 @@ START_TEST(prefixes_keep_locks_apart)
 }
 END_TEST
 
+/* EXTEND to the lease's own TTL renews the lease (a keep-alive); to
+ * another TTL it moves the lock to a new lease.  The token stays. */
+START_TEST(extend_renews_or_moves)
+{
+    struct cachify_lock_opts five = {1, 0, 5000, 0};
+    char url[512], err[256];
+    struct cachify *c;
+    long long ms = 0;
+    uint64_t t;
+
+    bk_etcd_url(NULL, url, sizeof url);
+    c = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", &five, &t), CACHIFY_OK);
+    usleep(2100 * 1000);
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 0 && ms <= 4000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 5000), 1); /* renewed */
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 4000 && ms <= 5000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t + 1, 5000), 0);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 1); /* moved */
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 8000 && ms <= 9000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 1); /* renewed */
+    ck_assert_int_eq(cachify_release(c, "k", t), 1);      /* same token */
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 0);
+    cachify_close(c);
+}
+END_TEST
+
 /* ---- fake gateways ---- */
 
 static pid_t g_fake_pid = -1;
@@ -362,6 +392,7 @@ int main(void)
     tcase_add_test(tc, dead_and_silent_members);
     tcase_add_test(tc, no_member_answers);
     tcase_add_test(tc, prefixes_keep_locks_apart);
+    tcase_add_test(tc, extend_renews_or_moves);
     tcase_add_loop_test(tc, fake_gateway, 0,
                         (int)(sizeof FAKES / sizeof FAKES[0]));
     tcase_add_test(tc, fake_gateway_huge_body);
