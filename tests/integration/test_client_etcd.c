@@ -170,6 +170,38 @@ START_TEST(extend_renews_or_moves)
 }
 END_TEST
 
+/* A SESSION lock outlives its 6 s lease while its handle lives (the sync
+ * handle's thread renews it with no call made), ends at its own expiry,
+ * and ends at once when the handle closes. */
+START_TEST(session_renewed_between_calls)
+{
+    struct cachify_lock_opts forever = {1, 0, CACHIFY_EXP_NONE, 1};
+    struct cachify_lock_opts three = {1, 0, 3000, 1};
+    char url[512], err[256];
+    struct cachify *a, *b;
+    long long ms = 0;
+    uint64_t t;
+    double start;
+
+    bk_etcd_url(NULL, url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(a, "s", &forever, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(a, "s3", &three, &t), CACHIFY_OK);
+    start = mono_s();
+    usleep(7500 * 1000); /* longer than the lease: only renewals keep it */
+    ck_assert_int_eq(cachify_is_locked(b, "s"), 1);
+    ck_assert_int_eq(cachify_pttl(a, "s", &ms), CACHIFY_OK);
+    ck_assert_int_eq(ms, -1);
+    /* s3 ended at its expiry (3 s), revoked by its handle. */
+    ck_assert_int_eq(cachify_is_locked(b, "s3"), 0);
+    ck_assert(mono_s() - start >= 7.4);
+    cachify_close(a);
+    ck_assert_int_eq(cachify_is_locked(b, "s"), 0); /* revoked at close */
+    cachify_close(b);
+}
+END_TEST
+
 /* ---- fake gateways ---- */
 
 static pid_t g_fake_pid = -1;
@@ -393,6 +425,7 @@ int main(void)
     tcase_add_test(tc, no_member_answers);
     tcase_add_test(tc, prefixes_keep_locks_apart);
     tcase_add_test(tc, extend_renews_or_moves);
+    tcase_add_test(tc, session_renewed_between_calls);
     tcase_add_loop_test(tc, fake_gateway, 0,
                         (int)(sizeof FAKES / sizeof FAKES[0]));
     tcase_add_test(tc, fake_gateway_huge_body);
