@@ -407,6 +407,8 @@ static void start_attempt(struct ehttp_call *c)
         return;
     }
     if (c->wait) {
+        if (c->own != NULL) /* a renewed token: a fresh connection */
+            retire(h, c->own);
         conn = c->own = new_conn(h, c->ep);
     } else {
         if (h->conns[c->ep] == NULL)

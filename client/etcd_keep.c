@@ -119,6 +119,8 @@ static void on_answer(void *arg, int status, json_t *reply, const char *msg)
         } else {
             p->due_us = now + renew_us(p->ttl_s);
         }
+    } else if (status == CACHIFY_ERR_SERVER && ehttp_error_code(reply) == 5) {
+        unlink_free(p); /* NOT_FOUND: the lease is gone */
     } else {
         p->due_us = now + RETRY_MS * 1000u; /* a member is down: again */
     }
