@@ -305,9 +305,17 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     o->gave_up = 1;
     if (o->step == S_LOCK) {
+        char reason[200] = "", msg[256];
+        /* A wait no member holds did not time out behind a holder: the
+         * cluster was out of reach (and the revoke may fail too). */
+        int failing = ehttp_call_failing(o->call, reason, sizeof reason);
+
         ehttp_cancel(o->call);
         o->call = NULL;
-        cleanup(o, CACHIFY_TIMEOUT, 0, "");
+        snprintf(msg, sizeof msg, "etcd: no member took the wait (last: %s)",
+                 reason);
+        cleanup(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT, 0,
+                failing ? msg : "");
     }
     /* S_GRANT: handled when the lease arrives; later steps: granted. */
 }

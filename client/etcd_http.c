@@ -45,6 +45,10 @@
 /* libevent's own read timeout, in seconds: our timers decide, so it only
  * must never fire first (its default, 50 s, would end long lock waits). */
 #define EVHTTP_TIMEOUT_S (365 * 24 * 3600)
+/* A call is failing (ehttp_call_failing) while its last attempt failed
+ * this recently: with every member down, attempts fail at least once a
+ * round pause. */
+#define FAILING_US (500 * 1000)
 /* Short reasons, e.g. "127.0.0.1:2379: connection failed". */
 #define REASON_MAX 320
 
@@ -58,6 +62,7 @@ struct ehttp_call {
     uint64_t deadline_us;            /* 0: none */
     int ep;                          /* member of the current attempt */
     int failures;                    /* in a row, for the round pause */
+    uint64_t last_fail_us;           /* when the last attempt failed */
     int authing;                     /* in flight: /v3/auth/authenticate */
     int reauthed;                    /* the token was renewed once */
     struct evhttp_connection *own;   /* wait: this attempt's connection */
@@ -171,6 +176,19 @@ static void drop_attempt(struct ehttp_call *c)
     }
 }
 
+int ehttp_call_failing(const struct ehttp_call *c, char *reason,
+                       size_t cap)
+{
+    uint64_t now = ehttp_now_us();
+
+    if (c == NULL || c->failures == 0)
+        return 0;
+    if (c->req != NULL && now - c->last_fail_us >= FAILING_US)
+        return 0;
+    snprintf(reason, cap, "%s", c->reason);
+    return 1;
+}
+
 void ehttp_cancel(struct ehttp_call *c)
 {
     if (c == NULL)
@@ -220,6 +238,7 @@ static void next_member(struct ehttp_call *c)
 
     drop_attempt(c);
     event_del(c->timer);
+    c->last_fail_us = ehttp_now_us();
     if (c->deadline_us != 0 && ehttp_now_us() >= c->deadline_us) {
         char msg[REASON_MAX + 64];
 

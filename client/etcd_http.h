@@ -20,6 +20,7 @@
 #define CACHIFY_CLIENT_ETCD_HTTP_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client/url.h"
@@ -60,6 +61,13 @@ void ehttp_free(struct ehttp *h);
  * and never inside this function, or NULL when out of memory. */
 struct ehttp_call *ehttp_post(struct ehttp *h, const char *path, json_t *body,
                               long long timeout_ms, ehttp_cb cb, void *arg);
+
+/* 1 when call has no member serving it now: no attempt in flight, or the
+ * last one failed within the last half second; the last failure is then
+ * copied into reason[cap].  0 while an attempt stands (a lock wait held by
+ * a member). */
+int ehttp_call_failing(const struct ehttp_call *call, char *reason,
+                       size_t cap);
 
 /* Abandons call: its callback is not called. */
 void ehttp_cancel(struct ehttp_call *call);

@@ -235,6 +235,40 @@ static void fake_serve(int fd, const char *reply, size_t n)
     }
 }
 
+/* A gateway that grants leases and answers "{}" to everything but a lock
+ * wait, whose connection it closes at once: a cluster that cannot hold a
+ * wait. */
+static void fake_serve_no_waits(int fd)
+{
+    static const char grant[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+                                "{\"ID\":\"7\",\"TTL\":\"5\"}";
+    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+
+    g_fake_pid = fork();
+    ck_assert_int_ge(g_fake_pid, 0);
+    if (g_fake_pid == 0) {
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            char buf[4096];
+            ssize_t n;
+
+            if (c < 0)
+                _exit(0);
+            n = read(c, buf, sizeof buf - 1);
+            if (n > 0) {
+                const char *r;
+
+                buf[n] = '\0';
+                r = strstr(buf, "/v3/lock/lock") ? NULL
+                    : strstr(buf, "/v3/lease/grant") ? grant : empty;
+                if (r != NULL && write(c, r, strlen(r)) < 0)
+                    _exit(1);
+            }
+            close(c);
+        }
+    }
+}
+
 static void fake_stop(void)
 {
     if (g_fake_pid > 0) {
@@ -340,6 +374,29 @@ START_TEST(fake_gateway_empty_answers)
 }
 END_TEST
 
+/* A bounded wait that no member holds ends with ERR_IO, not with a
+ * TIMEOUT that would say someone holds the lock. */
+START_TEST(fake_gateway_wait_not_held)
+{
+    struct cachify_lock_opts wait = {0, 1500, 5000, 0};
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t;
+
+    fake_serve_no_waits(fd);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
+    ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
+                          "(last: 127.0.0.1:", 38) == 0, "%s",
+                  cachify_errstr(c));
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
 /* ---- the cluster changes: these run last, in this order ---- */
 
 /* kill -9 of the member every URL names first: the handles move on. */
@@ -430,6 +487,7 @@ int main(void)
                         (int)(sizeof FAKES / sizeof FAKES[0]));
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
+    tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
