@@ -206,9 +206,17 @@ END_TEST
 
 static pid_t g_fake_pid = -1;
 
-/* Serves reply (raw HTTP, its length n) to every connection on fd, in a
- * forked child, until killed. */
-static void fake_serve(int fd, const char *reply, size_t n)
+/* The answer of a fake gateway to one request (NUL-terminated, at most
+ * 4 KiB of it): *reply and *n, or *reply NULL to close without one. */
+typedef void (*fake_pick)(const char *request, const char **reply,
+                          size_t *n);
+
+static const char *g_fake_reply;
+static size_t g_fake_len;
+
+/* Serves every connection on fd with pick's answer, in a forked child,
+ * until killed. */
+static void fake_serve_by(int fd, fake_pick pick)
 {
     g_fake_pid = fork();
     ck_assert_int_ge(g_fake_pid, 0);
@@ -216,13 +224,18 @@ static void fake_serve(int fd, const char *reply, size_t n)
         for (;;) {
             int c = accept(fd, NULL, NULL);
             char buf[4096];
+            ssize_t got;
 
             if (c < 0)
                 _exit(0);
-            if (read(c, buf, sizeof buf) > 0) {
-                size_t off = 0;
+            got = read(c, buf, sizeof buf - 1);
+            if (got > 0) {
+                const char *reply;
+                size_t n, off = 0;
 
-                while (off < n) {
+                buf[got] = '\0';
+                pick(buf, &reply, &n);
+                while (reply != NULL && off < n) {
                     ssize_t w = write(c, reply + off, n - off);
 
                     if (w <= 0)
@@ -235,38 +248,33 @@ static void fake_serve(int fd, const char *reply, size_t n)
     }
 }
 
+static void pick_same(const char *request, const char **reply, size_t *n)
+{
+    (void)request;
+    *reply = g_fake_reply;
+    *n = g_fake_len;
+}
+
+/* Serves reply (raw HTTP, its length n) to every request. */
+static void fake_serve(int fd, const char *reply, size_t n)
+{
+    g_fake_reply = reply;
+    g_fake_len = n;
+    fake_serve_by(fd, pick_same);
+}
+
 /* A gateway that grants leases and answers "{}" to everything but a lock
  * wait, whose connection it closes at once: a cluster that cannot hold a
  * wait. */
-static void fake_serve_no_waits(int fd)
+static void pick_no_waits(const char *request, const char **reply, size_t *n)
 {
     static const char grant[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
                                 "{\"ID\":\"7\",\"TTL\":\"5\"}";
     static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
 
-    g_fake_pid = fork();
-    ck_assert_int_ge(g_fake_pid, 0);
-    if (g_fake_pid == 0) {
-        for (;;) {
-            int c = accept(fd, NULL, NULL);
-            char buf[4096];
-            ssize_t n;
-
-            if (c < 0)
-                _exit(0);
-            n = read(c, buf, sizeof buf - 1);
-            if (n > 0) {
-                const char *r;
-
-                buf[n] = '\0';
-                r = strstr(buf, "/v3/lock/lock") ? NULL
-                    : strstr(buf, "/v3/lease/grant") ? grant : empty;
-                if (r != NULL && write(c, r, strlen(r)) < 0)
-                    _exit(1);
-            }
-            close(c);
-        }
-    }
+    *reply = strstr(request, "/v3/lock/lock") ? NULL
+             : strstr(request, "/v3/lease/grant") ? grant : empty;
+    *n = *reply ? strlen(*reply) : 0;
 }
 
 static void fake_stop(void)
@@ -384,7 +392,7 @@ START_TEST(fake_gateway_wait_not_held)
     struct cachify *c;
     uint64_t t;
 
-    fake_serve_no_waits(fd);
+    fake_serve_by(fd, pick_no_waits);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
     ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
