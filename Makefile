@@ -3,12 +3,14 @@
 # Targets: all (default: daemon, client library, examples), run, test,
 #          check-suites (unit, integration, script-tests, fuzz-replay),
 #          valgrind, one suite (build/tests/test_NAME.run), install, fuzz,
+#          bench-backends (cachifyd against etcd, docs/scaling.md),
 #          bench, clean.
 # Knobs:   SANITIZE=address,undefined (objects go to build/sanitize/),
 #          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
 #          TEST_JOBS=2 (suites make test runs at once),
 #          V=1 is not needed (commands echo).
-# Dependencies come from pkg-config: libevent, jansson, check (tests only).
+# Dependencies come from pkg-config: libevent, jansson, check (tests only);
+# the etcd:// tests and bench-backends run Debian's etcd-server.
 
 CC       ?= cc
 PREFIX   ?= /usr/local
