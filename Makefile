@@ -254,6 +254,14 @@ install: $(DAEMON) client
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/cachifyd
 	install -m 0644 cachifyd.conf $(DESTDIR)$(PREFIX)/etc/cachifyd.conf
+	# The man page, and the systemd unit with its /usr/local paths made
+	# PREFIX's (contrib/cachifyd.service says how to enable it).
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 docs/cachifyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/cachifyd.8
+	sed -e 's|/usr/local/|$(PREFIX)/|g' contrib/cachifyd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/cachifyd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/cachifyd.service
 	install -m 0644 client/cachify.h $(DESTDIR)$(PREFIX)/include/cachify.h
 	install -m 0644 $(CLIENT_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/

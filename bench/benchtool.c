@@ -11,7 +11,9 @@
  * Output is one "key=value ..." line per command, for run.sh to parse.
  *
  *   benchtool load HOST PORT KIND N FMT TTL_MS [EXPIRE_AT_MS]
- *       KIND acquire: ACQUIRE <key> TTL <ms>; setnx: SET <key> tok NX PX <ms>.
+ *       KIND acquire: ACQUIRE <key> TTL <ms>; setnx: SET <key> tok NX PX <ms>;
+ *       setnxN (setnx100, ...): the same with a value of N bytes (at most
+ *       1024).
  *       Keys are printf(FMT, i) for i in 0..N-1.  With EXPIRE_AT_MS (on
  *       CLOCK_MONOTONIC, in ms) every TTL is computed so that all keys expire
  *       at that instant.  Prints ok=, bad=, secs=.
@@ -50,7 +52,9 @@
 /* Requests written per pipelined batch by `load`. */
 #define LOAD_BATCH 1000
 /* Room for one batch of requests or replies (keys are short). */
-#define IOBUF (LOAD_BATCH * 128)
+/* Longest value `load` sends (setnxN). */
+#define VALUE_MAX 1024
+#define IOBUF (LOAD_BATCH * (128 + VALUE_MAX))
 /* Samples kept by storm: back-to-back PINGs over at most a minute. */
 #define STORM_MAX_SAMPLES 4000000
 
@@ -215,6 +219,14 @@ static int cmd_load(int argc, char **argv)
         die("usage: load HOST PORT KIND N FMT TTL_MS [EXPIRE_AT_MS]");
     struct rconn *c = rconn_open(argv[2], atoi(argv[3]));
     int acquire = strcmp(argv[4], "acquire") == 0;
+    static char value[VALUE_MAX + 1] = "tok";
+    if (strncmp(argv[4], "setnx", 5) == 0 && argv[4][5] != '\0') {
+        long vlen = atol(argv[4] + 5);
+        if (vlen < 1 || vlen > VALUE_MAX)
+            die("load: setnxN needs 1 <= N <= 1024");
+        memset(value, 'v', (size_t)vlen);
+        value[vlen] = '\0';
+    }
     long n = atol(argv[5]);
     const char *fmt = argv[6];
     long ttl = atol(argv[7]);
@@ -240,7 +252,7 @@ static int cmd_load(int argc, char **argv)
                 const char *a[] = { "ACQUIRE", key, "TTL", ttlbuf };
                 encode(out, &len, sizeof(out), 4, a);
             } else {
-                const char *a[] = { "SET", key, "tok", "NX", "PX", ttlbuf };
+                const char *a[] = { "SET", key, value, "NX", "PX", ttlbuf };
                 encode(out, &len, sizeof(out), 6, a);
             }
         }

@@ -151,10 +151,13 @@ held() {
     fi
 }
 
-# preload COUNT FMT TTL_MS: the same keys on either server, pipelined.
+# preload COUNT FMT TTL_MS [KIND]: the same keys on either server,
+# pipelined: ACQUIRE on cachifyd and SET NX PX on Redis, or KIND on both
+# (setnx, or setnxN for values of N bytes).
 preload() {
     kind=acquire
     [ "$SERVER" = redis ] && kind=setnx
+    [ -n "${4:-}" ] && kind=$4
     "$TOOL" load 127.0.0.1 "$PORT" $kind "$1" "$2" "$3" >>"$LOG"
 }
 
@@ -260,12 +263,13 @@ for c in 1 10 200; do
     done
 done
 
-# keyed_round WORKLOAD ROUND CACHIFYD_CMD REDIS_CMD: both servers preloaded
-# with the same KEYSPACE held keys, then the command on random keys of it.
+# keyed_round WORKLOAD ROUND CACHIFYD_CMD REDIS_CMD [KIND]: both servers
+# preloaded with the same KEYSPACE held keys (see preload for KIND), then
+# the command on random keys of it.
 keyed_round() {
     for s in cachifyd redis; do
         start $s
-        preload "$KEYSPACE" 'lock:%012d' 600000
+        preload "$KEYSPACE" 'lock:%012d' 600000 "${5:-}"
         if [ $s != redis ]; then cmd=$3; else cmd=$4; fi
         before=$(held)
         # shellcheck disable=SC2086
@@ -284,27 +288,59 @@ while [ $r -le "$RUNS" ]; do
     r=$((r + 1))
 done
 
-echo "== memory: RSS growth holding $MEM_N locks (TTL 600 s)"
-MEM_ROUNDS=3
-[ "${BENCH_QUICK:-0}" = 1 ] && MEM_ROUNDS=1
+# set_round WORKLOAD ROUND COMMAND...: the same Redis command on a fresh
+# cachifyd and a fresh Redis, 50 clients; every request must take a fresh
+# key on each.
+set_round() {
+    wl=$1 round=$2
+    shift 2
+    for s in cachifyd redis; do
+        start $s
+        EXTRA="" rb "$wl" "$round" 50 1 "$N" "$@"
+        h=$(held)
+        if [ "$h" != "$N" ]; then
+            echo "bench: $s holds $h keys after $N fresh SET NX" >&2
+            exit 1
+        fi
+        stop
+    done
+}
+
+echo "== Redis commands on both: SET NX EX (fresh keys), GET ($KEYSPACE keys with values), 50 clients"
 r=1
-while [ $r -le $MEM_ROUNDS ]; do
+while [ $r -le "$RUNS" ]; do
+    set_round set_nx_ex $r SET "lock:__rand_int__:__rand_int__" tok NX EX 30
+    keyed_round get $r "GET lock:__rand_int__" "GET lock:__rand_int__" setnx
+    r=$((r + 1))
+done
+
+# mem_round WORKLOAD ROUND FMT [KIND]: RSS growth of a fresh server while
+# MEM_N keys are loaded (see preload for KIND).
+mem_round() {
     for s in cachifyd redis; do
         start $s
         before=$(rss_kb)
         l=$(load1)
-        t0=$(cpu_ticks)
-        preload "$MEM_N" 'lock:%d' 600000
+        preload "$MEM_N" "$3" 600000 "${4:-}"
         after=$(rss_kb)
         h=$(held)
         growth=$((after - before))
-        printf 'memory\t%s\t%s\t1\t1000\t0\t0\t%s\trss_before_kb=%s rss_after_kb=%s growth_kb=%s held=%s\n' \
-            "$s" $r "$l" "$before" "$after" "$growth" "$h" >> "$RESULTS"
+        printf '%s\t%s\t%s\t1\t1000\t0\t0\t%s\trss_before_kb=%s rss_after_kb=%s growth_kb=%s held=%s\n' \
+            "$1" "$s" "$2" "$l" "$before" "$after" "$growth" "$h" >> "$RESULTS"
         printf '  %-22s %-8s round %s: RSS %s kB -> %s kB, growth %s kB (%s bytes/key), held %s\n' \
-            memory "$s" $r "$before" "$after" "$growth" \
+            "$1" "$s" "$2" "$before" "$after" "$growth" \
             $((growth * 1024 / MEM_N)) "$h"
         stop
     done
+}
+
+echo "== memory: RSS growth holding $MEM_N locks (TTL 600 s), and $MEM_N entries with 100-byte values"
+MEM_ROUNDS=3
+[ "${BENCH_QUICK:-0}" = 1 ] && MEM_ROUNDS=1
+r=1
+while [ $r -le $MEM_ROUNDS ]; do
+    mem_round memory $r 'lock:%d'
+    mem_round memory_values $r 'key:%d' setnx100
     r=$((r + 1))
 done
 

@@ -104,6 +104,8 @@ def main():
         ("acquire_c50_p32", "ACQUIRE vs SET NX PX, 50 clients, -P 32", ">= 1.50"),
         ("is_locked", "IS_LOCKED vs EXISTS, 50 clients", ""),
         ("release", "RELEASE vs DEL, 50 clients", ""),
+        ("set_nx_ex", "SET NX EX on both (fresh keys), 50 clients", ""),
+        ("get", "GET on both (keys holding 3-byte values), 50 clients", ""),
         ("acquire_c1", "ACQUIRE vs SET NX PX, 1 client", ""),
         ("acquire_c10", "ACQUIRE vs SET NX PX, 10 clients", ""),
         ("acquire_c200", "ACQUIRE vs SET NX PX, 200 clients", ""),
@@ -167,14 +169,20 @@ def main():
     say("")
 
     # ---- memory ----
-    mem = {}
-    for r in rows:
-        if r["workload"] == "memory":
-            mem.setdefault(r["server"], []).append(kv(r["extra"]))
-    if mem:
-        say("### Memory: RSS growth holding 1,000,000 locks (keys `lock:<i>`, TTL 600 s)")
+    for wl, title, target in (
+            ("memory", "holding 1,000,000 locks (keys `lock:<i>`, TTL 600 s; "
+             "ACQUIRE on cachifyd, SET NX PX on Redis)", " (target <= 0.50x)"),
+            ("memory_values", "1,000,000 entries with 100-byte values (keys "
+             "`key:<i>`, `SET key <100 bytes> NX PX 600000` on both)", "")):
+        mem = {}
+        for r in rows:
+            if r["workload"] == wl:
+                mem.setdefault(r["server"], []).append(kv(r["extra"]))
+        if not mem:
+            continue
+        say(f"### Memory: RSS growth {title}")
         say("")
-        say("| server | RSS growth per run (kB) | median | bytes/lock |")
+        say("| server | RSS growth per run (kB) | median | bytes/entry |")
         say("| --- | --- | ---: | ---: |")
         meds = {}
         for s in ("cachifyd", "redis"):
@@ -186,9 +194,9 @@ def main():
             per = meds[s] * 1024 / held if held else 0
             say(f"| {s} | {', '.join(map(str, g))} | {meds[s]:,.0f} | {per:.0f} |")
         if "cachifyd" in meds and "redis" in meds:
-            summary["memory"] = meds["cachifyd"] / meds["redis"]
+            summary[wl] = meds["cachifyd"] / meds["redis"]
             say("")
-            say(f"cachifyd / Redis growth: **{summary['memory']:.2f}x** (target <= 0.50x).")
+            say(f"cachifyd / Redis growth: **{summary[wl]:.2f}x**{target}.")
         say("")
 
     # ---- storm ----

@@ -189,7 +189,7 @@ static void random_seed(uint8_t seed[16])
 static struct mem_store *store_new(void)
 {
     static const struct lock_events events = {on_granted, on_timed_out, NULL};
-    static const struct locktable_limits limits = {0, 0}; /* memory is the bound */
+    static const struct locktable_limits limits = {0, 0, 0}; /* memory is the bound */
     struct mem_store *st = calloc(1, sizeof *st);
     pthread_condattr_t ca;
     sigset_t all, old;
@@ -320,6 +320,7 @@ static int map_result(enum lock_result r)
     case LOCK_BUSY: return CACHIFY_LOCKED;
     case LOCK_LIMIT_LOCKS:
     case LOCK_LIMIT_WAITERS:
+    case LOCK_LIMIT_MEMORY:
     case LOCK_NOT_DURABLE: return CACHIFY_ERR_SERVER; /* no journal here */
     case LOCK_NO_MEMORY: return CACHIFY_ERR_NOMEM;
     case LOCK_QUEUED: break;

@@ -6,11 +6,14 @@
  */
 #include "daemon/args.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/conn.h"
 #include "daemon/reply.h"
+#include "daemon/server.h"
 
 /* How much of a client's argument an error line shows (args.h). */
 #define ERROR_ARG_SHOWN 128
@@ -33,6 +36,35 @@ int parse_uint_arg(const char *arg, size_t len, unsigned long long max,
         v = v * 10 + d;
     }
     *out = v;
+    return 0;
+}
+
+int parse_int_arg(const char *arg, size_t len, long long *out)
+{
+    int negative = len > 0 && arg[0] == '-';
+    unsigned long long v;
+    /* LLONG_MIN's magnitude is one more than LLONG_MAX's. */
+    unsigned long long max = negative ? (unsigned long long)LLONG_MAX + 1
+                                      : (unsigned long long)LLONG_MAX;
+    if (parse_uint_arg(arg + negative, len - (size_t)negative, max, &v) != 0)
+        return -1;
+    *out = negative ? (long long)(0 - v) : (long long)v;
+    return 0;
+}
+
+int arg_check_key(struct conn *c, const char *key, size_t len)
+{
+    long long max = c->srv->config->max_key_len;
+    (void)key;
+    if (len == 0) {
+        reply_error(c, "ERR", "empty key");
+        return -1;
+    }
+    if ((long long)len > max) {
+        reply_error(c, "LIMIT", "key is longer than max_key_len (%lld bytes)",
+                    max);
+        return -1;
+    }
     return 0;
 }
 

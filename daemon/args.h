@@ -22,6 +22,15 @@ int arg_is(const char *arg, size_t len, const char *word);
 int parse_uint_arg(const char *arg, size_t len, unsigned long long max,
                    unsigned long long *out);
 
+/* Parses a signed decimal integer as Redis does (an optional '-', then
+ * digits; no '+', blanks or leading zeros rule) into *out.  0, or -1 when
+ * it is not one or does not fit a long long. */
+int parse_int_arg(const char *arg, size_t len, long long *out);
+
+/* Checks a key argument: replies -ERR (empty) or -LIMIT (longer than
+ * max_key_len) on c and returns -1, else 0. */
+int arg_check_key(struct conn *c, const char *key, size_t len);
+
 /* Parses a milliseconds argument in [min, max] into *out.  Returns 0, or
  * -1 after replying -ERR on c naming `what` and the range (and FOREVER
  * when forever_ok: the caller would have taken that word instead). */

@@ -9,6 +9,7 @@
  * Times on the wire are milliseconds; the engine counts microseconds.
  */
 #include "daemon/cmd_lock.h"
+#include "engine/clock.h"
 
 #include "daemon/args.h"
 #include "daemon/conn.h"
@@ -16,27 +17,34 @@
 #include "daemon/server.h"
 #include "proto/limits.h"
 
-/* The state file could not record a lease (disk full, I/O error): the
- * lock is not granted or extended, since a crash could then grant it
- * twice.  The log says why; the client may try again. */
-#define NOT_DURABLE_MESSAGE \
-    "lease not granted: the state file could not record it (see the log)"
-
 /* Replies -ERR/-LIMIT and returns -1 when the key is empty or too long. */
 static int check_key(struct conn *c, const struct proto_request *req)
 {
-    size_t len = req->argvlen[1];
-    long long max = c->srv->config->max_key_len;
-    if (len == 0) {
-        reply_error(c, "ERR", "empty key");
-        return -1;
+    return arg_check_key(c, req->argv[1], req->argvlen[1]);
+}
+
+void cmd_reply_refusal(struct conn *c, enum lock_result r)
+{
+    switch (r) {
+    case LOCK_LIMIT_LOCKS:
+        reply_error(c, "LIMIT", "max_locks reached (%lld)",
+                    c->srv->config->max_locks);
+        break;
+    case LOCK_LIMIT_WAITERS:
+        reply_error(c, "LIMIT", "max_waiters reached for this key (%lld)",
+                    c->srv->config->max_waiters);
+        break;
+    case LOCK_LIMIT_MEMORY:
+        reply_error(c, "LIMIT", "maxmemory reached (%lld bytes of keys and "
+                    "values); nothing is evicted", c->srv->config->maxmemory);
+        break;
+    case LOCK_NOT_DURABLE:
+        reply_error(c, "ERR", NOT_DURABLE_MESSAGE);
+        break;
+    default:
+        reply_error(c, "ERR", "out of memory");
+        break;
     }
-    if ((long long)len > max) {
-        reply_error(c, "LIMIT", "key is longer than max_key_len (%lld bytes)",
-                    max);
-        return -1;
-    }
-    return 0;
 }
 
 static unsigned long long ttl_bound(const struct conn *c)
@@ -158,8 +166,10 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
     };
     /* Waiting before the engine can queue us: a grant may come from inside
      * the call. */
-    if (rq.wait)
+    if (rq.wait) {
         conn_begin_wait(c);
+        c->wait_started_us = clock_mono_us(NULL);
+    }
     uint64_t token = 0;
     enum lock_result r = locktable_acquire(c->srv->locks, &rq, &token);
     if (r != LOCK_QUEUED && rq.wait)
@@ -173,19 +183,8 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
     case LOCK_BUSY:
         reply_already_locked(c, "LOCKED", key, keylen);
         break;
-    case LOCK_LIMIT_LOCKS:
-        reply_error(c, "LIMIT", "max_locks reached (%lld)",
-                    c->srv->config->max_locks);
-        break;
-    case LOCK_LIMIT_WAITERS:
-        reply_error(c, "LIMIT", "max_waiters reached for this key (%lld)",
-                    c->srv->config->max_waiters);
-        break;
-    case LOCK_NO_MEMORY:
-        reply_error(c, "ERR", "out of memory");
-        break;
-    case LOCK_NOT_DURABLE:
-        reply_error(c, "ERR", NOT_DURABLE_MESSAGE);
+    default:
+        cmd_reply_refusal(c, r);
         break;
     }
 }
@@ -196,10 +195,19 @@ void cmd_acquire(struct conn *c, const struct proto_request *req)
  * wait), so this reply is next in order; conn_wait_done then lets the
  * requests behind it run, from the loop rather than from inside the
  * engine. */
+/* Both ends of a queued wait are counted in the wait_time histogram. */
+static void observe_wait(struct conn *c)
+{
+    uint64_t now = clock_mono_us(NULL);
+    wait_hist_observe(&c->srv->stats.wait_time,
+                      now > c->wait_started_us ? now - c->wait_started_us : 0);
+}
+
 static void acquire_granted(void *ctx, uint64_t token, void *arg)
 {
     struct conn *c = ctx;
     (void)arg;
+    observe_wait(c);
     reply_int(c, (long long)token);
     conn_wait_done(c);
 }
@@ -209,6 +217,7 @@ static void acquire_timed_out(void *ctx, const char *key, size_t keylen,
 {
     struct conn *c = ctx;
     (void)arg;
+    observe_wait(c);
     reply_already_locked(c, "TIMEOUT", key, keylen);
     conn_wait_done(c);
 }

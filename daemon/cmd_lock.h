@@ -26,6 +26,17 @@ void cmd_extend(struct conn *c, const struct proto_request *req);
 void cmd_pttl(struct conn *c, const struct proto_request *req);
 void cmd_ttl(struct conn *c, const struct proto_request *req);
 
+/* The state file could not record a lease (disk full, I/O error): the
+ * lock is not granted or extended, since a crash could then grant it
+ * twice.  The log says why; the client may try again. */
+#define NOT_DURABLE_MESSAGE \
+    "lease not granted: the state file could not record it (see the log)"
+
+/* Replies to a refusal of the engine's that every writer of a key can get
+ * (LOCK_LIMIT_*, LOCK_NO_MEMORY, LOCK_NOT_DURABLE), in the protocol's own
+ * error codes. */
+void cmd_reply_refusal(struct conn *c, enum lock_result r);
+
 /* The lock engine's events for the daemon (give them to locktable_new):
  * a queued ACQUIRE's late replies.  Each event's ctx is the waiting conn;
  * arg is unused. */

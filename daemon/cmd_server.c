@@ -1,7 +1,5 @@
-/* daemon/cmd_server.c - server commands: PING, STATS, AUTH, QUIT, and the
- * few connection commands Redis client libraries send on connect (COMMAND,
- * CLIENT SETNAME/SETINFO, SELECT 0), answered harmlessly so those libraries
- * work unchanged (see cmd_server.h).
+/* daemon/cmd_server.c - server commands: PING, STATS, AUTH, QUIT (see
+ * cmd_server.h).
  *
  * Owns: these replies and the STATS document (built with jansson).  Does
  * not own: HELP (commands.c, beside the table it lists).
@@ -68,7 +66,15 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     if (doc && (json_object_set_new(doc, "journal_syncs", json_integer(
                     (json_int_t)srv->stats.journal_syncs)) != 0 ||
                 json_object_set_new(doc, "journal_failures", json_integer(
-                    (json_int_t)srv->stats.journal_failures)) != 0)) {
+                    (json_int_t)srv->stats.journal_failures)) != 0 ||
+                /* Redis-style values: how many locks carry one, and the
+                 * key and value bytes maxmemory is compared with. */
+                json_object_set_new(doc, "values", json_integer(
+                    (json_int_t)ls.values)) != 0 ||
+                json_object_set_new(doc, "data_bytes", json_integer(
+                    (json_int_t)ls.data_bytes)) != 0 ||
+                json_object_set_new(doc, "wait_seconds", wait_hist_json(
+                    &srv->stats.wait_time)) != 0)) {
         json_decref(doc);
         doc = NULL;
     }
@@ -94,26 +100,34 @@ static int password_matches(const char *given, size_t len, const char *secret)
     return diff == 0;
 }
 
-void cmd_auth(struct conn *c, const struct proto_request *req)
+int cmd_authenticate(struct conn *c, const char *user, size_t user_len,
+                     const char *pass, size_t pass_len)
 {
     const char *secret = c->srv->config->requirepass;
-    size_t pass = req->argc - 1; /* AUTH [username] password */
-    if (secret[0] == '\0') {
-        reply_error(c, "ERR", "no password is set");
-        return;
-    }
-    int user_ok = req->argc == 2 || arg_is(req->argv[1], req->argvlen[1],
-                                           "default");
-    if (user_ok &&
-        password_matches(req->argv[pass], req->argvlen[pass], secret)) {
+    int user_ok = !user || arg_is(user, user_len, "default");
+    if (user_ok && password_matches(pass, pass_len, secret)) {
         c->authenticated = 1;
-        reply_status(c, "OK");
-        return;
+        return 1;
     }
     static struct log_limit auth_log; /* AUTH can be pipelined at will */
     c->srv->stats.auth_failures++;
     log_limited(&auth_log, LOG_WARNING, "client %s: AUTH failed", c->peer);
-    reply_error(c, "WRONGPASS", "invalid password");
+    return 0;
+}
+
+void cmd_auth(struct conn *c, const struct proto_request *req)
+{
+    size_t pass = req->argc - 1; /* AUTH [username] password */
+    if (c->srv->config->requirepass[0] == '\0') {
+        reply_error(c, "ERR", "no password is set");
+        return;
+    }
+    if (cmd_authenticate(c, req->argc == 3 ? req->argv[1] : NULL,
+                         req->argvlen[1], req->argv[pass],
+                         req->argvlen[pass]))
+        reply_status(c, "OK");
+    else
+        reply_error(c, "WRONGPASS", "invalid password");
 }
 
 void cmd_quit(struct conn *c, const struct proto_request *req)
@@ -121,30 +135,4 @@ void cmd_quit(struct conn *c, const struct proto_request *req)
     (void)req;
     reply_status(c, "OK");
     conn_close_after_reply(c);
-}
-
-void cmd_command(struct conn *c, const struct proto_request *req)
-{
-    (void)req;
-    reply_array(c, 0);
-}
-
-void cmd_client(struct conn *c, const struct proto_request *req)
-{
-    if (arg_is(req->argv[1], req->argvlen[1], "SETNAME") ||
-        arg_is(req->argv[1], req->argvlen[1], "SETINFO")) {
-        reply_status(c, "OK");
-        return;
-    }
-    reply_error_arg(c, "unknown subcommand '", req->argv[1], req->argvlen[1],
-                    "' for 'CLIENT'");
-}
-
-void cmd_select(struct conn *c, const struct proto_request *req)
-{
-    if (arg_is(req->argv[1], req->argvlen[1], "0")) {
-        reply_status(c, "OK");
-        return;
-    }
-    reply_error(c, "ERR", "cachifyd has one keyspace: only SELECT 0 works");
 }

@@ -1,14 +1,19 @@
 /* daemon/commands.c - command lookup and dispatch (see commands.h).
  *
  * Order of checks, as Redis clients expect: unknown command, then argument
- * count, then authentication.  The table is small and scanned linearly by
- * length first; a hash would not be faster for fourteen names.
+ * count, then authentication.  The table is scanned linearly, comparing
+ * the stored name length before any bytes, so a lookup costs a few dozen
+ * integer compares and one case-insensitive compare; the commands sent
+ * most (the lock commands, SET, GET, DEL) come first.
  */
 #include "daemon/commands.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/args.h"
+#include "daemon/cmd_compat.h"
+#include "daemon/cmd_keys.h"
 #include "daemon/cmd_lock.h"
 #include "daemon/cmd_server.h"
 #include "daemon/conn.h"
@@ -18,6 +23,7 @@ typedef void (*command_fn)(struct conn *c, const struct proto_request *req);
 
 struct command {
     const char *name;     /* upper case, as HELP shows it */
+    size_t len;           /* strlen(name) */
     int min_argc;         /* counting the command word */
     int max_argc;         /* -1: no upper bound */
     int before_auth;      /* allowed before AUTH when requirepass is set */
@@ -27,25 +33,68 @@ struct command {
 
 static void cmd_help(struct conn *c, const struct proto_request *req);
 
+#define NAME(s) s, sizeof(s) - 1
+
 static const struct command table[] = {
-    { "ACQUIRE", 2, 7, 0, cmd_acquire,
+    { NAME("ACQUIRE"), 2, 7, 0, cmd_acquire,
       "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]" },
-    { "RELEASE", 2, 3, 0, cmd_release, "RELEASE key [token]" },
-    { "IS_LOCKED", 2, 2, 0, cmd_is_locked, "IS_LOCKED key" },
-    { "EXTEND", 4, 4, 0, cmd_extend, "EXTEND key token ms" },
-    { "PTTL", 2, 2, 0, cmd_pttl, "PTTL key" },
-    { "TTL", 2, 2, 0, cmd_ttl, "TTL key" },
-    { "PING", 1, 2, 1, cmd_ping, "PING [message]" },
-    { "STATS", 1, 1, 0, cmd_stats, "STATS" },
-    { "AUTH", 2, 3, 1, cmd_auth, "AUTH password" },
-    { "HELP", 1, 1, 1, cmd_help, "HELP" },
-    { "QUIT", 1, 1, 1, cmd_quit, "QUIT" },
-    /* Sent by Redis client libraries when they connect. */
-    { "COMMAND", 1, -1, 0, cmd_command,
-      "COMMAND (Redis compatibility: empty)" },
-    { "CLIENT", 2, -1, 0, cmd_client,
-      "CLIENT SETNAME|SETINFO ... (Redis compatibility)" },
-    { "SELECT", 2, 2, 0, cmd_select, "SELECT 0 (Redis compatibility)" },
+    { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]" },
+    { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key" },
+    { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms" },
+    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key" },
+    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key" },
+    /* Redis key commands (docs/redis-compat.md): one keyspace with the
+     * locks. */
+    { NAME("SET"), 3, 9, 0, cmd_set,
+      "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]" },
+    { NAME("GET"), 2, 2, 0, cmd_get, "GET key" },
+    { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]" },
+    { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]" },
+    { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]" },
+    { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value" },
+    { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value" },
+    { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value" },
+    { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key" },
+    { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]" },
+    { NAME("EXPIRE"), 3, 7, 0, cmd_expire,
+      "EXPIRE key seconds [NX|XX|GT|LT]" },
+    { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]" },
+    { NAME("EXPIREAT"), 3, 7, 0, cmd_expireat,
+      "EXPIREAT key unix-s [NX|XX|GT|LT]" },
+    { NAME("PEXPIREAT"), 3, 7, 0, cmd_pexpireat,
+      "PEXPIREAT key unix-ms [NX|XX|GT|LT]" },
+    { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key" },
+    { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]" },
+    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS" },
+    { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password" },
+    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP" },
+    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT" },
+    /* Sent by Redis client libraries, redis-cli and monitoring. */
+    { NAME("HELLO"), 1, 7, 1, cmd_hello,
+      "HELLO [2 [AUTH default password] [SETNAME name]]" },
+    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message" },
+    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0" },
+    { NAME("CLIENT"), 2, -1, 0, cmd_client,
+      "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value" },
+    { NAME("COMMAND"), 1, -1, 0, cmd_command,
+      "COMMAND [COUNT|DOCS] (empty but for COUNT)" },
+    { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]" },
+    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE" },
+    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME" },
+    /* Refused with the reason and the alternative. */
+    { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)" },
+    { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)" },
+    { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)" },
+    { NAME("EVALSHA_RO"), 1, -1, 0, cmd_unsupported,
+      "EVALSHA_RO (not supported)" },
+    { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)" },
+    { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)" },
+    { NAME("FUNCTION"), 1, -1, 0, cmd_unsupported,
+      "FUNCTION (not supported)" },
+    { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)" },
+    { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)" },
+    { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)" },
+    { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)" },
 };
 
 #define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
@@ -60,10 +109,15 @@ static void cmd_help(struct conn *c, const struct proto_request *req)
         reply_bulk(c, table[i].usage, strlen(table[i].usage));
 }
 
+size_t commands_count(void)
+{
+    return TABLE_SIZE;
+}
+
 static const struct command *lookup(const char *name, size_t len)
 {
     for (size_t i = 0; i < TABLE_SIZE; i++)
-        if (arg_is(name, len, table[i].name))
+        if (table[i].len == len && strncasecmp(name, table[i].name, len) == 0)
             return &table[i];
     return NULL;
 }

@@ -75,6 +75,8 @@ static const char *const log_level_names[] = {
 
 static int convert_bind(const char *value, char **out, char *why,
                         size_t whylen);
+static int convert_one_address(const char *value, char **out, char *why,
+                               size_t whylen);
 
 #define FIELD(f)                                                           \
     .offset = offsetof(struct cachify_config, f),                          \
@@ -115,13 +117,17 @@ static const struct key keys[] = {
     INTEGER(max_key_len, 1, 65536, 1024, "bytes",
             "longest lock key"),
     INTEGER(max_line, 64, 64LL << 20, 65536, "bytes",
-            "longest inline line or bulk string"),
+            "longest inline line, and bulk string but for values"),
+    INTEGER(max_value_len, 0, 512LL << 20, 1LL << 20, "bytes",
+            "longest value a SET may store (a bulk string may be this long); over it -LIMIT"),
     INTEGER(max_request, 0, 1LL << 30, 0, "bytes",
-            "largest whole request, at least max_line + 2; 0 = 4 x max_line"),
+            "largest whole request, at least the longest bulk + 2; 0 = 4 x max_line + max_value_len"),
     INTEGER(max_waiters, 0, 1LL << 30, 10000, "waiters",
             "longest wait queue of one key; 0 = no bound"),
     INTEGER(max_locks, 0, TERA, 0, "keys",
             "most keys held or waited on at once; 0 = no bound"),
+    INTEGER(maxmemory, 0, 1LL << 50, 0, "bytes",
+            "key and value bytes all entries may hold; past it writes answer an error, nothing is evicted; 0 = no bound"),
     INTEGER(client_output_limit, 1024, TERA, 64LL << 20, "bytes",
             "unsent reply bytes before a client is dropped"),
     INTEGER(client_stall_timeout, 0, TERA, 60, "s",
@@ -144,6 +150,14 @@ static const struct key keys[] = {
             "leases longer than this (and FOREVER) are written to the state file one by one and restored after a crash; shorter ones are waited out"),
     INTEGER(busy_poll_us, 0, 1000000, 0, "us",
             "after work, poll this long before sleeping (less latency, more CPU); 0 = off"),
+    INTEGER(metrics_port, 0, 65535, 0, "",
+            "HTTP port serving GET /metrics (Prometheus text); 0 = off"),
+    STRING(metrics_bind, 0, "127.0.0.1", convert_one_address,
+           "one numeric IPv4/IPv6 address for metrics_port"),
+    BOOLEAN(syslog, 0,
+            "yes: log to syslog (daemon facility) instead of stderr"),
+    STRING(syslog_ident, 64, "cachifyd", NULL,
+           "program name syslog lines carry"),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -309,6 +323,21 @@ static int convert_bind(const char *value, char **out, char *why,
     res[n] = '\0';
     *out = res;
     return 0;
+}
+
+/* metrics_bind: what bind accepts, but exactly one address (evhttp binds
+ * one socket per call, and one metrics listener is enough). */
+static int convert_one_address(const char *value, char **out, char *why,
+                               size_t whylen)
+{
+    if (convert_bind(value, out, why, whylen) != 0)
+        return -1;
+    if ((*out)[0] != '\0' && strchr(*out, ' ') == NULL)
+        return 0;
+    say(why, whylen, "expected one numeric IPv4 or IPv6 address");
+    cfy_free(*out);
+    *out = NULL;
+    return -1;
 }
 
 /* Parses value for key k and stores it in c; on error leaves c unchanged and
@@ -568,7 +597,7 @@ int config_load_file(struct cachify_config *c, const char *path,
     return rc;
 }
 
-enum arg_kind { ARG_HELP, ARG_VERSION, ARG_CONFIG, ARG_KEY, ARG_BAD };
+enum arg_kind { ARG_HELP, ARG_VERSION, ARG_CONFIG, ARG_KEY, ARG_TEST, ARG_BAD };
 
 /* Classifies argv[*i], consuming the argument that holds its value, if any,
  * so both passes of config_parse_args walk argv the same way.  ARG_CONFIG
@@ -585,6 +614,8 @@ static enum arg_kind next_arg(int argc, char **argv, int *i,
         return ARG_HELP;
     if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0)
         return ARG_VERSION;
+    if (strcmp(a, "--test-config") == 0 || strcmp(a, "-t") == 0)
+        return ARG_TEST;
     if (strncmp(a, "--config=", 9) == 0) {
         *value = a + 9;
         return ARG_CONFIG;
@@ -636,7 +667,7 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
 {
     const struct key *k = NULL;
     const char *value = NULL, *file = NULL;
-    int i, bad = 0;
+    int i, bad = 0, test = 0;
     char why[WHY_MAX];
 
     *action = CONFIG_RUN;
@@ -649,6 +680,8 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
         }
         if (kind == ARG_CONFIG)
             file = value; /* the last -c wins, like every other option */
+        else if (kind == ARG_TEST)
+            test = 1;
         else if (kind == ARG_BAD)
             bad = 1;
     }
@@ -671,7 +704,11 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
             return -1;
         }
     }
-    return config_check(c, err, errlen);
+    if (config_check(c, err, errlen) != 0)
+        return -1;
+    if (test)
+        *action = CONFIG_TEST;
+    return 0;
 }
 
 /* requirepass_file: the password is the file's first line without its line
@@ -732,13 +769,23 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
         return -1;
     }
     /* A request is one line or several bulk strings, each up to max_line
-     * plus its CRLF; four lines' worth is a roomy default. */
+     * plus its CRLF (one of them, a SET's value, up to max_value_len);
+     * four lines' worth and a value is a roomy default. */
+    long long max_bulk = c->max_value_len > c->max_line ? c->max_value_len
+                                                         : c->max_line;
     if (c->max_request == 0) {
-        c->max_request = 4 * c->max_line;
-    } else if (c->max_request < c->max_line + 2) {
+        c->max_request = 4 * c->max_line + c->max_value_len;
+    } else if (c->max_request < max_bulk + 2) {
         say(err, errlen,
-            "max_request (%lld) is smaller than max_line + 2 (%lld)",
-            c->max_request, c->max_line + 2);
+            "max_request (%lld) is smaller than the longest bulk + 2 (%lld: "
+            "max_line %lld, max_value_len %lld)",
+            c->max_request, max_bulk + 2, c->max_line, c->max_value_len);
+        return -1;
+    }
+    /* Caught here, so --test-config catches it: the start would fail. */
+    if (c->metrics_port != 0 && c->metrics_port == c->port) {
+        say(err, errlen, "metrics_port (%d) is the lock service's port too",
+            c->metrics_port);
         return -1;
     }
     if (c->recovery_delay_ms == -1)
@@ -765,6 +812,8 @@ void config_usage(FILE *out, const char *argv0)
             "  -c, --config FILE  read settings from FILE (no file is read without -c)\n"
             "  -h, --help         print this help and exit\n"
             "  -v, --version      print the version and exit\n"
+            "  -t, --test-config  check the settings (-c FILE and --name values),\n"
+            "                     print whether they are valid, and exit (0 or 2)\n"
             "  --name value       set the key `name`; wins over the file\n"
             "\n"
             "Keys (name, default, meaning):\n",
@@ -791,4 +840,26 @@ const char *config_log_level_name(enum log_level level)
     if ((unsigned)level < sizeof log_level_names / sizeof log_level_names[0] - 1)
         return log_level_names[level];
     return "unknown";
+}
+
+size_t config_key_count(void)
+{
+    return NKEYS;
+}
+
+const char *config_key_name(size_t i)
+{
+    return i < NKEYS ? keys[i].name : NULL;
+}
+
+int config_key_differs(const struct cachify_config *a,
+                       const struct cachify_config *b, size_t i)
+{
+    const struct key *k = &keys[i];
+    const void *fa = (const char *)a + k->offset;
+    const void *fb = (const char *)b + k->offset;
+
+    if (k->type == KEY_STRING)
+        return strcmp(*(char *const *)fa, *(char *const *)fb) != 0;
+    return memcmp(fa, fb, k->size) != 0;
 }

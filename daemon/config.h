@@ -5,6 +5,9 @@
  * and `--name value` arguments.  Does not own: acting on settings (the daemon
  * reads the struct once at start).
  *
+ * --test-config asks for the whole check (file, arguments, config_check)
+ * without starting anything.
+ *
  * Precedence: built-in defaults, then the file named by -c (none without -c),
  * then --name value arguments, which always win whatever their position.
  * Every error names where it came from: "FILE:LINE: key: why" or
@@ -34,6 +37,8 @@ struct cachify_config {
     long long max_request;   /* largest whole request, bytes (>= max_line + 2) */
     long long max_waiters;   /* longest wait queue of one key; 0 = no bound */
     long long max_locks;     /* most keys held or waited on; 0 = no bound */
+    long long max_value_len; /* longest value a Redis SET stores, bytes */
+    long long maxmemory;     /* key + value bytes of all entries; 0 = no bound */
     long long client_output_limit; /* unsent reply bytes before a client is dropped */
     long long client_stall_timeout; /* seconds a client may leave its replies unread; 0 = never */
     long long client_buffer_budget; /* bytes all clients' buffers may hold; 0 = no bound */
@@ -46,6 +51,10 @@ struct cachify_config {
     long long recovery_delay_ms; /* least wait after a crash; -1 = default_ttl_ms */
     long long long_lease_ms; /* longer leases are journaled one by one */
     long long busy_poll_us;  /* poll without sleeping this long after work; 0 = off */
+    int metrics_port;        /* HTTP port of GET /metrics; 0 = off */
+    char *metrics_bind;      /* one numeric address for metrics_port */
+    int syslog;              /* 1: log to syslog(3) instead of stderr */
+    char *syslog_ident;      /* syslog's ident (program name) */
     char *config_file;       /* the -c FILE that was read, NULL when none */
 };
 
@@ -54,6 +63,7 @@ enum config_action {
     CONFIG_RUN,          /* start the daemon */
     CONFIG_SHOW_HELP,    /* print config_usage() and exit 0 */
     CONFIG_SHOW_VERSION, /* print the version and exit 0 */
+    CONFIG_TEST,         /* --test-config: the settings are valid; exit 0 */
 };
 
 /* Fills *c with built-in defaults.  Returns 0, or -1 when out of memory.
@@ -88,6 +98,15 @@ int config_check(struct cachify_config *c, char *err, size_t errlen);
 
 /* Prints usage and one line per key (name, default, help) to out. */
 void config_usage(FILE *out, const char *argv0);
+
+/* The number of keys in the table, and the name of key i (< the number),
+ * in the table's order: for docs checks and the SIGHUP reload. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
+
+/* 1 when key i holds different values in a and b, else 0. */
+int config_key_differs(const struct cachify_config *a,
+                       const struct cachify_config *b, size_t i);
 
 /* "debug", "info", "warning", "error". */
 const char *config_log_level_name(enum log_level level);

@@ -114,6 +114,7 @@ void conn_free(struct conn *c)
     conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
+    cfy_free(c->name);
     cfy_free(c);
     /* Last, once the buffers left client_bytes: handoffs may have set new
      * deadlines, and the bytes gone may make a malloc_trim due. */
@@ -276,8 +277,17 @@ static void conn_flush(struct conn *c)
     evbuffer_unfreeze(out, 1);
     evbuffer_write(out, fd);
     evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) > 0)
+    size_t left = evbuffer_get_length(out);
+    if (left > 0)
         bufferevent_enable(c->bev, EV_WRITE);
+    /* Processing paused for a big output (a 1 MiB GET) that this write
+     * sent at once: no write callback will come to resume it, so resume
+     * here, from the loop as a wait's end does. */
+    if (c->output_paused && left < OUTPUT_PAUSE_BYTES / 2) {
+        c->output_paused = 0;
+        bufferevent_enable(c->bev, EV_READ);
+        event_active(c->resume, EV_TIMEOUT, 1);
+    }
 }
 
 /* Drops c when its replies can no longer be trusted or afforded: one could
@@ -584,6 +594,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     srv->conns = c;
     srv->nconns++;
     srv->stats.connections_total++;
+    c->id = srv->stats.connections_total;
     log_msg(LOG_DEBUG, "client %s connected", c->peer);
     conn_timer_update(c);
     return c;

@@ -94,7 +94,11 @@ struct conn {
     int authenticated;
     int in_process;               /* conn_process is on the stack */
     struct lock_session session;  /* SESSION locks and pending waits */
+    uint64_t wait_started_us;     /* monotonic start of the ACQUIRE WAIT
+                                     (for the wait_time histogram) */
     char peer[64];                /* "ip:port" or "unix", for log lines */
+    uint64_t id;                  /* CLIENT ID: 1, 2, ... in accept order */
+    char *name;                   /* CLIENT SETNAME; NULL = none */
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
 

@@ -1,4 +1,4 @@
-/* daemon/log.c - leveled log lines on stderr (see log.h). */
+/* daemon/log.c - leveled log lines on stderr or syslog (see log.h). */
 #include "daemon/log.h"
 
 #include "daemon/config.h"
@@ -9,7 +9,23 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "daemon/log_syslog.h"
+
 static enum log_level current_level = LOG_INFO;
+static int to_syslog;
+
+void log_open_syslog(const char *ident)
+{
+    log_syslog_open(ident);
+    to_syslog = 1;
+}
+
+void log_close(void)
+{
+    if (to_syslog)
+        log_syslog_close();
+    to_syslog = 0;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -61,6 +77,12 @@ static void write_line(enum log_level level, const char *fmt, va_list ap)
 {
     if (!log_enabled(level))
         return;
+    char msg[1024];
+    if (to_syslog) {
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        log_syslog_line((int)level, msg);
+        return;
+    }
     struct timeval tv;
     struct tm tm;
     char stamp[32];
@@ -70,7 +92,6 @@ static void write_line(enum log_level level, const char *fmt, va_list ap)
 
     /* One fprintf per line keeps concurrent writers (tests reading the
      * log) from seeing half lines. */
-    char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     fprintf(stderr, "%s.%03ld [%s] %s\n", stamp, (long)(tv.tv_usec / 1000),
             config_log_level_name(level), msg);

@@ -1,7 +1,8 @@
-/* daemon/log.h - leveled log lines on stderr.
+/* daemon/log.h - leveled log lines on stderr, or to syslog(3).
  *
- * Owns: the log levels, the current level and the line format
- * "YYYY-MM-DD HH:MM:SS.mmm [level] message".  Does not own: what is worth
+ * Owns: the log levels, the current level, the destination and the line
+ * format: on stderr "YYYY-MM-DD HH:MM:SS.mmm [level] message", to syslog
+ * the message alone at the matching priority (syslog adds time and pid).  Does not own: what is worth
  * logging, or the level names the config file accepts (config.c, which
  * also names the levels in log lines).  Lines below the level are dropped
  * before formatting.
@@ -16,6 +17,13 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
 
 /* Sets the lowest level that is written (LOG_INFO until called). */
 void log_set_level(enum log_level level);
+
+/* From now on, lines go to syslog (facility LOG_DAEMON) under ident,
+ * which must stay valid until log_close (openlog keeps the pointer). */
+void log_open_syslog(const char *ident);
+
+/* Back to stderr; closes syslog if it was open. */
+void log_close(void);
 
 /* 1 when lines of `level` are written: skip costly formatting otherwise. */
 int log_enabled(enum log_level level);

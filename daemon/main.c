@@ -1,8 +1,9 @@
 /* daemon/main.c - cachifyd's entry point: settings, signals, the loop.
  *
  * Owns: process-wide set-up (SIGPIPE and SIGXFSZ ignored, glibc malloc tuning, log
- * level) and the exit code: 0 after a clean stop, 1 when start-up fails
- * (the reason is logged), 2 for a bad command line or config file.
+ * level and destination, the SIGHUP reload's hold on argv) and the exit
+ * code: 0 after a clean stop (or a good --test-config), 1 when start-up
+ * fails (the reason is logged), 2 for a bad command line or config file.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/reload.h"
 #include "daemon/server.h"
 #include "daemon/version.h"
 
@@ -41,6 +43,12 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (action == CONFIG_TEST) {
+        printf("cachifyd: configuration %s is valid\n",
+               config.config_file ? config.config_file : "(built-in defaults)");
+        rc = 0;
+        goto out;
+    }
 
     /* A client that vanishes mid-reply must cost an EPIPE, not the daemon. */
     struct sigaction ignore;
@@ -65,16 +73,23 @@ int main(int argc, char **argv)
 #endif
 
     log_set_level(config.loglevel);
+    if (config.syslog)
+        log_open_syslog(config.syslog_ident);
     log_msg(LOG_INFO, "cachifyd %s starting%s%s", CACHIFYD_VERSION,
             config.config_file ? " with " : "",
             config.config_file ? config.config_file : "");
     struct server *srv = server_new(&config);
     rc = 1;
-    if (srv) {
+    if (srv && reload_setup(srv, &config, argc, argv) != 0)
+        log_msg(LOG_ERROR, "out of memory");
+    else if (srv)
         rc = server_run(srv) == 0 ? 0 : 1;
+    if (srv) {
+        reload_free(srv);
         server_free(srv);
         log_msg(LOG_INFO, "cachifyd stopped");
     }
+    log_close();
 out:
     config_free(&config);
     return rc;

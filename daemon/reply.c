@@ -109,6 +109,11 @@ void reply_bulk(struct conn *c, const char *bytes, size_t len)
     put(c, "\r\n", 2);
 }
 
+void reply_nil(struct conn *c)
+{
+    put(c, "$-1\r\n", 5);
+}
+
 void reply_array(struct conn *c, size_t n)
 {
     char buf[PROTO_HEADER_MAX];

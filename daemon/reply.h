@@ -32,6 +32,9 @@ void reply_int(struct conn *c, long long v);
 /* "$len\r\n<bytes>\r\n". */
 void reply_bulk(struct conn *c, const char *bytes, size_t len);
 
+/* "$-1\r\n": Redis's nil (a missing key, a SET that NX or XX stopped). */
+void reply_nil(struct conn *c);
+
 /* "*n\r\n"; the n elements follow as further replies. */
 void reply_array(struct conn *c, size_t n);
 

@@ -36,6 +36,8 @@
 #include "daemon/cmd_lock.h"
 #include "daemon/conn.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/reload.h"
 #include "daemon/state.h"
 
 /* Expiries and timeouts handled per timer callback: bounds how long a storm
@@ -135,9 +137,10 @@ void server_arm_timer(struct server *srv)
     srv->timer_armed_for = next;
 }
 
-/* Signals an operator may send that have no meaning yet: their default
- * action would kill the daemon and lose every lock, so each is caught and
- * logged instead (a later issue may give SIGHUP a reload meaning). */
+/* Signals an operator may send: their default action would kill the
+ * daemon and lose every lock, so each is caught.  SIGHUP reloads the config
+ * (reload.c, from the loop, never inside a signal handler); the others
+ * have no meaning and are logged. */
 static const struct {
     int sig;
     const char *name;
@@ -147,12 +150,15 @@ static const struct {
 
 static void on_ignored_signal(evutil_socket_t sig, short what, void *arg)
 {
+    struct server *srv = arg;
     (void)what;
-    (void)arg;
+    if (sig == SIGHUP && srv->reload != NULL) {
+        reload_run(srv);
+        return;
+    }
     for (size_t i = 0; i < sizeof(ignored_signals) / sizeof(ignored_signals[0]); i++)
         if (ignored_signals[i].sig == sig)
-            log_msg(LOG_WARNING, "%s ignored (no reload yet)",
-                    ignored_signals[i].name);
+            log_msg(LOG_WARNING, "%s ignored", ignored_signals[i].name);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -430,6 +436,7 @@ struct server *server_new(const struct cachify_config *config)
     srv->config = config;
     srv->clock = &clock_system;
     srv->limits.max_line = (size_t)config->max_line;
+    srv->limits.max_bulk = (size_t)config->max_value_len;
     srv->limits.max_request = (size_t)config->max_request;
     srv->timer_armed_for = UINT64_MAX;
     srv->started_us = clock_mono_us(NULL);
@@ -437,7 +444,8 @@ struct server *server_new(const struct cachify_config *config)
     uint8_t seed[16];
     random_seed(seed);
     struct locktable_limits limits = { (size_t)config->max_locks,
-                                       (size_t)config->max_waiters };
+                                       (size_t)config->max_waiters,
+                                       (uint64_t)config->maxmemory };
     srv->base = event_base_new();
     srv->locks = locktable_new(&clock_system, &cmd_lock_events, &limits,
                                seed);
@@ -472,8 +480,9 @@ struct server *server_new(const struct cachify_config *config)
      * the next start would take for a crash.  Listening comes after the
      * state file is loaded, however long that takes. */
     int exposed = 0;
-    if (open_listeners(srv, &exposed) != 0 || state_start(srv) != 0 ||
-        start_listening(srv) != 0)
+    if (open_listeners(srv, &exposed) != 0 ||
+        (config->metrics_port > 0 && metrics_start(srv) != 0) ||
+        state_start(srv) != 0 || start_listening(srv) != 0)
         goto fail;
     admission_warn_exposure(config, exposed);
     server_arm_timer(srv);
@@ -590,6 +599,7 @@ void server_free(struct server *srv)
     for (size_t i = 0; i < sizeof(srv->sig_ignored) / sizeof(srv->sig_ignored[0]); i++)
         if (srv->sig_ignored[i])
             event_free(srv->sig_ignored[i]);
+    metrics_stop(srv);
     state_free(srv);
     locktable_free(srv->locks);
     if (srv->base)

@@ -2,9 +2,10 @@
  *
  * Owns: the event_base, the listeners (TCP on every bind address, the Unix
  * socket), the set of live connections, the lock engine, the expiry timer
- * and the signal handlers (SIGINT/SIGTERM stop it; SIGHUP, SIGUSR1 and
- * SIGUSR2 are logged and ignored, so an operator's stray signal never
- * kills a daemon holding locks).  Does not own: per-connection protocol work
+ * and the signal handlers (SIGINT/SIGTERM stop it; SIGHUP reloads the
+ * config file through reload.c when main set one up; SIGUSR1 and SIGUSR2
+ * are logged and ignored, so an operator's stray signal never kills a
+ * daemon holding locks).  Does not own: per-connection protocol work
  * (conn.c), commands (commands.c), the state file format (state.c).
  *
  * Everything runs on one thread; a libevent timer armed for the lock
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "daemon/config.h"
+#include "daemon/wait_hist.h"
 #include "engine/locktable.h"
 #include "proto/reader.h"
 
@@ -25,6 +27,8 @@ struct event;
 struct evconnlistener;
 struct conn;
 struct state;
+struct metrics;
+struct reload;
 
 /* Counters kept by the server itself (the engine keeps the lock ones). */
 struct server_stats {
@@ -40,6 +44,8 @@ struct server_stats {
     uint64_t journal_syncs;     /* state file appends waited for (state.c) */
     uint64_t journal_failures;  /* state file writes that failed */
     uint64_t budget_closed_clients; /* closed at client_buffer_budget */
+    struct wait_hist wait_time; /* queued waits that ended in a grant or a
+                                   timeout, by how long they waited */
 };
 
 struct server {
@@ -67,8 +73,12 @@ struct server {
     uint64_t trim_bytes_mark;       /* the same for client_bytes */
 
     struct event *sig_int, *sig_term;
-    struct event *sig_ignored[3];   /* SIGHUP, SIGUSR1, SIGUSR2: logged and
-                                       ignored (no reload yet) */
+    struct event *sig_ignored[3];   /* SIGHUP (reload, or logged when there
+                                       is none), SIGUSR1, SIGUSR2 (logged
+                                       and ignored) */
+    struct reload *reload;          /* SIGHUP's work (reload.c); NULL: none */
+    struct metrics *metrics;        /* the /metrics HTTP side (metrics.c);
+                                       NULL when metrics_port is 0 */
     uint64_t started_us;            /* monotonic, for uptime */
     struct server_stats stats;
     struct state *state;            /* the state file (state.c); NULL when

@@ -8,7 +8,7 @@
  * UTF-8.  The first line says which of two kinds the file is:
  *
  *   {"cachifyd_state":2,"status":"clean","last_token":N}
- *   {"lock":"6b31","token":N,"ttl_ms":N}            one per held lock
+ *   {"lock":"6b31","token":N,"ttl_ms":N[,"value":"6869"]}  one per held lock
  *   {"end":COUNT}                                   the file is whole
  *
  * written at a clean stop; ttl_ms is what was left (0 = no expiry) and
@@ -18,12 +18,15 @@
  *   {"cachifyd_state":2,"status":"running","boot_id":"..."}
  *   {"ceiling":N}                                   token ceiling raised
  *   {"horizon_wall_us":W,"horizon_mono_us":M}       lease horizon raised
- *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M}
+ *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M
+ *    [,"value":"6869"]}
  *   {"free":"6b31","token":N}
  *
  * Times are written twice: CLOCK_MONOTONIC, which is exact across a
  * restart of the daemon on the same boot (boot_id says which), and the
  * wall clock, the only one left after a reboot.  until 0 = no expiry.
+ * "value" is the holder's value (Redis SET), hex like the key; a lock
+ * without one has no such field.
  * The journal only grows by appends (each one fdatasynced before the grant
  * it covers is answered; "free" records need not be), and is rewritten
  * whole, streamed, when the appends outnumber what it would hold.
@@ -64,10 +67,13 @@
 #define TTL_LIMIT_MS (1ULL << 40)
 
 /* Longest line read back: a record with a key of the largest max_key_len
- * the config accepts (65536, as hex) plus the JSON around it.  Longer keys
- * than the configured max_key_len are still read, to be named in the
- * error. */
-#define READ_LINE_MAX (2u * 65536u + 512u)
+ * the config accepts (65536) and a value of max_value_len, both as hex,
+ * plus the JSON around them.  Longer keys than the configured max_key_len
+ * are still read, to be named in the error. */
+static size_t read_line_max(const struct cachify_config *config)
+{
+    return 2u * (65536u + (size_t)config->max_value_len) + 512u;
+}
 
 /* After a failed write, how long durable work fails at once instead of
  * trying again: a failing disk costs one synchronous attempt a second, not
@@ -205,19 +211,39 @@ fail:
     return 0;
 }
 
-static json_t *hold_record(const char *key, size_t keylen, uint64_t token,
-                           uint64_t deadline, struct now n)
+/* bytes as a new hex JSON string; NULL when out of memory. */
+static json_t *hex_string(const char *bytes, size_t len)
 {
-    char *hex = cfy_malloc(keylen * 2 + 1);
+    char *hex = cfy_malloc(len * 2 + 1);
     if (!hex)
         return NULL;
-    to_hex(key, keylen, hex);
-    json_t *rec = json_pack(
-        "{s:s, s:I, s:I, s:I}", "hold", hex, "token", (json_int_t)token,
-        "until_wall_us", (json_int_t)wall_of(deadline, n), "until_mono_us",
-        (json_int_t)(deadline == UINT64_MAX ? 0 : deadline));
+    to_hex(bytes, len, hex);
+    json_t *str = json_stringn_nocheck(hex, len * 2);
     cfy_free(hex);
+    return str;
+}
+
+/* rec with the lock's "value" added when it has one; NULL (rec freed)
+ * when out of memory. */
+static json_t *with_value(json_t *rec, const char *value, size_t vlen)
+{
+    if (rec && value &&
+        json_object_set_new(rec, "value", hex_string(value, vlen)) != 0) {
+        json_decref(rec);
+        return NULL;
+    }
     return rec;
+}
+
+static json_t *hold_record(const char *key, size_t keylen, uint64_t token,
+                           uint64_t deadline, struct now n, const char *value,
+                           size_t vlen)
+{
+    json_t *rec = json_pack(
+        "{s:o, s:I, s:I, s:I}", "hold", hex_string(key, keylen), "token",
+        (json_int_t)token, "until_wall_us", (json_int_t)wall_of(deadline, n),
+        "until_mono_us", (json_int_t)(deadline == UINT64_MAX ? 0 : deadline));
+    return with_value(rec, value, vlen);
 }
 
 static json_t *horizon_record(uint64_t horizon, struct now n)
@@ -242,14 +268,15 @@ static int write_record(struct state *st, struct sfile_writer *w, json_t *rec)
     return n ? sfile_write(w, st->line, n) : -1;
 }
 
-static int write_hold(const char *key, size_t keylen, uint64_t token,
-                      uint64_t ttl_left_us, void *arg)
+static int write_hold(const struct lock_view *v, void *arg)
 {
     struct rewrite_ctx *ctx = arg;
-    uint64_t deadline = ttl_left_us ? ctx->now.mono + ttl_left_us : UINT64_MAX;
+    uint64_t deadline =
+        v->ttl_left_us ? ctx->now.mono + v->ttl_left_us : UINT64_MAX;
     ctx->holds++;
     return write_record(ctx->st, ctx->w,
-                        hold_record(key, keylen, token, deadline, ctx->now));
+                        hold_record(v->key, v->keylen, v->token, deadline,
+                                    ctx->now, v->value, v->vlen));
 }
 
 /* Writes the whole journal afresh (header, ceiling, horizon, every durable
@@ -413,13 +440,14 @@ static uint64_t hook_raise_horizon(void *arg, uint64_t deadline)
 }
 
 static int hook_hold(void *arg, const char *key, size_t keylen,
-                     uint64_t token, uint64_t deadline)
+                     uint64_t token, uint64_t deadline, const char *value,
+                     size_t vlen)
 {
     struct state *st = arg;
     /* Written now, so a full disk refuses this grant; made durable by
      * state_commit with the others of this callback (group commit). */
-    if (append(st, hold_record(key, keylen, token, deadline, now_both()), 0)
-        != 0)
+    if (append(st, hold_record(key, keylen, token, deadline, now_both(),
+                               value, vlen), 0) != 0)
         return -1;
     st->uncommitted++;
     return 0;
@@ -517,8 +545,10 @@ struct load {
     struct state *st;
     const char *path;
     unsigned long lineno;
-    char *line;            /* READ_LINE_MAX bytes */
-    char *key;             /* a decoded key, READ_LINE_MAX / 2 bytes */
+    char *line;            /* line_max bytes */
+    size_t line_max;       /* read_line_max() */
+    char *key;             /* a decoded key, line_max / 2 bytes */
+    char *value;           /* a decoded value, line_max / 2 bytes */
     struct now now;
     int same_boot;         /* the journal was written since this boot */
     int crashed;           /* the file is a journal: the last stop crashed */
@@ -589,12 +619,29 @@ static int time_left(struct load *ld, json_int_t wall, json_int_t mono,
     return 0;
 }
 
+/* Decodes a record's optional "value" (NULL: none) into ld->value.  0, or
+ * -1 (logged) when it is not hex. */
+static int take_value(struct load *ld, const char *hex, const char **value,
+                      size_t *vlen)
+{
+    *value = NULL;
+    *vlen = 0;
+    if (!hex)
+        return 0;
+    size_t hexlen = strlen(hex);
+    if (from_hex(hex, hexlen, ld->value) != 0)
+        return bad(ld, "value '%.40s' is not a hex string", hex);
+    *value = ld->value;
+    *vlen = hexlen / 2;
+    return 0;
+}
+
 /* Puts a lock back; notes how late a lock the horizon must cover ends. */
 static int restore(struct load *ld, size_t keylen, uint64_t token,
-                   uint64_t ttl_us)
+                   uint64_t ttl_us, const char *value, size_t vlen)
 {
     if (locktable_restore(ld->st->srv->locks, ld->key, keylen, token,
-                          ttl_us) != 0)
+                          ttl_us, value, vlen) != 0)
         return bad(ld, "duplicate lock key (or out of memory)");
     uint64_t long_lease = (uint64_t)ld->st->srv->config->long_lease_ms * 1000;
     if (ttl_us != 0 && ttl_us <= long_lease &&
@@ -614,9 +661,9 @@ static void raise_horizon_to(struct load *ld, uint64_t left_us)
 static int replay_record(struct load *ld, json_t *rec)
 {
     struct locktable *t = ld->st->srv->locks;
-    const char *hex;
+    const char *hex, *vhex = NULL, *value;
     json_int_t token, wall, mono;
-    size_t keylen;
+    size_t keylen, vlen;
     int forever;
     uint64_t left;
     if (json_object_get(rec, "ceiling")) {
@@ -638,11 +685,12 @@ static int replay_record(struct load *ld, json_t *rec)
         return 0;
     }
     if (json_object_get(rec, "hold")) {
-        if (json_unpack(rec, "{s:s, s:I, s:I, s:I!}", "hold", &hex, "token",
-                        &token, "until_wall_us", &wall, "until_mono_us",
-                        &mono) != 0)
+        if (json_unpack(rec, "{s:s, s:I, s:I, s:I, s?s!}", "hold", &hex,
+                        "token", &token, "until_wall_us", &wall,
+                        "until_mono_us", &mono, "value", &vhex) != 0)
             return bad(ld, "malformed hold record");
         if (take_key(ld, hex, &keylen) != 0 ||
+            take_value(ld, vhex, &value, &vlen) != 0 ||
             check_token(ld, "token", token, 0) != 0 ||
             time_left(ld, wall, mono, &forever, &left) != 0)
             return -1;
@@ -651,7 +699,8 @@ static int replay_record(struct load *ld, json_t *rec)
             ld->restored--; /* an extend, or a free record lost */
         if (!forever && left == 0)
             return 0; /* ran out while the daemon was down */
-        return restore(ld, keylen, (uint64_t)token, forever ? 0 : left);
+        return restore(ld, keylen, (uint64_t)token, forever ? 0 : left,
+                       value, vlen);
     }
     if (json_object_get(rec, "free")) {
         if (json_unpack(rec, "{s:s, s:I!}", "free", &hex, "token", &token) != 0)
@@ -669,19 +718,21 @@ static int replay_record(struct load *ld, json_t *rec)
 /* One lock of a clean file. */
 static int clean_record(struct load *ld, json_t *rec)
 {
-    const char *hex;
+    const char *hex, *vhex = NULL, *value;
     json_int_t token, ttl_ms;
-    size_t keylen;
-    if (json_unpack(rec, "{s:s, s:I, s:I!}", "lock", &hex, "token", &token,
-                    "ttl_ms", &ttl_ms) != 0)
+    size_t keylen, vlen;
+    if (json_unpack(rec, "{s:s, s:I, s:I, s?s!}", "lock", &hex, "token",
+                    &token, "ttl_ms", &ttl_ms, "value", &vhex) != 0)
         return bad(ld, "malformed lock record");
     if (take_key(ld, hex, &keylen) != 0 ||
+        take_value(ld, vhex, &value, &vlen) != 0 ||
         check_token(ld, "token", token, 0) != 0)
         return -1;
     if (ttl_ms < 0 || (unsigned long long)ttl_ms > TTL_LIMIT_MS)
         return bad(ld, "ttl_ms %lld is out of range (0..%llu)",
                    (long long)ttl_ms, TTL_LIMIT_MS);
-    return restore(ld, keylen, (uint64_t)token, (uint64_t)ttl_ms * 1000);
+    return restore(ld, keylen, (uint64_t)token, (uint64_t)ttl_ms * 1000,
+                   value, vlen);
 }
 
 /* The first line: which kind of file this is. */
@@ -718,14 +769,15 @@ static int load_lines(struct load *ld, FILE *f)
     json_int_t count = -1;
     size_t len;
     for (;;) {
-        enum sfile_line r = sfile_read_line(f, ld->line, READ_LINE_MAX, &len);
+        enum sfile_line r = sfile_read_line(f, ld->line, ld->line_max, &len);
         ld->lineno++;
         if (r == SFILE_EOF)
             break;
         if (r == SFILE_ERROR)
             return bad(ld, "read error: %s", strerror(errno));
         if (r == SFILE_TOO_LONG)
-            return bad(ld, "longer than any record (%u bytes)", READ_LINE_MAX);
+            return bad(ld, "longer than any record (%zu bytes; a value "
+                       "longer than max_value_len?)", ld->line_max);
         if (r == SFILE_TORN && ld->crashed) {
             /* The crash cut this append short, so the grant it was for
              * was never answered. */
@@ -776,9 +828,11 @@ static int load(struct state *st, struct load *ld)
     int rc = sfile_open_read(st->path, &f);
     if (rc != 0)
         return rc > 0 ? 0 : -1;
-    ld->line = cfy_malloc(READ_LINE_MAX);
-    ld->key = cfy_malloc(READ_LINE_MAX / 2);
-    if (!ld->line || !ld->key) {
+    ld->line_max = read_line_max(st->srv->config);
+    ld->line = cfy_malloc(ld->line_max);
+    ld->key = cfy_malloc(ld->line_max / 2);
+    ld->value = cfy_malloc(ld->line_max / 2);
+    if (!ld->line || !ld->key || !ld->value) {
         log_msg(LOG_ERROR, "state file %s: out of memory", st->path);
         rc = -1;
     } else {
@@ -786,6 +840,7 @@ static int load(struct state *st, struct load *ld)
     }
     cfy_free(ld->line);
     cfy_free(ld->key);
+    cfy_free(ld->value);
     fclose(f);
     return rc;
 }
@@ -892,21 +947,16 @@ struct clean_ctx {
     size_t count;
 };
 
-static int write_lock(const char *key, size_t keylen, uint64_t token,
-                      uint64_t ttl_left_us, void *arg)
+static int write_lock(const struct lock_view *v, void *arg)
 {
     struct clean_ctx *ctx = arg;
-    char *hex = cfy_malloc(keylen * 2 + 1);
-    if (!hex)
-        return -1;
-    to_hex(key, keylen, hex);
     /* Round up: a lock with 0.4 ms left must not come back as "forever". */
-    json_int_t ttl_ms = (json_int_t)((ttl_left_us + 999) / 1000);
-    json_t *rec = json_pack("{s:s, s:I, s:I}", "lock", hex, "token",
-                            (json_int_t)token, "ttl_ms", ttl_ms);
-    cfy_free(hex);
+    json_int_t ttl_ms = (json_int_t)((v->ttl_left_us + 999) / 1000);
+    json_t *rec = json_pack("{s:o, s:I, s:I}", "lock",
+                            hex_string(v->key, v->keylen), "token",
+                            (json_int_t)v->token, "ttl_ms", ttl_ms);
     ctx->count++;
-    return write_record(ctx->st, ctx->w, rec);
+    return write_record(ctx->st, ctx->w, with_value(rec, v->value, v->vlen));
 }
 
 int state_save_clean(struct server *srv)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "engine/locktable_int.h"
 
 static int journal_on(const struct locktable *t)
@@ -78,8 +79,9 @@ int lt_make_durable(struct locktable *t, struct lock_entry *e,
     int was = (e->flags & ENTRY_DURABLE) != 0;
     if (durable_link(t, e) != 0)
         return -1;
+    const struct lock_value *v = lt_value_find(t, e);
     if (t->journal.hold(t->journal.arg, e->key, e->node.keylen, e->token,
-                        deadline) != 0) {
+                        deadline, v ? v->bytes : NULL, v ? v->len : 0) != 0) {
         if (!was)
             e->flags &= (uint8_t)~ENTRY_DURABLE; /* stays in durables */
         return -1;
@@ -104,21 +106,31 @@ int lt_durable_unlink(struct locktable *t, struct lock_entry *e)
 }
 
 int locktable_restore(struct locktable *t, const char *key, size_t keylen,
-                      uint64_t token, uint64_t ttl_us)
+                      uint64_t token, uint64_t ttl_us, const char *value,
+                      size_t vlen)
 {
     uint64_t now = lt_now_us(t);
     uint32_t hash;
     if (token == 0 || lt_lookup(t, key, keylen, now, &hash) != NULL)
         return -1;
-    struct lock_entry *e = lt_entry_create(t, key, keylen, hash);
-    if (!e)
+    struct lock_value *v = NULL;
+    if (value && !(v = lt_value_new(value, vlen)))
         return -1;
+    struct lock_entry *e = lt_entry_create(t, key, keylen, hash);
+    if (!e) {
+        cfy_free(v);
+        return -1;
+    }
     e->token = token;
     if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
         durable_link(t, e) != 0) {
+        e->token = 0;
+        cfy_free(v);
         lt_entry_destroy(t, e, NULL);
         return -1;
     }
+    if (v)
+        lt_value_attach(t, e, v);
     lt_set_deadline(t, e, lt_deadline_after(now, ttl_us));
     locktable_raise_last_token(t, token);
     t->stats.held++;
@@ -137,6 +149,7 @@ int locktable_forget(struct locktable *t, const char *key, size_t keylen,
     if (x)
         lt_session_unlink_lock(x);
     lt_durable_unlink(t, e); /* no end record: replaying */
+    cfy_free(lt_value_detach(t, e));
     t->stats.held--;
     lt_entry_destroy(t, e, x);
     return 1;
@@ -157,25 +170,26 @@ uint64_t locktable_horizon(const struct locktable *t)
 /* Calls fn for e when it is held now (not expired or released but not
  * collected yet).  Returns fn's value, or 0 when e was skipped. */
 static int visit_held(struct locktable *t, struct lock_entry *e, uint64_t now,
-                      int (*fn)(const char *key, size_t keylen,
-                                uint64_t token, uint64_t ttl_left_us,
-                                void *arg),
-                      void *arg)
+                      lock_visit_fn fn, void *arg)
 {
     uint64_t deadline = lt_entry_deadline(t, e);
     if (!e->token || deadline <= now)
         return 0; /* expired already, just not collected yet */
     if ((e->flags & ENTRY_SESSION) && lt_links_find(t, e)->link.rec->ended)
         return 0; /* its session ended: released, just not drained */
-    uint64_t left = deadline == ENTRY_NEVER ? 0 : deadline - now;
-    return fn(e->key, e->node.keylen, e->token, left, arg);
+    const struct lock_value *v = lt_value_find(t, e);
+    struct lock_view view = {
+        .key = e->key,
+        .keylen = e->node.keylen,
+        .token = e->token,
+        .ttl_left_us = deadline == ENTRY_NEVER ? 0 : deadline - now,
+        .value = v ? v->bytes : NULL,
+        .vlen = v ? v->len : 0,
+    };
+    return fn(&view, arg);
 }
 
-int locktable_foreach_held(struct locktable *t,
-                           int (*fn)(const char *key, size_t keylen,
-                                     uint64_t token, uint64_t ttl_left_us,
-                                     void *arg),
-                           void *arg)
+int locktable_foreach_held(struct locktable *t, lock_visit_fn fn, void *arg)
 {
     uint64_t now = lt_now_us(t);
     struct map_iter it;
@@ -189,10 +203,7 @@ int locktable_foreach_held(struct locktable *t,
     return rc;
 }
 
-int locktable_foreach_durable(struct locktable *t,
-                              int (*fn)(const char *key, size_t keylen,
-                                        uint64_t token, uint64_t ttl_left_us,
-                                        void *arg),
+int locktable_foreach_durable(struct locktable *t, lock_visit_fn fn,
                               void *arg)
 {
     uint64_t now = lt_now_us(t);

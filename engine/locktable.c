@@ -39,6 +39,8 @@
  * links map.  Waiters and session lists point at
  * the links record directly (it knows its entry), so walking them needs no
  * lookup either; entries never move, so the address key stays valid.
+ * A holder's value (Redis SET) is kept the same way, in a third map keyed
+ * by the entry's address (lock_value.c), behind the ENTRY_HAS_VALUE flag.
  *
  * A SESSION lock's links record is linked into its session's record
  * (lock_session.h).  Ending a session moves that record to a draining FIFO
@@ -169,6 +171,7 @@ struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
     }
     map_insert(&t->map, &e->node);
     t->entries++;
+    t->data_bytes += keylen;
     return e;
 }
 
@@ -177,10 +180,12 @@ void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
                           struct lock_links *x)
 {
     assert((x != NULL) == ((e->flags & ENTRY_HAS_LINKS) != 0));
-    assert(!(e->flags & ENTRY_DURABLE)); /* its hold ended first */
+    assert(!(e->flags & (ENTRY_DURABLE | ENTRY_HAS_VALUE))); /* its hold
+                                                               * ended first */
     heap_remove(lt_due_heap(t, e), &e->due);
     map_remove(&t->map, &e->node);
     t->entries--;
+    t->data_bytes -= e->node.keylen;
     if (x) {
         map_remove(&t->links, &x->node);
         cfy_free(x);
@@ -206,16 +211,24 @@ static void waiter_unlink(struct locktable *t, struct lock_waiter *w)
 }
 
 /* Makes e held by a new token; e's heap node already exists.  x is e's
- * links record, needed only to link a SESSION lock to its session.
- * Returns the token, or 0 when the lease could not be made durable: then
- * e is left as it was (not held) and only a token was used up. */
-static uint64_t grant(struct locktable *t, struct lock_entry *e,
-                      struct lock_links *x, uint64_t now, uint64_t ttl_us,
-                      struct lock_session *session, int session_lock)
+ * links record, needed only to link a SESSION lock to its session; v is
+ * the holder's value (NULL: none), attached before the journal sees the
+ * lease so that a written lease carries it.  Returns the token, or 0 when
+ * the lease could not be made durable: then e is left as it was (not
+ * held, v detached again for the caller to free) and only a token was
+ * used up. */
+uint64_t lt_grant(struct locktable *t, struct lock_entry *e,
+                  struct lock_links *x, uint64_t now, uint64_t ttl_us,
+                  struct lock_session *session, int session_lock,
+                  struct lock_value *v)
 {
     uint64_t deadline = lt_deadline_after(now, ttl_us);
     e->token = next_token(t);
+    if (v)
+        lt_value_attach(t, e, v);
     if (lt_make_durable(t, e, now, deadline, session_lock && session) != 0) {
+        if (v)
+            lt_value_detach(t, e);
         e->token = 0;
         return 0;
     }
@@ -229,13 +242,15 @@ static uint64_t grant(struct locktable *t, struct lock_entry *e,
     return e->token;
 }
 
-/* Ends e's hold; x is lt_links_find(t, e). */
-static void end_hold(struct locktable *t, struct lock_entry *e,
-                     struct lock_links *x)
+/* Ends e's hold; x is lt_links_find(t, e).  The holder's value goes with
+ * it: a value belongs to the hold that stored it, not to the key. */
+void lt_end_hold(struct locktable *t, struct lock_entry *e,
+                 struct lock_links *x)
 {
     if (x)
         lt_session_unlink_lock(x);
     lt_hold_ended(t, e);
+    cfy_free(lt_value_detach(t, e));
     e->token = 0;
     t->stats.held--;
 }
@@ -243,8 +258,8 @@ static void end_hold(struct locktable *t, struct lock_entry *e,
 /* After e's hold ended (or recovery ended for it) at freed_at: hand it to the
  * first waiter, keep it waiting for recovery, or free it.  x is
  * lt_links_find(t, e).  May free e. */
-static void pass_on(struct locktable *t, struct lock_entry *e,
-                    struct lock_links *x, uint64_t now, uint64_t freed_at)
+void lt_pass_on(struct locktable *t, struct lock_entry *e,
+                struct lock_links *x, uint64_t now, uint64_t freed_at)
 {
     struct lock_waiter *w;
     /* A wait that ended before the lock came free is a timeout even when
@@ -271,7 +286,8 @@ static void pass_on(struct locktable *t, struct lock_entry *e,
     /* Granted before it leaves the queue: when the journal fails it stays
      * first in line and the handoff is tried again a little later. */
     struct lock_session *session = w->slink.session; /* waiter_unlink clears it */
-    uint64_t token = grant(t, e, x, now, w->ttl_us, session, w->session_lock);
+    uint64_t token = lt_grant(t, e, x, now, w->ttl_us, session,
+                              w->session_lock, NULL);
     if (!token) {
         lt_set_deadline(t, e,
                     lt_deadline_after(now, t->journal.journal_retry_us));
@@ -295,11 +311,11 @@ static void entry_due(struct locktable *t, struct lock_entry *e, uint64_t now)
         /* An expired lease needs no end record: its hold record says when
          * it ends, and a replay drops it from then on. */
         lt_durable_unlink(t, e);
-        end_hold(t, e, x);
+        lt_end_hold(t, e, x);
         t->stats.expired++;
     }
     lt_set_deadline(t, e, ENTRY_NEVER);
-    pass_on(t, e, x, now, freed_at);
+    lt_pass_on(t, e, x, now, freed_at);
 }
 
 /* ---- ended sessions: their locks are released in slices ---- */
@@ -319,10 +335,10 @@ static void release_ended(struct locktable *t, struct lock_links *x,
         entry_due(t, e, now);
         return;
     }
-    end_hold(t, e, x);
+    lt_end_hold(t, e, x);
     t->stats.released++;
     lt_set_deadline(t, e, ENTRY_NEVER);
-    pass_on(t, e, x, now, ended_at);
+    lt_pass_on(t, e, x, now, ended_at);
 }
 
 /* When e is held by a SESSION lock whose session has ended, releases it
@@ -375,9 +391,11 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     if (!t)
         return NULL;
     if (map_init(&t->map, seed, ENTRY_KEY_OFFSET) != 0 ||
-        map_init(&t->links, seed, LINKS_KEY_OFFSET) != 0) {
+        map_init(&t->links, seed, LINKS_KEY_OFFSET) != 0 ||
+        map_init(&t->values, seed, VALUE_KEY_OFFSET) != 0) {
         map_free(&t->map);
         map_free(&t->links);
+        map_free(&t->values);
         cfy_free(t);
         return NULL;
     }
@@ -394,6 +412,12 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     return t;
 }
 
+void locktable_set_limits(struct locktable *t,
+                          const struct locktable_limits *limits)
+{
+    t->limits = *limits;
+}
+
 void locktable_free(struct locktable *t)
 {
     if (!t)
@@ -406,6 +430,10 @@ void locktable_free(struct locktable *t)
     map_iter_init(&t->links, &it);
     while ((n = map_iter_next(&it)) != NULL)
         cfy_free(CONTAINER_OF(n, struct lock_links, node));
+    map_iter_done(&it);
+    map_iter_init(&t->values, &it);
+    while ((n = map_iter_next(&it)) != NULL)
+        cfy_free(CONTAINER_OF(n, struct lock_value, node));
     map_iter_done(&it);
     /* The slab's pages hold every entry but those too big for it. */
     map_iter_init(&t->map, &it);
@@ -421,6 +449,7 @@ void locktable_free(struct locktable *t)
     heap_free(&t->expiries);
     heap_free(&t->durables);
     map_free(&t->links);
+    map_free(&t->values);
     map_free(&t->map);
     cfy_free(t);
 }
@@ -481,21 +510,31 @@ enum lock_result locktable_acquire(struct locktable *t,
     if (!e && !recovering) {
         if (t->limits.max_locks && t->entries >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
+        if (lt_over_data_limit(t, rq->keylen) ||
+            (rq->value && lt_over_data_limit(t, rq->keylen + rq->vlen)))
+            return LOCK_LIMIT_MEMORY;
         if (rq->session_lock && rq->session &&
             sess_reserve(&t->sessions, rq->session) != 0)
             return LOCK_NO_MEMORY;
-        e = lt_entry_create(t, rq->key, rq->keylen, hash);
-        if (!e)
+        struct lock_value *v = NULL;
+        if (rq->value && !(v = lt_value_new(rq->value, rq->vlen)))
             return LOCK_NO_MEMORY;
+        e = lt_entry_create(t, rq->key, rq->keylen, hash);
+        if (!e) {
+            cfy_free(v);
+            return LOCK_NO_MEMORY;
+        }
         struct lock_links *x = NULL;
         if (rq->session_lock && rq->session && !(x = lt_links_get(t, e))) {
+            cfy_free(v);
             lt_entry_destroy(t, e, NULL);
             return LOCK_NO_MEMORY;
         }
-        *token = grant(t, e, x, now, rq->ttl_us, rq->session,
-                       rq->session_lock);
+        *token = lt_grant(t, e, x, now, rq->ttl_us, rq->session,
+                          rq->session_lock, v);
         if (*token)
             return LOCK_GRANTED;
+        cfy_free(v);
         lt_entry_destroy(t, e, lt_links_find(t, e));
         return LOCK_NOT_DURABLE;
     }
@@ -507,6 +546,8 @@ enum lock_result locktable_acquire(struct locktable *t,
     if (!e) { /* recovering: an unheld entry carries the queue */
         if (t->limits.max_locks && t->entries >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
+        if (lt_over_data_limit(t, rq->keylen))
+            return LOCK_LIMIT_MEMORY;
         e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e)
             return LOCK_NO_MEMORY;
@@ -527,10 +568,10 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
     if (!e || !e->token || (token && e->token != token))
         return 0;
     struct lock_links *x = lt_links_find(t, e);
-    end_hold(t, e, x);
+    lt_end_hold(t, e, x);
     t->stats.released++;
     lt_set_deadline(t, e, ENTRY_NEVER);
-    pass_on(t, e, x, now, now);
+    lt_pass_on(t, e, x, now, now);
     return 1;
 }
 
@@ -716,6 +757,7 @@ void locktable_raise_last_token(struct locktable *t, uint64_t token)
 void locktable_stats(const struct locktable *t, struct lock_stats *out)
 {
     *out = t->stats;
+    out->data_bytes = t->data_bytes;
 }
 
 size_t locktable_links_records(const struct locktable *t)

@@ -59,6 +59,8 @@ struct lock_events {
 struct locktable_limits {
     size_t max_locks;   /* most entries (held or waited on); 0 = no bound */
     size_t max_waiters; /* longest queue of one key; 0 = no bound */
+    uint64_t max_data_bytes; /* key bytes plus value bytes of every entry
+                              * (the daemon's maxmemory); 0 = no bound */
 };
 
 /* Counters since start, for STATS. */
@@ -71,6 +73,8 @@ struct lock_stats {
     uint64_t handoffs;  /* grants made to a waiter */
     uint64_t held;      /* locks held now */
     uint64_t waiters;   /* waits queued now */
+    uint64_t values;    /* held locks that carry a value now */
+    uint64_t data_bytes;/* key and value bytes stored now */
 };
 
 enum lock_result {
@@ -82,6 +86,7 @@ enum lock_result {
     LOCK_NO_MEMORY,    /* allocation failed; nothing changed */
     LOCK_NOT_DURABLE,  /* the journal could not record the lease; nothing
                         * changed but a token used up */
+    LOCK_LIMIT_MEMORY, /* max_data_bytes reached; nothing changed */
 };
 
 struct lock_request {
@@ -93,7 +98,25 @@ struct lock_request {
     int session_lock;            /* release when `session` ends */
     struct lock_session *session;/* owner; required for wait or session_lock */
     void *ctx;                   /* handed back through lock_events */
+    const char *value;           /* stored with an immediate grant (Redis
+                                  * SET NX), copied; NULL = none.  A
+                                  * waiter's grant never carries one. */
+    size_t vlen;
 };
+
+/* A held lock as the walks (locktable_foreach_*) and the journal show it.
+ * key and value point into the table and are valid during the call only;
+ * value NULL means the holder stored none. */
+struct lock_view {
+    const char *key;
+    size_t keylen;
+    uint64_t token;
+    uint64_t ttl_left_us;        /* 0 = no expiry */
+    const char *value;
+    size_t vlen;
+};
+
+typedef int (*lock_visit_fn)(const struct lock_view *v, void *arg);
 
 /* New, empty table.  clock is copied; seed keys the hash (random in the
  * daemon).  NULL when out of memory. */
@@ -104,6 +127,12 @@ struct locktable *locktable_new(const struct lock_clock *clock,
 
 /* Frees every entry and pending waiter (without callbacks) and the table. */
 void locktable_free(struct locktable *t);
+
+/* Replaces t's limits (a config reload).  Nothing already held or queued
+ * is touched: a limit below the current count only refuses new entries or
+ * waiters until the count falls under it. */
+void locktable_set_limits(struct locktable *t,
+                          const struct locktable_limits *limits);
 
 /* Takes key for rq's owner, or queues the request, or refuses; see
  * enum lock_result.  A key longer than UINT32_MAX bytes cannot be stored:
@@ -120,6 +149,41 @@ int locktable_release(struct locktable *t, const char *key, size_t keylen,
 
 /* 1 when key is held now, else 0. */
 int locktable_is_locked(struct locktable *t, const char *key, size_t keylen);
+
+/* What GET shows of key: 1 when held, with *token the holder's and *value
+ * its value (NULL when it stored none; valid until the next call on t);
+ * 0 when free; -1 while recovering when no lock here holds it (one granted
+ * before the crash may: nobody can say, see locktable_block_grants_until). */
+int locktable_get(struct locktable *t, const char *key, size_t keylen,
+                  uint64_t *token, const char **value, size_t *vlen);
+
+/* Redis SET on key: which holds it decides whether it happens. */
+enum lock_set_when {
+    LOCK_SET_ALWAYS,   /* held or not (a held lock gets a new holder) */
+    LOCK_SET_IF_HELD,  /* XX: only over a holder */
+};
+
+struct lock_set {
+    const char *key;
+    size_t keylen;
+    const char *value;           /* copied; NULL = none */
+    size_t vlen;
+    uint64_t ttl_us;             /* 0 = no expiry */
+    int keep_ttl;                /* keep the holder's expiry (KEEPTTL) */
+    enum lock_set_when when;
+};
+
+/* Makes key held by a new token, with s's value and expiry, whoever held
+ * it: the old holder's token no longer releases it (its hold ends as a
+ * RELEASE's would, but the key is not handed on), the key's waiters keep
+ * waiting, now for the new holder.  Also while recovering: overwriting is
+ * what SET does to any holder, one granted before a crash included.  (A
+ * SET that must not take a held key is SET NX: locktable_acquire with
+ * rq->value.)  LOCK_GRANTED with *token; LOCK_BUSY when `when` was not met;
+ * the LOCK_LIMIT_*, LOCK_NO_MEMORY and LOCK_NOT_DURABLE refusals change
+ * nothing. */
+enum lock_result locktable_set(struct locktable *t, const struct lock_set *s,
+                               uint64_t *token);
 
 /* When token holds key, its expiry becomes ttl_us from now (0 = never) and
  * 1 is returned; else 0.  -1 when the journal could not record the new
@@ -183,12 +247,14 @@ struct lock_journal {
     /* Returns a durable horizon >= deadline, or 0 when it could not. */
     uint64_t (*raise_horizon)(void *arg, uint64_t deadline);
     /* key (keylen bytes) is held by token until deadline (monotonic us;
-     * UINT64_MAX = no expiry).  Returns 0 once recorded, or -1.  The
+     * UINT64_MAX = no expiry), with value (vlen bytes; NULL = none), so a
+     * crash gives the value back with the lock.  Returns 0 once recorded,
+     * or -1.  The
      * record must be durable before the grant is answered; the daemon
      * makes it so with one fdatasync at the end of the callback that
      * made the grant (state_commit, group commit). */
     int (*hold)(void *arg, const char *key, size_t keylen, uint64_t token,
-                uint64_t deadline);
+                uint64_t deadline, const char *value, size_t vlen);
     /* key's written lease with token has ended.  Need not be durable
      * before returning: a lost one makes a crash restore a lock that was
      * free, which delays grants but never grants twice. */
@@ -234,11 +300,14 @@ uint64_t locktable_last_token(const struct locktable *t);
 void locktable_raise_last_token(struct locktable *t, uint64_t token);
 
 /* Puts back a lock saved at a clean stop: key held by token for ttl_us more
- * (0 = no expiry).  With a journal set, a lease longer than long_lease_us
- * (or none) is marked durable: the caller writes it into the new journal.
- * Returns 0, or -1 when out of memory or key is held. */
+ * (0 = no expiry), with value (vlen bytes; NULL = none).  With a journal
+ * set, a lease longer than long_lease_us (or none) is marked durable: the
+ * caller writes it into the new journal.  Limits are not applied (what
+ * was held stays held).  Returns 0, or -1 when out of memory or key is
+ * held. */
 int locktable_restore(struct locktable *t, const char *key, size_t keylen,
-                      uint64_t token, uint64_t ttl_us);
+                      uint64_t token, uint64_t ttl_us, const char *value,
+                      size_t vlen);
 
 /* Removes key's lock when token holds it (0: any holder) without counting
  * it or handing it on: for replaying a journal at start, before any client.
@@ -246,23 +315,15 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
 int locktable_forget(struct locktable *t, const char *key, size_t keylen,
                      uint64_t token);
 
-/* Calls fn once per held lock (key, token, microseconds left or 0 for no
- * expiry); key is keylen bytes, not NUL-terminated, valid during the call.
- * fn must not change the table.  Returns 0, or the first non-zero
- * value fn returned (which stops the walk). */
-int locktable_foreach_held(struct locktable *t,
-                           int (*fn)(const char *key, size_t keylen,
-                                     uint64_t token, uint64_t ttl_left_us,
-                                     void *arg),
-                           void *arg);
+/* Calls fn once per held lock (struct lock_view).  fn must not change the
+ * table.  Returns 0, or the first non-zero value fn returned (which stops
+ * the walk). */
+int locktable_foreach_held(struct locktable *t, lock_visit_fn fn, void *arg);
 
 /* As locktable_foreach_held, for the durable locks only (see struct
  * lock_journal): what a new journal must start with.  Visits those alone,
  * however many other locks are held. */
-int locktable_foreach_durable(struct locktable *t,
-                              int (*fn)(const char *key, size_t keylen,
-                                        uint64_t token, uint64_t ttl_left_us,
-                                        void *arg),
+int locktable_foreach_durable(struct locktable *t, lock_visit_fn fn,
                               void *arg);
 
 /* A copy of the counters (held and waiters are current). */

@@ -31,6 +31,8 @@
 #define ENTRY_DURABLE 0x04u   /* its lease was written with journal.hold */
 #define ENTRY_IN_DURABLES 0x08u /* its `due` is in t->durables, not in
                                  * t->expiries (see lt_due_heap) */
+#define ENTRY_HAS_VALUE 0x10u /* its holder stored a value (SET): a struct
+                               * lock_value in t->values is its */
 
 struct lock_links {
     struct map_node node;          /* in t->links, keyed by `entry` */
@@ -59,6 +61,19 @@ _Static_assert(offsetof(struct lock_entry, key) ==
 #define LINKS_KEY_OFFSET \
     (offsetof(struct lock_links, entry) - offsetof(struct lock_links, node))
 
+/* A holder's value (Redis SET), outside the entry for the same reason as
+ * the links record: a lock without one pays nothing.  One allocation, the
+ * bytes inline; it lives exactly as long as the hold that stored it. */
+struct lock_value {
+    struct map_node node;          /* in t->values, keyed by `entry` */
+    struct lock_entry *entry;      /* the key: these pointer bytes */
+    uint32_t len;                  /* bytes[] length */
+    char bytes[];
+};
+
+#define VALUE_KEY_OFFSET \
+    (offsetof(struct lock_value, entry) - offsetof(struct lock_value, node))
+
 struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
     struct lock_links *x;          /* the waited-on entry's links (x->entry) */
@@ -72,6 +87,7 @@ struct lock_waiter {
 struct locktable {
     struct map map;         /* every entry, by key */
     struct map links;       /* every links record, by its entry's address */
+    struct map values;      /* every stored value, by its entry's address */
     struct heap expiries;   /* every entry but those in `durables` */
     struct heap durables;   /* the entries whose lease was journaled one by
                              * one (ENTRY_IN_DURABLES), so a journal
@@ -91,6 +107,8 @@ struct locktable {
     struct lock_journal journal; /* all NULL: no crash safety asked for */
     uint64_t horizon;        /* durable lease horizon (monotonic us) */
     size_t entries;
+    uint64_t data_bytes;     /* every entry's key bytes plus every value's
+                              * bytes: what limits.max_data_bytes bounds */
     struct lock_stats stats;
     struct sess_table sessions; /* session records; ended ones drain here */
 };
@@ -162,6 +180,46 @@ struct lock_entry *lt_lookup(struct locktable *t, const char *key,
 
 /* Takes a SESSION lock's links record out of its session. */
 void lt_session_unlink_lock(struct lock_links *x);
+
+/* Makes e held by a new token with value v (NULL: none; v is attached to
+ * e here and detached again on failure, never freed); see locktable.c. */
+uint64_t lt_grant(struct locktable *t, struct lock_entry *e,
+                  struct lock_links *x, uint64_t now, uint64_t ttl_us,
+                  struct lock_session *session, int session_lock,
+                  struct lock_value *v);
+
+/* Ends e's hold (its value goes with it); x is lt_links_find(t, e). */
+void lt_end_hold(struct locktable *t, struct lock_entry *e,
+                 struct lock_links *x);
+
+/* After e's hold ended at freed_at: the first waiter, or e goes. */
+void lt_pass_on(struct locktable *t, struct lock_entry *e,
+                struct lock_links *x, uint64_t now, uint64_t freed_at);
+
+/* 1 when `more` bytes of keys or values would pass limits.max_data_bytes. */
+static inline int lt_over_data_limit(const struct locktable *t, size_t more)
+{
+    return t->limits.max_data_bytes &&
+           (more > t->limits.max_data_bytes ||
+            t->data_bytes > t->limits.max_data_bytes - more);
+}
+
+/* ---- lock_value.c ---- */
+
+/* A detached value holding a copy of bytes; NULL when out of memory or
+ * longer than UINT32_MAX. */
+struct lock_value *lt_value_new(const char *bytes, size_t len);
+
+/* Links v to e (which has none) and counts its bytes. */
+void lt_value_attach(struct locktable *t, struct lock_entry *e,
+                     struct lock_value *v);
+
+/* e's value, or NULL when it has none. */
+struct lock_value *lt_value_find(struct locktable *t,
+                                 const struct lock_entry *e);
+
+/* Unlinks e's value and returns it (NULL: none); the caller frees it. */
+struct lock_value *lt_value_detach(struct locktable *t, struct lock_entry *e);
 
 /* ---- lock_journal.c ---- */
 

@@ -492,9 +492,9 @@ static enum step scan_resp(struct proto_reader *r)
             }
             if ((s = scan_number(r, "bulk length")) != STEP_OK)
                 return s;
-            if (!num_within(&r->num, r->lim.max_line))
+            if (!num_within(&r->num, r->lim.max_bulk))
                 return fail(r, "bulk length out of range (0..%zu)",
-                            r->lim.max_line);
+                            r->lim.max_bulk);
             r->blen = (size_t)r->num.val;
             r->data = r->scan;
             /* Fail as soon as the announced bytes cannot fit, rather than
@@ -543,11 +543,13 @@ struct proto_reader *proto_reader_new(const struct proto_limits *limits)
     r->cap = BUF_INITIAL;
     r->fr = FR_START;
     r->lim = *limits;
-    /* The header requires max_request >= max_line + 2; enforce it rather
+    /* The header requires max_request >= max_bulk + 2; enforce it rather
      * than trust it, or a legal bulk could never fit. */
-    if (r->lim.max_line <= (size_t)-1 - 2 &&
-        r->lim.max_request < r->lim.max_line + 2)
-        r->lim.max_request = r->lim.max_line + 2;
+    if (r->lim.max_bulk < r->lim.max_line)
+        r->lim.max_bulk = r->lim.max_line;
+    if (r->lim.max_bulk <= (size_t)-1 - 2 &&
+        r->lim.max_request < r->lim.max_bulk + 2)
+        r->lim.max_request = r->lim.max_bulk + 2;
     return r;
 }
 

@@ -26,12 +26,16 @@
 #define PROTO_MAX_ARGS 1024
 
 struct proto_limits {
-    /* Longest inline line (without its line end) and longest bulk string,
-     * in bytes.  The config's max_line, 64 KiB by default. */
+    /* Longest inline line (without its line end), in bytes.  The config's
+     * max_line, 64 KiB by default. */
     size_t max_line;
+    /* Longest bulk string, in bytes: the larger of max_line and the
+     * config's max_value_len (a Redis SET value is one bulk).  0 means
+     * max_line. */
+    size_t max_bulk;
     /* Most bytes one whole request may take in the buffer, framing
      * included.  Bounds a connection's input memory: 1024 bulks of max_line
-     * bytes each would otherwise be 64 MiB.  Must be >= max_line + 2. */
+     * bytes each would otherwise be 64 MiB.  Must be >= max_bulk + 2. */
     size_t max_request;
 };
 

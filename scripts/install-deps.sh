@@ -19,6 +19,8 @@ have_pc libevent || need="$need libevent-dev"
 have_pc jansson || need="$need libjansson-dev"
 have_pc check || need="$need check"
 have_cmd redis-cli || need="$need redis-tools"
+# The reference the Redis-compatibility tests compare cachifyd with.
+have_cmd redis-server || need="$need redis-server"
 have_cmd nc || need="$need netcat-openbsd"
 have_cmd valgrind || need="$need valgrind"
 # The etcd:// backend's tests run a real three-member cluster; etcdctl (in
@@ -27,6 +29,10 @@ have_cmd valgrind || need="$need valgrind"
 have_cmd etcdctl || need="$need etcd-client"
 [ -x /usr/bin/python3 ] || need="$need python3"
 have_py redis || need="$need python3-redis"
+# tests/scripts/metrics.sh parses /metrics with Prometheus's own parser.
+have_py prometheus_client || need="$need python3-prometheus-client"
+# tests/scripts/service_files.sh renders docs/cachifyd.8.
+have_cmd groff || need="$need groff-base"
 
 [ -z "$need" ] && exit 0
 

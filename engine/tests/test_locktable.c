@@ -100,7 +100,7 @@ static void open_table(size_t max_locks, size_t max_waiters)
                                       9, 10, 11, 12, 13, 14, 15, 16 };
     struct lock_clock clock = { fake_mono, fake_wall, &fc };
     struct lock_events events = { on_granted, on_timed_out, &events_arg };
-    struct locktable_limits limits = { max_locks, max_waiters };
+    struct locktable_limits limits = { max_locks, max_waiters, 0 };
 
     locktable_free(T);
     T = locktable_new(&clock, &events, &limits, seed);
@@ -127,7 +127,7 @@ static enum lock_result acq(const char *key, uint64_t ttl_us, int wait,
                             int session_lock, uintptr_t ctx, uint64_t *token)
 {
     struct lock_request rq = { key, strlen(key), ttl_us, wait, wait_us,
-                               session_lock, s, (void *)ctx };
+                               session_lock, s, (void *)ctx, NULL, 0 };
     return locktable_acquire(T, &rq, token);
 }
 
@@ -213,7 +213,7 @@ START_TEST(test_grant_busy_release)
     ck_assert_int_eq(locktable_release(T, K("a"), 0), 0);
 
     /* Keys are bytes: "x\0y", "x" and "x\0z" are three keys. */
-    struct lock_request rq = { "x\0y", 3, 0, 0, 0, 0, NULL, NULL };
+    struct lock_request rq = { "x\0y", 3, 0, 0, 0, 0, NULL, NULL, NULL, 0 };
     ck_assert_int_eq(locktable_acquire(T, &rq, &tok), LOCK_GRANTED);
     ck_assert_uint_eq(tok, 3);
     ck_assert_int_eq(locktable_is_locked(T, "x", 1), 0);
@@ -855,7 +855,7 @@ START_TEST(test_recovery)
     uint64_t tok = 0;
 
     ck_assert_int_eq(locktable_recovering(T), 0);
-    ck_assert_int_eq(locktable_restore(T, K("r"), 50, 1000), 0);
+    ck_assert_int_eq(locktable_restore(T, K("r"), 50, 1000, NULL, 0), 0);
     locktable_block_grants_until(T, T0 + 5000);
     ck_assert_int_eq(locktable_recovering(T), 1);
     ck_assert_int_eq(acq("k", 0, 0, 0, NULL, 0, 0, &tok), LOCK_BUSY);
@@ -956,9 +956,11 @@ struct held_log {
     int stop_with; /* returned by the callback */
 };
 
-static int collect(const char *key, size_t keylen, uint64_t token,
-                   uint64_t ttl_left_us, void *arg)
+static int collect(const struct lock_view *v, void *arg)
 {
+    const char *key = v->key;
+    size_t keylen = v->keylen;
+    uint64_t token = v->token, ttl_left_us = v->ttl_left_us;
     struct held_log *l = arg;
     REQUIRE(l->n < 8 && keylen < 8); /* key has no terminator */
     memcpy(l->h[l->n].key, key, keylen);
@@ -982,10 +984,10 @@ START_TEST(test_restore_foreach_held)
     struct held_log l;
     const struct held *h;
 
-    ck_assert_int_eq(locktable_restore(T, K("a"), 500, 1000), 0);
-    ck_assert_int_eq(locktable_restore(T, K("b"), 700, 0), 0);
-    ck_assert_int_eq(locktable_restore(T, K("c"), 600, 50), 0);
-    ck_assert_int_eq(locktable_restore(T, K("a"), 900, 10), -1); /* held */
+    ck_assert_int_eq(locktable_restore(T, K("a"), 500, 1000, NULL, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("b"), 700, 0, NULL, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("c"), 600, 50, NULL, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("a"), 900, 10, NULL, 0), -1); /* held */
     ck_assert_uint_eq(locktable_holder_token(T, K("a")), 500);
     ck_assert_uint_eq(locktable_last_token(T), 700);
     ck_assert_int_eq(locktable_pttl_us(T, K("b")), -1);
@@ -1010,9 +1012,9 @@ START_TEST(test_restore_foreach_held)
 
     /* Grants continue above the restored tokens; a lower restore keeps it. */
     ck_assert_uint_eq(grab("d", 0), 701);
-    ck_assert_int_eq(locktable_restore(T, K("c"), 3, 10), 0); /* expired one */
+    ck_assert_int_eq(locktable_restore(T, K("c"), 3, 10, NULL, 0), 0); /* expired one */
     ck_assert_uint_eq(locktable_last_token(T), 701);
-    ck_assert_int_eq(locktable_restore(T, K("e"), 9000, 10), 0);
+    ck_assert_int_eq(locktable_restore(T, K("e"), 9000, 10, NULL, 0), 0);
     ck_assert_uint_eq(grab("f", 0), 9001);
     check_stats(2, 0, 1, 0, 0, 0, 6, 0);
 }
@@ -1026,6 +1028,8 @@ struct jlog {
     int horizons, holds, frees;
     uint64_t horizon_asked; /* last deadline raise_horizon was given */
     uint64_t hold_until;    /* last deadline hold was given */
+    int hold_has_value;     /* last hold carried a value ... */
+    char hold_value[16];    /* ... this one */
     uint64_t hold_token, free_token;
     char hold_key[8], free_key[8];
 };
@@ -1052,13 +1056,19 @@ static void j_key(char *out, const char *key, size_t keylen)
 }
 
 static int j_hold(void *arg, const char *key, size_t keylen, uint64_t token,
-                  uint64_t deadline)
+                  uint64_t deadline, const char *value, size_t vlen)
 {
     REQUIRE(arg == &jl);
     jl.holds++;
     j_key(jl.hold_key, key, keylen);
     jl.hold_token = token;
     jl.hold_until = deadline;
+    jl.hold_has_value = value != NULL;
+    if (value) {
+        REQUIRE(vlen < sizeof(jl.hold_value));
+        memcpy(jl.hold_value, value, vlen);
+        jl.hold_value[vlen] = '\0';
+    }
     return jl.fail ? -1 : 0;
 }
 
@@ -1157,8 +1167,8 @@ START_TEST(test_journal_frees)
     ck_assert_int_eq(jl.frees, 1);
 
     /* Restored long leases are durable too: a release is written. */
-    ck_assert_int_eq(locktable_restore(T, K("r"), 777, 0), 0);
-    ck_assert_int_eq(locktable_restore(T, K("q"), 778, 5), 0);
+    ck_assert_int_eq(locktable_restore(T, K("r"), 777, 0, NULL, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("q"), 778, 5, NULL, 0), 0);
     ck_assert_int_eq(locktable_release(T, K("r"), 0), 1);
     ck_assert_int_eq(jl.frees, 2);
     ck_assert_uint_eq(jl.free_token, 777);
@@ -1230,9 +1240,9 @@ START_TEST(test_journal_no_memory)
         alloc_fail_nth((n + 1) / 2);
         if (n % 2) {
             r = acq("f", 0, 0, 0, NULL, 0, 0, &tok);
-            restored = locktable_restore(T, K("r"), 5, 0);
+            restored = locktable_restore(T, K("r"), 5, 0, NULL, 0);
         } else {
-            restored = locktable_restore(T, K("r"), 5, 0);
+            restored = locktable_restore(T, K("r"), 5, 0, NULL, 0);
             r = acq("f", 0, 0, 0, NULL, 0, 0, &tok);
         }
         alloc_fail_reset();
@@ -1262,8 +1272,8 @@ END_TEST
 START_TEST(test_forget)
 {
     journal_on(0);
-    ck_assert_int_eq(locktable_restore(T, K("a"), 500, 0), 0);
-    ck_assert_int_eq(locktable_restore(T, K("b"), 600, 1000), 0);
+    ck_assert_int_eq(locktable_restore(T, K("a"), 500, 0, NULL, 0), 0);
+    ck_assert_int_eq(locktable_restore(T, K("b"), 600, 1000, NULL, 0), 0);
     ck_assert_int_eq(locktable_forget(T, K("a"), 499), 0);
     ck_assert_int_eq(locktable_forget(T, K("a"), 500), 1);
     ck_assert_int_eq(locktable_forget(T, K("a"), 0), 0);
@@ -1495,9 +1505,11 @@ END_TEST
 
 static char long_key[KEYS_MAX];
 
-static int check_long_key(const char *key, size_t keylen, uint64_t token,
-                          uint64_t ttl_left_us, void *arg)
+static int check_long_key(const struct lock_view *v, void *arg)
 {
+    const char *key = v->key;
+    size_t keylen = v->keylen;
+    uint64_t token = v->token, ttl_left_us = v->ttl_left_us;
     size_t *count = arg;
     REQUIRE(keylen >= 1 && keylen <= KEYS_MAX && keylen % 2 == 0);
     REQUIRE(memcmp(key, long_key, keylen) == 0);
@@ -1514,7 +1526,8 @@ START_TEST(test_key_lengths)
     for (size_t i = 0; i < KEYS_MAX; i++)
         long_key[i] = (char)(i * 7); /* NULs at 0, 256: in the keys */
     for (size_t len = 1; len <= KEYS_MAX; len++) {
-        struct lock_request rq = { long_key, len, 0, 0, 0, 0, NULL, NULL };
+        struct lock_request rq = { long_key, len, 0, 0, 0, 0, NULL, NULL,
+                                   NULL, 0 };
         REQUIRE(locktable_acquire(T, &rq, &tok) == LOCK_GRANTED);
         REQUIRE(tok == len); /* wall clock 0: tokens 1, 2, 3, ... */
     }

@@ -12,6 +12,7 @@
  *   bit 4  timeout 5, request_timeout 3, client_stall_timeout 4 (seconds)
  *   bit 5  out-of-memory injection: byte 1 says which allocation fails
  *   bit 6  ... and with bit 5, every allocation after it fails too
+ *   bit 7  maxmemory 64 (refusals of SET and ACQUIRE reachable)
  * Then operations, one byte each: client i = bits 4-5, operation = bits 0-3:
  *   0-7  send: the next byte is a length, that many bytes follow
  *   8    send one byte (slow loris)
@@ -46,6 +47,7 @@ static void configure(struct hx *h, uint8_t flags)
     h->cfg.max_line = 256;
     h->cfg.max_request = 1024;
     h->cfg.max_key_len = 16;
+    h->cfg.max_value_len = 64; /* a value may be a few lines long */
     h->cfg.loglevel = LOG_ERROR;
     if (flags & 1) {
         h->cfg.max_locks = 8;
@@ -61,6 +63,8 @@ static void configure(struct hx *h, uint8_t flags)
         h->cfg.max_ttl_ms = 60000;
     if (flags & 8)
         h->cfg.client_output_limit = 1024;
+    if (flags & 128)
+        h->cfg.maxmemory = 64;
     if (flags & 16) {
         h->cfg.timeout = 5;
         h->cfg.request_timeout = 3;

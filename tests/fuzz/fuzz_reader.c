@@ -93,7 +93,8 @@ static int drain(struct proto_reader *r, const struct proto_limits *lim,
         log_add(l, "R", 1);
         log_num(l, req.argc);
         for (size_t i = 0; i < req.argc; i++) {
-            CHECK(req.argvlen[i] <= lim->max_line);
+            CHECK(req.argvlen[i] <= (lim->max_bulk > lim->max_line
+                                         ? lim->max_bulk : lim->max_line));
             CHECK(req.argv[i][req.argvlen[i]] == '\0');
             log_num(l, req.argvlen[i]);
             log_add(l, req.argv[i], req.argvlen[i]);
@@ -146,6 +147,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_line = lines[data[0] & 3];
     lim.max_request = lim.max_line + 2 + (size_t)((data[0] >> 2) & 3) *
                       lim.max_line;
+    /* Half the runs let bulks (a SET's value) be longer than a line. */
+    lim.max_bulk = (data[0] >> 5) & 1 ? 2 * lim.max_line : 0;
+    if (lim.max_request < lim.max_bulk + 2)
+        lim.max_request = lim.max_bulk + 2; /* as the reader would */
     int style = (data[0] >> 4) & 1;
     uint8_t sizes[2] = { data[1], data[2] };
     const uint8_t *stream = data + 3;

@@ -46,6 +46,17 @@ REQUESTS = {
     "help-quit": b"HELP\r\nQUIT\r\n",
     "compat": b"COMMAND DOCS\r\nCLIENT SETNAME x\r\nSELECT 0\r\nSELECT 1\r\n",
     "unknown": b"FROB a b c\r\n",
+    "redis-set": b"SET k v EX 10 NX\r\nGET k\r\nSET k w XX GET KEEPTTL\r\n"
+                 b"SET k v PXAT 1\r\nSET k v EXAT 99999999999 GET\r\n",
+    "redis-keys": b"SETNX a 1\r\nSETEX b 5 2\r\nPSETEX c 5 3\r\n"
+                  b"MGET a b c d\r\nGETDEL a\r\nEXISTS a b b\r\n"
+                  b"DEL b c\r\nUNLINK d\r\nDBSIZE\r\n",
+    "redis-expire": b"SET e v\r\nEXPIRE e 10 NX\r\nPEXPIRE e 5 LT\r\n"
+                    b"EXPIREAT e 1 GT\r\nPEXPIREAT e 99 XX\r\n"
+                    b"PERSIST e\r\nEXPIRE e -1\r\n",
+    "redis-conn": b"HELLO 2 SETNAME n\r\nHELLO 3\r\nECHO x\r\n"
+                  b"CLIENT ID\r\nCLIENT GETNAME\r\nINFO\r\nINFO memory\r\n"
+                  b"TIME\r\nCOMMAND COUNT\r\nEVAL x 0\r\nINCR n\r\n",
     "wrong-args": b"ACQUIRE\r\nEXTEND a b\r\n",
     "quoted": b'ACQUIRE "a key\\x41\\n\\t\\"q\\\\" TTL 10\r\n',
     "bad-quote": b'ACQUIRE "open\r\n',
@@ -55,6 +66,8 @@ REQUESTS = {
     "bare-cr": b"PING a\rb\r\n",
     "resp-acquire": resp("ACQUIRE", "job", "TTL", "1000"),
     "resp-binary": resp("ACQUIRE", b"k\x00\r\n\xff", "SESSION"),
+    "resp-value": resp("SET", "k", b"v\x00\r\n" * 8, "PX", "100") +
+                  resp("GET", "k"),
     "resp-pipeline": resp("ACQUIRE", "a") + resp("RELEASE", "a") + resp("PING"),
     "resp-empty-bulk": resp("PING", ""),
     "resp-count-zero": b"*0\r\n",
@@ -139,6 +152,14 @@ def commands_seeds():
           send(0, b"ACQUIRE a TTL 10\r\nACQUIRE b TTL 20\r\n") + advance(0, 15) +
           send(0, b"IS_LOCKED a\r\nIS_LOCKED b\r\nEXTEND b 1 100\r\n") +
           bytes([0x0f]) + send(0, b"PTTL b\r\n"))
+    write("commands", "set-nx-waiters", bytes([0]) +
+          send(0, b"SET k v NX PX 1000\r\n") +
+          send(1, b"ACQUIRE k WAIT 5000\r\n") +
+          send(2, b"SET k w NX\r\nSET k over\r\nDEL k\r\n") +
+          send(1, b"GET k\r\n"))
+    write("commands", "maxmemory", bytes([0x80]) +
+          send(0, b"".join(b"SET k%d 0123456789\r\n" % i for i in range(8))) +
+          send(1, b"ACQUIRE big\r\nDEL k1\r\nACQUIRE big\r\n"))
     write("commands", "max-ttl", bytes([0x04]) +
           send(0, b"ACQUIRE a TTL FOREVER\r\nACQUIRE a TTL 999999\r\nACQUIRE a\r\n"))
 

@@ -7,7 +7,8 @@
  * (the client that grows the buffers past it gets -LIMIT and is closed;
  * STATS and the log say so; the accounting returns to 0), tcp_keepalive
  * (read on the daemon's own accepted socket), and the signals an operator
- * may send (SIGHUP, SIGUSR1, SIGUSR2 are ignored and logged; locks stay;
+ * may send (SIGHUP without a config file, SIGUSR1, SIGUSR2 are logged and
+ * change nothing; locks stay;
  * SIGTERM still stops it with 0).  Does not own: the waiting semantics of
  * big pipelines (test_waiting.c, waiter_big_pipeline_leaves) or the other
  * limits (test_limits.c).
@@ -244,8 +245,9 @@ START_TEST(test_tcp_keepalive)
 END_TEST
 
 /* SIGHUP, SIGUSR1 and SIGUSR2 used to kill the daemon (exit 129, state
- * left "running", every lock lost).  Now each is logged and ignored: the
- * daemon keeps serving, its connections and locks (a SESSION one too)
+ * left "running", every lock lost).  Now each is logged (SIGHUP reloads
+ * the config file, and there is none here: test_service.c has the reload)
+ * and the daemon keeps serving, its connections and locks (a SESSION one too)
  * stay, and SIGTERM still stops it cleanly with 0. */
 START_TEST(test_signals_ignored)
 {
@@ -253,9 +255,9 @@ START_TEST(test_signals_ignored)
         int sig;
         const char *line;
     } sigs[] = {
-        { SIGHUP, "SIGHUP ignored (no reload yet)" },
-        { SIGUSR1, "SIGUSR1 ignored (no reload yet)" },
-        { SIGUSR2, "SIGUSR2 ignored (no reload yet)" },
+        { SIGHUP, "SIGHUP: no config file to reload" },
+        { SIGUSR1, "SIGUSR1 ignored" },
+        { SIGUSR2, "SIGUSR2 ignored" },
     };
     srv_init();
     const char *const extra[] = { "--state_file", g_ts.state_path, NULL };

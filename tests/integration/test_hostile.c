@@ -300,18 +300,20 @@ START_TEST(test_huge_counts_and_lengths)
                   itest_escn(r, (size_t)n));
     free(b.p);
     /* Announced lengths past the bounds: refused before any buffering. */
-    r = hit("*1\r\n$65537\r\n", 12, "bulk over max_line", &n);
+    /* The longest bulk is max_value_len (1 MiB), a SET's value. */
+    r = hit("*1\r\n$1048577\r\n", 14, "bulk over max_value_len", &n);
     ck_assert_msg(strncmp(r, "-PROTO bulk length out of range", 31) == 0,
                   "%s", itest_escn(r, (size_t)n));
     r = hit("*1025\r\n", 7, "count over 1024", &n);
     ck_assert_msg(strncmp(r, "-PROTO multibulk count out of range", 35) == 0,
                   "%s", itest_escn(r, (size_t)n));
-    /* Four 64 KiB bulks: each legal, together over max_request (256 KiB). */
-    size_t one = 65536, total = 16 + 4 * (one + 16);
+    /* Two 1 MiB bulks: each legal, together over max_request (1.25 MiB:
+     * 4 x max_line + max_value_len). */
+    size_t one = 1048576, total = 16 + 2 * (one + 16);
     char *big = malloc(total);
     ck_assert_ptr_nonnull(big);
-    size_t off = (size_t)snprintf(big, total, "*5\r\n$4\r\nPING\r\n");
-    for (int i = 0; i < 4; i++) {
+    size_t off = (size_t)snprintf(big, total, "*3\r\n$4\r\nPING\r\n");
+    for (int i = 0; i < 2; i++) {
         off += (size_t)snprintf(big + off, total - off, "$%zu\r\n", one);
         memset(big + off, 'z', one);
         off += one;

@@ -511,7 +511,8 @@ struct proto_case {
     const char *reply;
 };
 
-/* With --max_line 1024 (so max_request is 4 x 1024).  The texts are
+/* With --max_line 1024, --max_value_len 1024 and --max_request 4096
+ * (4 x 1024, as max_line alone made it before values).  The texts are
  * proto/reader.c's. */
 static const struct proto_case proto_cases[] = {
     { "unbalanced quotes", "PING \"abc\r\n", 0,
@@ -617,7 +618,8 @@ static void proto_check(int holder, const char *what, const char *bytes,
 
 START_TEST(test_proto_errors)
 {
-    SRV_START("--max_line", "1024");
+    SRV_START("--max_line", "1024", "--max_value_len", "1024",
+              "--max_request", "4096");
     int holder = conn_new();
     tc_send(holder, "ACQUIRE held SESSION TTL FOREVER\r\n");
     long long t = READ_INT(holder);
@@ -647,7 +649,8 @@ END_TEST
 /* Requests before the broken one are answered; none after it runs. */
 START_TEST(test_proto_after_valid)
 {
-    SRV_START("--max_line", "1024");
+    SRV_START("--max_line", "1024", "--max_value_len", "1024",
+              "--max_request", "4096");
     int fd = conn_new();
     tc_send(fd, "PING\r\nACQUIRE v1\r\n*1\r\n$4\r\nPING\r\n*abc\r\n"
                 "ACQUIRE v2\r\n");

@@ -3,7 +3,9 @@
 # then build programs against the installed copy with nothing but
 # pkg-config, and run them.
 #
-# Owns: checking that the installed header, libraries (shared and static)
+# Owns: checking that make install puts the man page and the systemd unit
+# (its paths rewritten for PREFIX) in place, and that the installed header,
+# libraries (shared and static)
 # and cachify-client.pc are enough to build and run a program that uses the
 # sync API, waits, and the decorator (tests/scripts/install_check.c), that
 # every C snippet of docs/client.md compiles and links against the
@@ -40,9 +42,16 @@ plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
 
 for f in usr/include/cachify.h usr/lib/libcachify-client.a \
          usr/lib/libcachify-client.so usr/lib/libcachify-client.so.1 \
-         usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd; do
+         usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd \
+         usr/share/man/man8/cachifyd.8 usr/lib/systemd/system/cachifyd.service; do
     [ -e "$tmp/$f" ] || fail "$f was not installed"
 done
+# The unit names the installed paths of PREFIX=/usr, none of /usr/local.
+grep -q '^ExecStart=/usr/bin/cachifyd -c /usr/etc/cachifyd.conf ' \
+    "$tmp/usr/lib/systemd/system/cachifyd.service" ||
+    fail "the installed unit does not start /usr/bin/cachifyd with /usr/etc/cachifyd.conf"
+! grep -q /usr/local "$tmp/usr/lib/systemd/system/cachifyd.service" ||
+    fail "the installed unit still names /usr/local"
 grep -q '^prefix=/usr$' "$tmp/usr/lib/pkgconfig/cachify-client.pc" ||
     fail "cachify-client.pc does not say prefix=/usr"
 

@@ -12,30 +12,10 @@ import time
 
 import redis
 
+from lib.redis_client import check, connect, failures
+
 port = int(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def connect():
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=20)
-            r.ping()
-            return r
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-r = connect()
+r = connect(port)
 start_us = int(time.time() * 1e6)
 token = r.execute_command("ACQUIRE", "py:job", "TTL", 5000)
 check(isinstance(token, int) and token >= start_us - 5_000_000,
@@ -73,7 +53,7 @@ got = {}
 
 
 def waiter():
-    w = connect()
+    w = connect(port)
     got["token"] = w.execute_command("ACQUIRE", "py:w", "WAIT", 15000)
 
 

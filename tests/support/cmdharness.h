@@ -121,11 +121,13 @@ static inline int hx_start(struct hx *h)
     srv->clock = &h->clock;
     srv->maxclients = h->cfg.maxclients;
     srv->limits.max_line = (size_t)h->cfg.max_line;
+    srv->limits.max_bulk = (size_t)h->cfg.max_value_len;
     srv->limits.max_request = (size_t)h->cfg.max_request;
     srv->timer_armed_for = UINT64_MAX;
     srv->started_us = h->now_us;
     struct locktable_limits limits = { (size_t)h->cfg.max_locks,
-                                       (size_t)h->cfg.max_waiters };
+                                       (size_t)h->cfg.max_waiters,
+                                       (uint64_t)h->cfg.maxmemory };
     srv->base = event_base_new();
     srv->locks = locktable_new(&h->clock, &cmd_lock_events, &limits, seed);
     srv->expiry_timer = srv->base ? evtimer_new(srv->base, hx_noop_cb, NULL)

@@ -114,7 +114,10 @@ static int connect_port(int port)
     return fd;
 }
 
-int ts_start(struct test_server *ts, const char *const *extra)
+/* ts_start and ts_start_bare: defaults says whether the test's --bind,
+ * --port and --loglevel come first. */
+static int start(struct test_server *ts, const char *const *extra,
+                 int defaults)
 {
     const char *bin = getenv("CACHIFYD_BIN");
     const char *vg = getenv("CACHIFYD_VALGRIND");
@@ -133,12 +136,14 @@ int ts_start(struct test_server *ts, const char *const *extra)
         argv[n++] = "--errors-for-leak-kinds=definite,indirect,possible";
     }
     argv[n++] = bin;
-    argv[n++] = "--bind";
-    argv[n++] = "127.0.0.1";
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--loglevel";
-    argv[n++] = "debug";
+    if (defaults) {
+        argv[n++] = "--bind";
+        argv[n++] = "127.0.0.1";
+        argv[n++] = "--port";
+        argv[n++] = port;
+        argv[n++] = "--loglevel";
+        argv[n++] = "debug";
+    }
     for (size_t i = 0; extra && extra[i] && n < TS_MAX_ARGS - 1; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
@@ -174,6 +179,16 @@ int ts_start(struct test_server *ts, const char *const *extra)
     }
     ts_kill9(ts);
     return -1;
+}
+
+int ts_start(struct test_server *ts, const char *const *extra)
+{
+    return start(ts, extra, 1);
+}
+
+int ts_start_bare(struct test_server *ts, const char *const *extra)
+{
+    return start(ts, extra, 0);
 }
 
 int ts_start_new(struct test_server *ts, const char *const *extra)

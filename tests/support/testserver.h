@@ -41,6 +41,11 @@ int ts_init(struct test_server *ts);
  * not answer in time. */
 int ts_start(struct test_server *ts, const char *const *extra);
 
+/* ts_start without its own arguments: extra alone (a -c FILE, say, that
+ * sets bind 127.0.0.1 and port ts->port itself, so that the file decides
+ * every key, loglevel included). */
+int ts_start_bare(struct test_server *ts, const char *const *extra);
+
 /* ts_init + ts_start. */
 int ts_start_new(struct test_server *ts, const char *const *extra);
 

@@ -107,6 +107,8 @@ static long long get(const struct cachify_config *c, const char *name)
     if (strcmp(name, "max_request") == 0) return c->max_request;
     if (strcmp(name, "max_waiters") == 0) return c->max_waiters;
     if (strcmp(name, "max_locks") == 0) return c->max_locks;
+    if (strcmp(name, "max_value_len") == 0) return c->max_value_len;
+    if (strcmp(name, "maxmemory") == 0) return c->maxmemory;
     if (strcmp(name, "client_output_limit") == 0) return c->client_output_limit;
     if (strcmp(name, "client_buffer_budget") == 0) return c->client_buffer_budget;
     if (strcmp(name, "tcp_keepalive") == 0) return c->tcp_keepalive;
@@ -132,6 +134,8 @@ static const struct int_key {
     { "max_request", 0, 1LL << 30, 0 },
     { "max_waiters", 0, 1LL << 30, 10000 },
     { "max_locks", 0, TB, 0 },
+    { "max_value_len", 0, 512LL << 20, 1048576 },
+    { "maxmemory", 0, 1LL << 50, 0 },
     { "client_output_limit", 1024, TB, 67108864 },
     { "client_buffer_budget", 0, TB, 1073741824 },
     { "tcp_keepalive", 0, 1000000, 300 },
@@ -147,7 +151,8 @@ static const char *const all_keys[] = {
     "state_file", "recovery_delay_ms", "protected_mode", "timeout",
     "request_timeout", "client_stall_timeout", "requirepass_file",
     "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
-    "long_lease_ms",
+    "long_lease_ms", "max_value_len", "maxmemory", "metrics_port",
+    "metrics_bind", "syslog", "syslog_ident",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -198,7 +203,7 @@ START_TEST(test_no_args_derives)
     ck_assert_int_eq(args(&c, &act, err, NULL), 0);
     ck_assert_int_eq(act, CONFIG_RUN);
     ck_assert_ptr_null(c.config_file); /* no -c, no file read */
-    ck_assert_int_eq(c.max_request, 4 * 65536);
+    ck_assert_int_eq(c.max_request, 4 * 65536 + 1048576); /* + a value */
     ck_assert_int_eq(c.recovery_delay_ms, 0);
     ck_assert_int_eq(c.port, 7379);
     config_free(&c);
@@ -885,18 +890,30 @@ START_TEST(test_cross_checks)
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", NULL), 0);
-    ck_assert_int_eq(c.max_request, 400);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100",
+                          "--max_value_len", "50", NULL), 0);
+    ck_assert_int_eq(c.max_request, 450);
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_request", "101", NULL), -1);
-    ck_assert_str_eq(err, "max_request (101) is smaller than max_line + 2 (102)");
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "0", "--max_request", "101", NULL), -1);
+    ck_assert_str_eq(err, "max_request (101) is smaller than the longest bulk "
+                     "+ 2 (102: max_line 100, max_value_len 0)");
     config_free(&c);
 
     config_defaults(&c);
-    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_request", "102", NULL), 0);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "0", "--max_request", "102", NULL), 0);
     ck_assert_int_eq(c.max_request, 102);
+    config_free(&c);
+
+    /* A value may be longer than a line: then it is the longest bulk. */
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--max_line", "100", "--max_value_len",
+                          "1000", "--max_request", "1001", NULL), -1);
+    ck_assert_str_eq(err, "max_request (1001) is smaller than the longest bulk "
+                     "+ 2 (1002: max_line 100, max_value_len 1000)");
     config_free(&c);
 
     config_defaults(&c);
@@ -912,7 +929,7 @@ START_TEST(test_cross_checks)
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
     ck_assert_int_eq(c.recovery_delay_ms, 777);
-    ck_assert_int_eq(c.max_request, 262144);
+    ck_assert_int_eq(c.max_request, 262144 + 1048576);
     c.max_ttl_ms = 776;
     ck_assert_int_eq(config_check(&c, err, ERRLEN), -1);
     ck_assert_str_eq(err, "default_ttl_ms (777) is larger than max_ttl_ms (776)");
@@ -999,7 +1016,7 @@ START_TEST(test_shipped_conf)
     ck_assert_str_eq(c.unixsocket, "");
     ck_assert_int_eq(c.maxclients, 10000);
     ck_assert_int_eq(c.default_ttl_ms, 30000);
-    ck_assert_int_eq(c.max_request, 262144);
+    ck_assert_int_eq(c.max_request, 262144 + 1048576);
     ck_assert_int_eq(c.recovery_delay_ms, 0);
     ck_assert_int_eq(c.long_lease_ms, 60000);
     ck_assert_int_eq(c.loglevel, LOG_INFO);
@@ -1018,6 +1035,105 @@ START_TEST(test_shipped_conf)
     fclose(f);
     for (i = 0; i < N_ALL_KEYS; i++)
         ck_assert_msg(seen[i], "cachifyd.conf does not list %s", all_keys[i]);
+}
+END_TEST
+
+/* --test-config (and -t) asks for the whole check and nothing else. */
+START_TEST(test_test_config_action)
+{
+    struct cachify_config c;
+    enum config_action act;
+    char err[ERRLEN];
+    char *good[] = { "cachifyd", "--test-config", "-c", "cachifyd.conf", NULL };
+    char *short_[] = { "cachifyd", "-c", "cachifyd.conf", "-t", NULL };
+    char *bad[] = { "cachifyd", "-t", "--max_ttl_ms", "10", NULL };
+
+    config_defaults(&c);
+    ck_assert_msg(config_parse_args(&c, 4, good, &act, err, ERRLEN) == 0, "%s", err);
+    ck_assert_int_eq(act, CONFIG_TEST);
+    config_free(&c);
+    config_defaults(&c);
+    ck_assert_msg(config_parse_args(&c, 4, short_, &act, err, ERRLEN) == 0, "%s", err);
+    ck_assert_int_eq(act, CONFIG_TEST);
+    config_free(&c);
+    /* The cross-key checks run too: default_ttl_ms 30000 > max_ttl_ms. */
+    config_defaults(&c);
+    ck_assert_int_eq(config_parse_args(&c, 4, bad, &act, err, ERRLEN), -1);
+    ck_assert_str_eq(err, "default_ttl_ms (30000) is larger than max_ttl_ms (10)");
+    config_free(&c);
+}
+END_TEST
+
+/* metrics_bind takes exactly one numeric address; the other new keys keep
+ * the table's bounds. */
+START_TEST(test_service_keys)
+{
+    struct cachify_config c;
+    char err[ERRLEN];
+    static const struct { const char *key, *value, *why; } bad[] = {
+        { "metrics_bind", "127.0.0.1 ::1", "x:1: metrics_bind: expected one numeric IPv4 or IPv6 address" },
+        { "metrics_bind", "", "x:1: metrics_bind: expected one numeric IPv4 or IPv6 address" },
+        { "metrics_bind", "localhost", "x:1: metrics_bind: 'localhost' is not a numeric IPv4 or IPv6 address" },
+        { "metrics_port", "65536", NULL },
+        { "metrics_port", "-1", NULL },
+        { "syslog", "maybe", "x:1: syslog: 'maybe' is not yes or no" },
+        { "syslog_ident", "12345678901234567890123456789012345678901234567890123456789012345", NULL },
+    };
+
+    config_defaults(&c);
+    ck_assert_int_eq(c.metrics_port, 0);
+    ck_assert_str_eq(c.metrics_bind, "127.0.0.1");
+    ck_assert_int_eq(c.syslog, 0);
+    ck_assert_str_eq(c.syslog_ident, "cachifyd");
+    ck_assert_int_eq(config_set(&c, "metrics_bind", " ::1 ", "x:1", err, ERRLEN), 0);
+    ck_assert_str_eq(c.metrics_bind, "::1");
+    ck_assert_int_eq(config_set(&c, "metrics_port", "9100", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(c.metrics_port, 9100);
+    ck_assert_int_eq(config_set(&c, "syslog", "yes", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(c.syslog, 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(config_set(&c, bad[i].key, bad[i].value, "x:1", err, ERRLEN), -1);
+        if (bad[i].why != NULL)
+            ck_assert_str_eq(err, bad[i].why);
+    }
+    ck_assert_str_eq(c.metrics_bind, "::1"); /* a bad value changes nothing */
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&c, "metrics_port", "7379", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_check(&c, err, ERRLEN), -1);
+    ck_assert_str_eq(err, "metrics_port (7379) is the lock service's port too");
+    config_free(&c);
+}
+END_TEST
+
+/* The key list reload.c walks: every key, in the table's order, and
+ * config_key_differs sees exactly the keys that differ. */
+START_TEST(test_key_list)
+{
+    struct cachify_config a, b;
+    char err[ERRLEN];
+    size_t i, n = config_key_count();
+
+    ck_assert_uint_eq(n, N_ALL_KEYS);
+    ck_assert_ptr_null(config_key_name(n));
+    config_defaults(&a);
+    config_defaults(&b);
+    ck_assert_int_eq(config_set(&b, "loglevel", "debug", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&b, "requirepass", "pw", "x:1", err, ERRLEN), 0);
+    ck_assert_int_eq(config_set(&b, "max_locks", "7", "x:1", err, ERRLEN), 0);
+    for (i = 0; i < n; i++) {
+        const char *name = config_key_name(i);
+        int want = strcmp(name, "loglevel") == 0 ||
+                   strcmp(name, "requirepass") == 0 ||
+                   strcmp(name, "max_locks") == 0;
+        size_t j = 0;
+        while (j < N_ALL_KEYS && strcmp(all_keys[j], name) != 0)
+            j++;
+        ck_assert_msg(j < N_ALL_KEYS, "key %s is not in all_keys", name);
+        ck_assert_msg(config_key_differs(&a, &b, i) == want, "%s", name);
+        ck_assert_int_eq(config_key_differs(&a, &a, i), 0);
+    }
+    config_free(&a);
+    config_free(&b);
 }
 END_TEST
 
@@ -1051,6 +1167,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_where);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_test_config_action);
+    tcase_add_test(tc, test_service_keys);
+    tcase_add_test(tc, test_key_list);
     suite_add_tcase(s, tc);
     return s;
 }

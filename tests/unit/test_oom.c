@@ -25,6 +25,7 @@
 #include <string.h>
 
 #define HX_FAIL(...) ck_abort_msg(__VA_ARGS__)
+#include "daemon/cmd_compat.h"
 #include "tests/support/cmdharness.h"
 
 /* One step of the session: client, bytes (NULL: advance the clock by ms;
@@ -54,6 +55,12 @@ static const struct step session[] = {
     { 1, "", 0 },      /* client 1 closes: c goes to client 3 */
     { 3, "IS_LOCKED c\r\nRELEASE c\r\nFROB\r\n", 0 },
     { 1, "PING again\r\n", 0 },
+    /* The Redis commands' allocations: values, a SET ... GET's copy of
+     * the old value, client names, INFO's text. */
+    { 3, "SET v1 hello NX PX 5000\r\nSET v1 bye GET\r\n"
+         "CLIENT SETNAME me\r\nHELLO 2 SETNAME you\r\n", 0 },
+    { 3, "MGET v1 nope\r\nGETDEL v1\r\nINFO keyspace\r\n"
+         "SETEX v2 5 x\r\nEXPIRE v2 50\r\nCLIENT GETNAME\r\n", 0 },
     { 2, "QUIT\r\n", 0 },
 };
 #define NSTEPS (sizeof(session) / sizeof(session[0]))
@@ -219,8 +226,15 @@ START_TEST(test_healthy_session)
     ck_assert_ptr_nonnull(strstr(base.trace[2], "$\n"));       /* PING msg */
     ck_assert_ptr_nonnull(strstr(base.trace[3], "-TIMEOUT c is already locked!\n"));
     ck_assert_ptr_nonnull(strstr(base.trace[3], "-ERR unknown command 'FROB'\n"));
-    ck_assert_ptr_nonnull(strstr(base.trace[1], "*14\n"));     /* HELP */
+    char help[32];
+    snprintf(help, sizeof(help), "*%zu\n", commands_count());
+    ck_assert_ptr_nonnull(strstr(base.trace[1], help));        /* HELP */
     ck_assert_uint_eq(base.drops[2], 1);                       /* QUIT */
+    /* The Redis steps, one reply each (the trace shows each reply's type:
+     * SET NX, SET GET, CLIENT SETNAME, HELLO, MGET, GETDEL, INFO, SETEX,
+     * EXPIRE, CLIENT GETNAME). */
+    ck_assert_ptr_nonnull(strstr(base.trace[3],
+                                 "+OK\n$\n+OK\n*14\n*2\n$\n$\n+OK\n:1\n$\n"));
     outcome_free(&base);
 }
 END_TEST

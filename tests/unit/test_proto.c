@@ -20,11 +20,11 @@
 #include "proto/encode.h"
 
 /* Tight limits make the bounds reachable with short literals. */
-static const struct proto_limits LIM_SMALL = {16, 64};
+static const struct proto_limits LIM_SMALL = {16, 0, 64};
 /* Room for one 9-byte bulk and the start of another. */
-static const struct proto_limits LIM_TINY = {16, 20};
+static const struct proto_limits LIM_TINY = {16, 0, 20};
 /* The daemon's defaults: 64 KiB lines, 1 MiB requests. */
-static const struct proto_limits LIM_DEFAULT = {65536, 1048576};
+static const struct proto_limits LIM_DEFAULT = {65536, 0, 1048576};
 
 /* ck_assert records a checkpoint on every call, which dominated the byte by
  * byte loops (and made valgrind runs crawl); REQUIRE calls into Check only
@@ -463,7 +463,7 @@ END_TEST
 
 START_TEST(resp_request_too_large)
 {
-    static const struct proto_limits exact = {16, 25};
+    static const struct proto_limits exact = {16, 0, 25};
     size_t n;
     char *in = repeat("$0\r\n\r\n", 200, "", &n);
 
@@ -480,9 +480,9 @@ START_TEST(resp_request_too_large)
     TR(&exact, "*2\r\n$9\r\n012345678\r\n$0\r\n\r\nPING\r\n",
        "2[9:012345678 0:]1[4:PING]");
     /* max_request below max_line + 2 is raised to it. */
-    TR(&((struct proto_limits){16, 4}), "0123456789abcdef\r\n",
+    TR(&((struct proto_limits){16, 0, 4}), "0123456789abcdef\r\n",
        "1[16:0123456789abcdef]");
-    TR(&((struct proto_limits){16, 4}), "*1\r\n$10\r\n0123456789\r\n",
+    TR(&((struct proto_limits){16, 0, 4}), "*1\r\n$10\r\n0123456789\r\n",
        "E(request too large (max 18 bytes))");
 }
 END_TEST
@@ -654,7 +654,7 @@ END_TEST
 
 START_TEST(buffer_shrinks_when_idle)
 {
-    static const struct proto_limits lim = {200000, 400000};
+    static const struct proto_limits lim = {200000, 0, 400000};
     const size_t bulk = 100000;
     char *in = malloc(bulk + 64);
     int hl = snprintf(in, 64, "*2\r\n$3\r\nSET\r\n$%zu\r\n", bulk);
