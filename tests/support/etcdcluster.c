@@ -34,7 +34,7 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Signal path: only async-signal-safe calls (kill). */
+/* Signal path: only async-signal-safe calls (kill, getpid). */
 static void kill_all_members(void)
 {
     for (int c = 0; c < EC_MAX; c++) {
@@ -48,9 +48,26 @@ static void kill_all_members(void)
     }
 }
 
+/* Signal path: the members killed, then their directories removed by an
+ * rm of our own (fork, exec and waitpid are async-signal-safe; nftw is
+ * not), then the signal's own end. */
 static void on_signal(int sig)
 {
     kill_all_members();
+    for (int c = 0; c < EC_MAX; c++) {
+        struct etcd_cluster *ec = g_clusters[c];
+        pid_t pid;
+
+        if (ec == NULL || ec->owner != getpid() || ec->dir[0] == '\0')
+            continue;
+        pid = fork();
+        if (pid == 0) {
+            execl("/bin/rm", "rm", "-rf", ec->dir, (char *)NULL);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
