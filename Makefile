@@ -4,12 +4,14 @@
 #          run, test,
 #          check-suites (unit, integration, script-tests, fuzz-replay),
 #          valgrind, one suite (build/tests/test_NAME.run), install, fuzz,
+#          bench-backends (cachifyd against etcd, docs/scaling.md),
 #          bench, clean.
 # Knobs:   SANITIZE=address,undefined (objects go to build/sanitize/),
 #          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
 #          TEST_JOBS=2 (suites make test runs at once),
 #          V=1 is not needed (commands echo).
-# Dependencies come from pkg-config: libevent, jansson, check (tests only).
+# Dependencies come from pkg-config: libevent, jansson, check (tests only);
+# the etcd:// tests and bench-backends run Debian's etcd-server.
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -68,7 +70,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
 CLIENT_SO  := $(BUILD)/libcachify-client.so.$(CLIENT_VERSION)
-CLIENT_LIBS := $(EVENT_LIBS) $(EVENT_PTHREADS_LIBS) -pthread
+CLIENT_LIBS := $(EVENT_LIBS) $(EVENT_PTHREADS_LIBS) $(JANSSON_LIBS) -pthread
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 PC_FILE    := $(BUILD)/cachify-client.pc
@@ -83,7 +85,7 @@ LOCK_TOOL  := $(BUILD)/cachify-lock
 TEST_ENV := CK_DEFAULT_TIMEOUT=120 CACHIFYD_BIN=$(abspath $(DAEMON))
 
 .PHONY: all run test check-suites unit integration script-tests valgrind deps install \
-        clean fuzz fuzz-replay bench client examples tools
+        clean fuzz fuzz-replay bench bench-backends client examples tools
 
 all: $(DAEMON) client examples tools
 
@@ -182,9 +184,12 @@ RUN_SUITE = sh scripts/run-suite.sh \
     $(if $(filter $(ALONE_SUITES),$(basename $(notdir $@))),--alone,--shared) $(SUITE_LOCK)
 SCRIPT_TESTS := $(wildcard tests/scripts/*.sh)
 
+# Suites that start no daemon (only an etcd cluster) have nothing for the
+# valgrind pass, which runs the daemon under valgrind: it skips them.
+ETCD_ONLY_SUITES := test_client_etcd test_etcd_failover
 UNIT_RUNS   := $(UNIT_BIN:=.run)
 ITEST_RUNS  := $(ITEST_BIN:=.run)
-VG_RUNS     := $(ITEST_BIN:=.vgrun)
+VG_RUNS     := $(filter-out $(foreach t,$(ETCD_ONLY_SUITES),%/$(t).vgrun),$(ITEST_BIN:=.vgrun))
 SCRIPT_RUNS := $(patsubst tests/scripts/%.sh,$(BUILD)/tests/scripts/%.run,$(SCRIPT_TESTS))
 
 .PHONY: $(UNIT_RUNS) $(ITEST_RUNS) $(VG_RUNS) $(SCRIPT_RUNS)
@@ -216,7 +221,10 @@ $(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) 
 # The slowest suites come first, so that under -j2 the long ones start
 # early instead of ending last alone.  Slowest first as measured on 2 cores
 # (under valgrind: test_restart ~63 s, test_bounds ~35 s, test_waiting
-# ~30 s, test_examples ~26 s, test_client_sync ~22 s; the rest less).
+# ~30 s, test_examples ~26 s, test_client_sync ~22 s; the rest less).  The
+# etcd cases added about 30 s to test_examples and 10 s each to the client
+# suites (plain runs, measured alone); test_etcd_failover and
+# test_client_etcd take about 15 s.
 SLOW_SUITES := test_restart test_bounds test_waiting test_examples test_client_sync
 SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) \
              $(filter-out $(foreach t,$(SLOW_SUITES),%/$(t).run %/$(t).vgrun),$(1))
@@ -346,8 +354,18 @@ fuzz: $(FUZZ_BIN)
 
 # Side-by-side benchmark against redis-server (see bench/README or
 # docs/performance.md).  Not part of `make test`.
-bench: deps $(DAEMON)
+bench: deps $(DAEMON) $(BUILD)/bench/backend_bench
 	sh bench/run.sh
+	sh bench/backends.sh
+
+# The client library on cachifyd against etcd (docs/scaling.md); also the
+# last part of `make bench`.
+bench-backends: deps $(DAEMON) $(BUILD)/bench/backend_bench
+	sh bench/backends.sh
+
+$(BUILD)/bench/backend_bench: $(BUILD)/bench/backend_bench.o $(CLIENT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
 clean:
 	rm -rf build

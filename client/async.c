@@ -144,6 +144,14 @@ void async_finish(struct areq *r, int status, long long value,
     done_push(r);
 }
 
+void async_finish_locked(struct areq *r, int status)
+{
+    struct wire_result res;
+
+    wire_locked(&res, status, r->key + r->ac->prefixlen);
+    async_finish(r, status, 0, "%s%s%s", res.head, res.text, res.tail);
+}
+
 void async_finish_token(struct areq *r, int status, uint64_t token,
                         const char *msg)
 {
@@ -178,6 +186,8 @@ static void async_destroy(struct cachify_async *ac)
     ac->done_count = 0;
     if (ac->backend == AB_NET)
         anet_shutdown(ac, &tail);
+    else if (ac->backend == AB_ETCD)
+        aetcd_shutdown(ac, &tail);
     else
         amem_shutdown(ac, &tail);
     adeco_detach_all(ac);
@@ -278,7 +288,9 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         free(ac);
         return rc;
     }
-    ac->backend = ac->url.kind == CACHIFY_URL_MEM ? AB_MEM : AB_NET;
+    ac->backend = ac->url.kind == CACHIFY_URL_MEM    ? AB_MEM
+                  : ac->url.kind == CACHIFY_URL_ETCD ? AB_ETCD
+                                                     : AB_NET;
     ac->connect_timeout_ms = wo.connect_timeout_ms;
     ac->io_timeout_ms = wo.io_timeout_ms;
     ac->default_exp_ms = wo.default_exp_ms;
@@ -294,6 +306,10 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         if (rc != CACHIFY_OK)
             say(err, errlen, "cannot set up the embedded store: %s",
                 cachify_status_name(rc));
+    } else if (ac->backend == AB_ETCD) {
+        rc = aetcd_open(ac);
+        if (rc != CACHIFY_OK)
+            say(err, errlen, "out of memory");
     }
     if (rc != CACHIFY_OK) {
         async_destroy(ac); /* nothing is pending: no callback runs */
@@ -324,7 +340,9 @@ static int submit(struct cachify_async *ac, struct areq *r)
     int rc;
 
     r->seq = ++ac->seq;
-    rc = ac->backend == AB_NET ? anet_submit(ac, r) : amem_submit(ac, r);
+    rc = ac->backend == AB_NET    ? anet_submit(ac, r)
+         : ac->backend == AB_ETCD ? aetcd_submit(ac, r)
+                                  : amem_submit(ac, r);
     if (rc != CACHIFY_OK)
         async_req_free(r);
     return rc;

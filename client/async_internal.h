@@ -9,7 +9,8 @@
  *   async_net.c  the cachifyd backend: connections on bufferevents,
  *                matching replies to requests, timeouts;
  *   async_mem.c  the "mem:" backend: the embedded store, and the hand-over
- *                of completions from the store's threads to the loop thread.
+ *                of completions from the store's threads to the loop thread;
+ *   async_etcd.c the "etcd://" backend: client/etcd.c on the handle's base.
  * Does not own: the bytes of requests, the checks of arguments and the
  * meaning of replies (client/wire.c, shared with the sync API), URL
  * parsing (client/url.c) or the decorator runtime (async_deco.c, which
@@ -33,6 +34,7 @@
 
 struct event;
 struct evdns_base;
+struct etcd;
 struct aconn;
 struct cachify_async_call;
 
@@ -73,7 +75,7 @@ struct areq {
     char msgbuf[AREQ_MSG_INLINE];
 };
 
-enum async_backend { AB_NET, AB_MEM };
+enum async_backend { AB_NET, AB_MEM, AB_ETCD };
 
 struct cachify_async {
     struct event_base *base;
@@ -116,6 +118,9 @@ struct cachify_async {
     struct areq *mq_head, *mq_tail; /* mq_lock: finished, not yet seen */
     int wake_fd;                 /* eventfd the store's threads write */
     struct event *wake_ev;
+
+    /* AB_ETCD (async_etcd.c) */
+    struct etcd *etcd;
 };
 
 /* ---- async.c ---- */
@@ -129,6 +134,10 @@ uint64_t async_now_us(void);
 __attribute__((format(printf, 4, 5)))
 void async_finish(struct areq *r, int status, long long value,
                   const char *fmt, ...);
+
+/* Finishes r as CACHIFY_LOCKED or CACHIFY_TIMEOUT with "<key> is already
+ * locked!", the key as the caller gave it (worded by wire.c). */
+void async_finish_locked(struct areq *r, int status);
 
 /* The same for a finished acquire. */
 void async_finish_token(struct areq *r, int status, uint64_t token,
@@ -165,6 +174,18 @@ int amem_submit(struct cachify_async *ac, struct areq *r);
 /* Ends the session (its SESSION locks are released, its waits cancelled)
  * and appends the unanswered waits to *tail. */
 void amem_shutdown(struct cachify_async *ac, struct areq ***tail);
+
+/* ---- async_etcd.c ---- */
+
+/* Sets up the etcd backend of ac: CACHIFY_OK or CACHIFY_ERR_NOMEM. */
+int aetcd_open(struct cachify_async *ac);
+
+/* Starts r on the cluster; as amem_submit. */
+int aetcd_submit(struct cachify_async *ac, struct areq *r);
+
+/* Drops every request under way (appended to *tail), revokes the handle's
+ * SESSION leases (blocking, at most the io timeout), frees the backend. */
+void aetcd_shutdown(struct cachify_async *ac, struct areq ***tail);
 
 /* ---- async_deco.c ---- */
 

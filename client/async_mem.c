@@ -26,16 +26,6 @@
 
 #include "client/embedded.h"
 
-/* "<key> is already locked!" with the key as the caller gave it (no
- * prefix), worded by wire.c as for every backend. */
-static void finish_locked(struct areq *r, int status)
-{
-    struct wire_result res;
-
-    wire_locked(&res, status, r->key + r->ac->prefixlen);
-    async_finish(r, status, 0, "%s%s%s", res.head, res.text, res.tail);
-}
-
 static void finish_acquire(struct areq *r, int status, uint64_t token)
 {
     switch (status) {
@@ -44,7 +34,7 @@ static void finish_acquire(struct areq *r, int status, uint64_t token)
         break;
     case CACHIFY_LOCKED:
     case CACHIFY_TIMEOUT:
-        finish_locked(r, status);
+        async_finish_locked(r, status);
         break;
     case CACHIFY_ERR_NOMEM:
         async_finish(r, status, 0, "out of memory");

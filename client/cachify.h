@@ -14,6 +14,10 @@
  *   mem:  (or NULL or "")                the embedded backend: one
  *        process-wide, thread-safe lock table built from cachifyd's own
  *        lock engine, shared by every handle opened on "mem:"
+ *   etcd://[user:password@]host[:port][,host[:port]...][/?prefix=P]
+ *        an etcd cluster (port 2379) through its v3 JSON gateway: the
+ *        same calls and messages; lifetimes in whole seconds, 2 s at least
+ *        (docs/client.md, "The etcd backend")
  *
  * Lock semantics follow py-cachify 3.x `lock(key, nowait=True, timeout=None,
  * exp=30 s)`: a failed attempt is CACHIFY_LOCKED (or CACHIFY_TIMEOUT after a

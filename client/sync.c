@@ -1,13 +1,14 @@
 /* client/sync.c - the sync API of cachify.h: handles, the lock calls over
  * cachifyd or the embedded store, and the error model.
  *
- * Owns: struct cachify (the URL, options, prefix, one connection or one
- * embedded session, the error message of the last failed call), and the
+ * Owns: struct cachify (the URL, options, prefix, one connection, one
+ * embedded session or one etcd backend, the error message of the last
+ * failed call), and the
  * order of a call: check, connect when needed, send, read, keep the
  * message.  Does not own: the socket (sync_net.c), the bytes of requests,
  * the checks of arguments and the meaning of replies (wire.c, shared with
  * the async API), reply parsing (proto/resp.c), the embedded store
- * (embedded.c), URLs (url.c), guards and decorators (scoped.c).
+ * (embedded.c), etcd (sync_etcd.c over etcd.c), URLs (url.c), guards and decorators (scoped.c).
  *
  * Error model (cachify.h): every call first clears the message, so errors
  * are never sticky (hiredis #1112).  An I/O or protocol error closes the
@@ -34,6 +35,7 @@
 
 #include "client/embedded.h"
 #include "client/sync_internal.h"
+#include "client/sync_etcd.h"
 #include "client/sync_net.h"
 #include "client/url.h"
 #include "client/wire.h"
@@ -52,6 +54,7 @@ struct cachify {
     int pycachify_keys;     /* decorated keys take py-cachify's suffixes */
     struct sconn conn;      /* TCP and UNIX */
     struct mem_session *mem;/* "mem:" */
+    struct setcd *etcd;     /* "etcd://" */
     char *err;              /* message of the last failed call, "" */
     size_t errcap;
     char *key;              /* scratch: prefix + key of the current call */
@@ -245,11 +248,30 @@ static int ready_conn(struct cachify *c)
     return c->conn.fd >= 0 ? CACHIFY_OK : connect_server(c);
 }
 
-/* Runs q on a ready connection; as exchange. */
+/* Runs q on the etcd backend; as exchange. */
+static int etcd_command(struct cachify *c, const struct wire_req *q,
+                        const char *key, long long *value)
+{
+    char msg[256];
+    int rc = setcd_call(c->etcd, q->op, q->key, q->keylen, &q->lock, q->token,
+                        q->ms, value, msg, sizeof msg);
+
+    if (rc == CACHIFY_LOCKED || rc == CACHIFY_TIMEOUT)
+        return locked_err(c, rc, key);
+    if (rc != CACHIFY_OK)
+        return cachify_impl_set_err(c, rc, "%s", msg);
+    return rc;
+}
+
+/* Runs q on a ready connection (or on etcd); as exchange. */
 static int command(struct cachify *c, const struct wire_req *q,
                    const char *key, long long *value)
 {
-    int rc = ready_conn(c);
+    int rc;
+
+    if (c->etcd != NULL)
+        return etcd_command(c, q, key, value);
+    rc = ready_conn(c);
 
     return rc != CACHIFY_OK ? rc : exchange(c, q, key, value);
 }
@@ -299,6 +321,15 @@ int cachify_open(struct cachify **out, const char *url,
             if (c->mem == NULL)
                 rc = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
                                           "out of memory");
+        } else if (c->url.kind == CACHIFY_URL_ETCD) {
+            /* A first call, so a cluster that is not there or a wrong
+             * password is reported here, as for cachifyd. */
+            struct wire_req q = {.op = WIRE_PING};
+
+            rc = setcd_open(&c->etcd, &c->url, c->io_timeout_ms, c->err,
+                            c->errcap);
+            if (rc == CACHIFY_OK)
+                rc = command(c, &q, NULL, NULL);
         } else {
             rc = connect_server(c);
         }
@@ -319,6 +350,7 @@ void cachify_close(struct cachify *c)
         return;
     sconn_close(&c->conn);
     mem_session_free(c->mem);
+    setcd_close(c->etcd);
     free(c->prefix);
     free(c->key);
     free(c->err);

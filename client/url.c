@@ -1,7 +1,8 @@
 /* client/url.c - parsing cachify://, unix:// and mem: URLs (implements
  * client/url.h).
  *
- * Owns: the URL grammar and its error messages.  Does no I/O and no
+ * Owns: the URL grammar (cachify://, unix://, mem: and etcd://) and its
+ * error messages.  Does no I/O and no
  * allocation.  Strict on purpose: anything it does not understand (a query
  * string, a user name, a path after host:port, a port out of range) is an
  * error that says what was wrong, rather than a guess that connects
@@ -16,6 +17,7 @@
 #include "client/wire.h"
 
 #define DEFAULT_PORT 7379
+#define DEFAULT_ETCD_PORT 2379
 
 /* Copies s[0..n) into dst[cap] with a NUL.  0, or -1 when it does not fit. */
 static int copy_n(char *dst, size_t cap, const char *s, size_t n)
@@ -77,12 +79,67 @@ static int ipv6_chars_ok(const char *s, size_t n)
     return n > 0 && memchr(s, ':', n) != NULL;
 }
 
+/* Parses one host[:port] from hp[0..end) (host a name, an IPv4 address or
+ * an IPv6 one in brackets) into host[CACHIFY_URL_HOST_MAX + 1] and *port
+ * (dflt when none is given).  url is for messages. */
+static int parse_hostport(const char *url, const char *hp, const char *end,
+                          int dflt, char *host, int *port, char *err,
+                          size_t errlen)
+{
+    const char *colon;
+    size_t n;
+
+    if (hp == end)
+        return wire_refuse(err, errlen, "bad URL \"%s\": no host", url);
+    if (*hp == '[') {
+        const char *close = memchr(hp, ']', (size_t)(end - hp));
+
+        if (close == NULL)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": '[' without ']'", url);
+        n = (size_t)(close - hp - 1);
+        if (!ipv6_chars_ok(hp + 1, n))
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": not an IPv6 address in "
+                               "brackets", url);
+        if (close + 1 < end && close[1] != ':')
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": junk after ']'", url);
+        if (copy_n(host, CACHIFY_URL_HOST_MAX + 1, hp + 1, n) != 0)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": host too long", url);
+        colon = close + 1 < end ? close + 1 : NULL;
+    } else {
+        colon = memchr(hp, ':', (size_t)(end - hp));
+        n = (size_t)((colon ? colon : end) - hp);
+        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": write an IPv6 address in "
+                               "brackets, as cachify://[::1]:7379", url);
+        if (n == 0 || !host_chars_ok(hp, n))
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": bad host name", url);
+        if (copy_n(host, CACHIFY_URL_HOST_MAX + 1, hp, n) != 0)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": host too long", url);
+    }
+    *port = dflt;
+    if (colon != NULL) {
+        *port = parse_port(colon + 1, (size_t)(end - colon - 1));
+        if (*port < 0)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": port must be a number from "
+                               "1 to 65535", url);
+    }
+    return CACHIFY_OK;
+}
+
 /* Parses the part after "cachify://". */
 static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
                      char *err, size_t errlen)
 {
-    const char *at = strrchr(s, '@'), *hp, *end, *colon = NULL;
-    size_t n;
+    const char *at = strrchr(s, '@'), *hp, *end;
+    int rc;
 
     if (at != NULL) {
         if (s[0] != ':')
@@ -106,49 +163,93 @@ static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
         return wire_refuse(err, errlen,
                            "bad URL \"%s\": nothing may follow host:port",
                            url);
-    if (hp == end)
-        return wire_refuse(err, errlen, "bad URL \"%s\": no host", url);
-    if (*hp == '[') {
-        const char *close = memchr(hp, ']', (size_t)(end - hp));
+    rc = parse_hostport(url, hp, end, DEFAULT_PORT, out->host, &out->port,
+                        err, errlen);
+    if (rc == CACHIFY_OK)
+        out->kind = CACHIFY_URL_TCP;
+    return rc;
+}
 
-        if (close == NULL)
+/* Parses the query of an etcd:// URL, q[0..n) after the '?': only
+ * "prefix=P" (P taken literally, "" allowed: the whole key space). */
+static int parse_etcd_query(const char *url, const char *q, size_t n,
+                            struct cachify_url *out, char *err, size_t errlen)
+{
+    if (n < 7 || memcmp(q, "prefix=", 7) != 0 || memchr(q, '&', n) != NULL)
+        return wire_refuse(err, errlen,
+                           "bad URL \"%s\": the only option is ?prefix=",
+                           url);
+    if (copy_n(out->etcd_prefix, sizeof out->etcd_prefix, q + 7, n - 7) != 0)
+        return wire_refuse(err, errlen,
+                           "bad URL: etcd prefix longer than %d bytes",
+                           CACHIFY_URL_ETCD_PREFIX_MAX);
+    return CACHIFY_OK;
+}
+
+/* Parses the part after "etcd://": credentials, the comma-separated
+ * members, the query. */
+static int parse_etcd(const char *url, const char *s, struct cachify_url *out,
+                      char *err, size_t errlen)
+{
+    const char *q = strchr(s, '?'), *at, *hp, *end;
+    int rc;
+
+    snprintf(out->etcd_prefix, sizeof out->etcd_prefix, "%s",
+             CACHIFY_URL_ETCD_PREFIX_DEFAULT);
+    end = q ? q : s + strlen(s);
+    if (q != NULL &&
+        (rc = parse_etcd_query(url, q + 1, strlen(q + 1), out, err,
+                               errlen)) != CACHIFY_OK)
+        return rc;
+    /* The last '@' before the query ends the credentials. */
+    at = NULL;
+    for (const char *p = s; p < end; p++)
+        if (*p == '@')
+            at = p;
+    hp = s;
+    if (at != NULL) {
+        const char *colon = memchr(s, ':', (size_t)(at - s));
+
+        if (colon == NULL || colon == s)
             return wire_refuse(err, errlen,
-                               "bad URL \"%s\": '[' without ']'", url);
-        n = (size_t)(close - hp - 1);
-        if (!ipv6_chars_ok(hp + 1, n))
+                               "bad URL \"%s\": write "
+                               "etcd://user:password@host", url);
+        if (copy_n(out->user, sizeof out->user, s, (size_t)(colon - s)) != 0)
             return wire_refuse(err, errlen,
-                               "bad URL \"%s\": not an IPv6 address in "
-                               "brackets", url);
-        if (close + 1 < end && close[1] != ':')
+                               "bad URL: user name longer than %d bytes",
+                               CACHIFY_URL_USER_MAX);
+        if (copy_n(out->password, sizeof out->password, colon + 1,
+                   (size_t)(at - colon - 1)) != 0)
             return wire_refuse(err, errlen,
-                               "bad URL \"%s\": junk after ']'", url);
-        if (copy_n(out->host, sizeof out->host, hp + 1, n) != 0)
-            return wire_refuse(err, errlen,
-                               "bad URL \"%s\": host too long", url);
-        colon = close + 1 < end ? close + 1 : NULL;
-    } else {
-        colon = memchr(hp, ':', (size_t)(end - hp));
-        n = (size_t)((colon ? colon : end) - hp);
-        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
-            return wire_refuse(err, errlen,
-                               "bad URL \"%s\": write an IPv6 address in "
-                               "brackets, as cachify://[::1]:7379", url);
-        if (n == 0 || !host_chars_ok(hp, n))
-            return wire_refuse(err, errlen,
-                               "bad URL \"%s\": bad host name", url);
-        if (copy_n(out->host, sizeof out->host, hp, n) != 0)
-            return wire_refuse(err, errlen,
-                               "bad URL \"%s\": host too long", url);
+                               "bad URL: password longer than %d bytes",
+                               CACHIFY_URL_PASSWORD_MAX);
+        hp = at + 1;
     }
-    out->port = DEFAULT_PORT;
-    if (colon != NULL) {
-        out->port = parse_port(colon + 1, (size_t)(end - colon - 1));
-        if (out->port < 0)
+    if (end > hp && end[-1] == '/')
+        end--;
+    if (memchr(hp, '/', (size_t)(end - hp)))
+        return wire_refuse(err, errlen,
+                           "bad URL \"%s\": nothing but ?prefix= may follow "
+                           "the members", url);
+    while (1) {
+        const char *comma = memchr(hp, ',', (size_t)(end - hp));
+        const char *stop = comma ? comma : end;
+        struct cachify_url_endpoint *ep;
+
+        if (out->nendpoints == CACHIFY_URL_ENDPOINTS_MAX)
             return wire_refuse(err, errlen,
-                               "bad URL \"%s\": port must be a number from "
-                               "1 to 65535", url);
+                               "bad URL \"%s\": more than %d members", url,
+                               CACHIFY_URL_ENDPOINTS_MAX);
+        ep = &out->endpoints[out->nendpoints++];
+        rc = parse_hostport(url, hp, stop, DEFAULT_ETCD_PORT, ep->host,
+                            &ep->port, err, errlen);
+        if (rc != CACHIFY_OK)
+            return rc;
+        if (comma == NULL)
+            break;
+        hp = comma + 1;
     }
-    out->kind = CACHIFY_URL_TCP;
+    out->kind = CACHIFY_URL_ETCD;
     return CACHIFY_OK;
 }
 
@@ -161,6 +262,8 @@ static void redact(const char *url, char *shown, size_t cap)
 
     if (strncmp(url, "cachify://", 10) == 0 && at != NULL)
         snprintf(shown, cap, "cachify://***%s", at);
+    else if (strncmp(url, "etcd://", 7) == 0 && at != NULL)
+        snprintf(shown, cap, "etcd://***%s", at);
     else
         snprintf(shown, cap, "%s", url);
 }
@@ -180,6 +283,8 @@ int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
     redact(url, shown, sizeof shown);
     if (strncmp(url, "cachify://", 10) == 0)
         return parse_tcp(shown, url + 10, out, err, errlen);
+    if (strncmp(url, "etcd://", 7) == 0)
+        return parse_etcd(shown, url + 7, out, err, errlen);
     if (strncmp(url, "unix://", 7) == 0) {
         const char *path = url + 7;
 
@@ -196,6 +301,7 @@ int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
     }
     return wire_refuse(err, errlen,
                        "bad URL \"%s\": expected "
-                       "cachify://[:password@]host[:port], unix:///path or "
-                       "mem:", shown);
+                       "cachify://[:password@]host[:port], unix:///path, "
+                       "etcd://host[:port][,host[:port]...] or mem:",
+                       shown);
 }

@@ -11,6 +11,11 @@
  *                                          address in brackets ([::1])
  *   unix:///absolute/path                  Unix socket
  *   mem:   NULL   ""                       the embedded backend
+ *   etcd://[user:password@]host[:port][,host[:port]...][/][?prefix=P]
+ *                                          an etcd cluster (port 2379), its
+ *                                          members in the order to try them;
+ *                                          P: where the locks live in etcd's
+ *                                          key space ("cachify/" by default)
  *
  * The password is everything between "://:" and the last '@', taken
  * literally (no percent-decoding), so it may itself hold ':' or '@'; an
@@ -27,11 +32,24 @@
 #define CACHIFY_URL_HOST_MAX 255
 /* sizeof(struct sockaddr_un.sun_path) on Linux, with its NUL. */
 #define CACHIFY_URL_PATH_MAX 108
+/* Members of an etcd cluster named in one URL: clusters have 3 to 7. */
+#define CACHIFY_URL_ENDPOINTS_MAX 9
+/* etcd user names: bounded like the password. */
+#define CACHIFY_URL_USER_MAX 255
+/* etcd key prefix: well under etcd's request limit, with room for keys. */
+#define CACHIFY_URL_ETCD_PREFIX_MAX 255
+#define CACHIFY_URL_ETCD_PREFIX_DEFAULT "cachify/"
 
 enum cachify_url_kind {
     CACHIFY_URL_MEM,  /* the embedded store */
     CACHIFY_URL_TCP,  /* host, port */
     CACHIFY_URL_UNIX, /* path */
+    CACHIFY_URL_ETCD, /* endpoints, user, password, etcd_prefix */
+};
+
+struct cachify_url_endpoint {
+    char host[CACHIFY_URL_HOST_MAX + 1]; /* without brackets */
+    int port;
 };
 
 struct cachify_url {
@@ -40,6 +58,11 @@ struct cachify_url {
     int port;                            /* TCP: 1..65535 */
     char path[CACHIFY_URL_PATH_MAX];     /* UNIX */
     char password[CACHIFY_URL_PASSWORD_MAX + 1]; /* "" when none */
+    /* ETCD */
+    int nendpoints;                      /* 1..CACHIFY_URL_ENDPOINTS_MAX */
+    struct cachify_url_endpoint endpoints[CACHIFY_URL_ENDPOINTS_MAX];
+    char user[CACHIFY_URL_USER_MAX + 1]; /* "" when none */
+    char etcd_prefix[CACHIFY_URL_ETCD_PREFIX_MAX + 1];
 };
 
 /* Parses url (NULL means "mem:") into *out.  Returns CACHIFY_OK, or

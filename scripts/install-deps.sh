@@ -23,6 +23,10 @@ have_cmd redis-cli || need="$need redis-tools"
 have_cmd redis-server || need="$need redis-server"
 have_cmd nc || need="$need netcat-openbsd"
 have_cmd valgrind || need="$need valgrind"
+# The etcd:// backend's tests run a real three-member cluster; etcdctl (in
+# etcd-client) sets up its users and roles for the auth test.
+[ -x /usr/bin/etcd ] || need="$need etcd-server"
+have_cmd etcdctl || need="$need etcd-client"
 [ -x /usr/bin/python3 ] || need="$need python3"
 have_py redis || need="$need python3-redis"
 # tests/scripts/metrics.sh parses /metrics with Prometheus's own parser.

@@ -9,7 +9,8 @@
  * and whether a public call was running then: the header promises "exactly
  * once, never from inside the call"), the backend of a loop test (_i 0 is
  * cachifyd over TCP, 1 is "mem:"), and one-call helpers.  Bounds are
- * generous (a loaded 2-core box, valgrind); nothing asserts speed.  Daemon
+ * generous (a loaded 2-core box, valgrind); nothing asserts speed.  The
+ * backend numbers and traits are tests/integration/backends.h's.  Daemon
  * clean-up on failure comes from itest.h; a fake server (a forked child) is
  * killed by the teardown.
  */
@@ -23,15 +24,18 @@
 #include <event2/event.h>
 
 #include "client/cachify.h"
+#include "tests/integration/backends.h"
 
-enum { BE_NET, BE_MEM, BE_COUNT };
+/* The backends of a loop test: those of backends.h. */
+enum { BE_NET = BK_CACHIFYD, BE_MEM = BK_MEM, BE_ETCD = BK_ETCD,
+       BE_COUNT = BK_COUNT };
 
 static struct event_base *g_base;
 static struct event *g_guard;
 static int g_guard_fired;
 static int g_starting; /* a public async call is running */
 static int g_seq;      /* order in which callbacks ran */
-static char g_url[256];
+static char g_url[512];
 static pid_t g_fake = -1;
 
 static inline double bound_s(void)
@@ -152,6 +156,10 @@ static inline void backend_start(int be, const char *const *extra)
 {
     if (be == BE_MEM) {
         snprintf(g_url, sizeof g_url, "mem:");
+        return;
+    }
+    if (be == BE_ETCD) {
+        bk_etcd_url(NULL, g_url, sizeof g_url);
         return;
     }
     srv_start(extra);

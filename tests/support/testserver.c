@@ -53,7 +53,7 @@ static double now_s(void)
 
 /* Binds port 0 to learn a free port.  Another process could take it before
  * the daemon binds it; ts_start then fails loudly, which is acceptable. */
-static int free_port(void)
+int ts_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in in;
@@ -81,7 +81,7 @@ int ts_init(struct test_server *ts)
     snprintf(ts->log_path, sizeof(ts->log_path), "%s/daemon.log", ts->dir);
     snprintf(ts->state_path, sizeof(ts->state_path), "%s/state.json", ts->dir);
     snprintf(ts->sock_path, sizeof(ts->sock_path), "%s/cachifyd.sock", ts->dir);
-    ts->port = free_port();
+    ts->port = ts_free_port();
     return ts->port > 0 ? 0 : -1;
 }
 

@@ -27,6 +27,11 @@ struct test_server {
     char sock_path[192]; /* dir/cachifyd.sock, for tests that pass it */
 };
 
+/* A free loopback TCP port (bound to port 0 and released: another process
+ * could take it first, and the server that binds it then fails loudly),
+ * or -1. */
+int ts_free_port(void);
+
 /* Creates the temporary directory and picks a free port (no daemon yet). */
 int ts_init(struct test_server *ts);
 

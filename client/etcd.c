@@ -1,0 +1,780 @@
+/* client/etcd.c - the lock calls on an etcd cluster (implements
+ * client/etcd.h), through the v3 JSON gateway (client/etcd_http.c).
+ *
+ * Owns: the layout of locks in etcd, each call as a short chain of
+ * gateway calls (struct eop, one step at a time), and the leases the
+ * handle keeps alive (client/etcd_keep.c).
+ *
+ * Layout.  A lock on key K lives under the name N = P + escape(K) (P: the
+ * URL's prefix, "cachify/" by default; escape turns '%' and '/' into %25
+ * and %2F, so the entries of "a" and of "a/b" never share a range).  Each
+ * taker has one entry N/<its lease in hex>, attached to a lease of its own,
+ * exactly as etcd's v3lock service lays out its queue: the entry with the
+ * lowest create revision holds the lock, the others wait in revision order
+ * (FIFO).  The token is the holder entry's create revision: strictly
+ * increasing across the cluster, a fencing token.
+ *
+ *   acquire   a lease of the lock's TTL (whole seconds, rounded up; etcd
+ *             makes anything under about 2 s 2 s; CACHIFY_EXP_NONE: etcd's
+ *             longest lease, about 285 years, shown as -1 by pttl; SESSION:
+ *             SESSION_TTL_S, kept alive by the handle until the lock's
+ *             expiry).  nowait: one transaction "no entry under N/ ? put
+ *             N/<lease> : read the holder".  A wait: v3lock's Lock on N with
+ *             that lease (the server queues the entry and answers when it
+ *             is first), the lease kept alive while waiting; a wait that
+ *             gives up cancels the call and revokes the lease, which
+ *             deletes the entry, so a grant that comes late dies with it.
+ *   release   read the holder; if its create revision is the token, revoke
+ *             its lease (which deletes the entry and hands the lock to the
+ *             next in line).  forced: the same without the token check.
+ *   is_locked whether any entry exists under N/.
+ *   pttl      the holder's lease time to live, in whole seconds rounded
+ *             up (a SESSION lock of this handle: its own expiry).
+ *   extend    the holder's lease renewed (keep-alive) when the new lifetime
+ *             is its TTL; a lease keeps its TTL for life, so another
+ *             lifetime is a new lease: grant it, move the holder entry
+ *             onto it in a transaction that checks the token, revoke the
+ *             old one.  A SESSION lock of this handle only moves its
+ *             expiry.
+ *
+ * Every step may be retried on another member by etcd_http.c: a retried
+ * nowait transaction finds our own entry and takes it as the grant; a
+ * retried Lock finds the entry of our lease and keeps its place.
+ */
+#include "client/etcd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "client/base64.h"
+#include "client/cachify.h"
+#include "client/etcd_http.h"
+#include "client/etcd_keep.h"
+
+enum step {
+    S_GRANT,     /* acquire: lease/grant */
+    S_TRY,       /* acquire nowait: txn */
+    S_LOCK,      /* acquire wait: lock/lock */
+    S_CHECK,     /* acquire wait: range on the granted entry */
+    S_REFRESH,   /* acquire wait: keepalive, the TTL starts at the grant */
+    S_HOLDER,    /* release, force, pttl, extend: range, lowest entry */
+    S_REVOKE,    /* release, force: lease/revoke of the holder */
+    S_XTTL,      /* extend: lease/timetolive of the holder's lease */
+    S_RENEW,     /* extend, same TTL: lease/keepalive */
+    S_NEWLEASE,  /* extend, another TTL: lease/grant */
+    S_MOVE,      /* extend: txn moving the entry to the new lease */
+    S_DROP_OLD,  /* extend: lease/revoke of the old lease */
+    S_TTL,       /* pttl: lease/timetolive */
+    S_COUNT,     /* is_locked: range, count only */
+    S_PING,      /* ping: maintenance/status */
+    S_CLEANUP,   /* any: revoke the call's own lease, then the result */
+};
+
+/* One call under way. */
+struct eop {
+    struct etcd *e;
+    struct eop *prev, *next;      /* e->ops */
+    enum wire_op op;
+    enum step step;
+    char *pfx;                    /* N + "/" */
+    size_t pfxlen;
+    struct wire_lock lock;
+    uint64_t token;               /* release, extend: the caller's */
+    long long ms;                 /* extend */
+    long long lease;              /* acquire's lease; extend's new one */
+    long long ttl_s;              /* of that lease */
+    int gave_up;                  /* the wait's time is over */
+    long long hold_lease;         /* the holder entry's */
+    long long hold_rev;
+    json_t *hold_key;             /* its key (base64 string), owned */
+    struct ehttp_call *call;      /* the step in flight */
+    struct event *wait_timer;     /* acquire with a bounded wait */
+    /* the result, kept while S_CLEANUP runs */
+    int status;
+    long long value;
+    char msg[256];
+    etcd_cb cb;
+    void *arg;
+};
+
+struct etcd {
+    struct event_base *base;
+    struct cachify_url url;
+    int io_timeout_ms;
+    struct ehttp *http;
+    struct ekeep *keep;
+    struct eop *ops;
+};
+
+/* ---- JSON helpers ---- */
+
+/* A base64 JSON string of p[0..n), or NULL. */
+static json_t *jb64(const char *p, size_t n)
+{
+    char *text = malloc(BASE64_ENCODED_SIZE(n));
+    json_t *s;
+
+    if (text == NULL)
+        return NULL;
+    base64_encode(p, n, text);
+    s = json_string(text);
+    free(text);
+    return s;
+}
+
+/* A 64-bit field: the gateway writes them as strings, leaves out zeros. */
+static long long jnum(const json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/* A 64-bit value as the string the gateway reads. */
+static json_t *jid(long long v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof buf, "%lld", v);
+    return json_string(buf);
+}
+
+/* The first key-value of a range answer, or NULL. */
+static json_t *first_kv(const json_t *range)
+{
+    return json_array_get(json_object_get(range, "kvs"), 0);
+}
+
+/* {"key": N/, "range_end": N0}: every entry of the lock. */
+static json_t *prefix_range(const struct eop *o)
+{
+    json_t *r = json_object();
+
+    if (r == NULL)
+        return NULL;
+    /* '/' + 1 is '0': the end of the range just after every N/... key. */
+    o->pfx[o->pfxlen - 1] = '0';
+    json_object_set_new(r, "range_end", jb64(o->pfx, o->pfxlen));
+    o->pfx[o->pfxlen - 1] = '/';
+    json_object_set_new(r, "key", jb64(o->pfx, o->pfxlen));
+    if (json_object_size(r) != 2) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The range of the holder: the lowest create revision under N/. */
+static json_t *holder_range(const struct eop *o)
+{
+    json_t *r = prefix_range(o);
+
+    if (r != NULL &&
+        (json_object_set_new(r, "limit", json_integer(1)) != 0 ||
+         json_object_set_new(r, "sort_order", json_string("ASCEND")) != 0 ||
+         json_object_set_new(r, "sort_target", json_string("CREATE")) != 0)) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static json_t *lease_body(long long lease)
+{
+    json_t *id = jid(lease);
+
+    return id ? json_pack("{s:o}", "ID", id) : NULL;
+}
+
+/* ---- the life of a call ---- */
+
+static void op_free(struct eop *o)
+{
+    struct etcd *e = o->e;
+
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        e->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    ehttp_cancel(o->call);
+    if (o->wait_timer)
+        event_free(o->wait_timer);
+    json_decref(o->hold_key);
+    free(o->pfx);
+    free(o);
+}
+
+static void complete(struct eop *o, int status, long long value,
+                     const char *msg)
+{
+    etcd_cb cb = o->cb;
+    void *arg = o->arg;
+    char copy[sizeof o->msg];
+
+    snprintf(copy, sizeof copy, "%s", msg ? msg : "");
+    o->call = NULL; /* ended: the reply being handled was its last */
+    op_free(o);
+    cb(arg, status, value, copy);
+}
+
+static void on_step(void *arg, int status, json_t *reply, const char *msg);
+
+/* Sends the next step; a failure to build it ends the call. */
+static void post(struct eop *o, enum step step, const char *path,
+                 json_t *body, long long timeout_ms)
+{
+    o->step = step;
+    o->call = body ? ehttp_post(o->e->http, path, body, timeout_ms, on_step, o)
+                   : NULL;
+    if (o->call == NULL)
+        complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+}
+
+/* Ends an acquire that holds a lease of its own without the lock: the
+ * lease is revoked first (so its entry cannot become a lock later), then
+ * status is reported.  A revoke that fails is left to the keeper, which
+ * retries it. */
+static void cleanup(struct eop *o, int status, long long value,
+                    const char *msg)
+{
+    o->status = status;
+    o->value = value;
+    snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
+    ekeep_forget(o->e->keep, o->lease);
+    post(o, S_CLEANUP, "/v3/lease/revoke", lease_body(o->lease),
+         o->e->io_timeout_ms);
+}
+
+static long long lease_ttl_s(const struct wire_lock *l)
+{
+    if (l->session)
+        return EKEEP_SESSION_TTL_S;
+    if (l->ttl_ms == 0)
+        return EKEEP_FOREVER_TTL_S;
+    if (l->ttl_ms >= (long long)EKEEP_FOREVER_TTL_S * 1000)
+        return EKEEP_FOREVER_TTL_S;
+    return (l->ttl_ms + 999) / 1000;
+}
+
+/* The lock is ours with token rev. */
+static void granted(struct eop *o, long long rev, int waited)
+{
+    struct etcd *e = o->e;
+
+    if (rev <= 0) { /* a token is > 0: the answer is not etcd's */
+        cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: a grant without a revision");
+        return;
+    }
+    if (o->lock.session) {
+        uint64_t deadline =
+            o->lock.ttl_ms ? ehttp_now_us() + (uint64_t)o->lock.ttl_ms * 1000 : 0;
+
+        if (ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_SESSION, deadline)
+            != 0) {
+            cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+        complete(o, CACHIFY_OK, rev, "");
+        return;
+    }
+    if (!waited) {
+        complete(o, CACHIFY_OK, rev, "");
+        return;
+    }
+    /* The lease was kept alive while waiting: renew it once more so the
+     * lock's lifetime counts from the grant, and keep it no longer. */
+    ekeep_forget(e->keep, o->lease);
+    o->value = rev;
+    post(o, S_REFRESH, "/v3/lease/keepalive", lease_body(o->lease),
+         e->io_timeout_ms);
+}
+
+/* The wait's time is over. */
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct eop *o = arg;
+
+    (void)fd;
+    (void)what;
+    o->gave_up = 1;
+    if (o->step == S_LOCK) {
+        char reason[200] = "", msg[256];
+        /* A wait no member holds did not time out behind a holder: the
+         * cluster was out of reach (and the revoke may fail too). */
+        int failing = ehttp_call_failing(o->call, reason, sizeof reason);
+
+        ehttp_cancel(o->call);
+        o->call = NULL;
+        snprintf(msg, sizeof msg, "etcd: no member took the wait (last: %s)",
+                 reason);
+        cleanup(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT, 0,
+                failing ? msg : "");
+    }
+    /* S_GRANT: handled when the lease arrives; later steps: granted. */
+}
+
+static void start_acquire(struct eop *o)
+{
+    json_t *body;
+
+    o->ttl_s = lease_ttl_s(&o->lock);
+    body = json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s);
+    if (o->lock.wait_ms > 0) {
+        struct timeval tv = {(time_t)(o->lock.wait_ms / 1000),
+                             (suseconds_t)(o->lock.wait_ms % 1000) * 1000};
+
+        o->wait_timer = evtimer_new(o->e->base, on_wait_timer, o);
+        if (o->wait_timer == NULL || event_add(o->wait_timer, &tv) != 0) {
+            json_decref(body);
+            complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+    }
+    post(o, S_GRANT, "/v3/lease/grant", body, o->e->io_timeout_ms);
+}
+
+/* After the grant: the nowait transaction, or the wait in v3lock. */
+static void acquire_leased(struct eop *o, const json_t *r)
+{
+    struct etcd *e = o->e;
+    char hex[20];
+    json_t *cmp, *put, *body, *entry, *range;
+    size_t n;
+
+    o->lease = jnum(r, "ID");
+    if (o->lease == 0) {
+        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
+        return;
+    }
+    if (o->gave_up) {
+        cleanup(o, CACHIFY_TIMEOUT, 0, "");
+        return;
+    }
+    if (o->lock.wait_ms != 0) {
+        if (ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_WAIT, 0) != 0) {
+            cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+        body = json_object();
+        if (body != NULL) {
+            json_object_set_new(body, "name", jb64(o->pfx, o->pfxlen - 1));
+            json_object_set_new(body, "lease", jid(o->lease));
+        }
+        post(o, S_LOCK, "/v3/lock/lock", body, -1);
+        return;
+    }
+    /* entry = N/<lease hex>, as v3lock names it */
+    n = (size_t)snprintf(hex, sizeof hex, "%llx", (unsigned long long)o->lease);
+    entry = NULL;
+    {
+        char *k = malloc(o->pfxlen + n);
+
+        if (k != NULL) {
+            memcpy(k, o->pfx, o->pfxlen);
+            memcpy(k + o->pfxlen, hex, n);
+            entry = jb64(k, o->pfxlen + n);
+            free(k);
+        }
+    }
+    cmp = prefix_range(o);
+    range = holder_range(o);
+    put = entry ? json_pack("{s:o, s:s, s:o}", "key", entry, "value", "",
+                            "lease", jid(o->lease))
+                : NULL;
+    if (cmp != NULL) {
+        json_object_set_new(cmp, "target", json_string("CREATE"));
+        json_object_set_new(cmp, "result", json_string("EQUAL"));
+        json_object_set_new(cmp, "create_revision", json_string("0"));
+    }
+    body = cmp && put && range
+               ? json_pack("{s:[o], s:[{s:o}], s:[{s:o}]}", "compare", cmp,
+                           "success", "request_put", put, "failure",
+                           "request_range", range)
+               : NULL;
+    if (body == NULL) {
+        json_decref(cmp);
+        json_decref(put);
+        json_decref(range);
+        cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        return;
+    }
+    post(o, S_TRY, "/v3/kv/txn", body, e->io_timeout_ms);
+}
+
+/* The nowait transaction's answer. */
+static void acquire_tried(struct eop *o, const json_t *r)
+{
+    json_t *resp, *kv;
+
+    if (json_is_true(json_object_get(r, "succeeded"))) {
+        granted(o, jnum(json_object_get(r, "header"), "revision"), 0);
+        return;
+    }
+    resp = json_object_get(json_array_get(json_object_get(r, "responses"), 0),
+                           "response_range");
+    kv = first_kv(resp);
+    if (kv != NULL && jnum(kv, "lease") == o->lease) {
+        /* A retry after a lost answer: the entry is ours. */
+        granted(o, jnum(kv, "create_revision"), 0);
+        return;
+    }
+    cleanup(o, CACHIFY_LOCKED, 0, "");
+}
+
+/* The holder of the lock (release, force, extend, pttl). */
+static void holder_found(struct eop *o, const json_t *r)
+{
+    struct etcd *e = o->e;
+    json_t *kv = first_kv(r);
+    int kind;
+    uint64_t deadline;
+
+    if (kv == NULL) {
+        complete(o, CACHIFY_OK, o->op == WIRE_PTTL ? -2 : 0, "");
+        return;
+    }
+    o->hold_lease = jnum(kv, "lease");
+    o->hold_rev = jnum(kv, "create_revision");
+    o->hold_key = json_incref(json_object_get(kv, "key"));
+    if ((o->op == WIRE_RELEASE || o->op == WIRE_EXTEND) &&
+        (uint64_t)o->hold_rev != o->token) {
+        complete(o, CACHIFY_OK, 0, "");
+        return;
+    }
+    kind = ekeep_find(e->keep, o->hold_lease, &deadline);
+    switch (o->op) {
+    case WIRE_RELEASE:
+    case WIRE_FORCE:
+        post(o, S_REVOKE, "/v3/lease/revoke", lease_body(o->hold_lease),
+             e->io_timeout_ms);
+        return;
+    case WIRE_PTTL:
+        if (kind == EKEEP_SESSION) {
+            uint64_t now = ehttp_now_us();
+
+            complete(o, CACHIFY_OK,
+                     deadline == 0 ? -1
+                     : deadline > now ? (long long)((deadline - now + 999) / 1000)
+                                      : 1,
+                     "");
+            return;
+        }
+        post(o, S_TTL, "/v3/lease/timetolive", lease_body(o->hold_lease),
+             e->io_timeout_ms);
+        return;
+    case WIRE_EXTEND:
+        if (kind == EKEEP_SESSION) {
+            ekeep_set_deadline(e->keep, o->hold_lease,
+                               ehttp_now_us() + (uint64_t)o->ms * 1000);
+            complete(o, CACHIFY_OK, 1, "");
+            return;
+        }
+        {
+            struct wire_lock l = {o->ms, 0, 0};
+
+            o->ttl_s = lease_ttl_s(&l);
+        }
+        post(o, S_XTTL, "/v3/lease/timetolive", lease_body(o->hold_lease),
+             e->io_timeout_ms);
+        return;
+    default:
+        complete(o, CACHIFY_ERR_ARG, 0, "bad call");
+        return;
+    }
+}
+
+/* extend: the new lease is there; move the holder entry onto it. */
+static void extend_leased(struct eop *o, const json_t *r)
+{
+    json_t *cmp, *put, *body;
+
+    o->lease = jnum(r, "ID");
+    if (o->lease == 0) {
+        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
+        return;
+    }
+    cmp = json_pack("{s:O, s:s, s:s, s:o}", "key", o->hold_key, "target",
+                    "CREATE", "result", "EQUAL", "create_revision",
+                    jid((long long)o->token));
+    put = json_pack("{s:O, s:o, s:b}", "key", o->hold_key, "lease",
+                    jid(o->lease), "ignore_value", 1);
+    body = cmp && put ? json_pack("{s:[o], s:[{s:o}]}", "compare", cmp,
+                                  "success", "request_put", put)
+                      : NULL;
+    if (body == NULL) {
+        json_decref(cmp);
+        json_decref(put);
+        cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        return;
+    }
+    post(o, S_MOVE, "/v3/kv/txn", body, o->e->io_timeout_ms);
+}
+
+/* A lease/revoke whose lease may be gone already. */
+static int revoked(int status, const json_t *reply)
+{
+    return status == CACHIFY_OK ||
+           (status == CACHIFY_ERR_SERVER && ehttp_error_code(reply) == 5);
+}
+
+static void on_step(void *arg, int status, json_t *r, const char *msg)
+{
+    struct eop *o = arg;
+    struct etcd *e = o->e;
+    long long ttl, granted_ttl;
+
+    o->call = NULL;
+    /* Steps whose errors are answers of their own. */
+    switch (o->step) {
+    case S_CLEANUP:
+        if (!revoked(status, r))
+            ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_DOOMED, 0);
+        complete(o, o->status, o->value, o->msg);
+        return;
+    case S_REVOKE:
+        if (revoked(status, r)) {
+            ekeep_forget(e->keep, o->hold_lease);
+            complete(o, CACHIFY_OK, status == CACHIFY_OK, "");
+            return;
+        }
+        break;
+    case S_DROP_OLD:
+        if (!revoked(status, r))
+            ekeep_add(e->keep, o->hold_lease, 1, EKEEP_DOOMED, 0);
+        complete(o, CACHIFY_OK, 1, "");
+        return;
+    case S_REFRESH:
+        /* The lock is held either way; a failed renewal only means its
+         * lifetime counts from the last renewal during the wait. */
+        complete(o, CACHIFY_OK, o->value, "");
+        return;
+    default:
+        break;
+    }
+    if (status != CACHIFY_OK) {
+        /* After the lease exists, it must not outlive the failure. */
+        if (o->op == WIRE_ACQUIRE && o->step != S_GRANT)
+            cleanup(o, status, 0, msg);
+        else if (o->op == WIRE_EXTEND && o->step == S_MOVE)
+            cleanup(o, status, 0, msg);
+        else
+            complete(o, status, 0, msg);
+        return;
+    }
+    switch (o->step) {
+    case S_GRANT:
+        acquire_leased(o, r);
+        return;
+    case S_TRY:
+        acquire_tried(o, r);
+        return;
+    case S_LOCK: {
+        json_t *key = json_object_get(r, "key");
+
+        if (!json_is_string(key)) {
+            cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: lock answer without key");
+            return;
+        }
+        post(o, S_CHECK, "/v3/kv/range", json_pack("{s:O}", "key", key),
+             e->io_timeout_ms);
+        return;
+    }
+    case S_CHECK: {
+        json_t *kv = first_kv(r);
+
+        if (kv == NULL || jnum(kv, "lease") != o->lease) {
+            cleanup(o, CACHIFY_ERR_SERVER, 0,
+                    "etcd: the lock's lease ended while it waited");
+            return;
+        }
+        granted(o, jnum(kv, "create_revision"), 1);
+        return;
+    }
+    case S_HOLDER:
+        holder_found(o, r);
+        return;
+    case S_REVOKE:
+        complete(o, CACHIFY_OK, 1, "");
+        return;
+    case S_XTTL:
+        /* The same TTL: a keep-alive renews the lease to it.  Another:
+         * a lease cannot change its TTL, so the entry moves to a new
+         * one. */
+        if (jnum(r, "grantedTTL") == o->ttl_s) {
+            post(o, S_RENEW, "/v3/lease/keepalive", lease_body(o->hold_lease),
+                 e->io_timeout_ms);
+            return;
+        }
+        post(o, S_NEWLEASE, "/v3/lease/grant",
+             json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s),
+             e->io_timeout_ms);
+        return;
+    case S_RENEW:
+        /* Entries go only with their lease (release and force revoke
+         * it), so a lease renewed means the lock still held: 1; a lease
+         * gone (TTL 0 or none) means it was released meanwhile: 0. */
+        complete(o, CACHIFY_OK,
+                 jnum(json_object_get(r, "result"), "TTL") > 0, "");
+        return;
+    case S_NEWLEASE:
+        extend_leased(o, r);
+        return;
+    case S_MOVE:
+        if (!json_is_true(json_object_get(r, "succeeded"))) {
+            cleanup(o, CACHIFY_OK, 0, ""); /* released meanwhile */
+            return;
+        }
+        ekeep_forget(e->keep, o->hold_lease);
+        post(o, S_DROP_OLD, "/v3/lease/revoke", lease_body(o->hold_lease),
+             e->io_timeout_ms);
+        return;
+    case S_TTL:
+        ttl = jnum(r, "TTL");
+        granted_ttl = jnum(r, "grantedTTL");
+        if (ttl < 0)
+            complete(o, CACHIFY_OK, -2, ""); /* expired meanwhile */
+        else if (granted_ttl >= EKEEP_FOREVER_TTL_S)
+            complete(o, CACHIFY_OK, -1, "");
+        else
+            complete(o, CACHIFY_OK,
+                     (ttl + 1 < granted_ttl ? ttl + 1 : granted_ttl) * 1000,
+                     "");
+        return;
+    case S_COUNT:
+        complete(o, CACHIFY_OK, jnum(r, "count") > 0, "");
+        return;
+    case S_PING:
+        complete(o, CACHIFY_OK, 1, "");
+        return;
+    default:
+        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: unexpected step");
+        return;
+    }
+}
+
+/* ---- the backend ---- */
+
+struct etcd *etcd_new(struct event_base *base, const struct cachify_url *url,
+                      int io_timeout_ms)
+{
+    struct etcd *e = calloc(1, sizeof *e);
+
+    if (e == NULL)
+        return NULL;
+    e->base = base;
+    e->url = *url;
+    e->io_timeout_ms = io_timeout_ms;
+    e->http = ehttp_new(base, url, io_timeout_ms);
+    e->keep = e->http ? ekeep_new(base, e->http) : NULL;
+    if (e->keep == NULL) {
+        ehttp_free(e->http);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* N/ for key: the URL's prefix, the key escaped (see the top), '/'. */
+static char *lock_prefix(const struct etcd *e, const char *key, size_t keylen,
+                         size_t *len)
+{
+    size_t plen = strlen(e->url.etcd_prefix), n = plen;
+    char *p = malloc(plen + keylen * 3 + 2);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, e->url.etcd_prefix, plen);
+    for (size_t i = 0; i < keylen; i++) {
+        if (key[i] == '%' || key[i] == '/') {
+            n += (size_t)sprintf(p + n, "%%%02X", (unsigned char)key[i]);
+            continue;
+        }
+        p[n++] = key[i];
+    }
+    p[n++] = '/';
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+int etcd_start(struct etcd *e, enum wire_op op, const char *key,
+               size_t keylen, const struct wire_lock *lock, uint64_t token,
+               long long ms, etcd_cb cb, void *arg)
+{
+    struct eop *o = calloc(1, sizeof *o);
+
+    if (o == NULL)
+        return CACHIFY_ERR_NOMEM;
+    if (key != NULL && (o->pfx = lock_prefix(e, key, keylen, &o->pfxlen)) == NULL) {
+        free(o);
+        return CACHIFY_ERR_NOMEM;
+    }
+    o->e = e;
+    o->op = op;
+    o->token = token;
+    o->ms = ms;
+    if (lock != NULL)
+        o->lock = *lock;
+    o->cb = cb;
+    o->arg = arg;
+    o->next = e->ops;
+    if (e->ops)
+        e->ops->prev = o;
+    e->ops = o;
+    /* Every path below ends in post(), whose failures come back through
+     * cb like any other: the call has started. */
+    switch (op) {
+    case WIRE_ACQUIRE:
+        start_acquire(o);
+        break;
+    case WIRE_RELEASE:
+    case WIRE_FORCE:
+    case WIRE_EXTEND:
+    case WIRE_PTTL:
+        post(o, S_HOLDER, "/v3/kv/range", holder_range(o), e->io_timeout_ms);
+        break;
+    case WIRE_IS_LOCKED: {
+        json_t *r = prefix_range(o);
+
+        if (r != NULL)
+            json_object_set_new(r, "count_only", json_true());
+        post(o, S_COUNT, "/v3/kv/range", r, e->io_timeout_ms);
+        break;
+    }
+    case WIRE_PING:
+    case WIRE_AUTH:
+        post(o, S_PING, "/v3/maintenance/status", json_object(),
+             e->io_timeout_ms);
+        break;
+    }
+    return CACHIFY_OK;
+}
+
+void etcd_free(struct etcd *e, void (*orphan)(void *arg, void *ctx),
+               void *ctx)
+{
+    if (e == NULL)
+        return;
+    while (e->ops != NULL) {
+        struct eop *o = e->ops;
+        void *arg = o->arg;
+        long long lease = o->op == WIRE_ACQUIRE ? o->lease : 0;
+
+        /* An acquire cut short may hold a lease: it goes with the rest. */
+        if (lease != 0 && o->step != S_GRANT)
+            ekeep_add(e->keep, lease, 1, EKEEP_DOOMED, 0);
+        op_free(o);
+        if (orphan != NULL)
+            orphan(arg, ctx);
+    }
+    ekeep_free(e->keep, &e->url, e->io_timeout_ms);
+    ehttp_free(e->http);
+    free(e);
+}

@@ -1,0 +1,132 @@
+/* tests/integration/backends.h - the backends the client conformance
+ * suites (test_client_sync.c, test_client_async.c) run every shared test
+ * case on, and the one place that says where they truly differ.
+ *
+ * Owns: the backend numbers (a loop test's _i), their traits, the etcd
+ * cluster those suites share (started once by the suite's main(), before
+ * Check forks the tests, and stopped on every path by
+ * tests/support/etcdcluster.c) and the URL of the backend under test.
+ * Each etcd test gets a key prefix of its own, so the tests never see each
+ * other's locks.  Does not own: the cachifyd daemon of a test
+ * (tests/support/itest_common.h).
+ */
+#ifndef CACHIFY_TESTS_BACKENDS_H
+#define CACHIFY_TESTS_BACKENDS_H
+
+#include <check.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/base64.h"
+#include "tests/support/etcdcluster.h"
+
+enum { BK_CACHIFYD, BK_MEM, BK_ETCD, BK_COUNT };
+
+struct backend_traits {
+    const char *name;
+    /* The shortest lock lifetime the backend keeps as asked.  etcd leases
+     * last whole seconds and at least about 2 s (etcd's minimum TTL, 1.5
+     * election timeouts, rounded up). */
+    long long min_exp_ms;
+    /* How far below its exp the PTTL of a fresh lock may read: etcd
+     * reports whole seconds. */
+    long long pttl_slack_ms;
+    /* The shortest io timeout the suites use on it: every etcd call is a
+     * Raft commit (with an fsync) and some calls are two. */
+    int quick_io_ms;
+    /* 0: PTTL of a SESSION lock reads its own expiry on every handle.
+     * Else the bound of what another handle reads: on etcd a SESSION
+     * lock's lease is a short one its holder renews (EKEEP_SESSION_TTL_S),
+     * and only the holder knows the lock's own expiry. */
+    long long other_session_pttl_ms;
+};
+
+static const struct backend_traits BACKENDS[BK_COUNT] = {
+    [BK_CACHIFYD] = {"cachifyd", 1, 1000, 100, 0},
+    [BK_MEM] = {"mem", 1, 1000, 100, 0},
+    [BK_ETCD] = {"etcd", 2000, 2000, 3000, 6000},
+};
+
+/* A lifetime of ms, or the backend's shortest when ms is shorter. */
+static inline long long bk_exp(int bk, long long ms)
+{
+    return ms < BACKENDS[bk].min_exp_ms ? BACKENDS[bk].min_exp_ms : ms;
+}
+
+/* The cluster of the suite (see the top), and the key prefix of the
+ * running test.  Unused in suites that include this header for the
+ * backend numbers only. */
+static struct etcd_cluster g_ec __attribute__((unused)) = {.owner = -1};
+static char g_bk_prefix[64] __attribute__((unused));
+
+/* Starts g_ec; main() calls it before running the tests.  0 or -1. */
+static inline int bk_etcd_start(void)
+{
+    return ec_start(&g_ec);
+}
+
+/* main() of a suite that uses g_ec: starts it, runs s, stops it (the
+ * atexit hook would too).  The exit status. */
+static inline __attribute__((unused)) int bk_run(Suite *s)
+{
+    SRunner *sr;
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (bk_etcd_start() != 0) {
+        fprintf(stderr, "the etcd cluster did not start\n");
+        return 1;
+    }
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    ec_stop(&g_ec);
+    return failed != 0;
+}
+
+/* The URL of g_ec with a key prefix no other test uses (Check forks each
+ * test, so the pid differs; a counter covers CK_FORK=no). */
+static inline void bk_etcd_url(const char *userpass, char *buf, size_t cap)
+{
+    static unsigned n;
+
+    snprintf(g_bk_prefix, sizeof g_bk_prefix, "cachify-test/%ld-%u/",
+             (long)getpid(), ++n);
+    ec_url(&g_ec, userpass, g_bk_prefix, buf, cap);
+}
+
+/* How many takers (holder and waiters) the lock on key has in etcd, read
+ * from member 0 (the running test's prefix; key without '/' or '%'), or
+ * -1.  What cachifyd's STATS "waiters" is to the other suites. */
+static inline __attribute__((unused)) long bk_etcd_takers(const char *key)
+{
+    char name[256], k64[400], e64[400], body[1024], out[4096];
+    size_t n = (size_t)snprintf(name, sizeof name, "%s%s/", g_bk_prefix, key);
+    json_t *j;
+    long count = -1;
+
+    base64_encode(name, n, k64);
+    name[n - 1] = '0'; /* the end of the range: just past every "name/" */
+    base64_encode(name, n, e64);
+    snprintf(body, sizeof body,
+             "{\"key\":\"%s\",\"range_end\":\"%s\",\"count_only\":true}",
+             k64, e64);
+    if (ec_post(&g_ec, 0, "/v3/kv/range", body, NULL, out, sizeof out) != 200)
+        return -1;
+    j = json_loads(out, 0, NULL);
+    if (j != NULL) {
+        json_t *c = json_object_get(j, "count");
+
+        /* The gateway leaves out a count of 0. */
+        count = json_is_string(c) ? atol(json_string_value(c)) : 0;
+        json_decref(j);
+    }
+    return count;
+}
+
+#endif

@@ -1,0 +1,505 @@
+/* tests/integration/test_client_etcd.c - what only the etcd:// backend
+ * has, against a real three-member cluster (tests/support/etcdcluster.c)
+ * and against fake gateways.
+ *
+ * Owns: moving on past members that refuse connections or do not answer,
+ * the end when no member answers (ERR_IO within the caller's time), key
+ * prefixes that keep locks apart (the URL's, and keys holding '/' or '%'),
+ * gateways that answer junk, errors or oversized bodies, a member killed
+ * under the handles' feet, and etcd authentication (user:password@ in the
+ * URL; enabled last, since it changes the cluster for every later test).
+ * The calls themselves are the conformance suites' (test_client_sync.c,
+ * test_client_async.c).
+ */
+#include "tests/integration/itest.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/wait.h>
+
+#include "client/cachify.h"
+#include "tests/integration/backends.h"
+
+static struct cachify *open_url(const char *url, int io_ms, int want,
+                                char *err, size_t errlen)
+{
+    struct cachify_options o = {0, io_ms, 0, NULL, 0};
+    struct cachify *c = NULL;
+    int rc = cachify_open(&c, url, &o, err, errlen);
+
+    ck_assert_msg(rc == want, "cachify_open(%s): %s: %s", url,
+                  cachify_status_name(rc), err);
+    return c;
+}
+
+/* A loopback socket bound and, when listening, with a backlog: the kernel
+ * completes connections nobody accepts (a member that does not answer).
+ * Not listening: a port that refuses.  Returns the fd; *port. */
+static int port_socket(int do_listen, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in in;
+    socklen_t len = sizeof in;
+
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&in, sizeof in), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&in, &len), 0);
+    if (do_listen)
+        ck_assert_int_eq(listen(fd, 16), 0);
+    *port = ntohs(in.sin_port);
+    return fd;
+}
+
+/* etcd://<extra members first>,<the cluster's> with the test's prefix. */
+static void url_with(const char *first, char *buf, size_t cap)
+{
+    char cluster[512];
+
+    bk_etcd_url(NULL, cluster, sizeof cluster);
+    snprintf(buf, cap, "etcd://%s,%s", first, cluster + 7);
+}
+
+START_TEST(dead_and_silent_members)
+{
+    int dead_port, silent_port;
+    int dead = port_socket(0, &dead_port), silent = port_socket(1, &silent_port);
+    char first[64], url[700], err[256];
+    struct cachify *c;
+    uint64_t t;
+
+    /* A refused connection costs nothing: on to the next member. */
+    snprintf(first, sizeof first, "127.0.0.1:%d", dead_port);
+    url_with(first, url, sizeof url);
+    c = open_url(url, 3000, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(c, "k", t), 1);
+    cachify_close(c);
+    /* A member that takes the connection and never answers gets its share
+     * of the io timeout, then the next one answers. */
+    snprintf(first, sizeof first, "127.0.0.1:%d", silent_port);
+    url_with(first, url, sizeof url);
+    c = open_url(url, 3000, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", NULL, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(c, "k"), 1);
+    ck_assert_int_eq(cachify_release(c, "k", t), 1);
+    cachify_close(c);
+    close(dead);
+    close(silent);
+}
+END_TEST
+
+START_TEST(no_member_answers)
+{
+    int p1, p2, s1 = port_socket(0, &p1), s2 = port_socket(1, &p2);
+    char url[128], err[256], want[128];
+    double start = mono_s();
+
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d,127.0.0.1:%d", p1, p2);
+    open_url(url, 1500, CACHIFY_ERR_IO, err, sizeof err);
+    /* Within the caller's time (plus the last attempt's floor), not
+     * hanging on the silent member. */
+    ck_assert_msg(mono_s() - start < 10, "took %.1f s", mono_s() - start);
+    snprintf(want, sizeof want, "etcd: no member answered in time (last: ");
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+    close(s1);
+    close(s2);
+}
+END_TEST
+
+START_TEST(prefixes_keep_locks_apart)
+{
+    char url[512], other[512], err[256];
+    struct cachify *a, *b;
+    uint64_t t[4];
+
+    bk_etcd_url(NULL, url, sizeof url);
+    bk_etcd_url(NULL, other, sizeof other);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(other, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(a, "k", NULL, &t[0]), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(b, "k"), 0);
+    ck_assert_int_eq(cachify_acquire(b, "k", NULL, &t[1]), CACHIFY_OK);
+    ck_assert_uint_gt(t[1], t[0]); /* one cluster, one revision counter */
+    /* "x", "x/y" and "x%2Fy" are three locks, and none holds "x"'s
+     * range. */
+    ck_assert_int_eq(cachify_acquire(a, "x/y", NULL, &t[2]), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(a, "x"), 0);
+    ck_assert_int_eq(cachify_acquire(a, "x%2Fy", NULL, &t[3]), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(a, "x", NULL, &t[0]), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(a, "x", t[0]), 1);
+    ck_assert_int_eq(cachify_is_locked(a, "x/y"), 1);
+    ck_assert_int_eq(cachify_is_locked(a, "x%2Fy"), 1);
+    ck_assert_int_eq(cachify_force_release(a, "x/y"), 1);
+    ck_assert_int_eq(cachify_is_locked(a, "x%2Fy"), 1);
+    ck_assert_int_eq(cachify_release(a, "x%2Fy", t[3]), 1);
+    cachify_close(a);
+    cachify_close(b);
+}
+END_TEST
+
+/* EXTEND to the lease's own TTL renews the lease (a keep-alive); to
+ * another TTL it moves the lock to a new lease.  The token stays. */
+START_TEST(extend_renews_or_moves)
+{
+    struct cachify_lock_opts five = {1, 0, 5000, 0};
+    char url[512], err[256];
+    struct cachify *c;
+    long long ms = 0;
+    uint64_t t;
+
+    bk_etcd_url(NULL, url, sizeof url);
+    c = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", &five, &t), CACHIFY_OK);
+    /* Bounds with a second to spare for a slow call on a loaded box:
+     * unrenewed, at most 2 s are left after this sleep; renewed, 5. */
+    usleep(3100 * 1000);
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 0 && ms <= 2000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 5000), 1); /* renewed */
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 3000 && ms <= 5000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t + 1, 5000), 0);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 1); /* moved */
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_msg(ms > 7000 && ms <= 9000, "pttl %lld", ms);
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 1); /* renewed */
+    ck_assert_int_eq(cachify_release(c, "k", t), 1);      /* same token */
+    ck_assert_int_eq(cachify_extend(c, "k", t, 9000), 0);
+    cachify_close(c);
+}
+END_TEST
+
+/* A SESSION lock outlives its 6 s lease while its handle lives (the sync
+ * handle's thread renews it with no call made), ends at its own expiry,
+ * and ends at once when the handle closes. */
+START_TEST(session_renewed_between_calls)
+{
+    struct cachify_lock_opts forever = {1, 0, CACHIFY_EXP_NONE, 1};
+    struct cachify_lock_opts three = {1, 0, 3000, 1};
+    char url[512], err[256];
+    struct cachify *a, *b;
+    long long ms = 0;
+    uint64_t t;
+    double start;
+
+    bk_etcd_url(NULL, url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(a, "s", &forever, &t), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(a, "s3", &three, &t), CACHIFY_OK);
+    start = mono_s();
+    usleep(7500 * 1000); /* longer than the lease: only renewals keep it */
+    ck_assert_int_eq(cachify_is_locked(b, "s"), 1);
+    ck_assert_int_eq(cachify_pttl(a, "s", &ms), CACHIFY_OK);
+    ck_assert_int_eq(ms, -1);
+    /* s3 ended at its expiry (3 s), revoked by its handle. */
+    ck_assert_int_eq(cachify_is_locked(b, "s3"), 0);
+    ck_assert(mono_s() - start >= 7.4);
+    cachify_close(a);
+    ck_assert_int_eq(cachify_is_locked(b, "s"), 0); /* revoked at close */
+    cachify_close(b);
+}
+END_TEST
+
+/* ---- fake gateways ---- */
+
+static pid_t g_fake_pid = -1;
+
+/* The answer of a fake gateway to one request (NUL-terminated, at most
+ * 4 KiB of it): *reply and *n, or *reply NULL to close without one. */
+typedef void (*fake_pick)(const char *request, const char **reply,
+                          size_t *n);
+
+static const char *g_fake_reply;
+static size_t g_fake_len;
+
+/* Serves every connection on fd with pick's answer, in a forked child,
+ * until killed. */
+static void fake_serve_by(int fd, fake_pick pick)
+{
+    g_fake_pid = fork();
+    ck_assert_int_ge(g_fake_pid, 0);
+    if (g_fake_pid == 0) {
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            char buf[4096];
+            ssize_t got;
+
+            if (c < 0)
+                _exit(0);
+            got = read(c, buf, sizeof buf - 1);
+            if (got > 0) {
+                const char *reply;
+                size_t n, off = 0;
+
+                buf[got] = '\0';
+                pick(buf, &reply, &n);
+                while (reply != NULL && off < n) {
+                    ssize_t w = write(c, reply + off, n - off);
+
+                    if (w <= 0)
+                        break;
+                    off += (size_t)w;
+                }
+            }
+            close(c);
+        }
+    }
+}
+
+static void pick_same(const char *request, const char **reply, size_t *n)
+{
+    (void)request;
+    *reply = g_fake_reply;
+    *n = g_fake_len;
+}
+
+/* Serves reply (raw HTTP, its length n) to every request. */
+static void fake_serve(int fd, const char *reply, size_t n)
+{
+    g_fake_reply = reply;
+    g_fake_len = n;
+    fake_serve_by(fd, pick_same);
+}
+
+/* A gateway that grants leases and answers "{}" to everything but a lock
+ * wait, whose connection it closes at once: a cluster that cannot hold a
+ * wait. */
+static void pick_no_waits(const char *request, const char **reply, size_t *n)
+{
+    static const char grant[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+                                "{\"ID\":\"7\",\"TTL\":\"5\"}";
+    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+
+    *reply = strstr(request, "/v3/lock/lock") ? NULL
+             : strstr(request, "/v3/lease/grant") ? grant : empty;
+    *n = *reply ? strlen(*reply) : 0;
+}
+
+static void fake_stop(void)
+{
+    if (g_fake_pid > 0) {
+        kill(g_fake_pid, SIGKILL);
+        waitpid(g_fake_pid, NULL, 0);
+        g_fake_pid = -1;
+    }
+}
+
+/* Each fake answer: a status line, a body (its Content-Length is
+ * counted), or raw bytes. */
+static const struct {
+    const char *status_line, *body, *raw;
+    int status;     /* of cachify_open, which sends a first call */
+    const char *msg;
+} FAKES[] = {
+    {"200 OK", "hello", NULL, CACHIFY_ERR_PROTO,
+     "etcd: the answer to /v3/maintenance/status is not JSON"},
+    {"200 OK", "[]", NULL, CACHIFY_ERR_PROTO,
+     "etcd: the answer to /v3/maintenance/status is not JSON"},
+    {"404 Not Found", "Not Found", NULL, CACHIFY_ERR_SERVER,
+     "etcd: HTTP 404 for /v3/maintenance/status"},
+    {"500 Oops", "{\"error\":\"boom\",\"message\":\"boom\",\"code\":13}", NULL,
+     CACHIFY_ERR_SERVER, "etcd: boom"},
+    {"401 No", "{\"error\":\"x\",\"message\":\"etcdserver: permission "
+     "denied\",\"code\":7}", NULL, CACHIFY_ERR_AUTH,
+     "etcd: etcdserver: permission denied"},
+    {"503 Busy", "{\"message\":\"etcdserver: no leader\",\"code\":14}", NULL,
+     CACHIFY_ERR_IO, "etcd: no member answered in time (last: 127.0.0.1:"},
+    /* No status line: junk; the member counts as not answering. */
+    {NULL, NULL, "garbage\r\n\r\n", CACHIFY_ERR_IO,
+     "etcd: no member answered in time"},
+};
+
+START_TEST(fake_gateway)
+{
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256], reply[512];
+
+    if (FAKES[_i].raw != NULL)
+        snprintf(reply, sizeof reply, "%s", FAKES[_i].raw);
+    else
+        snprintf(reply, sizeof reply,
+                 "HTTP/1.1 %s\r\nContent-Length: %zu\r\n\r\n%s",
+                 FAKES[_i].status_line, strlen(FAKES[_i].body),
+                 FAKES[_i].body);
+    fake_serve(fd, reply, strlen(reply));
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    open_url(url, 1000, FAKES[_i].status, err, sizeof err);
+    ck_assert_msg(strncmp(err, FAKES[_i].msg, strlen(FAKES[_i].msg)) == 0,
+                  "got \"%s\"", err);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
+/* A body past the bound (1 MiB) is not read whole. */
+START_TEST(fake_gateway_huge_body)
+{
+    int port, fd = port_socket(1, &port);
+    size_t n = 3u << 20;
+    char *reply = malloc(n), url[128], err[256];
+    int head;
+
+    ck_assert_ptr_nonnull(reply);
+    head = snprintf(reply, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                    n - 128);
+    memset(reply + head, ' ', n - (size_t)head);
+    fake_serve(fd, reply, n);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    open_url(url, 1000, CACHIFY_ERR_IO, err, sizeof err);
+    fake_stop();
+    free(reply);
+    close(fd);
+}
+END_TEST
+
+/* A grant without an ID: the acquire says so; the handle stays usable. */
+START_TEST(fake_gateway_empty_answers)
+{
+    int port, fd = port_socket(1, &port);
+    static const char reply[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t = 1;
+    long long ms = 0;
+
+    fake_serve(fd, reply, strlen(reply));
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", NULL, &t), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: lease grant without an ID");
+    ck_assert_uint_eq(t, 0);
+    /* An answer without kvs: nothing there. */
+    ck_assert_int_eq(cachify_is_locked(c, "k"), 0);
+    ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
+    ck_assert_int_eq(ms, -2);
+    ck_assert_int_eq(cachify_release(c, "k", 5), 0);
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
+/* A bounded wait that no member holds ends with ERR_IO, not with a
+ * TIMEOUT that would say someone holds the lock. */
+START_TEST(fake_gateway_wait_not_held)
+{
+    struct cachify_lock_opts wait = {0, 1500, 5000, 0};
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t;
+
+    fake_serve_by(fd, pick_no_waits);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
+    ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
+                          "(last: 127.0.0.1:", 38) == 0, "%s",
+                  cachify_errstr(c));
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
+/* ---- the cluster changes: these run last, in this order ---- */
+
+/* kill -9 of the member every URL names first: the handles move on. */
+START_TEST(member_killed)
+{
+    struct cachify_lock_opts wait = {0, 20000, 5000, 0};
+    char url[512], err[256];
+    struct cachify *a, *b;
+    uint64_t t1, t2;
+
+    bk_etcd_url(NULL, url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(a, "k", NULL, &t1), CACHIFY_OK);
+    kill(g_ec.pid[0], SIGKILL); /* the parent reaps it */
+    ck_assert_int_eq(cachify_is_locked(b, "k"), 1);
+    ck_assert_int_eq(cachify_acquire(b, "k", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_int_eq(cachify_release(a, "k", t1), 1);
+    ck_assert_int_eq(cachify_acquire(b, "k", &wait, &t2), CACHIFY_OK);
+    ck_assert_uint_gt(t2, t1);
+    ck_assert_int_eq(cachify_release(b, "k", t2), 1);
+    cachify_close(a);
+    cachify_close(b);
+}
+END_TEST
+
+/* etcdctl against member 1 (member 0 may be down by now). */
+static int etcdctl(const char *args)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd,
+             "etcdctl --endpoints=127.0.0.1:%d %s >/dev/null 2>&1",
+             g_ec.client_port[1], args);
+    return system(cmd);
+}
+
+START_TEST(authentication)
+{
+    struct cachify_lock_opts wait = {0, 20000, 5000, 0};
+    char url[512], err[256];
+    struct cachify *a, *b;
+    uint64_t t1, t2;
+
+    ck_assert_int_eq(etcdctl("user add root:rootpw"), 0);
+    ck_assert_int_eq(etcdctl("user add app:app:pw@1"), 0);
+    ck_assert_int_eq(etcdctl("role add cachify"), 0);
+    ck_assert_int_eq(etcdctl("role grant-permission cachify --prefix=true "
+                             "readwrite cachify-test/"), 0);
+    ck_assert_int_eq(etcdctl("user grant-role app cachify"), 0);
+    ck_assert_int_eq(etcdctl("auth enable"), 0);
+    bk_etcd_url("app:app:pw@1", url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_acquire(a, "k", NULL, &t1), CACHIFY_OK);
+    ck_assert_int_eq(cachify_acquire(b, "k", NULL, &t2), CACHIFY_LOCKED);
+    ck_assert_str_eq(cachify_errstr(b), "k is already locked!");
+    ck_assert_int_eq(cachify_release(a, "k", t1), 1);
+    ck_assert_int_eq(cachify_acquire(b, "k", &wait, &t2), CACHIFY_OK);
+    ck_assert_int_eq(cachify_release(b, "k", t2), 1);
+    cachify_close(a);
+    cachify_close(b);
+    /* A wrong password, none at all, a prefix outside the role. */
+    bk_etcd_url("app:nope", url, sizeof url);
+    open_url(url, 0, CACHIFY_ERR_AUTH, err, sizeof err);
+    ck_assert_msg(strstr(err, "authentication failed") != NULL, "%s", err);
+    ck_assert_ptr_null(strstr(err, "nope"));
+    bk_etcd_url(NULL, url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err); /* status: no auth */
+    ck_assert_int_eq(cachify_acquire(a, "k", NULL, &t1), CACHIFY_ERR_AUTH);
+    cachify_close(a);
+    ck_assert_int_eq(etcdctl("--user root:rootpw auth disable"), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("client_etcd");
+    TCase *tc = tcase_create("etcd");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, dead_and_silent_members);
+    tcase_add_test(tc, no_member_answers);
+    tcase_add_test(tc, prefixes_keep_locks_apart);
+    tcase_add_test(tc, extend_renews_or_moves);
+    tcase_add_test(tc, session_renewed_between_calls);
+    tcase_add_loop_test(tc, fake_gateway, 0,
+                        (int)(sizeof FAKES / sizeof FAKES[0]));
+    tcase_add_test(tc, fake_gateway_huge_body);
+    tcase_add_test(tc, fake_gateway_empty_answers);
+    tcase_add_test(tc, fake_gateway_wait_not_held);
+    tcase_add_test(tc, member_killed);
+    tcase_add_test(tc, authentication);
+    suite_add_tcase(s, tc);
+    return bk_run(s);
+}
