@@ -679,23 +679,31 @@ START_TEST(test_busy_poll)
     EXPECT(fd, ":1\r\n");
 
     /* A grant made by the expiry timer, not by a command, also opens the
-     * window: the waiter answered is about to send its next request. */
+     * window: the waiter answered is about to send its next request.
+     * Whether the daemon polls depends on the traffic average that gates
+     * it (server.c, run_loop), which a loaded machine can push over the
+     * window: one attempt in five must show it (a sanitizer pass beside
+     * two others failed a single attempt).  Not under valgrind, where
+     * every request takes milliseconds (CI run of 2026-12-07 14:54). */
     int waiter = conn_new();
-    say(fd, "ACQUIRE ex TTL 1500\r\n");
-    ck_assert_int_gt(READ_INT(fd), 0);
-    say(waiter, "ACQUIRE ex WAIT 30000\r\n");
-    ck_assert_int_gt(READ_INT(waiter), 0); /* the lock expired: handed over */
-    double c4 = ts_cpu_s(g_ts.pid);
-    usleep(300000);
-    double c5 = ts_cpu_s(g_ts.pid);
-    /* Not under valgrind: there every request takes milliseconds, so the
-     * traffic average that gates polling (server.c, run_loop) can sit over
-     * the window by then, and the check failed now and then (CI run of
-     * 2026-12-07 14:54).  The plain and sanitizer passes check it. */
+    double best = 0;
+    for (int attempt = 0; attempt < 5 && best < 0.03; attempt++) {
+        char req[64];
+        snprintf(req, sizeof(req), "ACQUIRE ex%d TTL 1500\r\n", attempt);
+        say(fd, req);
+        ck_assert_int_gt(READ_INT(fd), 0);
+        snprintf(req, sizeof(req), "ACQUIRE ex%d WAIT 30000\r\n", attempt);
+        say(waiter, req);
+        ck_assert_int_gt(READ_INT(waiter), 0); /* expired: handed over */
+        double c4 = ts_cpu_s(g_ts.pid);
+        usleep(300000);
+        double c5 = ts_cpu_s(g_ts.pid);
+        if (c5 - c4 > best)
+            best = c5 - c4;
+    }
     if (!slow_mode())
-        ck_assert_msg(c5 - c4 >= 0.03,
-                      "no polling after a timer's handoff: %.3f s CPU in "
-                      "0.3 s", c5 - c4);
+        ck_assert_msg(best >= 0.03, "no polling after a timer's handoff in "
+                      "five tries: at most %.3f s CPU in 0.3 s", best);
     close(waiter);
     close(fd);
     srv_finish();
