@@ -15,6 +15,7 @@
 #include "daemon/cmd_compat.h"
 #include "daemon/cmd_keys.h"
 #include "daemon/cmd_lock.h"
+#include "daemon/cmd_pool.h"
 #include "daemon/cmd_server.h"
 #include "daemon/conn.h"
 #include "daemon/reply.h"
@@ -29,7 +30,13 @@ struct command {
     int before_auth;      /* allowed before AUTH when requirepass is set */
     command_fn run;
     const char *usage;    /* one HELP line */
+    int keys;             /* lock/Redis command whose keys must not be
+                           * pools (-WRONGTYPE): KEY_FIRST argv[1],
+                           * KEY_ALL argv[1..]; 0 (omitted) none */
 };
+
+#define KEY_FIRST 1
+#define KEY_ALL 2
 
 static void cmd_help(struct conn *c, const struct proto_request *req);
 
@@ -37,64 +44,80 @@ static void cmd_help(struct conn *c, const struct proto_request *req);
 
 static const struct command table[] = {
     { NAME("ACQUIRE"), 2, 7, 0, cmd_acquire,
-      "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]" },
-    { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]" },
-    { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key" },
-    { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms" },
-    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key" },
-    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key" },
+      "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]",
+      KEY_FIRST },
+    { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]",
+      KEY_FIRST },
+    { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key", 0 },
+    { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms", KEY_FIRST },
+    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key", KEY_FIRST },
+    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key", KEY_FIRST },
+    /* Pools (counting semaphores) on the same keyspace. */
+    { NAME("POOL_ACQUIRE"), 3, 8, 0, cmd_pool_acquire,
+      "POOL_ACQUIRE key max_size [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] "
+      "[SESSION]", 0 },
+    { NAME("POOL_RELEASE"), 2, 3, 0, cmd_pool_release,
+      "POOL_RELEASE key [token]", 0 },
+    { NAME("POOL_SIZE"), 2, 2, 0, cmd_pool_size, "POOL_SIZE key", 0 },
+    { NAME("POOL_EXTEND"), 4, 4, 0, cmd_pool_extend,
+      "POOL_EXTEND key token ms", 0 },
     /* Redis key commands (docs/redis-compat.md): one keyspace with the
      * locks. */
     { NAME("SET"), 3, 9, 0, cmd_set,
-      "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]" },
-    { NAME("GET"), 2, 2, 0, cmd_get, "GET key" },
-    { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]" },
-    { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]" },
-    { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]" },
-    { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value" },
-    { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value" },
-    { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value" },
-    { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key" },
-    { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]" },
+      "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]",
+      KEY_FIRST },
+    { NAME("GET"), 2, 2, 0, cmd_get, "GET key", KEY_FIRST },
+    { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]", KEY_ALL },
+    { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]", 0 },
+    { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]", 0 },
+    { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value", KEY_FIRST },
+    { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value",
+      KEY_FIRST },
+    { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value", KEY_FIRST },
+    { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key", KEY_FIRST },
+    { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]", KEY_ALL },
     { NAME("EXPIRE"), 3, 7, 0, cmd_expire,
-      "EXPIRE key seconds [NX|XX|GT|LT]" },
-    { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]" },
+      "EXPIRE key seconds [NX|XX|GT|LT]", KEY_FIRST },
+    { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]",
+      KEY_FIRST },
     { NAME("EXPIREAT"), 3, 7, 0, cmd_expireat,
-      "EXPIREAT key unix-s [NX|XX|GT|LT]" },
+      "EXPIREAT key unix-s [NX|XX|GT|LT]", KEY_FIRST },
     { NAME("PEXPIREAT"), 3, 7, 0, cmd_pexpireat,
-      "PEXPIREAT key unix-ms [NX|XX|GT|LT]" },
-    { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key" },
-    { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]" },
-    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS" },
-    { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password" },
-    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP" },
-    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT" },
+      "PEXPIREAT key unix-ms [NX|XX|GT|LT]", KEY_FIRST },
+    { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key", KEY_FIRST },
+    { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]", 0 },
+    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS", 0 },
+    { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password", 0 },
+    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP", 0 },
+    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT", 0 },
     /* Sent by Redis client libraries, redis-cli and monitoring. */
     { NAME("HELLO"), 1, 7, 1, cmd_hello,
-      "HELLO [2 [AUTH default password] [SETNAME name]]" },
-    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message" },
-    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0" },
+      "HELLO [2 [AUTH default password] [SETNAME name]]", 0 },
+    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message", 0 },
+    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0", 0 },
     { NAME("CLIENT"), 2, -1, 0, cmd_client,
-      "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value" },
+      "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value", 0 },
     { NAME("COMMAND"), 1, -1, 0, cmd_command,
-      "COMMAND [COUNT|DOCS] (empty but for COUNT)" },
-    { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]" },
-    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE" },
-    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME" },
+      "COMMAND [COUNT|DOCS] (empty but for COUNT)", 0 },
+    { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]", 0 },
+    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE", 0 },
+    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME", 0 },
     /* Refused with the reason and the alternative. */
-    { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)" },
-    { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)" },
-    { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)" },
+    { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)", 0 },
+    { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)",
+      0 },
+    { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)",
+      0 },
     { NAME("EVALSHA_RO"), 1, -1, 0, cmd_unsupported,
-      "EVALSHA_RO (not supported)" },
-    { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)" },
-    { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)" },
+      "EVALSHA_RO (not supported)", 0 },
+    { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)", 0 },
+    { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)", 0 },
     { NAME("FUNCTION"), 1, -1, 0, cmd_unsupported,
-      "FUNCTION (not supported)" },
-    { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)" },
-    { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)" },
-    { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)" },
-    { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)" },
+      "FUNCTION (not supported)", 0 },
+    { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)", 0 },
+    { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)", 0 },
+    { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)", 0 },
+    { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)", 0 },
 };
 
 #define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
@@ -140,5 +163,9 @@ void commands_execute(struct conn *c, const struct proto_request *req)
         reply_error(c, "NOAUTH", "Authentication required.");
         return;
     }
+    if (cmd->keys &&
+        cmd_check_not_pool(c, req, 1,
+                           cmd->keys == KEY_ALL ? req->argc - 1 : 1) != 0)
+        return;
     cmd->run(c, req);
 }
