@@ -1,4 +1,4 @@
-/* engine/tests/test_pool.c - Check suite for pools (engine/lock_pool.c).
+/* engine/tests/test_lock_pool.c - Check suite for pools (engine/lock_pool.c).
  *
  * Owns: the tests of lock_pool.h's contract: slots up to max_size and no
  * more, tokens, release by token and forced, size, FIFO waiters and their
