@@ -618,3 +618,44 @@ int locktable_pool_restore(struct locktable *t, const char *key,
     locktable_raise_last_token(t, token);
     return 0;
 }
+
+int locktable_pool_audit(struct locktable *t, const char **why)
+{
+    struct map_iter it;
+    struct map_node *n;
+    uint64_t slots = 0, waiters = 0;
+    *why = NULL;
+    map_iter_init(&t->pools, &it);
+    while (!*why && (n = map_iter_next(&it)) != NULL) {
+        struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
+        size_t listed = 0, queued = 0;
+        for (struct pool_slot *s = p->first; s; s = s->next) {
+            if (s->pool != p || slot_find(t, s->token) != s)
+                *why = "a slot is not found by its token";
+            listed++;
+        }
+        for (struct pool_waiter *w = p->wait_head; w; w = w->next)
+            queued++;
+        if (p->used > p->max)
+            *why = "a pool holds more slots than its max_size";
+        else if (listed != p->used || heap_len(&p->slots) != p->used)
+            *why = "slot list, heap and count disagree";
+        else if (queued != p->nwaiters)
+            *why = "waiter count and queue disagree";
+        else if (!p->used && !p->wait_head)
+            *why = "an empty pool was kept";
+        else if (p->wait_head && p->used < p->max && !p->retry_at)
+            *why = "a waiter waits beside a free slot";
+        slots += listed;
+        waiters += queued;
+    }
+    map_iter_done(&it);
+    if (!*why && (slots != t->stats.pool_slots || slots != t->pool_slots ||
+                  slots != map_count(&t->slots)))
+        *why = "slot counters disagree";
+    if (!*why && waiters != t->stats.pool_waiters)
+        *why = "pool waiter counter disagrees";
+    if (!*why && map_count(&t->pools) != t->stats.pools)
+        *why = "pool counter disagrees";
+    return *why ? -1 : 0;
+}

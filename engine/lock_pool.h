@@ -95,4 +95,10 @@ int locktable_pool_restore(struct locktable *t, const char *key,
                            size_t keylen, uint32_t max, uint64_t token,
                            uint64_t ttl_us);
 
+/* Checks every pool's books, for tests and fuzzing: at most max_size slots
+ * held, the slot list, the expiry heap and the counters agree, waiters only
+ * beside a full pool or a pending retry.  O(slots + waiters).  0, or -1
+ * with *why naming the first broken rule. */
+int locktable_pool_audit(struct locktable *t, const char **why);
+
 #endif
