@@ -191,6 +191,11 @@ int amem_submit(struct cachify_async *ac, struct areq *r)
         return CACHIFY_OK;
     case WIRE_AUTH:
     case WIRE_PING:
+    case WIRE_POOL_ACQUIRE: /* pools have no async calls yet */
+    case WIRE_POOL_RELEASE:
+    case WIRE_POOL_FORCE:
+    case WIRE_POOL_SIZE:
+    case WIRE_POOL_EXTEND:
         break;
     }
     return CACHIFY_ERR_ARG;

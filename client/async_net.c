@@ -306,6 +306,11 @@ static int handle_reply(struct aconn *c, struct areq *r,
     case WIRE_IS_LOCKED:
     case WIRE_EXTEND:
     case WIRE_PTTL:
+    case WIRE_POOL_ACQUIRE: /* pools have no async calls yet */
+    case WIRE_POOL_RELEASE:
+    case WIRE_POOL_FORCE:
+    case WIRE_POOL_SIZE:
+    case WIRE_POOL_EXTEND:
         break;
     }
     async_finish(r, CACHIFY_OK, res.value, NULL);

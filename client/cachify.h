@@ -64,10 +64,15 @@ enum cachify_status {
                                 was no longer held by its token: it expired
                                 or was force-released meanwhile, and someone
                                 else may have held it while the body ran */
+    CACHIFY_FULL = -11,      /* pool: every slot is held, and the call did
+                                not wait (py-cachify's CachifyPoolFullError) */
+    CACHIFY_ERR_TYPE = -12,  /* the key is a pool where a lock was asked
+                                for, or a lock where a pool was, or the pool
+                                lives with another max_size */
 };
 
-/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST"; "?" for anything
- * else. */
+/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST", "FULL", "ERR_TYPE";
+ * "?" for anything else. */
 const char *cachify_status_name(int status);
 
 /* In both option structs a zero field means its default, so `{0}` and a
@@ -157,6 +162,61 @@ int cachify_pttl(struct cachify *c, const char *key, long long *ms);
 /* Round trip to the server (CACHIFY_OK); the embedded backend answers at
  * once. */
 int cachify_ping(struct cachify *c);
+
+/* ----------------------------------------------------------------- pools
+ *
+ * py-cachify's pool(key, max_size, slot_exp): a key that admits up to
+ * max_size holders at once, decided atomically on the server (and in the
+ * mem: table), with FIFO waiting and a fencing token per slot.  opts are a
+ * lock's: nowait/timeout_ms for waiting, exp_ms for the slot's lifetime
+ * (py-cachify's slot_exp), session.  A key is a lock or a pool, never
+ * both: the other kind's calls answer CACHIFY_ERR_TYPE.  Messages:
+ * CACHIFY_FULL and CACHIFY_TIMEOUT say "<key> pool is full".  These pools
+ * do not share state with py-cachify's own pools (a pickled value there).
+ */
+
+/* Takes a slot of pool key (1 <= max_size <= 1000000; a live pool keeps
+ * its size: another answers CACHIFY_ERR_TYPE).  CACHIFY_OK with *token,
+ * CACHIFY_FULL (no wait), CACHIFY_TIMEOUT, or an error. */
+int cachify_pool_acquire(struct cachify *c, const char *key,
+                         unsigned max_size, const struct cachify_lock_opts *opts,
+                         uint64_t *token);
+
+/* Frees key's slot held by token: 1, 0 when no slot of key has it (it
+ * expired or was force-released), or an error. */
+int cachify_pool_release(struct cachify *c, const char *key, uint64_t token);
+
+/* Frees every slot of key: how many (>= 0), or an error. */
+int cachify_pool_force_release(struct cachify *c, const char *key);
+
+/* Slots of key held now (py-cachify's size()), 0 when none; or an error. */
+int cachify_pool_size(struct cachify *c, const char *key);
+
+/* When token holds a slot of key, it expires ms from now: 1; else 0; or an
+ * error. */
+int cachify_pool_extend(struct cachify *c, const char *key, uint64_t token,
+                        long long ms);
+
+/* A pool slot held for the rest of a C scope: as struct cachify_guard. */
+struct cachify_pool_guard {
+    struct cachify *client;
+    char *key;
+    uint64_t token;
+    int status;
+};
+
+struct cachify_pool_guard cachify_pool_guard_acquire(
+    struct cachify *c, const char *key, unsigned max_size,
+    const struct cachify_lock_opts *opts);
+
+/* Frees the guard's slot with its token: CACHIFY_OK, CACHIFY_LOST when the
+ * slot was gone already, or the release's error; safe twice. */
+int cachify_pool_guard_release(struct cachify_pool_guard *g);
+
+#define CACHIFY_SCOPED_POOL(g, c, key, max_size, opts)                     \
+    struct cachify_pool_guard g                                            \
+        __attribute__((cleanup(cachify_pool_guard_release)))              \
+        = cachify_pool_guard_acquire((c), (key), (max_size), (opts))
 
 /* ---------------------------------------------------------- scoped lock */
 
@@ -441,6 +501,100 @@ static inline void cachify_impl_use(int n, ...)
     int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
     CACHIFY_IMPL_SYNC_CALL(keyspec, CACHIFY_IMPL_OP_ONCE, NULL,               \
                            name##_body args, !(raise_on_locked), (void)0)     \
+    static void name##_body params
+
+/* py-cachify's @pooled(key=..., max_size=..., on_full=..., raise_on_full=...,
+ * slot_exp=...): every call of name runs in a slot of the pool keyed by
+ * its arguments, at most max_size at once across processes.
+ *
+ *     static const struct cachify_lock_opts slot = { .nowait = 1,
+ *                                                    .exp_ms = 60000 };
+ *     CACHIFY_POOLED_FN_VOID(worker, (const char *name), (name),
+ *                            ("concurrent-pool"), 2, &slot, 0,
+ *                            report_full(name))
+ *     {
+ *         ... at most 2 run this at once ...
+ *     }
+ *
+ * defines
+ *     int worker(struct cachify *c, const char *name);
+ *     int worker_size(struct cachify *c, const char *name);  slots held
+ * worker() formats the key from keyspec (as the lock macros; no "-lock"
+ * op is added: these pools are not py-cachify's stored ones), takes a slot
+ * with opts (NULL: one attempt, the handle's default lifetime), runs the
+ * body, frees the slot by its token and returns CACHIFY_OK (CACHIFY_LOST
+ * when the slot was gone by then).  When the pool is full (CACHIFY_FULL,
+ * or CACHIFY_TIMEOUT after a wait): with raise_on_full, that status;
+ * without, it evaluates on_full (an expression over the parameters,
+ * py-cachify's on_full(*args); (void)0 for none) and returns 1.  Other
+ * errors are returned as they are. */
+int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
+                          unsigned max_size,
+                          const struct cachify_lock_opts *opts,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int cachify_impl_pool_size_fmt(struct cachify *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define CACHIFY_POOLED_FN_DECL(ret, name, params)                             \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY_IMPL_UNPAREN params);                                    \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)
+#define CACHIFY_POOLED_FN_VOID_DECL(name, params)                             \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params);        \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)
+
+#define CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)  \
+    {                                                                         \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_pool_size_fmt(cachify_c_,                         \
+                                          CACHIFY_IMPL_UNPAREN keyspec);      \
+    }
+
+/* The body of every pooled function: slot, run, free; on_full when full. */
+#define CACHIFY_IMPL_POOL_CALL(keyspec, max_size, opts, run, raise_on_full,   \
+                               on_full)                                       \
+    {                                                                         \
+        struct cachify_pool_guard cachify_g_;                                 \
+        int cachify_st_ =                                                     \
+            cachify_impl_pool_fmt(&cachify_g_, cachify_c_, (max_size), opts,  \
+                                  CACHIFY_IMPL_UNPAREN keyspec);              \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            run;                                                              \
+            if (cachify_pool_guard_release(&cachify_g_) == CACHIFY_LOST)      \
+                cachify_st_ = CACHIFY_LOST;                                   \
+        } else if ((cachify_st_ == CACHIFY_FULL ||                            \
+                    cachify_st_ == CACHIFY_TIMEOUT) && !(raise_on_full)) {    \
+            on_full;                                                          \
+            cachify_st_ = 1;                                                  \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }
+
+/* With a result: *result gets the body's value, or on_full's when full. */
+#define CACHIFY_POOLED_FN(ret, name, params, args, keyspec, max_size, opts,   \
+                          raise_on_full, on_full)                             \
+    CACHIFY_POOLED_FN_DECL(ret, name, params);                                \
+    static ret name##_body params;                                            \
+    CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                    \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY_IMPL_UNPAREN params)                                     \
+    CACHIFY_IMPL_POOL_CALL(keyspec, max_size, (opts),                         \
+                           CACHIFY_IMPL_RUN_STORE(ret, name, args),           \
+                           raise_on_full,                                     \
+                           if (cachify_result_ != NULL)                       \
+                               *cachify_result_ = (on_full))                  \
+    static ret name##_body params
+
+#define CACHIFY_POOLED_FN_VOID(name, params, args, keyspec, max_size, opts,   \
+                               raise_on_full, on_full)                        \
+    CACHIFY_POOLED_FN_VOID_DECL(name, params);                                \
+    static void name##_body params;                                           \
+    CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                    \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
+    CACHIFY_IMPL_POOL_CALL(keyspec, max_size, (opts), name##_body args,       \
+                           raise_on_full, (void)(on_full))                    \
     static void name##_body params
 
 /* Async decorators belong to the async half (client/async_deco.c) and go

@@ -96,10 +96,12 @@ int cachify_guard_release(struct cachify_guard *g)
 /* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation,
  * with op (CACHIFY_IMPL_OP_*) after it when c has pycachify_keys:
  * CACHIFY_OK with *out, or an error with c's message set. */
-static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
-                      const char *op, const char *fmt, va_list ap)
+int cachify_impl_format_key(struct cachify *c, char *buf, size_t cap,
+                            char **out, const char *op, const char *fmt,
+                            va_list ap)
 {
-    const char *suffix = cachify_impl_pycachify_keys(c) ? op : NULL;
+    const char *suffix = op != NULL && cachify_impl_pycachify_keys(c) ? op
+                                                                     : NULL;
     char why[128];
     int rc = wire_format_key(buf, cap, out, suffix, why, sizeof why, fmt, ap);
 
@@ -124,7 +126,7 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+    rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
@@ -148,7 +150,7 @@ static int query_fmt(struct cachify *c, int force, const char *op,
     char buf[KEY_STACK], *key;
     if (c == NULL)
         return CACHIFY_ERR_ARG;
-    int rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+    int rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = force ? cachify_force_release(c, key) : cachify_is_locked(c, key);

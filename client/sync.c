@@ -72,6 +72,8 @@ const char *cachify_status_name(int status)
     case CACHIFY_ERR_NOMEM: return "ERR_NOMEM";
     case CACHIFY_ERR_CLOSED: return "ERR_CLOSED";
     case CACHIFY_LOST: return "LOST";
+    case CACHIFY_FULL: return "FULL";
+    case CACHIFY_ERR_TYPE: return "ERR_TYPE";
     default: return "?";
     }
 }
@@ -448,6 +450,31 @@ int cachify_pttl(struct cachify *c, const char *key, long long *ms)
     }
     q.key = c->key;
     return command(c, &q, key, ms);
+}
+
+/* ---- for pool.c (sync_internal.h) ---- */
+
+int cachify_impl_begin(struct cachify *c, const char *key,
+                       struct cachify_impl_call *call)
+{
+    BEGIN(c, key, call->keylen);
+    call->key = c->key;
+    call->mem = c->mem;
+    call->err = c->err;
+    call->errcap = c->errcap;
+    call->default_exp_ms = c->default_exp_ms;
+    return CACHIFY_OK;
+}
+
+int cachify_impl_command(struct cachify *c, const struct wire_req *q,
+                         const char *key, long long *value)
+{
+    return command(c, q, key, value);
+}
+
+int cachify_impl_result(struct cachify *c, const struct wire_result *res)
+{
+    return result_err(c, res);
 }
 
 int cachify_ping(struct cachify *c)

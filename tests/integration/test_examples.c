@@ -1,6 +1,7 @@
 /* tests/integration/test_examples.c - the seed example, reproduced by
  * examples/sleep_for_sync.c (threads, sync API) and examples/sleep_for.c
- * (libevent, async API), must print py-cachify's output byte for byte.
+ * (libevent, async API), must print py-cachify's output byte for byte; so
+ * must examples/pool_workers.c, py-cachify's pool tutorial.
  *
  * Owns: running each example binary against a daemon forked by
  * tests/support/testserver and against "mem:", with stdout and stderr
@@ -23,6 +24,15 @@ static const char WANT_OUT[] =
     "Sleep for is locked for argument 5: False\n"
     "Exception: sleep_for_lock-1 is already locked!\n";
 static const char WANT_ERR[] = "sleep_for_lock-1 is already locked!\n";
+
+/* py-cachify's "Multiple Concurrent Executions" (pool, max_size=2). */
+static const char WANT_POOL_OUT[] =
+    "Worker W0 started\n"
+    "Worker W1 started\n"
+    "Worker W2 could not acquire slot - pool full\n"
+    "Worker W3 could not acquire slot - pool full\n"
+    "Worker W0 finished\n"
+    "Worker W1 finished\n";
 
 /* Path of build/examples/name, from CACHIFYD_BIN's directory. */
 static void example_path(const char *name, char *out, size_t cap)
@@ -74,12 +84,12 @@ static int run_example(const char *prog, const char *url, const char *dir,
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* _i: 0 sleep_for_sync on a daemon, 1 on mem:, 2 sleep_for (async) on a
- * daemon, 3 on mem:. */
-START_TEST(seed_output)
+/* Runs example `name` on a daemon (on_daemon) or on mem: and compares its
+ * stdout and stderr with want_out and want_err, and its status with 0.  A
+ * binary that does not exist is skipped when may_skip, else a failure. */
+static void check_example(const char *name, int on_daemon, int may_skip,
+                          const char *want_out, const char *want_err)
 {
-    const char *name = _i < 2 ? "sleep_for_sync" : "sleep_for";
-    int on_daemon = _i % 2 == 0;
     char prog[600], url[128], tmpdir[] = "/tmp/cachify-exXXXXXX";
     char out[4096], err[4096];
     struct stat st;
@@ -87,6 +97,7 @@ START_TEST(seed_output)
 
     example_path(name, prog, sizeof prog);
     if (stat(prog, &st) != 0) {
+        ck_assert_msg(may_skip, "%s: %s", prog, strerror(errno));
         fprintf(stderr, "SKIP: %s does not exist yet (%s)\n", prog,
                 strerror(errno));
         return;
@@ -100,9 +111,9 @@ START_TEST(seed_output)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     rc = run_example(prog, url, tmpdir, out, err, sizeof out);
     ck_assert_msg(rc == 0, "%s %s exited %d; stderr: %s", name, url, rc, err);
-    ck_assert_msg(strcmp(out, WANT_OUT) == 0, "%s %s stdout:\n%s", name, url,
+    ck_assert_msg(strcmp(out, want_out) == 0, "%s %s stdout:\n%s", name, url,
                   out);
-    ck_assert_msg(strcmp(err, WANT_ERR) == 0, "%s %s stderr:\n%s", name, url,
+    ck_assert_msg(strcmp(err, want_err) == 0, "%s %s stderr:\n%s", name, url,
                   err);
     {
         char p[300];
@@ -116,6 +127,21 @@ START_TEST(seed_output)
     if (on_daemon)
         srv_finish();
 }
+
+/* _i: 0 sleep_for_sync on a daemon, 1 on mem:, 2 sleep_for (async) on a
+ * daemon, 3 on mem:. */
+START_TEST(seed_output)
+{
+    check_example(_i < 2 ? "sleep_for_sync" : "sleep_for", _i % 2 == 0, 1,
+                  WANT_OUT, WANT_ERR);
+}
+END_TEST
+
+/* _i: 0 pool_workers on a daemon, 1 on mem:.  Nothing on stderr. */
+START_TEST(pool_output)
+{
+    check_example("pool_workers", _i == 0, 0, WANT_POOL_OUT, "");
+}
 END_TEST
 
 int main(void)
@@ -128,6 +154,7 @@ int main(void)
     tcase_add_checked_fixture(tc, itest_setup, itest_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, seed_output, 0, 4);
+    tcase_add_loop_test(tc, pool_output, 0, 2);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
