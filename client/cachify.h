@@ -47,7 +47,7 @@ extern "C" {
 
 struct event_base;
 
-#define CACHIFY_CLIENT_VERSION "0.2.0"
+#define CACHIFY_CLIENT_VERSION "0.3.0"
 
 enum cachify_status {
     CACHIFY_OK = 0,
@@ -110,9 +110,15 @@ struct cachify_lock_opts {
     long long exp_ms;     /* lifetime; 0 (CACHIFY_EXP_DEFAULT): the handle's
                              default_exp_ms; CACHIFY_EXP_NONE: never */
     int session;          /* also released when this handle's connection ends */
+    int renew;            /* 1: while a guard, cachify_with_lock or a
+                             decorated call holds the lock, a renewer keeps
+                             it alive (cachify_renewer_start); a failed
+                             renewal goes to the handle's renew callback
+                             and makes the release CACHIFY_LOST.  The plain
+                             calls (cachify_acquire) ignore it. */
 };
 
-#define CACHIFY_LOCK_OPTS_DEFAULT { 1, CACHIFY_FOREVER, CACHIFY_EXP_DEFAULT, 0 }
+#define CACHIFY_LOCK_OPTS_DEFAULT { 1, CACHIFY_FOREVER, CACHIFY_EXP_DEFAULT, 0, 0 }
 
 /* ------------------------------------------------------------------ sync */
 
@@ -218,6 +224,46 @@ int cachify_pool_guard_release(struct cachify_pool_guard *g);
         __attribute__((cleanup(cachify_pool_guard_release)))              \
         = cachify_pool_guard_acquire((c), (key), (max_size), (opts))
 
+/* --------------------------------------------------------------- renewal
+ *
+ * A lock's TTL is a guess; a holder that runs longer loses it silently.
+ * A renewer keeps it alive while its holder lives: a thread of its own,
+ * with a connection of its own (same URL and options as the handle; the
+ * handle stays free for its thread), sends EXTEND key token exp_ms every
+ * exp_ms / 3.  When the holder's process dies the renewals stop and the
+ * lock expires at most exp_ms after the last one.  A renewal that fails is
+ * never swallowed: the server answered 0 (the token no longer holds the
+ * key: it expired or was force-released), or no renewal got through
+ * before the lease ran out (server unreachable, each attempt bounded by
+ * exp_ms / 3): the renewer stops, calls cb once (from its thread), and
+ * cachify_renewer_stop returns CACHIFY_LOST.  A holder cut off from the
+ * server keeps the lock for exp_ms after its last renewal that got
+ * through, so for at least 2/3 of exp_ms and at most exp_ms.
+ */
+struct cachify_renewer;
+
+/* A renewal failed: status CACHIFY_LOST (the server said the token holds
+ * the key no longer) or the error that outlasted the lease (CACHIFY_ERR_IO
+ * ...); errstr says which.  Called from the renewer's thread. */
+typedef void (*cachify_renew_cb)(const char *key, uint64_t token, int status,
+                                 const char *errstr, void *arg);
+
+/* Starts renewing key (held by token, lifetime exp_ms; 0: the handle's
+ * default_exp_ms) for c's holder.  CACHIFY_OK with *out, or an error
+ * (CACHIFY_ERR_ARG for CACHIFY_EXP_NONE: nothing to renew; the renewer's
+ * connection could not be opened: its status). */
+int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
+                          const char *key, uint64_t token, long long exp_ms,
+                          cachify_renew_cb cb, void *arg);
+
+/* Stops renewing and frees r: CACHIFY_OK when no renewal failed,
+ * CACHIFY_LOST when one did (cb was told).  NULL: CACHIFY_OK. */
+int cachify_renewer_stop(struct cachify_renewer *r);
+
+/* The callback of the renewers that opts.renew starts on c (NULL: none;
+ * their failures still make the release CACHIFY_LOST). */
+void cachify_set_renew_cb(struct cachify *c, cachify_renew_cb cb, void *arg);
+
 /* ---------------------------------------------------------- scoped lock */
 
 /* Runs fn(arg, token) while holding key, then releases it with its token.
@@ -237,6 +283,7 @@ struct cachify_guard {
     char *key;
     uint64_t token;
     int status;
+    struct cachify_renewer *renewer; /* with opts.renew; NULL otherwise */
 };
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,

@@ -37,31 +37,60 @@ static int release_held(struct cachify *c, const char *key, uint64_t token)
     return rc;
 }
 
+/* With opts->renew, starts g's renewer for the lock just taken; when it
+ * cannot start, the lock is released and the acquire fails with its
+ * status (a holder that asked for renewal must not run without it). */
+static int start_renewal(struct cachify_guard *g,
+                         const struct cachify_lock_opts *opts)
+{
+    cachify_renew_cb cb;
+    void *arg;
+    int rc;
+
+    g->renewer = NULL;
+    if (opts == NULL || !opts->renew || opts->exp_ms == CACHIFY_EXP_NONE)
+        return CACHIFY_OK; /* nothing asked, or nothing that expires */
+    cachify_impl_renew_cb(g->client, &cb, &arg);
+    rc = cachify_renewer_start(&g->renewer, g->client, g->key, g->token,
+                               opts->exp_ms, cb, arg);
+    if (rc != CACHIFY_OK)
+        cachify_release(g->client, g->key, g->token);
+    return rc;
+}
+
+/* Stops g's renewer (if any): CACHIFY_LOST when a renewal failed. */
+static int stop_renewal(struct cachify_guard *g)
+{
+    int rc = cachify_renewer_stop(g->renewer);
+
+    g->renewer = NULL;
+    return rc;
+}
+
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
                       void (*fn)(void *arg, uint64_t token), void *arg)
 {
-    uint64_t token = 0;
-    int rc;
+    struct cachify_guard g;
 
     if (fn == NULL)
         return c ? cachify_impl_set_err(c, CACHIFY_ERR_ARG, "fn is NULL")
                  : CACHIFY_ERR_ARG;
-    rc = cachify_acquire(c, key, opts, &token);
-    if (rc != CACHIFY_OK)
-        return rc;
-    fn(arg, token);
+    g = cachify_guard_acquire(c, key, opts);
+    if (g.status != CACHIFY_OK)
+        return g.status;
+    fn(arg, g.token);
     /* A failed release leaves its message in cachify_errstr; the lock then
      * ends with its TTL.  A lost lock is said: fn ran unprotected for a
      * while, which its caller may have to undo. */
-    return release_held(c, key, token) == CACHIFY_LOST ? CACHIFY_LOST
-                                                       : CACHIFY_OK;
+    return cachify_guard_release(&g) == CACHIFY_LOST ? CACHIFY_LOST
+                                                     : CACHIFY_OK;
 }
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts)
 {
-    struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG};
+    struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
 
     if (c == NULL)
         return g;
@@ -72,6 +101,8 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
         return g;
     }
     g.status = cachify_acquire(c, key, opts, &g.token);
+    if (g.status == CACHIFY_OK)
+        g.status = start_renewal(&g, opts);
     if (g.status != CACHIFY_OK) {
         free(g.key);
         g.key = NULL;
@@ -85,8 +116,19 @@ int cachify_guard_release(struct cachify_guard *g)
 
     if (g == NULL || g->key == NULL)
         return CACHIFY_OK; /* failed acquire, or released already */
-    if (g->status == CACHIFY_OK)
+    if (g->status == CACHIFY_OK) {
+        /* Renewals end first, so none runs after the release.  A failed
+         * one means the lock may have lapsed meanwhile, even when the
+         * release still finds it: CACHIFY_LOST either way. */
+        int renewed = stop_renewal(g);
+
         rc = release_held(g->client, g->key, g->token);
+        if (renewed == CACHIFY_LOST && rc != CACHIFY_LOST)
+            rc = cachify_impl_set_err(g->client, CACHIFY_LOST,
+                                      "%s: a renewal failed while it was "
+                                      "held (the renew callback was told)",
+                                      g->key);
+    }
     free(g->key);
     g->key = NULL;
     g->token = 0;
@@ -123,6 +165,7 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     g->client = c;
     g->key = NULL;
     g->token = 0;
+    g->renewer = NULL;
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
@@ -135,10 +178,14 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
         return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
                                                 "out of memory");
     g->status = cachify_acquire(c, key, opts, &g->token);
-    if (g->status == CACHIFY_OK)
+    if (g->status == CACHIFY_OK) {
         g->key = key;
-    else
+        g->status = start_renewal(g, opts);
+    }
+    if (g->status != CACHIFY_OK) {
         free(key);
+        g->key = NULL;
+    }
     return g->status;
 }
 

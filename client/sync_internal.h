@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "client/cachify.h"
+
 struct cachify;
 struct mem_session;
 struct wire_req;
@@ -58,5 +60,18 @@ int cachify_impl_command(struct cachify *c, const struct wire_req *q,
 
 /* Sets c's message from res and returns res->status. */
 int cachify_impl_result(struct cachify *c, const struct wire_result *res);
+
+/* A new handle on c's URL and options (prefix included) with connect and
+ * I/O timeouts of at most timeout_ms, for a renewer.  CACHIFY_OK with
+ * *out, or an error with c's message set. */
+int cachify_impl_reopen(struct cachify *c, int timeout_ms,
+                        struct cachify **out);
+
+/* The renew callback set on c (cachify_set_renew_cb). */
+void cachify_impl_renew_cb(const struct cachify *c, cachify_renew_cb *cb,
+                           void **arg);
+
+/* c's default_exp_ms. */
+long long cachify_impl_default_exp(const struct cachify *c);
 
 #endif
