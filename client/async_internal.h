@@ -58,6 +58,7 @@ struct areq {
     uint64_t token;             /* release/extend: the holder's token */
     long long ms;               /* extend: new lifetime */
     struct wire_lock lock;      /* acquire: TTL, WAIT, SESSION */
+    unsigned max_size;          /* pool acquire */
     /* network bookkeeping */
     uint64_t timeout_us;        /* reply bound from when it is sent; 0 none */
     uint64_t deadline_us;       /* absolute (async_now_us); 0 = not armed */
@@ -119,6 +120,18 @@ struct cachify_async {
 };
 
 /* ---- async.c ---- */
+
+/* A request of op on key (prefix added), or NULL when out of memory. */
+struct areq *async_req_new(struct cachify_async *ac, enum wire_op op,
+                           const char *key);
+
+/* The checks every public call makes first (a NULL callback is refused:
+ * "called exactly once" needs something to call). */
+int async_check_call(const struct cachify_async *ac, const char *key,
+                     int has_cb);
+
+/* Hands r to the backend: CACHIFY_OK, or an error (r freed). */
+int async_submit(struct cachify_async *ac, struct areq *r);
 
 /* Monotonic clock in microseconds. */
 uint64_t async_now_us(void);

@@ -355,6 +355,27 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
 int cachify_async_pttl(struct cachify_async *ac, const char *key,
                        cachify_value_cb cb, void *arg);
 
+/* Pools, as the sync calls (cachify_pool_*): the acquire's token comes
+ * through cb (CACHIFY_FULL, CACHIFY_TIMEOUT with "<key> pool is full",
+ * CACHIFY_ERR_TYPE ...); release answers 1/0, force_release and size a
+ * count, extend 1/0.  A waiting or SESSION slot gets a connection of its
+ * own, as a lock does. */
+int cachify_async_pool_acquire(struct cachify_async *ac, const char *key,
+                               unsigned max_size,
+                               const struct cachify_lock_opts *opts,
+                               cachify_token_cb cb, void *arg);
+int cachify_async_pool_release(struct cachify_async *ac, const char *key,
+                               uint64_t token, cachify_value_cb cb,
+                               void *arg);
+int cachify_async_pool_force_release(struct cachify_async *ac,
+                                     const char *key, cachify_value_cb cb,
+                                     void *arg);
+int cachify_async_pool_size(struct cachify_async *ac, const char *key,
+                            cachify_value_cb cb, void *arg);
+int cachify_async_pool_extend(struct cachify_async *ac, const char *key,
+                              uint64_t token, long long ms,
+                              cachify_value_cb cb, void *arg);
+
 /* ------------------------------------------------------------ decorators
  *
  * py-cachify's @lock(key='sleep_for_lock-{arg}') and @once(...) as macros

@@ -433,6 +433,15 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
                       uint64_t ttl_us, long long wait_ms, int session_lock,
                       mem_wait_cb cb, void *arg, uint64_t *token)
 {
+    return mem_pool_acquire_async(ms, key, keylen, 0, ttl_us, wait_ms,
+                                  session_lock, cb, arg, token);
+}
+
+int mem_pool_acquire_async(struct mem_session *ms, const char *key,
+                           size_t keylen, unsigned max, uint64_t ttl_us,
+                           long long wait_ms, int session_lock,
+                           mem_wait_cb cb, void *arg, uint64_t *token)
+{
     struct mem_store *st = ms->store;
     struct mem_waiter *w = NULL;
     struct lock_request rq;
@@ -450,7 +459,8 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
     }
     make_request(&rq, ms, key, keylen, ttl_us, wait_ms, session_lock, w);
     pthread_mutex_lock(&st->mu);
-    r = locktable_acquire(st->table, &rq, token);
+    r = max ? locktable_pool_acquire(st->table, &rq, max, token)
+            : locktable_acquire(st->table, &rq, token);
     if (r == LOCK_QUEUED) {
         w->next = ms->async;
         if (ms->async)
@@ -459,7 +469,7 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
         w = NULL;
         status = 1;
     } else {
-        status = map_result(r);
+        status = r == LOCK_BUSY && max ? CACHIFY_FULL : map_result(r);
     }
     kick_timer(st);
     pthread_mutex_unlock(&st->mu);

@@ -71,6 +71,13 @@ int mem_pool_acquire_wait(struct mem_session *ms, const char *key,
                           long long wait_ms, int session_lock,
                           uint64_t *token);
 
+/* mem_acquire_async for a pool slot (max 1..1000000); a full pool is
+ * CACHIFY_FULL. */
+int mem_pool_acquire_async(struct mem_session *ms, const char *key,
+                           size_t keylen, unsigned max, uint64_t ttl_us,
+                           long long wait_ms, int session_lock,
+                           mem_wait_cb cb, void *arg, uint64_t *token);
+
 /* The other pool calls, with the engine's results (lock_pool.h): release
  * by token (0: every slot; the count), size, extend; -1 for a lock key. */
 enum mem_pool_op { MEM_POOL_RELEASE, MEM_POOL_SIZE, MEM_POOL_EXTEND };
