@@ -103,6 +103,8 @@ struct cachify_async {
 
     /* Decorated calls whose body runs: detached when the handle closes. */
     struct cachify_async_call *calls;
+    cachify_renew_cb renew_cb;   /* cachify_async_set_renew_cb */
+    void *renew_arg;
 
     /* AB_NET (async_net.c) */
     struct aconn *main_conn;     /* ordinary requests; NULL until needed */

@@ -725,6 +725,15 @@ int cachify_impl_pool_size_fmt(struct cachify *c, const char *fmt, ...)
 
 struct cachify_async_call;
 
+/* The callback of the renewals that opts.renew starts for ac's decorated
+ * calls (NULL: none).  In the async API a decorated call with .renew
+ * sends EXTEND key token exp_ms every exp_ms / 3 on ac's own connection,
+ * from ac's event loop, while its body runs; a failure (the server's 0, or
+ * no renewal through before the lease ran out) is reported once, from the
+ * loop, and the call completes with CACHIFY_LOST. */
+void cachify_async_set_renew_cb(struct cachify_async *ac, cachify_renew_cb cb,
+                                void *arg);
+
 /* Completion of one decorated call (see above): status CACHIFY_OK, 1 for a
  * once call that skipped, or < 0; errstr is never NULL. */
 typedef void (*cachify_done_cb)(int status, const char *errstr, void *ctx);

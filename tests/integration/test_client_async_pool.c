@@ -67,9 +67,8 @@ START_TEST(test_async_pool)
     CALL(cachify_async_pool_acquire(ac, "ap", 1, &brief, rec_tok, &to));
     RUN_UNTIL(to.called);
     rec_check(&to, CACHIFY_ERR_TYPE, "size mismatch"); /* the pool is 2 */
-    ptake(ac, "ap", 2, NULL);
-    CALL(cachify_async_pool_acquire(ac, "ap", 2, &brief, rec_tok,
-                                    &(struct rec){ 0 }));
+    ptake(ac, "ap", 2, NULL); /* with w2's slot: full again */
+    ck_assert_int_eq(PSIZE(ac, "ap"), 2);
     struct rec to2 = { 0 };
     CALL(cachify_async_pool_acquire(ac, "ap", 2, &brief, rec_tok, &to2));
     RUN_UNTIL(to2.called);
