@@ -45,7 +45,9 @@ struct cachify_async_call {
     void *args;
     void *ctx;
     cachify_done_cb done;
-    int skip_on_locked;        /* once without raise_on_locked */
+    int skip_on_locked;        /* once without raise_on_locked; a pool
+                                  without raise_on_full */
+    unsigned max_size;         /* a pool slot's call; 0 for a lock */
     int body_done;             /* cachify_async_call_done was called */
     int status;                /* for a deferred completion */
     char msg[96];
@@ -140,7 +142,10 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     if (status != CACHIFY_OK) {
         /* once: 1 is "skipped", as the sync CACHIFY_ONCE_FN returns; the
          * message still says why. */
-        if (status == CACHIFY_LOCKED && call->skip_on_locked)
+        if (call->skip_on_locked &&
+            (status == CACHIFY_LOCKED ||
+             (call->max_size &&
+              (status == CACHIFY_FULL || status == CACHIFY_TIMEOUT))))
             status = 1;
         call->done(status, errstr, call->ctx);
         call_free(call);
@@ -223,8 +228,12 @@ static void renew_tick(evutil_socket_t fd, short what, void *arg)
     if (call->ac == NULL || call->body_done || call->renew_lost)
         return;
     call->sent_ms = renew_now_ms();
-    if (cachify_async_extend(call->ac, call->key, call->token, call->exp_ms,
-                             renewed_cb, call) == CACHIFY_OK)
+    if ((call->max_size
+             ? cachify_async_pool_extend(call->ac, call->key, call->token,
+                                         call->exp_ms, renewed_cb, call)
+             : cachify_async_extend(call->ac, call->key, call->token,
+                                    call->exp_ms, renewed_cb, call)) ==
+        CACHIFY_OK)
         call->renew_inflight = 1;
     else
         renew_arm(call, call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10);
@@ -251,6 +260,7 @@ static const char *key_suffix(const struct cachify_async *ac, const char *op)
  * 1. */
 static int vcall_start(struct cachify_async *ac, const char *op,
                        const struct cachify_lock_opts *opts,
+                       unsigned max_size,
                        int skip_on_locked, const void *args, size_t argsize,
                        void (*run)(struct cachify_async_call *call,
                                    void *args),
@@ -296,7 +306,10 @@ static int vcall_start(struct cachify_async *ac, const char *op,
     call->ctx = ctx;
     call->done = done;
     call->skip_on_locked = skip_on_locked;
-    rc = cachify_async_acquire(ac, key, opts, acquired_cb, call);
+    call->max_size = max_size;
+    rc = max_size ? cachify_async_pool_acquire(ac, key, max_size, opts,
+                                               acquired_cb, call)
+                  : cachify_async_acquire(ac, key, opts, acquired_cb, call);
     if (rc != CACHIFY_OK)
         call_free(call);
     return rc;
@@ -314,8 +327,8 @@ int cachify_impl_async_call_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, args, argsize, run,
-                     ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, 0, args, argsize,
+                     run, ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -333,9 +346,51 @@ int cachify_impl_async_once_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, !raise_on_locked, args,
-                     argsize, run, ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, 0, !raise_on_locked,
+                     args, argsize, run, ctx, done, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+/* py-cachify's pooled: a slot of the pool instead of the lock; no op is
+ * added to the key (these pools are not py-cachify's stored ones). */
+int cachify_impl_async_pool_start(struct cachify_async *ac,
+                                  const struct cachify_impl_pool_how *how,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (how == NULL || how->max_size == 0)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = vcall_start(ac, NULL, how->opts, how->max_size, !how->raise_on_full,
+                     args, argsize, run, ctx, done, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cachify_impl_async_pool_size_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
+{
+    va_list ap;
+    char *key;
+    int rc;
+
+    if (ac == NULL || fmt == NULL)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = wire_format_key(NULL, 0, &key, NULL, NULL, 0, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_async_pool_size(ac, key, cb, arg);
+    free(key);
     return rc;
 }
 
@@ -420,8 +475,11 @@ static void release_now(struct cachify_async_call *call)
 
         calls_unlink(call);
         call->ac = NULL;
-        rc = cachify_async_release(ac, call->key, call->token, released_cb,
-                                   call);
+        rc = call->max_size
+                 ? cachify_async_pool_release(ac, call->key, call->token,
+                                              released_cb, call)
+                 : cachify_async_release(ac, call->key, call->token,
+                                         released_cb, call);
         if (rc == CACHIFY_OK)
             return;
     }

@@ -867,6 +867,13 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
  * declaration. */
 #define CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec, start, how, op)    \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
+    CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec, start, how)          \
+    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)            \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY_IMPL_UNPAREN params)
+
+/* The argument struct, the runner and name() of every async decorator. */
+#define CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec, start, how)      \
     static void name##_body(struct cachify_async_call *call,                  \
                             CACHIFY_IMPL_UNPAREN params);                     \
     struct name##_cachify_args_ {                                             \
@@ -888,10 +895,7 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
         return start(cachify_ac_, how, &cachify_a_, sizeof cachify_a_,        \
                      name##_cachify_run_, cachify_ctx_, cachify_done_,        \
                      CACHIFY_IMPL_UNPAREN keyspec);                           \
-    }                                                                         \
-    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)            \
-    static void name##_body(struct cachify_async_call *call,                  \
-                            CACHIFY_IMPL_UNPAREN params)
+    }
 
 #define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
     CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
@@ -929,6 +933,68 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
                           ((raise_on_locked) ? 1 : 0), CACHIFY_IMPL_OP_ONCE)
 #define CACHIFY_ASYNC_ONCE_FN_DECL(name, params)                              \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)
+
+/* py-cachify's @pooled on an `async def`: CACHIFY_ASYNC_LOCKED_FN's shape
+ * (parameters, body with `call`, ended by cachify_async_call_done) with a
+ * slot of the pool keyed by keyspec (max_size slots; opts as
+ * CACHIFY_POOLED_FN's, .renew included) instead of a lock:
+ *
+ *     CACHIFY_ASYNC_POOLED_FN(fetch, (int id), (id), ("fetchers"), 4,
+ *                             NULL, 0)
+ *     { ... cachify_async_call_done(call); }
+ *
+ * defines int fetch(ac, ctx, done, id) and the size companion
+ * int fetch_size(ac, cb, cbarg, id) (slots held, through cb).  When the
+ * pool is full (or a wait ran out) the body does not run and done gets
+ * CACHIFY_FULL / CACHIFY_TIMEOUT with "<key> pool is full" when
+ * raise_on_full, else 1 with that message: the caller's done is where
+ * py-cachify's on_full runs (ctx has what it needs).  Otherwise done gets
+ * what CACHIFY_ASYNC_LOCKED_FN's done gets (CACHIFY_LOST when the slot was
+ * gone at its release). */
+struct cachify_impl_pool_how {
+    unsigned max_size;
+    const struct cachify_lock_opts *opts;
+    int raise_on_full;
+};
+int cachify_impl_async_pool_start(struct cachify_async *ac,
+                                  const struct cachify_impl_pool_how *how,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+int cachify_impl_async_pool_size_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define CACHIFY_ASYNC_POOLED_FN_DECL(name, params)                            \
+    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
+             cachify_done_cb cachify_done_, CACHIFY_IMPL_UNPAREN params);     \
+    int name##_size(struct cachify_async *cachify_ac_,                        \
+                    cachify_value_cb cachify_cb_, void *cachify_arg_,         \
+                    CACHIFY_IMPL_UNPAREN params)
+
+#define CACHIFY_ASYNC_POOLED_FN(name, params, args, keyspec, max_size, opts,  \
+                                raise_on_full)                                \
+    CACHIFY_ASYNC_POOLED_FN_DECL(name, params);                               \
+    CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec,                      \
+                            cachify_impl_async_pool_start,                    \
+                            (&(const struct cachify_impl_pool_how){           \
+                                (max_size), (opts),                           \
+                                (raise_on_full) ? 1 : 0}))                    \
+    int name##_size(struct cachify_async *cachify_ac_,                        \
+                    cachify_value_cb cachify_cb_, void *cachify_arg_,         \
+                    CACHIFY_IMPL_UNPAREN params)                              \
+    {                                                                         \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_async_pool_size_fmt(                              \
+            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            CACHIFY_IMPL_UNPAREN keyspec);                                    \
+    }                                                                         \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY_IMPL_UNPAREN params)
 
 #ifdef __cplusplus
 }

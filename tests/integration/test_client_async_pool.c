@@ -124,6 +124,73 @@ START_TEST(test_async_pool_session)
 }
 END_TEST
 
+/* ---- the async pooled decorator ---- */
+
+struct pjob {
+    struct cachify_async_call *call;
+    int ran, done_called, done_status;
+    char done_err[128];
+};
+
+CACHIFY_ASYNC_POOLED_FN(pooled_job, (int id), (id), ("pj-%d", id), 1, NULL,
+                        0)
+{
+    struct pjob *j = cachify_async_call_ctx(call);
+    (void)id;
+    j->ran++;
+    j->call = call; /* ended by the test */
+}
+
+CACHIFY_ASYNC_POOLED_FN(strict_job, (int id), (id), ("pj-%d", id), 1, NULL,
+                        1)
+{
+    struct pjob *j = cachify_async_call_ctx(call);
+    (void)id;
+    j->ran++;
+    cachify_async_call_done(call);
+}
+
+static void pjob_done(int status, const char *errstr, void *ctx)
+{
+    struct pjob *j = ctx;
+    j->done_called++;
+    j->done_status = status;
+    snprintf(j->done_err, sizeof j->done_err, "%s", errstr);
+}
+
+START_TEST(test_async_pooled_decorator)
+{
+    backend_start(_i, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct pjob a = { 0 }, b = { 0 }, c = { 0 };
+    CALL(pooled_job(ac, &a, pjob_done, 1));
+    RUN_UNTIL(a.ran);
+    struct rec sz = { 0 };
+    CALL(pooled_job_size(ac, rec_val, &sz, 1));
+    RUN_UNTIL(sz.called);
+    rec_check(&sz, CACHIFY_OK, "size");
+    ck_assert_int_eq(sz.value, 1);
+    /* Full: on_full's turn (1), or the status with raise_on_full. */
+    CALL(pooled_job(ac, &b, pjob_done, 1));
+    CALL(strict_job(ac, &c, pjob_done, 1));
+    RUN_UNTIL(b.done_called && c.done_called);
+    ck_assert_int_eq(b.ran + c.ran, 0);
+    ck_assert_int_eq(b.done_status, 1);
+    ck_assert_str_eq(b.done_err, "pj-1 pool is full");
+    ck_assert_int_eq(c.done_status, CACHIFY_FULL);
+    cachify_async_call_done(a.call);
+    RUN_UNTIL(a.done_called);
+    ck_assert_int_eq(a.done_status, CACHIFY_OK);
+    struct pjob d = { 0 };
+    CALL(strict_job(ac, &d, pjob_done, 1));
+    RUN_UNTIL(d.done_called);
+    ck_assert_int_eq(d.done_status, CACHIFY_OK);
+    ck_assert_int_eq(d.ran, 1);
+    cachify_async_close(ac);
+    backend_finish(_i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_async_pool");
@@ -132,5 +199,6 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_async_pool, 0, BE_COUNT);
     tcase_add_loop_test(tc, test_async_pool_session, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_async_pooled_decorator, 0, BE_COUNT);
     return itest_main(s);
 }
