@@ -209,6 +209,7 @@ struct cachify_pool_guard {
     char *key;
     uint64_t token;
     int status;
+    struct cachify_renewer *renewer; /* with opts.renew (POOL_EXTEND) */
 };
 
 struct cachify_pool_guard cachify_pool_guard_acquire(

@@ -140,11 +140,20 @@ int cachify_pool_extend(struct cachify *c, const char *key, uint64_t token,
 
 /* ---- the guard ---- */
 
+/* With opts->renew, starts g's renewer (POOL_EXTEND) for the slot just
+ * taken (see cachify_impl_renew_held). */
+static int start_renewal(struct cachify_pool_guard *g,
+                         const struct cachify_lock_opts *opts)
+{
+    return cachify_impl_renew_held(g->client, g->key, g->token, opts, 1,
+                                   &g->renewer);
+}
+
 struct cachify_pool_guard cachify_pool_guard_acquire(
     struct cachify *c, const char *key, unsigned max_size,
     const struct cachify_lock_opts *opts)
 {
-    struct cachify_pool_guard g = {c, NULL, 0, CACHIFY_ERR_ARG};
+    struct cachify_pool_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
 
     if (c == NULL)
         return g;
@@ -155,6 +164,8 @@ struct cachify_pool_guard cachify_pool_guard_acquire(
         return g;
     }
     g.status = cachify_pool_acquire(c, key, max_size, opts, &g.token);
+    if (g.status == CACHIFY_OK)
+        g.status = start_renewal(&g, opts);
     if (g.status != CACHIFY_OK) {
         free(g.key);
         g.key = NULL;
@@ -169,7 +180,14 @@ int cachify_pool_guard_release(struct cachify_pool_guard *g)
     if (g == NULL || g->key == NULL)
         return CACHIFY_OK; /* failed acquire, or released already */
     if (g->status == CACHIFY_OK) {
+        /* Renewals end first; a failed one means the slot may have
+         * lapsed meanwhile: CACHIFY_LOST even if the release finds it. */
+        int renewed = cachify_renewer_stop(g->renewer);
+
+        g->renewer = NULL;
         rc = cachify_pool_release(g->client, g->key, g->token);
+        if (rc == 1 && renewed == CACHIFY_LOST)
+            rc = 0;
         if (rc == 0)
             rc = cachify_impl_set_err(g->client, CACHIFY_LOST,
                                       "%s: slot %llu%s", g->key,
@@ -202,6 +220,7 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
     g->client = c;
     g->key = NULL;
     g->token = 0;
+    g->renewer = NULL;
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
@@ -213,10 +232,14 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
         return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
                                                 "out of memory");
     g->status = cachify_pool_acquire(c, key, max_size, opts, &g->token);
-    if (g->status == CACHIFY_OK)
+    if (g->status == CACHIFY_OK) {
         g->key = key;
-    else
+        g->status = start_renewal(g, opts);
+    }
+    if (g->status != CACHIFY_OK) {
         free(key);
+        g->key = NULL;
+    }
     return g->status;
 }
 

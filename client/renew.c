@@ -38,6 +38,7 @@ struct cachify_renewer {
     long long exp_ms;
     cachify_renew_cb cb;
     void *arg;
+    int pool;                /* a pool slot: POOL_EXTEND */
     int stop;                /* under mu: stop asked */
     int lost;                /* a renewal failed (cb told) */
 };
@@ -84,7 +85,9 @@ static void *renew_loop(void *p)
 
     while (!sleep_until(r, next)) {
         long long at = now_ms();
-        int rc = cachify_extend(r->h, r->key, r->token, r->exp_ms);
+        int rc = r->pool ? cachify_pool_extend(r->h, r->key, r->token,
+                                               r->exp_ms)
+                         : cachify_extend(r->h, r->key, r->token, r->exp_ms);
 
         if (rc == 1) {
             lease_end = at + r->exp_ms;
@@ -122,6 +125,14 @@ int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
                           const char *key, uint64_t token, long long exp_ms,
                           cachify_renew_cb cb, void *arg)
 {
+    return cachify_impl_renewer_start(out, c, key, token, exp_ms, 0, cb, arg);
+}
+
+int cachify_impl_renewer_start(struct cachify_renewer **out,
+                               struct cachify *c, const char *key,
+                               uint64_t token, long long exp_ms, int pool,
+                               cachify_renew_cb cb, void *arg)
+{
     struct cachify_renewer *r;
     pthread_condattr_t ca;
     int rc;
@@ -141,6 +152,7 @@ int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
     }
     r->token = token;
     r->exp_ms = exp_ms;
+    r->pool = pool;
     r->cb = cb;
     r->arg = arg;
     pthread_mutex_init(&r->mu, NULL);
@@ -167,6 +179,30 @@ int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
     }
     *out = r;
     return CACHIFY_OK;
+}
+
+int cachify_impl_renew_held(struct cachify *c, const char *key,
+                            uint64_t token,
+                            const struct cachify_lock_opts *opts, int pool,
+                            struct cachify_renewer **out)
+{
+    cachify_renew_cb cb;
+    void *arg;
+    int rc;
+
+    *out = NULL;
+    if (opts == NULL || !opts->renew || opts->exp_ms == CACHIFY_EXP_NONE)
+        return CACHIFY_OK; /* nothing asked, or nothing that expires */
+    cachify_impl_renew_cb(c, &cb, &arg);
+    rc = cachify_impl_renewer_start(out, c, key, token, opts->exp_ms, pool,
+                                    cb, arg);
+    if (rc != CACHIFY_OK) { /* the holder asked not to run without it */
+        if (pool)
+            cachify_pool_release(c, key, token);
+        else
+            cachify_release(c, key, token);
+    }
+    return rc;
 }
 
 int cachify_renewer_stop(struct cachify_renewer *r)

@@ -37,25 +37,13 @@ static int release_held(struct cachify *c, const char *key, uint64_t token)
     return rc;
 }
 
-/* With opts->renew, starts g's renewer for the lock just taken; when it
- * cannot start, the lock is released and the acquire fails with its
- * status (a holder that asked for renewal must not run without it). */
+/* With opts->renew, starts g's renewer for the lock just taken (see
+ * cachify_impl_renew_held). */
 static int start_renewal(struct cachify_guard *g,
                          const struct cachify_lock_opts *opts)
 {
-    cachify_renew_cb cb;
-    void *arg;
-    int rc;
-
-    g->renewer = NULL;
-    if (opts == NULL || !opts->renew || opts->exp_ms == CACHIFY_EXP_NONE)
-        return CACHIFY_OK; /* nothing asked, or nothing that expires */
-    cachify_impl_renew_cb(g->client, &cb, &arg);
-    rc = cachify_renewer_start(&g->renewer, g->client, g->key, g->token,
-                               opts->exp_ms, cb, arg);
-    if (rc != CACHIFY_OK)
-        cachify_release(g->client, g->key, g->token);
-    return rc;
+    return cachify_impl_renew_held(g->client, g->key, g->token, opts, 0,
+                                   &g->renewer);
 }
 
 /* Stops g's renewer (if any): CACHIFY_LOST when a renewal failed. */

@@ -212,6 +212,38 @@ START_TEST(test_killed_renewer_expires)
 }
 END_TEST
 
+/* A pool slot renews as a lock does (POOL_EXTEND). */
+START_TEST(test_renewed_pool_slot)
+{
+    struct cachify *c = open_backend(_i), *other = open_url();
+    atomic_store(&g_cb_calls, 0);
+    cachify_set_renew_cb(c, on_renew_fail, NULL);
+    struct cachify_lock_opts opts = {.nowait = 1, .exp_ms = 300, .renew = 1};
+    struct cachify_pool_guard g = cachify_pool_guard_acquire(c, "ps", 1,
+                                                             &opts);
+    ck_assert_int_eq(g.status, CACHIFY_OK);
+    double end = mono_s() + 0.9;
+    while (mono_s() < end) {
+        uint64_t t;
+        REQUIRE(cachify_pool_acquire(other, "ps", 1, NULL, &t) ==
+                    CACHIFY_FULL, "renewed slot lost");
+        usleep(30000);
+    }
+    ck_assert_int_eq(cachify_pool_guard_release(&g), CACHIFY_OK);
+    ck_assert_int_eq(atomic_load(&g_cb_calls), 0);
+    /* Force-released under the renewer: reported, and the release says
+     * CACHIFY_LOST. */
+    g = cachify_pool_guard_acquire(c, "ps", 1, &opts);
+    ck_assert_int_eq(g.status, CACHIFY_OK);
+    ck_assert_int_eq(cachify_pool_force_release(other, "ps"), 1);
+    wait_cb(1, 3.0);
+    ck_assert_int_eq(atomic_load(&g_cb_status), CACHIFY_LOST);
+    ck_assert_int_eq(cachify_pool_guard_release(&g), CACHIFY_LOST);
+    cachify_close(other);
+    close_backend(c, _i);
+}
+END_TEST
+
 static struct cachify *g_other;
 static int g_body_ran;
 
@@ -251,5 +283,6 @@ int main(void)
     tcase_add_test(tc, test_server_gone_is_reported);
     tcase_add_test(tc, test_killed_renewer_expires);
     tcase_add_loop_test(tc, test_decorator_renews, 0, 2);
+    tcase_add_loop_test(tc, test_renewed_pool_slot, 0, 2);
     return itest_main(s);
 }
