@@ -64,8 +64,8 @@ DAEMON := $(BUILD)/cachifyd
 
 # libcachify-client: the client code, the shared codec, and the lock
 # engine (for the embedded "mem:" backend).
-CLIENT_VERSION := 0.2.0
-CLIENT_SOVERSION := 1
+CLIENT_VERSION := 0.3.0
+CLIENT_SOVERSION := 2
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
@@ -264,7 +264,7 @@ test-pass-plain:
 test-pass-sanitize:
 	+$(MAKE) SANITIZE=$(SANITIZE_TEST) check-suites
 
-# The dynamic linker finds libcachify-client.so.1 in /usr/local/lib or
+# The dynamic linker finds libcachify-client.so.2 in /usr/local/lib or
 # /usr/lib through its cache, so a real install there (no DESTDIR) runs
 # ldconfig when root.  A DESTDIR is a staging copy, and a private PREFIX is
 # not searched at all: docs/client.md ("Building against it") shows how to

@@ -78,7 +78,7 @@ static void *pairs_main(void *arg)
 
 static void *waiter_main(void *arg)
 {
-    struct cachify_lock_opts wait = {0, 30000, 0, 0};
+    struct cachify_lock_opts wait = {0, 30000, 0, 0, 0};
     struct cachify *c = open_or_die();
     long rounds = (long)arg;
 

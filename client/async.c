@@ -59,8 +59,8 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /* ------------------------------------------------------------ requests */
 
-static struct areq *req_new(struct cachify_async *ac, enum wire_op op,
-                            const char *key)
+struct areq *async_req_new(struct cachify_async *ac, enum wire_op op,
+                           const char *key)
 {
     size_t klen = strlen(key);
     struct areq *r;
@@ -148,7 +148,11 @@ void async_finish_locked(struct areq *r, int status)
 {
     struct wire_result res;
 
-    wire_locked(&res, status, r->key + r->ac->prefixlen);
+    /* A pool's: "<key> pool is full". */
+    if (r->op == WIRE_POOL_ACQUIRE)
+        wire_full(&res, status, r->key + r->ac->prefixlen);
+    else
+        wire_locked(&res, status, r->key + r->ac->prefixlen);
     async_finish(r, status, 0, "%s%s%s", res.head, res.text, res.tail);
 }
 
@@ -161,7 +165,7 @@ void async_finish_token(struct areq *r, int status, uint64_t token,
 
 static void run_callback(struct cachify_async *ac, struct areq *r)
 {
-    if (r->op == WIRE_ACQUIRE)
+    if (r->op == WIRE_ACQUIRE || r->op == WIRE_POOL_ACQUIRE)
         r->tcb(ac, r->status, r->status == CACHIFY_OK ? r->result_token : 0,
                req_errstr(r), r->arg);
     else
@@ -323,8 +327,8 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
 
 /* Common checks; NULL cb is refused because "called exactly once" would
  * otherwise have nothing to call. */
-static int check_call(const struct cachify_async *ac, const char *key,
-                      int has_cb)
+int async_check_call(const struct cachify_async *ac, const char *key,
+                     int has_cb)
 {
     size_t klen;
 
@@ -335,11 +339,15 @@ static int check_call(const struct cachify_async *ac, const char *key,
     return wire_check_key(key, ac->prefixlen, &klen, NULL, 0);
 }
 
-static int submit(struct cachify_async *ac, struct areq *r)
+int async_submit(struct cachify_async *ac, struct areq *r)
 {
     int rc;
 
     r->seq = ++ac->seq;
+    if (ac->backend == AB_ETCD && wire_op_is_pool(r->op)) {
+        async_req_free(r);
+        return CACHIFY_ERR_ARG; /* WIRE_NO_POOLS */
+    }
     rc = ac->backend == AB_NET    ? anet_submit(ac, r)
          : ac->backend == AB_ETCD ? aetcd_submit(ac, r)
                                   : amem_submit(ac, r);
@@ -352,7 +360,7 @@ static struct areq *make_value_req(struct cachify_async *ac,
                                    enum wire_op op, const char *key,
                                    cachify_value_cb cb, void *arg)
 {
-    struct areq *r = req_new(ac, op, key);
+    struct areq *r = async_req_new(ac, op, key);
 
     if (r != NULL) {
         r->vcb = cb;
@@ -367,27 +375,27 @@ int cachify_async_acquire(struct cachify_async *ac, const char *key,
 {
     struct wire_lock lock;
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
     rc = wire_lock_opts(opts, ac->default_exp_ms, &lock, NULL, 0);
     if (rc != CACHIFY_OK)
         return rc;
-    r = req_new(ac, WIRE_ACQUIRE, key);
+    r = async_req_new(ac, WIRE_ACQUIRE, key);
     if (r == NULL)
         return CACHIFY_ERR_NOMEM;
     r->tcb = cb;
     r->arg = arg;
     r->lock = lock;
-    return submit(ac, r);
+    return async_submit(ac, r);
 }
 
 int cachify_async_release(struct cachify_async *ac, const char *key,
                           uint64_t token, cachify_value_cb cb, void *arg)
 {
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
@@ -398,31 +406,31 @@ int cachify_async_release(struct cachify_async *ac, const char *key,
     if (r == NULL)
         return CACHIFY_ERR_NOMEM;
     r->token = token;
-    return submit(ac, r);
+    return async_submit(ac, r);
 }
 
 int cachify_async_force_release(struct cachify_async *ac, const char *key,
                                 cachify_value_cb cb, void *arg)
 {
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
     r = make_value_req(ac, WIRE_FORCE, key, cb, arg);
-    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+    return r ? async_submit(ac, r) : CACHIFY_ERR_NOMEM;
 }
 
 int cachify_async_is_locked(struct cachify_async *ac, const char *key,
                             cachify_value_cb cb, void *arg)
 {
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
     r = make_value_req(ac, WIRE_IS_LOCKED, key, cb, arg);
-    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+    return r ? async_submit(ac, r) : CACHIFY_ERR_NOMEM;
 }
 
 int cachify_async_extend(struct cachify_async *ac, const char *key,
@@ -430,7 +438,7 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
                          void *arg)
 {
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
@@ -442,17 +450,17 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
         return CACHIFY_ERR_NOMEM;
     r->token = token;
     r->ms = ms;
-    return submit(ac, r);
+    return async_submit(ac, r);
 }
 
 int cachify_async_pttl(struct cachify_async *ac, const char *key,
                        cachify_value_cb cb, void *arg)
 {
     struct areq *r;
-    int rc = check_call(ac, key, cb != NULL);
+    int rc = async_check_call(ac, key, cb != NULL);
 
     if (rc != CACHIFY_OK)
         return rc;
     r = make_value_req(ac, WIRE_PTTL, key, cb, arg);
-    return r ? submit(ac, r) : CACHIFY_ERR_NOMEM;
+    return r ? async_submit(ac, r) : CACHIFY_ERR_NOMEM;
 }

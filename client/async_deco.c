@@ -10,6 +10,15 @@
  * arguments the body receives.  Does not own: locking itself (it only uses
  * the public async calls) or the callback rules (async.c).
  *
+ * With opts.renew the call also renews its lock while the body runs: a
+ * timer on the handle's loop sends EXTEND every exp/3 through the public
+ * async call, over the handle's own connection; the lease is counted from
+ * when each renewal was sent; the server's 0, or an error past the lease's
+ * end, stops it, tells the handle's renew callback once, and the call
+ * completes with CACHIFY_LOST.  A release waits for a renewal in flight
+ * (they may travel on different connections), so the renewal's callback
+ * never meets a freed call.
+ *
  * The one tie to the handle's insides: while a body runs, its call is on
  * the handle's list, so that closing the handle can detach it
  * (adeco_detach_all).  A body that finishes after its handle closed must
@@ -36,7 +45,9 @@ struct cachify_async_call {
     void *args;
     void *ctx;
     cachify_done_cb done;
-    int skip_on_locked;        /* once without raise_on_locked */
+    int skip_on_locked;        /* once without raise_on_locked; a pool
+                                  without raise_on_full */
+    unsigned max_size;         /* a pool slot's call; 0 for a lock */
     int body_done;             /* cachify_async_call_done was called */
     int status;                /* for a deferred completion */
     char msg[96];
@@ -44,12 +55,24 @@ struct cachify_async_call {
                                   through a release; made at the start so
                                   running out of memory later cannot force
                                   a completion from inside call_done */
+    /* renewal (opts.renew); renew_ev NULL when not asked */
+    struct event *renew_ev;
+    long long exp_ms;          /* the lease each renewal asks for */
+    long long sent_ms;         /* when the renewal in flight was sent */
+    long long lease_end_ms;    /* monotonic: the lease ends by then */
+    int renew_inflight;        /* an EXTEND awaits its callback */
+    int release_pending;       /* call_done came meanwhile */
+    int renew_lost;            /* a renewal failed (callback told) */
 };
 
 static void deferred_done_cb(evutil_socket_t fd, short what, void *arg);
+static long long renew_now_ms(void);
+static void renew_arm(struct cachify_async_call *call, long long ms);
 
 static void call_free(struct cachify_async_call *call)
 {
+    if (call->renew_ev)
+        event_free(call->renew_ev);
     if (call->done_ev)
         event_free(call->done_ev);
     free(call->key);
@@ -89,6 +112,11 @@ static void released_cb(struct cachify_async *ac, int status, long long value,
     char *msg = NULL;
 
     (void)ac;
+    if (status >= 0 && call->renew_lost) {
+        /* A renewal failed while the body ran: the lock may have lapsed
+         * meanwhile even when the release still found it. */
+        value = 0;
+    }
     if (status >= 0 && value == 0) {
         /* Not held by our token any more: the body ran, but not all of it
          * under the lock.  The message names the key, as "already locked"
@@ -114,7 +142,10 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     if (status != CACHIFY_OK) {
         /* once: 1 is "skipped", as the sync CACHIFY_ONCE_FN returns; the
          * message still says why. */
-        if (status == CACHIFY_LOCKED && call->skip_on_locked)
+        if (call->skip_on_locked &&
+            (status == CACHIFY_LOCKED ||
+             (call->max_size &&
+              (status == CACHIFY_FULL || status == CACHIFY_TIMEOUT))))
             status = 1;
         call->done(status, errstr, call->ctx);
         call_free(call);
@@ -126,7 +157,95 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     if (call->next)
         call->next->prev = call;
     ac->calls = call;
+    if (call->renew_ev != NULL) {
+        call->lease_end_ms = renew_now_ms() + call->exp_ms;
+        renew_arm(call, call->exp_ms / 3);
+    }
     call->run(call, call->args);
+}
+
+/* ---- renewal ---- */
+
+static long long renew_now_ms(void)
+{
+    return (long long)(async_now_us() / 1000);
+}
+
+static void renew_arm(struct cachify_async_call *call, long long ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    event_add(call->renew_ev, &tv);
+}
+
+/* Reports a failed renewal once, to the handle's callback. */
+static void renew_failed(struct cachify_async_call *call, int status,
+                         const char *why)
+{
+    call->renew_lost = 1;
+    if (call->ac != NULL && call->ac->renew_cb != NULL)
+        call->ac->renew_cb(call->key, call->token, status, why,
+                           call->ac->renew_arg);
+}
+
+static void release_now(struct cachify_async_call *call);
+
+static void renewed_cb(struct cachify_async *ac, int status, long long value,
+                       const char *errstr, void *arg)
+{
+    struct cachify_async_call *call = arg;
+    long long retry = call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10;
+    char why[256];
+
+    (void)ac;
+    call->renew_inflight = 0;
+    if (status >= 0 && value == 1) {
+        call->lease_end_ms = call->sent_ms + call->exp_ms;
+        if (!call->body_done)
+            renew_arm(call, call->exp_ms / 3 > 0 ? call->exp_ms / 3 : 1);
+    } else if (status >= 0) {
+        snprintf(why, sizeof why, "%s: token %llu no longer holds it (it "
+                 "expired or was force-released)", call->key,
+                 (unsigned long long)call->token);
+        renew_failed(call, CACHIFY_LOST, why);
+    } else if (renew_now_ms() + retry >= call->lease_end_ms) {
+        snprintf(why, sizeof why, "%s: not renewed before its lease ran "
+                 "out: %s", call->key, errstr);
+        renew_failed(call, status, why);
+    } else if (!call->body_done) {
+        renew_arm(call, retry);
+    }
+    if (call->release_pending)
+        release_now(call);
+}
+
+static void renew_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct cachify_async_call *call = arg;
+
+    (void)fd;
+    (void)what;
+    if (call->ac == NULL || call->body_done || call->renew_lost)
+        return;
+    call->sent_ms = renew_now_ms();
+    if ((call->max_size
+             ? cachify_async_pool_extend(call->ac, call->key, call->token,
+                                         call->exp_ms, renewed_cb, call)
+             : cachify_async_extend(call->ac, call->key, call->token,
+                                    call->exp_ms, renewed_cb, call)) ==
+        CACHIFY_OK)
+        call->renew_inflight = 1;
+    else
+        renew_arm(call, call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10);
+}
+
+void cachify_async_set_renew_cb(struct cachify_async *ac, cachify_renew_cb cb,
+                                void *arg)
+{
+    if (ac == NULL)
+        return;
+    ac->renew_cb = cb;
+    ac->renew_arg = arg;
 }
 
 /* py-cachify's suffix op (CACHIFY_IMPL_OP_*) when ac has pycachify_keys,
@@ -141,6 +260,7 @@ static const char *key_suffix(const struct cachify_async *ac, const char *op)
  * 1. */
 static int vcall_start(struct cachify_async *ac, const char *op,
                        const struct cachify_lock_opts *opts,
+                       unsigned max_size,
                        int skip_on_locked, const void *args, size_t argsize,
                        void (*run)(struct cachify_async_call *call,
                                    void *args),
@@ -171,13 +291,25 @@ static int vcall_start(struct cachify_async *ac, const char *op,
         call_free(call);
         return CACHIFY_ERR_NOMEM;
     }
+    if (opts != NULL && opts->renew && opts->exp_ms != CACHIFY_EXP_NONE &&
+        opts->exp_ms >= 0) {
+        call->exp_ms = opts->exp_ms ? opts->exp_ms : ac->default_exp_ms;
+        call->renew_ev = evtimer_new(ac->base, renew_tick, call);
+        if (call->renew_ev == NULL) {
+            call_free(call);
+            return CACHIFY_ERR_NOMEM;
+        }
+    }
     memcpy(call->args, args, argsize);
     call->base = ac->base;
     call->run = run;
     call->ctx = ctx;
     call->done = done;
     call->skip_on_locked = skip_on_locked;
-    rc = cachify_async_acquire(ac, key, opts, acquired_cb, call);
+    call->max_size = max_size;
+    rc = max_size ? cachify_async_pool_acquire(ac, key, max_size, opts,
+                                               acquired_cb, call)
+                  : cachify_async_acquire(ac, key, opts, acquired_cb, call);
     if (rc != CACHIFY_OK)
         call_free(call);
     return rc;
@@ -195,8 +327,8 @@ int cachify_impl_async_call_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, args, argsize, run,
-                     ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_LOCK, opts, 0, 0, args, argsize,
+                     run, ctx, done, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -214,9 +346,51 @@ int cachify_impl_async_once_start(struct cachify_async *ac,
     int rc;
 
     va_start(ap, fmt);
-    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, !raise_on_locked, args,
-                     argsize, run, ctx, done, fmt, ap);
+    rc = vcall_start(ac, CACHIFY_IMPL_OP_ONCE, NULL, 0, !raise_on_locked,
+                     args, argsize, run, ctx, done, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+/* py-cachify's pooled: a slot of the pool instead of the lock; no op is
+ * added to the key (these pools are not py-cachify's stored ones). */
+int cachify_impl_async_pool_start(struct cachify_async *ac,
+                                  const struct cachify_impl_pool_how *how,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (how == NULL || how->max_size == 0)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = vcall_start(ac, NULL, how->opts, how->max_size, !how->raise_on_full,
+                     args, argsize, run, ctx, done, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cachify_impl_async_pool_size_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
+{
+    va_list ap;
+    char *key;
+    int rc;
+
+    if (ac == NULL || fmt == NULL)
+        return CACHIFY_ERR_ARG;
+    va_start(ap, fmt);
+    rc = wire_format_key(NULL, 0, &key, NULL, NULL, 0, fmt, ap);
+    va_end(ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_async_pool_size(ac, key, cb, arg);
+    free(key);
     return rc;
 }
 
@@ -276,18 +450,36 @@ static void deferred_done_cb(evutil_socket_t fd, short what, void *arg)
 
 void cachify_async_call_done(struct cachify_async_call *call)
 {
-    int rc = CACHIFY_ERR_CLOSED;
-
     if (call == NULL || call->body_done)
         return;
     call->body_done = 1;
+    if (call->renew_ev != NULL)
+        event_del(call->renew_ev);
+    if (call->renew_inflight) {
+        call->release_pending = 1; /* renewed_cb releases */
+        return;
+    }
+    release_now(call);
+}
+
+/* The body is over (and no renewal in flight): release with the token,
+ * completing through released_cb, or through done_ev when the release
+ * cannot be sent. */
+static void release_now(struct cachify_async_call *call)
+{
+    int rc = CACHIFY_ERR_CLOSED;
+
+    call->release_pending = 0;
     if (call->ac != NULL) {
         struct cachify_async *ac = call->ac;
 
         calls_unlink(call);
         call->ac = NULL;
-        rc = cachify_async_release(ac, call->key, call->token, released_cb,
-                                   call);
+        rc = call->max_size
+                 ? cachify_async_pool_release(ac, call->key, call->token,
+                                              released_cb, call)
+                 : cachify_async_release(ac, call->key, call->token,
+                                         released_cb, call);
         if (rc == CACHIFY_OK)
             return;
     }

@@ -60,6 +60,7 @@ struct areq {
     uint64_t token;             /* release/extend: the holder's token */
     long long ms;               /* extend: new lifetime */
     struct wire_lock lock;      /* acquire: TTL, WAIT, SESSION */
+    unsigned max_size;          /* pool acquire */
     /* network bookkeeping */
     uint64_t timeout_us;        /* reply bound from when it is sent; 0 none */
     uint64_t deadline_us;       /* absolute (async_now_us); 0 = not armed */
@@ -104,6 +105,8 @@ struct cachify_async {
 
     /* Decorated calls whose body runs: detached when the handle closes. */
     struct cachify_async_call *calls;
+    cachify_renew_cb renew_cb;   /* cachify_async_set_renew_cb */
+    void *renew_arg;
 
     /* AB_NET (async_net.c) */
     struct aconn *main_conn;     /* ordinary requests; NULL until needed */
@@ -125,6 +128,18 @@ struct cachify_async {
 
 /* ---- async.c ---- */
 
+/* A request of op on key (prefix added), or NULL when out of memory. */
+struct areq *async_req_new(struct cachify_async *ac, enum wire_op op,
+                           const char *key);
+
+/* The checks every public call makes first (a NULL callback is refused:
+ * "called exactly once" needs something to call). */
+int async_check_call(const struct cachify_async *ac, const char *key,
+                     int has_cb);
+
+/* Hands r to the backend: CACHIFY_OK, or an error (r freed). */
+int async_submit(struct cachify_async *ac, struct areq *r);
+
 /* Monotonic clock in microseconds. */
 uint64_t async_now_us(void);
 
@@ -135,8 +150,9 @@ __attribute__((format(printf, 4, 5)))
 void async_finish(struct areq *r, int status, long long value,
                   const char *fmt, ...);
 
-/* Finishes r as CACHIFY_LOCKED or CACHIFY_TIMEOUT with "<key> is already
- * locked!", the key as the caller gave it (worded by wire.c). */
+/* Finishes r as CACHIFY_LOCKED, CACHIFY_TIMEOUT or (a pool's)
+ * CACHIFY_FULL with "<key> is already locked!" or "<key> pool is full",
+ * the key as the caller gave it (worded by wire.c). */
 void async_finish_locked(struct areq *r, int status);
 
 /* The same for a finished acquire. */

@@ -34,7 +34,12 @@ static void finish_acquire(struct areq *r, int status, uint64_t token)
         break;
     case CACHIFY_LOCKED:
     case CACHIFY_TIMEOUT:
+    case CACHIFY_FULL:
         async_finish_locked(r, status);
+        break;
+    case CACHIFY_ERR_TYPE:
+        async_finish(r, status, 0, "%s: a lock, or a pool of another "
+                     "max_size", r->key + r->ac->prefixlen);
         break;
     case CACHIFY_ERR_NOMEM:
         async_finish(r, status, 0, "out of memory");
@@ -133,14 +138,18 @@ static uint64_t ms_to_us(long long ms)
 int amem_submit(struct cachify_async *ac, struct areq *r)
 {
     uint64_t token = 0;
-    int64_t us;
+    int64_t us, pool_value;
     int rc;
 
     switch (r->op) {
     case WIRE_ACQUIRE:
-        rc = mem_acquire_async(ac->ms, r->key, r->keylen,
-                               ms_to_us(r->lock.ttl_ms), r->lock.wait_ms,
-                               r->lock.session, wait_done, r, &token);
+    case WIRE_POOL_ACQUIRE:
+        rc = mem_pool_acquire_async(ac->ms, r->key, r->keylen,
+                                    r->op == WIRE_POOL_ACQUIRE ? r->max_size
+                                                               : 0,
+                                    ms_to_us(r->lock.ttl_ms),
+                                    r->lock.wait_ms, r->lock.session,
+                                    wait_done, r, &token);
         if (rc == 1) {
             /* Queued.  wait_done may already run in another thread, but
              * it does not touch the waits list, and wake_cb (which does)
@@ -178,6 +187,24 @@ int amem_submit(struct cachify_async *ac, struct areq *r)
         us = mem_pttl_us(ac->ms, r->key, r->keylen);
         async_finish(r, CACHIFY_OK, us < 0 ? (long long)us : (us + 999) / 1000,
                      NULL);
+        return CACHIFY_OK;
+    case WIRE_POOL_RELEASE:
+    case WIRE_POOL_FORCE:
+    case WIRE_POOL_SIZE:
+    case WIRE_POOL_EXTEND:
+        pool_value = mem_pool_call(ac->ms,
+                                   r->op == WIRE_POOL_SIZE ? MEM_POOL_SIZE
+                                   : r->op == WIRE_POOL_EXTEND
+                                       ? MEM_POOL_EXTEND
+                                       : MEM_POOL_RELEASE,
+                                   r->key, r->keylen, r->token,
+                                   ms_to_us(r->ms));
+        if (pool_value < 0)
+            async_finish(r, CACHIFY_ERR_TYPE, 0, "WRONGTYPE Operation "
+                         "against a lock key: POOL_* commands need a pool "
+                         "key or a free one");
+        else
+            async_finish(r, CACHIFY_OK, pool_value, NULL);
         return CACHIFY_OK;
     case WIRE_AUTH:
     case WIRE_PING:

@@ -290,15 +290,18 @@ static int handle_reply(struct aconn *c, struct areq *r,
     }
     switch (r->op) {
     case WIRE_ACQUIRE:
+    case WIRE_POOL_ACQUIRE:
         if (c->role == ROLE_SESSION && !c->held)
             session_granted(c, r, (uint64_t)res.value);
         async_finish_token(r, CACHIFY_OK, (uint64_t)res.value, NULL);
         return 0;
     case WIRE_RELEASE:
+    case WIRE_POOL_RELEASE:
         if (c->held && r->token == c->stoken)
             c->held = 0; /* released, or it had expired: either way gone */
         break;
     case WIRE_FORCE:
+    case WIRE_POOL_FORCE:
         drop_sessions_of(c->ac, r);
         break;
     case WIRE_AUTH:
@@ -306,6 +309,8 @@ static int handle_reply(struct aconn *c, struct areq *r,
     case WIRE_IS_LOCKED:
     case WIRE_EXTEND:
     case WIRE_PTTL:
+    case WIRE_POOL_SIZE:
+    case WIRE_POOL_EXTEND:
         break;
     }
     async_finish(r, CACHIFY_OK, res.value, NULL);
@@ -512,7 +517,8 @@ static void conn_connect(struct aconn *c)
 static int conn_send(struct aconn *c, struct areq *r)
 {
     struct wire_req q = {.op = r->op, .key = r->key, .keylen = r->keylen,
-                         .token = r->token, .ms = r->ms, .lock = r->lock};
+                         .token = r->token, .ms = r->ms, .lock = r->lock,
+                         .max_size = r->max_size};
     char stackbuf[WIRE_REQUEST_STACK], *buf;
     long long timeout_ms;
     size_t n;
@@ -561,9 +567,9 @@ int anet_submit(struct cachify_async *ac, struct areq *r)
     struct aconn *c = NULL;
     int fresh = 0;
 
-    if (r->op == WIRE_RELEASE)
+    if (r->op == WIRE_RELEASE || r->op == WIRE_POOL_RELEASE)
         c = session_conn(ac, r);
-    if (c == NULL && r->op == WIRE_ACQUIRE &&
+    if (c == NULL && (r->op == WIRE_ACQUIRE || r->op == WIRE_POOL_ACQUIRE) &&
         (r->lock.wait_ms != 0 || r->lock.session)) {
         c = conn_new(ac, r->lock.session ? ROLE_SESSION : ROLE_WAIT);
         fresh = 1;

@@ -51,7 +51,7 @@ extern "C" {
 
 struct event_base;
 
-#define CACHIFY_CLIENT_VERSION "0.2.0"
+#define CACHIFY_CLIENT_VERSION "0.3.0"
 
 enum cachify_status {
     CACHIFY_OK = 0,
@@ -68,10 +68,15 @@ enum cachify_status {
                                 was no longer held by its token: it expired
                                 or was force-released meanwhile, and someone
                                 else may have held it while the body ran */
+    CACHIFY_FULL = -11,      /* pool: every slot is held, and the call did
+                                not wait (py-cachify's CachifyPoolFullError) */
+    CACHIFY_ERR_TYPE = -12,  /* the key is a pool where a lock was asked
+                                for, or a lock where a pool was, or the pool
+                                lives with another max_size */
 };
 
-/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST"; "?" for anything
- * else. */
+/* "OK", "LOCKED", "TIMEOUT", "ERR_IO", ..., "LOST", "FULL", "ERR_TYPE";
+ * "?" for anything else. */
 const char *cachify_status_name(int status);
 
 /* In both option structs a zero field means its default, so `{0}` and a
@@ -109,9 +114,15 @@ struct cachify_lock_opts {
     long long exp_ms;     /* lifetime; 0 (CACHIFY_EXP_DEFAULT): the handle's
                              default_exp_ms; CACHIFY_EXP_NONE: never */
     int session;          /* also released when this handle's connection ends */
+    int renew;            /* 1: while a guard, cachify_with_lock or a
+                             decorated call holds the lock, a renewer keeps
+                             it alive (cachify_renewer_start); a failed
+                             renewal goes to the handle's renew callback
+                             and makes the release CACHIFY_LOST.  The plain
+                             calls (cachify_acquire) ignore it. */
 };
 
-#define CACHIFY_LOCK_OPTS_DEFAULT { 1, CACHIFY_FOREVER, CACHIFY_EXP_DEFAULT, 0 }
+#define CACHIFY_LOCK_OPTS_DEFAULT { 1, CACHIFY_FOREVER, CACHIFY_EXP_DEFAULT, 0, 0 }
 
 /* ------------------------------------------------------------------ sync */
 
@@ -162,6 +173,102 @@ int cachify_pttl(struct cachify *c, const char *key, long long *ms);
  * once. */
 int cachify_ping(struct cachify *c);
 
+/* ----------------------------------------------------------------- pools
+ *
+ * py-cachify's pool(key, max_size, slot_exp): a key that admits up to
+ * max_size holders at once, decided atomically on the server (and in the
+ * mem: table), with FIFO waiting and a fencing token per slot.  opts are a
+ * lock's: nowait/timeout_ms for waiting, exp_ms for the slot's lifetime
+ * (py-cachify's slot_exp), session.  A key is a lock or a pool, never
+ * both: the other kind's calls answer CACHIFY_ERR_TYPE.  Messages:
+ * CACHIFY_FULL and CACHIFY_TIMEOUT say "<key> pool is full".  These pools
+ * do not share state with py-cachify's own pools (a pickled value there).
+ */
+
+/* Takes a slot of pool key (1 <= max_size <= 1000000; a live pool keeps
+ * its size: another answers CACHIFY_ERR_TYPE).  CACHIFY_OK with *token,
+ * CACHIFY_FULL (no wait), CACHIFY_TIMEOUT, or an error. */
+int cachify_pool_acquire(struct cachify *c, const char *key,
+                         unsigned max_size, const struct cachify_lock_opts *opts,
+                         uint64_t *token);
+
+/* Frees key's slot held by token: 1, 0 when no slot of key has it (it
+ * expired or was force-released), or an error. */
+int cachify_pool_release(struct cachify *c, const char *key, uint64_t token);
+
+/* Frees every slot of key: how many (>= 0), or an error. */
+int cachify_pool_force_release(struct cachify *c, const char *key);
+
+/* Slots of key held now (py-cachify's size()), 0 when none; or an error. */
+int cachify_pool_size(struct cachify *c, const char *key);
+
+/* When token holds a slot of key, it expires ms from now: 1; else 0; or an
+ * error. */
+int cachify_pool_extend(struct cachify *c, const char *key, uint64_t token,
+                        long long ms);
+
+/* A pool slot held for the rest of a C scope: as struct cachify_guard. */
+struct cachify_pool_guard {
+    struct cachify *client;
+    char *key;
+    uint64_t token;
+    int status;
+    struct cachify_renewer *renewer; /* with opts.renew (POOL_EXTEND) */
+};
+
+struct cachify_pool_guard cachify_pool_guard_acquire(
+    struct cachify *c, const char *key, unsigned max_size,
+    const struct cachify_lock_opts *opts);
+
+/* Frees the guard's slot with its token: CACHIFY_OK, CACHIFY_LOST when the
+ * slot was gone already, or the release's error; safe twice. */
+int cachify_pool_guard_release(struct cachify_pool_guard *g);
+
+#define CACHIFY_SCOPED_POOL(g, c, key, max_size, opts)                     \
+    struct cachify_pool_guard g                                            \
+        __attribute__((cleanup(cachify_pool_guard_release)))              \
+        = cachify_pool_guard_acquire((c), (key), (max_size), (opts))
+
+/* --------------------------------------------------------------- renewal
+ *
+ * A lock's TTL is a guess; a holder that runs longer loses it silently.
+ * A renewer keeps it alive while its holder lives: a thread of its own,
+ * with a connection of its own (same URL and options as the handle; the
+ * handle stays free for its thread), sends EXTEND key token exp_ms every
+ * exp_ms / 3.  When the holder's process dies the renewals stop and the
+ * lock expires at most exp_ms after the last one.  A renewal that fails is
+ * never swallowed: the server answered 0 (the token no longer holds the
+ * key: it expired or was force-released), or no renewal got through
+ * before the lease ran out (server unreachable, each attempt bounded by
+ * exp_ms / 3): the renewer stops, calls cb once (from its thread), and
+ * cachify_renewer_stop returns CACHIFY_LOST.  A holder cut off from the
+ * server keeps the lock for exp_ms after its last renewal that got
+ * through, so for at least 2/3 of exp_ms and at most exp_ms.
+ */
+struct cachify_renewer;
+
+/* A renewal failed: status CACHIFY_LOST (the server said the token holds
+ * the key no longer) or the error that outlasted the lease (CACHIFY_ERR_IO
+ * ...); errstr says which.  Called from the renewer's thread. */
+typedef void (*cachify_renew_cb)(const char *key, uint64_t token, int status,
+                                 const char *errstr, void *arg);
+
+/* Starts renewing key (held by token, lifetime exp_ms; 0: the handle's
+ * default_exp_ms) for c's holder.  CACHIFY_OK with *out, or an error
+ * (CACHIFY_ERR_ARG for CACHIFY_EXP_NONE: nothing to renew; the renewer's
+ * connection could not be opened: its status). */
+int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
+                          const char *key, uint64_t token, long long exp_ms,
+                          cachify_renew_cb cb, void *arg);
+
+/* Stops renewing and frees r: CACHIFY_OK when no renewal failed,
+ * CACHIFY_LOST when one did (cb was told).  NULL: CACHIFY_OK. */
+int cachify_renewer_stop(struct cachify_renewer *r);
+
+/* The callback of the renewers that opts.renew starts on c (NULL: none;
+ * their failures still make the release CACHIFY_LOST). */
+void cachify_set_renew_cb(struct cachify *c, cachify_renew_cb cb, void *arg);
+
 /* ---------------------------------------------------------- scoped lock */
 
 /* Runs fn(arg, token) while holding key, then releases it with its token.
@@ -181,6 +288,7 @@ struct cachify_guard {
     char *key;
     uint64_t token;
     int status;
+    struct cachify_renewer *renewer; /* with opts.renew; NULL otherwise */
 };
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
@@ -251,6 +359,27 @@ int cachify_async_extend(struct cachify_async *ac, const char *key,
                          void *arg);
 int cachify_async_pttl(struct cachify_async *ac, const char *key,
                        cachify_value_cb cb, void *arg);
+
+/* Pools, as the sync calls (cachify_pool_*): the acquire's token comes
+ * through cb (CACHIFY_FULL, CACHIFY_TIMEOUT with "<key> pool is full",
+ * CACHIFY_ERR_TYPE ...); release answers 1/0, force_release and size a
+ * count, extend 1/0.  A waiting or SESSION slot gets a connection of its
+ * own, as a lock does. */
+int cachify_async_pool_acquire(struct cachify_async *ac, const char *key,
+                               unsigned max_size,
+                               const struct cachify_lock_opts *opts,
+                               cachify_token_cb cb, void *arg);
+int cachify_async_pool_release(struct cachify_async *ac, const char *key,
+                               uint64_t token, cachify_value_cb cb,
+                               void *arg);
+int cachify_async_pool_force_release(struct cachify_async *ac,
+                                     const char *key, cachify_value_cb cb,
+                                     void *arg);
+int cachify_async_pool_size(struct cachify_async *ac, const char *key,
+                            cachify_value_cb cb, void *arg);
+int cachify_async_pool_extend(struct cachify_async *ac, const char *key,
+                              uint64_t token, long long ms,
+                              cachify_value_cb cb, void *arg);
 
 /* ------------------------------------------------------------ decorators
  *
@@ -447,6 +576,100 @@ static inline void cachify_impl_use(int n, ...)
                            name##_body args, !(raise_on_locked), (void)0)     \
     static void name##_body params
 
+/* py-cachify's @pooled(key=..., max_size=..., on_full=..., raise_on_full=...,
+ * slot_exp=...): every call of name runs in a slot of the pool keyed by
+ * its arguments, at most max_size at once across processes.
+ *
+ *     static const struct cachify_lock_opts slot = { .nowait = 1,
+ *                                                    .exp_ms = 60000 };
+ *     CACHIFY_POOLED_FN_VOID(worker, (const char *name), (name),
+ *                            ("concurrent-pool"), 2, &slot, 0,
+ *                            report_full(name))
+ *     {
+ *         ... at most 2 run this at once ...
+ *     }
+ *
+ * defines
+ *     int worker(struct cachify *c, const char *name);
+ *     int worker_size(struct cachify *c, const char *name);  slots held
+ * worker() formats the key from keyspec (as the lock macros; no "-lock"
+ * op is added: these pools are not py-cachify's stored ones), takes a slot
+ * with opts (NULL: one attempt, the handle's default lifetime), runs the
+ * body, frees the slot by its token and returns CACHIFY_OK (CACHIFY_LOST
+ * when the slot was gone by then).  When the pool is full (CACHIFY_FULL,
+ * or CACHIFY_TIMEOUT after a wait): with raise_on_full, that status;
+ * without, it evaluates on_full (an expression over the parameters,
+ * py-cachify's on_full(*args); (void)0 for none) and returns 1.  Other
+ * errors are returned as they are. */
+int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
+                          unsigned max_size,
+                          const struct cachify_lock_opts *opts,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int cachify_impl_pool_size_fmt(struct cachify *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define CACHIFY_POOLED_FN_DECL(ret, name, params)                             \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY_IMPL_UNPAREN params);                                    \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)
+#define CACHIFY_POOLED_FN_VOID_DECL(name, params)                             \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params);        \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)
+
+#define CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                \
+    int name##_size(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)  \
+    {                                                                         \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_pool_size_fmt(cachify_c_,                         \
+                                          CACHIFY_IMPL_UNPAREN keyspec);      \
+    }
+
+/* The body of every pooled function: slot, run, free; on_full when full. */
+#define CACHIFY_IMPL_POOL_CALL(keyspec, max_size, opts, run, raise_on_full,   \
+                               on_full)                                       \
+    {                                                                         \
+        struct cachify_pool_guard cachify_g_;                                 \
+        int cachify_st_ =                                                     \
+            cachify_impl_pool_fmt(&cachify_g_, cachify_c_, (max_size), opts,  \
+                                  CACHIFY_IMPL_UNPAREN keyspec);              \
+        if (cachify_st_ == CACHIFY_OK) {                                      \
+            run;                                                              \
+            if (cachify_pool_guard_release(&cachify_g_) == CACHIFY_LOST)      \
+                cachify_st_ = CACHIFY_LOST;                                   \
+        } else if ((cachify_st_ == CACHIFY_FULL ||                            \
+                    cachify_st_ == CACHIFY_TIMEOUT) && !(raise_on_full)) {    \
+            on_full;                                                          \
+            cachify_st_ = 1;                                                  \
+        }                                                                     \
+        return cachify_st_;                                                   \
+    }
+
+/* With a result: *result gets the body's value, or on_full's when full. */
+#define CACHIFY_POOLED_FN(ret, name, params, args, keyspec, max_size, opts,   \
+                          raise_on_full, on_full)                             \
+    CACHIFY_POOLED_FN_DECL(ret, name, params);                                \
+    static ret name##_body params;                                            \
+    CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                    \
+    int name(struct cachify *cachify_c_, ret *cachify_result_,                \
+             CACHIFY_IMPL_UNPAREN params)                                     \
+    CACHIFY_IMPL_POOL_CALL(keyspec, max_size, (opts),                         \
+                           CACHIFY_IMPL_RUN_STORE(ret, name, args),           \
+                           raise_on_full,                                     \
+                           if (cachify_result_ != NULL)                       \
+                               *cachify_result_ = (on_full))                  \
+    static ret name##_body params
+
+#define CACHIFY_POOLED_FN_VOID(name, params, args, keyspec, max_size, opts,   \
+                               raise_on_full, on_full)                        \
+    CACHIFY_POOLED_FN_VOID_DECL(name, params);                                \
+    static void name##_body params;                                           \
+    CACHIFY_IMPL_POOL_SIZE_FN(name, params, args, keyspec)                    \
+    int name(struct cachify *cachify_c_, CACHIFY_IMPL_UNPAREN params)         \
+    CACHIFY_IMPL_POOL_CALL(keyspec, max_size, (opts), name##_body args,       \
+                           raise_on_full, (void)(on_full))                    \
+    static void name##_body params
+
 /* Async decorators belong to the async half (client/async_deco.c) and go
  * below this line; they share the key spec convention above: a
  * parenthesised printf argument list over the function's parameters. */
@@ -506,6 +729,15 @@ static inline void cachify_impl_use(int n, ...)
  */
 
 struct cachify_async_call;
+
+/* The callback of the renewals that opts.renew starts for ac's decorated
+ * calls (NULL: none).  In the async API a decorated call with .renew
+ * sends EXTEND key token exp_ms every exp_ms / 3 on ac's own connection,
+ * from ac's event loop, while its body runs; a failure (the server's 0, or
+ * no renewal through before the lease ran out) is reported once, from the
+ * loop, and the call completes with CACHIFY_LOST. */
+void cachify_async_set_renew_cb(struct cachify_async *ac, cachify_renew_cb cb,
+                                void *arg);
 
 /* Completion of one decorated call (see above): status CACHIFY_OK, 1 for a
  * once call that skipped, or < 0; errstr is never NULL. */
@@ -640,6 +872,13 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
  * declaration. */
 #define CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec, start, how, op)    \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params);                               \
+    CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec, start, how)          \
+    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)            \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY_IMPL_UNPAREN params)
+
+/* The argument struct, the runner and name() of every async decorator. */
+#define CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec, start, how)      \
     static void name##_body(struct cachify_async_call *call,                  \
                             CACHIFY_IMPL_UNPAREN params);                     \
     struct name##_cachify_args_ {                                             \
@@ -661,10 +900,7 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
         return start(cachify_ac_, how, &cachify_a_, sizeof cachify_a_,        \
                      name##_cachify_run_, cachify_ctx_, cachify_done_,        \
                      CACHIFY_IMPL_UNPAREN keyspec);                           \
-    }                                                                         \
-    CACHIFY_IMPL_ASYNC_COMPANIONS(name, params, args, keyspec, op)            \
-    static void name##_body(struct cachify_async_call *call,                  \
-                            CACHIFY_IMPL_UNPAREN params)
+    }
 
 #define CACHIFY_ASYNC_LOCKED_FN(name, params, args, keyspec, opts)            \
     CACHIFY_IMPL_ASYNC_FN(name, params, args, keyspec,                        \
@@ -702,6 +938,68 @@ int cachify_impl_async_release_fmt(struct cachify_async *ac,
                           ((raise_on_locked) ? 1 : 0), CACHIFY_IMPL_OP_ONCE)
 #define CACHIFY_ASYNC_ONCE_FN_DECL(name, params)                              \
     CACHIFY_ASYNC_LOCKED_FN_DECL(name, params)
+
+/* py-cachify's @pooled on an `async def`: CACHIFY_ASYNC_LOCKED_FN's shape
+ * (parameters, body with `call`, ended by cachify_async_call_done) with a
+ * slot of the pool keyed by keyspec (max_size slots; opts as
+ * CACHIFY_POOLED_FN's, .renew included) instead of a lock:
+ *
+ *     CACHIFY_ASYNC_POOLED_FN(fetch, (int id), (id), ("fetchers"), 4,
+ *                             NULL, 0)
+ *     { ... cachify_async_call_done(call); }
+ *
+ * defines int fetch(ac, ctx, done, id) and the size companion
+ * int fetch_size(ac, cb, cbarg, id) (slots held, through cb).  When the
+ * pool is full (or a wait ran out) the body does not run and done gets
+ * CACHIFY_FULL / CACHIFY_TIMEOUT with "<key> pool is full" when
+ * raise_on_full, else 1 with that message: the caller's done is where
+ * py-cachify's on_full runs (ctx has what it needs).  Otherwise done gets
+ * what CACHIFY_ASYNC_LOCKED_FN's done gets (CACHIFY_LOST when the slot was
+ * gone at its release). */
+struct cachify_impl_pool_how {
+    unsigned max_size;
+    const struct cachify_lock_opts *opts;
+    int raise_on_full;
+};
+int cachify_impl_async_pool_start(struct cachify_async *ac,
+                                  const struct cachify_impl_pool_how *how,
+                                  const void *args, size_t argsize,
+                                  void (*run)(struct cachify_async_call *call,
+                                              void *args),
+                                  void *ctx, cachify_done_cb done,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+int cachify_impl_async_pool_size_fmt(struct cachify_async *ac,
+                                     cachify_value_cb cb, void *arg,
+                                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define CACHIFY_ASYNC_POOLED_FN_DECL(name, params)                            \
+    int name(struct cachify_async *cachify_ac_, void *cachify_ctx_,           \
+             cachify_done_cb cachify_done_, CACHIFY_IMPL_UNPAREN params);     \
+    int name##_size(struct cachify_async *cachify_ac_,                        \
+                    cachify_value_cb cachify_cb_, void *cachify_arg_,         \
+                    CACHIFY_IMPL_UNPAREN params)
+
+#define CACHIFY_ASYNC_POOLED_FN(name, params, args, keyspec, max_size, opts,  \
+                                raise_on_full)                                \
+    CACHIFY_ASYNC_POOLED_FN_DECL(name, params);                               \
+    CACHIFY_IMPL_ASYNC_CORE(name, params, args, keyspec,                      \
+                            cachify_impl_async_pool_start,                    \
+                            (&(const struct cachify_impl_pool_how){           \
+                                (max_size), (opts),                           \
+                                (raise_on_full) ? 1 : 0}))                    \
+    int name##_size(struct cachify_async *cachify_ac_,                        \
+                    cachify_value_cb cachify_cb_, void *cachify_arg_,         \
+                    CACHIFY_IMPL_UNPAREN params)                              \
+    {                                                                         \
+        cachify_impl_use(0, CACHIFY_IMPL_UNPAREN args);                       \
+        return cachify_impl_async_pool_size_fmt(                              \
+            cachify_ac_, cachify_cb_, cachify_arg_,                           \
+            CACHIFY_IMPL_UNPAREN keyspec);                                    \
+    }                                                                         \
+    static void name##_body(struct cachify_async_call *call,                  \
+                            CACHIFY_IMPL_UNPAREN params)
 
 #ifdef __cplusplus
 }

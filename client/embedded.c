@@ -34,6 +34,7 @@
 
 #include "client/cachify.h"
 #include "engine/clock.h"
+#include "engine/lock_pool.h"
 #include "engine/locktable.h"
 
 /* Most timer events (expiries, timed-out waits) handled per hold of the
@@ -321,7 +322,10 @@ static int map_result(enum lock_result r)
     case LOCK_LIMIT_LOCKS:
     case LOCK_LIMIT_WAITERS:
     case LOCK_LIMIT_MEMORY:
-    case LOCK_NOT_DURABLE: return CACHIFY_ERR_SERVER; /* no journal here */
+    case LOCK_NOT_DURABLE: /* no journal here */
+    case LOCK_POOL_LONG: return CACHIFY_ERR_SERVER;
+    case LOCK_WRONGTYPE:
+    case LOCK_POOL_SIZE: return CACHIFY_ERR_TYPE;
     case LOCK_NO_MEMORY: return CACHIFY_ERR_NOMEM;
     case LOCK_QUEUED: break;
     }
@@ -347,9 +351,11 @@ static void make_request(struct lock_request *rq, struct mem_session *ms,
     rq->ctx = ctx;
 }
 
-int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
-                     uint64_t ttl_us, long long wait_ms, int session_lock,
-                     uint64_t *token)
+/* A lock (max 0) or a pool slot (max > 0) that blocks the calling
+ * thread; see mem_acquire_wait. */
+static int acquire_wait(struct mem_session *ms, const char *key,
+                        size_t keylen, unsigned max, uint64_t ttl_us,
+                        long long wait_ms, int session_lock, uint64_t *token)
 {
     struct mem_store *st = ms->store;
     struct mem_waiter w;
@@ -362,7 +368,8 @@ int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
         return CACHIFY_ERR_NOMEM;
     make_request(&rq, ms, key, keylen, ttl_us, wait_ms, session_lock, &w);
     pthread_mutex_lock(&st->mu);
-    r = locktable_acquire(st->table, &rq, token);
+    r = max ? locktable_pool_acquire(st->table, &rq, max, token)
+            : locktable_acquire(st->table, &rq, token);
     if (r == LOCK_QUEUED) {
         kick_timer(st); /* a bounded wait may be the earliest deadline */
         while (!w.done)
@@ -370,7 +377,7 @@ int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
         status = w.status;
         *token = w.token;
     } else {
-        status = map_result(r);
+        status = r == LOCK_BUSY && max ? CACHIFY_FULL : map_result(r);
     }
     if (status == CACHIFY_OK)
         kick_timer(st);
@@ -379,9 +386,61 @@ int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
     return status;
 }
 
+int mem_acquire_wait(struct mem_session *ms, const char *key, size_t keylen,
+                     uint64_t ttl_us, long long wait_ms, int session_lock,
+                     uint64_t *token)
+{
+    return acquire_wait(ms, key, keylen, 0, ttl_us, wait_ms, session_lock,
+                        token);
+}
+
+int mem_pool_acquire_wait(struct mem_session *ms, const char *key,
+                          size_t keylen, unsigned max, uint64_t ttl_us,
+                          long long wait_ms, int session_lock,
+                          uint64_t *token)
+{
+    return acquire_wait(ms, key, keylen, max, ttl_us, wait_ms, session_lock,
+                        token);
+}
+
+int64_t mem_pool_call(struct mem_session *ms, enum mem_pool_op op,
+                      const char *key, size_t keylen, uint64_t token,
+                      uint64_t ttl_us)
+{
+    struct mem_store *st = ms->store;
+    int64_t r = 0;
+    uint32_t max;
+
+    pthread_mutex_lock(&st->mu);
+    switch (op) {
+    case MEM_POOL_RELEASE:
+        r = locktable_pool_release(st->table, key, keylen, token);
+        break;
+    case MEM_POOL_SIZE:
+        r = locktable_pool_size(st->table, key, keylen, &max);
+        break;
+    case MEM_POOL_EXTEND:
+        r = locktable_pool_extend(st->table, key, keylen, token, ttl_us);
+        r = r == -2 ? -1 : r < 0 ? 0 : r; /* no journal here: -1, -3 never */
+        break;
+    }
+    kick_timer(st); /* a freed slot's waiter may now hold one with a TTL */
+    pthread_mutex_unlock(&st->mu);
+    return r;
+}
+
 int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
                       uint64_t ttl_us, long long wait_ms, int session_lock,
                       mem_wait_cb cb, void *arg, uint64_t *token)
+{
+    return mem_pool_acquire_async(ms, key, keylen, 0, ttl_us, wait_ms,
+                                  session_lock, cb, arg, token);
+}
+
+int mem_pool_acquire_async(struct mem_session *ms, const char *key,
+                           size_t keylen, unsigned max, uint64_t ttl_us,
+                           long long wait_ms, int session_lock,
+                           mem_wait_cb cb, void *arg, uint64_t *token)
 {
     struct mem_store *st = ms->store;
     struct mem_waiter *w = NULL;
@@ -400,7 +459,8 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
     }
     make_request(&rq, ms, key, keylen, ttl_us, wait_ms, session_lock, w);
     pthread_mutex_lock(&st->mu);
-    r = locktable_acquire(st->table, &rq, token);
+    r = max ? locktable_pool_acquire(st->table, &rq, max, token)
+            : locktable_acquire(st->table, &rq, token);
     if (r == LOCK_QUEUED) {
         w->next = ms->async;
         if (ms->async)
@@ -409,7 +469,7 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
         w = NULL;
         status = 1;
     } else {
-        status = map_result(r);
+        status = r == LOCK_BUSY && max ? CACHIFY_FULL : map_result(r);
     }
     kick_timer(st);
     pthread_mutex_unlock(&st->mu);

@@ -64,4 +64,25 @@ int mem_extend(struct mem_session *ms, const char *key, size_t keylen,
                uint64_t token, uint64_t ttl_us);
 int64_t mem_pttl_us(struct mem_session *ms, const char *key, size_t keylen);
 
+/* A pool slot (max 1..1000000) that blocks as mem_acquire_wait; a full
+ * pool is CACHIFY_FULL, a lock key or another max CACHIFY_ERR_TYPE. */
+int mem_pool_acquire_wait(struct mem_session *ms, const char *key,
+                          size_t keylen, unsigned max, uint64_t ttl_us,
+                          long long wait_ms, int session_lock,
+                          uint64_t *token);
+
+/* mem_acquire_async for a pool slot (max 1..1000000); a full pool is
+ * CACHIFY_FULL. */
+int mem_pool_acquire_async(struct mem_session *ms, const char *key,
+                           size_t keylen, unsigned max, uint64_t ttl_us,
+                           long long wait_ms, int session_lock,
+                           mem_wait_cb cb, void *arg, uint64_t *token);
+
+/* The other pool calls, with the engine's results (lock_pool.h): release
+ * by token (0: every slot; the count), size, extend; -1 for a lock key. */
+enum mem_pool_op { MEM_POOL_RELEASE, MEM_POOL_SIZE, MEM_POOL_EXTEND };
+int64_t mem_pool_call(struct mem_session *ms, enum mem_pool_op op,
+                      const char *key, size_t keylen, uint64_t token,
+                      uint64_t ttl_us);
+
 #endif

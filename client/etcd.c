@@ -708,9 +708,11 @@ int etcd_start(struct etcd *e, enum wire_op op, const char *key,
                size_t keylen, const struct wire_lock *lock, uint64_t token,
                long long ms, etcd_cb cb, void *arg)
 {
-    struct eop *o = calloc(1, sizeof *o);
+    struct eop *o;
 
-    if (o == NULL)
+    if (wire_op_is_pool(op))
+        return CACHIFY_ERR_ARG; /* callers refuse these first (wire.h) */
+    if ((o = calloc(1, sizeof *o)) == NULL)
         return CACHIFY_ERR_NOMEM;
     if (key != NULL && (o->pfx = lock_prefix(e, key, keylen, &o->pfxlen)) == NULL) {
         free(o);
@@ -752,6 +754,12 @@ int etcd_start(struct etcd *e, enum wire_op op, const char *key,
     case WIRE_AUTH:
         post(o, S_PING, "/v3/maintenance/status", json_object(),
              e->io_timeout_ms);
+        break;
+    case WIRE_POOL_ACQUIRE: /* refused above */
+    case WIRE_POOL_RELEASE:
+    case WIRE_POOL_FORCE:
+    case WIRE_POOL_SIZE:
+    case WIRE_POOL_EXTEND:
         break;
     }
     return CACHIFY_OK;

@@ -37,31 +37,48 @@ static int release_held(struct cachify *c, const char *key, uint64_t token)
     return rc;
 }
 
+/* With opts->renew, starts g's renewer for the lock just taken (see
+ * cachify_impl_renew_held). */
+static int start_renewal(struct cachify_guard *g,
+                         const struct cachify_lock_opts *opts)
+{
+    return cachify_impl_renew_held(g->client, g->key, g->token, opts, 0,
+                                   &g->renewer);
+}
+
+/* Stops g's renewer (if any): CACHIFY_LOST when a renewal failed. */
+static int stop_renewal(struct cachify_guard *g)
+{
+    int rc = cachify_renewer_stop(g->renewer);
+
+    g->renewer = NULL;
+    return rc;
+}
+
 int cachify_with_lock(struct cachify *c, const char *key,
                       const struct cachify_lock_opts *opts,
                       void (*fn)(void *arg, uint64_t token), void *arg)
 {
-    uint64_t token = 0;
-    int rc;
+    struct cachify_guard g;
 
     if (fn == NULL)
         return c ? cachify_impl_set_err(c, CACHIFY_ERR_ARG, "fn is NULL")
                  : CACHIFY_ERR_ARG;
-    rc = cachify_acquire(c, key, opts, &token);
-    if (rc != CACHIFY_OK)
-        return rc;
-    fn(arg, token);
+    g = cachify_guard_acquire(c, key, opts);
+    if (g.status != CACHIFY_OK)
+        return g.status;
+    fn(arg, g.token);
     /* A failed release leaves its message in cachify_errstr; the lock then
      * ends with its TTL.  A lost lock is said: fn ran unprotected for a
      * while, which its caller may have to undo. */
-    return release_held(c, key, token) == CACHIFY_LOST ? CACHIFY_LOST
-                                                       : CACHIFY_OK;
+    return cachify_guard_release(&g) == CACHIFY_LOST ? CACHIFY_LOST
+                                                     : CACHIFY_OK;
 }
 
 struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts)
 {
-    struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG};
+    struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
 
     if (c == NULL)
         return g;
@@ -72,6 +89,8 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
         return g;
     }
     g.status = cachify_acquire(c, key, opts, &g.token);
+    if (g.status == CACHIFY_OK)
+        g.status = start_renewal(&g, opts);
     if (g.status != CACHIFY_OK) {
         free(g.key);
         g.key = NULL;
@@ -85,8 +104,19 @@ int cachify_guard_release(struct cachify_guard *g)
 
     if (g == NULL || g->key == NULL)
         return CACHIFY_OK; /* failed acquire, or released already */
-    if (g->status == CACHIFY_OK)
+    if (g->status == CACHIFY_OK) {
+        /* Renewals end first, so none runs after the release.  A failed
+         * one means the lock may have lapsed meanwhile, even when the
+         * release still finds it: CACHIFY_LOST either way. */
+        int renewed = stop_renewal(g);
+
         rc = release_held(g->client, g->key, g->token);
+        if (renewed == CACHIFY_LOST && rc != CACHIFY_LOST)
+            rc = cachify_impl_set_err(g->client, CACHIFY_LOST,
+                                      "%s: a renewal failed while it was "
+                                      "held (the renew callback was told)",
+                                      g->key);
+    }
     free(g->key);
     g->key = NULL;
     g->token = 0;
@@ -96,10 +126,12 @@ int cachify_guard_release(struct cachify_guard *g)
 /* The key from fmt/ap (wire_format_key) into buf[cap] or an allocation,
  * with op (CACHIFY_IMPL_OP_*) after it when c has pycachify_keys:
  * CACHIFY_OK with *out, or an error with c's message set. */
-static int format_key(struct cachify *c, char *buf, size_t cap, char **out,
-                      const char *op, const char *fmt, va_list ap)
+int cachify_impl_format_key(struct cachify *c, char *buf, size_t cap,
+                            char **out, const char *op, const char *fmt,
+                            va_list ap)
 {
-    const char *suffix = cachify_impl_pycachify_keys(c) ? op : NULL;
+    const char *suffix = op != NULL && cachify_impl_pycachify_keys(c) ? op
+                                                                     : NULL;
     char why[128];
     int rc = wire_format_key(buf, cap, out, suffix, why, sizeof why, fmt, ap);
 
@@ -121,10 +153,11 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     g->client = c;
     g->key = NULL;
     g->token = 0;
+    g->renewer = NULL;
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+    rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
@@ -133,10 +166,14 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
         return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
                                                 "out of memory");
     g->status = cachify_acquire(c, key, opts, &g->token);
-    if (g->status == CACHIFY_OK)
+    if (g->status == CACHIFY_OK) {
         g->key = key;
-    else
+        g->status = start_renewal(g, opts);
+    }
+    if (g->status != CACHIFY_OK) {
         free(key);
+        g->key = NULL;
+    }
     return g->status;
 }
 
@@ -148,7 +185,7 @@ static int query_fmt(struct cachify *c, int force, const char *op,
     char buf[KEY_STACK], *key;
     if (c == NULL)
         return CACHIFY_ERR_ARG;
-    int rc = format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+    int rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
     if (rc != CACHIFY_OK)
         return rc;
     rc = force ? cachify_force_release(c, key) : cachify_is_locked(c, key);

@@ -59,6 +59,9 @@ struct cachify {
     size_t errcap;
     char *key;              /* scratch: prefix + key of the current call */
     size_t keycap;
+    char *url_text;         /* the URL opened, for a renewer's own handle */
+    cachify_renew_cb renew_cb; /* cachify_set_renew_cb */
+    void *renew_arg;
 };
 
 const char *cachify_status_name(int status)
@@ -75,6 +78,8 @@ const char *cachify_status_name(int status)
     case CACHIFY_ERR_NOMEM: return "ERR_NOMEM";
     case CACHIFY_ERR_CLOSED: return "ERR_CLOSED";
     case CACHIFY_LOST: return "LOST";
+    case CACHIFY_FULL: return "FULL";
+    case CACHIFY_ERR_TYPE: return "ERR_TYPE";
     default: return "?";
     }
 }
@@ -253,6 +258,8 @@ static int etcd_command(struct cachify *c, const struct wire_req *q,
                         const char *key, long long *value)
 {
     char msg[256];
+    if (wire_op_is_pool(q->op))
+        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "%s", WIRE_NO_POOLS);
     int rc = setcd_call(c->etcd, q->op, q->key, q->keylen, &q->lock, q->token,
                         q->ms, value, msg, sizeof msg);
 
@@ -304,6 +311,9 @@ int cachify_open(struct cachify **out, const char *url,
     c->err[0] = '\0';
     sconn_init(&c->conn);
     rc = cachify_url_parse(url, &c->url, c->err, c->errcap);
+    if (rc == CACHIFY_OK &&
+        (c->url_text = strdup(url != NULL ? url : "")) == NULL)
+        rc = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
     if (rc == CACHIFY_OK)
         rc = wire_options(opts, &wo, c->err, c->errcap);
     if (rc == CACHIFY_OK) {
@@ -354,6 +364,7 @@ void cachify_close(struct cachify *c)
     free(c->prefix);
     free(c->key);
     free(c->err);
+    free(c->url_text);
     free(c);
 }
 
@@ -480,6 +491,72 @@ int cachify_pttl(struct cachify *c, const char *key, long long *ms)
     }
     q.key = c->key;
     return command(c, &q, key, ms);
+}
+
+/* ---- renewal (renew.c) ---- */
+
+void cachify_set_renew_cb(struct cachify *c, cachify_renew_cb cb, void *arg)
+{
+    if (c == NULL)
+        return;
+    c->renew_cb = cb;
+    c->renew_arg = arg;
+}
+
+int cachify_impl_reopen(struct cachify *c, int timeout_ms,
+                        struct cachify **out)
+{
+    struct cachify_options o = {
+        .connect_timeout_ms = timeout_ms < c->connect_timeout_ms
+                                  ? timeout_ms : c->connect_timeout_ms,
+        .io_timeout_ms = timeout_ms < c->io_timeout_ms ? timeout_ms
+                                                       : c->io_timeout_ms,
+        .default_exp_ms = c->default_exp_ms,
+        .prefix = c->prefix, /* resolved already: pycachify_keys stays 0 */
+    };
+    char err[256];
+    int rc = cachify_open(out, c->url_text, &o, err, sizeof err);
+
+    if (rc != CACHIFY_OK)
+        return cachify_impl_set_err(c, rc, "renewer: %s", err);
+    return CACHIFY_OK;
+}
+
+void cachify_impl_renew_cb(const struct cachify *c, cachify_renew_cb *cb,
+                           void **arg)
+{
+    *cb = c->renew_cb;
+    *arg = c->renew_arg;
+}
+
+long long cachify_impl_default_exp(const struct cachify *c)
+{
+    return c->default_exp_ms;
+}
+
+/* ---- for pool.c (sync_internal.h) ---- */
+
+int cachify_impl_begin(struct cachify *c, const char *key,
+                       struct cachify_impl_call *call)
+{
+    BEGIN(c, key, call->keylen);
+    call->key = c->key;
+    call->mem = c->mem;
+    call->err = c->err;
+    call->errcap = c->errcap;
+    call->default_exp_ms = c->default_exp_ms;
+    return CACHIFY_OK;
+}
+
+int cachify_impl_command(struct cachify *c, const struct wire_req *q,
+                         const char *key, long long *value)
+{
+    return command(c, q, key, value);
+}
+
+int cachify_impl_result(struct cachify *c, const struct wire_result *res)
+{
+    return result_err(c, res);
 }
 
 int cachify_ping(struct cachify *c)

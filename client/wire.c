@@ -39,6 +39,10 @@ const char *wire_op_name(enum wire_op op)
     case WIRE_IS_LOCKED: return "IS_LOCKED";
     case WIRE_EXTEND: return "EXTEND";
     case WIRE_PTTL: return "PTTL";
+    case WIRE_POOL_ACQUIRE: return "POOL_ACQUIRE";
+    case WIRE_POOL_RELEASE: case WIRE_POOL_FORCE: return "POOL_RELEASE";
+    case WIRE_POOL_SIZE: return "POOL_SIZE";
+    case WIRE_POOL_EXTEND: return "POOL_EXTEND";
     }
     return "?";
 }
@@ -203,6 +207,14 @@ int wire_check_release(uint64_t token, char *err, size_t errlen)
     return CACHIFY_OK;
 }
 
+int wire_check_max_size(unsigned max_size, char *err, size_t errlen)
+{
+    if (max_size < 1 || max_size > WIRE_POOL_MAX_SIZE)
+        return wire_refuse(err, errlen, "bad max_size %u: expected 1..%u",
+                           max_size, WIRE_POOL_MAX_SIZE);
+    return CACHIFY_OK;
+}
+
 int wire_check_extend(uint64_t token, long long ms, char *err, size_t errlen)
 {
     if (token == 0 || token > PROTO_TOKEN_MAX)
@@ -257,7 +269,10 @@ void wire_args(const struct wire_req *q, struct wire_args *a)
         return;
     put(a, q->key, q->keylen); /* the key, or AUTH's password */
     switch (q->op) {
+    case WIRE_POOL_ACQUIRE:
     case WIRE_ACQUIRE:
+        if (q->op == WIRE_POOL_ACQUIRE)
+            put_num(a, q->max_size);
         put_str(a, "TTL");
         put_ms(a, q->lock.ttl_ms);
         if (q->lock.wait_ms != 0) {
@@ -268,9 +283,11 @@ void wire_args(const struct wire_req *q, struct wire_args *a)
             put_str(a, "SESSION");
         break;
     case WIRE_RELEASE:
+    case WIRE_POOL_RELEASE:
         put_num(a, q->token);
         break;
     case WIRE_EXTEND:
+    case WIRE_POOL_EXTEND:
         put_num(a, q->token);
         put_num(a, (unsigned long long)q->ms);
         break;
@@ -279,6 +296,8 @@ void wire_args(const struct wire_req *q, struct wire_args *a)
     case WIRE_FORCE:
     case WIRE_IS_LOCKED:
     case WIRE_PTTL:
+    case WIRE_POOL_FORCE:
+    case WIRE_POOL_SIZE:
         break;
     }
 }
@@ -324,7 +343,7 @@ char *wire_request(const struct wire_req *q, char *buf, size_t cap,
 long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
                                 int io_timeout_ms)
 {
-    if (op != WIRE_ACQUIRE || lock->wait_ms == 0)
+    if ((op != WIRE_ACQUIRE && op != WIRE_POOL_ACQUIRE) || lock->wait_ms == 0)
         return io_timeout_ms;
     if (lock->wait_ms == WIRE_WAIT_FOREVER)
         return -1;
@@ -344,6 +363,9 @@ static const struct {
     {"TIMEOUT", CACHIFY_TIMEOUT},    /* held until the wait ran out */
     {"NOAUTH", CACHIFY_ERR_AUTH},    /* AUTH needed first */
     {"WRONGPASS", CACHIFY_ERR_AUTH}, /* AUTH with the wrong password */
+    {"FULL", CACHIFY_FULL},          /* every slot of a pool held */
+    {"WRONGTYPE", CACHIFY_ERR_TYPE}, /* a lock where a pool is, or back */
+    {"WRONGSIZE", CACHIFY_ERR_TYPE}, /* a pool of another max_size */
 };
 
 static int error_status(const char *text)
@@ -376,6 +398,12 @@ static void bad_reply(struct wire_result *out, const char *fmt, ...)
     vsnprintf(out->note, sizeof out->note, fmt, ap);
     va_end(ap);
     say(out, CACHIFY_ERR_PROTO, "", out->note, "");
+}
+
+void wire_full(struct wire_result *out, int status, const char *key)
+{
+    out->value = 0;
+    say(out, status, "", key != NULL ? key : "", WIRE_FULL_TAIL);
 }
 
 void wire_locked(struct wire_result *out, int status, const char *key)
@@ -423,7 +451,10 @@ void wire_reply(enum wire_op op, const struct resp_reply *r, const char *key,
         const char *text = r->str != NULL ? r->str : "";
         int st = error_status(text);
 
-        if (st == CACHIFY_LOCKED || st == CACHIFY_TIMEOUT)
+        if (st == CACHIFY_FULL ||
+            (st == CACHIFY_TIMEOUT && op == WIRE_POOL_ACQUIRE))
+            wire_full(out, st, key);
+        else if (st == CACHIFY_LOCKED || st == CACHIFY_TIMEOUT)
             wire_locked(out, st, key);
         else
             say(out, st, "", text, "");
@@ -444,13 +475,20 @@ void wire_reply(enum wire_op op, const struct resp_reply *r, const char *key,
                   wire_op_name(op));
         return;
     }
-    if (op == WIRE_ACQUIRE && r->integer <= 0) {
+    if ((op == WIRE_ACQUIRE || op == WIRE_POOL_ACQUIRE) && r->integer <= 0) {
         bad_reply(out, "bad token %lld from the server", r->integer);
         return;
     }
     /* PTTL answers milliseconds (or -1 / -2); ACQUIRE a token; the others
      * a count, which the API reports as 1 or 0. */
-    out->value = op == WIRE_PTTL || op == WIRE_ACQUIRE ? r->integer
-                                                       : r->integer != 0;
+    if (r->integer < 0 && (op == WIRE_POOL_FORCE || op == WIRE_POOL_SIZE)) {
+        bad_reply(out, "negative count %lld from the server", r->integer);
+        return;
+    }
+    out->value = op == WIRE_PTTL || op == WIRE_ACQUIRE ||
+                         op == WIRE_POOL_ACQUIRE || op == WIRE_POOL_FORCE ||
+                         op == WIRE_POOL_SIZE
+                     ? r->integer
+                     : r->integer != 0;
     say(out, CACHIFY_OK, "", "", "");
 }

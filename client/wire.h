@@ -41,10 +41,24 @@ enum wire_op {
     WIRE_IS_LOCKED, /* IS_LOCKED key */
     WIRE_EXTEND,    /* EXTEND key token ms */
     WIRE_PTTL,      /* PTTL key */
+    WIRE_POOL_ACQUIRE, /* POOL_ACQUIRE key max TTL ms|FOREVER [WAIT ..] [SESSION] */
+    WIRE_POOL_RELEASE, /* POOL_RELEASE key token */
+    WIRE_POOL_FORCE,   /* POOL_RELEASE key (every slot) */
+    WIRE_POOL_SIZE,    /* POOL_SIZE key */
+    WIRE_POOL_EXTEND,  /* POOL_EXTEND key token ms */
 };
 
 /* The command word of op ("RELEASE" for both releases). */
 const char *wire_op_name(enum wire_op op);
+
+/* 1 for the pool commands, which the etcd:// backend does not have yet:
+ * they fail there with CACHIFY_ERR_ARG and this message. */
+static inline int wire_op_is_pool(enum wire_op op)
+{
+    return op >= WIRE_POOL_ACQUIRE && op <= WIRE_POOL_EXTEND;
+}
+#define WIRE_NO_POOLS "pools are not supported on etcd:// (yet)"
+
 
 /* ---- options and arguments, checked ---- */
 
@@ -116,6 +130,12 @@ int wire_format_key(char *buf, size_t cap, char **out, const char *suffix,
 /* The token of a release with a token (a forced release has none). */
 int wire_check_release(uint64_t token, char *err, size_t errlen);
 
+/* The largest pool cachifyd accepts (engine/lock_pool.h). */
+#define WIRE_POOL_MAX_SIZE 1000000u
+
+/* A pool's max_size (1..WIRE_POOL_MAX_SIZE). */
+int wire_check_max_size(unsigned max_size, char *err, size_t errlen);
+
 /* The token and the new lifetime of an extend. */
 int wire_check_extend(uint64_t token, long long ms, char *err, size_t errlen);
 
@@ -128,11 +148,13 @@ struct wire_req {
     size_t keylen;
     uint64_t token;        /* RELEASE, EXTEND */
     long long ms;          /* EXTEND */
-    struct wire_lock lock; /* ACQUIRE */
+    struct wire_lock lock; /* ACQUIRE, POOL_ACQUIRE */
+    unsigned max_size;     /* POOL_ACQUIRE */
 };
 
-/* The most arguments of a command: ACQUIRE key TTL n WAIT n SESSION. */
-#define WIRE_ARGS_MAX 7
+/* The most arguments of a command: POOL_ACQUIRE key max TTL n WAIT n
+ * SESSION. */
+#define WIRE_ARGS_MAX 8
 /* A number argument: 20 digits of a 64-bit value, a sign and the NUL. */
 #define WIRE_NUM_MAX 24
 
@@ -143,8 +165,8 @@ struct wire_args {
     const char *argv[WIRE_ARGS_MAX];
     size_t len[WIRE_ARGS_MAX];
     int nnum;
-    char num[2][WIRE_NUM_MAX]; /* at most two numbers: TTL and WAIT, or
-                                  EXTEND's token and ms */
+    char num[3][WIRE_NUM_MAX]; /* at most three numbers: POOL_ACQUIRE's
+                                  max_size, TTL and WAIT */
 };
 
 /* The arguments of q, command word first, into *a. */
@@ -180,6 +202,9 @@ long long wire_reply_timeout_ms(enum wire_op op, const struct wire_lock *lock,
  * prefix, as py-cachify leaves out its own). */
 #define WIRE_LOCKED_TAIL " is already locked!"
 
+/* The tail of the message of CACHIFY_FULL (and a pool's CACHIFY_TIMEOUT). */
+#define WIRE_FULL_TAIL " pool is full"
+
 /* The tail of the message of CACHIFY_LOST, after the key as the caller
  * gave it: a decorated call or a scoped lock whose release by token found
  * the lock gone. */
@@ -214,5 +239,9 @@ void wire_reply(enum wire_op op, const struct resp_reply *r, const char *key,
  * CACHIFY_TIMEOUT), as wire_reply words it: the embedded backends use it
  * so every backend says the same. */
 void wire_locked(struct wire_result *out, int status, const char *key);
+
+/* The same for a full pool: "<key> pool is full" (CACHIFY_FULL, or
+ * CACHIFY_TIMEOUT after a pool wait). */
+void wire_full(struct wire_result *out, int status, const char *key);
 
 #endif

@@ -27,6 +27,7 @@
 #include "daemon/conn.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "engine/lock_pool.h"
 #include "proto/limits.h"
 
 #define ERR_SYNTAX "syntax error"
@@ -425,8 +426,12 @@ void cmd_exists(struct conn *c, const struct proto_request *req)
     if (check_keys(c, req, 1) != 0)
         return;
     long long held = 0;
-    for (size_t i = 1; i < req->argc; i++)
-        held += locktable_is_locked(locks(c), req->argv[i], req->argvlen[i]);
+    for (size_t i = 1; i < req->argc; i++) /* a pool exists as Redis's
+                                              * other types do */
+        held += locktable_is_locked(locks(c), req->argv[i],
+                                    req->argvlen[i]) ||
+                locktable_key_kind(locks(c), req->argv[i], req->argvlen[i]) ==
+                    LOCK_KIND_POOL;
     reply_int(c, held);
 }
 

@@ -9,6 +9,10 @@
  * Times on the wire are milliseconds; the engine counts microseconds.
  */
 #include "daemon/cmd_lock.h"
+
+#include <stdio.h>
+
+#include "daemon/cmd_pool.h"
 #include "engine/clock.h"
 
 #include "daemon/args.h"
@@ -41,20 +45,23 @@ void cmd_reply_refusal(struct conn *c, enum lock_result r)
     case LOCK_NOT_DURABLE:
         reply_error(c, "ERR", NOT_DURABLE_MESSAGE);
         break;
+    case LOCK_WRONGTYPE:
+        reply_error(c, "WRONGTYPE", "%s", WRONGTYPE_POOL_MESSAGE);
+        break;
     default:
         reply_error(c, "ERR", "out of memory");
         break;
     }
 }
 
-static unsigned long long ttl_bound(const struct conn *c)
+unsigned long long cmd_ttl_bound(const struct conn *c)
 {
     long long max = c->srv->config->max_ttl_ms;
     return max > 0 ? (unsigned long long)max : PROTO_MS_MAX;
 }
 
-static int parse_token(struct conn *c, const char *arg, size_t len,
-                       uint64_t *token)
+int cmd_parse_token(struct conn *c, const char *arg, size_t len,
+                    uint64_t *token)
 {
     unsigned long long v;
     if (parse_uint_arg(arg, len, PROTO_TOKEN_MAX, &v) == 0 && v > 0) {
@@ -74,23 +81,38 @@ static void reply_already_locked(struct conn *c, const char *code,
     reply_error_quoted(c, code, "", key, keylen, " is already locked!");
 }
 
-struct acquire_options {
-    unsigned long long ttl_ms;  /* 0 = forever */
-    unsigned long long wait_ms; /* with wait */
-    int wait;                   /* 0 no wait, 1 bounded, 2 forever */
-    int session;
-};
+void cmd_begin_acquire(struct conn *c, const struct proto_request *req,
+                       const struct acquire_options *o,
+                       struct lock_request *rq)
+{
+    *rq = (struct lock_request){
+        .key = req->argv[1],
+        .keylen = req->argvlen[1],
+        .ttl_us = o->ttl_ms * 1000,
+        .wait = o->wait != 0,
+        .wait_us = o->wait == 1 ? o->wait_ms * 1000 : 0,
+        .session_lock = o->session,
+        .session = &c->session,
+        .ctx = c,
+    };
+    /* Waiting before the engine can queue us: a grant may come from inside
+     * the call. */
+    if (rq->wait) {
+        conn_begin_wait(c);
+        c->wait_started_us = clock_mono_us(NULL);
+    }
+}
 
-static int parse_acquire_options(struct conn *c,
-                                 const struct proto_request *req,
-                                 struct acquire_options *o)
+int cmd_parse_acquire_options(struct conn *c,
+                              const struct proto_request *req, size_t first,
+                              const char *cmd, struct acquire_options *o)
 {
     int seen_ttl = 0, seen_wait = 0;
     o->ttl_ms = (unsigned long long)c->srv->config->default_ttl_ms;
     o->wait_ms = 0;
     o->wait = 0;
     o->session = 0;
-    for (size_t i = 2; i < req->argc; i++) {
+    for (size_t i = first; i < req->argc; i++) {
         const char *opt = req->argv[i];
         size_t optlen = req->argvlen[i];
         int is_ttl = arg_is(opt, optlen, "TTL");
@@ -104,8 +126,9 @@ static int parse_acquire_options(struct conn *c,
             continue;
         }
         if (!is_ttl && !is_wait) {
-            reply_error_arg(c, "unknown option '", opt, optlen,
-                            "' for 'ACQUIRE'");
+            char after[48];
+            snprintf(after, sizeof(after), "' for '%s'", cmd);
+            reply_error_arg(c, "unknown option '", opt, optlen, after);
             return -1;
         }
         const char *name = is_ttl ? "TTL" : "WAIT";
@@ -129,7 +152,7 @@ static int parse_acquire_options(struct conn *c,
             }
             if (forever)
                 o->ttl_ms = 0;
-            else if (parse_ms_arg(c, "TTL", val, vallen, 1, ttl_bound(c),
+            else if (parse_ms_arg(c, "TTL", val, vallen, 1, cmd_ttl_bound(c),
                                   c->srv->config->max_ttl_ms == 0,
                                   &o->ttl_ms) != 0)
                 return -1;
@@ -150,26 +173,13 @@ static int parse_acquire_options(struct conn *c,
 void cmd_acquire(struct conn *c, const struct proto_request *req)
 {
     struct acquire_options o;
-    if (check_key(c, req) != 0 || parse_acquire_options(c, req, &o) != 0)
+    if (check_key(c, req) != 0 ||
+        cmd_parse_acquire_options(c, req, 2, "ACQUIRE", &o) != 0)
         return;
     const char *key = req->argv[1];
     size_t keylen = req->argvlen[1];
-    struct lock_request rq = {
-        .key = key,
-        .keylen = keylen,
-        .ttl_us = o.ttl_ms * 1000,
-        .wait = o.wait != 0,
-        .wait_us = o.wait == 1 ? o.wait_ms * 1000 : 0,
-        .session_lock = o.session,
-        .session = &c->session,
-        .ctx = c,
-    };
-    /* Waiting before the engine can queue us: a grant may come from inside
-     * the call. */
-    if (rq.wait) {
-        conn_begin_wait(c);
-        c->wait_started_us = clock_mono_us(NULL);
-    }
+    struct lock_request rq;
+    cmd_begin_acquire(c, req, &o, &rq);
     uint64_t token = 0;
     enum lock_result r = locktable_acquire(c->srv->locks, &rq, &token);
     if (r != LOCK_QUEUED && rq.wait)
@@ -209,6 +219,7 @@ static void acquire_granted(void *ctx, uint64_t token, void *arg)
     (void)arg;
     observe_wait(c);
     reply_int(c, (long long)token);
+    c->wait_pool = 0;
     conn_wait_done(c);
 }
 
@@ -218,7 +229,11 @@ static void acquire_timed_out(void *ctx, const char *key, size_t keylen,
     struct conn *c = ctx;
     (void)arg;
     observe_wait(c);
-    reply_already_locked(c, "TIMEOUT", key, keylen);
+    if (c->wait_pool)
+        cmd_reply_pool_full(c, "TIMEOUT", key, keylen);
+    else
+        reply_already_locked(c, "TIMEOUT", key, keylen);
+    c->wait_pool = 0;
     conn_wait_done(c);
 }
 
@@ -232,7 +247,7 @@ void cmd_release(struct conn *c, const struct proto_request *req)
     if (check_key(c, req) != 0)
         return;
     if (req->argc == 3 &&
-        parse_token(c, req->argv[2], req->argvlen[2], &token) != 0)
+        cmd_parse_token(c, req->argv[2], req->argvlen[2], &token) != 0)
         return;
     reply_int(c, locktable_release(c->srv->locks, req->argv[1],
                                    req->argvlen[1], token));
@@ -251,9 +266,9 @@ void cmd_extend(struct conn *c, const struct proto_request *req)
     uint64_t token;
     unsigned long long ms;
     if (check_key(c, req) != 0 ||
-        parse_token(c, req->argv[2], req->argvlen[2], &token) != 0 ||
+        cmd_parse_token(c, req->argv[2], req->argvlen[2], &token) != 0 ||
         parse_ms_arg(c, "EXTEND ms", req->argv[3], req->argvlen[3], 1,
-                     ttl_bound(c), 0, &ms) != 0)
+                     cmd_ttl_bound(c), 0, &ms) != 0)
         return;
     int extended = locktable_extend(c->srv->locks, req->argv[1],
                                     req->argvlen[1], token, ms * 1000);

@@ -11,6 +11,9 @@
 #ifndef CACHIFY_DAEMON_CMD_LOCK_H
 #define CACHIFY_DAEMON_CMD_LOCK_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "engine/locktable.h"
 #include "proto/reader.h"
 
@@ -36,6 +39,38 @@ void cmd_ttl(struct conn *c, const struct proto_request *req);
  * (LOCK_LIMIT_*, LOCK_NO_MEMORY, LOCK_NOT_DURABLE), in the protocol's own
  * error codes. */
 void cmd_reply_refusal(struct conn *c, enum lock_result r);
+
+/* "-WRONGTYPE ..." when a lock or Redis command names a pool key. */
+#define WRONGTYPE_POOL_MESSAGE \
+    "Operation against a pool key: use POOL_ACQUIRE, POOL_RELEASE, " \
+    "POOL_SIZE or POOL_EXTEND"
+
+/* ACQUIRE's options (and POOL_ACQUIRE's). */
+struct acquire_options {
+    unsigned long long ttl_ms;  /* 0 = forever */
+    unsigned long long wait_ms; /* with wait */
+    int wait;                   /* 0 no wait, 1 bounded, 2 forever */
+    int session;
+};
+
+/* Parses req->argv[first..] as TTL/WAIT/SESSION options of command cmd
+ * (named in errors) into *o.  0, or -1 after replying -ERR. */
+int cmd_parse_acquire_options(struct conn *c,
+                              const struct proto_request *req, size_t first,
+                              const char *cmd, struct acquire_options *o);
+
+/* Fills *rq for key req->argv[1] with o, owned by c; when it waits, marks
+ * c waiting first (a grant may come from inside the engine call). */
+void cmd_begin_acquire(struct conn *c, const struct proto_request *req,
+                       const struct acquire_options *o,
+                       struct lock_request *rq);
+
+/* Parses a token argument: 0, or -1 after replying -ERR. */
+int cmd_parse_token(struct conn *c, const char *arg, size_t len,
+                    uint64_t *token);
+
+/* The largest TTL in ms a request may ask for (max_ttl_ms, or 2^40). */
+unsigned long long cmd_ttl_bound(const struct conn *c);
 
 /* The lock engine's events for the daemon (give them to locktable_new):
  * a queued ACQUIRE's late replies.  Each event's ctx is the waiting conn;

@@ -76,6 +76,13 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
                     (json_int_t)ls.values)) != 0 ||
                 json_object_set_new(doc, "data_bytes", json_integer(
                     (json_int_t)ls.data_bytes)) != 0 ||
+                /* Pools: keys, slots held, slot requests queued. */
+                json_object_set_new(doc, "pools", json_integer(
+                    (json_int_t)ls.pools)) != 0 ||
+                json_object_set_new(doc, "pool_slots", json_integer(
+                    (json_int_t)ls.pool_slots)) != 0 ||
+                json_object_set_new(doc, "pool_waiters", json_integer(
+                    (json_int_t)ls.pool_waiters)) != 0 ||
                 json_object_set_new(doc, "wait_seconds", wait_hist_json(
                     &srv->stats.wait_time)) != 0)) {
         json_decref(doc);

@@ -16,6 +16,7 @@
 #include "daemon/cmd_compat.h"
 #include "daemon/cmd_keys.h"
 #include "daemon/cmd_lock.h"
+#include "daemon/cmd_pool.h"
 #include "daemon/cmd_server.h"
 #include "daemon/conn.h"
 #include "daemon/reply.h"
@@ -50,6 +51,7 @@ struct command {
     const char *usage;    /* one HELP line */
     enum key_args keys;   /* which arguments are keys, for named users */
     enum key_access access; /* what the command does to them */
+    int lock_only;        /* its keys must not be pools: -WRONGTYPE */
 };
 
 static void cmd_help(struct conn *c, const struct proto_request *req);
@@ -59,92 +61,105 @@ static void cmd_help(struct conn *c, const struct proto_request *req);
 static const struct command table[] = {
     { NAME("ACQUIRE"), 2, 7, 0, cmd_acquire,
       "ACQUIRE key [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] [SESSION]",
-      KEY_FIRST, ACCESS_WRITE },
+      KEY_FIRST, ACCESS_WRITE, 1 },
     { NAME("RELEASE"), 2, 3, 0, cmd_release, "RELEASE key [token]",
-      KEY_FIRST, ACCESS_RELEASE },
+      KEY_FIRST, ACCESS_RELEASE, 1 },
     { NAME("IS_LOCKED"), 2, 2, 0, cmd_is_locked, "IS_LOCKED key",
-      KEY_FIRST, ACCESS_READ },
+      KEY_FIRST, ACCESS_READ, 0 },
     { NAME("EXTEND"), 4, 4, 0, cmd_extend, "EXTEND key token ms",
-      KEY_FIRST, ACCESS_WRITE },
-    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key", KEY_FIRST, ACCESS_READ },
-    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key", KEY_FIRST, ACCESS_READ },
+      KEY_FIRST, ACCESS_WRITE, 1 },
+    { NAME("PTTL"), 2, 2, 0, cmd_pttl, "PTTL key", KEY_FIRST, ACCESS_READ, 1 },
+    { NAME("TTL"), 2, 2, 0, cmd_ttl, "TTL key", KEY_FIRST, ACCESS_READ, 1 },
+    /* Pools (counting semaphores) on the same keyspace. */
+    { NAME("POOL_ACQUIRE"), 3, 8, 0, cmd_pool_acquire,
+      "POOL_ACQUIRE key max_size [TTL ms|TTL FOREVER] [WAIT ms|WAIT FOREVER] "
+      "[SESSION]", KEY_FIRST, ACCESS_WRITE, 0 },
+    { NAME("POOL_RELEASE"), 2, 3, 0, cmd_pool_release,
+      "POOL_RELEASE key [token]", KEY_FIRST, ACCESS_RELEASE, 0 },
+    { NAME("POOL_SIZE"), 2, 2, 0, cmd_pool_size, "POOL_SIZE key",
+      KEY_FIRST, ACCESS_READ, 0 },
+    { NAME("POOL_EXTEND"), 4, 4, 0, cmd_pool_extend,
+      "POOL_EXTEND key token ms", KEY_FIRST, ACCESS_WRITE, 0 },
     /* Redis key commands (docs/redis-compat.md): one keyspace with the
      * locks. */
     { NAME("SET"), 3, 9, 0, cmd_set,
       "SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]",
-      KEY_FIRST, ACCESS_SET },
-    { NAME("GET"), 2, 2, 0, cmd_get, "GET key", KEY_FIRST, ACCESS_READ },
+      KEY_FIRST, ACCESS_SET, 1 },
+    { NAME("GET"), 2, 2, 0, cmd_get, "GET key", KEY_FIRST, ACCESS_READ, 1 },
     { NAME("DEL"), 2, -1, 0, cmd_del, "DEL key [key ...]",
-      KEY_ALL, ACCESS_FORCE },
+      KEY_ALL, ACCESS_FORCE, 1 },
     { NAME("EXISTS"), 2, -1, 0, cmd_exists, "EXISTS key [key ...]",
-      KEY_ALL, ACCESS_READ },
+      KEY_ALL, ACCESS_READ, 0 },
     { NAME("MGET"), 2, -1, 0, cmd_mget, "MGET key [key ...]",
-      KEY_ALL, ACCESS_READ },
+      KEY_ALL, ACCESS_READ, 0 },
     { NAME("SETNX"), 3, 3, 0, cmd_setnx, "SETNX key value",
-      KEY_FIRST, ACCESS_WRITE },
+      KEY_FIRST, ACCESS_WRITE, 1 },
     { NAME("SETEX"), 4, 4, 0, cmd_setex, "SETEX key seconds value",
-      KEY_FIRST, ACCESS_FORCE },
+      KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("PSETEX"), 4, 4, 0, cmd_psetex, "PSETEX key ms value",
-      KEY_FIRST, ACCESS_FORCE },
+      KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("GETDEL"), 2, 2, 0, cmd_getdel, "GETDEL key",
-      KEY_FIRST, ACCESS_FORCE },
+      KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("UNLINK"), 2, -1, 0, cmd_del, "UNLINK key [key ...]",
-      KEY_ALL, ACCESS_FORCE },
+      KEY_ALL, ACCESS_FORCE, 1 },
     { NAME("EXPIRE"), 3, 7, 0, cmd_expire,
-      "EXPIRE key seconds [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
+      "EXPIRE key seconds [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("PEXPIRE"), 3, 7, 0, cmd_pexpire, "PEXPIRE key ms [NX|XX|GT|LT]",
-      KEY_FIRST, ACCESS_FORCE },
+      KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("EXPIREAT"), 3, 7, 0, cmd_expireat,
-      "EXPIREAT key unix-s [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
+      "EXPIREAT key unix-s [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("PEXPIREAT"), 3, 7, 0, cmd_pexpireat,
-      "PEXPIREAT key unix-ms [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE },
+      "PEXPIREAT key unix-ms [NX|XX|GT|LT]", KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("PERSIST"), 2, 2, 0, cmd_persist, "PERSIST key",
-      KEY_FIRST, ACCESS_FORCE },
+      KEY_FIRST, ACCESS_FORCE, 1 },
     { NAME("PING"), 1, 2, 1, cmd_ping, "PING [message]",
-      KEY_NONE, ACCESS_READ },
-    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS", KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("STATS"), 1, 1, 0, cmd_stats, "STATS", KEY_NONE, ACCESS_READ, 0 },
     { NAME("AUTH"), 2, 3, 1, cmd_auth, "AUTH [default] password",
-      KEY_NONE, ACCESS_READ },
-    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP", KEY_NONE, ACCESS_READ },
-    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT", KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("HELP"), 1, 1, 1, cmd_help, "HELP", KEY_NONE, ACCESS_READ, 0 },
+    { NAME("QUIT"), 1, 1, 1, cmd_quit, "QUIT", KEY_NONE, ACCESS_READ, 0 },
     /* Sent by Redis client libraries, redis-cli and monitoring. */
     { NAME("HELLO"), 1, 7, 1, cmd_hello,
       "HELLO [2 [AUTH default password] [SETNAME name]]",
-      KEY_NONE, ACCESS_READ },
-    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message", KEY_NONE, ACCESS_READ },
-    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0", KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("ECHO"), 2, 2, 0, cmd_echo, "ECHO message",
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("SELECT"), 2, 2, 0, cmd_select, "SELECT 0",
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("CLIENT"), 2, -1, 0, cmd_client,
       "CLIENT SETNAME name|GETNAME|ID|SETINFO attr value",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("COMMAND"), 1, -1, 0, cmd_command,
-      "COMMAND [COUNT|DOCS] (empty but for COUNT)", KEY_NONE, ACCESS_READ },
+      "COMMAND [COUNT|DOCS] (empty but for COUNT)", KEY_NONE, ACCESS_READ, 0 },
     { NAME("INFO"), 1, -1, 0, cmd_info, "INFO [section ...]",
-      KEY_NONE, ACCESS_READ },
-    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE", KEY_NONE, ACCESS_READ },
-    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME", KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("DBSIZE"), 1, 1, 0, cmd_dbsize, "DBSIZE",
+      KEY_NONE, ACCESS_READ, 0 },
+    { NAME("TIME"), 1, 1, 0, cmd_time, "TIME", KEY_NONE, ACCESS_READ, 0 },
     /* Refused with the reason and the alternative. */
     { NAME("EVAL"), 1, -1, 0, cmd_unsupported, "EVAL (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("EVALSHA"), 1, -1, 0, cmd_unsupported, "EVALSHA (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("EVAL_RO"), 1, -1, 0, cmd_unsupported, "EVAL_RO (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("EVALSHA_RO"), 1, -1, 0, cmd_unsupported,
-      "EVALSHA_RO (not supported)", KEY_NONE, ACCESS_READ },
+      "EVALSHA_RO (not supported)", KEY_NONE, ACCESS_READ, 0 },
     { NAME("SCRIPT"), 1, -1, 0, cmd_unsupported, "SCRIPT (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("FCALL"), 1, -1, 0, cmd_unsupported, "FCALL (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("FUNCTION"), 1, -1, 0, cmd_unsupported,
-      "FUNCTION (not supported)", KEY_NONE, ACCESS_READ },
+      "FUNCTION (not supported)", KEY_NONE, ACCESS_READ, 0 },
     { NAME("INCR"), 1, -1, 0, cmd_unsupported, "INCR (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("INCRBY"), 1, -1, 0, cmd_unsupported, "INCRBY (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("DECR"), 1, -1, 0, cmd_unsupported, "DECR (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
     { NAME("DECRBY"), 1, -1, 0, cmd_unsupported, "DECRBY (not supported)",
-      KEY_NONE, ACCESS_READ },
+      KEY_NONE, ACCESS_READ, 0 },
 };
 
 #define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
@@ -253,6 +268,10 @@ void commands_execute(struct conn *c, const struct proto_request *req)
         return;
     }
     if (c->user && refused_for_user(c, cmd, req))
+        return;
+    if (cmd->lock_only &&
+        cmd_check_not_pool(c, req, 1,
+                           cmd->keys == KEY_ALL ? req->argc - 1 : 1) != 0)
         return;
     cmd->run(c, req);
 }

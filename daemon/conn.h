@@ -96,6 +96,8 @@ struct conn {
     struct lock_session session;  /* SESSION locks and pending waits */
     uint64_t wait_started_us;     /* monotonic start of the ACQUIRE WAIT
                                      (for the wait_time histogram) */
+    int wait_pool;                /* the queued wait is a POOL_ACQUIRE's
+                                     (its -TIMEOUT names a full pool) */
     char peer[64];                /* "ip:port" or "unix", for log lines */
     uint64_t id;                  /* CLIENT ID: 1, 2, ... in accept order */
     char *name;                   /* CLIENT SETNAME; NULL = none */

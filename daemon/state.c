@@ -9,7 +9,9 @@
  *
  *   {"cachifyd_state":2,"status":"clean","last_token":N}
  *   {"lock":"6b31","token":N,"ttl_ms":N[,"value":"6869"]}  one per held lock
+ *   {"slot":"6b31","max":N,"token":N,"ttl_ms":N}    one per held pool slot
  *   {"end":COUNT}                                   the file is whole
+ *                                                   (COUNT: locks + slots)
  *
  * written at a clean stop; ttl_ms is what was left (0 = no expiry) and
  * restarts counting at load, so a lock is never given back shorter than
@@ -47,6 +49,7 @@
 
 #include "alloc.h"
 #include "engine/clock.h"
+#include "engine/lock_pool.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/state_file.h"
@@ -735,6 +738,40 @@ static int clean_record(struct load *ld, json_t *rec)
                    value, vlen);
 }
 
+/* One pool slot of a clean file.  Slots are never written one by one to
+ * the journal (a journal refuses slots longer than long_lease_ms), so the
+ * new journal's horizon covers every restored one, whatever long_lease_ms
+ * is now: a crash then holds the pool's grants until they all ended. */
+static int slot_record(struct load *ld, json_t *rec)
+{
+    const char *hex;
+    json_int_t max, token, ttl_ms;
+    size_t keylen;
+    if (json_unpack(rec, "{s:s, s:I, s:I, s:I!}", "slot", &hex, "max", &max,
+                    "token", &token, "ttl_ms", &ttl_ms) != 0)
+        return bad(ld, "malformed slot record");
+    if (take_key(ld, hex, &keylen) != 0 ||
+        check_token(ld, "token", token, 0) != 0)
+        return -1;
+    if (max < 1 || max > LOCK_POOL_MAX_SIZE)
+        return bad(ld, "max %lld is out of range (1..%u)", (long long)max,
+                   LOCK_POOL_MAX_SIZE);
+    if (ttl_ms < 1 || (unsigned long long)ttl_ms > TTL_LIMIT_MS)
+        return bad(ld, "slot ttl_ms %lld is out of range (1..%llu): a "
+                   "journal never holds a slot without expiry",
+                   (long long)ttl_ms, TTL_LIMIT_MS);
+    uint64_t ttl_us = (uint64_t)ttl_ms * 1000;
+    if (locktable_pool_restore(ld->st->srv->locks, ld->key, keylen,
+                               (uint32_t)max, (uint64_t)token, ttl_us) != 0)
+        return bad(ld, "slot does not fit: its key is a lock, its pool has "
+                   "another max or is full, or its token is taken (or out "
+                   "of memory)");
+    if (ld->now.mono + ttl_us > ld->plain_until)
+        ld->plain_until = ld->now.mono + ttl_us;
+    ld->restored++;
+    return 0;
+}
+
 /* The first line: which kind of file this is. */
 static int read_header(struct load *ld, json_t *rec)
 {
@@ -805,6 +842,8 @@ static int load_lines(struct load *ld, FILE *f)
         else if (json_object_get(rec, "end"))
             rc = json_unpack(rec, "{s:I!}", "end", &count) != 0 || count < 0
                      ? bad(ld, "malformed end record") : 0;
+        else if (json_object_get(rec, "slot"))
+            rc = slot_record(ld, rec);
         else
             rc = clean_record(ld, rec);
         json_decref(rec);
@@ -816,7 +855,8 @@ static int load_lines(struct load *ld, FILE *f)
     if (!ld->crashed && count < 0)
         return bad(ld, "no end record: the file was cut short");
     if (!ld->crashed && (size_t)count != ld->restored)
-        return bad(ld, "the end record counts %lld locks, the file has %zu",
+        return bad(ld, "the end record counts %lld locks and slots, the "
+                   "file has %zu",
                    (long long)count, ld->restored);
     return 0;
 }
@@ -959,6 +999,21 @@ static int write_lock(const struct lock_view *v, void *arg)
     return write_record(ctx->st, ctx->w, with_value(rec, v->value, v->vlen));
 }
 
+static int write_slot(const struct pool_slot_view *v, void *arg)
+{
+    struct clean_ctx *ctx = arg;
+    /* A slot without expiry cannot exist beside a journal; if one did, 1
+     * ms is the shortest promise, not a forever one the file refuses. */
+    json_int_t ttl_ms = (json_int_t)((v->ttl_left_us + 999) / 1000);
+    json_t *rec = json_pack("{s:o, s:I, s:I, s:I}", "slot",
+                            hex_string(v->key, v->keylen), "max",
+                            (json_int_t)v->max, "token",
+                            (json_int_t)v->token, "ttl_ms",
+                            ttl_ms > 0 ? ttl_ms : 1);
+    ctx->count++;
+    return write_record(ctx->st, ctx->w, rec);
+}
+
 int state_save_clean(struct server *srv)
 {
     struct state *st = srv->state;
@@ -974,6 +1029,8 @@ int state_save_clean(struct server *srv)
         "last_token", (json_int_t)locktable_last_token(srv->locks)));
     if (rc == 0)
         rc = locktable_foreach_held(srv->locks, write_lock, &ctx);
+    if (rc == 0)
+        rc = locktable_foreach_slot(srv->locks, write_slot, &ctx);
     if (rc == 0)
         rc = write_record(st, &w, json_pack("{s:I}", "end",
                                             (json_int_t)ctx.count));

@@ -40,7 +40,14 @@
 struct lock_wait_link {
     struct lock_wait_link *prev, *next;
     struct lock_session *session;   /* NULL: not linked */
+    uint8_t kind;                   /* SESS_KIND_*: what embeds it */
 };
+
+/* What embeds a struct lock_wait_link or a struct sess_link, so the engine
+ * knows which release or cancel to run for it: a lock (struct lock_links,
+ * struct lock_waiter) or a pool slot (lock_pool.c). */
+#define SESS_KIND_LOCK 0u
+#define SESS_KIND_POOL 1u
 
 /* Links l into s's waits / unlinks it (a no-op when not linked).  O(1). */
 void sess_add_wait(struct lock_session *s, struct lock_wait_link *l);
@@ -50,6 +57,7 @@ void sess_remove_wait(struct lock_wait_link *l);
 struct sess_link {
     struct sess_link *prev, *next;  /* in rec->locks */
     struct lock_session_rec *rec;
+    uint8_t kind;                   /* SESS_KIND_* */
 };
 
 struct lock_session_rec {

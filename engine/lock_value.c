@@ -121,6 +121,8 @@ enum lock_result locktable_set(struct locktable *t, const struct lock_set *s,
     uint64_t now = lt_now_us(t);
     uint32_t hash;
     struct lock_entry *e = lt_lookup(t, s->key, s->keylen, now, &hash);
+    if (!e && lt_pool_exists(t, s->key, s->keylen))
+        return LOCK_WRONGTYPE; /* one keyspace: see lock_pool.h */
     int held = e && e->token;
     if (s->when == LOCK_SET_IF_HELD && !held)
         return LOCK_BUSY;
@@ -130,7 +132,8 @@ enum lock_result locktable_set(struct locktable *t, const struct lock_set *s,
     uint64_t ttl_us = !s->keep_ttl ? s->ttl_us
                       : keep == ENTRY_NEVER ? 0 : keep - now;
 
-    if (!e && t->limits.max_locks && t->entries >= t->limits.max_locks)
+    if (!e && t->limits.max_locks &&
+        t->entries + t->pool_slots >= t->limits.max_locks)
         return LOCK_LIMIT_LOCKS;
     const struct lock_value *old = held ? lt_value_find(t, e) : NULL;
     size_t more = (e ? 0 : s->keylen) + (s->value ? s->vlen : 0);

@@ -64,7 +64,7 @@
 
 /* Tokens: max(last + 1, wall clock in us), so they grow strictly within a
  * run and start above the previous run's tokens after a restart. */
-static uint64_t next_token(struct locktable *t)
+uint64_t lt_next_token(struct locktable *t)
 {
     uint64_t wall = t->clock.wall_us(t->clock.arg);
     uint64_t token = t->last_token + 1 > wall ? t->last_token + 1 : wall;
@@ -223,7 +223,7 @@ uint64_t lt_grant(struct locktable *t, struct lock_entry *e,
                   struct lock_value *v)
 {
     uint64_t deadline = lt_deadline_after(now, ttl_us);
-    e->token = next_token(t);
+    e->token = lt_next_token(t);
     if (v)
         lt_value_attach(t, e, v);
     if (lt_make_durable(t, e, now, deadline, session_lock && session) != 0) {
@@ -392,7 +392,8 @@ struct locktable *locktable_new(const struct lock_clock *clock,
         return NULL;
     if (map_init(&t->map, seed, ENTRY_KEY_OFFSET) != 0 ||
         map_init(&t->links, seed, LINKS_KEY_OFFSET) != 0 ||
-        map_init(&t->values, seed, VALUE_KEY_OFFSET) != 0) {
+        map_init(&t->values, seed, VALUE_KEY_OFFSET) != 0 ||
+        lt_pool_init(t, seed) != 0) {
         map_free(&t->map);
         map_free(&t->links);
         map_free(&t->values);
@@ -422,6 +423,7 @@ void locktable_free(struct locktable *t)
 {
     if (!t)
         return;
+    lt_pool_free(t);
     struct heap_node *hn;
     while ((hn = heap_pop(&t->waits)) != NULL)
         cfy_free(CONTAINER_OF(hn, struct lock_waiter, due));
@@ -507,8 +509,11 @@ enum lock_result locktable_acquire(struct locktable *t,
      * is the end of recovery, which lt_lookup() settles), so outside recovery
      * `e` is either NULL or held (or, rarely, waiting for a journal retry:
      * see pass_on). */
+    if (!e && lt_pool_exists(t, rq->key, rq->keylen))
+        return LOCK_WRONGTYPE; /* one keyspace: see lock_pool.h */
     if (!e && !recovering) {
-        if (t->limits.max_locks && t->entries >= t->limits.max_locks)
+        if (t->limits.max_locks &&
+            t->entries + t->pool_slots >= t->limits.max_locks)
             return LOCK_LIMIT_LOCKS;
         if (lt_over_data_limit(t, rq->keylen) ||
             (rq->value && lt_over_data_limit(t, rq->keylen + rq->vlen)))
@@ -581,7 +586,8 @@ int locktable_is_locked(struct locktable *t, const char *key, size_t keylen)
     struct lock_entry *e = lt_lookup(t, key, keylen, now, NULL);
     /* While recovering, a key nobody holds here may still be held by a
      * lock granted before the crash: the answer ACQUIRE gives. */
-    return (e && e->token) || lt_recovering_at(t, now);
+    return (e && e->token) || lt_recovering_at(t, now) ||
+           (!e && lt_pool_full(t, key, keylen));
 }
 
 int locktable_extend(struct locktable *t, const char *key, size_t keylen,
@@ -625,6 +631,10 @@ void locktable_session_cancel_waits(struct locktable *t,
                                     struct lock_session *session)
 {
     while (session->waiters != NULL) {
+        if (session->waiters->kind == SESS_KIND_POOL) {
+            lt_pool_cancel_wait(t, session->waiters);
+            continue;
+        }
         struct lock_waiter *w =
             CONTAINER_OF(session->waiters, struct lock_waiter, slink);
         struct lock_links *x = w->x;
@@ -652,8 +662,11 @@ uint64_t locktable_next_deadline(const struct locktable *t)
     uint64_t da = heap_peek_deadline(&t->expiries);
     uint64_t dd = heap_peek_deadline(&t->durables);
     uint64_t db = heap_peek_deadline(&t->waits);
+    uint64_t dp = lt_pool_next_deadline(t);
     if (dd < da)
         da = dd;
+    if (dp < da)
+        da = dp;
     return da < db ? da : db;
 }
 
@@ -680,12 +693,20 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
         int a_due = a && da <= now;
         int b_due = b && db <= now;
         if (!a_due && !b_due) {
+            if (lt_pool_run_one(t, now)) { /* a pool's slot or wait */
+                done++;
+                continue;
+            }
             /* Deadlines first, so draining never delays an expiry; then
-             * one lock of the oldest ended session. */
+             * one lock (or pool slot) of the oldest ended session. */
             struct sess_link *l = sess_drain_head(&t->sessions);
             if (!l)
                 break;
-            release_ended(t, CONTAINER_OF(l, struct lock_links, link), now);
+            if (l->kind == SESS_KIND_POOL)
+                lt_pool_release_ended(t, l, now);
+            else
+                release_ended(t, CONTAINER_OF(l, struct lock_links, link),
+                              now);
             done++;
             continue;
         }

@@ -75,6 +75,9 @@ struct lock_stats {
     uint64_t waiters;   /* waits queued now */
     uint64_t values;    /* held locks that carry a value now */
     uint64_t data_bytes;/* key and value bytes stored now */
+    uint64_t pools;     /* pool keys now (lock_pool.h) */
+    uint64_t pool_slots;/* pool slots held now (not counted in `held`) */
+    uint64_t pool_waiters; /* slot requests queued now (not in `waiters`) */
 };
 
 enum lock_result {
@@ -87,6 +90,12 @@ enum lock_result {
     LOCK_NOT_DURABLE,  /* the journal could not record the lease; nothing
                         * changed but a token used up */
     LOCK_LIMIT_MEMORY, /* max_data_bytes reached; nothing changed */
+    LOCK_WRONGTYPE,    /* the key is a pool and a lock was asked for, or
+                        * the other way round (lock_pool.h) */
+    LOCK_POOL_SIZE,    /* the pool exists with another max_size */
+    LOCK_POOL_LONG,    /* a pool slot longer than the journal's
+                        * long_lease_us (or forever) while a journal is
+                        * set: slots are covered by the horizon only */
 };
 
 struct lock_request {

@@ -58,6 +58,12 @@ REQUESTS = {
                   b"CLIENT ID\r\nCLIENT GETNAME\r\nINFO\r\nINFO memory\r\n"
                   b"TIME\r\nCOMMAND COUNT\r\nEVAL x 0\r\nINCR n\r\n",
     "wrong-args": b"ACQUIRE\r\nEXTEND a b\r\n",
+    "pool": b"POOL_ACQUIRE p 2\r\nPOOL_ACQUIRE p 2 TTL 50 SESSION\r\n"
+            b"POOL_ACQUIRE p 2\r\nPOOL_SIZE p\r\nPOOL_EXTEND p 1 100\r\n"
+            b"POOL_RELEASE p 1\r\nPOOL_RELEASE p\r\nIS_LOCKED p\r\n",
+    "pool-mixup": b"POOL_ACQUIRE k 1\r\nACQUIRE k\r\nSET k v\r\nDEL k\r\n"
+                  b"EXISTS k\r\nACQUIRE l\r\nPOOL_ACQUIRE l 1\r\n"
+                  b"POOL_ACQUIRE k 3\r\nPOOL_ACQUIRE k 0\r\n",
     "quoted": b'ACQUIRE "a key\\x41\\n\\t\\"q\\\\" TTL 10\r\n',
     "bad-quote": b'ACQUIRE "open\r\n',
     "after-quote": b'PING "a"b\r\n',
@@ -135,6 +141,18 @@ def commands_seeds():
           send(0, b"ACQUIRE a SESSION\r\nACQUIRE b SESSION TTL FOREVER\r\n") +
           send(1, b"ACQUIRE a WAIT FOREVER\r\n") + close(0) +
           send(1, b"RELEASE a\r\n"))
+    write("commands", "pool-wait", bytes([0]) +
+          send(0, b"POOL_ACQUIRE p 2 TTL 1000\r\nPOOL_ACQUIRE p 2 SESSION\r\n") +
+          send(1, b"POOL_ACQUIRE p 2 WAIT 5000 SESSION\r\nPING\r\n") +
+          send(2, b"POOL_ACQUIRE p 2 WAIT 100\r\n") +
+          send(3, b"POOL_ACQUIRE p 2 WAIT FOREVER TTL 50\r\n") +
+          advance(0, 200) + close(0) + advance(0, 1500) +
+          send(1, b"POOL_SIZE p\r\n") + close(1) + send(2, b"POOL_RELEASE p\r\n"))
+    write("commands", "pool-limits", bytes([0x01]) +
+          send(0, b"".join(b"POOL_ACQUIRE p 9\r\n" for _ in range(10))) +
+          send(1, b"POOL_ACQUIRE p 9 WAIT 10\r\n") +
+          send(2, b"POOL_ACQUIRE p 9 WAIT 10\r\n") +
+          send(3, b"POOL_ACQUIRE p 9 WAIT 10\r\n") + advance(0, 20))
     write("commands", "max-locks", bytes([0x01]) +
           send(0, b"".join(b"ACQUIRE k%d\r\n" % i for i in range(12))))
     write("commands", "max-waiters", bytes([0x01]) +

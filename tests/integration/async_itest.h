@@ -237,7 +237,7 @@ static inline long long ext(struct cachify_async *ac, const char *key,
 
 static inline struct cachify_lock_opts waiting(long long ms)
 {
-    struct cachify_lock_opts o = { 0, ms, CACHIFY_EXP_DEFAULT, 0 };
+    struct cachify_lock_opts o = { 0, ms, CACHIFY_EXP_DEFAULT, 0, 0 };
     return o;
 }
 

@@ -50,7 +50,7 @@ START_TEST(test_calls)
     ck_assert_int_eq(ext(ac, "basic", a.token, 1000), 0);
 
     /* exp: none, then a short one that runs out by itself. */
-    struct cachify_lock_opts o = { 1, 0, CACHIFY_EXP_NONE, 0 };
+    struct cachify_lock_opts o = { 1, 0, CACHIFY_EXP_NONE, 0, 0 };
     uint64_t t2 = take(ac, "forever", &o);
     ck_assert(t2 > a.token);
     ck_assert_int_eq(PTTL(ac, "forever"), -1);
@@ -100,7 +100,7 @@ START_TEST(test_calls)
     ck_assert_int_eq(rel(pre, "x", t4), 1);
 
     /* Refused at once, callback never called. */
-    struct cachify_lock_opts bad = { 1, 0, -5, 0 };
+    struct cachify_lock_opts bad = { 1, 0, -5, 0, 0 };
     static char huge[CACHIFY_KEY_MAX + 2];
     memset(huge, 'k', sizeof huge - 1);
 #define REFUSED(expr) ck_assert_int_eq((expr), CACHIFY_ERR_ARG)
@@ -264,7 +264,7 @@ START_TEST(test_session)
     backend_start(_i, NULL);
     struct cachify_async *h1 = open_h(g_url, NULL, 0);
     struct cachify_async *h2 = open_h(g_url, NULL, 0);
-    struct cachify_lock_opts s = { 1, 0, CACHIFY_EXP_DEFAULT, 1 };
+    struct cachify_lock_opts s = { 1, 0, CACHIFY_EXP_DEFAULT, 1, 0 };
 
     uint64_t t = take(h1, "sess", &s);
     run_for(0.2); /* the lock lives while the handle does */
@@ -283,7 +283,7 @@ START_TEST(test_session)
 
     /* A waiting SESSION acquire, then a forced release through it. */
     struct cachify_async *h3 = open_h(g_url, NULL, 0);
-    struct cachify_lock_opts sw = { 0, CACHIFY_FOREVER, CACHIFY_EXP_NONE, 1 };
+    struct cachify_lock_opts sw = { 0, CACHIFY_FOREVER, CACHIFY_EXP_NONE, 1, 0 };
     struct rec r = { 0 };
     uint64_t t3 = take(h2, "sess2", NULL);
     CALL(cachify_async_acquire(h3, "sess2", &sw, rec_tok, &r));

@@ -144,7 +144,7 @@ END_TEST
  * another TTL it moves the lock to a new lease.  The token stays. */
 START_TEST(extend_renews_or_moves)
 {
-    struct cachify_lock_opts five = {1, 0, 5000, 0};
+    struct cachify_lock_opts five = {1, 0, 5000, 0, 0};
     char url[512], err[256];
     struct cachify *c;
     long long ms = 0;
@@ -177,8 +177,8 @@ END_TEST
  * and ends at once when the handle closes. */
 START_TEST(session_renewed_between_calls)
 {
-    struct cachify_lock_opts forever = {1, 0, CACHIFY_EXP_NONE, 1};
-    struct cachify_lock_opts three = {1, 0, 3000, 1};
+    struct cachify_lock_opts forever = {1, 0, CACHIFY_EXP_NONE, 1, 0};
+    struct cachify_lock_opts three = {1, 0, 3000, 1, 0};
     char url[512], err[256];
     struct cachify *a, *b;
     long long ms = 0;
@@ -388,7 +388,7 @@ END_TEST
  * TIMEOUT that would say someone holds the lock. */
 START_TEST(fake_gateway_wait_not_held)
 {
-    struct cachify_lock_opts wait = {0, 1500, 5000, 0};
+    struct cachify_lock_opts wait = {0, 1500, 5000, 0, 0};
     int port, fd = port_socket(1, &port);
     char url[128], err[256];
     struct cachify *c;
@@ -412,7 +412,7 @@ END_TEST
 /* kill -9 of the member every URL names first: the handles move on. */
 START_TEST(member_killed)
 {
-    struct cachify_lock_opts wait = {0, 20000, 5000, 0};
+    struct cachify_lock_opts wait = {0, 20000, 5000, 0, 0};
     char url[512], err[256];
     struct cachify *a, *b;
     uint64_t t1, t2;
@@ -446,7 +446,7 @@ static int etcdctl(const char *args)
 
 START_TEST(authentication)
 {
-    struct cachify_lock_opts wait = {0, 20000, 5000, 0};
+    struct cachify_lock_opts wait = {0, 20000, 5000, 0, 0};
     char url[512], err[256];
     struct cachify *a, *b;
     uint64_t t1, t2;

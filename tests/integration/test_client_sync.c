@@ -69,7 +69,7 @@ static struct cachify *open_c(void)
 static struct cachify_lock_opts lock_opts(int nowait, long long timeout_ms,
                                           long long exp_ms, int session)
 {
-    struct cachify_lock_opts o = {nowait, timeout_ms, exp_ms, session};
+    struct cachify_lock_opts o = {nowait, timeout_ms, exp_ms, session, 0};
 
     return o;
 }

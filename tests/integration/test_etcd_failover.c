@@ -51,7 +51,7 @@ static void note_error(const char *what, int rc, const char *msg)
 static void *worker(void *arg)
 {
     struct cachify_options o = {0, 8000, 0, NULL, 0};
-    struct cachify_lock_opts wait = {0, 60000, LOCK_EXP_MS, 0};
+    struct cachify_lock_opts wait = {0, 60000, LOCK_EXP_MS, 0, 0};
     struct cachify *c = NULL;
     char err[256];
     int rc, stop = 0;

@@ -26,6 +26,15 @@ static const char WANT_OUT[] =
     "Exception: sleep_for_lock-1 is already locked!\n";
 static const char WANT_ERR[] = "sleep_for_lock-1 is already locked!\n";
 
+/* py-cachify's "Multiple Concurrent Executions" pool tutorial, in C. */
+static const char WANT_POOL_OUT[] =
+    "Worker W0 started\n"
+    "Worker W1 started\n"
+    "Worker W2 could not acquire slot - pool full\n"
+    "Worker W3 could not acquire slot - pool full\n"
+    "Worker W0 finished\n"
+    "Worker W1 finished\n";
+
 /* Path of build/examples/name, from CACHIFYD_BIN's directory. */
 static void example_path(const char *name, char *out, size_t cap)
 {
@@ -133,6 +142,36 @@ START_TEST(seed_output)
 }
 END_TEST
 
+/* _i: 0 pool_workers on a daemon, 1 on mem:.  Its output exactly, nothing
+ * on stderr, status 0. */
+START_TEST(pool_output)
+{
+    char prog[600], url[128], tmpdir[] = "/tmp/cachify-exXXXXXX";
+    char out[4096], err[4096], p[300];
+    example_path("pool_workers", prog, sizeof prog);
+    if (_i == 0) {
+        srv_start(NULL);
+        snprintf(url, sizeof url, "cachify://127.0.0.1:%d", g_ts.port);
+    } else {
+        snprintf(url, sizeof url, "mem:");
+    }
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    int rc = run_example(prog, url, tmpdir, out, err, sizeof out);
+    ck_assert_msg(rc == 0, "pool_workers %s exited %d; stderr: %s", url, rc,
+                  err);
+    ck_assert_msg(strcmp(out, WANT_POOL_OUT) == 0, "pool_workers %s:\n%s",
+                  url, out);
+    ck_assert_msg(err[0] == '\0', "pool_workers %s stderr: %s", url, err);
+    snprintf(p, sizeof p, "%s/example.out", tmpdir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/example.err", tmpdir);
+    unlink(p);
+    rmdir(tmpdir);
+    if (_i == 0)
+        srv_finish();
+}
+END_TEST
+
 /* Runs a shell command line with CACHIFY_LOCK and URL set; its status. */
 static int sh(const char *tool, const char *url, const char *line)
 {
@@ -178,6 +217,7 @@ int main(void)
     tcase_add_checked_fixture(tc, itest_setup, itest_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cachify_lock_on_etcd);
+    tcase_add_loop_test(tc, pool_output, 0, 2);
     tcase_add_loop_test(tc, seed_output, 0, 8);
     suite_add_tcase(s, tc);
     return bk_run(s);

@@ -41,7 +41,7 @@ plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "make install"; }
 
 for f in usr/include/cachify.h usr/lib/libcachify-client.a \
-         usr/lib/libcachify-client.so usr/lib/libcachify-client.so.1 \
+         usr/lib/libcachify-client.so usr/lib/libcachify-client.so.2 \
          usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd \
          usr/share/man/man8/cachifyd.8 usr/lib/systemd/system/cachifyd.service \
          usr/bin/cachify-lock usr/share/man/man1/cachify-lock.1; do
@@ -165,7 +165,7 @@ cp tests/scripts/install_check.c "$tmp/private/app.c"
 found=$(env -u LD_LIBRARY_PATH ldd "$tmp/private/app" | grep libcachify-client) ||
     fail "app does not load libcachify-client"
 case "$found" in
-    *"=> $prefix/lib/libcachify-client.so.1 "*) ;;
+    *"=> $prefix/lib/libcachify-client.so.2 "*) ;;
     *) fail "app loads $found, not the one under $prefix" ;;
 esac
 env -u LD_LIBRARY_PATH "$tmp/private/app" mem: ||

@@ -56,9 +56,9 @@ static int free_port(void)
 
 int main(int argc, char **argv)
 {
-    struct cachify_lock_opts short_exp = {1, 0, 200, 0};
-    struct cachify_lock_opts wait5s = {0, 5000, CACHIFY_EXP_DEFAULT, 0};
-    struct cachify_lock_opts wait100 = {0, 100, CACHIFY_EXP_DEFAULT, 0};
+    struct cachify_lock_opts short_exp = {1, 0, 200, 0, 0};
+    struct cachify_lock_opts wait5s = {0, 5000, CACHIFY_EXP_DEFAULT, 0, 0};
+    struct cachify_lock_opts wait100 = {0, 100, CACHIFY_EXP_DEFAULT, 0, 0};
     struct cachify *a, *b;
     char err[256];
     uint64_t t1, t2;
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         return r == CACHIFY_OK ? 0 : 1;
     }
     CHECK(argc == 2);
-    CHECK(strcmp(CACHIFY_CLIENT_VERSION, "0.2.0") == 0);
+    CHECK(strcmp(CACHIFY_CLIENT_VERSION, "0.3.0") == 0);
     if (cachify_open(&a, argv[1], NULL, err, sizeof err) != CACHIFY_OK ||
         cachify_open(&b, argv[1], NULL, err, sizeof err) != CACHIFY_OK) {
         fprintf(stderr, "install_check: %s: %s\n", argv[1], err);

@@ -40,6 +40,7 @@
 #include "daemon/config.h"
 #include "daemon/conn.h"
 #include "daemon/users.h"
+#include "engine/lock_pool.h"
 #include "daemon/conn_timer.h"
 #include "engine/locktable.h"
 #include "daemon/log.h"
@@ -400,12 +401,18 @@ static inline void hx_check(struct hx *h)
         HX_FAIL("client_bytes %zu, connections hold %zu",
                 h->srv->client_bytes, held);
     locktable_stats(h->srv->locks, &ls);
-    if (ls.waiters != waiting)
-        HX_FAIL("engine has %llu waiters, %zu connections wait",
-                (unsigned long long)ls.waiters, waiting);
-    if (h->cfg.max_locks > 0 && ls.held > (uint64_t)h->cfg.max_locks)
-        HX_FAIL("%llu locks held over max_locks",
-                (unsigned long long)ls.held);
+    if (ls.waiters + ls.pool_waiters != waiting)
+        HX_FAIL("engine has %llu waiters and %llu pool waiters, %zu "
+                "connections wait", (unsigned long long)ls.waiters,
+                (unsigned long long)ls.pool_waiters, waiting);
+    if (h->cfg.max_locks > 0 &&
+        ls.held + ls.pool_slots > (uint64_t)h->cfg.max_locks)
+        HX_FAIL("%llu locks and %llu slots held over max_locks",
+                (unsigned long long)ls.held,
+                (unsigned long long)ls.pool_slots);
+    const char *why; /* the audit allocates nothing */
+    if (locktable_pool_audit(h->srv->locks, &why) != 0)
+        HX_FAIL("pool audit: %s", why); /* a pool of N never admits N+1 */
     for (int i = 0; i < HX_CLIENTS; i++) {
         hx_take_replies(h, i);
         hx_poll_eof(&h->cl[i]);
@@ -422,9 +429,10 @@ static inline void hx_stop(struct hx *h)
         hx_check(h);
         struct lock_stats ls;
         locktable_stats(h->srv->locks, &ls);
-        if (ls.waiters != 0)
-            HX_FAIL("%llu waiters left after every client closed",
-                    (unsigned long long)ls.waiters);
+        if (ls.waiters != 0 || ls.pool_waiters != 0)
+            HX_FAIL("%llu waiters, %llu pool waiters left after every "
+                    "client closed", (unsigned long long)ls.waiters,
+                    (unsigned long long)ls.pool_waiters);
         server_free(h->srv);
         h->srv = NULL;
     }

@@ -405,8 +405,8 @@ END_TEST
  * the new holder's lock. */
 START_TEST(guard_after_expiry_keeps_new_holder)
 {
-    struct cachify_lock_opts short_exp = {1, CACHIFY_FOREVER, 50, 0};
-    struct cachify_lock_opts wait_opts = {0, CACHIFY_FOREVER, 5000, 0};
+    struct cachify_lock_opts short_exp = {1, CACHIFY_FOREVER, 50, 0, 0};
+    struct cachify_lock_opts wait_opts = {0, CACHIFY_FOREVER, 5000, 0, 0};
     struct cachify *other;
     struct cachify_guard g = cachify_guard_acquire(g_c, "exp", &short_exp);
     uint64_t tok = 0;

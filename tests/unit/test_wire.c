@@ -162,38 +162,38 @@ START_TEST(lock_options)
     ck_assert_int_eq(l.wait_ms, 0);
     ck_assert_int_eq(l.session, 0);
 
-    o = (struct cachify_lock_opts){0, 250, CACHIFY_EXP_NONE, 7};
+    o = (struct cachify_lock_opts){0, 250, CACHIFY_EXP_NONE, 7, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(l.ttl_ms, 0);
     ck_assert_int_eq(l.wait_ms, 250);
     ck_assert_int_eq(l.session, 1);
 
-    o = (struct cachify_lock_opts){0, CACHIFY_FOREVER, 1234, 0};
+    o = (struct cachify_lock_opts){0, CACHIFY_FOREVER, 1234, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 30000, &l, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(l.ttl_ms, 1234);
     ck_assert_int_eq(l.wait_ms, WIRE_WAIT_FOREVER);
 
     /* nowait: the timeout is not looked at. */
-    o = (struct cachify_lock_opts){1, -77, CACHIFY_EXP_DEFAULT, 0};
+    o = (struct cachify_lock_opts){1, -77, CACHIFY_EXP_DEFAULT, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_OK);
     ck_assert_int_eq(l.wait_ms, 0);
     ck_assert_int_eq(l.ttl_ms, 500);
 
-    o = (struct cachify_lock_opts){1, 0, -2, 0};
+    o = (struct cachify_lock_opts){1, 0, -2, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad exp_ms -2: expected milliseconds, "
                           "CACHIFY_EXP_DEFAULT (0) or CACHIFY_EXP_NONE");
-    o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX + 1, 0};
+    o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX + 1, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
-    o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX, 0};
+    o = (struct cachify_lock_opts){1, 0, PROTO_MS_MAX, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_OK);
-    o = (struct cachify_lock_opts){0, -2, 10, 0};
+    o = (struct cachify_lock_opts){0, -2, 10, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, err, sizeof err),
                      CACHIFY_ERR_ARG);
     ck_assert_str_eq(err, "bad timeout_ms -2: expected milliseconds or "
                           "CACHIFY_FOREVER (a negative is not a wait)");
-    o = (struct cachify_lock_opts){0, PROTO_MS_MAX + 1, 10, 0};
+    o = (struct cachify_lock_opts){0, PROTO_MS_MAX + 1, 10, 0, 0};
     ck_assert_int_eq(wire_lock_opts(&o, 500, &l, NULL, 0), CACHIFY_ERR_ARG);
 }
 END_TEST

@@ -1,0 +1,104 @@
+/* engine/lock_pool.h - pools: keys that admit up to N holders at once
+ * (counting semaphores), on the same table, clock, tokens, sessions and
+ * events as the locks of locktable.h.
+ *
+ * Owns: the pool calls.  A pool is made by its first slot request, fixes
+ * its max_size while it lives, and goes when its last slot is freed and no
+ * request waits (as a lock entry does); a later request may then give it
+ * another size.  Each slot is granted a token from the locks' strictly
+ * increasing sequence and has its own expiry; waiters are served first
+ * come, first served as slots free up (release, expiry, session end).
+ *
+ * One keyspace with the locks: a pool call on a key that is a lock (held,
+ * or waited on) answers LOCK_WRONGTYPE / -1, and locktable_acquire and
+ * locktable_set on a pool key answer LOCK_WRONGTYPE.
+ *
+ * Costs: acquire, release by token, size, extend are O(1) plus O(log N)
+ * heap work; a forced release of a whole pool is O(slots held), the only
+ * step proportional to N.  A held slot costs about one lock's memory.
+ * A SESSION slot of an ended session counts as held until the table's
+ * drain (locktable_run_timers, at once on the next timer turn) reaches it.
+ */
+#ifndef CACHIFY_ENGINE_LOCK_POOL_H
+#define CACHIFY_ENGINE_LOCK_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/locktable.h"
+
+/* The largest max_size a pool may have. */
+#define LOCK_POOL_MAX_SIZE 1000000u
+
+/* What a key is now. */
+enum lock_kind {
+    LOCK_KIND_NONE,    /* nothing: free */
+    LOCK_KIND_LOCK,    /* a lock (held, or waited on while recovering) */
+    LOCK_KIND_POOL,    /* a pool */
+};
+
+/* Takes a slot of pool rq->key, whose max_size is max (1 ..
+ * LOCK_POOL_MAX_SIZE), with rq's ttl, wait and session (rq->value is
+ * ignored).  LOCK_GRANTED with *token; LOCK_BUSY when every slot is held
+ * (or recovering) and rq did not wait; LOCK_QUEUED; LOCK_WRONGTYPE when
+ * key is a lock; LOCK_POOL_SIZE when the pool lives with another size
+ * (*token then holds that size); LOCK_POOL_LONG, LOCK_LIMIT_*,
+ * LOCK_NO_MEMORY, LOCK_NOT_DURABLE refuse with nothing changed. */
+enum lock_result locktable_pool_acquire(struct locktable *t,
+                                        const struct lock_request *rq,
+                                        uint32_t max, uint64_t *token);
+
+/* Releases key's slot held by token: 1, or 0 when no slot of key has it.
+ * token 0 releases every slot of key (a forced release) and returns how
+ * many.  -1 when key is a lock.  Freed slots go to waiters at once. */
+int64_t locktable_pool_release(struct locktable *t, const char *key,
+                               size_t keylen, uint64_t token);
+
+/* Slots of key held now (py-cachify's size()), with *max its max_size (0
+ * when key is no pool); -1 when key is a lock. */
+int64_t locktable_pool_size(struct locktable *t, const char *key,
+                            size_t keylen, uint32_t *max);
+
+/* When token holds a slot of key, its expiry becomes ttl_us from now
+ * (0 = never): 1; 0 when not; -1 when the journal could not record it;
+ * -2 when key is a lock; -3 when the new lease is too long for the
+ * journal (LOCK_POOL_LONG). */
+int locktable_pool_extend(struct locktable *t, const char *key,
+                          size_t keylen, uint64_t token, uint64_t ttl_us);
+
+/* What key is now (expired holders settled first). */
+enum lock_kind locktable_key_kind(struct locktable *t, const char *key,
+                                  size_t keylen);
+
+/* A held slot as locktable_foreach_slot shows it; key valid during the
+ * call only. */
+struct pool_slot_view {
+    const char *key;
+    size_t keylen;
+    uint32_t max;
+    uint64_t token;
+    uint64_t ttl_left_us;        /* 0 = no expiry */
+};
+
+typedef int (*pool_visit_fn)(const struct pool_slot_view *v, void *arg);
+
+/* Calls fn once per held slot of every pool (SESSION slots of ended
+ * sessions skipped).  fn must not change the table.  0, or fn's first
+ * non-zero value. */
+int locktable_foreach_slot(struct locktable *t, pool_visit_fn fn, void *arg);
+
+/* Puts back a slot saved at a clean stop: key's pool (max_size max) holds
+ * token for ttl_us more (0 = none).  Limits are not applied.  0, or -1
+ * when out of memory, key is a lock, the pool has another size or is
+ * full, or the token is in use. */
+int locktable_pool_restore(struct locktable *t, const char *key,
+                           size_t keylen, uint32_t max, uint64_t token,
+                           uint64_t ttl_us);
+
+/* Checks every pool's books, for tests and fuzzing: at most max_size slots
+ * held, the slot list, the expiry heap and the counters agree, waiters only
+ * beside a full pool or a pending retry.  O(slots + waiters).  0, or -1
+ * with *why naming the first broken rule. */
+int locktable_pool_audit(struct locktable *t, const char **why);
+
+#endif
