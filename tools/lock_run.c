@@ -42,6 +42,12 @@ static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 #define RETRY_MAX_MS 1000
 /* Longest error message kept for the "lost" line. */
 #define WHY_MAX 256
+/* The steps of a renewal that may each wait a whole timeout: connect,
+ * AUTH sent and answered (with a password), EXTEND sent and answered. */
+#define RENEW_STEPS 5
+/* Less time than this per step before the lock would expire: no renewal
+ * is tried, the deadline comes first. */
+#define STEP_MIN_MS 5
 
 struct run_state {
     struct cachify *c;
@@ -104,12 +110,53 @@ static void lose(struct run_state *rs, const char *why)
         kill(rs->child, sig);
 }
 
+/* One EXTEND by the token that ends by rs->deadline: past it the lock
+ * may be someone else's, and a call still waiting on a silent daemon then
+ * would leave COMMAND running unprotected until the call gave up.  So the
+ * handle is used while its timeouts (RENEW_STEPS of them, when it has to
+ * reconnect) fit in the time left; closer to the deadline, the EXTEND
+ * goes over a connection of its own whose timeouts do (mem: never waits,
+ * and no other connection reaches its table).  Returns what
+ * cachify_extend does; on an error, the reason is in rs->why. */
+static int extend_in_time(struct run_state *rs)
+{
+    const struct lock_args *a = rs->a;
+    long long left = rs->deadline - lock_now_ms();
+    long long step = left / RENEW_STEPS;
+    struct cachify *own = NULL;
+    struct cachify_options o;
+    int rc;
+
+    if (strcmp(a->url, "mem:") == 0 || step >= lock_io_timeout_ms(a->ttl_ms)) {
+        rc = cachify_extend(rs->c, a->key, rs->token, a->ttl_ms);
+        if (rc < 0)
+            snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(rs->c));
+        return rc;
+    }
+    if (step < STEP_MIN_MS) {
+        snprintf(rs->why, sizeof(rs->why), "no time left for a renewal");
+        return CACHIFY_ERR_IO;
+    }
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = (int)step;
+    o.io_timeout_ms = (int)step;
+    o.default_exp_ms = a->ttl_ms;
+    rc = cachify_open(&own, a->url, &o, rs->why, sizeof(rs->why));
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_extend(own, a->key, rs->token, a->ttl_ms);
+    if (rc < 0)
+        snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(own));
+    cachify_close(own);
+    return rc;
+}
+
 /* One EXTEND by the token.  Success moves the deadline to a TTL after the
  * request was sent (the server's clock starts no earlier than that). */
 static void renew(struct run_state *rs)
 {
     long long sent = lock_now_ms();
-    int rc = cachify_extend(rs->c, rs->a->key, rs->token, rs->a->ttl_ms);
+    int rc = extend_in_time(rs);
     if (rc == 1) {
         rs->deadline = sent + rs->a->ttl_ms;
         rs->next_renew = sent + rs->interval;
@@ -123,7 +170,6 @@ static void renew(struct run_state *rs)
                  "or was released by someone else)");
         return;
     }
-    snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(rs->c));
     if (!rs->failing && !rs->a->quiet)
         lock_say("could not renew the lock on %s (%s); retrying until it "
                  "would expire", rs->a->key, rs->why);

@@ -460,4 +460,32 @@ for how in term kill ignore; do
     esac
     start_daemon
 done
+echo "cachify_lock.sh: a daemon that stops answering: COMMAND is stopped by the end of the TTL"
+# SIGSTOP: the kernel still accepts connections and requests, nothing is
+# answered, so every renewal waits out its timeouts.  None may run past
+# the lock's expiry: by then another client may hold the key, so SIGTERM
+# must reach COMMAND within the TTL (29 s here; a renewal hung across the
+# deadline used to deliver it 3.7 s late).  COMMAND stamps its start and
+# the SIGTERM in ms; 1.5 s is left for a loaded machine.
+rm -f "$tmp/stall."*
+$LOCK -u "$url" --ttl 29 stall sh -c '
+    trap "date +%s%3N > \"\$1.term\"; exit 3" TERM
+    date +%s%3N > "$1.start"
+    while :; do sleep 0.05; done' sh "$tmp/stall" 2>"$tmp/stall.err" &
+holder=$!
+wait_file "$tmp/stall.start"
+kill -STOP "$daemon_pid"
+i=0
+while [ ! -e "$tmp/stall.term" ] && [ "$i" -lt $((BOUND * 20)) ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -CONT "$daemon_pid"
+wait_job "$holder" "holder of a stalled daemon's lock"
+[ "$rc" -eq 75 ] || fail "stalled daemon: status $rc, expected 75: $(cat "$tmp/stall.err")"
+[ -s "$tmp/stall.term" ] || fail "stalled daemon: COMMAND got no SIGTERM"
+late=$(($(cat "$tmp/stall.term") - $(cat "$tmp/stall.start") - 29000))
+[ "$late" -le 1500 ] ||
+    fail "stalled daemon: SIGTERM came $late ms after the TTL ran out: $(cat "$tmp/stall.err")"
+
 echo "cachify_lock.sh: ok"
