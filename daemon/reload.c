@@ -17,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "alloc.h"
 #include "daemon/admission.h"
@@ -57,16 +61,50 @@ static void set_engine_limits(struct server *srv)
     locktable_set_limits(srv->locks, &limits);
 }
 
+/* 1 when protected mode, as the settings are now, would refuse c's peer
+ * at accept.  A connection without a socket (a bufferevent pair in
+ * tests) has no remote peer; a socket whose peer cannot be read is gone
+ * and is refused. */
+static int denied_now(struct server *srv, struct conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (fd < 0)
+        return 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 1;
+    return admission_denied(srv->config, (struct sockaddr *)&ss);
+}
+
 /* Connections accepted while no password was set were let in without
  * AUTH and stay in (as in Redis); when the password is removed, those
  * that had not authenticated yet no longer need to, since AUTH itself
- * would now fail with "no password is set". */
+ * would now fail with "no password is set" -- but only where protected
+ * mode would let them in now.  A non-loopback client that never gave the
+ * password would otherwise get, without proving anything, what protected
+ * mode refuses every new client like it: it gets that -DENIED instead,
+ * and is closed. */
 static void password_changed(struct server *srv)
 {
     if (srv->config->requirepass[0] != '\0')
         return;
-    for (struct conn *c = srv->conns; c != NULL; c = c->next)
-        c->authenticated = 1;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->authenticated || c->state == CONN_CLOSING)
+            continue;
+        if (!denied_now(srv, c)) {
+            c->authenticated = 1;
+            continue;
+        }
+        evbuffer_add(conn_output(c), ADMISSION_DENIED_REPLY,
+                     strlen(ADMISSION_DENIED_REPLY));
+        conn_close_after_reply(c);
+        srv->stats.denied_clients++;
+        log_msg(RELOAD_LOG, "config reload: client %s closed: protected "
+                "mode (the password was removed before it authenticated, "
+                "and it is not a loopback client)", c->peer);
+    }
 }
 
 static void set_log_level(struct server *srv)

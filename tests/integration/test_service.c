@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "tests/integration/hardening.h"
+#include "daemon/admission.h"
 
 /* A free loopback port for metrics_port (as the harness picks its own). */
 static int free_port(void)
@@ -433,6 +434,49 @@ START_TEST(test_sighup_level_and_password)
 }
 END_TEST
 
+/* The password removed by a reload, on a daemon bound to every address:
+ * a loopback connection still waiting to AUTH is let through, but one
+ * from another host that never gave the password is not -- protected
+ * mode refuses such a client from now on, so it gets the same -DENIED
+ * and is closed, rather than being served without having proved
+ * anything. */
+START_TEST(test_sighup_password_removed_protected)
+{
+    struct in_addr addr;
+    char name[INET_ADDRSTRLEN];
+    if (!local_ipv4(&addr, name, sizeof name)) {
+        fprintf(stderr, "SKIP test_sighup_password_removed_protected: this "
+                "machine has no non-loopback IPv4 address to connect from\n");
+        return;
+    }
+    conf_path();
+    write_conf("requirepass pw\n");
+    const char *args[] = { "-c", g_conf, "--bind", "0.0.0.0", NULL };
+    if (ts_start_bare(&g_ts, args) != 0)
+        ck_abort_msg("the daemon did not start");
+    int remote = connect_from(addr), local = conn_new();
+    say(remote, "IS_LOCKED k\r\n");
+    EXPECT(remote, "-NOAUTH Authentication required.\r\n");
+    say(local, "IS_LOCKED k\r\n");
+    EXPECT(local, "-NOAUTH Authentication required.\r\n");
+
+    write_conf("");
+    hup("config reload done", 1);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
+    close(remote);
+    ck_assert(h_log_has("closed: protected mode", 0));
+    say(local, "IS_LOCKED k\r\n");
+    EXPECT(local, ":0\r\n");
+    ck_assert_int_eq(stat1(local, "denied_clients"), 1);
+    /* A new one from that host is refused at accept, as before. */
+    remote = connect_from(addr);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
+    close(remote);
+    close(local);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_sighup_command_line_wins)
 {
     conf_path();
@@ -510,6 +554,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_wait_histogram);
     tc = itest_tcase(s, "reload");
     tcase_add_test(tc, test_sighup_level_and_password);
+    tcase_add_test(tc, test_sighup_password_removed_protected);
     tcase_add_test(tc, test_sighup_command_line_wins);
     tcase_add_test(tc, test_sighup_without_file);
     tcase_add_test(tc, test_syslog_switch);
