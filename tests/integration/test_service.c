@@ -137,6 +137,13 @@ START_TEST(test_metrics_answers)
     ck_assert(strstr(r, "\r\nContent-Length: ") != NULL);
     r = http("GET / HTTP/1.0\r\n\r\n");
     ck_assert_msg(status_of(r) == 404, "%s", itest_esc(r));
+    /* HEAD of a missing page: a 404 without its body after the headers
+     * (a keep-alive client would read that body as the next answer). */
+    r = http("HEAD /nope HTTP/1.0\r\n\r\n");
+    ck_assert_msg(status_of(r) == 404, "%s", itest_esc(r));
+    ck_assert_msg(strlen(r) >= 4 && strcmp(r + strlen(r) - 4, "\r\n\r\n") == 0,
+                  "HEAD /nope sent a body: %s", itest_esc(r));
+    ck_assert(strstr(r, "\r\nContent-Length: 14\r\n") != NULL);
     r = http("GET /metrics/x HTTP/1.0\r\n\r\n");
     ck_assert_int_eq(status_of(r), 404);
     r = http("GET /METRICS HTTP/1.0\r\n\r\n");
