@@ -1,7 +1,7 @@
 /* daemon/reload.c - SIGHUP's config reload (see reload.h).
  *
  * A key applies at run time when everything that reads it reads the
- * settings again at each use: requests (TTLs, key length, AUTH), new
+ * settings again at each use: requests (TTLs, AUTH), new
  * connections (maxclients, protected_mode, tcp_keepalive, the password
  * gate), deadlines as they are armed (timeout, request_timeout,
  * client_stall_timeout), buffer checks (client_output_limit,
@@ -9,8 +9,12 @@
  * log level.  The rest were used once at start (sockets, the state file
  * and its recovery horizon, reader limits, the loop's polling, syslog,
  * metrics): a change to one of them is logged as needing a restart and
- * the running value stays.  A key this file does not list is one of those,
- * so a key added to config.c later is safe by default.
+ * the running value stays.  max_key_len is one of those too, though read
+ * at each request: it checks the key of every command, so a lower value
+ * would leave the locks already held under longer keys impossible to
+ * RELEASE or EXTEND (and a FOREVER one held until a restart, whose state
+ * file load would then refuse it).  A key this file does not list is one
+ * of those, so a key added to config.c later is safe by default.
  */
 #include "daemon/reload.h"
 
@@ -138,7 +142,6 @@ static const struct live_key live_keys[] = {
     LIVE(request_timeout, LIVE_NUMBER, NULL),
     LIVE(default_ttl_ms, LIVE_NUMBER, NULL),
     LIVE(max_ttl_ms, LIVE_NUMBER, NULL),
-    LIVE(max_key_len, LIVE_NUMBER, NULL),
     LIVE(max_waiters, LIVE_NUMBER, set_engine_limits),
     LIVE(max_locks, LIVE_NUMBER, set_engine_limits),
     LIVE(maxmemory, LIVE_NUMBER, set_engine_limits),

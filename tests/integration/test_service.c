@@ -515,6 +515,35 @@ START_TEST(test_sighup_command_line_wins)
 }
 END_TEST
 
+/* max_key_len lowered in the file: a lock already held under a longer
+ * key must stay releasable and extendable by its holder (the limit
+ * checks every command's key), so the new value waits for a restart. */
+START_TEST(test_sighup_max_key_len_waits)
+{
+    char key[101], cmd[512];
+    conf_path();
+    write_conf("max_key_len 200\n");
+    const char *args[] = { "-c", g_conf, NULL };
+    srv_run(args);
+    memset(key, 'k', 100);
+    key[100] = '\0';
+    int a = conn_new();
+    snprintf(cmd, sizeof cmd, "ACQUIRE %s TTL FOREVER\r\n", key);
+    say(a, cmd);
+    long long token = READ_INT(a);
+    write_conf("max_key_len 50\n");
+    hup("config reload done", 1);
+    snprintf(cmd, sizeof cmd, "EXTEND %s %lld 600000\r\nRELEASE %s %lld\r\n",
+             key, token, key, token);
+    say(a, cmd);
+    EXPECT(a, ":1\r\n:1\r\n");
+    ck_assert(h_log_has("config reload: max_key_len changed, but it only "
+                        "takes effect after a restart", 0));
+    close(a);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_sighup_without_file)
 {
     SRV_START("--maxclients", "60");
@@ -563,6 +592,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_sighup_level_and_password);
     tcase_add_test(tc, test_sighup_password_removed_protected);
     tcase_add_test(tc, test_sighup_command_line_wins);
+    tcase_add_test(tc, test_sighup_max_key_len_waits);
     tcase_add_test(tc, test_sighup_without_file);
     tcase_add_test(tc, test_syslog_switch);
     return s;
