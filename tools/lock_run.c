@@ -60,6 +60,7 @@ struct run_state {
     long long retry;      /* after a failed EXTEND */
     int lost;             /* the lock is gone; no more renewals */
     int failing;          /* the last EXTEND failed (reported once) */
+    int after_wait;       /* granted after a wait and not renewed since */
     char why[WHY_MAX];    /* the last renewal error */
 };
 
@@ -127,7 +128,14 @@ static int extend_in_time(struct run_state *rs)
     struct cachify_options o;
     int rc;
 
-    if (strcmp(a->url, "mem:") == 0 || step >= lock_io_timeout_ms(a->ttl_ms)) {
+    /* The first renewal after a wait goes over the handle whatever the
+     * deadline says: that deadline counts from when the ACQUIRE was sent,
+     * maybe long before the grant, and only the daemon's answer tells
+     * (if it does not come, the deadline has passed: the lock is lost). */
+    int first_after_wait = rs->after_wait;
+    rs->after_wait = 0;
+    if (strcmp(a->url, "mem:") == 0 || first_after_wait ||
+        step >= lock_io_timeout_ms(a->ttl_ms)) {
         rc = cachify_extend(rs->c, a->key, rs->token, a->ttl_ms);
         if (rc < 0)
             snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(rs->c));
@@ -283,6 +291,7 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
      * a wait that can be long before the reply, so renew at once. */
     rs.deadline = acquired_at_ms + a->ttl_ms;
     rs.next_renew = waited ? lock_now_ms() : acquired_at_ms + rs.interval;
+    rs.after_wait = waited;
 
     char tokbuf[24];
     snprintf(tokbuf, sizeof(tokbuf), "%" PRIu64, token);

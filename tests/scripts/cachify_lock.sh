@@ -322,6 +322,16 @@ wait_job "$waiter" "long waiter"
     fail "the waiter got in before the holder ended: $(cat "$tmp/long")"
 free long
 
+# A waiter that queued for longer than its own --ttl: the lock is its
+# from the grant, not from when it asked, so COMMAND runs to its end.
+$LOCK -u "$url" long sh -c 'touch "$1.started3"; sleep 2' sh "$tmp/long" &
+holder=$!
+wait_file "$tmp/long.started3"
+expect 0 "a waiter that waited past its --ttl" $LOCK -u "$url" -w $BOUND --ttl 0.5 long sh -c 'sleep 1'
+wait_job "$holder" "holder for the long waiter"
+[ "$rc" -eq 0 ] || fail "holder for the long waiter: status $rc"
+free long
+
 echo "cachify_lock.sh: exit statuses and signals pass through"
 expect 0 "true" $LOCK -u "$url" st true
 expect 1 "false" $LOCK -u "$url" st false
