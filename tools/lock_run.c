@@ -78,10 +78,13 @@ static void on_sigchld(int sig)
     (void)sig;
 }
 
-/* In the child: the signal mask cachify-lock started with, then COMMAND.
+/* In the child: the signal mask and SIGPIPE action cachify-lock started
+ * with (an ignored signal stays ignored across exec), then COMMAND.
  * Never returns; 126 or 127 (the shell's codes) when exec fails. */
-static void exec_command(const struct lock_args *a, const sigset_t *oldmask)
+static void exec_command(const struct lock_args *a, const sigset_t *oldmask,
+                         const struct sigaction *oldpipe)
 {
+    sigaction(SIGPIPE, oldpipe, NULL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (a->shell_cmd != NULL) {
         char *sh_argv[] = {"sh", "-c", (char *)a->shell_cmd, NULL};
@@ -255,11 +258,19 @@ static int release(struct run_state *rs)
     return 0;
 }
 
-/* Blocks the watched signals into *old (the mask COMMAND gets back) and
- * installs the SIGCHLD no-op.  0, or -1 with errno. */
-static int take_signals(sigset_t *set, sigset_t *old)
+/* Blocks the watched signals into *old (the mask COMMAND gets back),
+ * installs the SIGCHLD no-op, and ignores SIGPIPE into *oldpipe: with
+ * standard error a pipe whose reader has gone, the "lost the lock" line
+ * must not kill cachify-lock before COMMAND gets its signal (a failed
+ * write is harmless).  0, or -1 with errno. */
+static int take_signals(sigset_t *set, sigset_t *old, struct sigaction *oldpipe)
 {
-    struct sigaction sa;
+    struct sigaction sa, ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (sigaction(SIGPIPE, &ign, oldpipe) < 0)
+        return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigchld;
     sigemptyset(&sa.sa_mask);
@@ -296,13 +307,14 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
     char tokbuf[24];
     snprintf(tokbuf, sizeof(tokbuf), "%" PRIu64, token);
     sigset_t set, old;
+    struct sigaction oldpipe;
     int code = LOCK_EXIT_OSERR;
     if (setenv("CACHIFY_KEY", a->key, 1) < 0 ||
         setenv("CACHIFY_TOKEN", tokbuf, 1) < 0) {
         lock_say("setenv: %s", strerror(errno));
         goto out;
     }
-    if (take_signals(&set, &old) < 0) {
+    if (take_signals(&set, &old, &oldpipe) < 0) {
         lock_say("signals: %s", strerror(errno));
         goto out;
     }
@@ -313,7 +325,7 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
         goto out;
     }
     if (rs.child == 0)
-        exec_command(a, &old);
+        exec_command(a, &old, &oldpipe);
     int status = supervise(&rs, &set);
     if (status != -1)
         code = status_code(status);

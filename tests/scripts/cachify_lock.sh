@@ -397,6 +397,32 @@ expect 0 "forced --release" $LOCK -u "$url" --release rel
 wait_job "$holder" "holder, --on-lost kill"
 [ "$rc" -eq 75 ] || fail "--on-lost kill: status $rc, expected 75"
 
+# The same with standard error a pipe whose reader is gone (`2>&1 | head`
+# after head has quit): saying "lost the lock" must not kill cachify-lock
+# with SIGPIPE before COMMAND gets its SIGTERM.
+rm -f "$tmp/pipe."*
+(prc=0; $LOCK -u "$url" --ttl 1 pp sh -c 'trap "echo term > \"\$1.got\"; exit 3" TERM
+    touch "$1.started"
+    i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    touch "$1.finished"' sh "$tmp/pipe" 2>&1 >/dev/null || prc=$?
+    echo "$prc" >"$tmp/pipe.rc") | true &
+wait_file "$tmp/pipe.started"
+expect 0 "forced --release of a holder writing to a closed pipe" $LOCK -u "$url" --release pp
+wait_file "$tmp/pipe.rc"
+[ "$(cat "$tmp/pipe.rc")" -eq 75 ] ||
+    fail "a holder whose stderr reader is gone: status $(cat "$tmp/pipe.rc"), expected 75"
+[ "$(cat "$tmp/pipe.got" 2>/dev/null)" = term ] ||
+    fail "a holder whose stderr reader is gone: COMMAND got no SIGTERM"
+[ ! -e "$tmp/pipe.finished" ] || fail "a holder whose stderr reader is gone: COMMAND ran on"
+free pp
+# ... while COMMAND gets the signal dispositions cachify-lock was given
+# (SIGPIPE not ignored unless it was).
+ign=$(sh -c 'grep SigIgn /proc/self/status')
+expect 0 "COMMAND's ignored signals" $LOCK -u "$url" pp sh -c 'grep SigIgn /proc/self/status'
+[ "$(cat "$tmp/out")" = "$ign" ] ||
+    fail "COMMAND's ignored signals: $(cat "$tmp/out"), not $ign"
+free pp
+
 echo "cachify_lock.sh: two racing -n nightly-backup ./backup.sh run it once"
 mkdir "$tmp/race"
 printf '#!/bin/sh\necho "run $CACHIFY_TOKEN" >> runs\nsleep 1\n' >"$tmp/race/backup.sh"
