@@ -211,7 +211,8 @@ $(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) clien
 
 # cachify-lock's script runs it under valgrind too, in the valgrind pass
 # (CACHIFY_LOCK_VALGRIND=1: a valgrind error or leak fails the script).
-# It is the pass's longest suite (~77 s on 2 cores), so it starts first.
+# It is the pass's longest suite (115-125 s on 2 cores with its stalled-daemon
+# case: make build/tests/scripts/cachify_lock.vgrun), so it starts first.
 SCRIPT_VG_RUNS := $(BUILD)/tests/scripts/cachify_lock.vgrun
 .PHONY: $(SCRIPT_VG_RUNS)
 $(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) tools

@@ -3,7 +3,8 @@
  * Owns: process-wide set-up (SIGPIPE and SIGXFSZ ignored, glibc malloc tuning, log
  * level and destination, the SIGHUP reload's hold on argv) and the exit
  * code: 0 after a clean stop (or a good --test-config), 1 when start-up
- * fails (the reason is logged), 2 for a bad command line or config file.
+ * fails, the loop fails or the state file cannot be saved at the stop
+ * (the reason is logged), 2 for a bad command line or config file.
  */
 #include <signal.h>
 #include <stdio.h>

@@ -265,6 +265,27 @@ int metrics_format(struct server *srv, struct evbuffer *out)
 
 /* ---- HTTP ---- */
 
+/* Sends body (then frees it) with code.  evhttp 2.1 would send a body
+ * after HEAD's headers too, where the client reads the next answer: for
+ * HEAD the length is announced, and the body left out, here. */
+static void send_body(struct evhttp_request *req, int code,
+                      const char *reason, struct evbuffer *body)
+{
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+        char len[32];
+        snprintf(len, sizeof len, "%zu", evbuffer_get_length(body));
+        evbuffer_drain(body, evbuffer_get_length(body));
+        if (evhttp_add_header(headers, "Content-Length", len) != 0) {
+            evbuffer_free(body);
+            evhttp_send_error(req, HTTP_INTERNAL, "Out Of Memory");
+            return;
+        }
+    }
+    evhttp_send_reply(req, code, reason, body);
+    evbuffer_free(body);
+}
+
 /* An error answer with a one-line text body.  Not evhttp_send_error, which
  * clears the headers (the Allow of a 405 must stay). */
 static void send_status(struct evhttp_request *req, int code,
@@ -281,8 +302,7 @@ static void send_status(struct evhttp_request *req, int code,
         evhttp_send_error(req, HTTP_INTERNAL, "Out Of Memory");
         return;
     }
-    evhttp_send_reply(req, code, reason, body);
-    evbuffer_free(body);
+    send_body(req, code, reason, body);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -310,20 +330,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, HTTP_INTERNAL, "Out Of Memory");
         return;
     }
-    /* evhttp 2.1 would send a body after HEAD's headers: the length is
-     * announced, and the body left out, here. */
-    if (method == EVHTTP_REQ_HEAD) {
-        char len[32];
-        snprintf(len, sizeof len, "%zu", evbuffer_get_length(body));
-        evbuffer_drain(body, evbuffer_get_length(body));
-        if (evhttp_add_header(headers, "Content-Length", len) != 0) {
-            evbuffer_free(body);
-            evhttp_send_error(req, HTTP_INTERNAL, "Out Of Memory");
-            return;
-        }
-    }
-    evhttp_send_reply(req, HTTP_OK, "OK", body);
-    evbuffer_free(body);
+    send_body(req, HTTP_OK, "OK", body);
 }
 
 static void set_paused(struct metrics *m, int paused)

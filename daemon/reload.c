@@ -1,7 +1,7 @@
 /* daemon/reload.c - SIGHUP's config reload (see reload.h).
  *
  * A key applies at run time when everything that reads it reads the
- * settings again at each use: requests (TTLs, key length, AUTH), new
+ * settings again at each use: requests (TTLs, AUTH), new
  * connections (maxclients, protected_mode, tcp_keepalive, the password
  * gate), deadlines as they are armed (timeout, request_timeout,
  * client_stall_timeout), buffer checks (client_output_limit,
@@ -9,14 +9,22 @@
  * log level.  The rest were used once at start (sockets, the state file
  * and its recovery horizon, reader limits, the loop's polling, syslog,
  * metrics): a change to one of them is logged as needing a restart and
- * the running value stays.  A key this file does not list is one of those,
- * so a key added to config.c later is safe by default.
+ * the running value stays.  max_key_len is one of those too, though read
+ * at each request: it checks the key of every command, so a lower value
+ * would leave the locks already held under longer keys impossible to
+ * RELEASE or EXTEND (and a FOREVER one held until a restart, whose state
+ * file load would then refuse it).  A key this file does not list is one
+ * of those, so a key added to config.c later is safe by default.
  */
 #include "daemon/reload.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "alloc.h"
 #include "daemon/admission.h"
@@ -58,16 +66,50 @@ static void set_engine_limits(struct server *srv)
     locktable_set_limits(srv->locks, &limits);
 }
 
+/* 1 when protected mode, as the settings are now, would refuse c's peer
+ * at accept.  A connection without a socket (a bufferevent pair in
+ * tests) has no remote peer; a socket whose peer cannot be read is gone
+ * and is refused. */
+static int denied_now(struct server *srv, struct conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (fd < 0)
+        return 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 1;
+    return admission_denied(srv->config, (struct sockaddr *)&ss);
+}
+
 /* Connections accepted while no password was set were let in without
  * AUTH and stay in (as in Redis); when the password is removed, those
  * that had not authenticated yet no longer need to, since AUTH itself
- * would now fail with "no password is set". */
+ * would now fail with "no password is set" -- but only where protected
+ * mode would let them in now.  A non-loopback client that never gave the
+ * password would otherwise get, without proving anything, what protected
+ * mode refuses every new client like it: it gets that -DENIED instead,
+ * and is closed. */
 static void password_changed(struct server *srv)
 {
     if (srv->config->requirepass[0] != '\0' || srv->users->n > 0)
         return;
-    for (struct conn *c = srv->conns; c != NULL; c = c->next)
-        c->authenticated = 1;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->authenticated || c->state == CONN_CLOSING)
+            continue;
+        if (!denied_now(srv, c)) {
+            c->authenticated = 1;
+            continue;
+        }
+        evbuffer_add(conn_output(c), ADMISSION_DENIED_REPLY,
+                     strlen(ADMISSION_DENIED_REPLY));
+        conn_close_after_reply(c);
+        srv->stats.denied_clients++;
+        log_msg(RELOAD_LOG, "config reload: client %s closed: protected "
+                "mode (the password was removed before it authenticated, "
+                "and it is not a loopback client)", c->peer);
+    }
 }
 
 static void set_log_level(struct server *srv)
@@ -101,7 +143,6 @@ static const struct live_key live_keys[] = {
     LIVE(request_timeout, LIVE_NUMBER, NULL),
     LIVE(default_ttl_ms, LIVE_NUMBER, NULL),
     LIVE(max_ttl_ms, LIVE_NUMBER, NULL),
-    LIVE(max_key_len, LIVE_NUMBER, NULL),
     LIVE(max_waiters, LIVE_NUMBER, set_engine_limits),
     LIVE(max_locks, LIVE_NUMBER, set_engine_limits),
     LIVE(maxmemory, LIVE_NUMBER, set_engine_limits),

@@ -16,11 +16,24 @@
 #include "client/cachify.h"
 #include <string.h>
 
-/* Bounds on one connect or reply: a third of the TTL (so a hung renewal
- * leaves time for another), but not below a round trip on a busy host nor
+/* Bounds on one connect or reply: a fifteenth of the TTL, so that a
+ * renewal on the handle, which may take up to RENEW_STEPS (lock_run.c: 5)
+ * of them when it has to reconnect, ends within a third of the TTL and
+ * leaves time for another; but not below a round trip on a busy host nor
  * above the library's own default. */
+#define IO_TIMEOUT_DIVISOR 15
 #define IO_TIMEOUT_MIN_MS 250
 #define IO_TIMEOUT_MAX_MS 5000
+
+long long lock_io_timeout_ms(long long ttl_ms)
+{
+    long long io = ttl_ms / IO_TIMEOUT_DIVISOR;
+    if (io < IO_TIMEOUT_MIN_MS)
+        io = IO_TIMEOUT_MIN_MS;
+    if (io > IO_TIMEOUT_MAX_MS)
+        io = IO_TIMEOUT_MAX_MS;
+    return io;
+}
 
 /* The exit code for a library status that is not a lock outcome. */
 static int exit_for(int status)
@@ -86,11 +99,7 @@ int main(int argc, char **argv)
 
     struct cachify_options o;
     memset(&o, 0, sizeof(o));
-    long long io = a.ttl_ms / 3;
-    if (io < IO_TIMEOUT_MIN_MS)
-        io = IO_TIMEOUT_MIN_MS;
-    if (io > IO_TIMEOUT_MAX_MS)
-        io = IO_TIMEOUT_MAX_MS;
+    long long io = lock_io_timeout_ms(a.ttl_ms);
     o.connect_timeout_ms = (int)io;
     o.io_timeout_ms = (int)io;
     o.default_exp_ms = a.ttl_ms;

@@ -88,4 +88,8 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
 /* Milliseconds on the monotonic clock. */
 long long lock_now_ms(void);
 
+/* The handle's connect and reply timeout for a lock of ttl_ms (see
+ * lock_run.c, which must know it to keep a renewal inside the TTL). */
+long long lock_io_timeout_ms(long long ttl_ms);
+
 #endif

@@ -42,6 +42,12 @@ static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 #define RETRY_MAX_MS 1000
 /* Longest error message kept for the "lost" line. */
 #define WHY_MAX 256
+/* The steps of a renewal that may each wait a whole timeout: connect,
+ * AUTH sent and answered (with a password), EXTEND sent and answered. */
+#define RENEW_STEPS 5
+/* Less time than this per step before the lock would expire: no renewal
+ * is tried, the deadline comes first. */
+#define STEP_MIN_MS 5
 
 struct run_state {
     struct cachify *c;
@@ -54,6 +60,7 @@ struct run_state {
     long long retry;      /* after a failed EXTEND */
     int lost;             /* the lock is gone; no more renewals */
     int failing;          /* the last EXTEND failed (reported once) */
+    int after_wait;       /* granted after a wait and not renewed since */
     char why[WHY_MAX];    /* the last renewal error */
 };
 
@@ -71,10 +78,13 @@ static void on_sigchld(int sig)
     (void)sig;
 }
 
-/* In the child: the signal mask cachify-lock started with, then COMMAND.
+/* In the child: the signal mask and SIGPIPE action cachify-lock started
+ * with (an ignored signal stays ignored across exec), then COMMAND.
  * Never returns; 126 or 127 (the shell's codes) when exec fails. */
-static void exec_command(const struct lock_args *a, const sigset_t *oldmask)
+static void exec_command(const struct lock_args *a, const sigset_t *oldmask,
+                         const struct sigaction *oldpipe)
 {
+    sigaction(SIGPIPE, oldpipe, NULL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (a->shell_cmd != NULL) {
         char *sh_argv[] = {"sh", "-c", (char *)a->shell_cmd, NULL};
@@ -104,12 +114,60 @@ static void lose(struct run_state *rs, const char *why)
         kill(rs->child, sig);
 }
 
+/* One EXTEND by the token that ends by rs->deadline: past it the lock
+ * may be someone else's, and a call still waiting on a silent daemon then
+ * would leave COMMAND running unprotected until the call gave up.  So the
+ * handle is used while its timeouts (RENEW_STEPS of them, when it has to
+ * reconnect) fit in the time left; closer to the deadline, the EXTEND
+ * goes over a connection of its own whose timeouts do (mem: never waits,
+ * and no other connection reaches its table).  Returns what
+ * cachify_extend does; on an error, the reason is in rs->why. */
+static int extend_in_time(struct run_state *rs)
+{
+    const struct lock_args *a = rs->a;
+    long long left = rs->deadline - lock_now_ms();
+    long long step = left / RENEW_STEPS;
+    struct cachify *own = NULL;
+    struct cachify_options o;
+    int rc;
+
+    /* The first renewal after a wait goes over the handle whatever the
+     * deadline says: that deadline counts from when the ACQUIRE was sent,
+     * maybe long before the grant, and only the daemon's answer tells
+     * (if it does not come, the deadline has passed: the lock is lost). */
+    int first_after_wait = rs->after_wait;
+    rs->after_wait = 0;
+    if (strcmp(a->url, "mem:") == 0 || first_after_wait ||
+        step >= lock_io_timeout_ms(a->ttl_ms)) {
+        rc = cachify_extend(rs->c, a->key, rs->token, a->ttl_ms);
+        if (rc < 0)
+            snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(rs->c));
+        return rc;
+    }
+    if (step < STEP_MIN_MS) {
+        snprintf(rs->why, sizeof(rs->why), "no time left for a renewal");
+        return CACHIFY_ERR_IO;
+    }
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = (int)step;
+    o.io_timeout_ms = (int)step;
+    o.default_exp_ms = a->ttl_ms;
+    rc = cachify_open(&own, a->url, &o, rs->why, sizeof(rs->why));
+    if (rc != CACHIFY_OK)
+        return rc;
+    rc = cachify_extend(own, a->key, rs->token, a->ttl_ms);
+    if (rc < 0)
+        snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(own));
+    cachify_close(own);
+    return rc;
+}
+
 /* One EXTEND by the token.  Success moves the deadline to a TTL after the
  * request was sent (the server's clock starts no earlier than that). */
 static void renew(struct run_state *rs)
 {
     long long sent = lock_now_ms();
-    int rc = cachify_extend(rs->c, rs->a->key, rs->token, rs->a->ttl_ms);
+    int rc = extend_in_time(rs);
     if (rc == 1) {
         rs->deadline = sent + rs->a->ttl_ms;
         rs->next_renew = sent + rs->interval;
@@ -123,7 +181,6 @@ static void renew(struct run_state *rs)
                  "or was released by someone else)");
         return;
     }
-    snprintf(rs->why, sizeof(rs->why), "%s", cachify_errstr(rs->c));
     if (!rs->failing && !rs->a->quiet)
         lock_say("could not renew the lock on %s (%s); retrying until it "
                  "would expire", rs->a->key, rs->why);
@@ -201,11 +258,19 @@ static int release(struct run_state *rs)
     return 0;
 }
 
-/* Blocks the watched signals into *old (the mask COMMAND gets back) and
- * installs the SIGCHLD no-op.  0, or -1 with errno. */
-static int take_signals(sigset_t *set, sigset_t *old)
+/* Blocks the watched signals into *old (the mask COMMAND gets back),
+ * installs the SIGCHLD no-op, and ignores SIGPIPE into *oldpipe: with
+ * standard error a pipe whose reader has gone, the "lost the lock" line
+ * must not kill cachify-lock before COMMAND gets its signal (a failed
+ * write is harmless).  0, or -1 with errno. */
+static int take_signals(sigset_t *set, sigset_t *old, struct sigaction *oldpipe)
 {
-    struct sigaction sa;
+    struct sigaction sa, ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (sigaction(SIGPIPE, &ign, oldpipe) < 0)
+        return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigchld;
     sigemptyset(&sa.sa_mask);
@@ -237,17 +302,19 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
      * a wait that can be long before the reply, so renew at once. */
     rs.deadline = acquired_at_ms + a->ttl_ms;
     rs.next_renew = waited ? lock_now_ms() : acquired_at_ms + rs.interval;
+    rs.after_wait = waited;
 
     char tokbuf[24];
     snprintf(tokbuf, sizeof(tokbuf), "%" PRIu64, token);
     sigset_t set, old;
+    struct sigaction oldpipe;
     int code = LOCK_EXIT_OSERR;
     if (setenv("CACHIFY_KEY", a->key, 1) < 0 ||
         setenv("CACHIFY_TOKEN", tokbuf, 1) < 0) {
         lock_say("setenv: %s", strerror(errno));
         goto out;
     }
-    if (take_signals(&set, &old) < 0) {
+    if (take_signals(&set, &old, &oldpipe) < 0) {
         lock_say("signals: %s", strerror(errno));
         goto out;
     }
@@ -258,7 +325,7 @@ int lock_run(struct cachify *c, const struct lock_args *a, uint64_t token,
         goto out;
     }
     if (rs.child == 0)
-        exec_command(a, &old);
+        exec_command(a, &old, &oldpipe);
     int status = supervise(&rs, &set);
     if (status != -1)
         code = status_code(status);

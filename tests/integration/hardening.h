@@ -1,10 +1,12 @@
 /* tests/integration/hardening.h - helpers of the adversarial suites
- * test_limits.c and test_hostile.c only (each its own program, so the
- * helpers are static and live in this header).
+ * test_limits.c, test_hostile.c and test_service.c only (each its own
+ * program, so the helpers are static and live in this header).
  *
  * Owns: the scale-down knob for valgrind runs, reading the daemon's log
- * while it runs, and the close-expecting assertion that keeps reading past
- * its buffer (a hostile peer may be sent more than it can hold).  Does not
+ * while it runs, the close-expecting assertion that keeps reading past
+ * its buffer (a hostile peer may be sent more than it can hold), and
+ * connecting from a non-loopback address of this machine (protected
+ * mode).  Does not
  * own: the daemon of the test and its clean-up on failure (the
  * _ck_assert_failed hook), sends, reply assertions, STATS, TCase creation
  * and main(), which are tests/support/itest_common.h; starting the daemon,
@@ -13,9 +15,13 @@
 #ifndef CACHIFY_TESTS_HARDENING_H
 #define CACHIFY_TESTS_HARDENING_H
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +59,47 @@ static inline int h_log_has(const char *text, double secs)
             return 0;
         usleep(50000);
     }
+}
+
+/* A non-loopback IPv4 address of this machine, or 0 when it has none. */
+static inline int local_ipv4(struct in_addr *out, char *name, size_t namelen)
+{
+    struct ifaddrs *ifs, *i;
+    int found = 0;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+            !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
+        *out = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        found = (ntohl(out->s_addr) >> 24) != 127;
+        if (found)
+            inet_ntop(AF_INET, out, name, (socklen_t)namelen);
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* Connects to the daemon's port on addr, from addr: the daemon sees a
+ * non-loopback peer. */
+static inline int connect_from(struct in_addr addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa;
+    struct timeval tv = { TS_READ_TIMEOUT_S, 0 };
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr = addr;
+    REQUIRE(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s",
+        strerror(errno));
+    sa.sin_port = htons((uint16_t)g_ts.port);
+    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
+        strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return fd;
 }
 
 #endif

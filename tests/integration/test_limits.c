@@ -357,47 +357,6 @@ END_TEST
 
 /* ---- protected mode ---- */
 
-/* A non-loopback IPv4 address of this machine, or 0 when it has none. */
-static int local_ipv4(struct in_addr *out, char *name, size_t namelen)
-{
-    struct ifaddrs *ifs, *i;
-    int found = 0;
-    if (getifaddrs(&ifs) != 0)
-        return 0;
-    for (i = ifs; i && !found; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-            !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
-            continue;
-        *out = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
-        found = (ntohl(out->s_addr) >> 24) != 127;
-        if (found)
-            inet_ntop(AF_INET, out, name, (socklen_t)namelen);
-    }
-    freeifaddrs(ifs);
-    return found;
-}
-
-/* Connects to the daemon's port on addr, from addr: the daemon sees a
- * non-loopback peer. */
-static int connect_from(struct in_addr addr)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa;
-    struct timeval tv = { TS_READ_TIMEOUT_S, 0 };
-    ck_assert_int_ge(fd, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr = addr;
-    REQUIRE(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s",
-        strerror(errno));
-    sa.sin_port = htons((uint16_t)g_ts.port);
-    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
-        strerror(errno));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
 START_TEST(test_protected_mode)
 {
     struct in_addr addr;

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "tests/integration/hardening.h"
+#include "daemon/admission.h"
 
 /* A free loopback port for metrics_port (as the harness picks its own). */
 static int free_port(void)
@@ -136,6 +137,13 @@ START_TEST(test_metrics_answers)
     ck_assert(strstr(r, "\r\nContent-Length: ") != NULL);
     r = http("GET / HTTP/1.0\r\n\r\n");
     ck_assert_msg(status_of(r) == 404, "%s", itest_esc(r));
+    /* HEAD of a missing page: a 404 without its body after the headers
+     * (a keep-alive client would read that body as the next answer). */
+    r = http("HEAD /nope HTTP/1.0\r\n\r\n");
+    ck_assert_msg(status_of(r) == 404, "%s", itest_esc(r));
+    ck_assert_msg(strlen(r) >= 4 && strcmp(r + strlen(r) - 4, "\r\n\r\n") == 0,
+                  "HEAD /nope sent a body: %s", itest_esc(r));
+    ck_assert(strstr(r, "\r\nContent-Length: 14\r\n") != NULL);
     r = http("GET /metrics/x HTTP/1.0\r\n\r\n");
     ck_assert_int_eq(status_of(r), 404);
     r = http("GET /METRICS HTTP/1.0\r\n\r\n");
@@ -433,6 +441,49 @@ START_TEST(test_sighup_level_and_password)
 }
 END_TEST
 
+/* The password removed by a reload, on a daemon bound to every address:
+ * a loopback connection still waiting to AUTH is let through, but one
+ * from another host that never gave the password is not -- protected
+ * mode refuses such a client from now on, so it gets the same -DENIED
+ * and is closed, rather than being served without having proved
+ * anything. */
+START_TEST(test_sighup_password_removed_protected)
+{
+    struct in_addr addr;
+    char name[INET_ADDRSTRLEN];
+    if (!local_ipv4(&addr, name, sizeof name)) {
+        fprintf(stderr, "SKIP test_sighup_password_removed_protected: this "
+                "machine has no non-loopback IPv4 address to connect from\n");
+        return;
+    }
+    conf_path();
+    write_conf("requirepass pw\n");
+    const char *args[] = { "-c", g_conf, "--bind", "0.0.0.0", NULL };
+    if (ts_start_bare(&g_ts, args) != 0)
+        ck_abort_msg("the daemon did not start");
+    int remote = connect_from(addr), local = conn_new();
+    say(remote, "IS_LOCKED k\r\n");
+    EXPECT(remote, "-NOAUTH Authentication required.\r\n");
+    say(local, "IS_LOCKED k\r\n");
+    EXPECT(local, "-NOAUTH Authentication required.\r\n");
+
+    write_conf("");
+    hup("config reload done", 1);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
+    close(remote);
+    ck_assert(h_log_has("closed: protected mode", 0));
+    say(local, "IS_LOCKED k\r\n");
+    EXPECT(local, ":0\r\n");
+    ck_assert_int_eq(stat1(local, "denied_clients"), 1);
+    /* A new one from that host is refused at accept, as before. */
+    remote = connect_from(addr);
+    H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
+    close(remote);
+    close(local);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_sighup_command_line_wins)
 {
     conf_path();
@@ -459,6 +510,35 @@ START_TEST(test_sighup_command_line_wins)
     EXPECT(w2, "-LIMIT max_waiters reached for this key (1)\r\n");
     close(w1);
     close(w2);
+    close(a);
+    srv_finish();
+}
+END_TEST
+
+/* max_key_len lowered in the file: a lock already held under a longer
+ * key must stay releasable and extendable by its holder (the limit
+ * checks every command's key), so the new value waits for a restart. */
+START_TEST(test_sighup_max_key_len_waits)
+{
+    char key[101], cmd[512];
+    conf_path();
+    write_conf("max_key_len 200\n");
+    const char *args[] = { "-c", g_conf, NULL };
+    srv_run(args);
+    memset(key, 'k', 100);
+    key[100] = '\0';
+    int a = conn_new();
+    snprintf(cmd, sizeof cmd, "ACQUIRE %s TTL FOREVER\r\n", key);
+    say(a, cmd);
+    long long token = READ_INT(a);
+    write_conf("max_key_len 50\n");
+    hup("config reload done", 1);
+    snprintf(cmd, sizeof cmd, "EXTEND %s %lld 600000\r\nRELEASE %s %lld\r\n",
+             key, token, key, token);
+    say(a, cmd);
+    EXPECT(a, ":1\r\n:1\r\n");
+    ck_assert(h_log_has("config reload: max_key_len changed, but it only "
+                        "takes effect after a restart", 0));
     close(a);
     srv_finish();
 }
@@ -510,7 +590,9 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_wait_histogram);
     tc = itest_tcase(s, "reload");
     tcase_add_test(tc, test_sighup_level_and_password);
+    tcase_add_test(tc, test_sighup_password_removed_protected);
     tcase_add_test(tc, test_sighup_command_line_wins);
+    tcase_add_test(tc, test_sighup_max_key_len_waits);
     tcase_add_test(tc, test_sighup_without_file);
     tcase_add_test(tc, test_syslog_switch);
     return s;

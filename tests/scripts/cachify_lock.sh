@@ -329,6 +329,16 @@ wait_job "$waiter" "long waiter"
     fail "the waiter got in before the holder ended: $(cat "$tmp/long")"
 free long
 
+# A waiter that queued for longer than its own --ttl: the lock is its
+# from the grant, not from when it asked, so COMMAND runs to its end.
+$LOCK -u "$url" long sh -c 'touch "$1.started3"; sleep 2' sh "$tmp/long" &
+holder=$!
+wait_file "$tmp/long.started3"
+expect 0 "a waiter that waited past its --ttl" $LOCK -u "$url" -w $BOUND --ttl 0.5 long sh -c 'sleep 1'
+wait_job "$holder" "holder for the long waiter"
+[ "$rc" -eq 0 ] || fail "holder for the long waiter: status $rc"
+free long
+
 echo "cachify_lock.sh: exit statuses and signals pass through"
 expect 0 "true" $LOCK -u "$url" st true
 expect 1 "false" $LOCK -u "$url" st false
@@ -393,6 +403,32 @@ wait_file "$tmp/rel.started2"
 expect 0 "forced --release" $LOCK -u "$url" --release rel
 wait_job "$holder" "holder, --on-lost kill"
 [ "$rc" -eq 75 ] || fail "--on-lost kill: status $rc, expected 75"
+
+# The same with standard error a pipe whose reader is gone (`2>&1 | head`
+# after head has quit): saying "lost the lock" must not kill cachify-lock
+# with SIGPIPE before COMMAND gets its SIGTERM.
+rm -f "$tmp/pipe."*
+(prc=0; $LOCK -u "$url" --ttl 1 pp sh -c 'trap "echo term > \"\$1.got\"; exit 3" TERM
+    touch "$1.started"
+    i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    touch "$1.finished"' sh "$tmp/pipe" 2>&1 >/dev/null || prc=$?
+    echo "$prc" >"$tmp/pipe.rc") | true &
+wait_file "$tmp/pipe.started"
+expect 0 "forced --release of a holder writing to a closed pipe" $LOCK -u "$url" --release pp
+wait_file "$tmp/pipe.rc"
+[ "$(cat "$tmp/pipe.rc")" -eq 75 ] ||
+    fail "a holder whose stderr reader is gone: status $(cat "$tmp/pipe.rc"), expected 75"
+[ "$(cat "$tmp/pipe.got" 2>/dev/null)" = term ] ||
+    fail "a holder whose stderr reader is gone: COMMAND got no SIGTERM"
+[ ! -e "$tmp/pipe.finished" ] || fail "a holder whose stderr reader is gone: COMMAND ran on"
+free pp
+# ... while COMMAND gets the signal dispositions cachify-lock was given
+# (SIGPIPE not ignored unless it was).
+ign=$(sh -c 'grep SigIgn /proc/self/status')
+expect 0 "COMMAND's ignored signals" $LOCK -u "$url" pp sh -c 'grep SigIgn /proc/self/status'
+[ "$(cat "$tmp/out")" = "$ign" ] ||
+    fail "COMMAND's ignored signals: $(cat "$tmp/out"), not $ign"
+free pp
 
 echo "cachify_lock.sh: two racing -n nightly-backup ./backup.sh run it once"
 mkdir "$tmp/race"
@@ -467,4 +503,32 @@ for how in term kill ignore; do
     esac
     start_daemon
 done
+echo "cachify_lock.sh: a daemon that stops answering: COMMAND is stopped by the end of the TTL"
+# SIGSTOP: the kernel still accepts connections and requests, nothing is
+# answered, so every renewal waits out its timeouts.  None may run past
+# the lock's expiry: by then another client may hold the key, so SIGTERM
+# must reach COMMAND within the TTL (29 s here; a renewal hung across the
+# deadline used to deliver it 3.7 s late).  COMMAND stamps its start and
+# the SIGTERM in ms; 1.5 s is left for a loaded machine.
+rm -f "$tmp/stall."*
+$LOCK -u "$url" --ttl 29 stall sh -c '
+    trap "date +%s%3N > \"\$1.term\"; exit 3" TERM
+    date +%s%3N > "$1.start"
+    while :; do sleep 0.05; done' sh "$tmp/stall" 2>"$tmp/stall.err" &
+holder=$!
+wait_file "$tmp/stall.start"
+kill -STOP "$daemon_pid"
+i=0
+while [ ! -e "$tmp/stall.term" ] && [ "$i" -lt $((BOUND * 20)) ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -CONT "$daemon_pid"
+wait_job "$holder" "holder of a stalled daemon's lock"
+[ "$rc" -eq 75 ] || fail "stalled daemon: status $rc, expected 75: $(cat "$tmp/stall.err")"
+[ -s "$tmp/stall.term" ] || fail "stalled daemon: COMMAND got no SIGTERM"
+late=$(($(cat "$tmp/stall.term") - $(cat "$tmp/stall.start") - 29000))
+[ "$late" -le 1500 ] ||
+    fail "stalled daemon: SIGTERM came $late ms after the TTL ran out: $(cat "$tmp/stall.err")"
+
 echo "cachify_lock.sh: ok"
