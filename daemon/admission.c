@@ -38,8 +38,10 @@ int admission_is_local(const struct sockaddr *sa)
 int admission_denied(const struct cachify_config *cfg,
                      const struct sockaddr *sa)
 {
+    /* Named users (`user` lines) are passwords too: every client must
+     * AUTH then, so remote ones are let in to do it. */
     return cfg->protected_mode && cfg->requirepass[0] == '\0' &&
-           !admission_is_local(sa);
+           cfg->user[0] == '\0' && !admission_is_local(sa);
 }
 
 void admission_refuse(int fd, const char *msg)
@@ -102,7 +104,7 @@ int admission_bind_is_loopback(const char *addr)
 
 void admission_warn_exposure(const struct cachify_config *cfg, int exposed)
 {
-    if (!exposed || cfg->requirepass[0] != '\0')
+    if (!exposed || cfg->requirepass[0] != '\0' || cfg->user[0] != '\0')
         return;
     if (cfg->protected_mode)
         log_msg(LOG_WARNING, "protected mode: bind '%s' reaches other hosts "

@@ -397,6 +397,26 @@ START_TEST(test_protected_mode)
     close(remote);
     srv_finish();
 
+    /* 2b. Named users are passwords too: remote clients may AUTH. */
+    srv_init();
+    char pwfile[256], userline[512];
+    snprintf(pwfile, sizeof(pwfile), "%s/extra.pw", g_ts.dir);
+    FILE *pf = fopen(pwfile, "w");
+    ck_assert_ptr_nonnull(pf);
+    fputs("upw\n", pf);
+    fclose(pf);
+    snprintf(userline, sizeof(userline), "u password-file %s keys k", pwfile);
+    const char *const args[] = { "--bind", "0.0.0.0", "--user", userline,
+                                 NULL };
+    srv_run(args);
+    ck_assert(!h_log_has("protected mode: bind", 1));
+    remote = connect_from(addr);
+    say(remote, "AUTH u upw\r\nACQUIRE k\r\n");
+    EXPECT(remote, "+OK\r\n");
+    ck_assert_int_gt(READ_INT(remote), 0);
+    close(remote);
+    srv_finish();
+
     /* 3. protected_mode no: served, with a warning at start. */
     SRV_START("--bind", "0.0.0.0", "--protected_mode", "no");
     ck_assert(h_log_has("anyone who can reach this port", 5));
