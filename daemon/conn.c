@@ -64,12 +64,23 @@ static void conn_ended(struct conn *c, short what);
 
 struct evbuffer *conn_output(struct conn *c)
 {
-    return bufferevent_get_output(c->bev);
+    return c->out;
 }
 
 static struct evbuffer *conn_input(struct conn *c)
 {
-    return bufferevent_get_input(c->bev);
+    return c->in;
+}
+
+/* Turns the bufferevent's write event on or off, remembering which (asking
+ * the bufferevent takes its lock, several times per request). */
+static void set_writing(struct conn *c, int on)
+{
+    if (on)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        bufferevent_disable(c->bev, EV_WRITE);
+    c->writing = on;
 }
 
 /* 1 when c's socket should be read now: not once it said EOF, not while
@@ -164,11 +175,11 @@ void conn_free(struct conn *c)
     unwatch_close(c);
     /* What the buffers still hold leaves the total with them. */
     if (c->in_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+        evbuffer_remove_cb_entry(conn_input(c), c->in_cb);
     if (c->out_cb)
         evbuffer_remove_cb_entry(conn_output(c), c->out_cb);
     if (c->in_cb)
-        srv->client_bytes -= evbuffer_get_length(bufferevent_get_input(c->bev));
+        srv->client_bytes -= evbuffer_get_length(conn_input(c));
     if (c->out_cb)
         srv->client_bytes -= evbuffer_get_length(conn_output(c));
     srv->client_bytes -= c->reader_counted;
@@ -194,7 +205,7 @@ static void conn_linger(struct conn *c)
 {
     locktable_session_end(c->srv->locks, &c->session);
     server_arm_timer(c->srv);
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    shutdown(c->fd, SHUT_WR);
     /* Nothing is written from here on, so no write callback (which would
      * linger again); then the same end-of-data for a bufferevent without a
      * socket (the test harness's pairs), a no-op on sockets. */
@@ -226,7 +237,7 @@ void conn_close_after_reply(struct conn *c)
     /* The write callback must fire when the output is empty, not at the
      * pause mark. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->bev, EV_WRITE); /* see conn_flush */
+    set_writing(c, 1); /* see conn_flush */
     conn_timer_update(c); /* the flush gets CLOSE_FLUSH_SECONDS */
 }
 
@@ -234,7 +245,7 @@ void conn_close_after_reply(struct conn *c)
  * (EV_CLOSED): a socket, and a backend with EV_FEATURE_EARLY_CLOSE (epoll). */
 static int can_watch_close(const struct conn *c)
 {
-    return bufferevent_getfd(c->bev) >= 0 &&
+    return c->fd >= 0 &&
            (event_base_get_features(c->srv->base) & EV_FEATURE_EARLY_CLOSE);
 }
 
@@ -283,9 +294,9 @@ static void on_close_watch(evutil_socket_t fd, short what, void *arg)
  * outlive its client unseen.  Returns 1 when c was freed. */
 static int watch_close(struct conn *c)
 {
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = c->fd;
     if (c->close_watch ||
-        evbuffer_get_length(bufferevent_get_input(c->bev)) <
+        evbuffer_get_length(conn_input(c)) <
             INPUT_READAHEAD_BYTES ||
         !can_watch_close(c))
         return 0;
@@ -339,15 +350,13 @@ void conn_wait_done(struct conn *c)
  * generator, a pool) then finds many replies per wake-up instead of one. */
 static int flush_due(struct conn *c)
 {
-    return bufferevent_getfd(c->bev) >= 0 &&
-           evbuffer_get_length(conn_output(c)) > 0 &&
-           !(bufferevent_get_enabled(c->bev) & EV_WRITE);
+    return c->fd >= 0 && !c->writing && evbuffer_get_length(c->out) > 0;
 }
 
 static void conn_flush(struct conn *c)
 {
     struct evbuffer *out = conn_output(c);
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = c->fd;
     if (!flush_due(c))
         return;
     state_commit(c->srv); /* no reply before the leases it promises */
@@ -358,7 +367,7 @@ static void conn_flush(struct conn *c)
     evbuffer_freeze(out, 1);
     size_t left = evbuffer_get_length(out);
     if (left > 0)
-        bufferevent_enable(c->bev, EV_WRITE);
+        set_writing(c, 1);
     /* Processing paused for a big output (a 1 MiB GET) that this write
      * sent at once: no write callback will come to resume it, so resume
      * here, from the loop as a wait's end does. */
@@ -401,7 +410,7 @@ static void budget_close(struct conn *c)
     static struct log_limit budget_log;
     struct server *srv = c->srv;
     size_t held = srv->client_bytes;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = conn_input(c);
 
     srv->stats.budget_closed_clients++;
     log_limited(&budget_log, LOG_WARNING, "client %s closed: client buffers "
@@ -445,7 +454,7 @@ static int conn_process(struct conn *c)
 static int conn_process_turn(struct conn *c)
 {
     struct server *srv = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = conn_input(c);
     struct evbuffer *out = conn_output(c);
 
     if (c->in_process)
@@ -524,12 +533,11 @@ static int conn_process_turn(struct conn *c)
  * evbuffer, or both.  Shared by a socket's reads and a pair's. */
 static void on_input(struct conn *c)
 {
-    struct bufferevent *bev = c->bev;
     conn_timer_touch(c);
     if (over_budget(c)) {
         budget_close(c); /* this read grew the buffers past the budget */
     } else if (c->state == CONN_WAITING && !can_watch_close(c) &&
-               evbuffer_get_length(bufferevent_get_input(bev)) >=
+               evbuffer_get_length(conn_input(c)) >=
                    INPUT_READAHEAD_BYTES) {
         /* Reading stops here and nothing else would see the client
          * leave (conn.h): drop it, so it leaves the queue. */
@@ -599,7 +607,7 @@ static ssize_t read_socket(struct conn *c)
         errno = EAGAIN;
         return -1;
     }
-    ssize_t got = readv(bufferevent_getfd(c->bev), iov, niov);
+    ssize_t got = readv(c->fd, iov, niov);
     if (got <= 0 || c->state == CONN_CLOSING)
         return got;
     size_t rest = (size_t)got;
@@ -646,14 +654,15 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
-    size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    (void)bev;
+    size_t pending = evbuffer_get_length(conn_output(c));
     if (c->state == CONN_CLOSING) {
         if (pending == 0)
             conn_linger(c);
         return;
     }
-    if (pending == 0 && bufferevent_getfd(bev) >= 0)
-        bufferevent_disable(bev, EV_WRITE); /* conn_flush writes from here */
+    if (pending == 0 && c->fd >= 0)
+        set_writing(c, 0); /* conn_flush writes from here */
     if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
         set_paused(c, 0);
         conn_process(c);
@@ -725,24 +734,25 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     }
     c->srv = srv;
     c->bev = bev;
+    c->fd = bufferevent_getfd(bev);
+    c->in = bufferevent_get_input(bev);
+    c->out = bufferevent_get_output(bev);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->reader = proto_reader_new(&srv->limits);
     c->resume = event_new(srv->base, -1, 0, on_resume, c);
     c->flush = event_new(srv->base, -1, 0, on_flush, c);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd >= 0)
-        c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_buffer_change,
-                               srv);
-    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
-                                on_buffer_change, srv);
-    if (!c->reader || !c->resume || !c->flush || (fd >= 0 && !c->rd) ||
+    if (c->fd >= 0)
+        c->rd = event_new(srv->base, c->fd, EV_READ | EV_PERSIST,
+                          on_readable, c);
+    c->in_cb = evbuffer_add_cb(c->in, on_buffer_change, srv);
+    c->out_cb = evbuffer_add_cb(c->out, on_buffer_change, srv);
+    if (!c->reader || !c->resume || !c->flush || (c->fd >= 0 && !c->rd) ||
         !c->in_cb || !c->out_cb || conn_timer_init(c) != 0) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         if (c->in_cb)
-            evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->in_cb);
+            evbuffer_remove_cb_entry(c->in, c->in_cb);
         if (c->out_cb)
-            evbuffer_remove_cb_entry(bufferevent_get_output(bev), c->out_cb);
+            evbuffer_remove_cb_entry(c->out, c->out_cb);
         bufferevent_free(c->bev);
         if (c->resume)
             event_free(c->resume);
@@ -756,8 +766,8 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         return NULL;
     }
     /* Counted from here on (conn_free takes off what is left). */
-    srv->client_bytes += evbuffer_get_length(bufferevent_get_input(bev)) +
-                         evbuffer_get_length(bufferevent_get_output(bev));
+    srv->client_bytes += evbuffer_get_length(c->in) +
+                         evbuffer_get_length(c->out);
     c->authenticated = srv->config->requirepass[0] == '\0';
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_PAUSE_BYTES / 2, 0);
@@ -766,8 +776,8 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
          * reading stays off), so the input's end is ours to append to.
          * Its replies go out through conn_flush (write event off; a new
          * bufferevent has it on). */
-        evbuffer_unfreeze(bufferevent_get_input(bev), 0);
-        bufferevent_disable(c->bev, EV_WRITE);
+        evbuffer_unfreeze(c->in, 0);
+        set_writing(c, 0);
     } else {
         /* libevent 2.1 crashes here when its own allocation of the
          * watermark callback fails (it uses the NULL it got), and the call
@@ -777,7 +787,8 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         alloc_fail_hold(1);
         bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
         alloc_fail_hold(0);
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_enable(c->bev, EV_READ);
+        set_writing(c, 1); /* a pair keeps it on throughout */
     }
 
     c->next = srv->conns;

@@ -77,6 +77,10 @@ struct conn {
     struct server *srv;
     struct conn *prev, *next;     /* in srv->conns */
     struct bufferevent *bev;
+    int fd;                       /* bev's socket; -1 for a pair */
+    struct evbuffer *in, *out;    /* bev's input and output */
+    int writing;                  /* bev's write event is enabled (conn.c,
+                                     set_writing) */
     struct proto_reader *reader;
     struct event *resume;         /* deferred restart of processing */
     struct event *flush;          /* writes the replies at the end of this
