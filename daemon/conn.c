@@ -603,7 +603,7 @@ static ssize_t read_socket(struct conn *c)
         iov[niov].iov_base = chunk;
         iov[niov++].iov_len = room;
     }
-    if (niov == 0) { /* at the mark; sync_reading stops the event */
+    if (niov == 0) { /* at the mark: on_readable stops the event */
         errno = EAGAIN;
         return -1;
     }
@@ -635,8 +635,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ssize_t got = read_socket(c);
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        /* Nothing to take, or no room: a level-triggered event left on
+         * at the mark would fire again at once. */
+        sync_reading(c);
         return;
+    }
     if (got <= 0) {
         /* As a bufferevent does: reading ends, then the event callback. */
         c->read_eof = 1;
