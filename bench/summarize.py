@@ -47,6 +47,18 @@ def med_extra(rows, wl, server, key):
     return statistics.median(v) if v else None
 
 
+def versus(rows, wl, server):
+    """(ops/s, cpu us/op) medians of server and of Redis for workload wl:
+    (a, b, ca, cb), or None when either is missing."""
+    a, _ = med(rows, wl, server)
+    b, _ = med(rows, wl, "redis")
+    if a is None or b is None:
+        return None
+    ca, _ = med(rows, wl, server, "cpu_us_per_op")
+    cb, _ = med(rows, wl, "redis", "cpu_us_per_op")
+    return a, b, ca, cb
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -123,12 +135,10 @@ def main():
     say("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
     summary = {}
     for wl, title, cpu_target, target in pairs:
-        a, _ = med(rows, wl, "cachifyd")
-        b, _ = med(rows, wl, "redis")
-        ca, _ = med(rows, wl, "cachifyd", "cpu_us_per_op")
-        cb, _ = med(rows, wl, "redis", "cpu_us_per_op")
-        if a is None or b is None:
+        v = versus(rows, wl, "cachifyd")
+        if v is None:
             continue
+        a, b, ca, cb = v
         ratio = a / b
         summary[wl] = ratio
         say(f"| {title} | {ca:.2f} | {cb:.2f} | **{ca / cb:.2f}x** | "
@@ -142,12 +152,10 @@ def main():
         say("| workload | cpu us/req | cpu ratio | ops/s | ops ratio |")
         say("| --- | ---: | ---: | ---: | ---: |")
         for wl, title, _, _ in pairs:
-            a, _ = med(rows, wl, "cachifyd-default")
-            b, _ = med(rows, wl, "redis")
-            ca, _ = med(rows, wl, "cachifyd-default", "cpu_us_per_op")
-            cb, _ = med(rows, wl, "redis", "cpu_us_per_op")
-            if a is None or b is None:
+            v = versus(rows, wl, "cachifyd-default")
+            if v is None:
                 continue
+            a, b, ca, cb = v
             say(f"| {title} | {ca:.2f} | {ca / cb:.2f}x | {fmt_ops(a)} | "
                 f"{a / b:.2f}x |")
         say("")
