@@ -14,9 +14,15 @@
  *       KIND acquire: ACQUIRE <key> TTL <ms>; setnx: SET <key> tok NX PX <ms>;
  *       setnxN (setnx100, ...): the same with a value of N bytes (at most
  *       1024).
- *       Keys are printf(FMT, i) for i in 0..N-1.  With EXPIRE_AT_MS (on
+ *       Keys are printf(FMT, i, m) for i in 0..N-1, where m is a 12-digit
+ *       number that i determines (for a second random-looking field:
+ *       'lock:%012d:%012lld' makes the 30-byte keys of redis-benchmark's
+ *       `lock:__rand_int__:__rand_int__`).  With EXPIRE_AT_MS (on
  *       CLOCK_MONOTONIC, in ms) every TTL is computed so that all keys expire
  *       at that instant.  Prints ok=, bad=, secs=.
+ *   benchtool loadc HOST PORT KIND N FMT TTL_MS CONNS
+ *       The same load spread over CONNS connections (one thread each, key i
+ *       on connection i % CONNS), as many clients would fill a server.
  *   benchtool storm HOST PORT KIND EXPIRE_AT_MS MAX_SECS
  *       Sends back-to-back PINGs from 300 ms before EXPIRE_AT_MS until the
  *       server holds no key (KIND cachifyd: STATS locks_held; redis: DBSIZE,
@@ -213,12 +219,79 @@ static void print_pct(const char *prefix, uint64_t *v, size_t n)
 
 /* ---- load ---- */
 
-static int cmd_load(int argc, char **argv)
+/* One connection's share of a load: keys first, first + step, ... below n. */
+struct load_job {
+    const char *host;
+    int port;
+    int acquire;
+    const char *value;
+    long first, step, n;
+    const char *fmt;
+    long ttl;
+    uint64_t expire_at_us;
+    long ok, bad;
+};
+
+/* The second field of key i: 12 digits that look random (a multiplicative
+ * hash), as redis-benchmark's second __rand_int__ does. */
+static long long key_mix(long i)
 {
-    if (argc < 8)
-        die("usage: load HOST PORT KIND N FMT TTL_MS [EXPIRE_AT_MS]");
-    struct rconn *c = rconn_open(argv[2], atoi(argv[3]));
-    int acquire = strcmp(argv[4], "acquire") == 0;
+    return (long long)(((unsigned long long)i * 2654435761ULL + 97531ULL) %
+                       1000000000000ULL);
+}
+
+static void *load_run(void *arg)
+{
+    struct load_job *job = arg;
+    struct rconn *c = rconn_open(job->host, job->port);
+    char *out = malloc(IOBUF);
+    char key[128], ttlbuf[32], line[256];
+    long ttl = job->ttl;
+
+    if (!out)
+        die("out of memory");
+    for (long i = job->first; i < job->n; i += LOAD_BATCH * job->step) {
+        long m = 0;
+        size_t len = 0;
+        if (job->expire_at_us) {
+            uint64_t now = now_us();
+            if (now + 1000 >= job->expire_at_us)
+                die("loading ran past the expiry instant");
+            ttl = (long)((job->expire_at_us - now) / 1000);
+        }
+        snprintf(ttlbuf, sizeof(ttlbuf), "%ld", ttl);
+        for (long k = i; k < job->n && m < LOAD_BATCH; k += job->step, m++) {
+            snprintf(key, sizeof(key), job->fmt, (int)k, key_mix(k));
+            if (job->acquire) {
+                const char *a[] = { "ACQUIRE", key, "TTL", ttlbuf };
+                encode(out, &len, IOBUF, 4, a);
+            } else {
+                const char *a[] = { "SET", key, job->value, "NX", "PX",
+                                    ttlbuf };
+                encode(out, &len, IOBUF, 6, a);
+            }
+        }
+        send_all(c, out, len);
+        for (long j = 0; j < m; j++) {
+            read_reply(c, line, sizeof(line));
+            if ((job->acquire && line[0] == ':') ||
+                (!job->acquire && strcmp(line, "+OK") == 0))
+                job->ok++;
+            else if (job->bad++ == 0)
+                fprintf(stderr, "benchtool: unexpected reply: %s\n", line);
+        }
+    }
+    free(out);
+    rconn_close(c);
+    return NULL;
+}
+
+/* load and loadc: argv[8] is EXPIRE_AT_MS for load, CONNS for loadc. */
+static int cmd_load(int argc, char **argv, int conns_arg)
+{
+    if (argc < 8 || (conns_arg && argc < 9))
+        die("usage: load HOST PORT KIND N FMT TTL_MS [EXPIRE_AT_MS] | "
+            "loadc HOST PORT KIND N FMT TTL_MS CONNS");
     static char value[VALUE_MAX + 1] = "tok";
     if (strncmp(argv[4], "setnx", 5) == 0 && argv[4][5] != '\0') {
         long vlen = atol(argv[4] + 5);
@@ -227,47 +300,35 @@ static int cmd_load(int argc, char **argv)
         memset(value, 'v', (size_t)vlen);
         value[vlen] = '\0';
     }
-    long n = atol(argv[5]);
-    const char *fmt = argv[6];
-    long ttl = atol(argv[7]);
-    uint64_t expire_at_us = argc > 8 ? (uint64_t)atoll(argv[8]) * 1000 : 0;
-    static char out[IOBUF];
-    char key[128], ttlbuf[32], line[256];
-    long ok = 0, bad = 0;
+    long conns = conns_arg ? atol(argv[8]) : 1;
+    if (conns < 1 || conns > 1000)
+        die("loadc: CONNS must be 1..1000");
+    struct load_job *jobs = calloc((size_t)conns, sizeof(*jobs));
+    pthread_t *tids = calloc((size_t)conns, sizeof(*tids));
+    if (!jobs || !tids)
+        die("out of memory");
     uint64_t t0 = now_us();
-
-    for (long i = 0; i < n; i += LOAD_BATCH) {
-        long m = n - i < LOAD_BATCH ? n - i : LOAD_BATCH;
-        size_t len = 0;
-        if (expire_at_us) {
-            uint64_t now = now_us();
-            if (now + 1000 >= expire_at_us)
-                die("loading ran past the expiry instant");
-            ttl = (long)((expire_at_us - now) / 1000);
-        }
-        snprintf(ttlbuf, sizeof(ttlbuf), "%ld", ttl);
-        for (long j = 0; j < m; j++) {
-            snprintf(key, sizeof(key), fmt, (int)(i + j));
-            if (acquire) {
-                const char *a[] = { "ACQUIRE", key, "TTL", ttlbuf };
-                encode(out, &len, sizeof(out), 4, a);
-            } else {
-                const char *a[] = { "SET", key, value, "NX", "PX", ttlbuf };
-                encode(out, &len, sizeof(out), 6, a);
-            }
-        }
-        send_all(c, out, len);
-        for (long j = 0; j < m; j++) {
-            read_reply(c, line, sizeof(line));
-            if ((acquire && line[0] == ':') ||
-                (!acquire && strcmp(line, "+OK") == 0))
-                ok++;
-            else if (bad++ == 0)
-                fprintf(stderr, "benchtool: unexpected reply: %s\n", line);
-        }
+    long ok = 0, bad = 0;
+    for (long t = 0; t < conns; t++) {
+        jobs[t] = (struct load_job){
+            .host = argv[2], .port = atoi(argv[3]),
+            .acquire = strcmp(argv[4], "acquire") == 0, .value = value,
+            .first = t, .step = conns, .n = atol(argv[5]), .fmt = argv[6],
+            .ttl = atol(argv[7]),
+            .expire_at_us = !conns_arg && argc > 8
+                                ? (uint64_t)atoll(argv[8]) * 1000 : 0,
+        };
+        if (pthread_create(&tids[t], NULL, load_run, &jobs[t]) != 0)
+            die("pthread_create failed");
+    }
+    for (long t = 0; t < conns; t++) {
+        pthread_join(tids[t], NULL);
+        ok += jobs[t].ok;
+        bad += jobs[t].bad;
     }
     printf("ok=%ld bad=%ld secs=%.3f\n", ok, bad, (now_us() - t0) / 1e6);
-    rconn_close(c);
+    free(jobs);
+    free(tids);
     return bad ? 1 : 0;
 }
 
@@ -499,13 +560,15 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "load") == 0)
-        return cmd_load(argc, argv);
+        return cmd_load(argc, argv, 0);
+    if (argc >= 2 && strcmp(argv[1], "loadc") == 0)
+        return cmd_load(argc, argv, 1);
     if (argc >= 2 && strcmp(argv[1], "storm") == 0)
         return cmd_storm(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "handoff") == 0)
         return cmd_handoff(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "pollhandoff") == 0)
         return cmd_pollhandoff(argc, argv);
-    die("usage: benchtool load|storm|handoff|pollhandoff|now|freeport ...");
+    die("usage: benchtool load|loadc|storm|handoff|pollhandoff|now|freeport ...");
     return 1;
 }

@@ -9,14 +9,18 @@
 # cachifyd, redis, ...) so drift on this shared machine hits both alike, and
 # the medians are compared.  Each run records the load average and the
 # server's CPU time per request (user and kernel) and the load generator's.
+# The first round of each workload also counts the server's system calls
+# (perf stat on the kernel's syscall tracepoints: a counter increment per
+# call, not strace's stop per call, so the run is not slowed noticeably).
 #
 # Knobs (environment): BENCH_RUNS (default 7) rounds per workload,
 # BENCH_SWEEP_RUNS (3) rounds per point of the client sweep, BENCH_N (100000)
 # requests per unpipelined run, BENCH_NP (1000000) per pipelined run,
 # BENCH_QUICK=1 (a smoke run with small sizes, doc and picture not written),
-# BENCH_BUSY_POLL_US (50) the cachifyd's busy_poll_us.  The ACQUIRE rounds
-# also run "cachifyd-default", cachifyd with busy polling off (the shipped
-# default), so both settings are measured in the same run.
+# BENCH_BUSY_POLL_US (0, as cachifyd.conf ships) the cachifyd's
+# busy_poll_us.  When it is not 0 the ACQUIRE rounds also run
+# "cachifyd-default", cachifyd with busy polling off (the shipped default),
+# so both settings are measured in the same run.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -45,7 +49,7 @@ fi
 RKEY=100000000
 # Key space of the IS_LOCKED / RELEASE workloads, preloaded on both servers.
 KEYSPACE=100000
-BUSY_POLL_US=${BENCH_BUSY_POLL_US:-50}
+BUSY_POLL_US=${BENCH_BUSY_POLL_US:-0}
 
 # ---- bench-only dependencies (not needed by `make test`) ----
 need=""
@@ -53,6 +57,7 @@ command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
 command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
 [ -x /usr/bin/python3 ] || need="$need python3"
+command -v perf >/dev/null 2>&1 || need="$need linux-perf"
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "bench needs these Debian packages:$need" >&2
@@ -98,6 +103,39 @@ children_cpu() {
     times > "$OUT/times.txt"
     awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' \
         "$OUT/times.txt"
+}
+
+# System calls counted per run: the total, and the ones a request path
+# makes (read side, write side, the loop's).  Needs perf and the right to
+# attach to the server (root, or kernel.perf_event_paranoid <= -1); without
+# them the counts are left out and the summary says so.
+SC_NAMES="read readv recvfrom write writev sendto ioctl epoll_wait epoll_pwait epoll_ctl"
+SC_EVENTS=raw_syscalls:sys_enter
+for n in $SC_NAMES; do SC_EVENTS="$SC_EVENTS,syscalls:sys_enter_$n"; done
+SYSCOUNT=0
+perf stat -x, -e "$SC_EVENTS" -o /dev/null true >/dev/null 2>&1 && SYSCOUNT=1
+[ $SYSCOUNT = 1 ] || echo "bench: perf cannot count syscalls here; the syscall table is left out" >&2
+SCPID=""
+
+# sc_start / sc_stop: count $PID's system calls between them, when
+# COUNT_SC=1.  sc_stop prints "sc_total=N sc_read=N ..." per request (of $1).
+sc_start() {
+    [ $SYSCOUNT = 1 ] && [ "${COUNT_SC:-0}" = 1 ] || return 0
+    rm -f "$OUT/sc.txt"
+    perf stat -x, -e "$SC_EVENTS" -p "$PID" -o "$OUT/sc.txt" 2>/dev/null &
+    SCPID=$!
+    # perf attaches in well under this; the idle server makes no calls.
+    sleep 0.3
+}
+sc_stop() {
+    [ -n "$SCPID" ] || return 0
+    kill -INT "$SCPID"
+    wait "$SCPID" 2>/dev/null || true
+    SCPID=""
+    [ -s "$OUT/sc.txt" ] || return 0
+    awk -F, -v n="$1" '$3 ~ /sys_enter/ {
+            name = $3; sub(/.*sys_enter_?/, "", name); if (name == "") name = "total"
+            printf " sc_%s=%.3f", name, $1 / n }' "$OUT/sc.txt"
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
@@ -168,6 +206,7 @@ rb() {
     wl=$1 round=$2 clients=$3 pipe=$4 n=$5
     shift 5
     l=$(load1)
+    sc_start
     c0=$(cpu_ticks)
     children_cpu > "$OUT/k0.txt"
     k0=$(cat "$OUT/k0.txt")
@@ -180,6 +219,9 @@ rb() {
     c1=$(cpu_ticks)
     children_cpu > "$OUT/k1.txt"
     k1=$(cat "$OUT/k1.txt")
+    # In this shell, not in $(...): only this shell can wait for perf.
+    sc_stop "$n" > "$OUT/sc_line.txt"
+    sc=$(cat "$OUT/sc_line.txt")
     done_n=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests completed in.*/\1/p' | tail -1)
     ops=$(echo "$out" | sed -n 's/.*throughput summary: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
     if [ "$done_n" != "$n" ] || [ -z "$ops" ] || echo "$out" | grep -q '^Error'; then
@@ -195,7 +237,7 @@ rb() {
     split=$(awk -v u=$(($3 - $1)) -v s=$(($4 - $2)) -v us="$TICK_US" -v n="$n" \
           -v k0="$k0" -v k1="$k1" \
           'BEGIN { printf "server_user_us=%.2f server_sys_us=%.2f client_us=%.2f", u * us / n, s * us / n, (k1 - k0) * 1e6 / n }')
-    extra="${EXTRA:-}${EXTRA:+ }$split"
+    extra="${EXTRA:-}${EXTRA:+ }$split$sc"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$SERVER" "$round" \
         "$clients" "$pipe" "$ops" "$cpu" "$l" "$extra" >> "$RESULTS"
     printf '  %-22s %-8s round %s: %10s ops/s  %6s us cpu/op  load %s %s\n' \
@@ -206,12 +248,17 @@ ACQ="ACQUIRE lock:__rand_int__:__rand_int__ TTL 30000"
 SETNX="SET lock:__rand_int__:__rand_int__ tok NX PX 30000"
 
 # acquire_round WORKLOAD ROUND CLIENTS PIPELINE N [ping]: ACQUIRE on a fresh
-# cachifyd (busy polling on, then off), SET NX PX on a fresh Redis,
+# cachifyd (with BUSY_POLL_US, then, when that is not 0, with busy polling
+# off), SET NX PX on a fresh Redis,
 # optionally PING on a fresh cachifyd; then checks that every request took a
 # fresh key on each (none was held).
 acquire_round() {
     wl=$1 round=$2 clients=$3 pipe=$4 n=$5 ping=${6:-}
-    for s in cachifyd cachifyd-default redis; do
+    COUNT_SC=0
+    [ "$round" = 1 ] && COUNT_SC=1
+    servers="cachifyd cachifyd-default redis"
+    [ "$BUSY_POLL_US" = 0 ] && servers="cachifyd redis"
+    for s in $servers; do
         start $s
         if [ $s != redis ]; then
             # shellcheck disable=SC2086
@@ -234,6 +281,7 @@ acquire_round() {
         SERVER=cachifyd
         stop
     fi
+    COUNT_SC=0
 }
 
 echo "== cachifyd vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $(nproc) cores, load $(load1)"
@@ -267,6 +315,8 @@ done
 # preloaded with the same KEYSPACE held keys (see preload for KIND), then
 # the command on random keys of it.
 keyed_round() {
+    COUNT_SC=0
+    [ "$2" = 1 ] && COUNT_SC=1
     for s in cachifyd redis; do
         start $s
         preload "$KEYSPACE" 'lock:%012d' 600000 "${5:-}"
@@ -278,6 +328,7 @@ keyed_round() {
         R=$RKEY
         stop
     done
+    COUNT_SC=0
 }
 
 echo "== IS_LOCKED vs EXISTS, RELEASE vs DEL ($KEYSPACE held keys, 50 clients)"
@@ -294,6 +345,8 @@ done
 set_round() {
     wl=$1 round=$2
     shift 2
+    COUNT_SC=0
+    [ "$round" = 1 ] && COUNT_SC=1
     for s in cachifyd redis; do
         start $s
         EXTRA="" rb "$wl" "$round" 50 1 "$N" "$@"
@@ -304,6 +357,7 @@ set_round() {
         fi
         stop
     done
+    COUNT_SC=0
 }
 
 echo "== Redis commands on both: SET NX EX (fresh keys), GET ($KEYSPACE keys with values), 50 clients"
@@ -314,14 +368,22 @@ while [ $r -le "$RUNS" ]; do
     r=$((r + 1))
 done
 
-# mem_round WORKLOAD ROUND FMT [KIND]: RSS growth of a fresh server while
-# MEM_N keys are loaded (see preload for KIND).
+# mem_round WORKLOAD ROUND FMT [KIND [CONNS]]: RSS growth of a fresh server
+# while MEM_N keys are loaded (see preload for KIND), over CONNS connections
+# (default 1).
 mem_round() {
     for s in cachifyd redis; do
         start $s
         before=$(rss_kb)
         l=$(load1)
-        preload "$MEM_N" "$3" 600000 "${4:-}"
+        if [ -n "${5:-}" ]; then
+            kind=acquire
+            [ "$s" = redis ] && kind=setnx
+            "$TOOL" loadc 127.0.0.1 "$PORT" $kind "$MEM_N" "$3" 600000 "$5" \
+                >>"$LOG"
+        else
+            preload "$MEM_N" "$3" 600000 "${4:-}"
+        fi
         after=$(rss_kb)
         h=$(held)
         growth=$((after - before))
@@ -340,6 +402,8 @@ MEM_ROUNDS=3
 r=1
 while [ $r -le $MEM_ROUNDS ]; do
     mem_round memory $r 'lock:%d'
+    # redis-benchmark's lock:__rand_int__:__rand_int__: 30 bytes, 50 clients
+    mem_round memory_key30 $r 'lock:%012d:%012lld' acquire 50
     mem_round memory_values $r 'key:%d' setnx100
     r=$((r + 1))
 done

@@ -11,6 +11,13 @@
  * other's; watch_close then keeps an eye on its socket so that a waiter
  * that leaves still leaves the queue (conn.h, WAIT_PROBE_MS).
  *
+ * Reading (a socket's): one read per readable event, straight into the
+ * request reader when nothing is queued before it, with the rest of what
+ * the kernel hands over (up to READ_CHUNK) landing in the input evbuffer;
+ * see read_socket.  libevent's bufferevent read path would ask FIONREAD
+ * first, one ioctl per request.  A bufferevent without a socket (a pair,
+ * in tests and fuzzing) is still read by libevent; both feed on_input.
+ *
  * Buffer accounting (client_buffer_budget): evbuffer callbacks on the
  * input and output add each change to srv->client_bytes as it happens,
  * and account_reader adds the reader's pending bytes after it changes;
@@ -19,11 +26,13 @@
  */
 #include "daemon/conn.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -41,13 +50,80 @@
 /* How long a closing connection may keep sending before we stop reading. */
 #define LINGER_SECONDS 2
 
+/* Most bytes one read takes beyond what goes straight into the reader:
+ * as Redis's 16 KiB query-buffer reads, big enough for a deep pipeline
+ * batch from one client in one call, small enough for the stack of the one
+ * loop thread (read_socket).  INPUT_READAHEAD_BYTES still bounds what the
+ * input evbuffer may hold. */
+#define READ_CHUNK (16u * 1024u)
+
 static int conn_process(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+static void conn_ended(struct conn *c, short what);
 
 struct evbuffer *conn_output(struct conn *c)
 {
-    return bufferevent_get_output(c->bev);
+    return c->out;
+}
+
+static struct evbuffer *conn_input(struct conn *c)
+{
+    return c->in;
+}
+
+/* Turns the bufferevent's write event on or off, remembering which (asking
+ * the bufferevent takes its lock, several times per request). */
+static void set_writing(struct conn *c, int on)
+{
+    if (on)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        bufferevent_disable(c->bev, EV_WRITE);
+    c->writing = on;
+}
+
+/* 1 when c's socket should be read now: not once it said EOF, not while
+ * processing is paused for its output (a client that does not read must
+ * not make us buffer), not once the input evbuffer holds
+ * INPUT_READAHEAD_BYTES (a flood stays in the kernel's buffers); a closing
+ * connection reads on, to drop what it gets. */
+static int wants_input(struct conn *c)
+{
+    if (c->read_eof || c->output_paused)
+        return 0;
+    return c->state == CONN_CLOSING ||
+           evbuffer_get_length(conn_input(c)) < INPUT_READAHEAD_BYTES;
+}
+
+/* Adds or deletes the socket's read event as wants_input says (a no-op
+ * when it already agrees, so no epoll_ctl per request).  A pair is read by
+ * libevent, whose watermark keeps the read-ahead mark: see set_paused. */
+static void sync_reading(struct conn *c)
+{
+    if (!c->rd || c->lingering)
+        return;
+    int want = wants_input(c);
+    if (want == c->reading)
+        return;
+    /* A failed add (epoll_ctl out of memory) is retried at the next
+     * turn; the idle timeout ends a connection that never gets one. */
+    if ((want ? event_add(c->rd, NULL) : event_del(c->rd)) == 0)
+        c->reading = want;
+}
+
+/* Pauses or resumes c's processing (and reading) for its output. */
+static void set_paused(struct conn *c, int paused)
+{
+    c->output_paused = paused;
+    if (!c->rd) {
+        if (paused)
+            bufferevent_disable(c->bev, EV_READ);
+        else
+            bufferevent_enable(c->bev, EV_READ);
+    }
+    sync_reading(c);
 }
 
 /* Stops watching for the close of a waiter (see watch_close). */
@@ -100,11 +176,11 @@ void conn_free(struct conn *c)
     unwatch_close(c);
     /* What the buffers still hold leaves the total with them. */
     if (c->in_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+        evbuffer_remove_cb_entry(conn_input(c), c->in_cb);
     if (c->out_cb)
         evbuffer_remove_cb_entry(conn_output(c), c->out_cb);
     if (c->in_cb)
-        srv->client_bytes -= evbuffer_get_length(bufferevent_get_input(c->bev));
+        srv->client_bytes -= evbuffer_get_length(conn_input(c));
     if (c->out_cb)
         srv->client_bytes -= evbuffer_get_length(conn_output(c));
     srv->client_bytes -= c->reader_counted;
@@ -112,6 +188,8 @@ void conn_free(struct conn *c)
         event_free(c->resume);
     if (c->flush)
         event_free(c->flush);
+    if (c->rd)
+        event_free(c->rd); /* before its fd closes with the bufferevent */
     conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
@@ -129,18 +207,30 @@ static void conn_linger(struct conn *c)
 {
     locktable_session_end(c->srv->locks, &c->session);
     server_arm_timer(c->srv);
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    shutdown(c->fd, SHUT_WR);
     /* Nothing is written from here on, so no write callback (which would
      * linger again); then the same end-of-data for a bufferevent without a
      * socket (the test harness's pairs), a no-op on sockets. */
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
     struct timeval linger = { LINGER_SECONDS, 0 };
+    evbuffer_drain(conn_input(c), evbuffer_get_length(conn_input(c)));
+    if (c->rd) {
+        /* The read event, with the linger timeout (renewed by each read,
+         * as a bufferevent's read timeout is); on_readable frees c at the
+         * timeout, the EOF or an error. */
+        c->lingering = 1;
+        event_del(c->rd);
+        if (event_add(c->rd, &linger) != 0) {
+            /* Nothing would ever free c: its timer does (CLOSING with an
+             * empty output, conn_timer.c). */
+            log_msg(LOG_DEBUG, "client %s: cannot linger", c->peer);
+        }
+        return;
+    }
     bufferevent_set_timeouts(c->bev, &linger, NULL);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_enable(c->bev, EV_READ);
-    evbuffer_drain(bufferevent_get_input(c->bev),
-                   evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
 void conn_close_after_reply(struct conn *c)
@@ -149,7 +239,7 @@ void conn_close_after_reply(struct conn *c)
     /* The write callback must fire when the output is empty, not at the
      * pause mark. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->bev, EV_WRITE); /* see conn_flush */
+    set_writing(c, 1); /* see conn_flush */
     conn_timer_update(c); /* the flush gets CLOSE_FLUSH_SECONDS */
 }
 
@@ -157,7 +247,7 @@ void conn_close_after_reply(struct conn *c)
  * (EV_CLOSED): a socket, and a backend with EV_FEATURE_EARLY_CLOSE (epoll). */
 static int can_watch_close(const struct conn *c)
 {
-    return bufferevent_getfd(c->bev) >= 0 &&
+    return c->fd >= 0 &&
            (event_base_get_features(c->srv->base) & EV_FEATURE_EARLY_CLOSE);
 }
 
@@ -206,9 +296,9 @@ static void on_close_watch(evutil_socket_t fd, short what, void *arg)
  * outlive its client unseen.  Returns 1 when c was freed. */
 static int watch_close(struct conn *c)
 {
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = c->fd;
     if (c->close_watch ||
-        evbuffer_get_length(bufferevent_get_input(c->bev)) <
+        evbuffer_get_length(conn_input(c)) <
             INPUT_READAHEAD_BYTES ||
         !can_watch_close(c))
         return 0;
@@ -262,15 +352,13 @@ void conn_wait_done(struct conn *c)
  * generator, a pool) then finds many replies per wake-up instead of one. */
 static int flush_due(struct conn *c)
 {
-    return bufferevent_getfd(c->bev) >= 0 &&
-           evbuffer_get_length(conn_output(c)) > 0 &&
-           !(bufferevent_get_enabled(c->bev) & EV_WRITE);
+    return c->fd >= 0 && !c->writing && evbuffer_get_length(c->out) > 0;
 }
 
 static void conn_flush(struct conn *c)
 {
     struct evbuffer *out = conn_output(c);
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = c->fd;
     if (!flush_due(c))
         return;
     state_commit(c->srv); /* no reply before the leases it promises */
@@ -281,13 +369,12 @@ static void conn_flush(struct conn *c)
     evbuffer_freeze(out, 1);
     size_t left = evbuffer_get_length(out);
     if (left > 0)
-        bufferevent_enable(c->bev, EV_WRITE);
+        set_writing(c, 1);
     /* Processing paused for a big output (a 1 MiB GET) that this write
      * sent at once: no write callback will come to resume it, so resume
      * here, from the loop as a wait's end does. */
     if (c->output_paused && left < OUTPUT_PAUSE_BYTES / 2) {
-        c->output_paused = 0;
-        bufferevent_enable(c->bev, EV_READ);
+        set_paused(c, 0);
         event_active(c->resume, EV_TIMEOUT, 1);
     }
 }
@@ -325,7 +412,7 @@ static void budget_close(struct conn *c)
     static struct log_limit budget_log;
     struct server *srv = c->srv;
     size_t held = srv->client_bytes;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = conn_input(c);
 
     srv->stats.budget_closed_clients++;
     log_limited(&budget_log, LOG_WARNING, "client %s closed: client buffers "
@@ -369,7 +456,7 @@ static int conn_process(struct conn *c)
 static int conn_process_turn(struct conn *c)
 {
     struct server *srv = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = conn_input(c);
     struct evbuffer *out = conn_output(c);
 
     if (c->in_process)
@@ -381,8 +468,7 @@ static int conn_process_turn(struct conn *c)
         return 1;
     while (c->state == CONN_READY) {
         if (evbuffer_get_length(out) >= OUTPUT_PAUSE_BYTES) {
-            c->output_paused = 1;
-            bufferevent_disable(c->bev, EV_READ);
+            set_paused(c, 1);
             break;
         }
         struct proto_request req;
@@ -433,6 +519,7 @@ static int conn_process_turn(struct conn *c)
         account_reader(c);
     }
     c->in_process = 0;
+    sync_reading(c); /* the input drained below the read-ahead mark */
     server_arm_timer(srv);
     conn_timer_update(c);
     if (flush_due(c))
@@ -444,19 +531,15 @@ static int conn_process_turn(struct conn *c)
     return 0;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* New input arrived for c (not closing): in its reader, its input
+ * evbuffer, or both.  Shared by a socket's reads and a pair's. */
+static void on_input(struct conn *c)
 {
-    struct conn *c = arg;
-    if (c->state == CONN_CLOSING) {
-        struct evbuffer *in = bufferevent_get_input(bev);
-        evbuffer_drain(in, evbuffer_get_length(in));
-        return;
-    }
     conn_timer_touch(c);
     if (over_budget(c)) {
         budget_close(c); /* this read grew the buffers past the budget */
     } else if (c->state == CONN_WAITING && !can_watch_close(c) &&
-               evbuffer_get_length(bufferevent_get_input(bev)) >=
+               evbuffer_get_length(conn_input(c)) >=
                    INPUT_READAHEAD_BYTES) {
         /* Reading stops here and nothing else would see the client
          * leave (conn.h): drop it, so it leaves the queue. */
@@ -468,28 +551,133 @@ static void on_read(struct bufferevent *bev, void *arg)
     conn_process(c);
 }
 
+/* A pair's input, read by libevent. */
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CONN_CLOSING) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    on_input(c);
+}
+
+/* One read from c's socket, as Redis reads into its query buffer: when c
+ * is ready and nothing waits in the input evbuffer, straight into the
+ * reader's free room (the usual request is read, parsed and answered
+ * without a copy or an allocation); up to READ_CHUNK more into a stack
+ * buffer and then the input evbuffer, never past INPUT_READAHEAD_BYTES
+ * there.  One readv either way, sized without asking the kernel first.
+ *
+ * The evbuffer gets the overflow with evbuffer_add, which allocates a
+ * chain the size of the data, rather than by reading into
+ * evbuffer_reserve_space: a reservation must be made before the read,
+ * so it is READ_CHUNK whatever arrives, and evbuffer keeps an unused one
+ * allocated with the buffer (16 KiB for every idle connection) or, once
+ * drained, frees and allocates it again per read.
+ *
+ * A closing connection's bytes are dropped.  Returns readv's result; when
+ * the overflow cannot be buffered (out of memory) c is answered -ERR and
+ * closed, as when the reader cannot grow. */
+static ssize_t read_socket(struct conn *c)
+{
+    char chunk[READ_CHUNK];
+    struct evbuffer *in = conn_input(c);
+    size_t queued = evbuffer_get_length(in), direct = 0, room = READ_CHUNK;
+    struct iovec iov[2];
+    int niov = 0;
+
+    if (c->state == CONN_READY && queued == 0 && c->reader) {
+        char *space = proto_reader_space(c->reader, &direct);
+        if (space && direct > 0) {
+            iov[niov].iov_base = space;
+            iov[niov++].iov_len = direct;
+        } else {
+            direct = 0; /* out of memory: conn_process_turn answers it */
+        }
+    }
+    if (c->state != CONN_CLOSING)
+        room = queued >= INPUT_READAHEAD_BYTES ? 0
+               : INPUT_READAHEAD_BYTES - queued < READ_CHUNK
+                   ? INPUT_READAHEAD_BYTES - queued : READ_CHUNK;
+    if (room > 0) {
+        iov[niov].iov_base = chunk;
+        iov[niov++].iov_len = room;
+    }
+    if (niov == 0) { /* at the mark: on_readable stops the event */
+        errno = EAGAIN;
+        return -1;
+    }
+    ssize_t got = readv(c->fd, iov, niov);
+    if (got <= 0 || c->state == CONN_CLOSING)
+        return got;
+    size_t rest = (size_t)got;
+    if (direct > 0) {
+        size_t n = rest < direct ? rest : direct;
+        proto_reader_commit(c->reader, n);
+        account_reader(c);
+        rest -= n;
+    }
+    if (rest > 0 && evbuffer_add(in, chunk, rest) != 0) {
+        reply_error(c, "ERR", "out of memory");
+        conn_close_after_reply(c);
+    }
+    return got;
+}
+
+/* The socket's read event: new bytes, the end of the stream, or (while
+ * lingering) LINGER_SECONDS without either. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        conn_free(c); /* lingered long enough */
+        return;
+    }
+    ssize_t got = read_socket(c);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        /* Nothing to take, or no room: a level-triggered event left on
+         * at the mark would fire again at once. */
+        sync_reading(c);
+        return;
+    }
+    if (got <= 0) {
+        /* As a bufferevent does: reading ends, then the event callback. */
+        c->read_eof = 1;
+        sync_reading(c);
+        conn_ended(c, (got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR) |
+                          BEV_EVENT_READING);
+        return;
+    }
+    if (c->state == CONN_CLOSING)
+        return; /* dropped (or the reply to an overflow it could not keep) */
+    sync_reading(c); /* stops at the read-ahead mark */
+    on_input(c);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
-    size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    (void)bev;
+    size_t pending = evbuffer_get_length(conn_output(c));
     if (c->state == CONN_CLOSING) {
         if (pending == 0)
             conn_linger(c);
         return;
     }
-    if (pending == 0 && bufferevent_getfd(bev) >= 0)
-        bufferevent_disable(bev, EV_WRITE); /* conn_flush writes from here */
+    if (pending == 0 && c->fd >= 0)
+        set_writing(c, 0); /* conn_flush writes from here */
     if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
-        c->output_paused = 0;
-        bufferevent_enable(bev, EV_READ);
+        set_paused(c, 0);
         conn_process(c);
     }
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+/* c's input ended (EOF) or its socket failed (what: BEV_EVENT_*). */
+static void conn_ended(struct conn *c, short what)
 {
-    struct conn *c = arg;
-    (void)bev;
     if ((what & BEV_EVENT_EOF) && c->state == CONN_READY) {
         /* The client half-closed after its last requests (nc -N does):
          * whole requests it sent before the end still run (a deferred
@@ -507,6 +695,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         }
     }
     conn_free(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    conn_ended(arg, what);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -546,52 +740,65 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     }
     c->srv = srv;
     c->bev = bev;
+    c->fd = bufferevent_getfd(bev);
+    c->in = bufferevent_get_input(bev);
+    c->out = bufferevent_get_output(bev);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->reader = proto_reader_new(&srv->limits);
     c->resume = event_new(srv->base, -1, 0, on_resume, c);
     c->flush = event_new(srv->base, -1, 0, on_flush, c);
-    c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_buffer_change,
-                               srv);
-    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
-                                on_buffer_change, srv);
-    if (!c->reader || !c->resume || !c->flush || !c->in_cb || !c->out_cb ||
-        conn_timer_init(c) != 0) {
+    if (c->fd >= 0)
+        c->rd = event_new(srv->base, c->fd, EV_READ | EV_PERSIST,
+                          on_readable, c);
+    c->in_cb = evbuffer_add_cb(c->in, on_buffer_change, srv);
+    c->out_cb = evbuffer_add_cb(c->out, on_buffer_change, srv);
+    if (!c->reader || !c->resume || !c->flush || (c->fd >= 0 && !c->rd) ||
+        !c->in_cb || !c->out_cb || conn_timer_init(c) != 0) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         if (c->in_cb)
-            evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->in_cb);
+            evbuffer_remove_cb_entry(c->in, c->in_cb);
         if (c->out_cb)
-            evbuffer_remove_cb_entry(bufferevent_get_output(bev), c->out_cb);
+            evbuffer_remove_cb_entry(c->out, c->out_cb);
         bufferevent_free(c->bev);
         if (c->resume)
             event_free(c->resume);
         if (c->flush)
             event_free(c->flush);
+        if (c->rd)
+            event_free(c->rd);
         conn_timer_free(c);
         proto_reader_free(c->reader);
         cfy_free(c);
         return NULL;
     }
     /* Counted from here on (conn_free takes off what is left). */
-    srv->client_bytes += evbuffer_get_length(bufferevent_get_input(bev)) +
-                         evbuffer_get_length(bufferevent_get_output(bev));
+    srv->client_bytes += evbuffer_get_length(c->in) +
+                         evbuffer_get_length(c->out);
     /* With named users defined, everyone authenticates (the default user
      * too, with requirepass, if set). */
     c->authenticated = srv->config->requirepass[0] == '\0' &&
                        srv->users->n == 0;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    /* libevent 2.1 crashes here when its own allocation of the watermark
-     * callback fails (it uses the NULL it got), and the call returns no
-     * error to check: nothing to handle, so injected failures (tests only,
-     * alloc.h) are kept out of it.  No effect in production. */
-    alloc_fail_hold(1);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
-    alloc_fail_hold(0);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_PAUSE_BYTES / 2, 0);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    /* A socket's replies go out through conn_flush (write event off; a new
-     * bufferevent has it on). */
-    if (bufferevent_getfd(c->bev) >= 0)
-        bufferevent_disable(c->bev, EV_WRITE);
+    if (c->rd) {
+        /* A socket is read by on_readable, never by the bufferevent (whose
+         * reading stays off), so the input's end is ours to append to.
+         * Its replies go out through conn_flush (write event off; a new
+         * bufferevent has it on). */
+        evbuffer_unfreeze(c->in, 0);
+        set_writing(c, 0);
+    } else {
+        /* libevent 2.1 crashes here when its own allocation of the
+         * watermark callback fails (it uses the NULL it got), and the call
+         * returns no error to check: nothing to handle, so injected
+         * failures (tests only, alloc.h) are kept out of it.  No effect in
+         * production. */
+        alloc_fail_hold(1);
+        bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
+        alloc_fail_hold(0);
+        bufferevent_enable(c->bev, EV_READ);
+        set_writing(c, 1); /* a pair keeps it on throughout */
+    }
 
     c->next = srv->conns;
     if (srv->conns)
@@ -601,6 +808,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     srv->stats.connections_total++;
     c->id = srv->stats.connections_total;
     log_msg(LOG_DEBUG, "client %s connected", c->peer);
+    sync_reading(c);
     conn_timer_update(c);
     return c;
 }

@@ -6,8 +6,9 @@
  * the late reply of a waiting ACQUIRE (cmd_lock.c, which then calls
  * conn_wait_done).
  *
- * Flow: bytes arrive in the bufferevent's input, move into the reader, and
- * whole requests are executed in order.  Processing stops while an ACQUIRE
+ * Flow: bytes arrive in the reader (a socket's reads go straight there
+ * when nothing is queued) or the bufferevent's input, move into the
+ * reader, and whole requests are executed in order.  Processing stops while an ACQUIRE
  * waits (later replies must not overtake it), while the unsent output is
  * over OUTPUT_PAUSE_BYTES (a client that does not read must not make us
  * buffer without bound), and after QUIT or a framing error.
@@ -76,10 +77,20 @@ struct conn {
     struct server *srv;
     struct conn *prev, *next;     /* in srv->conns */
     struct bufferevent *bev;
+    int fd;                       /* bev's socket; -1 for a pair */
+    struct evbuffer *in, *out;    /* bev's input and output */
+    int writing;                  /* bev's write event is enabled (conn.c,
+                                     set_writing) */
     struct proto_reader *reader;
     struct event *resume;         /* deferred restart of processing */
     struct event *flush;          /* writes the replies at the end of this
                                      loop turn (conn.c, conn_flush) */
+    struct event *rd;             /* a socket's read event (conn.c,
+                                     on_readable); NULL for a pair, which
+                                     its bufferevent reads */
+    int reading;                  /* rd is added */
+    int read_eof;                 /* the socket said EOF or failed */
+    int lingering;                /* rd carries the linger timeout */
     struct event *close_watch;    /* EV_CLOSED watch of a waiter whose
                                      reading stopped at the mark (NULL when
                                      not armed) */

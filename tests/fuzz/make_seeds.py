@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/fuzz/make_seeds.py - writes the seed corpora of the fuzz targets.
 
-Owns: tests/fuzz/corpus/{reader,commands,config}/seed-*: small inputs that
+Owns: tests/fuzz/corpus/{reader,commands,readpath,config}/seed-*: small inputs that
 show each target every command form, both framings, quoting and escapes,
 malformed framings and every config key, so fuzzing starts from the
 interesting places instead of having to guess "ACQUIRE".  Files found by
@@ -207,6 +207,51 @@ recovery_delay_ms -1
 """
 
 
+# fuzz_readpath ops (see fuzz_readpath.c): send, close and toggle_read as
+# for fuzz_commands; op 9 repeats the last segment, 10 runs the loop, 14
+# advances a second, 15 half-closes.
+def repeat(conn, times4):
+    return bytes([(conn << 4) | 9, times4 - 1])
+
+
+def half_close(conn):
+    return bytes([(conn << 4) | 15])
+
+
+def readpath_seeds():
+    acq = resp("ACQUIRE", "lock:000000000001:000000000002", "TTL", "30000")
+    write("readpath", "ping", bytes([0]) + send(0, b"PING\r\n"))
+    # 256 x 4 ACQUIREs in one write: past READ_CHUNK and the read-ahead
+    # mark (all the same key: one grant, then -LOCKED).
+    write("readpath", "pipeline", bytes([0]) + send(0, acq) + repeat(0, 256))
+    write("readpath", "pipeline-inline", bytes([0]) +
+          send(1, b"ECHO abcdefghijklmnopqrstuvwxyz0123456789\r\n") +
+          repeat(1, 200))
+    # A RESP request split at every place a read can end.
+    write("readpath", "split", bytes([0]) +
+          b"".join(bytes([0x08, b]) for b in acq) + send(0, b"PING\r\n"))
+    write("readpath", "half-close", bytes([0]) +
+          send(0, b"PING\r\n" * 40) + half_close(0))
+    write("readpath", "waiter-readahead", bytes([0]) +
+          send(0, b"ACQUIRE k\r\n") +
+          send(1, b"ACQUIRE k WAIT FOREVER\r\n") +
+          send(1, b"PING\r\n" * 40) + repeat(1, 200) + close(1) +
+          close(0))
+    write("readpath", "no-reader", bytes([0]) + toggle_read(2) +
+          send(2, b"ECHO " + b"x" * 200 + b"\r\n") + repeat(2, 256) +
+          toggle_read(2))
+    write("readpath", "budget", bytes([0x04]) +
+          send(0, b"ECHO " + b"y" * 200 + b"\r\n") + repeat(0, 16))
+    write("readpath", "output-limit", bytes([0x02]) + toggle_read(1) +
+          send(1, b"ECHO " + b"z" * 200 + b"\r\n") + repeat(1, 4))
+    write("readpath", "bounds", bytes([0x01]) +
+          send(0, b"ECHO " + b"w" * 100 + b"\r\nPING\r\n"))
+    write("readpath", "oom", bytes([0x10, 40]) + send(0, acq) +
+          repeat(0, 8) + send(1, b"PING\r\n"))
+    write("readpath", "deadlines", bytes([0x08]) + send(0, b"PIN") +
+          bytes([0x0e] * 4) + send(1, b"PING\r\n"))
+
+
 def config_seeds():
     # Layout: conf file bytes, then "\0\0", then argv words split by '\0'
     # ("@" is the conf file, "@pw" a file holding a password line).
@@ -236,4 +281,5 @@ def config_seeds():
 
 reader_seeds()
 commands_seeds()
+readpath_seeds()
 config_seeds()

@@ -6,7 +6,8 @@
  * monotonic and wall clock), up to HX_CLIENTS fake clients (the client end
  * of a bufferevent_pair whose other end conn_attach() adopts, so requests go
  * through the daemon's own conn.c: reader, dispatch, waits, pausing,
- * closing), reply validation, and the engine invariants checked after every
+ * closing; with hx.sockets an AF_UNIX socketpair instead, so the daemon's
+ * socket read path runs too), reply validation, and the engine invariants checked after every
  * step.  Does not own: listeners, signals and the state file, which the
  * harness server has none of (server_new is not used).
  *
@@ -30,6 +31,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -77,6 +80,9 @@ struct hx {
     struct lock_clock clock;
     uint64_t now_us;
     int tracing;
+    int sockets;   /* clients connect over AF_UNIX socketpairs, so the
+                      daemon reads them with its socket path (conn.c,
+                      read_socket), not libevent's pair */
     struct hx_client cl[HX_CLIENTS];
 };
 
@@ -162,6 +168,32 @@ static inline void hx_on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* Two connected bufferevents over an AF_UNIX socketpair (each closes its
+ * socket when freed): pair[0] for the daemon, pair[1] for the client.
+ * Returns 0, or -1 (nothing left open). */
+static inline int hx_socket_pair(struct event_base *base,
+                                 struct bufferevent *pair[2])
+{
+    evutil_socket_t sv[2];
+    if (evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    if (evutil_make_socket_nonblocking(sv[0]) != 0 ||
+        evutil_make_socket_nonblocking(sv[1]) != 0 ||
+        !(pair[0] = bufferevent_socket_new(base, sv[0],
+                                           BEV_OPT_CLOSE_ON_FREE))) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (!(pair[1] = bufferevent_socket_new(base, sv[1],
+                                           BEV_OPT_CLOSE_ON_FREE))) {
+        bufferevent_free(pair[0]);
+        close(sv[1]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Connects client i (a no-op when it is).  Returns 0, or -1 when out of
  * memory (the client stays unconnected). */
 static inline int hx_connect(struct hx *h, int i)
@@ -175,7 +207,11 @@ static inline int hx_connect(struct hx *h, int i)
     alloc_fail_hold(1);
     if (!cl->got)
         cl->got = evbuffer_new();
-    int rc = cl->got ? bufferevent_pair_new(h->srv->base, 0, pair) : -1;
+    int rc = cl->got ? 0 : -1;
+    if (rc == 0 && h->sockets)
+        rc = hx_socket_pair(h->srv->base, pair);
+    else if (rc == 0)
+        rc = bufferevent_pair_new(h->srv->base, 0, pair);
     alloc_fail_hold(0);
     if (rc != 0)
         return -1;
@@ -193,10 +229,12 @@ static inline int hx_connect(struct hx *h, int i)
 }
 
 /* A pair end whose partner is gone was closed by the server: what a
- * socket shows as EOF (freeing a pair end tells the other end nothing). */
-static inline void hx_poll_eof(struct hx_client *cl)
+ * socket shows as EOF (freeing a pair end tells the other end nothing).
+ * A socket's EOF reaches hx_on_event itself. */
+static inline void hx_poll_eof(struct hx *h, struct hx_client *cl)
 {
-    if (cl->bev && !cl->eof && !bufferevent_pair_get_partner(cl->bev)) {
+    if (!h->sockets && cl->bev && !cl->eof &&
+        !bufferevent_pair_get_partner(cl->bev)) {
         cl->eof = 1;
         cl->drops++;
     }
@@ -206,12 +244,48 @@ static inline void hx_poll_eof(struct hx_client *cl)
  * included when they are due at the fake now: the daemon's expiry timer
  * would fire at once while a closed client's SESSION locks are released in
  * slices (locktable_next_deadline says "now" then). */
+static inline void hx_loop_once(struct hx *h);
+
 static inline void hx_loop(struct hx *h)
 {
-    event_base_loop(h->srv->base, EVLOOP_NONBLOCK);
-    while (locktable_next_deadline(h->srv->locks) <= h->now_us) {
+    hx_loop_once(h);
+    for (long turns = 0;
+         locktable_next_deadline(h->srv->locks) <= h->now_us; turns++) {
+        /* The daemon's expiry timer would spin the same way. */
+        if (turns > 100000)
+            HX_FAIL("the engine's timers stay due and make no progress");
         locktable_run_timers(h->srv->locks, 1000);
+        hx_loop_once(h);
+    }
+}
+
+/* What moves while the loop has work: bytes anywhere on the way, requests
+ * run, connections.  Sockets take a loop pass per hop (client write,
+ * daemon read, daemon write, client read) where a pair takes none. */
+static inline size_t hx_progress(const struct hx *h)
+{
+    size_t sum = h->srv->client_bytes + h->srv->nconns +
+                 (size_t)h->srv->stats.commands;
+    for (int i = 0; i < HX_CLIENTS; i++) {
+        const struct hx_client *cl = &h->cl[i];
+        sum += (cl->got ? evbuffer_get_length(cl->got) : 0) + cl->replies +
+               cl->drops +
+               (cl->bev ? evbuffer_get_length(bufferevent_get_output(cl->bev))
+                        : 0);
+    }
+    return sum;
+}
+
+/* One loop pass with pairs; with sockets, passes until nothing moves (at
+ * most 256: the connections are few and the inputs short). */
+static inline void hx_loop_once(struct hx *h)
+{
+    event_base_loop(h->srv->base, EVLOOP_NONBLOCK);
+    for (int pass = 0; h->sockets && pass < 256; pass++) {
+        size_t before = hx_progress(h);
         event_base_loop(h->srv->base, EVLOOP_NONBLOCK);
+        if (hx_progress(h) == before)
+            break;
     }
 }
 
@@ -259,6 +333,67 @@ static inline void hx_fire_conn_timers(struct hx *h)
         next = c->next;
         conn_timer_fire(c);
     }
+}
+
+/* Fuzz-input helpers shared by the fuzz targets' decoders. */
+
+/* Client i closes and connects again. */
+static inline void hx_reconnect(struct hx *h, int i)
+{
+    hx_close(h, i);
+    hx_connect(h, i);
+    hx_loop(h);
+}
+
+static inline void hx_stop(struct hx *h);
+
+/* The end of a run: every client closes (under out-of-memory too, when it
+ * is on), then the harness's own teardown with the allocator healthy. */
+static inline void hx_finish(struct hx *h)
+{
+    for (int i = 0; i < HX_CLIENTS; i++)
+        hx_close(h, i);
+    alloc_fail_reset();
+    hx_stop(h);
+}
+
+/* Deadlines a run can reach on the fake clock in a few steps: timeout 5,
+ * request_timeout 3, client_stall_timeout 4 (seconds). */
+static inline void hx_short_deadlines(struct cachify_config *cfg)
+{
+    cfg->timeout = 5;
+    cfg->request_timeout = 3;
+    cfg->client_stall_timeout = 4;
+}
+
+/* With on, starts out-of-memory injection at the allocation named by the
+ * input's next byte (+1): only that one fails, or with after every one
+ * from it on (alloc.h). */
+static inline void hx_inject_from(const uint8_t *data, size_t size,
+                                  size_t *pos, int on, int after)
+{
+    if (!on || *pos >= size)
+        return;
+    long nth = (long)data[(*pos)++] + 1;
+    if (after)
+        alloc_fail_after(nth - 1);
+    else
+        alloc_fail_nth(nth);
+}
+
+/* The input's next segment: a length byte, then up to that many bytes
+ * (fewer at the end).  Sets *seg and returns its length; 0 at the end. */
+static inline size_t hx_segment(const uint8_t *data, size_t size,
+                                size_t *pos, const uint8_t **seg)
+{
+    if (*pos >= size)
+        return 0;
+    size_t n = data[(*pos)++];
+    if (n > size - *pos)
+        n = size - *pos;
+    *seg = data + *pos;
+    *pos += n;
+    return n;
 }
 
 /* Moves the fake clock, then runs what came due: lock expiries, ended
@@ -415,7 +550,7 @@ static inline void hx_check(struct hx *h)
         HX_FAIL("pool audit: %s", why); /* a pool of N never admits N+1 */
     for (int i = 0; i < HX_CLIENTS; i++) {
         hx_take_replies(h, i);
-        hx_poll_eof(&h->cl[i]);
+        hx_poll_eof(h, &h->cl[i]);
     }
 }
 
