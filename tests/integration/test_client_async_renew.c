@@ -135,7 +135,8 @@ int main(void)
     TCase *tc = itest_tcase(s, "async_renew");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, test_async_renewed_call, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_async_renew_lost, 0, BE_COUNT);
+    /* cachifyd and mem: (the etcd suites start their own cluster). */
+    tcase_add_loop_test(tc, test_async_renewed_call, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_async_renew_lost, 0, BE_ETCD);
     return itest_main(s);
 }
