@@ -782,14 +782,14 @@ int main(void)
     TCase *tc = itest_tcase(s, "async");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, test_calls, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_wait, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_wait_does_not_block, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_fifo, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_session, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_close_in_callback, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_decorator, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_decorator_once, 0, BE_COUNT);
-    tcase_add_loop_test(tc, test_pycachify_keys, 0, BE_COUNT);
+    tcase_add_loop_test(tc, test_calls, 0, bk_count());
+    tcase_add_loop_test(tc, test_wait, 0, bk_count());
+    tcase_add_loop_test(tc, test_wait_does_not_block, 0, bk_count());
+    tcase_add_loop_test(tc, test_fifo, 0, bk_count());
+    tcase_add_loop_test(tc, test_session, 0, bk_count());
+    tcase_add_loop_test(tc, test_close_in_callback, 0, bk_count());
+    tcase_add_loop_test(tc, test_decorator, 0, bk_count());
+    tcase_add_loop_test(tc, test_decorator_once, 0, bk_count());
+    tcase_add_loop_test(tc, test_pycachify_keys, 0, bk_count());
     return bk_run(s);
 }
