@@ -592,6 +592,10 @@ START_TEST(test_random_never_over)
             memset(&sess[i], 0, sizeof(sess[i]));
         } else if (r < 67) {
             locktable_pool_release(T, K("p"), 0);
+        } else if (r < 72) {
+            if (held[i])
+                locktable_pool_extend(T, K("p"), held[i],
+                                      (next_rand() % 4) * 20 * MS);
         } else {
             fc.mono += (next_rand() % 10) * MS;
             locktable_run_timers(T, 1 + next_rand() % 3);
@@ -608,6 +612,9 @@ START_TEST(test_random_never_over)
         struct lock_stats ls;
         locktable_stats(T, &ls);
         REQUIRE(ls.pool_slots <= POOL_N);
+        const char *why;
+        if (locktable_pool_audit(T, &why) != 0)
+            ck_abort_msg("step %d: %s", step, why);
     }
     for (int i = 0; i < NCLIENTS; i++)
         locktable_session_end(T, &sess[i]);
