@@ -319,6 +319,44 @@ START_TEST(test_slot_expiry)
 }
 END_TEST
 
+/* Slots that expire together are freed by the timer in slices, one per
+ * unit of locktable_run_timers' budget, as lock expiries are: a big pool
+ * running out at once does not stall the loop.  A lookup still sees none
+ * of them, and the waiters still get the freed slots in order. */
+START_TEST(test_mass_expiry_is_sliced)
+{
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++)
+        take("p", N, 10 * MS);
+    uint64_t token;
+    ck_assert_int_eq(pacq("p", N, 0, 1, 0, NULL, 0, 1, &token),
+                     LOCK_QUEUED);
+    ck_assert_int_eq(pacq("p", N, 0, 1, 0, NULL, 0, 2, &token),
+                     LOCK_QUEUED);
+    fc.mono += 20 * MS;
+    ck_assert_uint_eq(locktable_run_timers(T, 1), 1);
+    struct lock_stats ls;
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.pool_slots, N); /* one expired, one handed on */
+    ck_assert_uint_eq(ls.expired, 1);
+    ck_assert_uint_eq(nevs, 1);
+    ck_assert_uint_eq(evs[0].ctx, 1);
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 10);
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.expired, 11);
+    ck_assert_uint_eq(nevs, 2);
+    ck_assert_uint_eq(evs[1].ctx, 2);
+    ck_assert_uint_le(locktable_next_deadline(T), fc.mono); /* more due */
+    const char *why;
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
+    /* A lookup settles the rest: only the two handed-on slots remain. */
+    ck_assert_int_eq(size_of("p"), 2);
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.expired, N);
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
+}
+END_TEST
+
 START_TEST(test_session_slots_and_waits)
 {
     struct lock_session s1 = { 0 }, s2 = { 0 }, s3 = { 0 };
@@ -633,6 +671,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_fifo_waiters);
     tcase_add_test(tc, test_wait_timeout);
     tcase_add_test(tc, test_slot_expiry);
+    tcase_add_test(tc, test_mass_expiry_is_sliced);
     tcase_add_test(tc, test_session_slots_and_waits);
     tcase_add_test(tc, test_session_cancel_waits_serves_next);
     tcase_add_test(tc, test_limits);
