@@ -537,6 +537,14 @@ START_TEST(test_restore_and_walk)
     ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 502, 0), 0);
     ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 503, 0), -1);
     ck_assert_uint_eq(locktable_last_token(T), 502);
+    /* One keyspace at load too: a lock record for a pool's key (a file
+     * edited by hand, or its records reordered) is refused, as a slot
+     * record for a lock's key is. */
+    ck_assert_int_eq(locktable_restore(T, K("p"), 900, 0, NULL, 0), -1);
+    ck_assert_int_eq(locktable_key_kind(T, K("p")), LOCK_KIND_POOL);
+    ck_assert_uint_eq(locktable_last_token(T), 502);
+    ck_assert_int_eq(locktable_restore(T, K("l"), 600, 0, NULL, 0), 0);
+    ck_assert_int_eq(locktable_pool_restore(T, K("l"), 3, 601, 0), -1);
     uint64_t token;
     ck_assert_int_eq(pacq("p", 3, 0, 0, 0, NULL, 0, 0, &token), LOCK_BUSY);
     size_t n = 0;
