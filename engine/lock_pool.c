@@ -555,7 +555,9 @@ int locktable_pool_extend(struct locktable *t, const char *key,
     if (pool_of(t, key, keylen, now, &p) != 0)
         return -2;
     struct pool_slot *s = p && token ? slot_find(t, token) : NULL;
-    if (!s || s->pool != p)
+    /* A SESSION slot of an ended session waits for the drain but is no
+     * one's any more: renewing it would tell a renewer its holder is in. */
+    if (!s || s->pool != p || (s->link.rec && s->link.rec->ended))
         return 0;
     if (lt_slot_too_long(t, ttl_us, s->link.rec != NULL))
         return -3;

@@ -64,7 +64,8 @@ int64_t locktable_pool_size(struct locktable *t, const char *key,
                             size_t keylen, uint32_t *max);
 
 /* When token holds a slot of key, its expiry becomes ttl_us from now
- * (0 = never): 1; 0 when not; -1 when the journal could not record it;
+ * (0 = never): 1; 0 when not (a SESSION slot whose session ended holds
+ * nothing); -1 when the journal could not record it;
  * -2 when key is a lock; -3 when the new lease is too long for the
  * journal (LOCK_POOL_LONG). */
 int locktable_pool_extend(struct locktable *t, const char *key,

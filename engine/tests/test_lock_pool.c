@@ -387,6 +387,28 @@ START_TEST(test_session_slots_and_waits)
 }
 END_TEST
 
+/* A SESSION slot whose session ended is no longer its token's, even
+ * before the drain frees it: an EXTEND by that token (a renewer on a
+ * connection of its own) answers 0, as for a SESSION lock, so the
+ * renewer reports the loss instead of renewing a slot whose holder left. */
+START_TEST(test_ended_session_slot_not_extended)
+{
+    struct lock_session s1 = { 0 };
+    uint64_t a, b;
+    ck_assert_int_eq(pacq("p", 2, 100 * MS, 0, 0, &s1, 1, 1, &a),
+                     LOCK_GRANTED);
+    b = take("p", 2, 100 * MS);
+    locktable_session_end(T, &s1);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 100 * MS), 0);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), b, 100 * MS), 1);
+    run_timers();
+    ck_assert_int_eq(size_of("p"), 1);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 100 * MS), 0);
+    const char *why;
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
+}
+END_TEST
+
 START_TEST(test_session_cancel_waits_serves_next)
 {
     struct lock_session s1 = { 0 };
@@ -681,6 +703,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_slot_expiry);
     tcase_add_test(tc, test_mass_expiry_is_sliced);
     tcase_add_test(tc, test_session_slots_and_waits);
+    tcase_add_test(tc, test_ended_session_slot_not_extended);
     tcase_add_test(tc, test_session_cancel_waits_serves_next);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_recovery);
