@@ -645,7 +645,8 @@ static int restore(struct load *ld, size_t keylen, uint64_t token,
 {
     if (locktable_restore(ld->st->srv->locks, ld->key, keylen, token,
                           ttl_us, value, vlen) != 0)
-        return bad(ld, "duplicate lock key (or out of memory)");
+        return bad(ld, "duplicate lock key, or a pool's key (or out of "
+                   "memory)");
     uint64_t long_lease = (uint64_t)ld->st->srv->config->long_lease_ms * 1000;
     if (ttl_us != 0 && ttl_us <= long_lease &&
         ld->now.mono + ttl_us > ld->plain_until)

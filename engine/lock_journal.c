@@ -127,7 +127,8 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
 {
     uint64_t now = lt_now_us(t);
     uint32_t hash;
-    if (token == 0 || lt_lookup(t, key, keylen, now, &hash) != NULL)
+    if (token == 0 || lt_lookup(t, key, keylen, now, &hash) != NULL ||
+        lt_pool_exists(t, key, keylen)) /* one keyspace, as at acquire */
         return -1;
     struct lock_value *v = NULL;
     if (value && !(v = lt_value_new(value, vlen)))

@@ -25,6 +25,7 @@
 #include "engine/lock_pool.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,19 +260,24 @@ static void pool_serve(struct locktable *t, struct lock_pool *p, uint64_t now,
     }
 }
 
-/* Expires p's due slots (each handed on as it goes) and runs a due retry.
- * Returns p, or NULL when it went. */
+/* Expires up to max of p's due slots (each handed on as it goes) and,
+ * when none is left due, runs a due retry.  Returns p, or NULL when it
+ * went.  A lookup settles them all (no answer may show an expired slot);
+ * the timer one at a time, so a big pool running out at once is freed in
+ * slices, as lock expiries are, and p stays at the top of t->pool_due. */
 static struct lock_pool *pool_settle(struct locktable *t, struct lock_pool *p,
-                                     uint64_t now)
+                                     uint64_t now, size_t max)
 {
     uint64_t d;
-    while ((d = heap_peek_deadline(&p->slots)) <= now) {
+    while (max > 0 && (d = heap_peek_deadline(&p->slots)) <= now) {
         slot_drop(t, CONTAINER_OF(heap_peek(&p->slots), struct pool_slot,
                                   due));
         t->stats.expired++;
         pool_serve(t, p, now, d);
+        max--;
     }
-    if (p->retry_at && p->retry_at <= now) {
+    if (heap_peek_deadline(&p->slots) > now && p->retry_at &&
+        p->retry_at <= now) {
         p->retry_at = 0;
         pool_serve(t, p, now, now);
     }
@@ -283,7 +289,7 @@ static struct lock_pool *pool_get(struct locktable *t, const char *key,
                                   size_t keylen, uint64_t now, uint32_t *hash)
 {
     struct lock_pool *p = pool_find(t, key, keylen, hash);
-    return p ? pool_settle(t, p, now) : NULL;
+    return p ? pool_settle(t, p, now, SIZE_MAX) : NULL;
 }
 
 /* For the calls on an existing pool: -1 when key is a lock (*p NULL),
@@ -361,7 +367,7 @@ int lt_pool_run_one(struct locktable *t, uint64_t now)
     /* Slots first: a wait that ends as a slot frees is granted. */
     struct heap_node *hn = heap_peek(&t->pool_due);
     if (hn && heap_peek_deadline(&t->pool_due) <= now) {
-        pool_settle(t, CONTAINER_OF(hn, struct lock_pool, due), now);
+        pool_settle(t, CONTAINER_OF(hn, struct lock_pool, due), now, 1);
         return 1;
     }
     hn = heap_peek(&t->pool_waits);
@@ -549,7 +555,9 @@ int locktable_pool_extend(struct locktable *t, const char *key,
     if (pool_of(t, key, keylen, now, &p) != 0)
         return -2;
     struct pool_slot *s = p && token ? slot_find(t, token) : NULL;
-    if (!s || s->pool != p)
+    /* A SESSION slot of an ended session waits for the drain but is no
+     * one's any more: renewing it would tell a renewer its holder is in. */
+    if (!s || s->pool != p || (s->link.rec && s->link.rec->ended))
         return 0;
     if (lt_slot_too_long(t, ttl_us, s->link.rec != NULL))
         return -3;

@@ -14,8 +14,12 @@
  * locktable_set on a pool key answer LOCK_WRONGTYPE.
  *
  * Costs: acquire, release by token, size, extend are O(1) plus O(log N)
- * heap work; a forced release of a whole pool is O(slots held), the only
- * step proportional to N.  A held slot costs about one lock's memory.
+ * heap work, plus the expiry of the pool's slots that came due since its
+ * last access (each slot's expiry is paid once); a forced release of a
+ * whole pool is O(slots held), the only step proportional to N.  The
+ * timer (locktable_run_timers) expires due slots one per unit of its
+ * budget, so slots running out together are freed in slices.  A held
+ * slot costs about one lock's memory.
  * A SESSION slot of an ended session counts as held until the table's
  * drain (locktable_run_timers, at once on the next timer turn) reaches it.
  */
@@ -60,7 +64,8 @@ int64_t locktable_pool_size(struct locktable *t, const char *key,
                             size_t keylen, uint32_t *max);
 
 /* When token holds a slot of key, its expiry becomes ttl_us from now
- * (0 = never): 1; 0 when not; -1 when the journal could not record it;
+ * (0 = never): 1; 0 when not (a SESSION slot whose session ended holds
+ * nothing); -1 when the journal could not record it;
  * -2 when key is a lock; -3 when the new lease is too long for the
  * journal (LOCK_POOL_LONG). */
 int locktable_pool_extend(struct locktable *t, const char *key,

@@ -313,7 +313,7 @@ void locktable_raise_last_token(struct locktable *t, uint64_t token);
  * set, a lease longer than long_lease_us (or none) is marked durable: the
  * caller writes it into the new journal.  Limits are not applied (what
  * was held stays held).  Returns 0, or -1 when out of memory or key is
- * held. */
+ * held or is a pool's. */
 int locktable_restore(struct locktable *t, const char *key, size_t keylen,
                       uint64_t token, uint64_t ttl_us, const char *value,
                       size_t vlen);

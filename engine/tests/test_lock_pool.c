@@ -319,6 +319,44 @@ START_TEST(test_slot_expiry)
 }
 END_TEST
 
+/* Slots that expire together are freed by the timer in slices, one per
+ * unit of locktable_run_timers' budget, as lock expiries are: a big pool
+ * running out at once does not stall the loop.  A lookup still sees none
+ * of them, and the waiters still get the freed slots in order. */
+START_TEST(test_mass_expiry_is_sliced)
+{
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++)
+        take("p", N, 10 * MS);
+    uint64_t token;
+    ck_assert_int_eq(pacq("p", N, 0, 1, 0, NULL, 0, 1, &token),
+                     LOCK_QUEUED);
+    ck_assert_int_eq(pacq("p", N, 0, 1, 0, NULL, 0, 2, &token),
+                     LOCK_QUEUED);
+    fc.mono += 20 * MS;
+    ck_assert_uint_eq(locktable_run_timers(T, 1), 1);
+    struct lock_stats ls;
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.pool_slots, N); /* one expired, one handed on */
+    ck_assert_uint_eq(ls.expired, 1);
+    ck_assert_uint_eq(nevs, 1);
+    ck_assert_uint_eq(evs[0].ctx, 1);
+    ck_assert_uint_eq(locktable_run_timers(T, 10), 10);
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.expired, 11);
+    ck_assert_uint_eq(nevs, 2);
+    ck_assert_uint_eq(evs[1].ctx, 2);
+    ck_assert_uint_le(locktable_next_deadline(T), fc.mono); /* more due */
+    const char *why;
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
+    /* A lookup settles the rest: only the two handed-on slots remain. */
+    ck_assert_int_eq(size_of("p"), 2);
+    locktable_stats(T, &ls);
+    ck_assert_uint_eq(ls.expired, N);
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
+}
+END_TEST
+
 START_TEST(test_session_slots_and_waits)
 {
     struct lock_session s1 = { 0 }, s2 = { 0 }, s3 = { 0 };
@@ -346,6 +384,28 @@ START_TEST(test_session_slots_and_waits)
     locktable_stats(T, &ls);
     ck_assert_uint_eq(ls.pools, 0);
     ck_assert_uint_eq(ls.released, 3);
+}
+END_TEST
+
+/* A SESSION slot whose session ended is no longer its token's, even
+ * before the drain frees it: an EXTEND by that token (a renewer on a
+ * connection of its own) answers 0, as for a SESSION lock, so the
+ * renewer reports the loss instead of renewing a slot whose holder left. */
+START_TEST(test_ended_session_slot_not_extended)
+{
+    struct lock_session s1 = { 0 };
+    uint64_t a, b;
+    ck_assert_int_eq(pacq("p", 2, 100 * MS, 0, 0, &s1, 1, 1, &a),
+                     LOCK_GRANTED);
+    b = take("p", 2, 100 * MS);
+    locktable_session_end(T, &s1);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 100 * MS), 0);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), b, 100 * MS), 1);
+    run_timers();
+    ck_assert_int_eq(size_of("p"), 1);
+    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 100 * MS), 0);
+    const char *why;
+    ck_assert_int_eq(locktable_pool_audit(T, &why), 0);
 }
 END_TEST
 
@@ -499,6 +559,14 @@ START_TEST(test_restore_and_walk)
     ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 502, 0), 0);
     ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 503, 0), -1);
     ck_assert_uint_eq(locktable_last_token(T), 502);
+    /* One keyspace at load too: a lock record for a pool's key (a file
+     * edited by hand, or its records reordered) is refused, as a slot
+     * record for a lock's key is. */
+    ck_assert_int_eq(locktable_restore(T, K("p"), 900, 0, NULL, 0), -1);
+    ck_assert_int_eq(locktable_key_kind(T, K("p")), LOCK_KIND_POOL);
+    ck_assert_uint_eq(locktable_last_token(T), 502);
+    ck_assert_int_eq(locktable_restore(T, K("l"), 600, 0, NULL, 0), 0);
+    ck_assert_int_eq(locktable_pool_restore(T, K("l"), 3, 601, 0), -1);
     uint64_t token;
     ck_assert_int_eq(pacq("p", 3, 0, 0, 0, NULL, 0, 0, &token), LOCK_BUSY);
     size_t n = 0;
@@ -592,6 +660,10 @@ START_TEST(test_random_never_over)
             memset(&sess[i], 0, sizeof(sess[i]));
         } else if (r < 67) {
             locktable_pool_release(T, K("p"), 0);
+        } else if (r < 72) {
+            if (held[i])
+                locktable_pool_extend(T, K("p"), held[i],
+                                      (next_rand() % 4) * 20 * MS);
         } else {
             fc.mono += (next_rand() % 10) * MS;
             locktable_run_timers(T, 1 + next_rand() % 3);
@@ -608,6 +680,9 @@ START_TEST(test_random_never_over)
         struct lock_stats ls;
         locktable_stats(T, &ls);
         REQUIRE(ls.pool_slots <= POOL_N);
+        const char *why;
+        if (locktable_pool_audit(T, &why) != 0)
+            ck_abort_msg("step %d: %s", step, why);
     }
     for (int i = 0; i < NCLIENTS; i++)
         locktable_session_end(T, &sess[i]);
@@ -626,7 +701,9 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_fifo_waiters);
     tcase_add_test(tc, test_wait_timeout);
     tcase_add_test(tc, test_slot_expiry);
+    tcase_add_test(tc, test_mass_expiry_is_sliced);
     tcase_add_test(tc, test_session_slots_and_waits);
+    tcase_add_test(tc, test_ended_session_slot_not_extended);
     tcase_add_test(tc, test_session_cancel_waits_serves_next);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_recovery);

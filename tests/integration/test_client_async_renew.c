@@ -5,7 +5,8 @@
  * lock all along (another handle polls it, -LOCKED every time) and
  * completes with CACHIFY_OK; a lock force-released under a renewed call is
  * reported once to the handle's renew callback and the call completes
- * with CACHIFY_LOST; without renew the same body loses its lock.  Does not
+ * with CACHIFY_LOST; without renew the same body loses its lock; a pooled
+ * call renews its slot (POOL_EXTEND) the same way.  Does not
  * own the sync renewal tests (test_client_renew.c).
  */
 #include "tests/integration/async_itest.h"
@@ -36,6 +37,16 @@ CACHIFY_ASYNC_LOCKED_FN(plain_job, (int id), (id), ("slow-%d", id), &plain)
     s->call = call;
 }
 
+/* A pooled call (one slot) renewed with POOL_EXTEND. */
+CACHIFY_ASYNC_POOLED_FN(slow_slot, (int id), (id), ("slot-%d", id), 1,
+                        &renewed, 0)
+{
+    struct slow *s = cachify_async_call_ctx(call);
+    (void)id;
+    s->ran++;
+    s->call = call;
+}
+
 static void slow_done(int status, const char *errstr, void *ctx)
 {
     struct slow *s = ctx;
@@ -58,37 +69,70 @@ static void on_renew_fail(const char *key, uint64_t token, int status,
 }
 
 /* Runs the loop for secs while `other` asks every 50 ms for key, which
- * must be held (ACQUIRE without wait: -LOCKED) every time. */
+ * must be held every time: a lock (max_size 0: ACQUIRE without wait,
+ * -LOCKED) or a full pool of max_size (POOL_ACQUIRE, -FULL). */
 static void held_throughout(struct cachify_async *other, const char *key,
-                            double secs)
+                            unsigned max_size, double secs)
 {
     double end = mono_s() + secs;
+    int want = max_size ? CACHIFY_FULL : CACHIFY_LOCKED;
     while (mono_s() < end) {
         struct rec r = { 0 };
-        CALL(cachify_async_acquire(other, key, NULL, rec_tok, &r));
+        CALL(max_size ? cachify_async_pool_acquire(other, key, max_size,
+                                                   NULL, rec_tok, &r)
+                      : cachify_async_acquire(other, key, NULL, rec_tok,
+                                              &r));
         RUN_UNTIL(r.called);
-        ck_assert_msg(r.status == CACHIFY_LOCKED, "%s taken (%d) %.3f s "
-                      "before the end", key, r.status, end - mono_s());
+        ck_assert_msg(r.status == want, "%s taken (%d) %.3f s before the "
+                      "end", key, r.status, end - mono_s());
         run_for(0.05);
     }
 }
 
+/* The running call s kept what it held: done now, it completes with
+ * CACHIFY_OK and no renewal failed. */
+static void expect_kept(struct slow *s)
+{
+    cachify_async_call_done(s->call);
+    RUN_UNTIL(s->done_called);
+    ck_assert_msg(s->done_status == CACHIFY_OK, "done %d: %s", s->done_status,
+                  s->done_err);
+    ck_assert_int_eq(g_renew_calls, 0);
+}
+
+/* Starts backend i and opens the renewing handle (*ac, its renew callback
+ * set, the counters cleared) and another one. */
+static void open_pair(int i, struct cachify_async **ac,
+                      struct cachify_async **other)
+{
+    backend_start(i, NULL);
+    *ac = open_h(g_url, NULL, 0);
+    *other = open_h(g_url, NULL, 0);
+    g_renew_calls = 0;
+    g_renew_status = 0;
+    cachify_async_set_renew_cb(*ac, on_renew_fail, NULL);
+}
+
+/* The running call s lost what it held: the renew callback is told once
+ * (CACHIFY_LOST) and the call, done now, completes with CACHIFY_LOST. */
+static void expect_lost(struct slow *s)
+{
+    RUN_UNTIL(g_renew_calls == 1);
+    ck_assert_int_eq(g_renew_status, CACHIFY_LOST);
+    cachify_async_call_done(s->call);
+    RUN_UNTIL(s->done_called);
+    ck_assert_int_eq(s->done_status, CACHIFY_LOST);
+}
+
 START_TEST(test_async_renewed_call)
 {
-    backend_start(_i, NULL);
-    struct cachify_async *ac = open_h(g_url, NULL, 0);
-    struct cachify_async *other = open_h(g_url, NULL, 0);
-    g_renew_calls = 0;
-    cachify_async_set_renew_cb(ac, on_renew_fail, NULL);
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
     struct slow s = { 0 };
     CALL(slow_job(ac, &s, slow_done, 1));
     RUN_UNTIL(s.ran);
-    held_throughout(other, "slow-1", 1.0 + (slow_mode() ? 0.5 : 0));
-    cachify_async_call_done(s.call);
-    RUN_UNTIL(s.done_called);
-    ck_assert_msg(s.done_status == CACHIFY_OK, "done %d: %s", s.done_status,
-                  s.done_err);
-    ck_assert_int_eq(g_renew_calls, 0);
+    held_throughout(other, "slow-1", 0, 1.0 + (slow_mode() ? 0.5 : 0));
+    expect_kept(&s);
 
     /* Without renew the lock lapses under the body. */
     struct slow p = { 0 };
@@ -106,23 +150,43 @@ END_TEST
 
 START_TEST(test_async_renew_lost)
 {
-    backend_start(_i, NULL);
-    struct cachify_async *ac = open_h(g_url, NULL, 0);
-    struct cachify_async *other = open_h(g_url, NULL, 0);
-    g_renew_calls = 0;
-    g_renew_status = 0;
-    cachify_async_set_renew_cb(ac, on_renew_fail, NULL);
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
     struct slow s = { 0 };
     CALL(slow_job(ac, &s, slow_done, 3));
     RUN_UNTIL(s.ran);
     ck_assert_int_eq(FORCE(other, "slow-3"), 1);
-    RUN_UNTIL(g_renew_calls == 1);
-    ck_assert_int_eq(g_renew_status, CACHIFY_LOST);
-    cachify_async_call_done(s.call);
-    RUN_UNTIL(s.done_called);
-    ck_assert_int_eq(s.done_status, CACHIFY_LOST);
+    expect_lost(&s);
     run_for(0.3);
     ck_assert_int_eq(g_renew_calls, 1); /* once */
+    cachify_async_close(other);
+    cachify_async_close(ac);
+    backend_finish(_i);
+}
+END_TEST
+
+/* A pooled call renews its slot as a locked call renews its lock: the
+ * pool stays full for over three times the slot's TTL, the call completes
+ * with CACHIFY_OK; a forced release under it is reported once and the
+ * call completes with CACHIFY_LOST. */
+START_TEST(test_async_renewed_pool_slot)
+{
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
+    struct slow s = { 0 };
+    CALL(slow_slot(ac, &s, slow_done, 1));
+    RUN_UNTIL(s.ran);
+    held_throughout(other, "slot-1", 1, 1.0 + (slow_mode() ? 0.5 : 0));
+    expect_kept(&s);
+
+    struct slow f = { 0 };
+    CALL(slow_slot(ac, &f, slow_done, 2));
+    RUN_UNTIL(f.ran);
+    struct rec r = { 0 };
+    CALL(cachify_async_pool_force_release(other, "slot-2", rec_val, &r));
+    RUN_UNTIL(r.called);
+    ck_assert_int_eq(r.value, 1);
+    expect_lost(&f);
     cachify_async_close(other);
     cachify_async_close(ac);
     backend_finish(_i);
@@ -138,5 +202,6 @@ int main(void)
     /* cachifyd and mem: (the etcd suites start their own cluster). */
     tcase_add_loop_test(tc, test_async_renewed_call, 0, BE_ETCD);
     tcase_add_loop_test(tc, test_async_renew_lost, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_async_renewed_pool_slot, 0, BE_ETCD);
     return itest_main(s);
 }
