@@ -22,8 +22,10 @@
  *             N/<lease> : read the holder".  A wait: v3lock's Lock on N with
  *             that lease (the server queues the entry and answers when it
  *             is first), the lease kept alive while waiting; a wait that
- *             gives up cancels the call and revokes the lease, which
- *             deletes the entry, so a grant that comes late dies with it.
+ *             gives up cancels the call and hands the lease to the keeper
+ *             to revoke (at once, retried until done), which deletes the
+ *             entry, so a grant that comes late dies with it; the caller
+ *             hears at the wait's bound, not after the revoke.
  *   release   read the holder; if its create revision is the token, revoke
  *             its lease (which deletes the entry and hands the lock to the
  *             next in line).  forced: the same without the token check.
@@ -252,6 +254,20 @@ static void cleanup(struct eop *o, int status, long long value,
          o->e->io_timeout_ms);
 }
 
+/* Ends an acquire whose wait is over (its bound passed) while it holds a
+ * lease of its own: the revoke is the keeper's, sent from the loop at once
+ * and retried, so the caller is answered at the bound rather than after a
+ * revoke that may take the whole I/O timeout (a cluster out of reach).
+ * Out of memory for that, the revoke is made here, as cleanup does. */
+static void give_up(struct eop *o, int status, const char *msg)
+{
+    if (ekeep_add(o->e->keep, o->lease, o->ttl_s, EKEEP_DOOMED, 0) != 0) {
+        cleanup(o, status, 0, msg);
+        return;
+    }
+    complete(o, status, 0, msg);
+}
+
 static long long lease_ttl_s(const struct wire_lock *l)
 {
     if (l->session)
@@ -314,7 +330,7 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
         o->call = NULL;
         snprintf(msg, sizeof msg, "etcd: no member took the wait (last: %s)",
                  reason);
-        cleanup(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT, 0,
+        give_up(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT,
                 failing ? msg : "");
     }
     /* S_GRANT: handled when the lease arrives; later steps: granted. */
@@ -354,7 +370,7 @@ static void acquire_leased(struct eop *o, const json_t *r)
         return;
     }
     if (o->gave_up) {
-        cleanup(o, CACHIFY_TIMEOUT, 0, "");
+        give_up(o, CACHIFY_TIMEOUT, "");
         return;
     }
     if (o->lock.wait_ms != 0) {

@@ -384,26 +384,60 @@ START_TEST(fake_gateway_empty_answers)
 }
 END_TEST
 
-/* A bounded wait that no member holds ends with ERR_IO, not with a
- * TIMEOUT that would say someone holds the lock. */
-START_TEST(fake_gateway_wait_not_held)
+/* A wait of wait_ms on a handle (I/O timeout io_ms) whose only member, a
+ * fake gateway answering as pick does, never holds it: it ends with ERR_IO,
+ * not with a TIMEOUT that would say someone holds the lock.  Returns how
+ * long the acquire took, in seconds. */
+static double wait_without_members(fake_pick pick, int io_ms,
+                                   long long wait_ms)
 {
-    struct cachify_lock_opts wait = {0, 1500, 5000, 0, 0};
+    struct cachify_lock_opts wait = {0, wait_ms, 5000, 0, 0};
     int port, fd = port_socket(1, &port);
     char url[128], err[256];
     struct cachify *c;
     uint64_t t;
+    double start, took;
 
-    fake_serve_by(fd, pick_no_waits);
+    fake_serve_by(fd, pick);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
+    c = open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
+    start = mono_s();
     ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
+    took = mono_s() - start;
     ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
                           "(last: 127.0.0.1:", 38) == 0, "%s",
                   cachify_errstr(c));
     cachify_close(c);
     fake_stop();
     close(fd);
+    return took;
+}
+
+START_TEST(fake_gateway_wait_not_held)
+{
+    wait_without_members(pick_no_waits, 1000, 1500);
+}
+END_TEST
+
+/* As pick_no_waits, and a revoke's connection is closed too: a cluster
+ * that went away during the wait. */
+static void pick_no_waits_no_revokes(const char *request, const char **reply,
+                                     size_t *n)
+{
+    pick_no_waits(request, reply, n);
+    if (strstr(request, "/v3/lease/revoke"))
+        *reply = NULL;
+}
+
+/* A wait that gives up ends at its bound, not after the revoke of its
+ * lease has used up the I/O timeout too: the revoke is left to the
+ * handle's keeper. */
+START_TEST(fake_gateway_wait_bound_kept)
+{
+    double took = wait_without_members(pick_no_waits_no_revokes, 8000, 1000);
+
+    /* 1 s of wait; the revoke alone would add the 8 s I/O timeout. */
+    ck_assert_msg(took < 4.0, "a 1 s wait took %.1f s", took);
 }
 END_TEST
 
@@ -498,6 +532,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_wait_not_held);
+    tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
