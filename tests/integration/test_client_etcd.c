@@ -441,6 +441,61 @@ START_TEST(fake_gateway_wait_bound_kept)
 }
 END_TEST
 
+/* A gateway whose first lease grant is made but its answer lost (the
+ * connection closed), as when a member fails after the commit.  The
+ * retried grant must name the same lease ID, which etcd refuses as
+ * existing; a grant of another lease (one nobody would revoke) is
+ * answered with an error here.  The nowait transaction succeeds. */
+static void pick_lost_grant(const char *request, const char **reply,
+                            size_t *n)
+{
+    static char first_id[64];
+    static const char exists[] =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 98\r\n\r\n"
+        "{\"error\":\"etcdserver: lease already exists\",\"code\":9,"
+        "\"message\":\"etcdserver: lease already exists\"}";
+    static const char second[] =
+        "HTTP/1.1 500 Oops\r\nContent-Length: 38\r\n\r\n"
+        "{\"message\":\"a second lease\",\"code\":13}";
+    static const char txn[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\n"
+        "{\"succeeded\":true,\"header\":{\"revision\":\"42\"}}";
+    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    const char *id = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") == NULL) {
+        *reply = strstr(request, "/v3/kv/txn") ? txn : empty;
+    } else if (first_id[0] == '\0') {
+        snprintf(first_id, sizeof first_id, "%.40s", id ? id : "none");
+        *reply = NULL;
+    } else {
+        *reply = id && strncmp(id, first_id, strlen(first_id)) == 0
+                     ? exists : second;
+    }
+    *n = *reply ? strlen(*reply) : 0;
+}
+
+/* A grant retried after a lost answer does not make a second lease: the
+ * acquire goes on with the first one. */
+START_TEST(fake_gateway_lost_grant)
+{
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t = 0;
+
+    fake_serve_by(fd, pick_lost_grant);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 5000, CACHIFY_OK, err, sizeof err);
+    ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
+                  cachify_errstr(c));
+    ck_assert_uint_eq(t, 42);
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
 /* ---- the cluster changes: these run last, in this order ---- */
 
 /* kill -9 of the member every URL names first: the handles move on. */
@@ -533,6 +588,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
+    tcase_add_test(tc, fake_gateway_lost_grant);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
