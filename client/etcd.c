@@ -14,16 +14,20 @@
  * (FIFO).  The token is the holder entry's create revision: strictly
  * increasing across the cluster, a fencing token.
  *
- *   acquire   a lease of the lock's TTL (whole seconds, rounded up; etcd
- *             makes anything under about 2 s 2 s; CACHIFY_EXP_NONE: etcd's
+ *   acquire   a lease of the lock's TTL (its ID chosen here, so that a
+ *             retried grant cannot make a second lease: grant_body; whole
+ *             seconds, rounded up; etcd makes anything under about 2 s
+ *             2 s; CACHIFY_EXP_NONE: etcd's
  *             longest lease, about 285 years, shown as -1 by pttl; SESSION:
  *             SESSION_TTL_S, kept alive by the handle until the lock's
  *             expiry).  nowait: one transaction "no entry under N/ ? put
  *             N/<lease> : read the holder".  A wait: v3lock's Lock on N with
  *             that lease (the server queues the entry and answers when it
  *             is first), the lease kept alive while waiting; a wait that
- *             gives up cancels the call and revokes the lease, which
- *             deletes the entry, so a grant that comes late dies with it.
+ *             gives up cancels the call and hands the lease to the keeper
+ *             to revoke (at once, retried until done), which deletes the
+ *             entry, so a grant that comes late dies with it; the caller
+ *             hears at the wait's bound, not after the revoke.
  *   release   read the holder; if its create revision is the token, revoke
  *             its lease (which deletes the entry and hands the lock to the
  *             next in line).  forced: the same without the token check.
@@ -46,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <event2/event.h>
 
@@ -252,6 +257,62 @@ static void cleanup(struct eop *o, int status, long long value,
          o->e->io_timeout_ms);
 }
 
+/* Ends a call that leaves a lease of its own unused: an acquire whose
+ * wait is over (its bound passed), or a grant that failed but may have
+ * been made (grant_body).  The revoke is the keeper's, sent from the loop
+ * at once and retried, so the caller is answered at the bound rather than
+ * after a revoke that may take the whole I/O timeout (a cluster out of
+ * reach).  Out of memory for that, the revoke is made here, as cleanup
+ * does. */
+static void give_up(struct eop *o, int status, const char *msg)
+{
+    if (ekeep_add(o->e->keep, o->lease, o->ttl_s, EKEEP_DOOMED, 0) != 0) {
+        cleanup(o, status, 0, msg);
+        return;
+    }
+    complete(o, status, 0, msg);
+}
+
+/* The body of a lease grant of o->ttl_s seconds, with a lease ID of our
+ * choosing (63 random bits) in o->lease: a grant retried on another
+ * member after a lost answer then names the same lease, and etcd answers
+ * "lease already exists" instead of granting a second lease that nobody
+ * would ever revoke (a FOREVER one lasts 285 years); and a grant whose
+ * answer never comes can still be revoked.  Without random bytes etcd
+ * picks the ID (o->lease 0), as before. */
+static json_t *grant_body(struct eop *o)
+{
+    uint64_t id = 0;
+    json_t *body = json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s);
+
+    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id)
+        id = 0;
+    o->lease = (long long)(id & INT64_MAX);
+    if (body != NULL && o->lease != 0 &&
+        json_object_set_new(body, "ID", jid(o->lease)) != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Whether a grant's error says our ID is taken: a retried grant whose
+ * first attempt was granted (see grant_body). */
+static int lease_exists(const struct eop *o, int status, const json_t *r)
+{
+    json_t *m = json_object_get(r, "message");
+
+    return o->lease != 0 && status == CACHIFY_ERR_SERVER && json_is_string(m) &&
+           strstr(json_string_value(m), "lease already exists") != NULL;
+}
+
+/* The lease a grant's answer r gave (NULL: lease_exists, ours); 0 when
+ * the answer has none. */
+static long long granted_id(const struct eop *o, const json_t *r)
+{
+    return r == NULL ? o->lease : jnum(r, "ID");
+}
+
 static long long lease_ttl_s(const struct wire_lock *l)
 {
     if (l->session)
@@ -314,7 +375,7 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
         o->call = NULL;
         snprintf(msg, sizeof msg, "etcd: no member took the wait (last: %s)",
                  reason);
-        cleanup(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT, 0,
+        give_up(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT,
                 failing ? msg : "");
     }
     /* S_GRANT: handled when the lease arrives; later steps: granted. */
@@ -325,7 +386,7 @@ static void start_acquire(struct eop *o)
     json_t *body;
 
     o->ttl_s = lease_ttl_s(&o->lock);
-    body = json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s);
+    body = grant_body(o);
     if (o->lock.wait_ms > 0) {
         struct timeval tv = {(time_t)(o->lock.wait_ms / 1000),
                              (suseconds_t)(o->lock.wait_ms % 1000) * 1000};
@@ -348,13 +409,13 @@ static void acquire_leased(struct eop *o, const json_t *r)
     json_t *cmp, *put, *body, *entry, *range;
     size_t n;
 
-    o->lease = jnum(r, "ID");
+    o->lease = granted_id(o, r);
     if (o->lease == 0) {
         complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
         return;
     }
     if (o->gave_up) {
-        cleanup(o, CACHIFY_TIMEOUT, 0, "");
+        give_up(o, CACHIFY_TIMEOUT, "");
         return;
     }
     if (o->lock.wait_ms != 0) {
@@ -495,7 +556,7 @@ static void extend_leased(struct eop *o, const json_t *r)
 {
     json_t *cmp, *put, *body;
 
-    o->lease = jnum(r, "ID");
+    o->lease = granted_id(o, r);
     if (o->lease == 0) {
         complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
         return;
@@ -558,10 +619,22 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
     default:
         break;
     }
+    if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
+        lease_exists(o, status, r)) {
+        if (o->step == S_GRANT)
+            acquire_leased(o, NULL);
+        else
+            extend_leased(o, NULL);
+        return;
+    }
     if (status != CACHIFY_OK) {
-        /* After the lease exists, it must not outlive the failure. */
+        /* After the lease exists, it must not outlive the failure; a
+         * failed grant of our own ID may have been granted too. */
         if (o->op == WIRE_ACQUIRE && o->step != S_GRANT)
             cleanup(o, status, 0, msg);
+        else if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
+                 o->lease != 0)
+            give_up(o, status, msg);
         else if (o->op == WIRE_EXTEND && o->step == S_MOVE)
             cleanup(o, status, 0, msg);
         else
@@ -612,8 +685,7 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
                  e->io_timeout_ms);
             return;
         }
-        post(o, S_NEWLEASE, "/v3/lease/grant",
-             json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s),
+        post(o, S_NEWLEASE, "/v3/lease/grant", grant_body(o),
              e->io_timeout_ms);
         return;
     case S_RENEW:
@@ -776,7 +848,7 @@ void etcd_free(struct etcd *e, void (*orphan)(void *arg, void *ctx),
         long long lease = o->op == WIRE_ACQUIRE ? o->lease : 0;
 
         /* An acquire cut short may hold a lease: it goes with the rest. */
-        if (lease != 0 && o->step != S_GRANT)
+        if (lease != 0)
             ekeep_add(e->keep, lease, 1, EKEEP_DOOMED, 0);
         op_free(o);
         if (orphan != NULL)

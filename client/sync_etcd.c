@@ -7,8 +7,9 @@
  * eventfd, and waits on `cv`; the loop thread's wake event starts the call
  * on its base, and the call's end stores the result and signals `cv`.  The
  * backend is touched by the loop thread only, so libevent needs no thread
- * support.  Closing sets `quit` the same way; the loop thread then frees
- * the backend (which revokes the SESSION leases) and ends.
+ * support.  Closing sets `quit` the same way; the loop thread ends, and
+ * once it is joined the closing thread frees the backend (which revokes
+ * the SESSION leases on a loop of its own, etcd_keep.c).
  */
 #include "client/sync_etcd.h"
 

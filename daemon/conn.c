@@ -519,6 +519,19 @@ static int conn_process_turn(struct conn *c)
         account_reader(c);
     }
     c->in_process = 0;
+    if (c->read_eof && !c->output_paused &&
+        !event_pending(c->resume, EV_TIMEOUT, NULL)) {
+        /* The client half-closed and every whole request it sent has run
+         * (no later turn is due, none waits for the output to drain):
+         * its replies are owed, then it is closed.  One that started a
+         * wait ends it: nobody is left to hold what it would be granted. */
+        if (c->state == CONN_WAITING) {
+            conn_free(c);
+            return 1;
+        }
+        if (c->state == CONN_READY)
+            conn_close_after_reply(c);
+    }
     sync_reading(c); /* the input drained below the read-ahead mark */
     server_arm_timer(srv);
     conn_timer_update(c);
@@ -680,19 +693,13 @@ static void conn_ended(struct conn *c, short what)
 {
     if ((what & BEV_EVENT_EOF) && c->state == CONN_READY) {
         /* The client half-closed after its last requests (nc -N does):
-         * whole requests it sent before the end still run (a deferred
-         * resume may not have got to them yet), and their replies are
-         * owed.  One that starts a wait ends it: nobody is left to hold
-         * what it would be granted. */
-        if (conn_process(c))
-            return;
-        if (c->state == CONN_CLOSING)
-            return; /* QUIT or -PROTO among them: already closing */
-        if (c->state == CONN_READY &&
-            evbuffer_get_length(conn_output(c)) > 0) {
-            conn_close_after_reply(c);
-            return;
-        }
+         * whole requests it sent before the end still run, over as many
+         * turns as they take (a turn cut for the disk, or paused for the
+         * output, goes on later), and their replies are owed; the end of
+         * the last turn closes c (conn_process_turn, read_eof). */
+        c->read_eof = 1;
+        conn_process(c);
+        return;
     }
     conn_free(c);
 }

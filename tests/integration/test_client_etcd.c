@@ -384,23 +384,112 @@ START_TEST(fake_gateway_empty_answers)
 }
 END_TEST
 
-/* A bounded wait that no member holds ends with ERR_IO, not with a
- * TIMEOUT that would say someone holds the lock. */
-START_TEST(fake_gateway_wait_not_held)
+/* A wait of wait_ms on a handle (I/O timeout io_ms) whose only member, a
+ * fake gateway answering as pick does, never holds it: it ends with ERR_IO,
+ * not with a TIMEOUT that would say someone holds the lock.  Returns how
+ * long the acquire took, in seconds. */
+static double wait_without_members(fake_pick pick, int io_ms,
+                                   long long wait_ms)
 {
-    struct cachify_lock_opts wait = {0, 1500, 5000, 0, 0};
+    struct cachify_lock_opts wait = {0, wait_ms, 5000, 0, 0};
     int port, fd = port_socket(1, &port);
     char url[128], err[256];
     struct cachify *c;
     uint64_t t;
+    double start, took;
 
-    fake_serve_by(fd, pick_no_waits);
+    fake_serve_by(fd, pick);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
+    c = open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
+    start = mono_s();
     ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
+    took = mono_s() - start;
     ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
                           "(last: 127.0.0.1:", 38) == 0, "%s",
                   cachify_errstr(c));
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+    return took;
+}
+
+START_TEST(fake_gateway_wait_not_held)
+{
+    wait_without_members(pick_no_waits, 1000, 1500);
+}
+END_TEST
+
+/* As pick_no_waits, and a revoke's connection is closed too: a cluster
+ * that went away during the wait. */
+static void pick_no_waits_no_revokes(const char *request, const char **reply,
+                                     size_t *n)
+{
+    pick_no_waits(request, reply, n);
+    if (strstr(request, "/v3/lease/revoke"))
+        *reply = NULL;
+}
+
+/* A wait that gives up ends at its bound, not after the revoke of its
+ * lease has used up the I/O timeout too: the revoke is left to the
+ * handle's keeper. */
+START_TEST(fake_gateway_wait_bound_kept)
+{
+    double took = wait_without_members(pick_no_waits_no_revokes, 8000, 1000);
+
+    /* 1 s of wait; the revoke alone would add the 8 s I/O timeout. */
+    ck_assert_msg(took < 4.0, "a 1 s wait took %.1f s", took);
+}
+END_TEST
+
+/* A gateway whose first lease grant is made but its answer lost (the
+ * connection closed), as when a member fails after the commit.  The
+ * retried grant must name the same lease ID, which etcd refuses as
+ * existing; a grant of another lease (one nobody would revoke) is
+ * answered with an error here.  The nowait transaction succeeds. */
+static void pick_lost_grant(const char *request, const char **reply,
+                            size_t *n)
+{
+    static char first_id[64];
+    static const char exists[] =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 98\r\n\r\n"
+        "{\"error\":\"etcdserver: lease already exists\",\"code\":9,"
+        "\"message\":\"etcdserver: lease already exists\"}";
+    static const char second[] =
+        "HTTP/1.1 500 Oops\r\nContent-Length: 38\r\n\r\n"
+        "{\"message\":\"a second lease\",\"code\":13}";
+    static const char txn[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\n"
+        "{\"succeeded\":true,\"header\":{\"revision\":\"42\"}}";
+    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    const char *id = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") == NULL) {
+        *reply = strstr(request, "/v3/kv/txn") ? txn : empty;
+    } else if (first_id[0] == '\0') {
+        snprintf(first_id, sizeof first_id, "%.40s", id ? id : "none");
+        *reply = NULL;
+    } else {
+        *reply = id && strncmp(id, first_id, strlen(first_id)) == 0
+                     ? exists : second;
+    }
+    *n = *reply ? strlen(*reply) : 0;
+}
+
+/* A grant retried after a lost answer does not make a second lease: the
+ * acquire goes on with the first one. */
+START_TEST(fake_gateway_lost_grant)
+{
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t = 0;
+
+    fake_serve_by(fd, pick_lost_grant);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 5000, CACHIFY_OK, err, sizeof err);
+    ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
+                  cachify_errstr(c));
+    ck_assert_uint_eq(t, 42);
     cachify_close(c);
     fake_stop();
     close(fd);
@@ -498,6 +587,8 @@ int main(void)
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_wait_not_held);
+    tcase_add_test(tc, fake_gateway_wait_bound_kept);
+    tcase_add_test(tc, fake_gateway_lost_grant);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);

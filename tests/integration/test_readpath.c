@@ -170,6 +170,19 @@ START_TEST(big_argument_across_reads)
 }
 END_TEST
 
+/* After the replies to a half-closed pipeline: the daemon closes; then
+ * the client side (r, its socket, the pipeline b) and the daemon end. */
+static void expect_end(struct rd *r, struct itest_buf *b)
+{
+    char line[64];
+    ck_assert_msg(rd_line(r, line, sizeof(line)) < 0,
+                  "the daemon kept the connection open after the replies");
+    close(r->fd);
+    free(r);
+    free(b->p);
+    srv_finish();
+}
+
 /* A pipeline followed at once by the client's half-close: the requests
  * before the end all run and are answered, then the daemon closes. */
 START_TEST(half_close_behind_pipeline)
@@ -186,13 +199,37 @@ START_TEST(half_close_behind_pipeline)
     ck_assert(r != NULL);
     r->fd = c;
     expect_echoes(r, 0, n);
+    expect_end(r, &b);
+}
+END_TEST
+
+/* The same behind a pipeline of long leases (with a state file): the
+ * daemon cuts a connection's turn after 256 of them to commit them, and
+ * the rest runs in later turns; a half-close read before those turns must
+ * not drop the rest.  Every ACQUIRE is answered with its token. */
+START_TEST(half_close_behind_long_leases)
+{
+    struct test_server *t = srv_init();
+    const char *const args[] = { "--state_file", t->state_path, NULL };
+    srv_run(args);
+    int c = conn_new();
+    struct itest_buf b = { 0 };
+    long n = 1500;
+    for (long i = 0; i < n; i++)
+        buf_fmt(&b, "ACQUIRE long:%ld TTL FOREVER\r\n", i);
+    sayn(c, b.p, b.len);
+    ck_assert_int_eq(shutdown(c, SHUT_WR), 0);
+    struct rd *r = calloc(1, sizeof(*r));
+    ck_assert(r != NULL);
+    r->fd = c;
     char line[64];
-    ck_assert_msg(rd_line(r, line, sizeof(line)) < 0,
-                  "the daemon kept the connection open after the replies");
-    free(r);
-    free(b.p);
-    close(c);
-    srv_finish();
+    for (long i = 0; i < n; i++) {
+        long got = rd_line(r, line, sizeof(line));
+        ck_assert_msg(got > 0 && line[0] == ':',
+                      "reply %ld of %ld: %s", i, n,
+                      got < 0 ? "connection ended" : itest_esc(line));
+    }
+    expect_end(r, &b);
 }
 END_TEST
 
@@ -204,5 +241,6 @@ int main(void)
     tcase_add_test(tc, one_byte_per_segment);
     tcase_add_test(tc, big_argument_across_reads);
     tcase_add_test(tc, half_close_behind_pipeline);
+    tcase_add_test(tc, half_close_behind_long_leases);
     return itest_main(s);
 }
