@@ -71,6 +71,8 @@ enum step {
     S_RENEW,     /* extend, same TTL: lease/keepalive */
     S_NEWLEASE,  /* extend, another TTL: lease/grant */
     S_MOVE,      /* extend: txn moving the entry to the new lease */
+    S_MOVE_CHECK,/* extend: the move failed as far as we know: range of the
+                  * entry, to see whether it was applied after all */
     S_DROP_OLD,  /* extend: lease/revoke of the old lease */
     S_TTL,       /* pttl: lease/timetolive */
     S_COUNT,     /* is_locked: range, count only */
@@ -616,6 +618,24 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
          * lifetime counts from the last renewal during the wait. */
         complete(o, CACHIFY_OK, o->value, "");
         return;
+    case S_MOVE_CHECK: {
+        json_t *kv = status == CACHIFY_OK ? first_kv(r) : NULL;
+        if (status != CACHIFY_OK) {
+            /* Nobody can say whether the entry is on the new lease: it is
+             * left to run out its TTL rather than revoked, which could
+             * end the lock the caller still holds. */
+            complete(o, o->status, 0, o->msg);
+        } else if (kv != NULL && jnum(kv, "lease") == o->lease &&
+                   jnum(kv, "create_revision") == (long long)o->token) {
+            /* The move was applied, only its answer was lost. */
+            ekeep_forget(e->keep, o->hold_lease);
+            post(o, S_DROP_OLD, "/v3/lease/revoke", lease_body(o->hold_lease),
+                 e->io_timeout_ms);
+        } else {
+            cleanup(o, o->status, 0, o->msg);
+        }
+        return;
+    }
     default:
         break;
     }
@@ -635,8 +655,14 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         else if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
                  o->lease != 0)
             give_up(o, status, msg);
-        else if (o->op == WIRE_EXTEND && o->step == S_MOVE)
-            cleanup(o, status, 0, msg);
+        else if (o->op == WIRE_EXTEND && o->step == S_MOVE) {
+            /* Revoking the new lease now would end the lock if the move
+             * was applied and only its answer lost: look first. */
+            o->status = status;
+            snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
+            post(o, S_MOVE_CHECK, "/v3/kv/range",
+                 json_pack("{s:O}", "key", o->hold_key), e->io_timeout_ms);
+        }
         else
             complete(o, status, 0, msg);
         return;

@@ -496,6 +496,84 @@ START_TEST(fake_gateway_lost_grant)
 }
 END_TEST
 
+/* An EXTEND to another lifetime moves the holder entry to a new lease;
+ * a gateway applies that move but loses every answer to it.  The extend
+ * must look before revoking the new lease (which would end the lock),
+ * find the entry on it, and succeed, revoking only the old lease. */
+static char g_move_new_lease[32];
+static int g_move_new_revoked;
+
+/* An HTTP 200 answer with body into buf. */
+static const char *http_ok(char *buf, size_t cap, const char *body)
+{
+    snprintf(buf, cap, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    return buf;
+}
+
+static void pick_lost_move(const char *request, const char **reply,
+                           size_t *n)
+{
+    static char out[1024], first_lease[32];
+    static int grants;
+    char body[512], id[32] = "";
+    const char *p = strstr(request, "\"ID\":\"");
+    if (p)
+        snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+    if (strstr(request, "/v3/lease/grant")) {
+        grants++;
+        snprintf(grants == 1 ? first_lease : g_move_new_lease, 32, "%s", id);
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}", id);
+        *reply = http_ok(out, sizeof out, body);
+    } else if (strstr(request, "/v3/kv/txn")) {
+        /* The acquire's transaction, or the move (whose answer is lost). */
+        *reply = grants >= 2 ? NULL
+                 : http_ok(out, sizeof out, "{\"succeeded\":true,\"header\":"
+                           "{\"revision\":\"42\"}}");
+    } else if (strstr(request, "/v3/lease/timetolive")) {
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"50\","
+                 "\"grantedTTL\":\"60\"}", id);
+        *reply = http_ok(out, sizeof out, body);
+    } else if (strstr(request, "/v3/kv/range")) {
+        /* The holder: on the first lease before the move, on the new one
+         * after it. */
+        snprintf(body, sizeof body, "{\"kvs\":[{\"key\":\"aw==\","
+                 "\"create_revision\":\"42\",\"lease\":\"%s\"}],"
+                 "\"count\":\"1\"}",
+                 grants >= 2 ? g_move_new_lease : first_lease);
+        *reply = http_ok(out, sizeof out, body);
+    } else {
+        if (strstr(request, "/v3/lease/revoke") && g_move_new_lease[0] &&
+            strstr(request, g_move_new_lease))
+            g_move_new_revoked = 1;
+        *reply = http_ok(out, sizeof out, "{}");
+    }
+    *n = *reply ? strlen(*reply) : 0;
+}
+
+START_TEST(fake_gateway_lost_move)
+{
+    int port, fd = port_socket(1, &port);
+    char url[128], err[256];
+    struct cachify *c;
+    uint64_t t = 0;
+
+    fake_serve_by(fd, pick_lost_move);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    c = open_url(url, 3000, CACHIFY_OK, err, sizeof err);
+    ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
+                  cachify_errstr(c));
+    ck_assert_uint_eq(t, 42);
+    int r = cachify_extend(c, "k", t, 120000);
+    ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
+    ck_assert_msg(!g_move_new_revoked, "the lease now holding the lock "
+                  "was revoked");
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+END_TEST
+
 /* ---- the cluster changes: these run last, in this order ---- */
 
 /* kill -9 of the member every URL names first: the handles move on. */
@@ -589,6 +667,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);
+    tcase_add_test(tc, fake_gateway_lost_move);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
