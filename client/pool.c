@@ -213,7 +213,7 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
                           const char *fmt, ...)
 {
-    char buf[KEY_STACK], *key;
+    char *key;
     va_list ap;
     int rc;
 
@@ -224,13 +224,10 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = cachify_impl_format_key(c, buf, sizeof buf, &key, NULL, fmt, ap);
+    rc = cachify_impl_owned_key(c, &key, NULL, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
-    if (key == buf && (key = strdup(buf)) == NULL)
-        return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
-                                                "out of memory");
     g->status = cachify_pool_acquire(c, key, max_size, opts, &g->token);
     if (g->status == CACHIFY_OK) {
         g->key = key;

@@ -142,11 +142,26 @@ int cachify_impl_format_key(struct cachify *c, char *buf, size_t cap,
     return CACHIFY_OK;
 }
 
+int cachify_impl_owned_key(struct cachify *c, char **out, const char *op,
+                           const char *fmt, va_list ap)
+{
+    char buf[KEY_STACK], *key;
+    int rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+
+    if (rc != CACHIFY_OK)
+        return rc;
+    /* Move an allocated key, copy a stack one. */
+    if (key == buf && (key = strdup(buf)) == NULL)
+        return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+    *out = key;
+    return CACHIFY_OK;
+}
+
 int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
                           const char *op, const char *fmt, ...)
 {
-    char buf[KEY_STACK], *key;
+    char *key;
     va_list ap;
     int rc;
 
@@ -157,14 +172,10 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     if (c == NULL)
         return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = cachify_impl_format_key(c, buf, sizeof buf, &key, op, fmt, ap);
+    rc = cachify_impl_owned_key(c, &key, op, fmt, ap);
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
-    /* The guard owns its key: move an allocated one, copy a stack one. */
-    if (key == buf && (key = strdup(buf)) == NULL)
-        return g->status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM,
-                                                "out of memory");
     g->status = cachify_acquire(c, key, opts, &g->token);
     if (g->status == CACHIFY_OK) {
         g->key = key;

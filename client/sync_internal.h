@@ -34,6 +34,11 @@ int cachify_impl_format_key(struct cachify *c, char *buf, size_t cap,
                             char **out, const char *op, const char *fmt,
                             va_list ap);
 
+/* The same, always allocated: the key a guard keeps (*out, which the
+ * caller frees).  CACHIFY_OK, or an error with c's message set. */
+int cachify_impl_owned_key(struct cachify *c, char **out, const char *op,
+                           const char *fmt, va_list ap);
+
 /* What a key call of pool.c works with, from cachify_impl_begin: the
  * prefixed key (valid until the next call on the handle), the mem:
  * session (NULL on the network backends), the message buffer for the
