@@ -10,7 +10,8 @@
 #          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
 #          TEST_JOBS=4 (suites make test runs at once; 2 x cores),
 #          V=1 is not needed (commands echo).
-# Dependencies come from pkg-config: libevent, jansson, check (tests only);
+# Dependencies come from pkg-config: libevent (libevent_openssl too), jansson,
+# OpenSSL, check (tests only);
 # the etcd:// tests and bench-backends run Debian's etcd-server.
 
 CC       ?= cc
@@ -32,13 +33,17 @@ JANSSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_CFLAGS   := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS     := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+# TLS (tls_port in the daemon, cachifys:// in the client): OpenSSL, and
+# libevent's bufferevent over it.
+TLS_CFLAGS     := $(shell $(PKG_CONFIG) --cflags openssl libevent_openssl 2>/dev/null)
+TLS_LIBS       := $(shell $(PKG_CONFIG) --libs libevent_openssl openssl 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla
 CFLAGS   ?= -O2 -g
 # -fPIC everywhere: the engine objects also go into libcachify-client.so.
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
               $(CFLAGS) $(SAN_FLAGS) -fPIC -pthread -I. $(EVENT_CFLAGS) \
-              $(JANSSON_CFLAGS) -MMD -MP
+              $(JANSSON_CFLAGS) $(TLS_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS) -pthread
 EVENT_PTHREADS_LIBS := $(shell $(PKG_CONFIG) --libs libevent_pthreads 2>/dev/null)
 
@@ -70,7 +75,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
 CLIENT_SO  := $(BUILD)/libcachify-client.so.$(CLIENT_VERSION)
-CLIENT_LIBS := $(EVENT_LIBS) $(EVENT_PTHREADS_LIBS) $(JANSSON_LIBS) -pthread
+CLIENT_LIBS := $(TLS_LIBS) $(EVENT_LIBS) $(EVENT_PTHREADS_LIBS) $(JANSSON_LIBS) -pthread
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 PC_FILE    := $(BUILD)/cachify-client.pc
@@ -111,7 +116,7 @@ $(CORE_LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(DAEMON): $(BUILD)/daemon/main.o $(CORE_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 $(CLIENT_A): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
@@ -335,7 +340,7 @@ REPLAY_BIN   := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC
 
 $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 REPLAY_RUNS  := $(REPLAY_BIN:=.run)
 .PHONY: $(REPLAY_RUNS)

@@ -18,6 +18,10 @@ have_cmd pkg-config || need="$need pkg-config"
 have_pc libevent || need="$need libevent-dev"
 have_pc jansson || need="$need libjansson-dev"
 have_pc check || need="$need check"
+# TLS: the daemon's tls_port and the client's cachifys://.
+have_pc openssl || need="$need libssl-dev"
+# The TLS tests make their certificates with openssl(1).
+have_cmd openssl || need="$need openssl"
 have_cmd redis-cli || need="$need redis-tools"
 # The reference the Redis-compatibility tests compare cachifyd with.
 have_cmd redis-server || need="$need redis-server"
