@@ -66,7 +66,12 @@ void cmd_stats(struct conn *c, const struct proto_request *req)
     /* The state file's journal: appends waited for, and appends that
      * failed or were not tried within a second of a failure (each refused
      * a grant or an extend, see docs/protocol.md). */
-    if (doc && (json_object_set_new(doc, "journal_syncs", json_integer(
+    if (doc && (json_object_set_new(doc, "tls_connections", json_integer(
+                    (json_int_t)srv->stats.tls_connections)) != 0 ||
+                json_object_set_new(doc, "tls_handshake_failures",
+                    json_integer((json_int_t)
+                                 srv->stats.tls_handshake_failures)) != 0 ||
+                json_object_set_new(doc, "journal_syncs", json_integer(
                     (json_int_t)srv->stats.journal_syncs)) != 0 ||
                 json_object_set_new(doc, "journal_failures", json_integer(
                     (json_int_t)srv->stats.journal_failures)) != 0 ||

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "daemon/tls.h"
 #include "daemon/users.h"
 
 /* A conf line may hold at most this many bytes (its newline not counted):
@@ -75,6 +76,11 @@ static const char *const log_level_names[] = {
     "debug", "info", "warning", "error", NULL,
 };
 
+/* Indexed by enum tls_auth (config.h). */
+static const char *const tls_auth_names[] = {
+    "no", "yes", "optional", NULL,
+};
+
 static int convert_bind(const char *value, char **out, char *why,
                         size_t whylen);
 static int convert_one_address(const char *value, char **out, char *why,
@@ -104,6 +110,16 @@ static const struct key keys[] = {
             "TCP port; 0 = no TCP listener"),
     STRING(unixsocket, UNIXSOCKET_MAX, "", NULL,
            "Unix socket path; \"\" = none"),
+    INTEGER(tls_port, 0, 65535, 0, "",
+            "TLS port (TLS 1.2+), on every bind address beside port; 0 = no TLS listener"),
+    STRING(tls_cert_file, PATH_LEN_MAX, "", NULL,
+           "PEM certificate chain the TLS port presents (server certificate first)"),
+    STRING(tls_key_file, PATH_LEN_MAX, "", NULL,
+           "PEM private key of tls_cert_file"),
+    STRING(tls_ca_cert_file, PATH_LEN_MAX, "", NULL,
+           "PEM CA certificate(s) client certificates must chain to"),
+    ENUMERATED(tls_auth_clients, tls_auth_names, TLS_AUTH_YES,
+               "client certificates on the TLS port: yes (required), optional (verified if sent) or no"),
     BOOLEAN(protected_mode, 1,
             "yes: without a password, refuse clients from non-loopback addresses"),
     INTEGER(maxclients, 1, 1000000, 10000, "clients",
@@ -214,6 +230,18 @@ static int is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
 }
 
+/* 1 when the len bytes at name spell key, a '-' standing for a '_' (so
+ * --tls-port is --tls_port, as Redis spells its keys). */
+static int same_name(const char *key, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (key[i] != name[i] && !(key[i] == '_' && name[i] == '-'))
+            return 0;
+    return key[len] == '\0';
+}
+
 /* The key named by the len bytes at name (not NUL-terminated for
  * --name=value), or NULL. */
 static const struct key *find_key(const char *name, size_t len)
@@ -221,7 +249,7 @@ static const struct key *find_key(const char *name, size_t len)
     size_t i;
 
     for (i = 0; i < NKEYS; i++)
-        if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+        if (strlen(keys[i].name) == len && same_name(keys[i].name, name, len))
             return &keys[i];
     return NULL;
 }
@@ -234,13 +262,16 @@ static void *field(struct cachify_config *c, const struct key *k)
 /* Stores an already checked number in an integer or enum field. */
 static void store(struct cachify_config *c, const struct key *k, long long v)
 {
-    if (k->type == KEY_ENUM) /* loglevel is the only enum key so far */
-        *(enum log_level *)field(c, k) = (enum log_level)v;
-    else if (k->size == sizeof(int))
+    if (k->type == KEY_ENUM) { /* enum log_level, enum tls_auth: ints */
+        int e = (int)v;
+        memcpy(field(c, k), &e, sizeof e);
+    } else if (k->size == sizeof(int))
         *(int *)field(c, k) = (int)v; /* the key's bounds keep it in range */
     else
         *(long long *)field(c, k) = v;
 }
+_Static_assert(sizeof(enum log_level) == sizeof(int) &&
+               sizeof(enum tls_auth) == sizeof(int), "enum keys are ints");
 
 /* Accepts decimal digits, with a leading '-' only when the key allows
  * negatives; no '+', blanks, hex or unit suffixes, so "10k" or " 5" fail
@@ -811,6 +842,8 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
             c->metrics_port);
         return -1;
     }
+    if (tls_config_check(c, err, errlen) != 0)
+        return -1;
     if (c->recovery_delay_ms == -1)
         c->recovery_delay_ms = c->default_ttl_ms;
     if (c->requirepass_file[0] != '\0' && !c->requirepass_loaded) {

@@ -22,10 +22,22 @@
 
 #include "daemon/log.h"
 
+/* tls_auth_clients: indexes of its names in config.c, so keep the order. */
+enum tls_auth {
+    TLS_AUTH_NO,       /* no client certificate is asked for */
+    TLS_AUTH_YES,      /* a client certificate the CA signed is required */
+    TLS_AUTH_OPTIONAL, /* none is fine; one that is sent must verify */
+};
+
 struct cachify_config {
     char *bind;              /* space-separated addresses, IPv4 or IPv6; "" = no TCP */
     int port;                /* TCP port, 1..65535 (0 = no TCP listener) */
     char *unixsocket;        /* path, "" = none */
+    int tls_port;            /* TLS port on every bind address (0 = no TLS listener) */
+    char *tls_cert_file;     /* PEM server certificate chain, leaf first */
+    char *tls_key_file;      /* PEM private key of that certificate */
+    char *tls_ca_cert_file;  /* PEM CA certificates client certificates must chain to */
+    enum tls_auth tls_auth_clients; /* ask for client certificates? */
     long long maxclients;    /* connections served at once */
     int protected_mode;      /* 1: refuse non-loopback peers while no password is set */
     long long timeout;       /* idle seconds before a client is closed; 0 = never */

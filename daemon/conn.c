@@ -16,7 +16,16 @@
  * the kernel hands over (up to READ_CHUNK) landing in the input evbuffer;
  * see read_socket.  libevent's bufferevent read path would ask FIONREAD
  * first, one ioctl per request.  A bufferevent without a socket (a pair,
- * in tests and fuzzing) is still read by libevent; both feed on_input.
+ * in tests and fuzzing) and a TLS connection are still read by libevent
+ * (CONN_IO_BUFFEREVENT, conn.h); both paths feed on_input.  The test
+ * of which path a connection takes is c->io, never its fd: a TLS
+ * connection has a socket too, which the close watch of a waiter
+ * (watch_close) still looks at.
+ *
+ * TLS: the handshake runs in the bufferevent before any request;
+ * BEV_EVENT_CONNECTED ends it (on_event).  Until then the connection
+ * counts as one with an incomplete request (conn_timer.c), so
+ * request_timeout (and timeout) close a client that never finishes it.
  *
  * Buffer accounting (client_buffer_budget): evbuffer callbacks on the
  * input and output add each change to srv->client_bytes as it happens,
@@ -46,6 +55,7 @@
 #include "daemon/reply.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
+#include "daemon/tls.h"
 
 /* How long a closing connection may keep sending before we stop reading. */
 #define LINGER_SECONDS 2
@@ -117,7 +127,7 @@ static void sync_reading(struct conn *c)
 static void set_paused(struct conn *c, int paused)
 {
     c->output_paused = paused;
-    if (!c->rd) {
+    if (c->io == CONN_IO_BUFFEREVENT) {
         if (paused)
             bufferevent_disable(c->bev, EV_READ);
         else
@@ -190,6 +200,8 @@ void conn_free(struct conn *c)
         event_free(c->flush);
     if (c->rd)
         event_free(c->rd); /* before its fd closes with the bufferevent */
+    if (c->handshaking)
+        srv->stats.tls_handshake_failures++;
     conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
@@ -207,6 +219,8 @@ static void conn_linger(struct conn *c)
 {
     locktable_session_end(c->srv->locks, &c->session);
     server_arm_timer(c->srv);
+    if (c->tls)
+        tls_close_notify(c->bev); /* the end of the TLS stream, then TCP's */
     shutdown(c->fd, SHUT_WR);
     /* Nothing is written from here on, so no write callback (which would
      * linger again); then the same end-of-data for a bufferevent without a
@@ -352,7 +366,7 @@ void conn_wait_done(struct conn *c)
  * generator, a pool) then finds many replies per wake-up instead of one. */
 static int flush_due(struct conn *c)
 {
-    return c->fd >= 0 && !c->writing && evbuffer_get_length(c->out) > 0;
+    return c->io == CONN_IO_SOCKET && !c->writing && evbuffer_get_length(c->out) > 0;
 }
 
 static void conn_flush(struct conn *c)
@@ -680,7 +694,7 @@ static void on_write(struct bufferevent *bev, void *arg)
             conn_linger(c);
         return;
     }
-    if (pending == 0 && c->fd >= 0)
+    if (pending == 0 && c->io == CONN_IO_SOCKET)
         set_writing(c, 0); /* conn_flush writes from here */
     if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
         set_paused(c, 0);
@@ -704,10 +718,36 @@ static void conn_ended(struct conn *c, short what)
     conn_free(c);
 }
 
+/* A TLS connection's handshake is done: requests may come. */
+static void handshake_done(struct conn *c)
+{
+    char how[512];
+    c->handshaking = 0;
+    c->srv->stats.tls_connections++;
+    log_msg(LOG_DEBUG, "client %s: TLS: %s", c->peer,
+            tls_describe(c->bev, 0, how, sizeof how));
+    conn_timer_touch(c);
+    conn_timer_update(c);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
-    conn_ended(arg, what);
+    struct conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        handshake_done(c);
+        return;
+    }
+    if (c->handshaking) {
+        /* Refused (no or a bad certificate, an old protocol, plain text)
+         * or the client left: counted in conn_free. */
+        static struct log_limit hs_log;
+        char why[512];
+        log_limited(&hs_log, LOG_INFO, "client %s: TLS handshake failed: "
+                    "%s", c->peer, tls_describe(bev, 1, why, sizeof why));
+        conn_free(c);
+        return;
+    }
+    conn_ended(c, what);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -724,13 +764,16 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     conn_process(arg);
 }
 
-void conn_accept(struct server *srv, int fd, const char *peer)
+void conn_accept(struct server *srv, int fd, const char *peer,
+                 struct ssl_ctx_st *tls)
 {
     struct bufferevent *bev =
-        bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        tls ? tls_bufferevent_new(srv->base, tls, fd)
+            : bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
-        close(fd);
+        if (!tls)
+            close(fd); /* tls_bufferevent_new closed it */
         return;
     }
     conn_attach(srv, bev, peer);
@@ -748,18 +791,22 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     c->srv = srv;
     c->bev = bev;
     c->fd = bufferevent_getfd(bev);
+    c->tls = tls_is_tls(bev);
+    c->handshaking = c->tls;
+    c->io = c->fd >= 0 && !c->tls ? CONN_IO_SOCKET : CONN_IO_BUFFEREVENT;
     c->in = bufferevent_get_input(bev);
     c->out = bufferevent_get_output(bev);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->reader = proto_reader_new(&srv->limits);
     c->resume = event_new(srv->base, -1, 0, on_resume, c);
     c->flush = event_new(srv->base, -1, 0, on_flush, c);
-    if (c->fd >= 0)
+    if (c->io == CONN_IO_SOCKET)
         c->rd = event_new(srv->base, c->fd, EV_READ | EV_PERSIST,
                           on_readable, c);
     c->in_cb = evbuffer_add_cb(c->in, on_buffer_change, srv);
     c->out_cb = evbuffer_add_cb(c->out, on_buffer_change, srv);
-    if (!c->reader || !c->resume || !c->flush || (c->fd >= 0 && !c->rd) ||
+    if (!c->reader || !c->resume || !c->flush ||
+        (c->io == CONN_IO_SOCKET && !c->rd) ||
         !c->in_cb || !c->out_cb || conn_timer_init(c) != 0) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         if (c->in_cb)
@@ -787,7 +834,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
                        srv->users->n == 0;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_PAUSE_BYTES / 2, 0);
-    if (c->rd) {
+    if (c->io == CONN_IO_SOCKET) {
         /* A socket is read by on_readable, never by the bufferevent (whose
          * reading stays off), so the input's end is ours to append to.
          * Its replies go out through conn_flush (write event off; a new
@@ -804,7 +851,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
         alloc_fail_hold(0);
         bufferevent_enable(c->bev, EV_READ);
-        set_writing(c, 1); /* a pair keeps it on throughout */
+        set_writing(c, 1); /* a pair, a TLS connection: on throughout */
     }
 
     c->next = srv->conns;

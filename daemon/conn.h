@@ -33,6 +33,7 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct evbuffer_cb_entry;
+struct ssl_ctx_st;
 
 /* Unsent reply bytes at which we stop executing a client's requests until
  * it reads; 256 KiB is thousands of pipelined replies, enough to keep a
@@ -73,11 +74,27 @@ enum conn_state {
     CONN_CLOSING, /* QUIT or -PROTO answered: flush the output, then close */
 };
 
+/* Who moves a connection's bytes between the socket and its buffers. */
+enum conn_io {
+    CONN_IO_SOCKET,      /* a plain socket: conn.c reads it (c->rd, one
+                            readv per event) and writes it (conn_flush) */
+    CONN_IO_BUFFEREVENT, /* libevent's bufferevent does, both ways, with its
+                            write event on throughout: a bufferevent pair
+                            (tests, fuzzing), or a TLS connection, whose
+                            bytes OpenSSL must decrypt and encrypt */
+};
+
 struct conn {
     struct server *srv;
     struct conn *prev, *next;     /* in srv->conns */
     struct bufferevent *bev;
-    int fd;                       /* bev's socket; -1 for a pair */
+    int fd;                       /* bev's socket (a TLS one's too); -1 for
+                                     a pair */
+    enum conn_io io;
+    int tls;                      /* bev is a TLS bufferevent (tls.h) */
+    int handshaking;              /* TLS: the handshake is not done yet;
+                                     it counts as an incomplete request
+                                     (conn_timer.h) */
     struct evbuffer *in, *out;    /* bev's input and output */
     int writing;                  /* bev's write event is enabled (conn.c,
                                      set_writing) */
@@ -85,9 +102,8 @@ struct conn {
     struct event *resume;         /* deferred restart of processing */
     struct event *flush;          /* writes the replies at the end of this
                                      loop turn (conn.c, conn_flush) */
-    struct event *rd;             /* a socket's read event (conn.c,
-                                     on_readable); NULL for a pair, which
-                                     its bufferevent reads */
+    struct event *rd;             /* CONN_IO_SOCKET's read event (conn.c,
+                                     on_readable); NULL otherwise */
     int reading;                  /* rd is added */
     int read_eof;                 /* the socket said EOF or failed */
     int lingering;                /* rd carries the linger timeout */
@@ -119,9 +135,11 @@ struct conn {
     struct conn_deadlines deadlines; /* idle, request, stall (conn_timer.h) */
 };
 
-/* Takes over fd (a freshly accepted socket).  On failure the fd is closed
- * and the failure logged. */
-void conn_accept(struct server *srv, int fd, const char *peer);
+/* Takes over fd (a freshly accepted socket): a plain client, or with tls
+ * set (the server's context, tls.h) one that starts with a TLS handshake.
+ * On failure the fd is closed and the failure logged. */
+void conn_accept(struct server *srv, int fd, const char *peer,
+                 struct ssl_ctx_st *tls);
 
 /* Takes over bev (connected; a socket's for conn_accept, one end of a
  * bufferevent_pair in tests and fuzzing) as a new client.  Returns the

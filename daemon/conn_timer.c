@@ -109,7 +109,8 @@ void conn_timer_update(struct conn *c)
     /* Only a connection we are reading from can be blamed for a request
      * that does not complete: bytes queued behind a waiting ACQUIRE or a
      * pause get a fresh request_timeout once processing resumes. */
-    if (!reading || proto_reader_pending(c->reader) == 0)
+    if (!reading ||
+        (proto_reader_pending(c->reader) == 0 && !c->handshaking))
         d->partial_us = 0;
     else if (!d->partial_us)
         d->partial_us = now;
@@ -158,6 +159,13 @@ void conn_timer_fire(struct conn *c)
         if (cfg->request_timeout > 0 && d->partial_us &&
             now >= after(d->partial_us, cfg->request_timeout)) {
             srv->stats.request_timeouts++;
+            if (c->handshaking) { /* no -PROTO: it cannot be encrypted */
+                log_msg(LOG_WARNING, "client %s closed: its TLS handshake "
+                        "did not complete within %lld s (request_timeout)",
+                        c->peer, cfg->request_timeout);
+                conn_free(c);
+                return;
+            }
             log_msg(LOG_WARNING, "client %s closed: a request stayed "
                     "incomplete for %lld s (request_timeout)", c->peer,
                     cfg->request_timeout);

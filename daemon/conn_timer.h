@@ -10,7 +10,9 @@
  * Which deadline applies (config keys in seconds, 0 = never):
  *   CONN_READY, reading  - `timeout` after the last byte received (idle), and
  *                          `request_timeout` after the first byte of a
- *                          request that is still incomplete (slow loris);
+ *                          request that is still incomplete (slow loris;
+ *                          a TLS handshake not done yet is one too, from
+ *                          the accept: closed without a reply);
  *   paused on output     - `client_stall_timeout` after the pause began
  *                          (a client that does not read its replies);
  *   CONN_WAITING         - none: the wait has its own bound, and a waiting

@@ -88,7 +88,8 @@ struct metric_view {
         connections_total,
         rejected_clients, denied_clients, commands, protocol_errors,
         idle_closed, request_timeouts, stalled_clients,
-        budget_closed_clients, journal_syncs, journal_failures;
+        budget_closed_clients, tls_connections, tls_handshake_failures,
+        journal_syncs, journal_failures;
 };
 
 struct metric_def {
@@ -161,6 +162,10 @@ static const struct metric_def metric_defs[] = {
       "Connections dropped for leaving replies unread (STATS stalled_clients)." },
     { "budget_closed_clients_total", COUNTER, VIEW(budget_closed_clients),
       "Connections closed at client_buffer_budget (STATS budget_closed_clients)." },
+    { "tls_connections_total", COUNTER, VIEW(tls_connections),
+      "TLS handshakes completed (STATS tls_connections)." },
+    { "tls_handshake_failures_total", COUNTER, VIEW(tls_handshake_failures),
+      "TLS connections closed before their handshake completed (STATS tls_handshake_failures)." },
     { "journal_syncs_total", COUNTER, VIEW(journal_syncs),
       "State file appends waited for (STATS journal_syncs)." },
     { "journal_failures_total", COUNTER, VIEW(journal_failures),
@@ -203,6 +208,8 @@ static void read_view(struct server *srv, struct metric_view *v)
         .request_timeouts = s->request_timeouts,
         .stalled_clients = s->stalled_clients,
         .budget_closed_clients = s->budget_closed_clients,
+        .tls_connections = s->tls_connections,
+        .tls_handshake_failures = s->tls_handshake_failures,
         .journal_syncs = s->journal_syncs,
         .journal_failures = s->journal_failures,
     };

@@ -5,11 +5,14 @@
  * connections (maxclients, protected_mode, tcp_keepalive, the password
  * gate), deadlines as they are armed (timeout, request_timeout,
  * client_stall_timeout), buffer checks (client_output_limit,
- * client_buffer_budget), the engine's limits (handed over here), and the
- * log level.  The rest were used once at start (sockets, the state file
- * and its recovery horizon, reader limits, the loop's polling, syslog,
- * metrics): a change to one of them is logged as needing a restart and
- * the running value stays.  max_key_len is one of those too, though read
+ * client_buffer_budget), the engine's limits (handed over here), the
+ * log level, and the TLS files and client certificate policy (a new
+ * context for new connections, tls.h; the files are read again at every
+ * reload, changed names or not, so a renewed certificate is picked up).
+ * The rest were used once at start (sockets, tls_port among them, the
+ * state file and its recovery horizon, reader limits, the loop's polling,
+ * syslog, metrics): a change to one of them is logged as needing a
+ * restart and the running value stays.  max_key_len is one of those too, though read
  * at each request: it checks the key of every command, so a lower value
  * would leave the locks already held under longer keys impossible to
  * RELEASE or EXTEND (and a FOREVER one held until a restart, whose state
@@ -32,6 +35,7 @@
 #include "daemon/conn.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "daemon/users.h"
 
 /* Every line of a reload is a warning: a reload is rare, asked for by an
@@ -122,6 +126,7 @@ enum live_kind {
     LIVE_LEVEL,  /* enum log_level */
     LIVE_SECRET, /* char *, never logged */
     LIVE_PATH,   /* char *, logged */
+    LIVE_TLS_AUTH, /* enum tls_auth, logged by name */
 };
 
 struct live_key {
@@ -153,6 +158,11 @@ static const struct live_key live_keys[] = {
     LIVE(requirepass, LIVE_SECRET, password_changed),
     LIVE(requirepass_file, LIVE_PATH, NULL),
     LIVE(user, LIVE_SECRET, NULL), /* srv->users is rebuilt in reload_run */
+    /* The TLS context is rebuilt once, after these (reload_run). */
+    LIVE(tls_cert_file, LIVE_PATH, NULL),
+    LIVE(tls_key_file, LIVE_PATH, NULL),
+    LIVE(tls_ca_cert_file, LIVE_PATH, NULL),
+    LIVE(tls_auth_clients, LIVE_TLS_AUTH, NULL),
     LIVE(loglevel, LIVE_LEVEL, set_log_level),
 };
 
@@ -208,6 +218,12 @@ static void apply(struct cachify_config *live, struct cachify_config *next,
                 config_log_level_name(live->loglevel),
                 config_log_level_name(next->loglevel));
         live->loglevel = next->loglevel;
+        break;
+    case LIVE_TLS_AUTH:
+        log_msg(RELOAD_LOG, "config reload: tls_auth_clients: %s -> %s",
+                tls_auth_name(live->tls_auth_clients),
+                tls_auth_name(next->tls_auth_clients));
+        live->tls_auth_clients = next->tls_auth_clients;
         break;
     case LIVE_SECRET:
     case LIVE_PATH: {
@@ -309,10 +325,12 @@ int reload_run(struct server *srv)
             k->hook(srv);
         applied++;
     }
+    /* The settings checked the TLS files (config_check): a failure here
+     * means they changed since, and the running context stays. */
+    rc = tls_reload(srv);
     log_msg(RELOAD_LOG, "config reload done: %zu setting%s applied, %zu "
             "waiting for a restart", applied, applied == 1 ? "" : "s",
             restart);
-    rc = 0;
 out:
     config_free(&next);
     return rc;

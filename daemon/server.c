@@ -39,6 +39,7 @@
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/state.h"
+#include "daemon/tls.h"
 #include "daemon/users.h"
 
 /* Expiries and timeouts handled per timer callback: bounds how long a storm
@@ -208,17 +209,18 @@ static void set_keepalive(int fd, long long idle)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
-                      struct sockaddr *sa, int salen, void *arg)
+/* A new client of a plain listener or, with tls set, of a TLS one: the
+ * same admission for both.  A TLS client is refused without a reply: it
+ * expects a handshake, and plain text would only look like a broken one
+ * (the log line and the counters say why). */
+static void admit(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
+                  int tls)
 {
-    struct server *srv = arg;
     char peer[64];
-    (void)l;
-    (void)salen;
     describe_peer(sa, peer, sizeof(peer));
     static struct log_limit denied_log, full_log;
     if (admission_denied(srv->config, sa)) {
-        admission_refuse(fd, ADMISSION_DENIED_REPLY);
+        admission_refuse(fd, tls ? "" : ADMISSION_DENIED_REPLY);
         srv->stats.denied_clients++;
         log_limited(&denied_log, LOG_WARNING, "client %s refused: protected "
                     "mode (no password is set and it is not a loopback "
@@ -226,7 +228,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     if ((long long)srv->nconns >= srv->maxclients) {
-        admission_refuse(fd, "-LIMIT max number of clients reached\r\n");
+        admission_refuse(fd, tls ? "" : "-LIMIT max number of clients "
+                         "reached\r\n");
         srv->stats.rejected_clients++;
         log_limited(&full_log, LOG_WARNING, "client %s refused: maxclients "
                     "(%lld) reached", peer, srv->maxclients);
@@ -237,7 +240,23 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         set_keepalive(fd, srv->config->tcp_keepalive);
     }
-    conn_accept(srv, fd, peer);
+    conn_accept(srv, fd, peer, tls ? srv->tls_ctx : NULL);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    admit(arg, fd, sa, 0);
+}
+
+static void on_accept_tls(struct evconnlistener *l, evutil_socket_t fd,
+                          struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    admit(arg, fd, sa, 1);
 }
 
 static void on_listener_retry(evutil_socket_t fd, short what, void *arg)
@@ -262,7 +281,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     evtimer_add(srv->listener_retry, &pause);
 }
 
-static int add_listener(struct server *srv, int fd, const char *what)
+static int add_listener(struct server *srv, int fd, const char *what,
+                        int tls)
 {
     struct evconnlistener **grown =
         cfy_realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*grown));
@@ -275,7 +295,7 @@ static int add_listener(struct server *srv, int fd, const char *what)
      * us): start_listening() listens once the daemon can answer, so until
      * then a client is refused at once instead of hanging. */
     struct evconnlistener *l = evconnlistener_new(
-        srv->base, on_accept, srv,
+        srv->base, tls ? on_accept_tls : on_accept, srv,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0,
         fd);
     if (!l) {
@@ -285,7 +305,7 @@ static int add_listener(struct server *srv, int fd, const char *what)
     }
     evconnlistener_set_error_cb(l, on_accept_error);
     srv->listeners[srv->nlisteners++] = l;
-    log_msg(LOG_INFO, "bound %s", what);
+    log_msg(LOG_INFO, "bound %s%s", what, tls ? " (TLS)" : "");
     return 0;
 }
 
@@ -303,7 +323,8 @@ static int start_listening(struct server *srv)
     return 0;
 }
 
-static int listen_tcp(struct server *srv, const char *addr, int port)
+static int listen_tcp(struct server *srv, const char *addr, int port,
+                      int tls)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -340,7 +361,7 @@ static int listen_tcp(struct server *srv, const char *addr, int port)
         close(fd);
         return -1;
     }
-    return add_listener(srv, fd, what);
+    return add_listener(srv, fd, what, tls);
 bad_address:
     log_msg(LOG_ERROR, "bind: '%s' is not an IPv4 or IPv6 address", addr);
     return -1;
@@ -382,7 +403,7 @@ static int listen_unix(struct server *srv, const char *path)
         return -1;
     }
     snprintf(what, sizeof(what), "unix:%s", path);
-    return add_listener(srv, fd, what);
+    return add_listener(srv, fd, what, 0);
 }
 
 /* Opens every listener; *exposed is set when a TCP one is not
@@ -394,14 +415,17 @@ static int open_listeners(struct server *srv, int *exposed)
      * (a test harness, a supervisor) may then rely on the socket file. */
     if (cfg->unixsocket[0] && listen_unix(srv, cfg->unixsocket) != 0)
         return -1;
-    if (cfg->port > 0 && cfg->bind[0]) {
+    /* Plain and TLS listeners side by side on every address. */
+    if ((cfg->port > 0 || cfg->tls_port > 0) && cfg->bind[0]) {
         char *copy = cfy_strdup(cfg->bind), *save = NULL;
         if (!copy)
             return -1;
         for (char *a = strtok_r(copy, " \t", &save); a;
              a = strtok_r(NULL, " \t", &save)) {
             *exposed |= !admission_bind_is_loopback(a);
-            if (listen_tcp(srv, a, cfg->port) != 0) {
+            if ((cfg->port > 0 && listen_tcp(srv, a, cfg->port, 0) != 0) ||
+                (cfg->tls_port > 0 &&
+                 listen_tcp(srv, a, cfg->tls_port, 1) != 0)) {
                 cfy_free(copy);
                 return -1;
             }
@@ -477,6 +501,13 @@ struct server *server_new(const struct cachify_config *config)
             log_msg(LOG_ERROR, "cannot set up signals");
             goto fail;
         }
+    }
+    /* The TLS context before its listeners: the files were checked with
+     * the settings, but may have changed since. */
+    if (config->tls_port > 0 &&
+        !(srv->tls_ctx = tls_ctx_new(config, why, sizeof why))) {
+        log_msg(LOG_ERROR, "%s", why);
+        goto fail;
     }
     /* Before any listener: its descriptors count against the limit. */
     srv->maxclients = admission_fit_maxclients(config->maxclients);
@@ -606,6 +637,7 @@ void server_free(struct server *srv)
         if (srv->sig_ignored[i])
             event_free(srv->sig_ignored[i]);
     metrics_stop(srv);
+    tls_ctx_free(srv->tls_ctx); /* after the connections, which use it */
     state_free(srv);
     locktable_free(srv->locks);
     users_free(srv->users);

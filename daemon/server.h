@@ -1,8 +1,9 @@
 /* daemon/server.h - the daemon's one event loop and what hangs off it.
  *
- * Owns: the event_base, the listeners (TCP on every bind address, the Unix
- * socket), the set of live connections, the lock engine, the expiry timer
- * and the signal handlers (SIGINT/SIGTERM stop it; SIGHUP reloads the
+ * Owns: the event_base, the listeners (TCP on every bind address, TLS on
+ * every bind address with tls_port, the Unix socket) and the TLS context,
+ * the set of live connections, the lock engine, the expiry timer and the
+ * signal handlers (SIGINT/SIGTERM stop it; SIGHUP reloads the
  * config file through reload.c when main set one up; SIGUSR1 and SIGUSR2
  * are logged and ignored, so an operator's stray signal never kills a
  * daemon holding locks).  Does not own: per-connection protocol work
@@ -29,6 +30,7 @@ struct conn;
 struct state;
 struct metrics;
 struct reload;
+struct ssl_ctx_st;
 
 /* Counters kept by the server itself (the engine keeps the lock ones). */
 struct server_stats {
@@ -45,6 +47,11 @@ struct server_stats {
     uint64_t journal_syncs;     /* state file appends waited for (state.c) */
     uint64_t journal_failures;  /* state file writes that failed */
     uint64_t budget_closed_clients; /* closed at client_buffer_budget */
+    uint64_t tls_connections;   /* TLS handshakes completed */
+    uint64_t tls_handshake_failures; /* TLS connections that ended before
+                                   their handshake completed (bad or no
+                                   certificate, old protocol, plain text,
+                                   a client that left or timed out) */
     struct wait_hist wait_time; /* queued waits that ended in a grant or a
                                    timeout, by how long they waited */
 };
@@ -59,6 +66,8 @@ struct server {
 
     struct evconnlistener **listeners;
     size_t nlisteners;
+    struct ssl_ctx_st *tls_ctx;     /* new TLS connections' context
+                                       (tls.h); NULL without tls_port */
     struct event *listener_retry;   /* re-enables listeners after EMFILE */
 
     struct conn *conns;             /* doubly linked list of live clients */

@@ -1,9 +1,9 @@
 /* tests/integration/hardening.h - helpers of the adversarial suites
- * test_limits.c, test_hostile.c and test_service.c only (each its own
- * program, so the helpers are static and live in this header).
+ * test_limits.c, test_hostile.c, test_service.c and test_tls.c only (each
+ * its own program, so the helpers are static and live in this header).
  *
  * Owns: the scale-down knob for valgrind runs, reading the daemon's log
- * while it runs, the close-expecting assertion that keeps reading past
+ * while it runs (and waiting there for a SIGHUP's reload), the close-expecting assertion that keeps reading past
  * its buffer (a hostile peer may be sent more than it can hold), and
  * connecting from a non-loopback address of this machine (protected
  * mode).  Does not
@@ -23,6 +23,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,30 @@ static inline int h_log_has(const char *text, double secs)
         }
         if (mono_s() >= end)
             return 0;
+        usleep(50000);
+    }
+}
+
+/* Sends SIGHUP and waits for the reload's last line (the nth of its kind
+ * in the log). */
+static inline void h_hup(const char *line, int nth)
+{
+    ck_assert_int_eq(kill(g_ts.pid, SIGHUP), 0);
+    double end = mono_s() + (slow_mode() ? 60 : 20);
+    for (;;) {
+        FILE *f = fopen(g_ts.log_path, "r");
+        static char all[1 << 20];
+        size_t n = f ? fread(all, 1, sizeof all - 1, f) : 0;
+        int seen = 0;
+        if (f)
+            fclose(f);
+        all[n] = '\0';
+        for (const char *p = all; (p = strstr(p, line)) != NULL; p++)
+            seen++;
+        if (seen >= nth)
+            return;
+        REQUIRE(mono_s() < end, "no \"%s\" (#%d) in the log after SIGHUP",
+                line, nth);
         usleep(50000);
     }
 }

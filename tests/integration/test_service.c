@@ -340,30 +340,6 @@ static void write_conf(const char *body)
     ck_assert_int_eq(rename(tmp, g_conf), 0); /* never read half written */
 }
 
-/* Sends SIGHUP and waits for the reload's last line (the nth of its kind
- * in the log). */
-static void hup(const char *line, int nth)
-{
-    ck_assert_int_eq(kill(g_ts.pid, SIGHUP), 0);
-    double end = mono_s() + (slow_mode() ? 60 : 20);
-    for (;;) {
-        FILE *f = fopen(g_ts.log_path, "r");
-        static char all[1 << 20];
-        size_t n = f ? fread(all, 1, sizeof all - 1, f) : 0;
-        int seen = 0;
-        if (f)
-            fclose(f);
-        all[n] = '\0';
-        for (const char *p = all; (p = strstr(p, line)) != NULL; p++)
-            seen++;
-        if (seen >= nth)
-            return;
-        REQUIRE(mono_s() < end, "no \"%s\" (#%d) in the log after SIGHUP",
-                line, nth);
-        usleep(50000);
-    }
-}
-
 static void conf_path(void)
 {
     srv_init();
@@ -384,7 +360,7 @@ START_TEST(test_sighup_level_and_password)
     ck_assert(!h_log_has("[debug]", 0));
 
     write_conf("loglevel debug\nrequirepass s3cret-two\n");
-    hup("config reload done", 1);
+    h_hup("config reload done", 1);
     ck_assert(h_log_has("config reload: loglevel: warning -> debug", 0));
     ck_assert(h_log_has("config reload: requirepass changed (set)", 0));
     ck_assert(!h_log_has("s3cret", 0)); /* the password is never logged */
@@ -400,7 +376,7 @@ START_TEST(test_sighup_level_and_password)
 
     /* A broken file changes nothing and stops nothing. */
     write_conf("loglevel warning\nrequirepass three\nmaxclients lots\n");
-    hup("config reload failed", 1);
+    h_hup("config reload failed", 1);
     ck_assert(h_log_has("c.conf:5: maxclients: 'lots' is not", 0));
     int c = conn_new();
     say(c, "AUTH three\r\nAUTH s3cret-two\r\nIS_LOCKED held\r\n");
@@ -408,11 +384,11 @@ START_TEST(test_sighup_level_and_password)
     ck_assert(h_log_has("[debug] client", 0)); /* still debug */
     /* A missing file too. */
     ck_assert_int_eq(unlink(g_conf), 0);
-    hup("config reload failed", 2);
+    h_hup("config reload failed", 2);
     /* A key that needs a restart is named, and the rest applies. */
     write_conf("loglevel debug\nrequirepass s3cret-two\nunixsocket /tmp/x.sock\n"
                "max_ttl_ms 700000\n");
-    hup("config reload done", 2);
+    h_hup("config reload done", 2);
     ck_assert(h_log_has("config reload: unixsocket changed, but it only "
                         "takes effect after a restart", 0));
     ck_assert(h_log_has("config reload: max_ttl_ms: 0 -> 700000", 0));
@@ -424,7 +400,7 @@ START_TEST(test_sighup_level_and_password)
     say(d, "IS_LOCKED held\r\n");
     EXPECT(d, "-NOAUTH Authentication required.\r\n");
     write_conf("loglevel debug\nunixsocket /tmp/x.sock\nmax_ttl_ms 700000\n");
-    hup("config reload done", 3);
+    h_hup("config reload done", 3);
     ck_assert(h_log_has("config reload: requirepass changed (now none)", 0));
     say(d, "IS_LOCKED held\r\n");
     EXPECT(d, ":1\r\n");
@@ -468,7 +444,7 @@ START_TEST(test_sighup_password_removed_protected)
     EXPECT(local, "-NOAUTH Authentication required.\r\n");
 
     write_conf("");
-    hup("config reload done", 1);
+    h_hup("config reload done", 1);
     H_EXPECT_CLOSE(remote, ADMISSION_DENIED_REPLY);
     close(remote);
     ck_assert(h_log_has("closed: protected mode", 0));
@@ -493,7 +469,7 @@ START_TEST(test_sighup_command_line_wins)
     int a = conn_new();
     ck_assert_int_eq(stat1(a, "maxclients"), 50);
     write_conf("maxclients 200\ndefault_ttl_ms 5000\nmax_waiters 1\n");
-    hup("config reload done", 1);
+    h_hup("config reload done", 1);
     ck_assert_int_eq(stat1(a, "maxclients"), 50);
     ck_assert(h_log_has("config reload: default_ttl_ms: 30000 -> 5000", 0));
     ck_assert(!h_log_has("config reload: maxclients", 0));
@@ -532,7 +508,7 @@ START_TEST(test_sighup_max_key_len_waits)
     say(a, cmd);
     long long token = READ_INT(a);
     write_conf("max_key_len 50\n");
-    hup("config reload done", 1);
+    h_hup("config reload done", 1);
     snprintf(cmd, sizeof cmd, "EXTEND %s %lld 600000\r\nRELEASE %s %lld\r\n",
              key, token, key, token);
     say(a, cmd);
@@ -550,7 +526,7 @@ START_TEST(test_sighup_without_file)
     int a = conn_new();
     say(a, "ACQUIRE k TTL 600000\r\n");
     READ_INT(a);
-    hup("SIGHUP: no config file to reload", 1);
+    h_hup("SIGHUP: no config file to reload", 1);
     say(a, "IS_LOCKED k\r\n");
     EXPECT(a, ":1\r\n");
     /* SIGUSR1 and SIGUSR2 stay harmless. */

@@ -152,7 +152,8 @@ static const char *const all_keys[] = {
     "request_timeout", "client_stall_timeout", "requirepass_file",
     "busy_poll_us", "client_buffer_budget", "tcp_keepalive",
     "long_lease_ms", "max_value_len", "maxmemory", "metrics_port",
-    "metrics_bind", "syslog", "syslog_ident", "user",
+    "metrics_bind", "syslog", "syslog_ident", "user", "tls_port",
+    "tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_auth_clients",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -503,6 +504,45 @@ START_TEST(test_enum)
     ck_assert_str_eq(err, "command line: --loglevel: 'warn' is not one of debug, info, warning, error");
     ck_assert_int_eq(args(&c, &act, err, "--loglevel=warning", NULL), 0);
     ck_assert_int_eq(c.loglevel, LOG_WARNING);
+    config_free(&c);
+}
+END_TEST
+
+/* The TLS keys: tls_auth_clients is an enum (default yes), a '-' in a
+ * key's name stands for '_', and with tls_port set config_check wants a
+ * certificate, its key and (unless tls_auth_clients is no) a CA, and a
+ * port of its own.  Loading real files is test_tls.c's. */
+START_TEST(test_tls_keys)
+{
+    struct cachify_config c;
+    enum config_action act;
+    char err[ERRLEN];
+
+    config_defaults(&c);
+    ck_assert_int_eq(c.tls_port, 0);
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_YES);
+    ck_assert_int_eq(load(&c, "tls_auth_clients optional\n", err), 0);
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_OPTIONAL);
+    ck_assert_int_eq(load(&c, "tls-auth-clients no\n", err), 0);
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_NO);
+    ck_assert_int_eq(load(&c, "tls_auth_clients maybe\n", err), -1);
+    ck_assert_str_eq(err, at(1, "tls_auth_clients: 'maybe' is not one of no, yes, optional"));
+    ck_assert_int_eq(args(&c, &act, err, "--tls-port", "0", "--request-timeout",
+                          "5", "--tls_auth_clients=yes", NULL), 0);
+    ck_assert_int_eq(c.request_timeout, 5);
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_YES);
+    ck_assert_int_eq(args(&c, &act, err, "--tls-port", "7380", NULL), -1);
+    ck_assert_str_eq(err, "tls_cert_file: not set, and tls_port needs a certificate and its key");
+    ck_assert_int_eq(args(&c, &act, err, "--tls-port", "7380", "--tls-cert-file",
+                          "/nonexistent/c.crt", "--tls-key-file", "k", NULL), -1);
+    ck_assert_str_eq(err, "tls_cert_file: '/nonexistent/c.crt': cannot open: No such file or directory");
+    ck_assert_int_eq(args(&c, &act, err, "--tls-port", "7379", NULL), -1);
+    ck_assert_str_eq(err, "tls_port (7379) is port too");
+    ck_assert_int_eq(args(&c, &act, err, "--tls-port", "9100", "--metrics-port",
+                          "9100", NULL), -1);
+    ck_assert_str_eq(err, "tls_port (9100) is metrics_port too");
+    ck_assert_int_eq(args(&c, &act, err, "--tls--port", "1", NULL), -1);
+    ck_assert_str_eq(err, "command line: --tls--port: unknown key");
     config_free(&c);
 }
 END_TEST
@@ -1166,6 +1206,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_cross_checks);
     tcase_add_test(tc, test_config_set_where);
     tcase_add_test(tc, test_usage);
+    tcase_add_test(tc, test_tls_keys);
     tcase_add_test(tc, test_shipped_conf);
     tcase_add_test(tc, test_test_config_action);
     tcase_add_test(tc, test_service_keys);
