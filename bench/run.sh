@@ -21,6 +21,11 @@
 # busy_poll_us.  When it is not 0 the ACQUIRE rounds also run
 # "cachifyd-default", cachifyd with busy polling off (the shipped default),
 # so both settings are measured in the same run.
+#
+# The TLS rows run both servers with a TLS port and the same certificates
+# (made fresh under build/bench/certs by tests/support/make-test-certs.sh),
+# client certificates required on both; they are left out, with a
+# message, when redis-server or redis-benchmark was built without TLS.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -82,6 +87,8 @@ printf 'workload\tserver\tround\tclients\tpipeline\tops_per_s\tcpu_us_per_op\tlo
 
 PID=""
 PORT=""
+TLS_PORT=""
+TLS_CERTS=$OUT/certs
 SERVER=""
 cleanup() {
     if [ -n "$PID" ]; then
@@ -159,15 +166,51 @@ start() {
             --appendonly no --loglevel warning --daemonize no >>"$LOG" 2>&1 &
     fi
     PID=$!
+    wait_ready
+}
+
+# Waits until the server on $PORT answers PING; returns 1 when it does not
+# within 5 s (or exits, with FATAL=1, the default).
+wait_ready() {
     i=0
     until [ "$(redis-cli -p "$PORT" PING 2>/dev/null)" = PONG ]; do
         i=$((i + 1))
         if [ $i -gt 100 ]; then
+            [ "${FATAL:-1}" = 1 ] || return 1
             echo "bench: $SERVER did not start (see $LOG)" >&2
             exit 1
         fi
         sleep 0.05
     done
+}
+
+# start_tls cachifyd|redis: start's server with a TLS port as well
+# ($TLS_PORT; rb then talks TLS to it, $PORT stays plain for STATS and
+# DBSIZE), tls_auth_clients yes on both.  Returns 1 when the server does
+# not come up (a redis-server without TLS refuses --tls-port).
+start_tls() {
+    SERVER=$1
+    PORT=$("$TOOL" freeport)
+    TLS_PORT=$("$TOOL" freeport)
+    while [ "$TLS_PORT" = "$PORT" ]; do TLS_PORT=$("$TOOL" freeport); done
+    if [ "$SERVER" != redis ]; then
+        rm -f "$OUT/state.$PORT"
+        "$DAEMON" --bind 127.0.0.1 --port "$PORT" --loglevel warning \
+            --state_file "$OUT/state.$PORT" --busy_poll_us "$BUSY_POLL_US" \
+            --tls-port "$TLS_PORT" --tls-cert-file "$TLS_CERTS/server.crt" \
+            --tls-key-file "$TLS_CERTS/server.key" \
+            --tls-ca-cert-file "$TLS_CERTS/ca.crt" --tls-auth-clients yes \
+            >>"$LOG" 2>&1 &
+    else
+        redis-server --bind 127.0.0.1 --port "$PORT" --tls-port "$TLS_PORT" \
+            --tls-cert-file "$TLS_CERTS/server.crt" \
+            --tls-key-file "$TLS_CERTS/server.key" \
+            --tls-ca-cert-file "$TLS_CERTS/ca.crt" --tls-auth-clients yes \
+            --save "" --appendonly no --loglevel warning --daemonize no \
+            >>"$LOG" 2>&1 &
+    fi
+    PID=$!
+    FATAL=0 wait_ready
 }
 
 stop() {
@@ -178,6 +221,7 @@ stop() {
     wait "$PID" 2>/dev/null || true
     rm -f "$OUT/state.$PORT"
     PID=""
+    TLS_PORT=""
 }
 
 # Keys held now: cachifyd's STATS locks_held, Redis's DBSIZE.
@@ -200,7 +244,8 @@ preload() {
 }
 
 # rb WORKLOAD ROUND CLIENTS PIPELINE N COMMAND...: one redis-benchmark run
-# against the running server, keys drawn with -r R (default RKEY).  Fails unless every request completed: the
+# against the running server (its TLS port when start_tls started it, with
+# the test CA's client certificate), keys drawn with -r R (default RKEY).  Fails unless every request completed: the
 # tool stops at the first error reply (a -LOCKED would end it early).
 rb() {
     wl=$1 round=$2 clients=$3 pipe=$4 n=$5
@@ -210,7 +255,13 @@ rb() {
     c0=$(cpu_ticks)
     children_cpu > "$OUT/k0.txt"
     k0=$(cat "$OUT/k0.txt")
-    out=$(redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$clients" -P "$pipe" \
+    if [ -n "$TLS_PORT" ]; then
+        set -- -p "$TLS_PORT" --tls --cacert "$TLS_CERTS/ca.crt" \
+            --cert "$TLS_CERTS/client.crt" --key "$TLS_CERTS/client.key" "$@"
+    else
+        set -- -p "$PORT" "$@"
+    fi
+    out=$(redis-benchmark -h 127.0.0.1 -c "$clients" -P "$pipe" \
           -n "$n" -r "${R:-$RKEY}" "$@" 2>&1 | tr '\r' '\n') || {
         echo "$out" | tail -5 >&2
         echo "bench: redis-benchmark failed on $SERVER: $*" >&2
@@ -247,6 +298,21 @@ rb() {
 ACQ="ACQUIRE lock:__rand_int__:__rand_int__ TTL 30000"
 SETNX="SET lock:__rand_int__:__rand_int__ tok NX PX 30000"
 
+# acquire_run WORKLOAD ROUND CLIENTS PIPELINE N: on the running server,
+# ACQUIRE (cachifyd) or SET NX PX (Redis) on fresh keys; then checks that
+# every request took a fresh key (none was held).
+acquire_run() {
+    cmd=$ACQ
+    [ "$SERVER" = redis ] && cmd=$SETNX
+    # shellcheck disable=SC2086
+    EXTRA="" rb "$1" "$2" "$3" "$4" "$5" $cmd
+    h=$(held)
+    if [ "$h" != "$5" ]; then
+        echo "bench: $SERVER holds $h keys after $5 fresh acquires" >&2
+        exit 1
+    fi
+}
+
 # acquire_round WORKLOAD ROUND CLIENTS PIPELINE N [ping]: ACQUIRE on a fresh
 # cachifyd (with BUSY_POLL_US, then, when that is not 0, with busy polling
 # off), SET NX PX on a fresh Redis,
@@ -260,18 +326,7 @@ acquire_round() {
     [ "$BUSY_POLL_US" = 0 ] && servers="cachifyd redis"
     for s in $servers; do
         start $s
-        if [ $s != redis ]; then
-            # shellcheck disable=SC2086
-            EXTRA="" rb "$wl" "$round" "$clients" "$pipe" "$n" $ACQ
-        else
-            # shellcheck disable=SC2086
-            EXTRA="" rb "$wl" "$round" "$clients" "$pipe" "$n" $SETNX
-        fi
-        h=$(held)
-        if [ "$h" != "$n" ]; then
-            echo "bench: $s holds $h keys after $n fresh acquires" >&2
-            exit 1
-        fi
+        acquire_run "$wl" "$round" "$clients" "$pipe" "$n"
         stop
     done
     if [ -n "$ping" ]; then
@@ -310,6 +365,39 @@ for c in 1 10 200; do
         r=$((r + 1))
     done
 done
+
+# tls_round ROUND: ACQUIRE on a fresh cachifyd and SET NX PX on a fresh
+# Redis, both over TLS with client certificates, 50 clients, no pipelining
+# (each connection's handshake is part of the run: 50 against N requests);
+# every request must take a fresh key on each, as in acquire_round.
+# Returns 1 when a server would not start with TLS.
+tls_round() {
+    COUNT_SC=0
+    [ "$1" = 1 ] && COUNT_SC=1
+    for s in cachifyd redis; do
+        start_tls $s || {
+            kill "$PID" 2>/dev/null || true
+            wait "$PID" 2>/dev/null || true
+            PID="" TLS_PORT=""
+            echo "  tls: $s did not start with a TLS port (built without TLS?); TLS rows left out"
+            return 1
+        }
+        acquire_run tls_acquire_c50 "$1" 50 1 "$N"
+        stop
+    done
+    COUNT_SC=0
+}
+
+echo "== TLS: ACQUIRE vs SET NX PX, 50 clients, client certificates on both"
+if redis-benchmark --help 2>&1 | grep -q -- '--tls' &&
+    sh tests/support/make-test-certs.sh "$TLS_CERTS" >>"$LOG" 2>&1; then
+    r=1
+    while [ $r -le "$RUNS" ] && tls_round $r; do
+        r=$((r + 1))
+    done
+else
+    echo "  tls: redis-benchmark has no --tls, or openssl failed; TLS rows left out"
+fi
 
 # keyed_round WORKLOAD ROUND CACHIFYD_CMD REDIS_CMD [KIND]: both servers
 # preloaded with the same KEYSPACE held keys (see preload for KIND), then

@@ -118,6 +118,8 @@ def main():
         ("acquire_c1", "ACQUIRE vs SET NX PX, 1 client", "", ""),
         ("acquire_c10", "ACQUIRE vs SET NX PX, 10 clients", "", ""),
         ("acquire_c200", "ACQUIRE vs SET NX PX, 200 clients", "", ""),
+        ("tls_acquire_c50", "ACQUIRE vs SET NX PX over TLS (client "
+         "certificates), 50 clients", "", ""),
     ]
     say("### Server CPU per request, and throughput (medians of interleaved "
         "runs, fresh servers each run)")
