@@ -1,10 +1,12 @@
-/* daemon/config.c - the settings table and its two readers (file, argv).
+/* daemon/config.c - the settings table, values and the command line.
  *
  * Owns: the one table below, which names every key with its type, bounds,
  * default, unit and help line, and everything driven by that table:
- * defaults, value parsing, the `name value` file reader, `--name value`
- * arguments, the usage text and every error message.  Does not own: acting
- * on settings; nothing here opens sockets or any file but the conf file.
+ * defaults, value parsing, `--name value` arguments, the cross-key checks
+ * (config_check; the tls_* files are tls.c's), the usage text and the
+ * wording of every error.  The `name value` file reader is config_file.c,
+ * which shares the table's helpers through config_impl.h.  Does not own:
+ * acting on settings; nothing here opens sockets or files.
  *
  * Adding a key means a field in struct cachify_config (config.h), one row in
  * keys[] and a paragraph in cachifyd.conf; no parsing code changes.
@@ -23,20 +25,9 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "daemon/config_impl.h"
 #include "daemon/tls.h"
 #include "daemon/users.h"
-
-/* A conf line may hold at most this many bytes (its newline not counted):
- * room for any path or bind list, a bounded stack buffer, and anything
- * longer is almost surely not a conf file at all. */
-#define CONF_LINE_MAX 4096
-
-/* Values quoted back in messages are cut after this many bytes so one huge
- * bad value cannot bury the message (the full text is in the file). */
-#define QUOTE_MAX 64
-
-/* The "why" part of a message: a quoted value plus a short sentence. */
-#define WHY_MAX 512
 
 /* sun_path is 108 bytes on Linux and needs its terminating NUL. */
 #define UNIXSOCKET_MAX 107
@@ -45,31 +36,6 @@
 #define PATH_LEN_MAX 4095
 
 #define TERA (1LL << 40) /* "no practical bound" for ms and byte counts */
-
-enum key_type {
-    KEY_STRING, /* char *, always owned and non-NULL after config_defaults */
-    KEY_INT,    /* int or long long (picked by the field's size), in [min,max] */
-    KEY_ENUM,   /* enum log_level; the value is an index into choices[] */
-    KEY_BOOL,   /* int: "yes" is 1, "no" is 0 (nothing else, as in redis.conf) */
-};
-
-struct key {
-    const char *name;
-    enum key_type type;
-    size_t offset;  /* of the field in struct cachify_config */
-    size_t size;    /* of that field, to store an int or a long long */
-    long long min;  /* KEY_INT: smallest value accepted */
-    long long max;  /* KEY_INT: largest; KEY_STRING: longest in bytes, 0 = any */
-    long long def;  /* KEY_INT default, KEY_ENUM default index */
-    const char *def_str;        /* KEY_STRING default */
-    const char *const *choices; /* KEY_ENUM names, NULL-terminated */
-    /* KEY_STRING: validates and stores a normalised copy in *out (malloc);
-     * NULL means any text is fine and is stored as given. */
-    int (*convert)(const char *value, char **out, char *why, size_t whylen);
-    const char *unit; /* shown after integer defaults; "" for none */
-    const char *help; /* one line, for config_usage() */
-    int append;       /* KEY_STRING: each line adds one, '\n' between */
-};
 
 /* Indexed by enum log_level, so the enum's values must stay 0, 1, 2, 3. */
 static const char *const log_level_names[] = {
@@ -186,7 +152,7 @@ static const struct key keys[] = {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static void say(char *buf, size_t len, const char *fmt, ...)
+void config_say(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
 
@@ -197,18 +163,13 @@ static void say(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Writes value into q (QUOTE_BUF bytes) between single quotes, bytes
- * outside printable ASCII as \xHH, cut with "..." when long, so a message
- * never carries control characters to a terminal or log.  With bare set, a
- * short printable value comes back as is (a key name reads best bare). */
-#define QUOTE_BUF (QUOTE_MAX * 4 + 8)
-static const char *quote(char *q, const char *value, int bare)
+const char *config_quote(char *q, const char *value, int bare)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0, i;
 
     q[n++] = '\'';
-    for (i = 0; value[i] != '\0' && i < QUOTE_MAX; i++) {
+    for (i = 0; value[i] != '\0' && i < CONFIG_QUOTE_MAX; i++) {
         unsigned char ch = (unsigned char)value[i];
         if (ch >= 0x20 && ch < 0x7f) {
             q[n++] = (char)ch;
@@ -225,7 +186,7 @@ static const char *quote(char *q, const char *value, int bare)
     return q;
 }
 
-static int is_blank(char ch)
+int config_is_blank(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
 }
@@ -244,7 +205,7 @@ static int same_name(const char *key, const char *name, size_t len)
 
 /* The key named by the len bytes at name (not NUL-terminated for
  * --name=value), or NULL. */
-static const struct key *find_key(const char *name, size_t len)
+const struct key *config_find_key(const char *name, size_t len)
 {
     size_t i;
 
@@ -280,7 +241,7 @@ static int parse_integer(const struct key *k, const char *value,
                          long long *out, char *why, size_t whylen)
 {
     const char *p = value;
-    char q[QUOTE_BUF];
+    char q[CONFIG_QUOTE_BUF];
     int neg = 0, overflow = 0;
     long long v = 0;
 
@@ -289,7 +250,7 @@ static int parse_integer(const struct key *k, const char *value,
         p++;
     }
     if (*p == '\0' || p[strspn(p, "0123456789")] != '\0') {
-        say(why, whylen, "%s is not a number", quote(q, value, 0));
+        config_say(why, whylen, "%s is not a number", config_quote(q, value, 0));
         return -1;
     }
     for (; *p != '\0'; p++) {
@@ -305,7 +266,7 @@ static int parse_integer(const struct key *k, const char *value,
     /* A '-' on a key whose minimum is not negative is out of range, even
      * for "-0": the value was not written the way the key takes it. */
     if (overflow || v < k->min || v > k->max || (neg && k->min >= 0)) {
-        say(why, whylen, "%s is out of range (%lld..%lld)", quote(q, value, 0),
+        config_say(why, whylen, "%s is out of range (%lld..%lld)", config_quote(q, value, 0),
             k->min, k->max);
         return -1;
     }
@@ -324,29 +285,29 @@ static int convert_bind(const char *value, char **out, char *why,
     char *res = cfy_malloc(len + 1);
 
     if (res == NULL) {
-        say(why, whylen, "out of memory");
+        config_say(why, whylen, "out of memory");
         return -1;
     }
     while (*p != '\0') {
-        char word[QUOTE_MAX + 2], q[QUOTE_BUF];
+        char word[CONFIG_QUOTE_MAX + 2], q[CONFIG_QUOTE_BUF];
         unsigned char addr[16];
         size_t wlen = 0, cut;
 
-        while (is_blank(*p))
+        while (config_is_blank(*p))
             p++;
         if (*p == '\0')
             break;
-        while (p[wlen] != '\0' && !is_blank(p[wlen]))
+        while (p[wlen] != '\0' && !config_is_blank(p[wlen]))
             wlen++;
         /* Any address fits in word; a longer word is wrong anyway and is
-         * cut so quote() shows it with "...". */
+         * cut so config_quote() shows it with "...". */
         cut = wlen < sizeof word ? wlen : sizeof word - 1;
         memcpy(word, p, cut);
         word[cut] = '\0';
         if (cut < wlen || (inet_pton(AF_INET, word, addr) != 1 &&
                            inet_pton(AF_INET6, word, addr) != 1)) {
-            say(why, whylen, "%s is not a numeric IPv4 or IPv6 address",
-                quote(q, word, 0));
+            config_say(why, whylen, "%s is not a numeric IPv4 or IPv6 address",
+                config_quote(q, word, 0));
             cfy_free(res);
             return -1;
         }
@@ -370,7 +331,7 @@ static int convert_one_address(const char *value, char **out, char *why,
         return -1;
     if ((*out)[0] != '\0' && strchr(*out, ' ') == NULL)
         return 0;
-    say(why, whylen, "expected one numeric IPv4 or IPv6 address");
+    config_say(why, whylen, "expected one numeric IPv4 or IPv6 address");
     cfy_free(*out);
     *out = NULL;
     return -1;
@@ -378,7 +339,7 @@ static int convert_one_address(const char *value, char **out, char *why,
 
 /* Parses value for key k and stores it in c; on error leaves c unchanged and
  * writes the reason (without where or key) to why. */
-static int set_value(struct cachify_config *c, const struct key *k,
+int config_set_value(struct cachify_config *c, const struct key *k,
                      const char *value, char *why, size_t whylen)
 {
     long long v;
@@ -391,14 +352,14 @@ static int set_value(struct cachify_config *c, const struct key *k,
 
         /* The value is not quoted back: it may be a password. */
         if (k->max > 0 && len > (size_t)k->max) {
-            say(why, whylen, "too long (%zu bytes, at most %lld)", len, k->max);
+            config_say(why, whylen, "too long (%zu bytes, at most %lld)", len, k->max);
             return -1;
         }
         if (k->convert != NULL) {
             if (k->convert(value, &copy, why, whylen) != 0)
                 return -1;
         } else if ((copy = cfy_strdup(value)) == NULL) {
-            say(why, whylen, "out of memory");
+            config_say(why, whylen, "out of memory");
             return -1;
         }
         if (k->append && (*slot)[0] != '\0') {
@@ -406,7 +367,7 @@ static int set_value(struct cachify_config *c, const struct key *k,
             char *joined = cfy_malloc(old + 1 + add + 1);
             if (joined == NULL) {
                 cfy_free(copy);
-                say(why, whylen, "out of memory");
+                config_say(why, whylen, "out of memory");
                 return -1;
             }
             memcpy(joined, *slot, old);
@@ -425,7 +386,7 @@ static int set_value(struct cachify_config *c, const struct key *k,
         store(c, k, v);
         return 0;
     case KEY_ENUM: {
-        char list[256] = "", q[QUOTE_BUF];
+        char list[256] = "", q[CONFIG_QUOTE_BUF];
 
         for (i = 0; k->choices[i] != NULL; i++) {
             if (strcmp(k->choices[i], value) == 0) {
@@ -436,17 +397,17 @@ static int set_value(struct cachify_config *c, const struct key *k,
                 strncat(list, ", ", sizeof list - strlen(list) - 1);
             strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
         }
-        say(why, whylen, "%s is not one of %s", quote(q, value, 0), list);
+        config_say(why, whylen, "%s is not one of %s", config_quote(q, value, 0), list);
         return -1;
     }
     case KEY_BOOL: {
-        char q[QUOTE_BUF];
+        char q[CONFIG_QUOTE_BUF];
 
         if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
             store(c, k, value[0] == 'y');
             return 0;
         }
-        say(why, whylen, "%s is not yes or no", quote(q, value, 0));
+        config_say(why, whylen, "%s is not yes or no", config_quote(q, value, 0));
         return -1;
     }
     }
@@ -466,7 +427,7 @@ int config_defaults(struct cachify_config *c)
             store(c, k, k->def);
         else if (k->append) /* starts empty: each line adds one */
             *(char **)field(c, k) = cfy_strdup(k->def_str);
-        else if (set_value(c, k, k->def_str, why, sizeof why) != 0)
+        else if (config_set_value(c, k, k->def_str, why, sizeof why) != 0)
             return -1; /* out of memory: defaults are valid by design */
         if (k->type == KEY_STRING && *(char **)field(c, k) == NULL)
             return -1;
@@ -494,161 +455,18 @@ int config_set(struct cachify_config *c, const char *name, const char *value,
                const char *where, char *err, size_t errlen)
 {
     const char *dash = strcmp(where, "command line") == 0 ? "--" : "";
-    const struct key *k = find_key(name, strlen(name));
-    char why[WHY_MAX], q[QUOTE_BUF];
+    const struct key *k = config_find_key(name, strlen(name));
+    char why[WHY_MAX], q[CONFIG_QUOTE_BUF];
 
     if (k == NULL) {
-        say(err, errlen, "%s: %s%s: unknown key", where, dash, quote(q, name, 1));
+        config_say(err, errlen, "%s: %s%s: unknown key", where, dash, config_quote(q, name, 1));
         return -1;
     }
-    if (set_value(c, k, value, why, sizeof why) != 0) {
-        say(err, errlen, "%s: %s%s: %s", where, dash, k->name, why);
-        return -1;
-    }
-    return 0;
-}
-
-enum line_status { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NUL, LINE_ERROR };
-
-/* Reads one line without its '\n' into buf (CONF_LINE_MAX + 1 bytes).  A
- * byte at a time, so a NUL inside the line is noticed instead of silently
- * cutting it short as fgets would. */
-static enum line_status read_line(FILE *f, char *buf)
-{
-    size_t len = 0;
-    int ch, nul = 0;
-
-    while ((ch = getc(f)) != EOF && ch != '\n') {
-        if (len >= CONF_LINE_MAX)
-            return LINE_TOO_LONG;
-        if (ch == '\0')
-            nul = 1;
-        buf[len++] = (char)ch;
-    }
-    if (ch == EOF && ferror(f))
-        return LINE_ERROR;
-    if (ch == EOF && len == 0)
-        return LINE_EOF;
-    buf[len] = '\0';
-    return nul ? LINE_NUL : LINE_OK;
-}
-
-/* Decodes the double-quoted value starting at p (p[0] == '"') in place.
- * Only \" and \\ are escapes, so Windows-like paths and passwords cannot be
- * mangled by accident: any other backslash is an error to fix. */
-static int unquote(char *p, char *why, size_t whylen)
-{
-    char *out = p;
-    const char *q = p + 1;
-
-    for (;;) {
-        if (*q == '\0') {
-            say(why, whylen, "unterminated quoted value");
-            return -1;
-        }
-        if (*q == '"')
-            break;
-        if (*q == '\\') {
-            if (q[1] != '"' && q[1] != '\\') {
-                say(why, whylen, "bad escape in quoted value (only \\\" and \\\\)");
-                return -1;
-            }
-            q++;
-        }
-        *out++ = *q++;
-    }
-    *out = '\0';
-    for (q++; is_blank(*q); q++)
-        ;
-    if (*q != '\0' && !(*q == '#' && is_blank(q[-1]))) {
-        say(why, whylen, "text after the closing quote");
+    if (config_set_value(c, k, value, why, sizeof why) != 0) {
+        config_say(err, errlen, "%s: %s%s: %s", where, dash, k->name, why);
         return -1;
     }
     return 0;
-}
-
-/* One line of a conf file: blank, a comment, or `name value`. */
-static int parse_line(struct cachify_config *c, char *line, const char *path,
-                      unsigned long lineno, char *err, size_t errlen)
-{
-    char *p = line, *name, *q, why[WHY_MAX];
-    const struct key *k;
-
-    while (is_blank(*p))
-        p++;
-    if (*p == '\0' || *p == '#')
-        return 0;
-    name = p;
-    while (*p != '\0' && !is_blank(*p))
-        p++;
-    k = find_key(name, (size_t)(p - name));
-    if (k == NULL) {
-        char q2[QUOTE_BUF];
-        *p = '\0';
-        say(err, errlen, "%s:%lu: %s: unknown key", path, lineno, quote(q2, name, 1));
-        return -1;
-    }
-    while (is_blank(*p))
-        p++;
-    if (*p == '"') {
-        if (unquote(p, why, sizeof why) != 0) {
-            say(err, errlen, "%s:%lu: %s: %s", path, lineno, k->name, why);
-            return -1;
-        }
-    } else {
-        /* p follows a blank, so a '#' right there is a comment too. */
-        for (q = p; *q != '\0'; q++) {
-            if (*q == '#' && (q == p || is_blank(q[-1]))) {
-                *q = '\0';
-                break;
-            }
-        }
-        while (q > p && is_blank(q[-1]))
-            q--;
-        *q = '\0';
-        if (*p == '\0') {
-            say(err, errlen, "%s:%lu: %s: missing value", path, lineno, k->name);
-            return -1;
-        }
-    }
-    if (set_value(c, k, p, why, sizeof why) != 0) {
-        say(err, errlen, "%s:%lu: %s: %s", path, lineno, k->name, why);
-        return -1;
-    }
-    return 0;
-}
-
-int config_load_file(struct cachify_config *c, const char *path,
-                     char *err, size_t errlen)
-{
-    char line[CONF_LINE_MAX + 1];
-    unsigned long lineno = 0;
-    enum line_status st;
-    int rc = 0;
-    FILE *f = fopen(path, "r");
-
-    if (f == NULL) {
-        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    while (rc == 0 && (st = read_line(f, line)) != LINE_EOF) {
-        lineno++;
-        if (st == LINE_TOO_LONG) {
-            say(err, errlen, "%s:%lu: line is longer than %d bytes", path,
-                lineno, CONF_LINE_MAX);
-            rc = -1;
-        } else if (st == LINE_NUL) {
-            say(err, errlen, "%s:%lu: line holds a NUL byte", path, lineno);
-            rc = -1;
-        } else if (st == LINE_ERROR) {
-            say(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            rc = -1;
-        } else {
-            rc = parse_line(c, line, path, lineno, err, errlen);
-        }
-    }
-    fclose(f);
-    return rc;
 }
 
 enum arg_kind { ARG_HELP, ARG_VERSION, ARG_CONFIG, ARG_KEY, ARG_TEST, ARG_BAD };
@@ -661,7 +479,7 @@ static enum arg_kind next_arg(int argc, char **argv, int *i,
                               char *err, size_t errlen)
 {
     const char *a = argv[*i], *eq;
-    char name[QUOTE_MAX + 2], q[QUOTE_BUF];
+    char name[CONFIG_QUOTE_MAX + 2], q[CONFIG_QUOTE_BUF];
     size_t n;
 
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -676,33 +494,33 @@ static enum arg_kind next_arg(int argc, char **argv, int *i,
     }
     if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
         if (*i + 1 >= argc) {
-            say(err, errlen, "command line: %s: missing file name", a);
+            config_say(err, errlen, "command line: %s: missing file name", a);
             return ARG_BAD;
         }
         *value = argv[++*i];
         return ARG_CONFIG;
     }
     if (a[0] != '-') {
-        say(err, errlen, "command line: %s: unexpected argument", quote(q, a, 0));
+        config_say(err, errlen, "command line: %s: unexpected argument", config_quote(q, a, 0));
         return ARG_BAD;
     }
     if (a[1] != '-') {
-        say(err, errlen, "command line: %s: unknown option", quote(q, a, 1));
+        config_say(err, errlen, "command line: %s: unknown option", config_quote(q, a, 1));
         return ARG_BAD;
     }
     eq = strchr(a + 2, '=');
     n = eq != NULL ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-    if ((*k = find_key(a + 2, n)) == NULL) {
+    if ((*k = config_find_key(a + 2, n)) == NULL) {
         size_t cut = n < sizeof name ? n : sizeof name - 1;
         memcpy(name, a + 2, cut);
         name[cut] = '\0';
-        say(err, errlen, "command line: --%s: unknown key", quote(q, name, 1));
+        config_say(err, errlen, "command line: --%s: unknown key", config_quote(q, name, 1));
         return ARG_BAD;
     }
     if (eq != NULL) {
         *value = eq + 1;
     } else if (*i + 1 >= argc) {
-        say(err, errlen, "command line: --%s: missing value", (*k)->name);
+        config_say(err, errlen, "command line: --%s: missing value", (*k)->name);
         return ARG_BAD;
     } else {
         *value = argv[++*i];
@@ -744,7 +562,7 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
     if (file != NULL) {
         cfy_free(c->config_file);
         if ((c->config_file = cfy_strdup(file)) == NULL) {
-            say(err, errlen, "command line: -c: out of memory");
+            config_say(err, errlen, "command line: -c: out of memory");
             return -1;
         }
         if (config_load_file(c, file, err, errlen) != 0)
@@ -753,8 +571,8 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
     for (i = 1; i < argc; i++) {
         if (next_arg(argc, argv, &i, &k, &value, NULL, 0) != ARG_KEY)
             continue;
-        if (set_value(c, k, value, why, sizeof why) != 0) {
-            say(err, errlen, "command line: --%s: %s", k->name, why);
+        if (config_set_value(c, k, value, why, sizeof why) != 0) {
+            config_say(err, errlen, "command line: --%s: %s", k->name, why);
             return -1;
         }
     }
@@ -765,60 +583,10 @@ int config_parse_args(struct cachify_config *c, int argc, char **argv,
     return 0;
 }
 
-/* requirepass_file: the password is the file's first line without its line
- * end ("\n" or "\r\n"), so it never shows in `ps` the way --requirepass
- * does.  Read once (requirepass_loaded), whole lines only: a NUL, an empty
- * first line or one longer than requirepass allows is an error, and the
- * password itself never appears in a message. */
-static int load_password(struct cachify_config *c, char *err, size_t errlen)
-{
-    const char *path = c->requirepass_file;
-    const struct key *k = find_key("requirepass", strlen("requirepass"));
-    char line[CONF_LINE_MAX + 1], why[WHY_MAX], q[QUOTE_BUF];
-    enum line_status st;
-    size_t len;
-    FILE *f = fopen(path, "r");
-
-    /* The path came from a conf file: quoted, like every value echoed. */
-    path = quote(q, path, 1);
-    if (f == NULL) {
-        say(err, errlen, "requirepass_file: %s: cannot open: %s", path,
-            strerror(errno));
-        return -1;
-    }
-    st = read_line(f, line);
-    fclose(f);
-    if (st == LINE_ERROR) {
-        say(err, errlen, "requirepass_file: %s: cannot read", path);
-        return -1;
-    }
-    if (st == LINE_NUL || st == LINE_TOO_LONG) {
-        say(err, errlen, "requirepass_file: %s: first line %s", path,
-            st == LINE_NUL ? "holds a NUL byte" : "is too long");
-        return -1;
-    }
-    len = st == LINE_EOF ? 0 : strlen(line);
-    if (len > 0 && line[len - 1] == '\r')
-        line[--len] = '\0';
-    if (len == 0) {
-        say(err, errlen, "requirepass_file: %s: empty password (the first "
-            "line is empty)", path);
-        return -1;
-    }
-    if (set_value(c, k, line, why, sizeof why) != 0) {
-        say(err, errlen, "requirepass_file: %s: password %s", path, why);
-        return -1;
-    }
-    /* The copy on the stack is not left behind for a core dump to show. */
-    memset(line, 0, sizeof line);
-    c->requirepass_loaded = 1;
-    return 0;
-}
-
 int config_check(struct cachify_config *c, char *err, size_t errlen)
 {
     if (c->max_ttl_ms != 0 && c->default_ttl_ms > c->max_ttl_ms) {
-        say(err, errlen, "default_ttl_ms (%lld) is larger than max_ttl_ms (%lld)",
+        config_say(err, errlen, "default_ttl_ms (%lld) is larger than max_ttl_ms (%lld)",
             c->default_ttl_ms, c->max_ttl_ms);
         return -1;
     }
@@ -830,7 +598,7 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
     if (c->max_request == 0) {
         c->max_request = 4 * c->max_line + c->max_value_len;
     } else if (c->max_request < max_bulk + 2) {
-        say(err, errlen,
+        config_say(err, errlen,
             "max_request (%lld) is smaller than the longest bulk + 2 (%lld: "
             "max_line %lld, max_value_len %lld)",
             c->max_request, max_bulk + 2, c->max_line, c->max_value_len);
@@ -838,7 +606,7 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
     }
     /* Caught here, so --test-config catches it: the start would fail. */
     if (c->metrics_port != 0 && c->metrics_port == c->port) {
-        say(err, errlen, "metrics_port (%d) is the lock service's port too",
+        config_say(err, errlen, "metrics_port (%d) is the lock service's port too",
             c->metrics_port);
         return -1;
     }
@@ -848,11 +616,11 @@ int config_check(struct cachify_config *c, char *err, size_t errlen)
         c->recovery_delay_ms = c->default_ttl_ms;
     if (c->requirepass_file[0] != '\0' && !c->requirepass_loaded) {
         if (c->requirepass[0] != '\0') {
-            say(err, errlen, "requirepass and requirepass_file are both set: "
+            config_say(err, errlen, "requirepass and requirepass_file are both set: "
                 "keep one");
             return -1;
         }
-        if (load_password(c, err, errlen) != 0)
+        if (config_read_password(c, err, errlen) != 0)
             return -1;
     }
     return 0;

@@ -121,6 +121,18 @@ const char *config_key_name(size_t i);
 int config_key_differs(const struct cachify_config *a,
                        const struct cachify_config *b, size_t i);
 
+/* Values quoted back in messages are cut after this many bytes so one
+ * huge bad value cannot bury the message (the full text is in the file). */
+#define CONFIG_QUOTE_MAX 64
+#define CONFIG_QUOTE_BUF (CONFIG_QUOTE_MAX * 4 + 8)
+
+/* Writes value into q (CONFIG_QUOTE_BUF bytes) between single quotes,
+ * bytes outside printable ASCII as \xHH, cut with "..." when long, so a
+ * message never carries control characters to a terminal or log; returns
+ * q.  With bare set, a short printable value comes back as is (a key name
+ * reads best bare). */
+const char *config_quote(char *q, const char *value, int bare);
+
 /* "debug", "info", "warning", "error". */
 const char *config_log_level_name(enum log_level level);
 

@@ -8,7 +8,7 @@
  * The connection's locks and waits are released at the first step.
  *
  * A waiting connection's input stops at INPUT_READAHEAD_BYTES like any
- * other's; watch_close then keeps an eye on its socket so that a waiter
+ * other's; conn_watch.c then keeps an eye on its socket so that a waiter
  * that leaves still leaves the queue (conn.h, WAIT_PROBE_MS).
  *
  * Reading (a socket's): one read per readable event, straight into the
@@ -20,7 +20,7 @@
  * (CONN_IO_BUFFEREVENT, conn.h); both paths feed on_input.  The test
  * of which path a connection takes is c->io, never its fd: a TLS
  * connection has a socket too, which the close watch of a waiter
- * (watch_close) still looks at.
+ * (conn_watch.c) still looks at.
  *
  * TLS: the handshake runs in the bufferevent before any request;
  * BEV_EVENT_CONNECTED ends it (on_event).  Until then the connection
@@ -36,10 +36,8 @@
 #include "daemon/conn.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -50,6 +48,7 @@
 
 #include "alloc.h"
 #include "daemon/commands.h"
+#include "daemon/conn_watch.h"
 #include "daemon/users.h"
 #include "daemon/log.h"
 #include "daemon/reply.h"
@@ -136,15 +135,6 @@ static void set_paused(struct conn *c, int paused)
     sync_reading(c);
 }
 
-/* Stops watching for the close of a waiter (see watch_close). */
-static void unwatch_close(struct conn *c)
-{
-    if (c->close_watch) {
-        event_free(c->close_watch);
-        c->close_watch = NULL;
-    }
-}
-
 /* Input and unsent output of every connection go through here, so
  * srv->client_bytes is their sum at all times. */
 static void on_buffer_change(struct evbuffer *buf,
@@ -183,7 +173,7 @@ void conn_free(struct conn *c)
         c->next->prev = c->prev;
     srv->nconns--;
     log_msg(LOG_DEBUG, "client %s closed", c->peer);
-    unwatch_close(c);
+    conn_unwatch_close(c);
     /* What the buffers still hold leaves the total with them. */
     if (c->in_cb)
         evbuffer_remove_cb_entry(conn_input(c), c->in_cb);
@@ -257,82 +247,6 @@ void conn_close_after_reply(struct conn *c)
     conn_timer_update(c); /* the flush gets CLOSE_FLUSH_SECONDS */
 }
 
-/* 1 when the loop can tell us about c's peer closing while we do not read
- * (EV_CLOSED): a socket, and a backend with EV_FEATURE_EARLY_CLOSE (epoll). */
-static int can_watch_close(const struct conn *c)
-{
-    return c->fd >= 0 &&
-           (event_base_get_features(c->srv->base) & EV_FEATURE_EARLY_CLOSE);
-}
-
-/* 1 when the waiter behind fd pushes more than it may (conn.h,
- * WAIT_KERNEL_BYTES): its close could be stuck behind our closed window. */
-static int waiter_overflows(evutil_socket_t fd)
-{
-    int queued = 0;
-    return ioctl(fd, FIONREAD, &queued) == 0 && queued >= WAIT_KERNEL_BYTES;
-}
-
-static void drop_overflowing_waiter(struct conn *c)
-{
-    static struct log_limit overflow_log;
-    log_limited(&overflow_log, LOG_WARNING, "client %s dropped: pipelined "
-                "over %u bytes behind a waiting ACQUIRE", c->peer,
-                INPUT_READAHEAD_BYTES + WAIT_KERNEL_BYTES);
-    conn_free(c);
-}
-
-/* The watch of a waiter whose reading stopped at the mark (conn.h): its
- * peer closed (EV_CLOSED), or the periodic probe found a reset (epoll
- * reports one as EPOLLERR, which libevent 2.1 passes on as EV_READ|EV_WRITE
- * only, so the EV_CLOSED event never sees it; the loop may spin on that
- * error until the probe, at most WAIT_PROBE_MS) or a client pushing more
- * than it may.  The client is gone, and so is its wait, as on_event does
- * on EOF. */
-static void on_close_watch(evutil_socket_t fd, short what, void *arg)
-{
-    struct conn *c = arg;
-    if (!(what & EV_CLOSED)) {
-        struct pollfd p = { fd, 0, 0 };
-        if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLERR | POLLHUP))) {
-            if (waiter_overflows(fd))
-                drop_overflowing_waiter(c);
-            return;
-        }
-    }
-    log_msg(LOG_DEBUG, "client %s left while waiting", c->peer);
-    conn_free(c);
-}
-
-/* Called while c waits: once its input reached the read-ahead mark (the
- * bufferevent stopped reading), watch the socket (conn.h).  When the watch
- * cannot be set up (out of memory), the waiter is dropped: it must not
- * outlive its client unseen.  Returns 1 when c was freed. */
-static int watch_close(struct conn *c)
-{
-    evutil_socket_t fd = c->fd;
-    if (c->close_watch ||
-        evbuffer_get_length(conn_input(c)) <
-            INPUT_READAHEAD_BYTES ||
-        !can_watch_close(c))
-        return 0;
-    if (waiter_overflows(fd)) {
-        drop_overflowing_waiter(c);
-        return 1;
-    }
-    struct timeval probe = { WAIT_PROBE_MS / 1000,
-                             (WAIT_PROBE_MS % 1000) * 1000 };
-    c->close_watch = event_new(c->srv->base, fd, EV_CLOSED | EV_PERSIST,
-                               on_close_watch, c);
-    if (!c->close_watch || event_add(c->close_watch, &probe) != 0) {
-        log_msg(LOG_WARNING, "client %s dropped: out of memory watching "
-                "a waiting connection", c->peer);
-        conn_free(c);
-        return 1;
-    }
-    return 0;
-}
-
 void conn_begin_wait(struct conn *c)
 {
     c->state = CONN_WAITING;
@@ -340,7 +254,7 @@ void conn_begin_wait(struct conn *c)
 
 void conn_end_wait(struct conn *c)
 {
-    unwatch_close(c); /* reading resumes as the input is consumed */
+    conn_unwatch_close(c); /* reading resumes as the input is consumed */
     c->state = CONN_READY;
 }
 
@@ -366,7 +280,8 @@ void conn_wait_done(struct conn *c)
  * generator, a pool) then finds many replies per wake-up instead of one. */
 static int flush_due(struct conn *c)
 {
-    return c->io == CONN_IO_SOCKET && !c->writing && evbuffer_get_length(c->out) > 0;
+    return c->io == CONN_IO_SOCKET && !c->writing &&
+           evbuffer_get_length(c->out) > 0;
 }
 
 static void conn_flush(struct conn *c)
@@ -554,7 +469,7 @@ static int conn_process_turn(struct conn *c)
     if (c->state == CONN_CLOSING && evbuffer_get_length(out) == 0)
         conn_linger(c);
     if (c->state == CONN_WAITING)
-        return watch_close(c);
+        return conn_watch_close(c);
     return 0;
 }
 
@@ -565,7 +480,7 @@ static void on_input(struct conn *c)
     conn_timer_touch(c);
     if (over_budget(c)) {
         budget_close(c); /* this read grew the buffers past the budget */
-    } else if (c->state == CONN_WAITING && !can_watch_close(c) &&
+    } else if (c->state == CONN_WAITING && !conn_can_watch_close(c) &&
                evbuffer_get_length(conn_input(c)) >=
                    INPUT_READAHEAD_BYTES) {
         /* Reading stops here and nothing else would see the client

@@ -6,7 +6,9 @@
  * certificate assigned"), and so that an encrypted key fails at once
  * instead of asking for a passphrase on a terminal the daemon may not
  * have.  Files are opened once with fopen first, so a missing or
- * unreadable file is named with the system's reason.
+ * unreadable file is named with the system's reason.  Paths are quoted
+ * back as config.c quotes values (config_quote): a conf file may hold
+ * anything.
  *
  * Connections are libevent's OpenSSL bufferevents over the accepted
  * socket.  A client that closes its socket without TLS's close_notify
@@ -32,12 +34,6 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 
-/* Paths are quoted back cut to this many bytes, non-printable bytes as
- * \xHH, as config.c quotes values: a path from a conf file may hold
- * anything. */
-#define SHOWN_MAX 200
-#define SHOWN_BUF (SHOWN_MAX * 4 + 8)
-
 /* OpenSSL's longest error string is under 256 bytes. */
 #define REASON_MAX 256
 
@@ -50,24 +46,6 @@ static const char *const auth_names[] = { "no", "yes", "optional" };
 const char *tls_auth_name(int auth)
 {
     return auth >= 0 && auth < 3 ? auth_names[auth] : "unknown";
-}
-
-static const char *shown(const char *path, char out[SHOWN_BUF])
-{
-    size_t o = 0;
-    out[o++] = '\'';
-    for (size_t i = 0; path[i] != '\0' && i < SHOWN_MAX; i++) {
-        unsigned char ch = (unsigned char)path[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-            out[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(out + o, SHOWN_BUF - o, "\\x%02x", ch);
-    }
-    if (strlen(path) > SHOWN_MAX)
-        o += (size_t)snprintf(out + o, SHOWN_BUF - o, "...");
-    out[o++] = '\'';
-    out[o] = '\0';
-    return out;
 }
 
 /* The first error OpenSSL queued (the cause; later ones say what gave up
@@ -87,11 +65,11 @@ static const char *ssl_reason(char buf[REASON_MAX])
 static int readable(const char *key, const char *path, char *err,
                     size_t errlen)
 {
-    char q[SHOWN_BUF];
+    char q[CONFIG_QUOTE_BUF];
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "%s: %s: cannot open: %s", key, shown(path, q),
-            strerror(errno));
+        snprintf(err, errlen, "%s: %s: cannot open: %s", key,
+            config_quote(q, path, 0), strerror(errno));
         return -1;
     }
     fclose(f);
@@ -112,7 +90,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 static int load_key(SSL_CTX *ctx, const struct cachify_config *c, char *err,
                     size_t errlen)
 {
-    char q[SHOWN_BUF], q2[SHOWN_BUF], why[REASON_MAX];
+    char q[CONFIG_QUOTE_BUF], q2[CONFIG_QUOTE_BUF], why[REASON_MAX];
     if (readable("tls_key_file", c->tls_key_file, err, errlen) != 0)
         return -1;
     BIO *bio = BIO_new_file(c->tls_key_file, "r");
@@ -122,8 +100,8 @@ static int load_key(SSL_CTX *ctx, const struct cachify_config *c, char *err,
     BIO_free(bio);
     if (key == NULL) {
         snprintf(err, errlen, "tls_key_file: %s: cannot load the private "
-            "key (PEM, not encrypted): %s", shown(c->tls_key_file, q),
-            ssl_reason(why));
+            "key (PEM, not encrypted): %s",
+            config_quote(q, c->tls_key_file, 0), ssl_reason(why));
         return -1;
     }
     X509 *leaf = SSL_CTX_get0_certificate(ctx);
@@ -131,12 +109,13 @@ static int load_key(SSL_CTX *ctx, const struct cachify_config *c, char *err,
     if (leaf == NULL || X509_check_private_key(leaf, key) != 1) {
         ERR_clear_error();
         snprintf(err, errlen, "tls_key_file: %s is not the key of the "
-            "certificate in tls_cert_file %s", shown(c->tls_key_file, q),
-            shown(c->tls_cert_file, q2));
+            "certificate in tls_cert_file %s",
+            config_quote(q, c->tls_key_file, 0),
+            config_quote(q2, c->tls_cert_file, 0));
     } else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
                SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "tls_key_file: %s: cannot use the private "
-            "key: %s", shown(c->tls_key_file, q), ssl_reason(why));
+            "key: %s", config_quote(q, c->tls_key_file, 0), ssl_reason(why));
     } else {
         rc = 0;
     }
@@ -149,7 +128,7 @@ static int load_key(SSL_CTX *ctx, const struct cachify_config *c, char *err,
 static int load_ca(SSL_CTX *ctx, const struct cachify_config *c, char *err,
                    size_t errlen)
 {
-    char q[SHOWN_BUF], why[REASON_MAX];
+    char q[CONFIG_QUOTE_BUF], why[REASON_MAX];
     const char *ca = c->tls_ca_cert_file;
     if (ca[0] == '\0') {
         if (c->tls_auth_clients == TLS_AUTH_NO)
@@ -164,13 +143,13 @@ static int load_ca(SSL_CTX *ctx, const struct cachify_config *c, char *err,
         return -1;
     if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
         snprintf(err, errlen, "tls_ca_cert_file: %s: cannot load the CA "
-            "certificates (PEM): %s", shown(ca, q), ssl_reason(why));
+            "certificates (PEM): %s", config_quote(q, ca, 0), ssl_reason(why));
         return -1;
     }
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names == NULL) {
         snprintf(err, errlen, "tls_ca_cert_file: %s: no CA certificate "
-            "names in it: %s", shown(ca, q), ssl_reason(why));
+            "names in it: %s", config_quote(q, ca, 0), ssl_reason(why));
         return -1;
     }
     SSL_CTX_set_client_CA_list(ctx, names); /* takes names */
@@ -180,7 +159,7 @@ static int load_ca(SSL_CTX *ctx, const struct cachify_config *c, char *err,
 struct ssl_ctx_st *tls_ctx_new(const struct cachify_config *c, char *err,
                                size_t errlen)
 {
-    char q[SHOWN_BUF], why[REASON_MAX];
+    char q[CONFIG_QUOTE_BUF], why[REASON_MAX];
     ERR_clear_error();
     if (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0') {
         snprintf(err, errlen, "%s: not set, and tls_port needs a certificate "
@@ -219,7 +198,7 @@ struct ssl_ctx_st *tls_ctx_new(const struct cachify_config *c, char *err,
     if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert_file) != 1) {
         snprintf(err, errlen, "tls_cert_file: %s: cannot load the "
             "certificate chain (PEM, server certificate first): %s",
-            shown(c->tls_cert_file, q), ssl_reason(why));
+            config_quote(q, c->tls_cert_file, 0), ssl_reason(why));
         goto fail;
     }
     if (load_key(ctx, c, err, errlen) != 0 || load_ca(ctx, c, err, errlen) != 0)
