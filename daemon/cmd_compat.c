@@ -338,7 +338,8 @@ void cmd_info(struct conn *c, const struct proto_request *req)
             "expired_keys:%llu\r\nevicted_keys:0\r\nauth_failures:%llu\r\n"
             "locks_acquired:%llu\r\nlocks_released:%llu\r\n"
             "lock_wait_timeouts:%llu\r\nlocks_rejected:%llu\r\n"
-            "lock_handoffs:%llu\r\n",
+            "lock_handoffs:%llu\r\ntls_connections:%llu\r\n"
+            "tls_handshake_failures:%llu\r\n",
             (unsigned long long)srv->stats.connections_total,
             (unsigned long long)srv->stats.commands,
             (unsigned long long)srv->stats.rejected_clients,
@@ -346,7 +347,9 @@ void cmd_info(struct conn *c, const struct proto_request *req)
             (unsigned long long)srv->stats.auth_failures,
             (unsigned long long)ls.acquired, (unsigned long long)ls.released,
             (unsigned long long)ls.timeouts, (unsigned long long)ls.rejected,
-            (unsigned long long)ls.handoffs);
+            (unsigned long long)ls.handoffs,
+            (unsigned long long)srv->stats.tls_connections,
+            (unsigned long long)srv->stats.tls_handshake_failures);
     if (section(in, "Keyspace", "keyspace") && ls.held)
         add(in, "db0:keys=%llu\r\n", (unsigned long long)ls.held);
     reply_bulk(c, in->text, in->len);

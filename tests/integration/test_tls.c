@@ -4,16 +4,16 @@
  * certificates made fresh per test (tests/support/testcerts.h).
  *
  * Owns: requests over TLS (ACQUIRE, RELEASE, a WAIT handed over, a 1 MiB
- * SET and GET, pipelining); plain and TLS ports of one daemon on one lock
- * table; tls_auth_clients yes, optional and no against no certificate, the
- * CA's client certificate and a rogue CA's; a TLS 1.1 client; start-up
- * with a missing, garbage or mismatched certificate or key; SIGHUP with a
- * new certificate (new connections get it, an open one keeps working) and
- * with a broken one (the old stays); hostile clients: plain text on the
- * TLS port, a handshake left half done (idle timeout and request_timeout),
- * a TLS waiter that leaves.  Does not own: the client library's
- * cachifys:// (the client suites), redis-cli --tls
- * (tests/scripts/tls_redis_cli.sh).
+ * SET and GET, pipelining, the counters in STATS and INFO); plain and TLS
+ * ports of one daemon on one lock table; tls_auth_clients yes, optional
+ * and no against no certificate, the CA's client certificate and a rogue
+ * CA's; a TLS 1.1 client; start-up with a missing, garbage or mismatched
+ * certificate or key; SIGHUP with a new certificate (new connections get
+ * it, an open one keeps working) and with a broken one (the old stays);
+ * hostile clients: plain text on the TLS port, a handshake left half done
+ * (idle timeout and request_timeout), a TLS client over maxclients, a TLS
+ * waiter that leaves.  Does not own: the client library's cachifys://
+ * (the client suites), redis-cli --tls (tests/scripts/tls_redis_cli.sh).
  */
 #include <check.h>
 #include <signal.h>
@@ -298,6 +298,17 @@ START_TEST(requests_over_tls)
     TEXPECT(&a, ":1\r\n");
     ck_assert_int_eq(plain_stat("tls_connections"), 2);
     ck_assert_int_eq(plain_stat("tls_handshake_failures"), 0);
+    /* INFO's Stats section carries the same counters. */
+    TSAY(&a, "INFO stats\r\n");
+    char info[4096];
+    tls_line(&a, info, sizeof info); /* the bulk's length */
+    long len = strtol(info + 1, NULL, 10);
+    ck_assert(info[0] == '$' && len > 0 && len < (long)sizeof info - 2);
+    ck_assert_int_eq(tls_read_n(&a, info, (size_t)len + 2), 0);
+    info[len] = '\0';
+    ck_assert_msg(strstr(info, "\r\ntls_connections:2\r\n"
+                               "tls_handshake_failures:0\r\n") != NULL,
+                  "%s", info);
     tls_drop(&a);
     tls_drop(&b);
     srv_finish();
@@ -636,6 +647,47 @@ START_TEST(half_handshake_request_timeout)
 }
 END_TEST
 
+/* maxclients counts TLS clients too, and refuses one over it without a
+ * reply (a plain-text -LIMIT would only look like a broken handshake). */
+START_TEST(tls_over_maxclients)
+{
+    start_tls("yes", "--maxclients", "1", NULL, NULL);
+    /* The one slot, once the start-up probe's connection has left it. */
+    int p;
+    double until = mono_s() + (slow_mode() ? 60 : 10);
+    for (;;) {
+        char reply[64];
+        p = conn_new();
+        say(p, "PING\r\n");
+        REQUIRE(tc_read_reply(p, reply, sizeof reply) > 0, "no reply");
+        if (strcmp(reply, "+PONG\r\n") == 0)
+            break;
+        close(p);
+        REQUIRE(mono_s() < until, "no free slot: %s", itest_esc(reply));
+        usleep(50000);
+    }
+    long long rejected = stat1(p, "rejected_clients");
+    int raw = raw_tls_port();
+    char buf[64];
+    ck_assert_int_eq(read_to_close(raw, buf, sizeof buf), 0); /* no bytes */
+    close(raw);
+    struct tls_client c;
+    ck_assert_int_eq(tls_open(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key,
+                              0), -1);
+    ck_assert_int_eq(stat1(p, "rejected_clients"), rejected + 2);
+    close(p);
+    /* The slot is free again: a TLS client gets it. */
+    double end = mono_s() + (slow_mode() ? 60 : 10);
+    while (tls_open(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key, 0) != 0) {
+        REQUIRE(mono_s() < end, "the freed slot was not given to TLS");
+        usleep(50000);
+    }
+    ck_assert(!tls_refused(&c));
+    tls_drop(&c);
+    srv_finish();
+}
+END_TEST
+
 /* A waiter over TLS that goes away leaves the queue: the lock is not
  * handed to nobody. */
 START_TEST(tls_waiter_leaves)
@@ -675,6 +727,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, plain_text_on_tls_port);
     tcase_add_test(tc, half_handshake_idle_timeout);
     tcase_add_test(tc, half_handshake_request_timeout);
+    tcase_add_test(tc, tls_over_maxclients);
     tcase_add_test(tc, tls_waiter_leaves);
     return s;
 }
