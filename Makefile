@@ -323,14 +323,14 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                -I. $(EVENT_CFLAGS) $(JANSSON_CFLAGS)
+                -I. $(EVENT_CFLAGS) $(JANSSON_CFLAGS) $(TLS_CFLAGS)
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIBSRC  := $(PROTO_SRC) $(ENGINE_SRC) $(DAEMON_SRC)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC) $(wildcard proto/*.h engine/*.h daemon/*.h alloc.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 # Replay of the fuzz corpora without libFuzzer: each target is also built
 # with $(CC) (and SANITIZE= when given) as $(BUILD)/fuzz/replay_NAME, a plain
