@@ -415,17 +415,20 @@ static int open_listeners(struct server *srv, int *exposed)
      * (a test harness, a supervisor) may then rely on the socket file. */
     if (cfg->unixsocket[0] && listen_unix(srv, cfg->unixsocket) != 0)
         return -1;
-    /* Plain and TLS listeners side by side on every address. */
-    if ((cfg->port > 0 || cfg->tls_port > 0) && cfg->bind[0]) {
+    /* TLS listeners on every address, then the plain ones (start_listening
+     * listens in this order): whoever sees the plain port answer may rely
+     * on the TLS port too. */
+    for (int tls = 1; tls >= 0; tls--) {
+        int port = tls ? cfg->tls_port : cfg->port;
+        if (port <= 0 || !cfg->bind[0])
+            continue;
         char *copy = cfy_strdup(cfg->bind), *save = NULL;
         if (!copy)
             return -1;
         for (char *a = strtok_r(copy, " \t", &save); a;
              a = strtok_r(NULL, " \t", &save)) {
             *exposed |= !admission_bind_is_loopback(a);
-            if ((cfg->port > 0 && listen_tcp(srv, a, cfg->port, 0) != 0) ||
-                (cfg->tls_port > 0 &&
-                 listen_tcp(srv, a, cfg->tls_port, 1) != 0)) {
+            if (listen_tcp(srv, a, port, tls) != 0) {
                 cfy_free(copy);
                 return -1;
             }

@@ -106,9 +106,9 @@ static inline int local_ipv4(struct in_addr *out, char *name, size_t namelen)
     return found;
 }
 
-/* Connects to the daemon's port on addr, from addr: the daemon sees a
- * non-loopback peer. */
-static inline int connect_from(struct in_addr addr)
+/* Connects to port on addr, from addr: the daemon sees a non-loopback
+ * peer. */
+static inline int connect_from_port(struct in_addr addr, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa;
@@ -119,12 +119,18 @@ static inline int connect_from(struct in_addr addr)
     sa.sin_addr = addr;
     REQUIRE(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s",
         strerror(errno));
-    sa.sin_port = htons((uint16_t)g_ts.port);
+    sa.sin_port = htons((uint16_t)port);
     REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
         strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     return fd;
+}
+
+/* connect_from to the daemon's (plain) port. */
+static inline int connect_from(struct in_addr addr)
+{
+    return connect_from_port(addr, g_ts.port);
 }
 
 #endif

@@ -11,8 +11,8 @@
  * certificate or key; SIGHUP with a new certificate (new connections get
  * it, an open one keeps working) and with a broken one (the old stays);
  * hostile clients: plain text on the TLS port, a handshake left half done
- * (idle timeout and request_timeout), a TLS client over maxclients, a TLS
- * waiter that leaves.  Does not own: the client library's cachifys://
+ * (idle timeout and request_timeout), a TLS client over maxclients or
+ * refused by protected mode, a TLS waiter that leaves.  Does not own: the client library's cachifys://
  * (the client suites), redis-cli --tls (tests/scripts/tls_redis_cli.sh).
  */
 #include <check.h>
@@ -86,18 +86,16 @@ static void tls_drop(struct tls_client *cl)
     cl->fd = -1;
 }
 
-/* Connects to the TLS port and shakes hands: the server's certificate
+/* Shakes hands over fd, connected to the TLS port: the server's certificate
  * must chain to ca and name 127.0.0.1; cert and key (both or neither) are
  * the client's; old_only offers TLS 1.0 and 1.1 alone.  Returns 0, or -1
  * when the handshake failed (then cl holds nothing).  Under TLS 1.3 the
  * server judges the client's certificate after the client's handshake
  * ended: see tls_refused. */
-static int tls_open(struct tls_client *cl, const char *ca, const char *cert,
-                    const char *key, int old_only)
+static int tls_open_fd(struct tls_client *cl, int fd, const char *ca,
+                       const char *cert, const char *key, int old_only)
 {
-    struct test_server t = g_ts;
-    t.port = g_tls_port;
-    cl->fd = tc_connect(&t);
+    cl->fd = fd;
     ck_assert_int_ge(cl->fd, 0);
     cl->ctx = SSL_CTX_new(TLS_client_method());
     ck_assert_ptr_nonnull(cl->ctx);
@@ -127,6 +125,14 @@ static int tls_open(struct tls_client *cl, const char *ca, const char *cert,
         return -1;
     }
     return 0;
+}
+
+static int tls_open(struct tls_client *cl, const char *ca, const char *cert,
+                    const char *key, int old_only)
+{
+    struct test_server t = g_ts;
+    t.port = g_tls_port;
+    return tls_open_fd(cl, tc_connect(&t), ca, cert, key, old_only);
 }
 
 /* tls_open that must succeed. */
@@ -688,6 +694,41 @@ START_TEST(tls_over_maxclients)
 }
 END_TEST
 
+/* Protected mode on the TLS port: a non-loopback client is refused
+ * without a reply while no password is set, and served (after AUTH) once
+ * one is. */
+START_TEST(tls_protected_mode)
+{
+    struct in_addr addr;
+    char name[INET_ADDRSTRLEN];
+    if (!local_ipv4(&addr, name, sizeof(name))) {
+        fprintf(stderr, "SKIP tls_protected_mode: this machine has no "
+                "non-loopback IPv4 address to connect from\n");
+        return;
+    }
+    start_tls("yes", "--bind", "0.0.0.0", NULL, NULL);
+    struct tls_client c;
+    int remote = connect_from_port(addr, g_tls_port);
+    char buf[64];
+    ck_assert_int_eq(read_to_close(remote, buf, sizeof buf), 0); /* no bytes */
+    close(remote);
+    ck_assert_int_eq(tls_open_fd(&c, connect_from_port(addr, g_tls_port),
+                                 g_tc.ca, g_tc.client_crt, g_tc.client_key,
+                                 0), -1);
+    ck_assert_int_eq(plain_stat("denied_clients"), 2);
+    srv_finish();
+
+    start_tls("yes", "--bind", "0.0.0.0", "--requirepass", "pw");
+    ck_assert_int_eq(tls_open_fd(&c, connect_from_port(addr, g_tls_port),
+                                 g_tc.ca, g_tc.client_crt, g_tc.client_key,
+                                 0), 0);
+    TSAY(&c, "ACQUIRE k\r\nAUTH pw\r\nPING\r\n");
+    TEXPECT(&c, "-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n");
+    tls_drop(&c);
+    srv_finish();
+}
+END_TEST
+
 /* A waiter over TLS that goes away leaves the queue: the lock is not
  * handed to nobody. */
 START_TEST(tls_waiter_leaves)
@@ -728,6 +769,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, half_handshake_idle_timeout);
     tcase_add_test(tc, half_handshake_request_timeout);
     tcase_add_test(tc, tls_over_maxclients);
+    tcase_add_test(tc, tls_protected_mode);
     tcase_add_test(tc, tls_waiter_leaves);
     return s;
 }
