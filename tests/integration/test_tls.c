@@ -12,8 +12,10 @@
  * it, an open one keeps working) and with a broken one (the old stays);
  * hostile clients: plain text on the TLS port, a handshake left half done
  * (idle timeout and request_timeout), a TLS client over maxclients or
- * refused by protected mode, a TLS waiter that leaves.  Does not own: the client library's cachifys://
- * (the client suites), redis-cli --tls (tests/scripts/tls_redis_cli.sh).
+ * refused by protected mode, a TLS waiter that leaves, with 72 KiB
+ * pipelined behind its wait or not.  Does not own: the client library's
+ * cachifys:// (the client suites), redis-cli --tls
+ * (tests/scripts/tls_redis_cli.sh).
  */
 #include <check.h>
 #include <signal.h>
@@ -754,6 +756,54 @@ START_TEST(tls_waiter_leaves)
 }
 END_TEST
 
+/* A TLS waiter pipelining past the 64 KiB read-ahead (conn.h): its
+ * bufferevent stops reading there and the close watch looks at its socket
+ * as at a plain one's, so one that leaves still leaves the queue, and one
+ * that stays gets its token and then every PONG, in order. */
+#define PIPELINED (72 * 1024)
+
+START_TEST(tls_waiter_big_pipeline)
+{
+    static char pings[PIPELINED];
+    for (size_t i = 0; i < sizeof pings; i += 6)
+        memcpy(pings + i, "PING\r\n", 6);
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    int p = conn_new();
+    say(p, "ACQUIRE k TTL 60000\r\n");
+    long long tok = READ_INT(p);
+
+    struct tls_client w, q;
+    tls_open_ok(&w, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&w, "ACQUIRE k TTL 60000 WAIT 60000\r\n");
+    ck_assert_int_eq(plain_stat_poll("waiters", 1), 1);
+    tls_say(&w, pings, sizeof pings);
+    usleep(slow_mode() ? 2000000 : 500000);
+    ck_assert_int_eq(stat1(p, "waiters"), 1); /* within its bounds */
+    tls_drop(&w);
+    ck_assert_int_eq(plain_stat_poll("waiters", 0), 0);
+
+    tls_open_ok(&q, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&q, "ACQUIRE k TTL 60000 WAIT 60000\r\n");
+    ck_assert_int_eq(plain_stat_poll("waiters", 1), 1);
+    tls_say(&q, pings, sizeof pings);
+    /* Past a few probes (WAIT_PROBE_MS): still queued, not dropped. */
+    usleep(slow_mode() ? 4000000 : 2500000);
+    ck_assert_int_eq(stat1(p, "waiters"), 1);
+    char rel[128];
+    snprintf(rel, sizeof rel, "RELEASE k %lld\r\n", tok);
+    say(p, rel);
+    EXPECT(p, ":1\r\n");
+    ck_assert_int_gt(tls_token(&q), tok);
+    static char pongs[PIPELINED / 6 * 7];
+    ck_assert_int_eq(tls_read_n(&q, pongs, sizeof pongs), 0);
+    for (size_t i = 0; i < sizeof pongs; i++)
+        REQUIRE(pongs[i] == "+PONG\r\n"[i % 7], "PONG byte %zu", i);
+    tls_drop(&q);
+    close(p);
+    srv_finish();
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -771,6 +821,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, tls_over_maxclients);
     tcase_add_test(tc, tls_protected_mode);
     tcase_add_test(tc, tls_waiter_leaves);
+    tcase_add_test(tc, tls_waiter_big_pipeline);
     return s;
 }
 
