@@ -394,10 +394,12 @@ START_TEST(client_certificates)
 END_TEST
 
 /* tls_auth_clients optional: a client without a certificate gets in, one
- * with a good certificate too. */
+ * with a good certificate too; one with a certificate from an unknown CA
+ * does not. */
 START_TEST(client_certificate_optional)
 {
     struct cachify *c;
+    char err[512];
 
     tls_start("optional", NULL);
     c = sopen(turl(NULL, "ca=%s", g_tc.ca));
@@ -407,6 +409,11 @@ START_TEST(client_certificate_optional)
                    g_tc.client_key));
     ck_assert_int_eq(cachify_ping(c), CACHIFY_OK);
     cachify_close(c);
+    sopen_fails(turl(NULL, "ca=%s&cert=%s&key=%s", g_tc.ca,
+                     g_tc.rogue_client_crt, g_tc.rogue_client_key),
+                CACHIFY_ERR_IO, err, sizeof err);
+    ck_assert_msg(HAS_ANY(err, "unknown ca", "alert", "reset", "closed"),
+                  "%s", err);
     finish();
 }
 END_TEST
@@ -661,6 +668,30 @@ START_TEST(url_parse)
                      CACHIFY_ERR_ARG);
     ck_assert_int_eq(cachify_url_parse("cachifys://h:0", &u, err, sizeof err),
                      CACHIFY_ERR_ARG);
+    /* Every cut of a URL that uses all of the grammar, and every byte
+     * value in place of each of its bytes: an answer (OK or a refusal
+     * with a message) and nothing read or written out of bounds (the
+     * sanitizer pass checks that). */
+    {
+        static const char full[] = "cachifys://:p?w@d@[::1%lo]:9/?ca=/a%20b"
+                                   "&cert=/c&key=/k&servername=x.example";
+        size_t len = sizeof full - 1;
+        char buf[sizeof full];
+
+        ck_assert_int_eq(cachify_url_parse(full, &u, err, sizeof err),
+                         CACHIFY_OK);
+        for (size_t i = 0; i < len; i++) {
+            for (int b = 0; b < 256; b++) {
+                memcpy(buf, full, sizeof full);
+                buf[i] = (char)b; /* b 0: the URL cut at i */
+                err[0] = '\0';
+                int rc = cachify_url_parse(buf, &u, err, sizeof err);
+                REQUIRE(rc == CACHIFY_OK ||
+                            (rc == CACHIFY_ERR_ARG && err[0] != '\0'),
+                        "%s: %d", itest_esc(buf), rc);
+            }
+        }
+    }
     event_free(g_guard);
     event_base_free(g_base);
 }
