@@ -209,6 +209,19 @@ static void conn_arm(struct aconn *c)
     evtimer_add(c->timer, &tv);
 }
 
+/* 1 when c, still connecting, is a TLS connection whose socket is
+ * connected: what it waits for is the handshake. */
+static int conn_handshaking(const struct aconn *c)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    evutil_socket_t fd;
+
+    if (c->ac->tls == NULL || (fd = bufferevent_getfd(c->bev)) < 0)
+        return 0;
+    return getpeername(fd, (struct sockaddr *)&peer, &len) == 0;
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct aconn *c = arg;
@@ -217,7 +230,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn_where(c, where, sizeof where);
-    if (c->state == CS_CONNECTING)
+    if (c->state == CS_CONNECTING && conn_handshaking(c))
+        conn_fail(c, CACHIFY_ERR_IO,
+                  "TLS handshake with %s timed out after %d ms", where,
+                  c->ac->connect_timeout_ms);
+    else if (c->state == CS_CONNECTING)
         conn_fail(c, CACHIFY_ERR_IO, "connect to %s timed out after %d ms",
                   where, c->ac->connect_timeout_ms);
     else
