@@ -314,6 +314,8 @@ int cachify_async_open(struct cachify_async **out, struct event_base *base,
         rc = aetcd_open(ac);
         if (rc != CACHIFY_OK)
             say(err, errlen, "out of memory");
+    } else {
+        rc = anet_open(ac, err, errlen);
     }
     if (rc != CACHIFY_OK) {
         async_destroy(ac); /* nothing is pending: no callback runs */

@@ -35,6 +35,7 @@
 struct event;
 struct evdns_base;
 struct etcd;
+struct ctls;
 struct aconn;
 struct cachify_async_call;
 
@@ -112,6 +113,7 @@ struct cachify_async {
     struct aconn *main_conn;     /* ordinary requests; NULL until needed */
     struct aconn *dedicated;     /* waiting acquires and SESSION locks */
     struct evdns_base *dns;      /* only for host names; NULL until needed */
+    struct ctls *tls;            /* cachifys://: every connection's TLS */
 
     /* AB_MEM (async_mem.c) */
     struct mem_session *ms;
@@ -168,6 +170,11 @@ void async_req_free(struct areq *r);
 
 /* ---- async_net.c ---- */
 
+/* Sets up the cachifyd backend of ac: for cachifys://, its TLS settings
+ * (a CA or key file that cannot be used is reported here).  CACHIFY_OK,
+ * or an error with a message in err[errlen]. */
+int anet_open(struct cachify_async *ac, char *err, size_t errlen);
+
 /* Sends r on the right connection (connecting first when needed).
  * CACHIFY_OK: r belongs to the backend and will be finished; else an error
  * status and r is still the caller's. */
@@ -175,7 +182,7 @@ int anet_submit(struct cachify_async *ac, struct areq *r);
 
 /* Closes every connection (the server then drops their SESSION locks) and
  * appends their unanswered requests to *tail (internal ones are freed).
- * Frees the resolver. */
+ * Frees the resolver and the TLS settings. */
 void anet_shutdown(struct cachify_async *ac, struct areq ***tail);
 
 /* ---- async_mem.c ---- */

@@ -30,6 +30,13 @@
  * writev, so the program must ignore SIGPIPE; a host name is resolved with
  * evdns (a literal address never is), and a lookup still running at close
  * is finished by libevent on the base's next turn.
+ *
+ * cachifys://: every connection is a bufferevent over OpenSSL made from
+ * the handle's TLS settings (client/tls.h, built by anet_open), connected
+ * the same way; its BEV_EVENT_CONNECTED comes once the handshake is done,
+ * so connect_timeout_ms bounds the handshake too, and requests written
+ * meanwhile wait in its output buffer as they do while connecting.  A
+ * connection closed cleanly sends close_notify first (best effort).
  */
 #include "client/async_internal.h"
 
@@ -44,10 +51,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 
 #include "client/sync_net.h"
+#include "client/tls.h"
 #include "client/wire.h"
 #include "proto/resp.h"
 
@@ -92,6 +101,7 @@ struct aconn {
     int starting;
     int start_failed;
     int start_errno;
+    int failed;                  /* conn_fail: no TLS close_notify */
 };
 
 static void conn_arm(struct aconn *c);
@@ -115,6 +125,8 @@ static void conn_free(struct aconn *c)
     if (c->bev) {
         evutil_socket_t fd = bufferevent_getfd(c->bev);
 
+        if (ac->tls != NULL && !c->failed && c->state == CS_READY)
+            ctls_close_notify(bufferevent_openssl_get_ssl(c->bev));
         /* libevent 2.1 closes the socket in a finalizer on the loop's next
          * turn; the server must see us go now (SESSION locks, waits). */
         if (fd >= 0)
@@ -148,6 +160,7 @@ static void conn_fail(struct aconn *c, int status, const char *fmt, ...)
             async_finish(r, status, 0, "%s", msg);
     }
     c->tail = NULL;
+    c->failed = 1;
     conn_free(c);
 }
 
@@ -196,6 +209,19 @@ static void conn_arm(struct aconn *c)
     evtimer_add(c->timer, &tv);
 }
 
+/* 1 when c, still connecting, is a TLS connection whose socket is
+ * connected: what it waits for is the handshake. */
+static int conn_handshaking(const struct aconn *c)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    evutil_socket_t fd;
+
+    if (c->ac->tls == NULL || (fd = bufferevent_getfd(c->bev)) < 0)
+        return 0;
+    return getpeername(fd, (struct sockaddr *)&peer, &len) == 0;
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct aconn *c = arg;
@@ -204,7 +230,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn_where(c, where, sizeof where);
-    if (c->state == CS_CONNECTING)
+    if (c->state == CS_CONNECTING && conn_handshaking(c))
+        conn_fail(c, CACHIFY_ERR_IO,
+                  "TLS handshake with %s timed out after %d ms", where,
+                  c->ac->connect_timeout_ms);
+    else if (c->state == CS_CONNECTING)
         conn_fail(c, CACHIFY_ERR_IO, "connect to %s timed out after %d ms",
                   where, c->ac->connect_timeout_ms);
     else
@@ -360,6 +390,36 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     conn_maybe_close(c);
 }
 
+/* A TLS connection's error or close, when TLS explains it: the
+ * handshake refused (a certificate, an alert, not TLS at all) or cut short
+ * by a close, or an alert after it (with TLS 1.3 a refused client
+ * certificate is answered after the client's handshake ended).  Returns 1
+ * when c was failed with that reason, 0 to let the socket's error speak
+ * (a refused connect, a reset). */
+static int conn_tls_failed(struct aconn *c, short what, const char *where)
+{
+    unsigned long e, first = 0;
+    char why[256];
+    int tls_own;
+
+    while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+        if (first == 0 && ctls_has_reason(e))
+            first = e;
+    tls_own = ctls_reason(bufferevent_openssl_get_ssl(c->bev), first, 0, why,
+                          sizeof why);
+    if (c->state == CS_CONNECTING && (tls_own || (what & BEV_EVENT_EOF))) {
+        conn_fail(c, CACHIFY_ERR_IO, "TLS handshake with %s failed: %s",
+                  where, why);
+        return 1;
+    }
+    if (c->state == CS_READY && tls_own) {
+        conn_fail(c, CACHIFY_ERR_IO, "connection to %s failed: %s", where,
+                  why);
+        return 1;
+    }
+    return 0;
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct aconn *c = arg;
@@ -394,6 +454,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (dns_err != 0)
         conn_fail(c, CACHIFY_ERR_IO, "cannot resolve %s: %s", where,
                   evutil_gai_strerror(dns_err));
+    else if (c->ac->tls != NULL && conn_tls_failed(c, what, where))
+        return; /* c is gone */
     else if (c->state == CS_CONNECTING)
         conn_fail(c, CACHIFY_ERR_IO, "cannot connect to %s: %s", where,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -420,7 +482,9 @@ static struct aconn *conn_new(struct cachify_async *ac, enum conn_role role)
     c->state = CS_CONNECTING;
     c->rp = resp_parser_new(&lim);
     c->timer = evtimer_new(ac->base, conn_timer_cb, c);
-    c->bev = bufferevent_socket_new(ac->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = ac->tls != NULL
+                 ? ctls_bufferevent_new(ac->tls, ac->base)
+                 : bufferevent_socket_new(ac->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (role == ROLE_MAIN) {
         ac->main_conn = c;
     } else {
@@ -510,6 +574,19 @@ static void conn_connect(struct aconn *c)
 }
 
 /* ------------------------------------------------------------- requests */
+
+int anet_open(struct cachify_async *ac, char *err, size_t errlen)
+{
+    char msg[512];
+    int rc;
+
+    if (ac->url.kind != CACHIFY_URL_TCP || !ac->url.tls)
+        return CACHIFY_OK;
+    rc = ctls_new(&ac->tls, &ac->url, msg, sizeof msg);
+    if (rc != CACHIFY_OK && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", msg);
+    return rc;
+}
 
 /* Writes r to c (the bytes wire.c makes of it) and appends it to c's
  * FIFO with the reply bound wire.c gives it.  0, or -1 out of memory (r is
@@ -633,4 +710,6 @@ void anet_shutdown(struct cachify_async *ac, struct areq ***tail)
         evdns_base_free(ac->dns, 1);
         ac->dns = NULL;
     }
+    ctls_free(ac->tls);
+    ac->tls = NULL;
 }

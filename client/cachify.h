@@ -10,6 +10,21 @@
  *
  * Backends, chosen by the URL given to cachify_open / cachify_async_open:
  *   cachify://[:password@]host[:port]   TCP to cachifyd (port 7379)
+ *   cachifys://[:password@]host[:port][/]
+ *       [?ca=PATH&cert=PATH&key=PATH&servername=NAME]
+ *        TCP with TLS 1.2 or later to cachifyd's tls_port (port 7380 by
+ *        default: cachifyd's tls_port has no default, 7380 is the
+ *        convention).  The server's certificate is always verified:
+ *        against the CA file (or hashed directory) ca=, else the system's
+ *        default CAs; it must name host (or servername=, also sent as
+ *        SNI; an IP address is matched against the certificate's IP
+ *        addresses).  cert= and key= (both or neither): a client
+ *        certificate, for a server with tls_auth_clients.  Option values
+ *        are percent-decoded (%40 for '@', %26 for '&'); an unknown option,
+ *        or a file that cannot be used, is CACHIFY_ERR_ARG at open; a
+ *        certificate refused either way is CACHIFY_ERR_IO, at open for
+ *        the sync API, through the first callbacks for the async one.
+ *        connect_timeout_ms bounds the TCP connect and the handshake.
  *   unix:///path/to/socket               Unix socket to cachifyd
  *   mem:  (or NULL or "")                the embedded backend: one
  *        process-wide, thread-safe lock table built from cachifyd's own

@@ -1,10 +1,10 @@
 /* client/sync.c - the sync API of cachify.h: handles, the lock calls over
  * cachifyd or the embedded store, and the error model.
  *
- * Owns: struct cachify (the URL, options, prefix, one connection, one
- * embedded session or one etcd backend, the error message of the last
- * failed call), and the
- * order of a call: check, connect when needed, send, read, keep the
+ * Owns: struct cachify (the URL, options, prefix, one connection (with
+ * its TLS settings for cachifys://), one embedded session or one etcd
+ * backend, the error message of the last failed call), and the order of
+ * a call: check, connect when needed, send, read, keep the
  * message.  Does not own: the socket (sync_net.c), the bytes of requests,
  * the checks of arguments and the meaning of replies (wire.c, shared with
  * the async API), reply parsing (proto/resp.c), the embedded store
@@ -221,17 +221,23 @@ static int exchange(struct cachify *c, const struct wire_req *q,
     return rc;
 }
 
-/* Connects and authenticates.  CACHIFY_OK, or an error with c->err set. */
+/* Connects and authenticates.  CACHIFY_OK, or an error with c->err set.
+ * Over TLS without a password a PING takes AUTH's place: with TLS 1.3 the
+ * server refuses a client certificate only after the client's handshake
+ * has ended, so without a first reply a refused client would open fine
+ * and fail at its first call. */
 static int connect_server(struct cachify *c)
 {
     struct wire_req q = {.op = WIRE_AUTH};
     int rc = sconn_open(&c->conn, &c->url, c->connect_timeout_ms, c->err,
                         c->errcap);
 
-    if (rc != CACHIFY_OK || c->url.password[0] == '\0')
+    if (rc != CACHIFY_OK || (c->url.password[0] == '\0' && !c->url.tls))
         return rc;
     q.key = c->url.password;
     q.keylen = strlen(c->url.password);
+    if (q.keylen == 0)
+        q.op = WIRE_PING;
     rc = exchange(c, &q, NULL, NULL);
     if (rc != CACHIFY_OK)
         sconn_close(&c->conn); /* refused: nothing to use it for */
@@ -358,7 +364,7 @@ void cachify_close(struct cachify *c)
 {
     if (c == NULL)
         return;
-    sconn_close(&c->conn);
+    sconn_free(&c->conn);
     mem_session_free(c->mem);
     setcd_close(c->etcd);
     free(c->prefix);

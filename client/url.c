@@ -1,22 +1,28 @@
-/* client/url.c - parsing cachify://, unix:// and mem: URLs (implements
- * client/url.h).
+/* client/url.c - parsing cachify://, cachifys://, unix://, etcd:// and mem:
+ * URLs (implements client/url.h).
  *
- * Owns: the URL grammar (cachify://, unix://, mem: and etcd://) and its
- * error messages.  Does no I/O and no
+ * Owns: the URL grammar (cachify://, cachifys:// with its TLS options,
+ * unix://, mem: and etcd://) and its error messages.  Does no I/O and no
  * allocation.  Strict on purpose: anything it does not understand (a query
- * string, a user name, a path after host:port, a port out of range) is an
- * error that says what was wrong, rather than a guess that connects
- * somewhere unexpected.
+ * string where none belongs, an unknown TLS option, a user name, a path
+ * after host:port, a port out of range) is an error that says what was
+ * wrong, rather than a guess that connects somewhere unexpected or, worse,
+ * a TLS connection that checks less than its URL asked for.  Whether the
+ * files a cachifys:// URL names can be read is client/tls.c's to say.
  */
 #include "client/url.h"
 
+#include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/cachify.h"
 #include "client/wire.h"
 
 #define DEFAULT_PORT 7379
+#define DEFAULT_TLS_PORT 7380
 #define DEFAULT_ETCD_PORT 2379
 
 /* Copies s[0..n) into dst[cap] with a NUL.  0, or -1 when it does not fit. */
@@ -134,19 +140,129 @@ static int parse_hostport(const char *url, const char *hp, const char *end,
     return CACHIFY_OK;
 }
 
-/* Parses the part after "cachify://". */
-static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
-                     char *err, size_t errlen)
+/* Copies s[0..n) into dst[cap] with its %XX escapes decoded.  0; -1 when
+ * it does not fit; -2 for a bad escape or an escaped NUL (a C string
+ * would end there, and a file name cannot hold one). */
+static int pct_decode(char *dst, size_t cap, const char *s, size_t n)
 {
-    const char *at = strrchr(s, '@'), *hp, *end;
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (ch == '%') {
+            char hex[3];
+
+            if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2]))
+                return -2;
+            hex[0] = s[i + 1];
+            hex[1] = s[i + 2];
+            hex[2] = '\0';
+            ch = (char)strtol(hex, NULL, 16);
+            if (ch == '\0')
+                return -2;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        dst[o++] = ch;
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+/* The options of cachifys://: name, where the value goes, its bound. */
+static const struct {
+    const char *name;
+    size_t off, cap;
+} TLS_OPTIONS[] = {
+    {"ca", offsetof(struct cachify_url_tls, ca), CACHIFY_URL_FILE_MAX},
+    {"cert", offsetof(struct cachify_url_tls, cert), CACHIFY_URL_FILE_MAX},
+    {"key", offsetof(struct cachify_url_tls, key), CACHIFY_URL_FILE_MAX},
+    {"servername", offsetof(struct cachify_url_tls, servername),
+     CACHIFY_URL_HOST_MAX + 1},
+};
+
+/* Parses the query of a cachifys:// URL, q[0..n) after the '?': NAME=VALUE
+ * pairs joined by '&', each option of TLS_OPTIONS at most once, values
+ * percent-decoded and not empty; cert and key together or not at all. */
+static int parse_tls_query(const char *url, const char *q, size_t n,
+                           struct cachify_url_tls *t, char *err,
+                           size_t errlen)
+{
+    const char *end = q + n;
+
+    while (q <= end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(stop - q));
+        size_t i, namelen = (size_t)((eq ? eq : stop) - q);
+        char *dst;
+        int rc;
+
+        for (i = 0; i < sizeof TLS_OPTIONS / sizeof TLS_OPTIONS[0]; i++)
+            if (strlen(TLS_OPTIONS[i].name) == namelen &&
+                memcmp(TLS_OPTIONS[i].name, q, namelen) == 0)
+                break;
+        if (i == sizeof TLS_OPTIONS / sizeof TLS_OPTIONS[0])
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": unknown option \"%.*s\" "
+                               "(cachifys:// takes ca=, cert=, key= and "
+                               "servername=)", url,
+                               (int)(namelen > 64 ? 64 : namelen), q);
+        dst = (char *)t + TLS_OPTIONS[i].off;
+        if (dst[0] != '\0')
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": option %s given twice", url,
+                               TLS_OPTIONS[i].name);
+        if (eq == NULL || eq + 1 == stop)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": option %s needs a value "
+                               "(%s=...)", url, TLS_OPTIONS[i].name,
+                               TLS_OPTIONS[i].name);
+        rc = pct_decode(dst, TLS_OPTIONS[i].cap, eq + 1,
+                        (size_t)(stop - eq - 1));
+        if (rc == -1)
+            return wire_refuse(err, errlen,
+                               "bad URL: option %s longer than %zu bytes",
+                               TLS_OPTIONS[i].name, TLS_OPTIONS[i].cap - 1);
+        if (rc != 0)
+            return wire_refuse(err, errlen,
+                               "bad URL \"%s\": option %s: bad %%-escape "
+                               "(write %%XX, two hex digits, not %%00)", url,
+                               TLS_OPTIONS[i].name);
+        if (amp == NULL)
+            break;
+        q = amp + 1;
+    }
+    if ((t->cert[0] == '\0') != (t->key[0] == '\0'))
+        return wire_refuse(err, errlen,
+                           "bad URL \"%s\": a client certificate needs both "
+                           "cert= and key=", url);
+    if (t->servername[0] != '\0' &&
+        !host_chars_ok(t->servername, strlen(t->servername)) &&
+        !ipv6_chars_ok(t->servername, strlen(t->servername)))
+        return wire_refuse(err, errlen,
+                           "bad URL \"%s\": servername must be a host name "
+                           "or an address", url);
+    return CACHIFY_OK;
+}
+
+/* Parses the part after "cachify://" (tls 0) or "cachifys://" (tls 1). */
+static int parse_tcp(const char *url, const char *s, int tls,
+                     struct cachify_url *out, char *err, size_t errlen)
+{
+    const char *at = strrchr(s, '@'), *hp, *end, *q;
     int rc;
 
     if (at != NULL) {
         if (s[0] != ':')
             return wire_refuse(err, errlen,
                                "bad URL \"%s\": user names are not "
-                               "supported; write cachify://:password@host",
-                               url);
+                               "supported; write %s://:password@host%s",
+                               url, tls ? "cachifys" : "cachify",
+                               tls ? " (and '@' in an option as %40)" : "");
         if (copy_n(out->password, sizeof out->password, s + 1,
                    (size_t)(at - s - 1)) != 0)
             return wire_refuse(err, errlen,
@@ -156,17 +272,24 @@ static int parse_tcp(const char *url, const char *s, struct cachify_url *out,
     } else {
         hp = s;
     }
-    end = hp + strlen(hp);
+    q = tls ? strchr(hp, '?') : NULL;
+    end = q ? q : hp + strlen(hp);
     if (end > hp && end[-1] == '/')
         end--; /* one trailing slash is harmless */
     if (memchr(hp, '/', (size_t)(end - hp)) || memchr(hp, '?', (size_t)(end - hp)))
         return wire_refuse(err, errlen,
-                           "bad URL \"%s\": nothing may follow host:port",
-                           url);
-    rc = parse_hostport(url, hp, end, DEFAULT_PORT, out->host, &out->port,
-                        err, errlen);
-    if (rc == CACHIFY_OK)
+                           "bad URL \"%s\": nothing may follow host:port%s",
+                           url, tls ? " but ?options"
+                                    : " (TLS options need cachifys://)");
+    rc = parse_hostport(url, hp, end, tls ? DEFAULT_TLS_PORT : DEFAULT_PORT,
+                        out->host, &out->port, err, errlen);
+    if (rc == CACHIFY_OK && q != NULL)
+        rc = parse_tls_query(url, q + 1, strlen(q + 1), &out->tlsopt, err,
+                             errlen);
+    if (rc == CACHIFY_OK) {
         out->kind = CACHIFY_URL_TCP;
+        out->tls = tls;
+    }
     return rc;
 }
 
@@ -262,6 +385,8 @@ static void redact(const char *url, char *shown, size_t cap)
 
     if (strncmp(url, "cachify://", 10) == 0 && at != NULL)
         snprintf(shown, cap, "cachify://***%s", at);
+    else if (strncmp(url, "cachifys://", 11) == 0 && at != NULL)
+        snprintf(shown, cap, "cachifys://***%s", at);
     else if (strncmp(url, "etcd://", 7) == 0 && at != NULL)
         snprintf(shown, cap, "etcd://***%s", at);
     else
@@ -282,7 +407,9 @@ int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
     }
     redact(url, shown, sizeof shown);
     if (strncmp(url, "cachify://", 10) == 0)
-        return parse_tcp(shown, url + 10, out, err, errlen);
+        return parse_tcp(shown, url + 10, 0, out, err, errlen);
+    if (strncmp(url, "cachifys://", 11) == 0)
+        return parse_tcp(shown, url + 11, 1, out, err, errlen);
     if (strncmp(url, "etcd://", 7) == 0)
         return parse_etcd(shown, url + 7, out, err, errlen);
     if (strncmp(url, "unix://", 7) == 0) {
@@ -301,7 +428,8 @@ int cachify_url_parse(const char *url, struct cachify_url *out, char *err,
     }
     return wire_refuse(err, errlen,
                        "bad URL \"%s\": expected "
-                       "cachify://[:password@]host[:port], unix:///path, "
+                       "cachify://[:password@]host[:port], cachifys://..., "
+                       "unix:///path, "
                        "etcd://host[:port][,host[:port]...] or mem:",
                        shown);
 }

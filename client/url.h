@@ -9,6 +9,21 @@
  *   cachify://[:password@]host[:port][/]   TCP; port 7379 by default; host a
  *                                          name, an IPv4 address, or an IPv6
  *                                          address in brackets ([::1])
+ *   cachifys://[:password@]host[:port][/][?ca=PATH&cert=PATH&key=PATH&servername=NAME]
+ *                                          TCP with TLS (client/tls.h); port
+ *                                          7380 by default (cachifyd's
+ *                                          tls_port has none: 7380 is the
+ *                                          convention, one above 7379).  The
+ *                                          options, each at most once:
+ *                                          ca: the CA file (or hashed
+ *                                          directory) the server's
+ *                                          certificate must chain to, else
+ *                                          the system's default CAs;
+ *                                          cert and key, both or neither:
+ *                                          the client certificate (PEM);
+ *                                          servername: the name to check in
+ *                                          the server's certificate and send
+ *                                          as SNI, else host
  *   unix:///absolute/path                  Unix socket
  *   mem:   NULL   ""                       the embedded backend
  *   etcd://[user:password@]host[:port][,host[:port]...][/][?prefix=P]
@@ -19,7 +34,9 @@
  *
  * The password is everything between "://:" and the last '@', taken
  * literally (no percent-decoding), so it may itself hold ':' or '@'; an
- * empty one (":@") means none.
+ * empty one (":@") means none.  In cachifys:// the query starts at the
+ * first '?' after that '@' (so a password may hold '?'), and its values are
+ * percent-decoded: write '@' as %40, '&' as %26, '%' as %25.
  */
 #ifndef CACHIFY_CLIENT_URL_H
 #define CACHIFY_CLIENT_URL_H
@@ -39,10 +56,12 @@
 /* etcd key prefix: well under etcd's request limit, with room for keys. */
 #define CACHIFY_URL_ETCD_PREFIX_MAX 255
 #define CACHIFY_URL_ETCD_PREFIX_DEFAULT "cachify/"
+/* A file named by a cachifys:// option: PATH_MAX on Linux, with its NUL. */
+#define CACHIFY_URL_FILE_MAX 4096
 
 enum cachify_url_kind {
     CACHIFY_URL_MEM,  /* the embedded store */
-    CACHIFY_URL_TCP,  /* host, port */
+    CACHIFY_URL_TCP,  /* host, port; tls and its options for cachifys:// */
     CACHIFY_URL_UNIX, /* path */
     CACHIFY_URL_ETCD, /* endpoints, user, password, etcd_prefix */
 };
@@ -52,10 +71,20 @@ struct cachify_url_endpoint {
     int port;
 };
 
+/* The options of a cachifys:// URL; "" is an option not given. */
+struct cachify_url_tls {
+    char ca[CACHIFY_URL_FILE_MAX];
+    char cert[CACHIFY_URL_FILE_MAX];
+    char key[CACHIFY_URL_FILE_MAX];
+    char servername[CACHIFY_URL_HOST_MAX + 1];
+};
+
 struct cachify_url {
     enum cachify_url_kind kind;
     char host[CACHIFY_URL_HOST_MAX + 1]; /* TCP: without brackets */
     int port;                            /* TCP: 1..65535 */
+    int tls;                             /* TCP: 1 for cachifys:// */
+    struct cachify_url_tls tlsopt;       /* TCP with tls */
     char path[CACHIFY_URL_PATH_MAX];     /* UNIX */
     char password[CACHIFY_URL_PASSWORD_MAX + 1]; /* "" when none */
     /* ETCD */

@@ -44,6 +44,7 @@ static const char usage_text[] =
     "  -E, --conflict-exit-code N  exit code when KEY is held (default 1)\n"
     "  -c, --command STRING      run STRING with /bin/sh -c\n"
     "  -u, --url URL             cachify://[:password@]host[:port],\n"
+    "                            cachifys://host[:port]?ca=FILE (TLS),\n"
     "                            unix:///path or mem: (default $CACHIFY_URL,\n"
     "                            else " DEFAULT_URL ")\n"
     "      --ttl SECONDS         lock lifetime, renewed while COMMAND runs\n"

@@ -13,7 +13,9 @@
 # bad usage, bad URLs, a wrong password and an unreachable daemon give one
 # stderr line and their code and never run COMMAND; --is-locked and
 # --release codes; two racing `cachify-lock -n nightly-backup ./backup.sh`
-# run the backup once; mem: keeps no other process out, as documented.
+# run the backup once; mem: keeps no other process out, as documented;
+# cachifys:// runs COMMAND over TLS (renewals included), and a certificate
+# refused either way, or a bad TLS option or file, never runs it.
 # After every run the lock is free again.
 #
 # Environment: BUILD (default build; the tool is $BUILD/cachify-lock),
@@ -530,5 +532,36 @@ wait_job "$holder" "holder of a stalled daemon's lock"
 late=$(($(cat "$tmp/stall.term") - $(cat "$tmp/stall.start") - 29000))
 [ "$late" -le 1500 ] ||
     fail "stalled daemon: SIGTERM came $late ms after the TTL ran out: $(cat "$tmp/stall.err")"
+
+echo "cachify_lock.sh: cachifys:// runs COMMAND over TLS; a certificate that fails is 69"
+# The daemon's TLS port asks for client certificates.  --ttl 3: renewals
+# (each on a connection of its own, a handshake first) run while COMMAND
+# sleeps past a third of it.
+sh tests/support/make-test-certs.sh "$tmp/certs" || fail "cannot make certificates"
+c=$tmp/certs
+stop_daemon
+tls_port=$(free_port)
+start_daemon --tls-port "$tls_port" --tls-cert-file "$c/server.crt" \
+    --tls-key-file "$c/server.key" --tls-ca-cert-file "$c/ca.crt" \
+    --tls-auth-clients yes
+tls=cachifys://127.0.0.1:$tls_port
+good="$tls?ca=$c/ca.crt&cert=$c/client.crt&key=$c/client.key"
+expect 7 "a run over TLS" $LOCK -u "$good" --ttl 3 tlsjob sh -c '
+    sleep 1.5
+    $0 -u "$1" --is-locked tlsjob; echo "held=$?"
+    exit 7' "$tool" "$good"
+grep -q '^held=0$' "$tmp/out" || fail "over TLS: the key was not held: $(cat "$tmp/out")"
+[ ! -s "$tmp/err" ] || fail "a clean run over TLS wrote to stderr: $(cat "$tmp/err")"
+free tlsjob
+refused 69 "a CA that did not sign the server's certificate" \
+    $LOCK -u "$tls?ca=$c/rogue-ca.crt&cert=$c/client.crt&key=$c/client.key" k $m
+grep -q "certificate verify failed" "$tmp/err" || fail "wrong CA said: $(cat "$tmp/err")"
+refused 69 "no client certificate" $LOCK -u "$tls?ca=$c/ca.crt" k $m
+refused 69 "cachifys:// to the plain port" $LOCK -u "cachifys://127.0.0.1:$port?ca=$c/ca.crt" k $m
+grep -q "TLS handshake" "$tmp/err" || fail "the plain port said: $(cat "$tmp/err")"
+refused 64 "a missing CA file" $LOCK -u "$tls?ca=$c/none.crt" k $m
+grep -q "none.crt" "$tmp/err" || fail "a missing CA: $(cat "$tmp/err")"
+refused 64 "an unknown cachifys:// option" $LOCK -u "$tls?cafile=$c/ca.crt" k $m
+refused 64 "cert= without key=" $LOCK -u "$tls?ca=$c/ca.crt&cert=$c/client.crt" k $m
 
 echo "cachify_lock.sh: ok"
