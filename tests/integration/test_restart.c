@@ -778,6 +778,18 @@ START_TEST(state_corrupt_file_refuses_start)
           "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":1,"
           "\"until_mono_us\":1,\"extra\":1}\n",
           "malformed hold record" },
+        { "{\"cachifyd_state\":2,\"status\":\"running\",\"boot_id\":\"x\"}\n"
+          "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":0,"
+          "\"until_mono_us\":0,\"max\":0}\n",
+          "max 0 is out of range" },
+        { "{\"cachifyd_state\":2,\"status\":\"running\",\"boot_id\":\"x\"}\n"
+          "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":0,"
+          "\"until_mono_us\":0,\"max\":2,\"value\":\"61\"}\n",
+          "malformed hold record" },
+        { "{\"cachifyd_state\":2,\"status\":\"clean\",\"last_token\":5}\n"
+          "{\"slot\":\"6b\",\"max\":2,\"token\":3,\"ttl_ms\":-1}\n"
+          "{\"end\":1}\n",
+          "slot ttl_ms -1 is out of range" },
         { "{\n \"format\": 1,\n \"status\": \"clean\"\n}\n", "format 1" },
     };
     srv_init();
