@@ -12,8 +12,8 @@
  * (a counter the clients share, raised after a grant is received and
  * lowered before the release is sent, so the test's "inside" interval lies
  * within the daemon's hold: a count over 5 is a real N+1), every client
- * gets in, each client's tokens strictly increase and no token is given
- * twice.  Does not own: the engine's unit tests (engine/tests/test_lock_pool.c).
+ * gets in, each client's tokens strictly increase, no token is given
+ * twice, and FIFO order holds (see test_pool_stress).  Does not own: the engine's unit tests (engine/tests/test_lock_pool.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -292,6 +292,7 @@ static atomic_int stress_failed;
 struct stress_client {
     int fd;
     int id;
+    int queued_first;  /* its first request was sent and queued already */
     double until;
     int entries;
     int fulls;         /* -FULL answers (the no-wait half) */
@@ -304,6 +305,7 @@ static void *stress_run(void *arg)
     struct stress_client *sc = arg;
     unsigned seed = (unsigned)sc->id * 7919u + 1;
     char buf[256];
+    int sent = sc->queued_first;
     while (!atomic_load(&stress_failed) &&
            (mono_s() < sc->until || sc->entries == 0) &&
            sc->entries < (int)(sizeof(sc->tokens) / sizeof(sc->tokens[0]))) {
@@ -313,12 +315,13 @@ static void *stress_run(void *arg)
                              ? "POOL_ACQUIRE stress 5 TTL 20000\r\n"
                              : "POOL_ACQUIRE stress 5 TTL 20000 WAIT 60000\r\n";
         long long token = 0;
-        if (tc_send(sc->fd, rq) != 0 ||
+        if ((!sent && tc_send(sc->fd, rq) != 0) ||
             tc_read_reply(sc->fd, buf, sizeof(buf)) < 0) {
             snprintf(sc->err, sizeof(sc->err), "acquire: %s", tc_last());
             atomic_store(&stress_failed, 1);
             break;
         }
+        sent = 0;
         if (sc->id % 2 && strcmp(buf, "-FULL stress pool is full\r\n") == 0) {
             sc->fulls++;
             usleep((useconds_t)(rand_r(&seed) % 2000));
@@ -356,22 +359,45 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* FIFO, checked so that a loaded machine cannot fake or hide a reorder:
+ * the order the daemon received the requests is made known by queueing
+ * every client's first request one at a time behind a full pool (the next
+ * is sent only once STATS shows the previous one queued), and the order of
+ * the grants is read from the tokens, which the daemon issues in strictly
+ * increasing order.  So client i's first token must be below client
+ * i+1's, and every later grant (a request sent after its client's first
+ * grant, so after all of those arrived) above all first ones: a newcomer
+ * without WAIT may not pass the queue either. */
 START_TEST(test_pool_stress)
 {
     SRV_START("--loglevel", "warning");
     static struct stress_client sc[STRESS_CLIENTS];
     pthread_t th[STRESS_CLIENTS];
+    long long fill[STRESS_N];
     double secs = slow_mode() ? 6.0 : 3.0;
     atomic_store(&inside, 0);
     atomic_store(&inside_max, 0);
     atomic_store(&stress_failed, 0);
-    double until = mono_s() + secs;
+    int ctl = conn_new();
+    for (int k = 0; k < STRESS_N; k++)
+        fill[k] = acquire(ctl, "POOL_ACQUIRE stress 5 TTL 20000\r\n");
     for (int i = 0; i < STRESS_CLIENTS; i++) {
         sc[i] = (struct stress_client){ .fd = conn_new(), .id = i,
-                                        .until = until };
+                                        .queued_first = 1 };
+        say(sc[i].fd, "POOL_ACQUIRE stress 5 TTL 20000 WAIT 60000\r\n");
+        await_pool_waiters(ctl, i + 1);
     }
-    for (int i = 0; i < STRESS_CLIENTS; i++)
+    double until = mono_s() + secs;
+    for (int i = 0; i < STRESS_CLIENTS; i++) {
+        sc[i].until = until;
         ck_assert_int_eq(pthread_create(&th[i], NULL, stress_run, &sc[i]), 0);
+    }
+    for (int k = 0; k < STRESS_N; k++) { /* the queue starts moving */
+        char line[64];
+        snprintf(line, sizeof(line), "POOL_RELEASE stress %lld\r\n", fill[k]);
+        say(ctl, line);
+        EXPECT(ctl, ":1\r\n");
+    }
     for (int i = 0; i < STRESS_CLIENTS; i++)
         pthread_join(th[i], NULL);
     size_t total = 0;
@@ -384,6 +410,19 @@ START_TEST(test_pool_stress)
                     sc[i].tokens[k - 1]);
         total += (size_t)sc[i].entries;
     }
+    long long first_max = 0;
+    for (int i = 0; i < STRESS_CLIENTS; i++) {
+        REQUIRE(i == 0 || sc[i].tokens[0] > sc[i - 1].tokens[0],
+                "FIFO: client %d, queued after client %d, was served first "
+                "(token %lld, %lld)", i, i - 1, sc[i].tokens[0],
+                sc[i - 1].tokens[0]);
+        first_max = sc[i].tokens[0];
+    }
+    for (int i = 0; i < STRESS_CLIENTS; i++)
+        for (int k = 1; k < sc[i].entries; k++)
+            REQUIRE(sc[i].tokens[k] > first_max, "FIFO: client %d's later "
+                    "request (token %lld) passed the queued ones (last "
+                    "served %lld)", i, sc[i].tokens[k], first_max);
     REQUIRE(atomic_load(&inside_max) <= STRESS_N,
             "%d clients inside a pool of %d", atomic_load(&inside_max),
             STRESS_N);
@@ -408,6 +447,7 @@ START_TEST(test_pool_stress)
             "inside\n", total, STRESS_CLIENTS, atomic_load(&inside_max));
     for (int i = 0; i < STRESS_CLIENTS; i++)
         close(sc[i].fd);
+    close(ctl);
     srv_finish();
 }
 END_TEST
