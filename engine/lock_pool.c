@@ -9,8 +9,9 @@
  *
  * Layout.  A pool is one allocation in t->pools, keyed by its key.  A held
  * slot is one allocation found by its token in t->slots (tokens are unique
- * over the table), listed in its pool (for a forced release and the state
- * file) and timed in its pool's own heap of slot expiries.  The pool sits
+ * over the table) and timed in its pool's own heap of slot expiries, which
+ * is also the pool's list of them (for a forced release and the state
+ * file).  The pool sits
  * in t->pool_due at the earlier of its first slot expiry and its retry
  * time, so the timer pops pools, and a lookup settles one pool's due slots
  * without touching any other pool: no step scans the slots of a pool but
@@ -111,22 +112,21 @@ struct pool_slot *lp_slot_find(struct locktable *t, uint64_t token)
 
 void lp_slot_free(struct locktable *t, struct pool_slot *s)
 {
-    struct lock_pool *p = s->pool;
+    struct lock_pool *p = slot_pool(s);
+    struct sess_link *l = slot_link(s);
     if (heap_node_queued(&s->dur))
         heap_remove(&t->slot_durables, &s->dur);
-    sess_unlink(&s->link);
+    if (l)
+        sess_unlink(l);
     heap_remove(&p->slots, &s->due);
     map_remove(&t->slots, &s->node);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        p->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
     p->used--;
     t->pool_slots--;
     t->stats.pool_slots--;
-    cfy_free(s);
+    if (l)
+        cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
+    else
+        cfy_free(s);
 }
 
 /* Ends slot s's hold (its written lease's end written) and frees it. */
@@ -142,7 +142,7 @@ int64_t lp_end_slots(struct locktable *t, struct lock_pool *p,
     int64_t n = 0;
     struct pool_slot *s;
     if (token) {
-        if ((s = lp_slot_find(t, token)) != NULL && s->pool == p) {
+        if ((s = lp_slot_find(t, token)) != NULL && slot_pool(s) == p) {
             if (journal)
                 lp_slot_ended(t, s);
             lp_slot_free(t, s);
@@ -150,7 +150,8 @@ int64_t lp_end_slots(struct locktable *t, struct lock_pool *p,
         }
         return n;
     }
-    while ((s = p->first) != NULL) { /* O(slots held): the one O(N) step */
+    while ((s = slot_at(p, 0)) != NULL) { /* O(slots held): the one O(N)
+                                           * step */
         if (journal)
             lp_slot_ended(t, s);
         lp_slot_free(t, s);
@@ -160,27 +161,29 @@ int64_t lp_end_slots(struct locktable *t, struct lock_pool *p,
 }
 
 struct pool_slot *lp_slot_new(struct locktable *t, struct lock_pool *p,
-                              uint64_t token, uint64_t deadline)
+                              uint64_t token, uint64_t deadline, int session)
 {
-    struct pool_slot *s = cfy_calloc(1, sizeof(*s));
-    if (!s)
+    struct pool_slot_sess *ss = NULL;
+    struct pool_slot *s;
+    if (session) {
+        if (!(ss = cfy_calloc(1, sizeof(*ss))))
+            return NULL;
+        ss->link.kind = SESS_KIND_POOL;
+        s = &ss->s;
+    } else if (!(s = cfy_calloc(1, sizeof(*s)))) {
         return NULL;
+    }
     heap_node_init(&s->due);
     heap_node_init(&s->dur);
     if (heap_push(&p->slots, &s->due, deadline) != 0) {
-        cfy_free(s);
+        cfy_free(ss ? (void *)ss : (void *)s);
         return NULL;
     }
     s->token = token;
-    s->pool = p;
-    s->link.kind = SESS_KIND_POOL;
+    s->pool_bits = (uintptr_t)p | (session ? SLOT_SESSION : 0);
     s->node.keylen = sizeof(s->token);
     s->node.hash = map_hash(&t->slots, &s->token, sizeof(s->token));
     map_insert(&t->slots, &s->node);
-    s->next = p->first;
-    if (p->first)
-        p->first->prev = s;
-    p->first = s;
     p->used++;
     t->pool_slots++;
     t->stats.pool_slots++;
@@ -198,7 +201,8 @@ static enum lock_result slot_grant(struct locktable *t, struct lock_pool *p,
 {
     uint64_t deadline = lt_deadline_after(now, ttl_us);
     int in_session = session_lock && session;
-    struct pool_slot *s = lp_slot_new(t, p, lt_next_token(t), deadline);
+    struct pool_slot *s = lp_slot_new(t, p, lt_next_token(t), deadline,
+                                      in_session);
     if (!s)
         return LOCK_NO_MEMORY;
     /* Journaled before it is linked into its session or answered: the
@@ -209,7 +213,7 @@ static enum lock_result slot_grant(struct locktable *t, struct lock_pool *p,
     }
     if (in_session) {
         assert(session->rec != NULL);
-        sess_link(session->rec, &s->link);
+        sess_link(session->rec, slot_link(s));
     }
     t->stats.acquired++;
     *token = s->token;
@@ -352,10 +356,12 @@ void lt_pool_free(struct locktable *t)
     map_iter_init(&t->pools, &it);
     while ((n = map_iter_next(&it)) != NULL) {
         struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
-        while (p->first) {
-            struct pool_slot *s = p->first;
-            p->first = s->next;
-            cfy_free(s);
+        struct pool_slot *s;
+        for (size_t i = 0; (s = slot_at(p, i)) != NULL; i++) {
+            if (slot_link(s))
+                cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
+            else
+                cfy_free(s);
         }
         heap_free(&p->slots);
         cfy_free(p);
@@ -408,8 +414,8 @@ int lt_pool_run_one(struct locktable *t, uint64_t now)
 void lt_pool_release_ended(struct locktable *t, struct sess_link *l,
                            uint64_t now)
 {
-    struct pool_slot *s = CONTAINER_OF(l, struct pool_slot, link);
-    struct lock_pool *p = s->pool;
+    struct pool_slot *s = &CONTAINER_OF(l, struct pool_slot_sess, link)->s;
+    struct lock_pool *p = slot_pool(s);
     uint64_t ended_at = l->rec->ended_at;
     uint64_t deadline = heap_deadline(&p->slots, &s->due);
     slot_drop(t, s);
@@ -567,10 +573,10 @@ int locktable_pool_extend(struct locktable *t, const char *key,
     struct pool_slot *s = p && token ? lp_slot_find(t, token) : NULL;
     /* A SESSION slot of an ended session waits for the drain but is no
      * one's any more: renewing it would tell a renewer its holder is in. */
-    if (!s || s->pool != p || (s->link.rec && s->link.rec->ended))
+    if (!s || slot_pool(s) != p || slot_session_ended(s))
         return 0;
     uint64_t deadline = lt_deadline_after(now, ttl_us);
-    if (lp_make_durable(t, s, now, deadline, s->link.rec != NULL) != 0)
+    if (lp_make_durable(t, s, now, deadline, slot_link(s) != NULL) != 0)
         return -1;
     heap_update(&p->slots, &s->due, deadline);
     pool_rearm(t, p);

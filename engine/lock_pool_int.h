@@ -20,8 +20,9 @@ struct lock_pool {
     struct map_node node;          /* in t->pools; the key is `key` below */
     uint32_t max;                  /* max_size, fixed while the pool lives */
     uint32_t used;                 /* slots held now */
-    struct heap slots;             /* held slots by expiry (ENTRY_NEVER) */
-    struct pool_slot *first;       /* held slots, newest first */
+    struct heap slots;             /* held slots by expiry (ENTRY_NEVER);
+                                    * also the list of them (walks, a
+                                    * forced release) */
     struct pool_waiter *wait_head, *wait_tail;
     size_t nwaiters;
     uint64_t retry_at;             /* recovery end or a failed handoff's
@@ -34,18 +35,62 @@ struct lock_pool {
     char key[];
 };
 
-/* One held slot: found by its token (t->slots), listed in its pool. */
+/* One held slot: found by its token (t->slots), listed and timed in its
+ * pool's heap.  40 bytes, a 48-byte malloc chunk (see docs/protocol.md,
+ * pools, "Costs"): no list links (the pool's heap lists its slots) and no
+ * session link unless its holder is a SESSION (struct pool_slot_sess). */
 struct pool_slot {
     struct map_node node;          /* in t->slots, keyed by `token` */
     uint64_t token;
-    struct lock_pool *pool;
-    struct pool_slot *prev, *next; /* in pool->first */
-    struct heap_node due;          /* in pool->slots */
+    uintptr_t pool_bits;           /* its struct lock_pool *, with
+                                    * SLOT_SESSION or'ed in: use slot_pool
+                                    * and slot_link */
+    struct heap_node due;          /* in its pool's slots */
     struct heap_node dur;          /* in t->slot_durables while its lease
-                                    * is written one by one (in the padding
-                                    * before `link`: costs no byte) */
-    struct sess_link link;         /* a SESSION holder's; rec NULL if not */
+                                    * is written one by one */
 };
+
+_Static_assert(sizeof(struct pool_slot) == 40,
+               "a slot is 40 bytes: a 48-byte malloc chunk");
+
+/* pool_bits: the slot is a struct pool_slot_sess.  Pools come from malloc,
+ * aligned to at least 8, so the pointer's low bit is free. */
+#define SLOT_SESSION ((uintptr_t)1)
+
+/* A SESSION holder's slot: the slot and its link in the session's record,
+ * one allocation. */
+struct pool_slot_sess {
+    struct pool_slot s;
+    struct sess_link link;         /* kind SESS_KIND_POOL */
+};
+
+static inline struct lock_pool *slot_pool(const struct pool_slot *s)
+{
+    return (struct lock_pool *)(s->pool_bits & ~SLOT_SESSION);
+}
+
+/* s's link in its SESSION holder's record, or NULL when s has none. */
+static inline struct sess_link *slot_link(struct pool_slot *s)
+{
+    return (s->pool_bits & SLOT_SESSION)
+               ? &CONTAINER_OF(s, struct pool_slot_sess, s)->link
+               : NULL;
+}
+
+/* 1 when s's SESSION holder has ended: s waits for the drain, but is no
+ * one's any more. */
+static inline int slot_session_ended(struct pool_slot *s)
+{
+    struct sess_link *l = slot_link(s);
+    return l && l->rec && l->rec->ended;
+}
+
+/* The i-th slot of p's heap (any order), or NULL past the last. */
+static inline struct pool_slot *slot_at(const struct lock_pool *p, size_t i)
+{
+    struct heap_node *n = heap_node_at(&p->slots, i);
+    return n ? CONTAINER_OF(n, struct pool_slot, due) : NULL;
+}
 
 struct pool_waiter {
     struct heap_node due;          /* in t->pool_waits; ENTRY_NEVER = forever */
@@ -85,10 +130,10 @@ struct lock_pool *lp_trim(struct locktable *t, struct lock_pool *p);
 struct pool_slot *lp_slot_find(struct locktable *t, uint64_t token);
 
 /* A new slot of p held by token until deadline, linked everywhere but its
- * session and the journal's heap.  NULL when out of memory (nothing
- * changed). */
+ * session (session: it gets a link for one, slot_link) and the journal's
+ * heap.  NULL when out of memory (nothing changed). */
 struct pool_slot *lp_slot_new(struct locktable *t, struct lock_pool *p,
-                              uint64_t token, uint64_t deadline);
+                              uint64_t token, uint64_t deadline, int session);
 
 /* Unlinks slot s from everything (t->slot_durables too, silently) and
  * frees it; counts nothing but the gauges. */

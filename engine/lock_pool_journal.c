@@ -41,7 +41,7 @@ int lp_make_durable(struct locktable *t, struct pool_slot *s, uint64_t now,
         return -1; /* no way to write it: never promised */
     if (!written && heap_push(&t->slot_durables, &s->dur, 0) != 0)
         return -1;
-    struct lock_pool *p = s->pool;
+    struct lock_pool *p = slot_pool(s);
     if (t->slot_hold(t->journal.arg, p->key, p->node.keylen, p->max,
                      s->token, deadline) != 0) {
         if (!written)
@@ -57,8 +57,8 @@ void lp_slot_ended(struct locktable *t, struct pool_slot *s)
         return;
     heap_remove(&t->slot_durables, &s->dur);
     if (t->journal.freed)
-        t->journal.freed(t->journal.arg, s->pool->key, s->pool->node.keylen,
-                         s->token);
+        t->journal.freed(t->journal.arg, slot_pool(s)->key,
+                         slot_pool(s)->node.keylen, s->token);
 }
 
 int locktable_pool_restore(struct locktable *t, const char *key,
@@ -76,7 +76,7 @@ int locktable_pool_restore(struct locktable *t, const char *key,
     if (!p && !(p = lp_create(t, key, keylen, hash, max)))
         return -1;
     struct pool_slot *s = lp_slot_new(t, p, token,
-                                      lt_deadline_after(now, ttl_us));
+                                      lt_deadline_after(now, ttl_us), 0);
     /* Written into the next journal one by one, as at its grant. */
     if (s && journal_on(t) &&
         (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
@@ -110,9 +110,9 @@ int64_t locktable_pool_forget(struct locktable *t, const char *key,
 static int visit_slot(struct pool_slot *s, uint64_t now, pool_visit_fn fn,
                       void *arg)
 {
-    struct lock_pool *p = s->pool;
+    struct lock_pool *p = slot_pool(s);
     uint64_t d = heap_deadline(&p->slots, &s->due);
-    if (d <= now || (s->link.rec && s->link.rec->ended))
+    if (d <= now || slot_session_ended(s))
         return 0;
     struct pool_slot_view v = {
         .key = p->key,
@@ -133,7 +133,8 @@ int locktable_foreach_slot(struct locktable *t, pool_visit_fn fn, void *arg)
     map_iter_init(&t->pools, &it);
     while (rc == 0 && (n = map_iter_next(&it)) != NULL) {
         struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
-        for (struct pool_slot *s = p->first; s && rc == 0; s = s->next)
+        struct pool_slot *s;
+        for (size_t i = 0; rc == 0 && (s = slot_at(p, i)) != NULL; i++)
             rc = visit_slot(s, now, fn, arg);
     }
     map_iter_done(&it);
@@ -162,18 +163,20 @@ int locktable_pool_audit(struct locktable *t, const char **why)
     while (!*why && (n = map_iter_next(&it)) != NULL) {
         struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
         size_t listed = 0, queued = 0;
-        for (struct pool_slot *s = p->first; s; s = s->next) {
-            if (s->pool != p || lp_slot_find(t, s->token) != s)
+        struct pool_slot *s;
+        for (; (s = slot_at(p, listed)) != NULL; listed++) {
+            if (slot_pool(s) != p || lp_slot_find(t, s->token) != s)
                 *why = "a slot is not found by its token";
-            listed++;
+            else if (slot_link(s) && heap_node_queued(&s->dur))
+                *why = "a SESSION slot was written one by one";
             durables += heap_node_queued(&s->dur) ? 1u : 0u;
         }
         for (struct pool_waiter *w = p->wait_head; w; w = w->next)
             queued++;
         if (p->used > p->max && !p->overfull)
             *why = "a pool holds more slots than its max_size";
-        else if (listed != p->used || heap_len(&p->slots) != p->used)
-            *why = "slot list, heap and count disagree";
+        else if (listed != p->used)
+            *why = "slot heap and count disagree";
         else if (queued != p->nwaiters)
             *why = "waiter count and queue disagree";
         else if (!p->used && !p->wait_head)
