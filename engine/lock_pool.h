@@ -18,7 +18,9 @@
  * last access (each slot's expiry is paid once); a forced release of a
  * whole pool is O(slots held), the only step proportional to N.  The
  * timer (locktable_run_timers) expires due slots one per unit of its
- * budget, so slots running out together are freed in slices.
+ * budget, so slots running out together are freed in slices.  A held
+ * slot costs about 1.1 times a lock's memory, a pool key a few hundred
+ * bytes more (docs/protocol.md, pools, "Costs").
  *
  * Crash safety (a journal set, struct lock_journal): a slot is made durable
  * as a lock of the same TTL is, by the horizon up to long_lease_us, else
