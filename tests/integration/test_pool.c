@@ -5,15 +5,14 @@
  * POOL_EXTEND; their errors (bad arguments, the size mismatch, lock/pool
  * mix-ups in both directions, for every key command); slot expiry and a
  * SESSION holder's close waking waiters; FIFO order with increasing tokens;
- * the STATS gauges; the state file across a clean stop and a crash (long
- * and FOREVER slots journaled and given back, never N+1 across it) and the
- * replay of a journal that lost free records; and
- * the stress run: 50 clients through a pool of 5, never more than 5 inside
- * (a counter the clients share, raised after a grant is received and
- * lowered before the release is sent, so the test's "inside" interval lies
- * within the daemon's hold: a count over 5 is a real N+1), every client
- * gets in, each client's tokens strictly increase, no token is given
- * twice, and FIFO order holds (see test_pool_stress).  Does not own: the engine's unit tests (engine/tests/test_lock_pool.c).
+ * the STATS gauges; and the stress run: 50 clients through a pool of 5,
+ * never more than 5 inside (a counter the clients share, raised after a
+ * grant is received and lowered before the release is sent, so the test's
+ * "inside" interval lies within the daemon's hold: a count over 5 is a real
+ * N+1), every client gets in, each client's tokens strictly increase, no
+ * token is given twice, and FIFO order holds (see test_pool_stress).  Does
+ * not own: pools across restarts and crashes (test_pool_state.c), the
+ * engine's unit tests (engine/tests/test_lock_pool*.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -219,21 +218,6 @@ START_TEST(test_pool_expiry_and_session_wake)
 }
 END_TEST
 
-/* Waits until STATS shows n pool waiters (the requests before are
- * queued, in the order they were sent). */
-static void await_pool_waiters(int fd, long long n)
-{
-    for (int i = 0; i < 500; i++) {
-        json_t *st = stats_get(fd);
-        long long w = stat_int(st, "pool_waiters");
-        json_decref(st);
-        if (w == n)
-            return;
-        usleep(10000);
-    }
-    ck_abort_msg("pool_waiters never reached %lld", n);
-}
-
 #define NWAITERS 6
 
 START_TEST(test_pool_fifo)
@@ -247,7 +231,7 @@ START_TEST(test_pool_fifo)
     for (int i = 0; i < NWAITERS; i++) {
         w[i] = conn_new();
         say(w[i], "POOL_ACQUIRE f 2 WAIT 30000\r\n");
-        await_pool_waiters(ctl, i + 1);
+        wait_stat("pool_waiters", i + 1);
     }
     char line[64];
     snprintf(line, sizeof(line), "POOL_RELEASE f %lld\r\n", t1);
@@ -385,7 +369,7 @@ START_TEST(test_pool_stress)
         sc[i] = (struct stress_client){ .fd = conn_new(), .id = i,
                                         .queued_first = 1 };
         say(sc[i].fd, "POOL_ACQUIRE stress 5 TTL 20000 WAIT 60000\r\n");
-        await_pool_waiters(ctl, i + 1);
+        wait_stat("pool_waiters", i + 1);
     }
     double until = mono_s() + secs;
     for (int i = 0; i < STRESS_CLIENTS; i++) {
@@ -452,147 +436,6 @@ START_TEST(test_pool_stress)
 }
 END_TEST
 
-/* ---- the state file ---- */
-
-/* The state file keeps pools as it keeps locks.  Slots longer than
- * long_lease_ms (and FOREVER) are journaled one by one, every extend and
- * handoff too: they come back with their tokens after a clean stop and
- * after kill -9; short ones are waited out.  The pool admits at most
- * max_size throughout, the recovering period included, and tokens keep
- * increasing. */
-START_TEST(test_pool_restart)
-{
-    /* The short slot c keeps the pool recovering for its TTL after the
-     * crash: long enough that a restart (under valgrind too) sees it. */
-    const long long lease = slow_mode() ? 8000 : 2000, c_ttl = lease - 500;
-    char lease_arg[32], line[192];
-    snprintf(lease_arg, sizeof(lease_arg), "%lld", lease);
-    srv_init();
-    const char *const args[] = { "--state_file", g_ts.state_path,
-                                 "--long_lease_ms", lease_arg, NULL };
-    srv_run(args);
-    int fd = conn_new();
-    long long a = acquire(fd, "POOL_ACQUIRE r 3 TTL FOREVER\r\n");
-    long long b = acquire(fd, "POOL_ACQUIRE r 3 TTL 120000\r\n");
-    acquire(fd, "POOL_ACQUIRE r 3 TTL 1000 SESSION\r\n");
-    close(fd);
-    srv_stop();
-    /* A clean stop keeps both long slots (the SESSION one ended). */
-    srv_run(args);
-    fd = conn_new();
-    say(fd, "POOL_SIZE r\r\nPOOL_ACQUIRE r 2 TTL 1000\r\n");
-    EXPECT(fd, ":2\r\n-WRONGSIZE the pool has max_size 3, not 2: a pool "
-               "keeps its size while a slot is held or requested\r\n");
-    snprintf(line, sizeof(line), "POOL_ACQUIRE r 3 TTL %lld\r\n", c_ttl);
-    double c_sent = now_ms();
-    long long c = acquire(fd, line); /* short: covered by the horizon */
-    ck_assert_int_gt(c, b);
-    say(fd, "POOL_ACQUIRE r 3 TTL 1000\r\n");
-    EXPECT(fd, "-FULL r pool is full\r\n");
-    snprintf(line, sizeof(line), "POOL_EXTEND r %lld 90000\r\n", b);
-    say(fd, line);
-    EXPECT(fd, ":1\r\n");
-    close(fd);
-    ts_kill9(&g_ts);
-
-    /* After the crash a and b are back with their tokens; c may still be
-     * in use until it runs out, so the pool is full meanwhile. */
-    srv_run(args);
-    fd = conn_new();
-    int w1 = conn_new(), w2 = conn_new();
-    ck_assert_msg(now_ms() < c_sent + (double)c_ttl, "too slow to test");
-    say(fd, "POOL_SIZE r\r\nIS_LOCKED r\r\nPOOL_ACQUIRE r 3 TTL 1000\r\n");
-    EXPECT(fd, ":2\r\n:1\r\n-FULL r pool is full\r\n");
-    say(w1, "POOL_ACQUIRE r 3 TTL 60000 WAIT 60000\r\n");
-    await_pool_waiters(fd, 1);
-    say(w2, "POOL_ACQUIRE r 3 TTL 60000 WAIT 60000\r\n");
-    await_pool_waiters(fd, 2);
-    /* Recovery over: one place is free (3 minus a and b), one gets in. */
-    long long d = READ_INT(w1);
-    ck_assert_int_gt(d, c);
-    expect_quiet(w2, quiet_ms());
-    say(fd, "POOL_SIZE r\r\n");
-    EXPECT(fd, ":3\r\n");
-    snprintf(line, sizeof(line), "POOL_EXTEND r %lld 90000\r\n"
-             "POOL_RELEASE r %lld\r\n", b, a);
-    say(fd, line);
-    EXPECT(fd, ":1\r\n:1\r\n");
-    long long e = READ_INT(w2);
-    ck_assert_int_gt(e, d);
-    snprintf(line, sizeof(line), "POOL_RELEASE r %lld\r\n", b);
-    say(fd, line);
-    EXPECT(fd, ":1\r\n");
-    close_fds(fd, w1, w2, -1);
-    ts_kill9(&g_ts);
-
-    /* A second crash: the slots handed to the waiters are back; a and b,
-     * whose ends were journaled, are not. */
-    srv_run(args);
-    fd = conn_new();
-    snprintf(line, sizeof(line), "POOL_SIZE r\r\nPOOL_RELEASE r %lld\r\n"
-             "POOL_RELEASE r %lld\r\nPOOL_RELEASE r %lld\r\n", a, b, d);
-    say(fd, line);
-    EXPECT(fd, ":2\r\n:0\r\n:0\r\n:1\r\n");
-    long long f = acquire(fd, "POOL_ACQUIRE r 3 TTL 1000 WAIT 60000\r\n");
-    ck_assert_int_gt(f, e);
-    close(fd);
-    srv_finish();
-}
-END_TEST
-
-/* Replaying a journal that lost free records (a write failed, or the
- * machine went down before the page cache was written): what a later
- * lease shows had ended is dropped, what cannot be told apart is kept, so
- * a pool never admits more than max_size; a free record ends a slot. */
-START_TEST(test_pool_replay_rules)
-{
-    srv_init();
-    const char *const args[] = { "--state_file", g_ts.state_path,
-                                 "--loglevel", "warning", NULL };
-#define HOLD(k, t) "{\"hold\":\"" k "\",\"token\":" #t \
-                   ",\"until_wall_us\":0,\"until_mono_us\":0"
-    FILE *fp = fopen(g_ts.state_path, "w");
-    ck_assert_ptr_nonnull(fp);
-    fputs("{\"cachifyd_state\":2,\"status\":\"running\",\"boot_id\":\"x\"}\n"
-          /* p: three slots of a pool of 2, no free record. */
-          HOLD("70", 1) ",\"max\":2}\n" HOLD("70", 2) ",\"max\":2}\n"
-          HOLD("70", 3) ",\"max\":2}\n"
-          /* q: a pool of 2, then of 3: the first had gone. */
-          HOLD("71", 10) ",\"max\":2}\n" HOLD("71", 11) ",\"max\":3}\n"
-          /* k: a lock, then a pool; m: a pool, then a lock. */
-          HOLD("6b", 20) "}\n" HOLD("6b", 21) ",\"max\":1}\n"
-          HOLD("6d", 30) ",\"max\":1}\n" HOLD("6d", 31) "}\n"
-          /* f: a slot and its end; e: a slot extended; g: a slot that
-           * ran out while the daemon was down. */
-          HOLD("66", 40) ",\"max\":1}\n{\"free\":\"66\",\"token\":40}\n"
-          HOLD("65", 50) ",\"max\":1}\n" HOLD("65", 50) ",\"max\":1}\n"
-          "{\"hold\":\"67\",\"token\":60,\"until_wall_us\":1,"
-          "\"until_mono_us\":1,\"max\":1}\n",
-          fp);
-    ck_assert_int_eq(fclose(fp), 0);
-#undef HOLD
-    srv_run(args);
-    int fd = conn_new();
-    say(fd, "POOL_SIZE p\r\nPOOL_ACQUIRE p 2\r\nPOOL_RELEASE p 1\r\n"
-            "POOL_ACQUIRE p 2\r\n");
-    EXPECT(fd, ":3\r\n-FULL p pool is full\r\n:1\r\n-FULL p pool is full\r\n");
-    say(fd, "POOL_RELEASE p 2\r\n");
-    EXPECT(fd, ":1\r\n");
-    long long t = acquire(fd, "POOL_ACQUIRE p 2\r\n");
-    ck_assert_int_gt(t, 60);
-    say(fd, "POOL_SIZE q\r\nPOOL_RELEASE q 10\r\nPOOL_ACQUIRE q 2\r\n"
-            "POOL_SIZE k\r\nPOOL_RELEASE k 21\r\nRELEASE m 31\r\n"
-            "POOL_SIZE f\r\nPOOL_SIZE e\r\nPOOL_ACQUIRE e 1\r\n"
-            "POOL_RELEASE e 50\r\nPOOL_SIZE g\r\n");
-    EXPECT(fd, ":1\r\n:0\r\n-WRONGSIZE the pool has max_size 3, not 2: a "
-               "pool keeps its size while a slot is held or requested\r\n"
-               ":1\r\n:1\r\n:1\r\n:0\r\n:1\r\n-FULL e pool is full\r\n"
-               ":1\r\n:0\r\n");
-    close(fd);
-    srv_finish();
-}
-END_TEST
-
 static Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -604,9 +447,6 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_expiry_and_session_wake);
     tcase_add_test(tc, test_pool_fifo);
     tcase_add_test(tc, test_pool_stress);
-    tc = itest_tcase(s, "state");
-    tcase_add_test(tc, test_pool_restart);
-    tcase_add_test(tc, test_pool_replay_rules);
     return s;
 }
 
