@@ -17,9 +17,9 @@
  * the server's 0, or an error past the lease's end, stops it, tells the
  * handle's renew callback once, and the call completes with CACHIFY_LOST.
  * A renewal that cannot even be sent (out of memory) is retried as a
- * failed one is, within the same bound.  A release waits for a renewal in flight
- * (they may travel on different connections), so the renewal's callback
- * never meets a freed call.
+ * failed one is, within the same bound.  A release waits for a renewal in
+ * flight (they may travel on different connections), so the renewal's
+ * callback never meets a freed call.
  *
  * The one tie to the handle's insides: while a body runs, its call is on
  * the handle's list, so that closing the handle can detach it

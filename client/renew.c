@@ -14,11 +14,11 @@
  * pass that time in: opening the renewer's connection and starting its
  * thread come later, and a cut-off holder's lock ends counting from the
  * grant, not from them), so the renewer gives up no later than the lock
- * can really end.  A renewal that fails with an error (the server unreachable, a
- * timeout) is retried every exp/10 (at least 10 ms), each attempt bounded
- * by exp/3 (the renewer's handle's timeouts), until that end: then the
- * lock may be gone, and the renewal has failed.  The server's 0 (the
- * token no longer holds the key) fails it at once.
+ * can really end.  A renewal that fails with an error (the server
+ * unreachable, a timeout) is retried every exp/10 (at least 10 ms), each
+ * attempt bounded by exp/3 (the renewer's handle's timeouts), until that
+ * end: then the lock may be gone, and the renewal has failed.  The
+ * server's 0 (the token no longer holds the key) fails it at once.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -22,7 +22,7 @@
  *   {"horizon_wall_us":W,"horizon_mono_us":M}       lease horizon raised
  *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M
  *    [,"value":"6869"]}
- *   {"hold":"6b31","max":N,"token":N,"until_wall_us":W,"until_mono_us":M}
+ *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M,"max":N}
  *                                                   a pool slot's lease
  *   {"free":"6b31","token":N}                       a lock's or a slot's
  *
@@ -309,8 +309,8 @@ static int write_slot_hold(const struct pool_slot_view *v, void *arg)
 }
 
 /* Writes the whole journal afresh (header, ceiling, horizon, every durable
- * lock and slot) and appends to it from now on.  0, or -1 (logged; the old journal
- * stays in force). */
+ * lock and slot) and appends to it from now on.  0, or -1 (logged; the old
+ * journal stays in force). */
 static int rewrite_journal(struct state *st)
 {
     struct sfile_writer w;

@@ -93,7 +93,7 @@ static inline struct pool_slot *slot_at(const struct lock_pool *p, size_t i)
 }
 
 struct pool_waiter {
-    struct heap_node due;          /* in t->pool_waits; ENTRY_NEVER = forever */
+    struct heap_node due;          /* in t->pool_waits; ENTRY_NEVER: none */
     struct lock_pool *pool;
     struct pool_waiter *prev, *next;
     struct lock_wait_link slink;   /* kind SESS_KIND_POOL */

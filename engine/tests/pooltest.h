@@ -44,7 +44,8 @@ static inline void on_granted(void *ctx, uint64_t token, void *arg)
     evs[nevs++] = (struct ev){ EV_GRANTED, (uintptr_t)ctx, token };
 }
 
-static inline void on_timed_out(void *ctx, const char *key, size_t keylen, void *arg)
+static inline void on_timed_out(void *ctx, const char *key, size_t keylen,
+                                void *arg)
 {
     (void)arg;
     REQUIRE(key != NULL && keylen > 0);
@@ -82,10 +83,11 @@ static inline void teardown(void)
     alloc_fail_reset();
 }
 
-static inline enum lock_result pacq(const char *key, uint32_t max, uint64_t ttl_us,
-                             int wait, uint64_t wait_us,
-                             struct lock_session *s, int session_lock,
-                             uintptr_t ctx, uint64_t *token)
+static inline enum lock_result pacq(const char *key, uint32_t max,
+                                    uint64_t ttl_us, int wait,
+                                    uint64_t wait_us, struct lock_session *s,
+                                    int session_lock, uintptr_t ctx,
+                                    uint64_t *token)
 {
     struct lock_request rq = { key, strlen(key), ttl_us, wait, wait_us,
                                session_lock, s, (void *)ctx, NULL, 0 };
