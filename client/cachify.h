@@ -246,6 +246,8 @@ int cachify_pool_guard_release(struct cachify_pool_guard *g);
  * through, so for at least 2/3 of exp_ms and at most exp_ms; before the
  * first one, exp_ms after its acquire was sent (the guards and decorators
  * note that time; cachify_renewer_start takes its own call as the start).
+ * After an acquire that waited, the wait counts too (the client cannot
+ * tell when in it the grant came): the first renewal goes at once.
  * The loss is reported once the lease may have ended, at most one attempt
  * (exp_ms / 3) later.
  */
