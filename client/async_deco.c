@@ -13,11 +13,13 @@
  * With opts.renew the call also renews its lock while the body runs: a
  * timer on the handle's loop sends EXTEND every exp/3 through the public
  * async call, over the handle's own connection; the lease is counted from
- * when each renewal was sent; the server's 0, or an error past the lease's
- * end, stops it, tells the handle's renew callback once, and the call
- * completes with CACHIFY_LOST.  A release waits for a renewal in flight
- * (they may travel on different connections), so the renewal's callback
- * never meets a freed call.
+ * when each renewal was sent (the first from when the acquire was sent);
+ * the server's 0, or an error past the lease's end, stops it, tells the
+ * handle's renew callback once, and the call completes with CACHIFY_LOST.
+ * A renewal that cannot even be sent (out of memory) is retried as a
+ * failed one is, within the same bound.  A release waits for a renewal in
+ * flight (they may travel on different connections), so the renewal's
+ * callback never meets a freed call.
  *
  * The one tie to the handle's insides: while a body runs, its call is on
  * the handle's list, so that closing the handle can detach it
@@ -58,7 +60,8 @@ struct cachify_async_call {
     /* renewal (opts.renew); renew_ev NULL when not asked */
     struct event *renew_ev;
     long long exp_ms;          /* the lease each renewal asks for */
-    long long sent_ms;         /* when the renewal in flight was sent */
+    long long sent_ms;         /* when the acquire, then the renewal in
+                                  flight, was sent */
     long long lease_end_ms;    /* monotonic: the lease ends by then */
     int renew_inflight;        /* an EXTEND awaits its callback */
     int release_pending;       /* call_done came meanwhile */
@@ -158,8 +161,12 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
         call->next->prev = call;
     ac->calls = call;
     if (call->renew_ev != NULL) {
-        call->lease_end_ms = renew_now_ms() + call->exp_ms;
-        renew_arm(call, call->exp_ms / 3);
+        /* The lease may have started as the acquire left: the first
+         * renewal is due exp/3 after that (at once if that has passed). */
+        long long due = call->sent_ms + call->exp_ms / 3 - renew_now_ms();
+
+        call->lease_end_ms = call->sent_ms + call->exp_ms;
+        renew_arm(call, due > 0 ? due : 0);
     }
     call->run(call, call->args);
 }
@@ -190,11 +197,34 @@ static void renew_failed(struct cachify_async_call *call, int status,
 
 static void release_now(struct cachify_async_call *call);
 
+/* How long after a failed renewal the next is tried. */
+static long long renew_retry_ms(const struct cachify_async_call *call)
+{
+    return call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10;
+}
+
+/* A renewal failed with status (why: errstr): tried again in
+ * renew_retry_ms, unless the lease ends before that, which is then
+ * reported. */
+static void renew_retry_or_fail(struct cachify_async_call *call, int status,
+                               const char *errstr)
+{
+    long long retry = renew_retry_ms(call);
+    char why[256];
+
+    if (renew_now_ms() + retry >= call->lease_end_ms) {
+        snprintf(why, sizeof why, "%s: not renewed before its lease ran "
+                 "out: %s", call->key, errstr);
+        renew_failed(call, status, why);
+    } else if (!call->body_done) {
+        renew_arm(call, retry);
+    }
+}
+
 static void renewed_cb(struct cachify_async *ac, int status, long long value,
                        const char *errstr, void *arg)
 {
     struct cachify_async_call *call = arg;
-    long long retry = call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10;
     char why[256];
 
     (void)ac;
@@ -208,12 +238,8 @@ static void renewed_cb(struct cachify_async *ac, int status, long long value,
                  "expired or was force-released)", call->key,
                  (unsigned long long)call->token);
         renew_failed(call, CACHIFY_LOST, why);
-    } else if (renew_now_ms() + retry >= call->lease_end_ms) {
-        snprintf(why, sizeof why, "%s: not renewed before its lease ran "
-                 "out: %s", call->key, errstr);
-        renew_failed(call, status, why);
-    } else if (!call->body_done) {
-        renew_arm(call, retry);
+    } else {
+        renew_retry_or_fail(call, status, errstr);
     }
     if (call->release_pending)
         release_now(call);
@@ -222,21 +248,22 @@ static void renewed_cb(struct cachify_async *ac, int status, long long value,
 static void renew_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct cachify_async_call *call = arg;
+    int rc;
 
     (void)fd;
     (void)what;
     if (call->ac == NULL || call->body_done || call->renew_lost)
         return;
     call->sent_ms = renew_now_ms();
-    if ((call->max_size
+    rc = call->max_size
              ? cachify_async_pool_extend(call->ac, call->key, call->token,
                                          call->exp_ms, renewed_cb, call)
              : cachify_async_extend(call->ac, call->key, call->token,
-                                    call->exp_ms, renewed_cb, call)) ==
-        CACHIFY_OK)
+                                    call->exp_ms, renewed_cb, call);
+    if (rc == CACHIFY_OK)
         call->renew_inflight = 1;
-    else
-        renew_arm(call, call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10);
+    else /* not even sent (out of memory): a failed renewal all the same */
+        renew_retry_or_fail(call, rc, cachify_status_name(rc));
 }
 
 void cachify_async_set_renew_cb(struct cachify_async *ac, cachify_renew_cb cb,
@@ -307,6 +334,7 @@ static int vcall_start(struct cachify_async *ac, const char *op,
     call->done = done;
     call->skip_on_locked = skip_on_locked;
     call->max_size = max_size;
+    call->sent_ms = renew_now_ms(); /* the lease may start as it leaves */
     rc = max_size ? cachify_async_pool_acquire(ac, key, max_size, opts,
                                                acquired_cb, call)
                   : cachify_async_acquire(ac, key, opts, acquired_cb, call);

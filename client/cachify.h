@@ -258,7 +258,13 @@ int cachify_pool_guard_release(struct cachify_pool_guard *g);
  * exp_ms / 3): the renewer stops, calls cb once (from its thread), and
  * cachify_renewer_stop returns CACHIFY_LOST.  A holder cut off from the
  * server keeps the lock for exp_ms after its last renewal that got
- * through, so for at least 2/3 of exp_ms and at most exp_ms.
+ * through, so for at least 2/3 of exp_ms and at most exp_ms; before the
+ * first one, exp_ms after its acquire was sent (the guards and decorators
+ * note that time; cachify_renewer_start takes its own call as the start).
+ * After an acquire that waited, the wait counts too (the client cannot
+ * tell when in it the grant came): the first renewal goes at once.
+ * The loss is reported once the lease may have ended, at most one attempt
+ * (exp_ms / 3) later.
  */
 struct cachify_renewer;
 
@@ -269,7 +275,8 @@ typedef void (*cachify_renew_cb)(const char *key, uint64_t token, int status,
                                  const char *errstr, void *arg);
 
 /* Starts renewing key (held by token, lifetime exp_ms; 0: the handle's
- * default_exp_ms) for c's holder.  CACHIFY_OK with *out, or an error
+ * default_exp_ms) for c's holder; the lease is counted from this call, so
+ * call it right after the acquire.  CACHIFY_OK with *out, or an error
  * (CACHIFY_ERR_ARG for CACHIFY_EXP_NONE: nothing to renew; the renewer's
  * connection could not be opened: its status). */
 int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,

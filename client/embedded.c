@@ -322,8 +322,7 @@ static int map_result(enum lock_result r)
     case LOCK_LIMIT_LOCKS:
     case LOCK_LIMIT_WAITERS:
     case LOCK_LIMIT_MEMORY:
-    case LOCK_NOT_DURABLE: /* no journal here */
-    case LOCK_POOL_LONG: return CACHIFY_ERR_SERVER;
+    case LOCK_NOT_DURABLE: return CACHIFY_ERR_SERVER; /* no journal here */
     case LOCK_WRONGTYPE:
     case LOCK_POOL_SIZE: return CACHIFY_ERR_TYPE;
     case LOCK_NO_MEMORY: return CACHIFY_ERR_NOMEM;

@@ -143,10 +143,11 @@ int cachify_pool_extend(struct cachify *c, const char *key, uint64_t token,
 /* With opts->renew, starts g's renewer (POOL_EXTEND) for the slot just
  * taken (see cachify_impl_renew_held). */
 static int start_renewal(struct cachify_pool_guard *g,
-                         const struct cachify_lock_opts *opts)
+                         const struct cachify_lock_opts *opts,
+                         long long began_ms)
 {
     return cachify_impl_renew_held(g->client, g->key, g->token, opts, 1,
-                                   &g->renewer);
+                                   began_ms, &g->renewer);
 }
 
 struct cachify_pool_guard cachify_pool_guard_acquire(
@@ -154,6 +155,7 @@ struct cachify_pool_guard cachify_pool_guard_acquire(
     const struct cachify_lock_opts *opts)
 {
     struct cachify_pool_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
+    long long began;
 
     if (c == NULL)
         return g;
@@ -163,9 +165,11 @@ struct cachify_pool_guard cachify_pool_guard_acquire(
         g.status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
         return g;
     }
+    /* The lease may start as soon as the request leaves. */
+    began = cachify_impl_now_ms();
     g.status = cachify_pool_acquire(c, key, max_size, opts, &g.token);
     if (g.status == CACHIFY_OK)
-        g.status = start_renewal(&g, opts);
+        g.status = start_renewal(&g, opts, began);
     if (g.status != CACHIFY_OK) {
         free(g.key);
         g.key = NULL;
@@ -215,6 +219,7 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
 {
     char *key;
     va_list ap;
+    long long began;
     int rc;
 
     g->client = c;
@@ -228,10 +233,11 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
+    began = cachify_impl_now_ms();
     g->status = cachify_pool_acquire(c, key, max_size, opts, &g->token);
     if (g->status == CACHIFY_OK) {
         g->key = key;
-        g->status = start_renewal(g, opts);
+        g->status = start_renewal(g, opts, began);
     }
     if (g->status != CACHIFY_OK) {
         free(key);

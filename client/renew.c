@@ -10,12 +10,15 @@
  * Timing, on CLOCK_MONOTONIC: a renewal every exp/3 after the last one
  * sent that got through.  The lease is taken to end exp after that
  * renewal was *sent* (the server extended it later than that, never
- * earlier), so the renewer gives up no later than the lock can really
- * end.  A renewal that fails with an error (the server unreachable, a
- * timeout) is retried every exp/10 (at least 10 ms), each attempt bounded
- * by exp/3 (the renewer's handle's timeouts), until that end: then the
- * lock may be gone, and the renewal has failed.  The server's 0 (the
- * token no longer holds the key) fails it at once.
+ * earlier), and the first lease exp after the acquire was sent (the guards
+ * pass that time in: opening the renewer's connection and starting its
+ * thread come later, and a cut-off holder's lock ends counting from the
+ * grant, not from them), so the renewer gives up no later than the lock
+ * can really end.  A renewal that fails with an error (the server
+ * unreachable, a timeout) is retried every exp/10 (at least 10 ms), each
+ * attempt bounded by exp/3 (the renewer's handle's timeouts), until that
+ * end: then the lock may be gone, and the renewal has failed.  The
+ * server's 0 (the token no longer holds the key) fails it at once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +39,7 @@ struct cachify_renewer {
     char *key;
     uint64_t token;
     long long exp_ms;
+    long long began_ms;      /* monotonic: the acquire was sent then */
     cachify_renew_cb cb;
     void *arg;
     int pool;                /* a pool slot: POOL_EXTEND */
@@ -43,7 +47,7 @@ struct cachify_renewer {
     int lost;                /* a renewal failed (cb told) */
 };
 
-static long long now_ms(void)
+long long cachify_impl_now_ms(void)
 {
     struct timespec ts;
 
@@ -78,13 +82,12 @@ static void *renew_loop(void *p)
     struct cachify_renewer *r = p;
     long long interval = r->exp_ms / 3 > 0 ? r->exp_ms / 3 : 1;
     long long retry = r->exp_ms / 10 > 10 ? r->exp_ms / 10 : 10;
-    long long sent = now_ms(); /* the acquire came just before */
-    long long lease_end = sent + r->exp_ms;
-    long long next = sent + interval;
+    long long lease_end = r->began_ms + r->exp_ms;
+    long long next = r->began_ms + interval; /* at once if that is past */
     char why[512];
 
     while (!sleep_until(r, next)) {
-        long long at = now_ms();
+        long long at = cachify_impl_now_ms();
         int rc = r->pool ? cachify_pool_extend(r->h, r->key, r->token,
                                                r->exp_ms)
                          : cachify_extend(r->h, r->key, r->token, r->exp_ms);
@@ -101,13 +104,13 @@ static void *renew_loop(void *p)
             report(r, CACHIFY_LOST, why);
             break;
         }
-        if (now_ms() + retry >= lease_end) {
+        if (cachify_impl_now_ms() + retry >= lease_end) {
             snprintf(why, sizeof why, "%s: not renewed before its lease "
                      "ran out: %s", r->key, cachify_errstr(r->h));
             report(r, rc, why);
             break;
         }
-        next = now_ms() + retry;
+        next = cachify_impl_now_ms() + retry;
     }
     return NULL;
 }
@@ -125,13 +128,15 @@ int cachify_renewer_start(struct cachify_renewer **out, struct cachify *c,
                           const char *key, uint64_t token, long long exp_ms,
                           cachify_renew_cb cb, void *arg)
 {
-    return cachify_impl_renewer_start(out, c, key, token, exp_ms, 0, cb, arg);
+    return cachify_impl_renewer_start(out, c, key, token, exp_ms, 0,
+                                      cachify_impl_now_ms(), cb, arg);
 }
 
 int cachify_impl_renewer_start(struct cachify_renewer **out,
                                struct cachify *c, const char *key,
                                uint64_t token, long long exp_ms, int pool,
-                               cachify_renew_cb cb, void *arg)
+                               long long began_ms, cachify_renew_cb cb,
+                               void *arg)
 {
     struct cachify_renewer *r;
     pthread_condattr_t ca;
@@ -152,6 +157,7 @@ int cachify_impl_renewer_start(struct cachify_renewer **out,
     }
     r->token = token;
     r->exp_ms = exp_ms;
+    r->began_ms = began_ms;
     r->pool = pool;
     r->cb = cb;
     r->arg = arg;
@@ -184,7 +190,7 @@ int cachify_impl_renewer_start(struct cachify_renewer **out,
 int cachify_impl_renew_held(struct cachify *c, const char *key,
                             uint64_t token,
                             const struct cachify_lock_opts *opts, int pool,
-                            struct cachify_renewer **out)
+                            long long began_ms, struct cachify_renewer **out)
 {
     cachify_renew_cb cb;
     void *arg;
@@ -195,7 +201,7 @@ int cachify_impl_renew_held(struct cachify *c, const char *key,
         return CACHIFY_OK; /* nothing asked, or nothing that expires */
     cachify_impl_renew_cb(c, &cb, &arg);
     rc = cachify_impl_renewer_start(out, c, key, token, opts->exp_ms, pool,
-                                    cb, arg);
+                                    began_ms, cb, arg);
     if (rc != CACHIFY_OK) { /* the holder asked not to run without it */
         if (pool)
             cachify_pool_release(c, key, token);

@@ -40,10 +40,11 @@ static int release_held(struct cachify *c, const char *key, uint64_t token)
 /* With opts->renew, starts g's renewer for the lock just taken (see
  * cachify_impl_renew_held). */
 static int start_renewal(struct cachify_guard *g,
-                         const struct cachify_lock_opts *opts)
+                         const struct cachify_lock_opts *opts,
+                         long long began_ms)
 {
     return cachify_impl_renew_held(g->client, g->key, g->token, opts, 0,
-                                   &g->renewer);
+                                   began_ms, &g->renewer);
 }
 
 /* Stops g's renewer (if any): CACHIFY_LOST when a renewal failed. */
@@ -79,6 +80,7 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts)
 {
     struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
+    long long began;
 
     if (c == NULL)
         return g;
@@ -88,9 +90,11 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
         g.status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
         return g;
     }
+    /* The lease may start as soon as the request leaves. */
+    began = cachify_impl_now_ms();
     g.status = cachify_acquire(c, key, opts, &g.token);
     if (g.status == CACHIFY_OK)
-        g.status = start_renewal(&g, opts);
+        g.status = start_renewal(&g, opts, began);
     if (g.status != CACHIFY_OK) {
         free(g.key);
         g.key = NULL;
@@ -163,6 +167,7 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
 {
     char *key;
     va_list ap;
+    long long began;
     int rc;
 
     g->client = c;
@@ -176,10 +181,11 @@ int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
     va_end(ap);
     if (rc != CACHIFY_OK)
         return g->status = rc;
+    began = cachify_impl_now_ms();
     g->status = cachify_acquire(c, key, opts, &g->token);
     if (g->status == CACHIFY_OK) {
         g->key = key;
-        g->status = start_renewal(g, opts);
+        g->status = start_renewal(g, opts, began);
     }
     if (g->status != CACHIFY_OK) {
         free(key);

@@ -76,20 +76,27 @@ int cachify_impl_reopen(struct cachify *c, int timeout_ms,
 void cachify_impl_renew_cb(const struct cachify *c, cachify_renew_cb *cb,
                            void **arg);
 
-/* cachify_renewer_start, for a pool slot too (pool 1: POOL_EXTEND). */
+/* CLOCK_MONOTONIC in milliseconds: the renewers' clock. */
+long long cachify_impl_now_ms(void);
+
+/* cachify_renewer_start, for a pool slot too (pool 1: POOL_EXTEND), with
+ * the lease counted from began_ms (cachify_impl_now_ms() taken before the
+ * acquire was sent). */
 int cachify_impl_renewer_start(struct cachify_renewer **out,
                                struct cachify *c, const char *key,
                                uint64_t token, long long exp_ms, int pool,
-                               cachify_renew_cb cb, void *arg);
+                               long long began_ms, cachify_renew_cb cb,
+                               void *arg);
 
-/* For a guard that just took key (a lock, or a pool slot when pool):
- * with opts->renew, starts its renewer into *out (else *out NULL); when
- * the renewer cannot start, frees the lock or slot again and returns the
- * status.  CACHIFY_OK otherwise. */
+/* For a guard that just took key (a lock, or a pool slot when pool), whose
+ * acquire was sent at began_ms (cachify_impl_now_ms): with opts->renew,
+ * starts its renewer into *out (else *out NULL); when the renewer cannot
+ * start, frees the lock or slot again and returns the status.  CACHIFY_OK
+ * otherwise. */
 int cachify_impl_renew_held(struct cachify *c, const char *key,
                             uint64_t token,
                             const struct cachify_lock_opts *opts, int pool,
-                            struct cachify_renewer **out);
+                            long long began_ms, struct cachify_renewer **out);
 
 /* c's default_exp_ms. */
 long long cachify_impl_default_exp(const struct cachify *c);

@@ -102,12 +102,6 @@ void cmd_pool_acquire(struct conn *c, const struct proto_request *req)
                     "requested", (unsigned long long)token,
                     (unsigned long)max);
         break;
-    case LOCK_POOL_LONG:
-        reply_error(c, "ERR", "pool slot TTL above long_lease_ms (%lld ms) "
-                    "is not allowed with a state_file: use a shorter TTL "
-                    "and POOL_EXTEND, or SESSION",
-                    c->srv->config->long_lease_ms);
-        break;
     default:
         cmd_reply_refusal(c, r);
         break;
@@ -160,11 +154,6 @@ void cmd_pool_extend(struct conn *c, const struct proto_request *req)
         break;
     case -2:
         reply_not_a_pool(c);
-        break;
-    case -3:
-        reply_error(c, "ERR", "pool slot TTL above long_lease_ms (%lld ms) "
-                    "is not allowed with a state_file",
-                    c->srv->config->long_lease_ms);
         break;
     default:
         reply_int(c, r);

@@ -22,7 +22,9 @@
  *   {"horizon_wall_us":W,"horizon_mono_us":M}       lease horizon raised
  *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M
  *    [,"value":"6869"]}
- *   {"free":"6b31","token":N}
+ *   {"hold":"6b31","token":N,"until_wall_us":W,"until_mono_us":M,"max":N}
+ *                                                   a pool slot's lease
+ *   {"free":"6b31","token":N}                       a lock's or a slot's
  *
  * Times are written twice: CLOCK_MONOTONIC, which is exact across a
  * restart of the daemon on the same boot (boot_id says which), and the
@@ -249,6 +251,19 @@ static json_t *hold_record(const char *key, size_t keylen, uint64_t token,
     return with_value(rec, value, vlen);
 }
 
+/* A pool slot's lease: a hold record with the pool's max_size. */
+static json_t *slot_hold_record(const char *key, size_t keylen, uint32_t max,
+                                uint64_t token, uint64_t deadline,
+                                struct now n)
+{
+    json_t *rec = hold_record(key, keylen, token, deadline, n, NULL, 0);
+    if (rec && json_object_set_new(rec, "max", json_integer(max)) != 0) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
+}
+
 static json_t *horizon_record(uint64_t horizon, struct now n)
 {
     return json_pack("{s:I, s:I}", "horizon_wall_us",
@@ -282,9 +297,20 @@ static int write_hold(const struct lock_view *v, void *arg)
                                     ctx->now, v->value, v->vlen));
 }
 
+static int write_slot_hold(const struct pool_slot_view *v, void *arg)
+{
+    struct rewrite_ctx *ctx = arg;
+    uint64_t deadline =
+        v->ttl_left_us ? ctx->now.mono + v->ttl_left_us : UINT64_MAX;
+    ctx->holds++;
+    return write_record(ctx->st, ctx->w,
+                        slot_hold_record(v->key, v->keylen, v->max, v->token,
+                                         deadline, ctx->now));
+}
+
 /* Writes the whole journal afresh (header, ceiling, horizon, every durable
- * lock) and appends to it from now on.  0, or -1 (logged; the old journal
- * stays in force). */
+ * lock and slot) and appends to it from now on.  0, or -1 (logged; the old
+ * journal stays in force). */
 static int rewrite_journal(struct state *st)
 {
     struct sfile_writer w;
@@ -307,6 +333,9 @@ static int rewrite_journal(struct state *st)
                                                  ctx.now));
     if (rc == 0)
         rc = locktable_foreach_durable(st->srv->locks, write_hold, &ctx);
+    if (rc == 0)
+        rc = locktable_foreach_durable_slot(st->srv->locks, write_slot_hold,
+                                            &ctx);
     if (rc != 0) {
         log_msg(LOG_ERROR, "state file %s: cannot write the journal: %s",
                 st->path, w.failed ? strerror(w.failed) : "out of memory");
@@ -451,6 +480,18 @@ static int hook_hold(void *arg, const char *key, size_t keylen,
      * state_commit with the others of this callback (group commit). */
     if (append(st, hold_record(key, keylen, token, deadline, now_both(),
                                value, vlen), 0) != 0)
+        return -1;
+    st->uncommitted++;
+    return 0;
+}
+
+/* A long pool slot's lease, written and committed as hook_hold's. */
+static int hook_slot_hold(void *arg, const char *key, size_t keylen,
+                          uint32_t max, uint64_t token, uint64_t deadline)
+{
+    struct state *st = arg;
+    if (append(st, slot_hold_record(key, keylen, max, token, deadline,
+                                    now_both()), 0) != 0)
         return -1;
     st->uncommitted++;
     return 0;
@@ -639,7 +680,20 @@ static int take_value(struct load *ld, const char *hex, const char **value,
     return 0;
 }
 
-/* Puts a lock back; notes how late a lock the horizon must cover ends. */
+/* A lease (a lock or a pool slot) of ttl_us was put back: counts it, and
+ * notes how late a lease the horizon must cover ends (one longer than
+ * long_lease_ms is written one by one into the new journal instead). */
+static int restored(struct load *ld, uint64_t ttl_us)
+{
+    uint64_t long_lease = (uint64_t)ld->st->srv->config->long_lease_ms * 1000;
+    if (ttl_us != 0 && ttl_us <= long_lease &&
+        ld->now.mono + ttl_us > ld->plain_until)
+        ld->plain_until = ld->now.mono + ttl_us;
+    ld->restored++;
+    return 0;
+}
+
+/* Puts a lock back. */
 static int restore(struct load *ld, size_t keylen, uint64_t token,
                    uint64_t ttl_us, const char *value, size_t vlen)
 {
@@ -647,12 +701,41 @@ static int restore(struct load *ld, size_t keylen, uint64_t token,
                           ttl_us, value, vlen) != 0)
         return bad(ld, "duplicate lock key, or a pool's key (or out of "
                    "memory)");
-    uint64_t long_lease = (uint64_t)ld->st->srv->config->long_lease_ms * 1000;
-    if (ttl_us != 0 && ttl_us <= long_lease &&
-        ld->now.mono + ttl_us > ld->plain_until)
-        ld->plain_until = ld->now.mono + ttl_us;
-    ld->restored++;
-    return 0;
+    return restored(ld, ttl_us);
+}
+
+/* Puts a pool slot back. */
+static int restore_slot(struct load *ld, size_t keylen, uint32_t max,
+                        uint64_t token, uint64_t ttl_us)
+{
+    if (locktable_pool_restore(ld->st->srv->locks, ld->key, keylen, max,
+                               token, ttl_us) != 0)
+        return bad(ld, "slot does not fit: its key is a lock, its pool has "
+                   "another max, or its token is taken (or out of memory)");
+    return restored(ld, ttl_us);
+}
+
+/* Before a journal's hold record for key (a slot of a pool of max when
+ * max > 0, else a lock) with token: forgets what the key held that this
+ * lease replaces, returning how many leases went.  The same token is an
+ * extend.  Another holder of a lock, or a lock and a pool, or a pool of
+ * another size, cannot have lived beside this lease: those leases had
+ * ended (their free records were lost), so they are dropped.  Slots of the
+ * same pool are kept: which of them ended cannot be told, so the pool may
+ * come back with more slots than max, and admits nobody until they end. */
+static size_t forget_replaced(struct load *ld, size_t keylen, uint32_t max,
+                              uint64_t token)
+{
+    struct locktable *t = ld->st->srv->locks;
+    size_t n = (size_t)locktable_forget(t, ld->key, keylen, 0);
+    if (!max)
+        return n + (size_t)locktable_pool_forget(t, ld->key, keylen, 0);
+    uint32_t live_max = 0;
+    n += (size_t)locktable_pool_forget(t, ld->key, keylen, token);
+    if (locktable_pool_size(t, ld->key, keylen, &live_max) > 0 &&
+        live_max != max)
+        n += (size_t)locktable_pool_forget(t, ld->key, keylen, 0);
+    return n;
 }
 
 static void raise_horizon_to(struct load *ld, uint64_t left_us)
@@ -689,20 +772,29 @@ static int replay_record(struct load *ld, json_t *rec)
         return 0;
     }
     if (json_object_get(rec, "hold")) {
-        if (json_unpack(rec, "{s:s, s:I, s:I, s:I, s?s!}", "hold", &hex,
+        json_int_t max = 0;
+        int slot = json_object_get(rec, "max") != NULL;
+        if (json_unpack(rec, "{s:s, s:I, s:I, s:I, s?s, s?I!}", "hold", &hex,
                         "token", &token, "until_wall_us", &wall,
-                        "until_mono_us", &mono, "value", &vhex) != 0)
+                        "until_mono_us", &mono, "value", &vhex, "max",
+                        &max) != 0 || (slot && vhex))
             return bad(ld, "malformed hold record");
+        if (slot && (max < 1 || max > LOCK_POOL_MAX_SIZE))
+            return bad(ld, "max %lld is out of range (1..%u)",
+                       (long long)max, LOCK_POOL_MAX_SIZE);
         if (take_key(ld, hex, &keylen) != 0 ||
             take_value(ld, vhex, &value, &vlen) != 0 ||
             check_token(ld, "token", token, 0) != 0 ||
             time_left(ld, wall, mono, &forever, &left) != 0)
             return -1;
         locktable_raise_last_token(t, (uint64_t)token);
-        if (locktable_forget(t, ld->key, keylen, 0))
-            ld->restored--; /* an extend, or a free record lost */
+        ld->restored -= forget_replaced(ld, keylen, (uint32_t)max,
+                                        (uint64_t)token);
         if (!forever && left == 0)
             return 0; /* ran out while the daemon was down */
+        if (slot)
+            return restore_slot(ld, keylen, (uint32_t)max, (uint64_t)token,
+                                forever ? 0 : left);
         return restore(ld, keylen, (uint64_t)token, forever ? 0 : left,
                        value, vlen);
     }
@@ -712,7 +804,9 @@ static int replay_record(struct load *ld, json_t *rec)
         if (take_key(ld, hex, &keylen) != 0 ||
             check_token(ld, "token", token, 0) != 0)
             return -1;
-        if (locktable_forget(t, ld->key, keylen, (uint64_t)token))
+        /* Tokens are unique over locks and slots: the record ends one. */
+        if (locktable_forget(t, ld->key, keylen, (uint64_t)token) ||
+            locktable_pool_forget(t, ld->key, keylen, (uint64_t)token) > 0)
             ld->restored--;
         return 0;
     }
@@ -739,10 +833,7 @@ static int clean_record(struct load *ld, json_t *rec)
                    value, vlen);
 }
 
-/* One pool slot of a clean file.  Slots are never written one by one to
- * the journal (a journal refuses slots longer than long_lease_ms), so the
- * new journal's horizon covers every restored one, whatever long_lease_ms
- * is now: a crash then holds the pool's grants until they all ended. */
+/* One pool slot of a clean file (ttl_ms 0: no expiry). */
 static int slot_record(struct load *ld, json_t *rec)
 {
     const char *hex;
@@ -757,20 +848,11 @@ static int slot_record(struct load *ld, json_t *rec)
     if (max < 1 || max > LOCK_POOL_MAX_SIZE)
         return bad(ld, "max %lld is out of range (1..%u)", (long long)max,
                    LOCK_POOL_MAX_SIZE);
-    if (ttl_ms < 1 || (unsigned long long)ttl_ms > TTL_LIMIT_MS)
-        return bad(ld, "slot ttl_ms %lld is out of range (1..%llu): a "
-                   "journal never holds a slot without expiry",
+    if (ttl_ms < 0 || (unsigned long long)ttl_ms > TTL_LIMIT_MS)
+        return bad(ld, "slot ttl_ms %lld is out of range (0..%llu)",
                    (long long)ttl_ms, TTL_LIMIT_MS);
-    uint64_t ttl_us = (uint64_t)ttl_ms * 1000;
-    if (locktable_pool_restore(ld->st->srv->locks, ld->key, keylen,
-                               (uint32_t)max, (uint64_t)token, ttl_us) != 0)
-        return bad(ld, "slot does not fit: its key is a lock, its pool has "
-                   "another max or is full, or its token is taken (or out "
-                   "of memory)");
-    if (ld->now.mono + ttl_us > ld->plain_until)
-        ld->plain_until = ld->now.mono + ttl_us;
-    ld->restored++;
-    return 0;
+    return restore_slot(ld, keylen, (uint32_t)max, (uint64_t)token,
+                        (uint64_t)ttl_ms * 1000);
 }
 
 /* The first line: which kind of file this is. */
@@ -945,8 +1027,10 @@ int state_start(struct server *srv)
         hook_raise_horizon, hook_hold, hook_freed,
         (uint64_t)cfg->long_lease_ms * 1000, WRITE_RETRY_US, st,
     };
-    /* Before the load: restored locks are sorted by long_lease_us. */
+    /* Before the load: restored locks and slots are sorted by
+     * long_lease_us. */
     locktable_set_journal(srv->locks, &j, 0);
+    locktable_set_slot_journal(srv->locks, hook_slot_hold);
     struct load ld = { .st = st, .path = st->path, .now = now_both() };
     if (load(st, &ld) != 0)
         return -1;
@@ -1003,14 +1087,12 @@ static int write_lock(const struct lock_view *v, void *arg)
 static int write_slot(const struct pool_slot_view *v, void *arg)
 {
     struct clean_ctx *ctx = arg;
-    /* A slot without expiry cannot exist beside a journal; if one did, 1
-     * ms is the shortest promise, not a forever one the file refuses. */
+    /* Rounded up as a lock's: 0 is "no expiry". */
     json_int_t ttl_ms = (json_int_t)((v->ttl_left_us + 999) / 1000);
     json_t *rec = json_pack("{s:o, s:I, s:I, s:I}", "slot",
                             hex_string(v->key, v->keylen), "max",
                             (json_int_t)v->max, "token",
-                            (json_int_t)v->token, "ttl_ms",
-                            ttl_ms > 0 ? ttl_ms : 1);
+                            (json_int_t)v->token, "ttl_ms", ttl_ms);
     ctx->count++;
     return write_record(ctx->st, ctx->w, rec);
 }

@@ -40,15 +40,6 @@ int lt_cover_slot(struct locktable *t, uint64_t now, uint64_t deadline)
     return cover_by_horizon(t, deadline < long_after ? deadline : long_after);
 }
 
-int lt_slot_too_long(const struct locktable *t, uint64_t ttl_us,
-                     int session_lock)
-{
-    /* A SESSION slot ends with its connection, which a crash ends: the
-     * horizon covers it for long_lease_us, as for SESSION locks. */
-    return journal_on(t) && !session_lock &&
-           (ttl_us == 0 || ttl_us > t->journal.long_lease_us);
-}
-
 /* Marks e (held) durable, moving it to t->durables.  0, or -1 when out of
  * memory (e is then as it was). */
 static int durable_link(struct locktable *t, struct lock_entry *e)

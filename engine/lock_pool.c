@@ -1,16 +1,17 @@
 /* engine/lock_pool.c - pools: keys that admit up to N holders (see
  * lock_pool.h for the contract).
  *
- * Owns: struct lock_pool, struct pool_slot and struct pool_waiter (the
- * first two laid out in locktable_int.h, which locktable.c needs for its
- * session and timer dispatch), and everything a pool does.  Does not own:
- * tokens, sessions, the journal or the locks' keyspace (locktable.c,
- * lock_session.c, lock_journal.c), which it shares.
+ * Owns: struct lock_pool, struct pool_slot and struct pool_waiter (laid
+ * out in lock_pool_int.h) and everything a pool does but its crash safety,
+ * restore and walks (lock_pool_journal.c).  Does not own: tokens, sessions,
+ * the journal or the locks' keyspace (locktable.c, lock_session.c,
+ * lock_journal.c), which it shares.
  *
  * Layout.  A pool is one allocation in t->pools, keyed by its key.  A held
  * slot is one allocation found by its token in t->slots (tokens are unique
- * over the table), listed in its pool (for a forced release and the state
- * file) and timed in its pool's own heap of slot expiries.  The pool sits
+ * over the table) and timed in its pool's own heap of slot expiries, which
+ * is also the pool's list of them (for a forced release and the state
+ * file).  The pool sits
  * in t->pool_due at the earlier of its first slot expiry and its retry
  * time, so the timer pops pools, and a lookup settles one pool's due slots
  * without touching any other pool: no step scans the slots of a pool but
@@ -30,25 +31,15 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "engine/locktable_int.h"
+#include "engine/lock_pool_int.h"
 
 /* Retry of a failed handoff when no journal sets journal_retry_us. */
 #define POOL_RETRY_US 100000u
 
-struct pool_waiter {
-    struct heap_node due;          /* in t->pool_waits; ENTRY_NEVER = forever */
-    struct lock_pool *pool;
-    struct pool_waiter *prev, *next;
-    struct lock_wait_link slink;   /* kind SESS_KIND_POOL */
-    uint64_t ttl_us;
-    int session_lock;
-    void *ctx;
-};
-
 /* ---- pools ---- */
 
-static struct lock_pool *pool_find(struct locktable *t, const char *key,
-                                   size_t keylen, uint32_t *hash)
+struct lock_pool *lp_find(struct locktable *t, const char *key,
+                          size_t keylen, uint32_t *hash)
 {
     uint32_t h = map_hash(&t->pools, key, keylen);
     if (hash)
@@ -70,9 +61,8 @@ static void pool_rearm(struct locktable *t, struct lock_pool *p)
     heap_update(&t->pool_due, &p->due, d);
 }
 
-static struct lock_pool *pool_create(struct locktable *t, const char *key,
-                                     size_t keylen, uint32_t hash,
-                                     uint32_t max)
+struct lock_pool *lp_create(struct locktable *t, const char *key,
+                            size_t keylen, uint32_t hash, uint32_t max)
 {
     if (keylen > MAP_KEY_MAX)
         return NULL;
@@ -96,9 +86,7 @@ static struct lock_pool *pool_create(struct locktable *t, const char *key,
     return p;
 }
 
-/* Frees p when no slot is held and nobody waits, else rearms it.  Returns
- * p, or NULL when it went. */
-static struct lock_pool *pool_trim(struct locktable *t, struct lock_pool *p)
+struct lock_pool *lp_trim(struct locktable *t, struct lock_pool *p)
 {
     if (p->used || p->wait_head) {
         pool_rearm(t, p);
@@ -115,55 +103,87 @@ static struct lock_pool *pool_trim(struct locktable *t, struct lock_pool *p)
 
 /* ---- slots ---- */
 
-static struct pool_slot *slot_find(struct locktable *t, uint64_t token)
+struct pool_slot *lp_slot_find(struct locktable *t, uint64_t token)
 {
     struct map_node *n = map_find(&t->slots, &token, sizeof(token),
                                   map_hash(&t->slots, &token, sizeof(token)));
     return n ? CONTAINER_OF(n, struct pool_slot, node) : NULL;
 }
 
-/* Ends slot s's hold and frees it; counts nothing but the gauges. */
-static void slot_drop(struct locktable *t, struct pool_slot *s)
+void lp_slot_free(struct locktable *t, struct pool_slot *s)
 {
-    struct lock_pool *p = s->pool;
-    sess_unlink(&s->link);
+    struct lock_pool *p = slot_pool(s);
+    struct sess_link *l = slot_link(s);
+    if (heap_node_queued(&s->dur))
+        heap_remove(&t->slot_durables, &s->dur);
+    if (l)
+        sess_unlink(l);
     heap_remove(&p->slots, &s->due);
     map_remove(&t->slots, &s->node);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        p->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
     p->used--;
     t->pool_slots--;
     t->stats.pool_slots--;
-    cfy_free(s);
+    if (l)
+        cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
+    else
+        cfy_free(s);
 }
 
-/* A new slot of p held by token until deadline, linked everywhere but its
- * session.  NULL when out of memory (nothing changed). */
-static struct pool_slot *slot_new(struct locktable *t, struct lock_pool *p,
-                                  uint64_t token, uint64_t deadline)
+/* Ends slot s's hold (its written lease's end written) and frees it. */
+static void slot_drop(struct locktable *t, struct pool_slot *s)
 {
-    struct pool_slot *s = cfy_calloc(1, sizeof(*s));
-    if (!s)
+    lp_slot_ended(t, s);
+    lp_slot_free(t, s);
+}
+
+int64_t lp_end_slots(struct locktable *t, struct lock_pool *p,
+                     uint64_t token, int journal)
+{
+    int64_t n = 0;
+    struct pool_slot *s;
+    if (token) {
+        if ((s = lp_slot_find(t, token)) != NULL && slot_pool(s) == p) {
+            if (journal)
+                lp_slot_ended(t, s);
+            lp_slot_free(t, s);
+            n = 1;
+        }
+        return n;
+    }
+    while ((s = slot_at(p, 0)) != NULL) { /* O(slots held): the one O(N)
+                                           * step */
+        if (journal)
+            lp_slot_ended(t, s);
+        lp_slot_free(t, s);
+        n++;
+    }
+    return n;
+}
+
+struct pool_slot *lp_slot_new(struct locktable *t, struct lock_pool *p,
+                              uint64_t token, uint64_t deadline, int session)
+{
+    struct pool_slot_sess *ss = NULL;
+    struct pool_slot *s;
+    if (session) {
+        if (!(ss = cfy_calloc(1, sizeof(*ss))))
+            return NULL;
+        ss->link.kind = SESS_KIND_POOL;
+        s = &ss->s;
+    } else if (!(s = cfy_calloc(1, sizeof(*s)))) {
         return NULL;
+    }
     heap_node_init(&s->due);
+    heap_node_init(&s->dur);
     if (heap_push(&p->slots, &s->due, deadline) != 0) {
-        cfy_free(s);
+        cfy_free(ss ? (void *)ss : (void *)s);
         return NULL;
     }
     s->token = token;
-    s->pool = p;
-    s->link.kind = SESS_KIND_POOL;
+    s->pool_bits = (uintptr_t)p | (session ? SLOT_SESSION : 0);
     s->node.keylen = sizeof(s->token);
     s->node.hash = map_hash(&t->slots, &s->token, sizeof(s->token));
     map_insert(&t->slots, &s->node);
-    s->next = p->first;
-    if (p->first)
-        p->first->prev = s;
-    p->first = s;
     p->used++;
     t->pool_slots++;
     t->stats.pool_slots++;
@@ -172,21 +192,28 @@ static struct pool_slot *slot_new(struct locktable *t, struct lock_pool *p,
 
 /* Grants a slot of p (which has a free one) for ttl_us; a SESSION slot
  * links into session's record, which sess_reserve made.  LOCK_GRANTED with
- * *token, or LOCK_NO_MEMORY / LOCK_NOT_DURABLE with nothing changed. */
+ * *token, or LOCK_NO_MEMORY / LOCK_NOT_DURABLE with nothing changed but a
+ * token used up (as a failed lock grant). */
 static enum lock_result slot_grant(struct locktable *t, struct lock_pool *p,
                                    uint64_t now, uint64_t ttl_us,
                                    struct lock_session *session,
                                    int session_lock, uint64_t *token)
 {
     uint64_t deadline = lt_deadline_after(now, ttl_us);
-    if (lt_cover_slot(t, now, deadline) != 0)
-        return LOCK_NOT_DURABLE;
-    struct pool_slot *s = slot_new(t, p, lt_next_token(t), deadline);
+    int in_session = session_lock && session;
+    struct pool_slot *s = lp_slot_new(t, p, lt_next_token(t), deadline,
+                                      in_session);
     if (!s)
-        return LOCK_NO_MEMORY; /* a token used up, as a failed lock grant */
-    if (session_lock && session) {
+        return LOCK_NO_MEMORY;
+    /* Journaled before it is linked into its session or answered: the
+     * hook sees the slot's own token. */
+    if (lp_make_durable(t, s, now, deadline, in_session) != 0) {
+        lp_slot_free(t, s);
+        return LOCK_NOT_DURABLE;
+    }
+    if (in_session) {
         assert(session->rec != NULL);
-        sess_link(session->rec, &s->link);
+        sess_link(session->rec, slot_link(s));
     }
     t->stats.acquired++;
     *token = s->token;
@@ -281,14 +308,13 @@ static struct lock_pool *pool_settle(struct locktable *t, struct lock_pool *p,
         p->retry_at = 0;
         pool_serve(t, p, now, now);
     }
-    return pool_trim(t, p);
+    return lp_trim(t, p);
 }
 
-/* key's pool with its due work done, or NULL. */
-static struct lock_pool *pool_get(struct locktable *t, const char *key,
-                                  size_t keylen, uint64_t now, uint32_t *hash)
+struct lock_pool *lp_get(struct locktable *t, const char *key, size_t keylen,
+                         uint64_t now, uint32_t *hash)
 {
-    struct lock_pool *p = pool_find(t, key, keylen, hash);
+    struct lock_pool *p = lp_find(t, key, keylen, hash);
     return p ? pool_settle(t, p, now, SIZE_MAX) : NULL;
 }
 
@@ -300,7 +326,7 @@ static int pool_of(struct locktable *t, const char *key, size_t keylen,
     *p = NULL;
     if (lt_lookup(t, key, keylen, now, NULL))
         return -1;
-    *p = pool_get(t, key, keylen, now, NULL);
+    *p = lp_get(t, key, keylen, now, NULL);
     return 0;
 }
 
@@ -310,6 +336,7 @@ int lt_pool_init(struct locktable *t, const uint8_t seed[16])
 {
     heap_init(&t->pool_due);
     heap_init(&t->pool_waits);
+    heap_init(&t->slot_durables);
     if (map_init(&t->pools, seed, POOL_KEY_OFFSET) != 0 ||
         map_init(&t->slots, seed, SLOT_KEY_OFFSET) != 0) {
         map_free(&t->pools);
@@ -329,10 +356,12 @@ void lt_pool_free(struct locktable *t)
     map_iter_init(&t->pools, &it);
     while ((n = map_iter_next(&it)) != NULL) {
         struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
-        while (p->first) {
-            struct pool_slot *s = p->first;
-            p->first = s->next;
-            cfy_free(s);
+        struct pool_slot *s;
+        for (size_t i = 0; (s = slot_at(p, i)) != NULL; i++) {
+            if (slot_link(s))
+                cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
+            else
+                cfy_free(s);
         }
         heap_free(&p->slots);
         cfy_free(p);
@@ -340,18 +369,19 @@ void lt_pool_free(struct locktable *t)
     map_iter_done(&it);
     heap_free(&t->pool_due);
     heap_free(&t->pool_waits);
+    heap_free(&t->slot_durables);
     map_free(&t->pools);
     map_free(&t->slots);
 }
 
 int lt_pool_exists(struct locktable *t, const char *key, size_t keylen)
 {
-    return pool_get(t, key, keylen, lt_now_us(t), NULL) != NULL;
+    return lp_get(t, key, keylen, lt_now_us(t), NULL) != NULL;
 }
 
 int lt_pool_full(struct locktable *t, const char *key, size_t keylen)
 {
-    struct lock_pool *p = pool_get(t, key, keylen, lt_now_us(t), NULL);
+    struct lock_pool *p = lp_get(t, key, keylen, lt_now_us(t), NULL);
     return p && p->used >= p->max;
 }
 
@@ -375,7 +405,7 @@ int lt_pool_run_one(struct locktable *t, uint64_t now)
         struct pool_waiter *w = CONTAINER_OF(hn, struct pool_waiter, due);
         struct lock_pool *p = w->pool;
         waiter_time_out(t, w);
-        pool_trim(t, p);
+        lp_trim(t, p);
         return 1;
     }
     return 0;
@@ -384,8 +414,8 @@ int lt_pool_run_one(struct locktable *t, uint64_t now)
 void lt_pool_release_ended(struct locktable *t, struct sess_link *l,
                            uint64_t now)
 {
-    struct pool_slot *s = CONTAINER_OF(l, struct pool_slot, link);
-    struct lock_pool *p = s->pool;
+    struct pool_slot *s = &CONTAINER_OF(l, struct pool_slot_sess, link)->s;
+    struct lock_pool *p = slot_pool(s);
     uint64_t ended_at = l->rec->ended_at;
     uint64_t deadline = heap_deadline(&p->slots, &s->due);
     slot_drop(t, s);
@@ -396,7 +426,7 @@ void lt_pool_release_ended(struct locktable *t, struct sess_link *l,
         t->stats.released++;
         pool_serve(t, p, now, ended_at);
     }
-    pool_trim(t, p);
+    lp_trim(t, p);
 }
 
 void lt_pool_cancel_wait(struct locktable *t, struct lock_wait_link *l)
@@ -408,7 +438,7 @@ void lt_pool_cancel_wait(struct locktable *t, struct lock_wait_link *l)
     /* The waiter that left may have been the one a retry was for; those
      * behind it may fit now. */
     pool_serve(t, p, lt_now_us(t), lt_now_us(t));
-    pool_trim(t, p);
+    lp_trim(t, p);
 }
 
 /* ---- public ---- */
@@ -429,7 +459,7 @@ static enum lock_result pool_enqueue(struct locktable *t, struct lock_pool *p,
     struct pool_waiter *w = cfy_calloc(1, sizeof(*w));
     if (!w)
         return LOCK_NO_MEMORY;
-    if (!p && !(p = pool_create(t, rq->key, rq->keylen, hash, max))) {
+    if (!p && !(p = lp_create(t, rq->key, rq->keylen, hash, max))) {
         cfy_free(w);
         return LOCK_NO_MEMORY;
     }
@@ -437,7 +467,7 @@ static enum lock_result pool_enqueue(struct locktable *t, struct lock_pool *p,
     if (heap_push(&t->pool_waits, &w->due,
                   lt_deadline_after(now, rq->wait_us)) != 0) {
         cfy_free(w);
-        pool_trim(t, p);
+        lp_trim(t, p);
         return LOCK_NO_MEMORY;
     }
     w->pool = p;
@@ -472,10 +502,8 @@ enum lock_result locktable_pool_acquire(struct locktable *t,
     if (lt_lookup(t, rq->key, rq->keylen, now, NULL))
         return LOCK_WRONGTYPE;
     int session_lock = rq->session_lock && rq->session;
-    if (lt_slot_too_long(t, rq->ttl_us, session_lock))
-        return LOCK_POOL_LONG;
     uint32_t hash;
-    struct lock_pool *p = pool_get(t, rq->key, rq->keylen, now, &hash);
+    struct lock_pool *p = lp_get(t, rq->key, rq->keylen, now, &hash);
     if (p && p->max != max) {
         *token = p->max;
         return LOCK_POOL_SIZE;
@@ -491,11 +519,11 @@ enum lock_result locktable_pool_acquire(struct locktable *t,
             return LOCK_LIMIT_MEMORY;
         if (session_lock && sess_reserve(&t->sessions, rq->session) != 0)
             return LOCK_NO_MEMORY;
-        if (!p && !(p = pool_create(t, rq->key, rq->keylen, hash, max)))
+        if (!p && !(p = lp_create(t, rq->key, rq->keylen, hash, max)))
             return LOCK_NO_MEMORY;
         enum lock_result r = slot_grant(t, p, now, rq->ttl_us, rq->session,
                                         session_lock, token);
-        pool_trim(t, p);
+        lp_trim(t, p);
         return r;
     }
     if (!rq->wait) {
@@ -514,23 +542,11 @@ int64_t locktable_pool_release(struct locktable *t, const char *key,
         return -1;
     if (!p)
         return 0;
-    int64_t freed = 0;
-    if (token) {
-        struct pool_slot *s = slot_find(t, token);
-        if (s && s->pool == p) {
-            slot_drop(t, s);
-            freed = 1;
-        }
-    } else {
-        while (p->first) { /* O(slots held): the one O(N) step */
-            slot_drop(t, p->first);
-            freed++;
-        }
-    }
+    int64_t freed = lp_end_slots(t, p, token, 1);
     t->stats.released += (uint64_t)freed;
     if (freed)
         pool_serve(t, p, now, now);
-    pool_trim(t, p);
+    lp_trim(t, p);
     return freed;
 }
 
@@ -554,15 +570,13 @@ int locktable_pool_extend(struct locktable *t, const char *key,
     struct lock_pool *p;
     if (pool_of(t, key, keylen, now, &p) != 0)
         return -2;
-    struct pool_slot *s = p && token ? slot_find(t, token) : NULL;
+    struct pool_slot *s = p && token ? lp_slot_find(t, token) : NULL;
     /* A SESSION slot of an ended session waits for the drain but is no
      * one's any more: renewing it would tell a renewer its holder is in. */
-    if (!s || s->pool != p || (s->link.rec && s->link.rec->ended))
+    if (!s || slot_pool(s) != p || slot_session_ended(s))
         return 0;
-    if (lt_slot_too_long(t, ttl_us, s->link.rec != NULL))
-        return -3;
     uint64_t deadline = lt_deadline_after(now, ttl_us);
-    if (lt_cover_slot(t, now, deadline) != 0)
+    if (lp_make_durable(t, s, now, deadline, slot_link(s) != NULL) != 0)
         return -1;
     heap_update(&p->slots, &s->due, deadline);
     pool_rearm(t, p);
@@ -576,94 +590,4 @@ enum lock_kind locktable_key_kind(struct locktable *t, const char *key,
     if (pool_of(t, key, keylen, lt_now_us(t), &p) != 0)
         return LOCK_KIND_LOCK;
     return p ? LOCK_KIND_POOL : LOCK_KIND_NONE;
-}
-
-int locktable_foreach_slot(struct locktable *t, pool_visit_fn fn, void *arg)
-{
-    uint64_t now = lt_now_us(t);
-    struct map_iter it;
-    struct map_node *n;
-    int rc = 0;
-    map_iter_init(&t->pools, &it);
-    while (rc == 0 && (n = map_iter_next(&it)) != NULL) {
-        struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
-        for (struct pool_slot *s = p->first; s && rc == 0; s = s->next) {
-            uint64_t d = heap_deadline(&p->slots, &s->due);
-            if (d <= now || (s->link.rec && s->link.rec->ended))
-                continue; /* gone, whatever the timer has done yet */
-            struct pool_slot_view v = {
-                .key = p->key,
-                .keylen = p->node.keylen,
-                .max = p->max,
-                .token = s->token,
-                .ttl_left_us = d == ENTRY_NEVER ? 0 : d - now,
-            };
-            rc = fn(&v, arg);
-        }
-    }
-    map_iter_done(&it);
-    return rc;
-}
-
-int locktable_pool_restore(struct locktable *t, const char *key,
-                           size_t keylen, uint32_t max, uint64_t token,
-                           uint64_t ttl_us)
-{
-    uint64_t now = lt_now_us(t);
-    uint32_t hash;
-    if (token == 0 || max == 0 || max > LOCK_POOL_MAX_SIZE ||
-        lt_lookup(t, key, keylen, now, NULL) || slot_find(t, token))
-        return -1;
-    struct lock_pool *p = pool_get(t, key, keylen, now, &hash);
-    if (p && (p->max != max || p->used >= p->max))
-        return -1;
-    if (!p && !(p = pool_create(t, key, keylen, hash, max)))
-        return -1;
-    struct pool_slot *s = slot_new(t, p, token, lt_deadline_after(now, ttl_us));
-    pool_trim(t, p);
-    if (!s)
-        return -1;
-    locktable_raise_last_token(t, token);
-    return 0;
-}
-
-int locktable_pool_audit(struct locktable *t, const char **why)
-{
-    struct map_iter it;
-    struct map_node *n;
-    uint64_t slots = 0, waiters = 0;
-    *why = NULL;
-    map_iter_init(&t->pools, &it);
-    while (!*why && (n = map_iter_next(&it)) != NULL) {
-        struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
-        size_t listed = 0, queued = 0;
-        for (struct pool_slot *s = p->first; s; s = s->next) {
-            if (s->pool != p || slot_find(t, s->token) != s)
-                *why = "a slot is not found by its token";
-            listed++;
-        }
-        for (struct pool_waiter *w = p->wait_head; w; w = w->next)
-            queued++;
-        if (p->used > p->max)
-            *why = "a pool holds more slots than its max_size";
-        else if (listed != p->used || heap_len(&p->slots) != p->used)
-            *why = "slot list, heap and count disagree";
-        else if (queued != p->nwaiters)
-            *why = "waiter count and queue disagree";
-        else if (!p->used && !p->wait_head)
-            *why = "an empty pool was kept";
-        else if (p->wait_head && p->used < p->max && !p->retry_at)
-            *why = "a waiter waits beside a free slot";
-        slots += listed;
-        waiters += queued;
-    }
-    map_iter_done(&it);
-    if (!*why && (slots != t->stats.pool_slots || slots != t->pool_slots ||
-                  slots != map_count(&t->slots)))
-        *why = "slot counters disagree";
-    if (!*why && waiters != t->stats.pool_waiters)
-        *why = "pool waiter counter disagrees";
-    if (!*why && map_count(&t->pools) != t->stats.pools)
-        *why = "pool counter disagrees";
-    return *why ? -1 : 0;
 }

@@ -19,7 +19,13 @@
  * whole pool is O(slots held), the only step proportional to N.  The
  * timer (locktable_run_timers) expires due slots one per unit of its
  * budget, so slots running out together are freed in slices.  A held
- * slot costs about one lock's memory.
+ * slot costs about 1.1 times a lock's memory, a pool key a few hundred
+ * bytes more (docs/protocol.md, pools, "Costs").
+ *
+ * Crash safety (a journal set, struct lock_journal): a slot is made durable
+ * as a lock of the same TTL is, by the horizon up to long_lease_us, else
+ * by a record of its own (locktable_set_slot_journal), so a crash gives a
+ * long slot back with its token and a pool never admits N+1 across it.
  * A SESSION slot of an ended session counts as held until the table's
  * drain (locktable_run_timers, at once on the next timer turn) reaches it.
  */
@@ -46,8 +52,9 @@ enum lock_kind {
  * ignored).  LOCK_GRANTED with *token; LOCK_BUSY when every slot is held
  * (or recovering) and rq did not wait; LOCK_QUEUED; LOCK_WRONGTYPE when
  * key is a lock; LOCK_POOL_SIZE when the pool lives with another size
- * (*token then holds that size); LOCK_POOL_LONG, LOCK_LIMIT_*,
- * LOCK_NO_MEMORY, LOCK_NOT_DURABLE refuse with nothing changed. */
+ * (*token then holds that size); LOCK_LIMIT_*, LOCK_NO_MEMORY,
+ * LOCK_NOT_DURABLE (the journal could not record the slot) refuse with
+ * nothing changed. */
 enum lock_result locktable_pool_acquire(struct locktable *t,
                                         const struct lock_request *rq,
                                         uint32_t max, uint64_t *token);
@@ -65,9 +72,8 @@ int64_t locktable_pool_size(struct locktable *t, const char *key,
 
 /* When token holds a slot of key, its expiry becomes ttl_us from now
  * (0 = never): 1; 0 when not (a SESSION slot whose session ended holds
- * nothing); -1 when the journal could not record it;
- * -2 when key is a lock; -3 when the new lease is too long for the
- * journal (LOCK_POOL_LONG). */
+ * nothing); -1 when the journal could not record it (the old expiry
+ * stands); -2 when key is a lock. */
 int locktable_pool_extend(struct locktable *t, const char *key,
                           size_t keylen, uint64_t token, uint64_t ttl_us);
 
@@ -92,13 +98,44 @@ typedef int (*pool_visit_fn)(const struct pool_slot_view *v, void *arg);
  * non-zero value. */
 int locktable_foreach_slot(struct locktable *t, pool_visit_fn fn, void *arg);
 
-/* Puts back a slot saved at a clean stop: key's pool (max_size max) holds
- * token for ttl_us more (0 = none).  Limits are not applied.  0, or -1
- * when out of memory, key is a lock, the pool has another size or is
- * full, or the token is in use. */
+/* Puts back a slot saved at a clean stop or replayed from a journal:
+ * key's pool (max_size max) holds token for ttl_us more (0 = none).
+ * Limits are not applied, and neither is max_size: a pool restored with
+ * more slots than max (a journal that lost a free record cannot say which
+ * slot ended) admits nobody until fewer than max are held.  With a journal
+ * set, a slot longer than long_lease_us (or without expiry) is durable:
+ * the caller writes it into the new journal (locktable_foreach_durable_slot).
+ * 0, or -1 when out of memory, key is a lock, the pool lives with another
+ * size, or the token is in use. */
 int locktable_pool_restore(struct locktable *t, const char *key,
                            size_t keylen, uint32_t max, uint64_t token,
                            uint64_t ttl_us);
+
+/* Removes key's slot held by token (0: every slot of key) without counting
+ * it, writing its end or serving waiters: for replaying a journal at
+ * start, before any client.  Returns how many slots went. */
+int64_t locktable_pool_forget(struct locktable *t, const char *key,
+                              size_t keylen, uint64_t token);
+
+/* Writes a slot's lease one by one (see struct lock_journal: a slot longer
+ * than long_lease_us, or without expiry): key's pool of max_size max is
+ * held by token until deadline (monotonic us; UINT64_MAX = no expiry).
+ * Returns 0 once recorded (durable by the end of the callback, as hold),
+ * or -1: the slot is then not granted or extended.  Its end goes through
+ * the journal's freed hook, as a lock's.  arg is the journal's. */
+typedef int (*pool_hold_fn)(void *arg, const char *key, size_t keylen,
+                            uint32_t max, uint64_t token, uint64_t deadline);
+
+/* Sets the slot hook of the journal locktable_set_journal set (NULL: none,
+ * and then a long slot is refused, LOCK_NOT_DURABLE).  Call both before
+ * restoring. */
+void locktable_set_slot_journal(struct locktable *t, pool_hold_fn hold);
+
+/* As locktable_foreach_slot, for the durable slots only: what a new
+ * journal must start with, beside locktable_foreach_durable.  Visits those
+ * alone, however many other slots are held. */
+int locktable_foreach_durable_slot(struct locktable *t, pool_visit_fn fn,
+                                   void *arg);
 
 /* Checks every pool's books, for tests and fuzzing: at most max_size slots
  * held, the slot list, the expiry heap and the counters agree, waiters only

@@ -93,9 +93,6 @@ enum lock_result {
     LOCK_WRONGTYPE,    /* the key is a pool and a lock was asked for, or
                         * the other way round (lock_pool.h) */
     LOCK_POOL_SIZE,    /* the pool exists with another max_size */
-    LOCK_POOL_LONG,    /* a pool slot longer than the journal's
-                        * long_lease_us (or forever) while a journal is
-                        * set: slots are covered by the horizon only */
 };
 
 struct lock_request {

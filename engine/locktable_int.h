@@ -84,45 +84,17 @@ struct lock_waiter {
     void *ctx;
 };
 
-/* A pool (lock_pool.c): a key that admits up to `max` holders.  It lives
- * while a slot is held or a request waits, like a lock entry. */
-struct pool_waiter;
-struct lock_pool {
-    struct map_node node;          /* in t->pools; the key is `key` below */
-    uint32_t max;                  /* max_size, fixed while the pool lives */
-    uint32_t used;                 /* slots held now */
-    struct heap slots;             /* held slots by expiry (ENTRY_NEVER) */
-    struct pool_slot *first;       /* held slots, newest first */
-    struct pool_waiter *wait_head, *wait_tail;
-    size_t nwaiters;
-    uint64_t retry_at;             /* recovery end or a failed handoff's
-                                    * retry (monotonic us); 0 = none */
-    struct heap_node due;          /* in t->pool_due: the earlier of the
-                                    * first slot expiry and retry_at */
-    char key[];
-};
-
-/* One held slot: found by its token (t->slots), listed in its pool. */
-struct pool_slot {
-    struct map_node node;          /* in t->slots, keyed by `token` */
-    uint64_t token;
-    struct lock_pool *pool;
-    struct pool_slot *prev, *next; /* in pool->first */
-    struct heap_node due;          /* in pool->slots */
-    struct sess_link link;         /* a SESSION holder's; rec NULL if not */
-};
-
-#define POOL_KEY_OFFSET \
-    (offsetof(struct lock_pool, key) - offsetof(struct lock_pool, node))
-#define SLOT_KEY_OFFSET \
-    (offsetof(struct pool_slot, token) - offsetof(struct pool_slot, node))
-
 struct locktable {
     struct map pools;       /* every pool, by key (lock_pool.c) */
     struct map slots;       /* every held pool slot, by token */
     struct heap pool_due;   /* every pool, by its next deadline */
     struct heap pool_waits; /* every pool waiter, by the end of its wait */
     uint64_t pool_slots;    /* slots held, counted against max_locks */
+    struct heap slot_durables; /* the slots whose lease was journaled one
+                                * by one (lock_pool.c), for a rewrite */
+    /* Journals a long slot (lock_pool.h, pool_hold_fn); NULL: never. */
+    int (*slot_hold)(void *arg, const char *key, size_t keylen, uint32_t max,
+                     uint64_t token, uint64_t deadline);
     struct map map;         /* every entry, by key */
     struct map links;       /* every links record, by its entry's address */
     struct map values;      /* every stored value, by its entry's address */
@@ -293,14 +265,9 @@ struct lock_value *lt_value_detach(struct locktable *t, struct lock_entry *e);
 /* ---- lock_journal.c ---- */
 
 /* A pool slot's lease until deadline (SESSION or not) is about to be
- * granted or extended: raises the horizon to cover it.  0, or -1 when the
- * journal failed.  Callers refuse longer leases first (LOCK_POOL_LONG). */
+ * granted or extended and is not written one by one: raises the horizon to
+ * cover it.  0, or -1 when the journal failed. */
 int lt_cover_slot(struct locktable *t, uint64_t now, uint64_t deadline);
-
-/* 1 when a journal is set and a slot of ttl_us (0 = forever) would outlive
- * long_lease_us: such slots are refused (LOCK_POOL_LONG). */
-int lt_slot_too_long(const struct locktable *t, uint64_t ttl_us,
-                     int session_lock);
 
 /* Before e (held by e->token) gets `deadline`: makes that lease durable
  * (struct lock_journal).  session_lock: e's holder is a SESSION.  0, or

@@ -4,118 +4,15 @@
  * more, tokens, release by token and forced, size, FIFO waiters and their
  * timeouts, slot expiry (timer and lazy), SESSION slots and waits, the
  * size mismatch and the lock/pool keyspace errors, crash recovery, the
- * journal's rules, restore and the snapshot walk, the STATS gauges, out of
- * memory, and a seeded random run against the invariant "never more than N
- * held".  Does not own the lock tests (test_locktable.c).
+ * STATS gauges, out of memory, and a seeded random run against the
+ * invariant "never more than N held".  Does not own the lock tests
+ * (test_locktable.c) or the journal's, restore's and the walks' (the pool
+ * ones are in test_lock_pool_journal.c).
  *
  * Nothing sleeps: the table reads a fake clock that the tests move by
- * hand, as in test_locktable.c.  Callbacks only log.
+ * hand (engine/tests/pooltest.h), as in test_locktable.c.
  */
-#include "engine/lock_pool.h"
-
-#include "alloc.h"
-
-#include <check.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define REQUIRE(c) do { if (!(c)) ck_abort_msg("failed: %s", #c); } while (0)
-#define K(s) (s), strlen(s)
-#define T0 1000000u
-#define MS 1000u
-
-static struct { uint64_t mono, wall; } fc;
-static uint64_t fake_mono(void *arg) { (void)arg; return fc.mono; }
-static uint64_t fake_wall(void *arg) { (void)arg; return fc.wall; }
-
-enum ev_kind { EV_GRANTED = 1, EV_TIMED_OUT };
-struct ev {
-    enum ev_kind kind;
-    uintptr_t ctx;
-    uint64_t token;
-};
-static struct ev evs[4096];
-static size_t nevs;
-
-static void on_granted(void *ctx, uint64_t token, void *arg)
-{
-    (void)arg;
-    REQUIRE(nevs < sizeof(evs) / sizeof(evs[0]));
-    evs[nevs++] = (struct ev){ EV_GRANTED, (uintptr_t)ctx, token };
-}
-
-static void on_timed_out(void *ctx, const char *key, size_t keylen, void *arg)
-{
-    (void)arg;
-    REQUIRE(key != NULL && keylen > 0);
-    REQUIRE(nevs < sizeof(evs) / sizeof(evs[0]));
-    evs[nevs++] = (struct ev){ EV_TIMED_OUT, (uintptr_t)ctx, 0 };
-}
-
-static struct locktable *T;
-
-static void open_table(size_t max_locks, size_t max_waiters)
-{
-    static const uint8_t seed[16] = { 9, 8, 7, 6, 5, 4, 3, 2,
-                                      1, 2, 3, 4, 5, 6, 7, 8 };
-    struct lock_clock clock = { fake_mono, fake_wall, NULL };
-    struct lock_events events = { on_granted, on_timed_out, NULL };
-    struct locktable_limits limits = { max_locks, max_waiters, 0 };
-    locktable_free(T);
-    T = locktable_new(&clock, &events, &limits, seed);
-    ck_assert_ptr_nonnull(T);
-}
-
-static void setup(void)
-{
-    fc.mono = T0;
-    fc.wall = 0;
-    nevs = 0;
-    T = NULL;
-    open_table(0, 0);
-}
-
-static void teardown(void)
-{
-    locktable_free(T);
-    T = NULL;
-    alloc_fail_reset();
-}
-
-static enum lock_result pacq(const char *key, uint32_t max, uint64_t ttl_us,
-                             int wait, uint64_t wait_us,
-                             struct lock_session *s, int session_lock,
-                             uintptr_t ctx, uint64_t *token)
-{
-    struct lock_request rq = { key, strlen(key), ttl_us, wait, wait_us,
-                               session_lock, s, (void *)ctx, NULL, 0 };
-    return locktable_pool_acquire(T, &rq, max, token);
-}
-
-/* A slot of key (max) without waiting, which must be granted. */
-static uint64_t take(const char *key, uint32_t max, uint64_t ttl_us)
-{
-    uint64_t token = 0;
-    ck_assert_int_eq(pacq(key, max, ttl_us, 0, 0, NULL, 0, 0, &token),
-                     LOCK_GRANTED);
-    ck_assert_uint_gt(token, 0);
-    return token;
-}
-
-static int64_t size_of(const char *key)
-{
-    uint32_t max;
-    return locktable_pool_size(T, K(key), &max);
-}
-
-static void run_timers(void)
-{
-    while (locktable_next_deadline(T) <= fc.mono)
-        if (locktable_run_timers(T, 1000) == 0)
-            break;
-}
+#include "engine/tests/pooltest.h"
 
 START_TEST(test_slots_up_to_max)
 {
@@ -469,119 +366,6 @@ START_TEST(test_recovery)
 }
 END_TEST
 
-/* ---- journal: slots are covered by the horizon, long ones refused ---- */
-
-static uint64_t raised_to;
-static int fail_raise;
-
-static uint64_t j_raise(void *arg, uint64_t deadline)
-{
-    (void)arg;
-    if (fail_raise)
-        return 0;
-    raised_to = deadline + 1000 * MS;
-    return raised_to;
-}
-
-static int j_hold(void *arg, const char *key, size_t keylen, uint64_t token,
-                  uint64_t deadline, const char *value, size_t vlen)
-{
-    (void)arg, (void)key, (void)keylen, (void)token, (void)deadline;
-    (void)value, (void)vlen;
-    ck_abort_msg("a pool slot must never be written one by one");
-    return -1;
-}
-
-static void j_freed(void *arg, const char *key, size_t keylen, uint64_t token)
-{
-    (void)arg, (void)key, (void)keylen, (void)token;
-}
-
-START_TEST(test_journal)
-{
-    struct lock_journal j = { j_raise, j_hold, j_freed, 60000 * MS,
-                              1000 * MS, NULL };
-    locktable_set_journal(T, &j, 0);
-    raised_to = 0;
-    fail_raise = 0;
-    uint64_t token;
-    ck_assert_int_eq(pacq("p", 2, 0, 0, 0, NULL, 0, 0, &token),
-                     LOCK_POOL_LONG);
-    ck_assert_int_eq(pacq("p", 2, 60001 * MS, 1, 0, NULL, 0, 0, &token),
-                     LOCK_POOL_LONG);
-    struct lock_session s = { 0 };
-    /* A SESSION slot is covered for long_lease at most. */
-    ck_assert_int_eq(pacq("p", 2, 0, 0, 0, &s, 1, 0, &token), LOCK_GRANTED);
-    ck_assert_uint_eq(raised_to, T0 + 60000 * MS + 1000 * MS);
-    uint64_t a = take("p", 2, 5000 * MS);
-    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 0), -3);
-    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 70000 * MS), -3);
-    fail_raise = 1;
-    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 60000 * MS), 1);
-    fc.mono += 2000 * MS; /* past the horizon now */
-    ck_assert_int_eq(locktable_pool_extend(T, K("p"), a, 60000 * MS), -1);
-    ck_assert_int_eq(locktable_pool_release(T, K("p"), a), 1);
-    ck_assert_int_eq(pacq("p", 2, 60000 * MS, 0, 0, NULL, 0, 0, &token),
-                     LOCK_NOT_DURABLE);
-    /* A waiter whose handoff cannot be recorded stays first and is tried
-     * again after journal_retry_us. */
-    fail_raise = 0;
-    take("p", 2, 1000 * MS);
-    ck_assert_int_eq(pacq("p", 2, 60000 * MS, 1, 0, NULL, 0, 9, &token),
-                     LOCK_QUEUED);
-    fail_raise = 1;
-    locktable_session_end(T, &s);
-    run_timers();
-    ck_assert_uint_eq(nevs, 0);
-    fail_raise = 0;
-    fc.mono += 1000 * MS;
-    run_timers();
-    ck_assert_uint_eq(nevs, 1);
-    ck_assert_uint_eq(evs[0].ctx, 9);
-}
-END_TEST
-
-static int count_slot(const struct pool_slot_view *v, void *arg)
-{
-    size_t *n = arg;
-    ck_assert_uint_eq(v->max, 3);
-    ck_assert_uint_eq(v->keylen, 1);
-    (*n)++;
-    return 0;
-}
-
-START_TEST(test_restore_and_walk)
-{
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 500, 100 * MS), 0);
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 500, 100 * MS), -1);
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 2, 501, 0), -1);
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 501, 0), 0);
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 502, 0), 0);
-    ck_assert_int_eq(locktable_pool_restore(T, K("p"), 3, 503, 0), -1);
-    ck_assert_uint_eq(locktable_last_token(T), 502);
-    /* One keyspace at load too: a lock record for a pool's key (a file
-     * edited by hand, or its records reordered) is refused, as a slot
-     * record for a lock's key is. */
-    ck_assert_int_eq(locktable_restore(T, K("p"), 900, 0, NULL, 0), -1);
-    ck_assert_int_eq(locktable_key_kind(T, K("p")), LOCK_KIND_POOL);
-    ck_assert_uint_eq(locktable_last_token(T), 502);
-    ck_assert_int_eq(locktable_restore(T, K("l"), 600, 0, NULL, 0), 0);
-    ck_assert_int_eq(locktable_pool_restore(T, K("l"), 3, 601, 0), -1);
-    uint64_t token;
-    ck_assert_int_eq(pacq("p", 3, 0, 0, 0, NULL, 0, 0, &token), LOCK_BUSY);
-    size_t n = 0;
-    ck_assert_int_eq(locktable_foreach_slot(T, count_slot, &n), 0);
-    ck_assert_uint_eq(n, 3);
-    fc.mono += 100 * MS;
-    n = 0;
-    ck_assert_int_eq(locktable_foreach_slot(T, count_slot, &n), 0);
-    ck_assert_uint_eq(n, 2);
-    token = take("p", 3, 0);
-    ck_assert_uint_gt(token, 502);
-    ck_assert_int_eq(locktable_pool_release(T, K("p"), 501), 1);
-}
-END_TEST
-
 START_TEST(test_out_of_memory)
 {
     uint64_t token;
@@ -689,11 +473,10 @@ START_TEST(test_random_never_over)
 }
 END_TEST
 
-static Suite *pool_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("lock_pool");
-    TCase *tc = tcase_create("pool");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    Suite *s;
+    TCase *tc = pooltest_tcase(&s, "lock_pool", "pool");
     tcase_add_test(tc, test_slots_up_to_max);
     tcase_add_test(tc, test_token_of_another_pool);
     tcase_add_test(tc, test_size_mismatch);
@@ -707,19 +490,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_session_cancel_waits_serves_next);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_recovery);
-    tcase_add_test(tc, test_journal);
-    tcase_add_test(tc, test_restore_and_walk);
     tcase_add_test(tc, test_out_of_memory);
     tcase_add_test(tc, test_random_never_over);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return pooltest_main(s);
 }

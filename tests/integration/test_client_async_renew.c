@@ -6,7 +6,9 @@
  * completes with CACHIFY_OK; a lock force-released under a renewed call is
  * reported once to the handle's renew callback and the call completes
  * with CACHIFY_LOST; without renew the same body loses its lock; a pooled
- * call renews its slot (POOL_EXTEND) the same way.  Does not
+ * call renews its slot (POOL_EXTEND) the same way; a renewal that cannot
+ * even be sent (out of memory) is reported once the lease may have ended,
+ * not retried past it in silence.  Does not
  * own the sync renewal tests (test_client_renew.c).
  */
 #include "tests/integration/async_itest.h"
@@ -124,6 +126,58 @@ static void expect_lost(struct slow *s)
     ck_assert_int_eq(s->done_status, CACHIFY_LOST);
 }
 
+/* calloc of the objects linked into this program (the client library's
+ * among them: the Makefile links this suite with -Wl,--wrap=calloc) fails
+ * while g_fail_calloc is set, which makes a renewal that cannot be sent.
+ * libevent's and libc's own allocations are not affected. */
+static int g_fail_calloc;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (g_fail_calloc) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
+
+/* Every renewal of a running call fails to be sent (out of memory): they
+ * are retried as failed ones, within the same bound, so the loss is
+ * reported (CACHIFY_ERR_NOMEM, once) when the 300 ms lease may have
+ * ended, counted from when the acquire was sent; the call then completes
+ * with CACHIFY_LOST. */
+START_TEST(test_async_renew_cannot_send)
+{
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
+    struct slow s = { 0 };
+    double start = mono_s();
+    CALL(slow_job(ac, &s, slow_done, 4));
+    RUN_UNTIL(s.ran);
+    g_fail_calloc = 1;
+    guard_arm(slow_mode() ? 20.0 : 5.0);
+    while (g_renew_calls == 0 && !g_guard_fired)
+        event_base_loop(g_base, EVLOOP_ONCE);
+    evtimer_del(g_guard);
+    g_fail_calloc = 0;
+    double took = mono_s() - start;
+    ck_assert_msg(g_renew_calls == 1, "no loss reported %.1f s after a "
+                  "300 ms lease whose renewals could not be sent", took);
+    ck_assert_int_eq(g_renew_status, CACHIFY_ERR_NOMEM);
+    REQUIRE(took > 0.2 && took < 0.3 + (slow_mode() ? 3.0 : 1.0),
+            "reported %.3f s after the acquire, the lease 0.3 s", took);
+    cachify_async_call_done(s.call);
+    RUN_UNTIL(s.done_called);
+    ck_assert_int_eq(s.done_status, CACHIFY_LOST);
+    run_for(0.2);
+    ck_assert_int_eq(g_renew_calls, 1); /* once */
+    cachify_async_close(other);
+    cachify_async_close(ac);
+    backend_finish(_i);
+}
+END_TEST
+
 START_TEST(test_async_renewed_call)
 {
     struct cachify_async *ac, *other;
@@ -203,5 +257,6 @@ int main(void)
     tcase_add_loop_test(tc, test_async_renewed_call, 0, BE_ETCD);
     tcase_add_loop_test(tc, test_async_renew_lost, 0, BE_ETCD);
     tcase_add_loop_test(tc, test_async_renewed_pool_slot, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_async_renew_cannot_send, 0, BE_ETCD);
     return itest_main(s);
 }

@@ -7,8 +7,9 @@
  * (the callback, once, and the release status CACHIFY_LOST): the token no
  * longer holds the key (force-released), or the server stopped answering
  * past the TTL (the daemon SIGSTOPped); killing the renewing process lets
- * the lock expire within one TTL (the renewals die with it); a decorated
- * call with renew outlives its TTL.  Timing bounds are generous (a loaded
+ * the lock expire within one TTL (the renewals die with it); the lease is
+ * counted from when the acquire was sent, not from the renewer's start; a
+ * decorated call with renew outlives its TTL.  Timing bounds are generous (a loaded
  * 2-core machine): "within one TTL" is checked as TTL plus scheduling
  * slack, and "never taken" by polling all along.
  */
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "client/cachify.h"
+#include "client/sync_internal.h"
 #include "tests/integration/itest.h"
 
 static char g_url[128];
@@ -164,6 +166,45 @@ START_TEST(test_server_gone_is_reported)
 }
 END_TEST
 
+/* The lease is counted from when the acquire was sent, not from the
+ * renewer's start: a renewer that starts 0.8 TTL after its acquire was
+ * sent (as a slow connection to open would make it; here the start time is
+ * passed in, no sleeping) and is cut off from the server (SIGSTOP) reports
+ * the loss when that lease ends, plus at most the one attempt (TTL/3) in
+ * flight then: 0.53 TTL after its start.  Counting from its start, it
+ * would keep trying until 0.9 TTL at the earliest, past the lock's end. */
+START_TEST(test_lease_counted_from_acquire)
+{
+    struct cachify *c = open_backend(1);
+    const long long ttl = slow_mode() ? 3000 : 1500;
+    struct cachify_lock_opts opts = {.nowait = 1, .exp_ms = ttl};
+    struct cachify_renewer *r;
+    uint64_t token;
+    atomic_store(&g_cb_calls, 0);
+    atomic_store(&g_cb_status, 0);
+    long long began = cachify_impl_now_ms();
+    ck_assert_int_eq(cachify_acquire(c, "late", &opts, &token), CACHIFY_OK);
+    ck_assert_int_eq(kill(g_ts.pid, SIGSTOP), 0);
+    double start = mono_s();
+    ck_assert_int_eq(cachify_impl_renewer_start(&r, c, "late", token, ttl, 0,
+                                                began - ttl * 8 / 10,
+                                                on_renew_fail, NULL),
+                     CACHIFY_OK);
+    wait_cb(1, 10.0);
+    double took = mono_s() - start;
+    ck_assert_int_eq(kill(g_ts.pid, SIGCONT), 0);
+    ck_assert_int_lt(atomic_load(&g_cb_status), 0);
+    ck_assert_int_ne(atomic_load(&g_cb_status), CACHIFY_LOST);
+    REQUIRE(took < (0.2 + 1.0 / 3) * (double)ttl / 1000 +
+                       (slow_mode() ? 1.0 : 0.4),
+            "loss reported %.3f s after the renewer started, its lease "
+            "(TTL %lld ms) having ended %.3f s after it", took, ttl,
+            0.2 * (double)ttl / 1000);
+    ck_assert_int_eq(cachify_renewer_stop(r), CACHIFY_LOST);
+    close_backend(c, 1);
+}
+END_TEST
+
 /* A child process holds a renewed lock; killing it stops the renewals and
  * the lock is free within one TTL of the kill. */
 START_TEST(test_killed_renewer_expires)
@@ -282,6 +323,7 @@ int main(void)
     tcase_add_loop_test(tc, test_lost_is_reported, 0, 2);
     tcase_add_test(tc, test_server_gone_is_reported);
     tcase_add_test(tc, test_killed_renewer_expires);
+    tcase_add_test(tc, test_lease_counted_from_acquire);
     tcase_add_loop_test(tc, test_decorator_renews, 0, 2);
     tcase_add_loop_test(tc, test_renewed_pool_slot, 0, 2);
     return itest_main(s);

@@ -698,7 +698,8 @@ END_TEST
 /* The file-size limit stands in for a full disk: a lease the journal
  * cannot record is refused with -ERR (nothing is held), one the horizon
  * already covers is still granted, EXTEND keeps the old expiry, and once
- * the disk is back (after the once-a-second retry) grants go on. */
+ * the disk is back (after the once-a-second retry) grants go on.  Pool
+ * slots alike (POOL_ACQUIRE, POOL_EXTEND). */
 START_TEST(journal_write_fails_refuses_grant)
 {
     srv_init();
@@ -720,7 +721,15 @@ START_TEST(journal_write_fails_refuses_grant)
     say(a, "IS_LOCKED f\r\nIS_LOCKED l\r\n");
     EXPECT(a, ":0\r\n:0\r\n");
     acquire(a, "ACQUIRE s TTL 1000\r\n"); /* covered: no write needed */
+    say(a, "POOL_ACQUIRE p 2 TTL FOREVER\r\nPOOL_SIZE p\r\n");
+    EXPECT(a, "-ERR lease not granted: the state file could not record it "
+              "(see the log)\r\n:0\r\n");
+    long long tp = acquire(a, "POOL_ACQUIRE p 2 TTL 30000\r\n");
     char cmd[128];
+    snprintf(cmd, sizeof(cmd), "POOL_EXTEND p %lld 600000\r\n", tp);
+    say(a, cmd);
+    EXPECT(a, "-ERR lease not granted: the state file could not record it "
+              "(see the log)\r\n");
     snprintf(cmd, sizeof(cmd), "EXTEND k %lld 600000\r\n", tk);
     say(a, cmd);
     EXPECT(a, "-ERR lease not granted: the state file could not record it "
@@ -730,6 +739,10 @@ START_TEST(journal_write_fails_refuses_grant)
     set_fsize(RLIM_INFINITY);
     usleep(1100 * 1000); /* the retry pause after a failure */
     acquire(a, "ACQUIRE f TTL FOREVER\r\n");
+    say(a, cmd);
+    EXPECT(a, ":1\r\n");
+    acquire(a, "POOL_ACQUIRE p 2 TTL FOREVER\r\n");
+    snprintf(cmd, sizeof(cmd), "POOL_EXTEND p %lld 600000\r\n", tp);
     say(a, cmd);
     EXPECT(a, ":1\r\n");
     close(a);
@@ -778,6 +791,18 @@ START_TEST(state_corrupt_file_refuses_start)
           "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":1,"
           "\"until_mono_us\":1,\"extra\":1}\n",
           "malformed hold record" },
+        { "{\"cachifyd_state\":2,\"status\":\"running\",\"boot_id\":\"x\"}\n"
+          "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":0,"
+          "\"until_mono_us\":0,\"max\":0}\n",
+          "max 0 is out of range" },
+        { "{\"cachifyd_state\":2,\"status\":\"running\",\"boot_id\":\"x\"}\n"
+          "{\"hold\":\"6b\",\"token\":3,\"until_wall_us\":0,"
+          "\"until_mono_us\":0,\"max\":2,\"value\":\"61\"}\n",
+          "malformed hold record" },
+        { "{\"cachifyd_state\":2,\"status\":\"clean\",\"last_token\":5}\n"
+          "{\"slot\":\"6b\",\"max\":2,\"token\":3,\"ttl_ms\":-1}\n"
+          "{\"end\":1}\n",
+          "slot ttl_ms -1 is out of range" },
         { "{\n \"format\": 1,\n \"status\": \"clean\"\n}\n", "format 1" },
     };
     srv_init();
