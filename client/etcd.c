@@ -132,6 +132,7 @@ static void op_free(struct eop *o)
     json_decref(o->list);
     free(o->pfx);
     free(o->qpfx);
+    free(o->spfx);
     free(o);
 }
 

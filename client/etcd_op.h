@@ -46,7 +46,6 @@ enum step {
     S_CLEANUP,   /* any: revoke the call's own lease, then the result */
     /* pools (etcd_pool.c, which handles their answers, errors included) */
     S_P_JOIN,    /* pool acquire: txn adding our entry to a pool of our size */
-    S_P_FOUND,   /* pool acquire: txn adding it to no pool (the first slot) */
     S_P_POLL,    /* pool acquire wait: is our entry among the first N? */
     S_P_SLEEP,   /* pool acquire wait: the poll timer runs, no call */
     S_P_FIND,    /* pool release, extend: the slot of the token */
@@ -79,7 +78,8 @@ struct eop {
     struct ehttp_call *call;      /* the step in flight */
     struct event *wait_timer;     /* acquire with a bounded wait */
     /* pools (etcd_pool.c) */
-    int tries;                    /* acquire: join/found attempts */
+    char *spfx;                   /* acquire: Q/<N>/, the pool's entries */
+    size_t spfxlen;
     int waited;                   /* acquire: the entry queued */
     long long my_rev;             /* acquire: our entry's create revision */
     int poll_ms;                  /* acquire: the next poll's delay */

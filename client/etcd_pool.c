@@ -9,28 +9,31 @@
  * Layout.  The pool on key K lives beside K's lock: the lock's entries are
  * N/..., the pool's Q/... with Q = N + "%P" (etcd.c's escape writes '%'
  * only as %25 or %2F, so no other key's lock or pool range overlaps it).
- * Each slot request is one entry Q/<its lease in hex> on a lease of its
- * own, valued with the pool's size in decimal.  The queue is the pool:
- * ordered by create revision, the first N entries hold the N slots and
- * the others wait, first come, first served.  So admission is atomic by
- * construction: at every revision exactly the first N entries (all, when
- * fewer) are holders, whatever comes and goes, and never N + 1; an entry
- * becomes a holder the moment enough entries before it go (a release, a
- * lease that expired, a SESSION handle that ended), and its waiting owner
- * only learns of it by polling.  The token is the entry's create revision:
- * from the same strictly increasing sequence as lock tokens, and in grant
- * order (an entry created earlier is admitted no later).
+ * Each slot request is one entry Q/<size>/<its lease in hex> on a lease
+ * of its own (size: the pool's max_size in decimal, also the entry's
+ * value).  The queue is the pool: ordered by create revision, the first N
+ * entries hold the N slots and the others wait, first come, first served.
+ * So admission is atomic by construction: at every revision exactly the
+ * first N entries (all, when fewer) are holders, whatever comes and goes,
+ * and never N + 1; an entry becomes a holder the moment enough entries
+ * before it go (a release, a lease that expired, a SESSION handle that
+ * ended), and its waiting owner only learns of it by polling.  The token
+ * is the entry's create revision: from the same strictly increasing
+ * sequence as lock tokens, and in grant order (an entry created earlier
+ * is admitted no later).
  *
  *   acquire   a lease as a lock's (etcd.c: whole seconds rounded up, at
  *             least etcd's minimum; SESSION: a short lease the handle
- *             renews).  Then one transaction "no lock entry under N/, and
- *             every entry under Q/ has the value N ? put Q/<lease> = N,
- *             count Q/, read our entry : read N/ and Q/".  On an empty Q/
- *             that compare fails (etcd: a VALUE compare on no key is
- *             false), so the first slot takes the same transaction with
- *             "Q/ is empty" instead.  The size is compared in the very
- *             transaction that adds the entry: a size other than the live
- *             pool's answers as cachifyd's -WRONGSIZE, a lock entry as its
+ *             renews).  Then one transaction: "no lock entry under N/,
+ *             and no pool entry under Q/ outside Q/<N>/ (the ranges
+ *             before and after it: a pool of another size) ? put
+ *             Q/<N>/<lease>, count Q/<N>/, read our entry : read N/ and
+ *             one entry of each outside range".  The size is in the
+ *             entry's name, so the first slot and the next ones take the
+ *             same transaction, and it is checked in the very transaction
+ *             that adds the entry: a size other than the live pool's
+ *             answers as cachifyd's -WRONGSIZE (an entry no client of
+ *             ours wrote reads as size 0), a lock entry as its
  *             -WRONGTYPE.  Our entry is the newest, so a count <= N is a
  *             slot.  Else without a wait the lease is revoked (the entry
  *             goes) and the answer is CACHIFY_FULL; with one, the lease is
@@ -67,12 +70,10 @@
  * delay up to POLL_MAX_MS: a slot that frees is seen within that, at the
  * cost of one read per waiter per poll (etcd's gateway has no watch that
  * fits one request). */
-#define POLL_FIRST_MS 10
-#define POLL_MAX_MS 200
+#define POLL_FIRST_MS 5
+#define POLL_MAX_MS 50
 /* Slots a forced release lists per read. */
 #define FORCE_BATCH 64
-/* Joins of a pool that keeps appearing and vanishing under us. */
-#define JOIN_TRIES 8
 
 /* {"key": Q/, "range_end": Q0}. */
 static json_t *qrange(const struct eop *o)
@@ -99,6 +100,32 @@ static json_t *compare(json_t *r, const char *target, const char *field,
     return r;
 }
 
+/* {"key": a, "range_end": b}: the keys from a up to b. */
+static json_t *span(const char *a, size_t alen, const char *b, size_t blen)
+{
+    json_t *r = json_object();
+
+    ej_set(&r, "key", ej_b64(a, alen));
+    ej_set(&r, "range_end", ej_b64(b, blen));
+    return r;
+}
+
+/* The entries of a pool of our size, Q/<N>/, into o->spfx (see the top;
+ * the size's digits are at most 7).  0, or -1 when out of memory. */
+static int size_prefix(struct eop *o)
+{
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%u/", o->max_size);
+
+    o->spfx = malloc(o->qpfxlen + (size_t)n + 1);
+    if (o->spfx == NULL)
+        return -1;
+    memcpy(o->spfx, o->qpfx, o->qpfxlen);
+    memcpy(o->spfx + o->qpfxlen, digits, (size_t)n + 1);
+    o->spfxlen = o->qpfxlen + (size_t)n;
+    return 0;
+}
+
 /* The pool's size, as its entries hold it (base64 of the decimal). */
 static json_t *size_value(const struct eop *o)
 {
@@ -108,19 +135,19 @@ static json_t *size_value(const struct eop *o)
     return ej_b64(text, (size_t)n);
 }
 
-/* Our entry's key, Q/<lease in hex>, base64. */
+/* Our entry's key, Q/<N>/<lease in hex>, base64. */
 static json_t *entry_key(const struct eop *o)
 {
     char hex[20];
     int n = snprintf(hex, sizeof hex, "%llx", (unsigned long long)o->lease);
-    char *k = malloc(o->qpfxlen + (size_t)n);
+    char *k = malloc(o->spfxlen + (size_t)n);
     json_t *s;
 
     if (k == NULL)
         return NULL;
-    memcpy(k, o->qpfx, o->qpfxlen);
-    memcpy(k + o->qpfxlen, hex, (size_t)n);
-    s = ej_b64(k, o->qpfxlen + (size_t)n);
+    memcpy(k, o->spfx, o->spfxlen);
+    memcpy(k + o->spfxlen, hex, (size_t)n);
+    s = ej_b64(k, o->spfxlen + (size_t)n);
     free(k);
     return s;
 }
@@ -141,47 +168,60 @@ static long long kv_count(const json_t *range)
 
 /* ---- acquire ---- */
 
-/* Adds our entry: to a pool of our size (S_P_JOIN) or to no pool at all
- * (S_P_FOUND), see the top. */
-static void join(struct eop *o, enum step step)
+/* Adds our entry to the pool, in one transaction (see the top): the
+ * key's lock entries and the pool's entries of any other size must be
+ * none -- the ranges of Q/ before Q/<N>/ and after it. */
+void epool_leased(struct eop *o)
 {
-    json_t *pool = step == S_P_JOIN
-                       ? compare(qrange(o), "VALUE", "value", size_value(o))
-                       : compare(qrange(o), "CREATE", "create_revision",
-                                 json_string("0"));
-    json_t *put = json_object(), *count = qrange(o), *pool1 = qrange(o);
-    json_t *body;
+    json_t *put = json_object(), *count, *body, *before, *after, *cb, *ca;
+    char *end = NULL;
 
+    if (size_prefix(o) != 0 || (end = malloc(o->qpfxlen)) == NULL) {
+        json_decref(put);
+        eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        return;
+    }
+    /* Before: from Q/ up to Q/<N>/.  After: from the end of Q/<N>/,
+     * Q/<N>0, up to the end of Q/, Q0 ('/' + 1 is '0'). */
+    before = span(o->qpfx, o->qpfxlen, o->spfx, o->spfxlen);
+    o->spfx[o->spfxlen - 1] = '0';
+    memcpy(end, o->qpfx, o->qpfxlen);
+    end[o->qpfxlen - 1] = '0';
+    after = span(o->spfx, o->spfxlen, end, o->qpfxlen);
+    o->spfx[o->spfxlen - 1] = '/';
+    free(end);
+    count = ej_prefix(o->spfx, o->spfxlen);
     ej_set(&put, "key", entry_key(o));
     ej_set(&put, "value", size_value(o));
     ej_set(&put, "lease", ej_id(o->lease));
     ej_set(&count, "count_only", json_true());
-    ej_set(&pool1, "limit", json_integer(1));
+    /* The compares are the ranges themselves; the failure reads one
+     * entry of each (the size that is in the way). */
+    cb = compare(json_deep_copy(before), "CREATE", "create_revision",
+                 json_string("0"));
+    ca = compare(json_deep_copy(after), "CREATE", "create_revision",
+                 json_string("0"));
+    ej_set(&before, "limit", json_integer(1));
+    ej_set(&after, "limit", json_integer(1));
     body = ej_txn(
-        ej_list(2,
+        ej_list(3,
                 compare(ej_prefix(o->pfx, o->pfxlen), "CREATE",
                         "create_revision", json_string("0")),
-                pool),
+                cb, ca),
         ej_list(3, put ? json_pack("{s:o}", "request_put", put) : NULL,
                 ej_read(count), ej_read(entry_range(o))),
-        ej_list(2, ej_read(lock_count(o)), ej_read(pool1)));
+        ej_list(3, ej_read(lock_count(o)), ej_read(before), ej_read(after)));
     if (body == NULL) {
         eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
         return;
     }
-    o->tries++;
-    eop_post(o, step, "/v3/kv/txn", body, o->e->io_timeout_ms);
-}
-
-void epool_leased(struct eop *o)
-{
-    join(o, S_P_JOIN);
+    eop_post(o, S_P_JOIN, "/v3/kv/txn", body, o->e->io_timeout_ms);
 }
 
 /* Reads our entry and the entries before it, at most N of them. */
 static void poll_now(struct eop *o)
 {
-    json_t *before = qrange(o);
+    json_t *before = ej_prefix(o->spfx, o->spfxlen);
 
     ej_set(&before, "max_create_revision", ej_id(o->my_rev - 1));
     ej_set(&before, "limit", json_integer((json_int_t)o->max_size));
@@ -238,29 +278,23 @@ static void not_yet(struct eop *o)
 static void joined(struct eop *o, const json_t *r)
 {
     json_t *kv;
-    long long total, size;
+    long long total;
 
     if (!json_is_true(json_object_get(r, "succeeded"))) {
         kv = ej_first_kv(ej_txn_range(r, 1));
-        size = kv ? ej_value_num(kv) : 0;
+        if (kv == NULL)
+            kv = ej_first_kv(ej_txn_range(r, 2));
         if (ej_num(ej_txn_range(r, 0), "count") > 0) {
             eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_POOL);
-        } else if (kv != NULL && size != (long long)o->max_size) {
+        } else {
             char msg[200];
 
+            /* An entry of another size (0: not one of ours). */
             snprintf(msg, sizeof msg,
                      "WRONGSIZE the pool has max_size %lld, not %u: a pool "
                      "keeps its size while a slot is held or requested",
-                     size, o->max_size);
+                     kv ? ej_value_num(kv) : 0, o->max_size);
             eop_cleanup(o, CACHIFY_ERR_TYPE, 0, msg);
-        } else if (o->tries >= JOIN_TRIES) {
-            eop_cleanup(o, CACHIFY_ERR_SERVER, 0,
-                        "etcd: the pool changed under every attempt to join "
-                        "it");
-        } else {
-            /* The pool appeared (ours to join) or went (ours to found)
-             * between our read and our transaction. */
-            join(o, kv != NULL ? S_P_JOIN : S_P_FOUND);
         }
         return;
     }
@@ -474,7 +508,6 @@ void epool_step(struct eop *o, int status, const json_t *r, const char *msg)
     o->status = CACHIFY_OK;
     switch (o->step) {
     case S_P_JOIN:
-    case S_P_FOUND:
         joined(o, r);
         return;
     case S_P_POLL:
