@@ -65,7 +65,6 @@
 
 #include <event2/event.h>
 
-#include "client/base64.h"
 #include "client/cachify.h"
 #include "client/etcd_http.h"
 #include "client/etcd_keep.h"
