@@ -306,6 +306,11 @@ static void joined(struct eop *o, const json_t *r)
                     "etcd: a pool entry without its revision");
         return;
     }
+    if (total < 1) { /* our entry is one: the answer is not etcd's */
+        eop_cleanup(o, CACHIFY_ERR_PROTO, 0,
+                    "etcd: a pool count without our entry");
+        return;
+    }
     if (total <= (long long)o->max_size)
         eop_granted(o, o->my_rev, 0);
     else if (o->my_rev == ej_num(json_object_get(r, "header"), "revision"))
@@ -463,6 +468,10 @@ static void counted(struct eop *o, const json_t *r)
 
     if (ej_num(ej_txn_range(r, 0), "count") > 0) {
         eop_complete(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_POOL);
+        return;
+    }
+    if (n < 0) {
+        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: a negative pool count");
         return;
     }
     if (n > size)

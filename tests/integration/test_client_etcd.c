@@ -5,14 +5,14 @@
  * Owns: moving on past members that refuse connections or do not answer,
  * the end when no member answers (ERR_IO within the caller's time), key
  * prefixes that keep locks apart (the URL's, and keys holding '/' or '%'),
- * gateways that answer junk, errors or oversized bodies, a member killed
- * under the handles' feet (locks and pools), pools' entries beside the
- * locks' (keys that look alike stay apart, a wait that gives up leaves
- * the queue, entries someone else wrote are never taken for a slot), and
- * etcd authentication (user:password@ in the URL; enabled last, since it
- * changes the cluster for every later test).
+ * gateways that answer junk (pool answers too), errors or oversized
+ * bodies, a member killed under the handles' feet (locks and pools),
+ * pools' entries beside the locks' (keys that look alike stay apart, a
+ * wait that gives up leaves the queue, entries someone else wrote are
+ * never taken for a slot), and etcd authentication (user:password@ in the
+ * URL; enabled last, since it changes the cluster for every later test).
  * The calls themselves are the conformance suites' (test_client_sync.c,
- * test_client_async.c).
+ * test_client_async.c, test_client_pool.c, test_client_async_pool.c).
  */
 #include "tests/integration/itest.h"
 
@@ -362,6 +362,28 @@ static void fake_stop(void)
     }
 }
 
+/* A fake gateway answering by pick on a port of its own, and a handle on
+ * it (io_ms: its io timeout); *fd is the listening socket, which the test
+ * closes after fake_close. */
+static struct cachify *fake_open(fake_pick pick, int io_ms, int *fd)
+{
+    int port;
+    char url[128], err[256];
+
+    *fd = port_socket(1, &port);
+    fake_serve_by(*fd, pick);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    return open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
+}
+
+/* Ends what fake_open began. */
+static void fake_close(struct cachify *c, int fd)
+{
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+
 /* Each fake answer: a status line, a body (its Content-Length is
  * counted), or raw bytes. */
 static const struct {
@@ -452,9 +474,70 @@ START_TEST(fake_gateway_empty_answers)
     ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
     ck_assert_int_eq(ms, -2);
     ck_assert_int_eq(cachify_release(c, "k", 5), 0);
+    /* Pools: no entries, no slot, nothing freed. */
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, NULL, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_int_eq(cachify_pool_size(c, "p"), 0);
+    ck_assert_int_eq(cachify_pool_force_release(c, "p"), 0);
+    ck_assert_int_eq(cachify_pool_release(c, "p", 5), 0);
+    ck_assert_int_eq(cachify_pool_extend(c, "p", 5, 1000), 0);
     cachify_close(c);
     fake_stop();
     close(fd);
+}
+END_TEST
+
+static const char *http_ok(char *buf, size_t cap, const char *body);
+
+/* A gateway whose pool answers are impossible: a count below one right
+ * after our entry was put (which would read as a free slot), a negative
+ * count.  Refused as not etcd's, never a slot. */
+static void pick_pool_junk(const char *request, const char **reply,
+                           size_t *n)
+{
+    static char out[1024], lease[32];
+    char body[600];
+    const char *p = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(lease, sizeof lease, "%.*s", (int)strcspn(p + 6, "\""),
+                 p + 6);
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
+                 lease);
+    } else if (strstr(request, "request_put")) {
+        snprintf(body, sizeof body,
+                 "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
+                 "\"responses\":[{\"response_put\":{}},{\"response_range\":"
+                 "{\"count\":\"-3\"}},{\"response_range\":{\"kvs\":[{"
+                 "\"create_revision\":\"9\",\"lease\":\"%s\"}]}}]}",
+                 lease);
+    } else if (strstr(request, "/v3/kv/txn")) {
+        snprintf(body, sizeof body,
+                 "{\"succeeded\":true,\"responses\":[{\"response_range\":"
+                 "{}},{\"response_range\":{\"count\":\"-3\",\"kvs\":[{"
+                 "\"value\":\"Mg==\"}]}}]}");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+START_TEST(fake_gateway_pool_junk)
+{
+    int fd;
+    struct cachify *c = fake_open(pick_pool_junk, 3000, &fd);
+    uint64_t t = 1;
+
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, NULL, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c),
+                     "etcd: a pool count without our entry");
+    ck_assert_uint_eq(t, 0);
+    ck_assert_int_eq(cachify_pool_size(c, "p"), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a negative pool count");
+    ck_assert_int_eq(cachify_pool_force_release(c, "p"), CACHIFY_ERR_PROTO);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -466,24 +549,18 @@ static double wait_without_members(fake_pick pick, int io_ms,
                                    long long wait_ms)
 {
     struct cachify_lock_opts wait = {0, wait_ms, 5000, 0, 0};
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick, io_ms, &fd);
     uint64_t t;
     double start, took;
 
-    fake_serve_by(fd, pick);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
     start = mono_s();
     ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
     took = mono_s() - start;
     ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
                           "(last: 127.0.0.1:", 38) == 0, "%s",
                   cachify_errstr(c));
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
     return took;
 }
 
@@ -553,20 +630,14 @@ static void pick_lost_grant(const char *request, const char **reply,
  * acquire goes on with the first one. */
 START_TEST(fake_gateway_lost_grant)
 {
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick_lost_grant, 5000, &fd);
     uint64_t t = 0;
 
-    fake_serve_by(fd, pick_lost_grant);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 5000, CACHIFY_OK, err, sizeof err);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -634,14 +705,10 @@ static void pick_lost_move(const char *request, const char **reply,
 
 START_TEST(fake_gateway_lost_move)
 {
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick_lost_move, 3000, &fd);
     uint64_t t = 0;
 
-    fake_serve_by(fd, pick_lost_move);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 3000, CACHIFY_OK, err, sizeof err);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
@@ -649,9 +716,7 @@ START_TEST(fake_gateway_lost_move)
     ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
     ck_assert_msg(!g_move_new_revoked, "the lease now holding the lock "
                   "was revoked");
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -755,6 +820,7 @@ int main(void)
                         (int)(sizeof FAKES / sizeof FAKES[0]));
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
+    tcase_add_test(tc, fake_gateway_pool_junk);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);

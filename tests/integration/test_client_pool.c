@@ -11,12 +11,14 @@
  * SESSION slots freed when their handle closes, CACHIFY_ERR_TYPE for a
  * lock/pool mix-up and a size mismatch, argument checks, the guard, and
  * the decorators' on_full / raise_on_full / size companion, and several
- * handles in threads racing for a pool of 2: never a third holder, every
- * token once, each handle's tokens increasing.  Does not own the server's
+ * handles in processes (threads on mem:) racing for a pool of 2: never a
+ * third holder, every token once, each handle's tokens increasing.  Does not own the server's
  * pool tests (test_pool.c) or the example (test_examples.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "client/cachify.h"
 #include "tests/integration/itest.h"
@@ -289,16 +291,25 @@ END_TEST
 
 /* ---- several handles racing for a pool of 2 ---- */
 
+/* Racers: processes (forked, each with its own handle and its own HTTP
+ * connections) on cachifyd and etcd; threads on mem:, whose table is the
+ * process's own. */
 #define RACERS 4
 #define ROUNDS 6
-
-static atomic_int g_inside, g_most;
-static uint64_t g_tokens[RACERS * ROUNDS];
 
 struct racer {
     int id, failures;
     char why[200];
 };
+
+/* What the racers share: in memory mapped before the fork. */
+struct race_board {
+    atomic_int inside, most;
+    uint64_t tokens[RACERS * ROUNDS];
+    struct racer r[RACERS];
+};
+
+static struct race_board *g_board;
 
 static void *race(void *p)
 {
@@ -324,12 +335,14 @@ static void *race(void *p)
             break;
         }
         last = t;
-        int now = atomic_fetch_add(&g_inside, 1) + 1, most = atomic_load(&g_most);
-        while (now > most && !atomic_compare_exchange_weak(&g_most, &most, now))
+        int now = atomic_fetch_add(&g_board->inside, 1) + 1;
+        int most = atomic_load(&g_board->most);
+        while (now > most &&
+               !atomic_compare_exchange_weak(&g_board->most, &most, now))
             ;
-        g_tokens[r->id * ROUNDS + i] = t;
+        g_board->tokens[r->id * ROUNDS + i] = t;
         usleep(20000);
-        atomic_fetch_sub(&g_inside, 1);
+        atomic_fetch_sub(&g_board->inside, 1);
         if ((rc = cachify_pool_release(c, "race", t)) != 1) {
             snprintf(r->why, sizeof r->why, "release %llu: %d %s",
                      (unsigned long long)t, rc, cachify_errstr(c));
@@ -344,27 +357,50 @@ static void *race(void *p)
 START_TEST(test_race)
 {
     struct cachify *c = open_backend(_i);
-    struct racer r[RACERS];
     pthread_t th[RACERS];
-    atomic_store(&g_inside, 0);
-    atomic_store(&g_most, 0);
-    memset(g_tokens, 0, sizeof g_tokens);
+    pid_t pid[RACERS];
+    int status;
+
+    g_board = mmap(NULL, sizeof *g_board, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(g_board, MAP_FAILED);
+    memset(g_board, 0, sizeof *g_board);
     for (int i = 0; i < RACERS; i++) {
-        r[i] = (struct racer){.id = i};
-        ck_assert_int_eq(pthread_create(&th[i], NULL, race, &r[i]), 0);
+        g_board->r[i].id = i;
+        if (_i == BK_MEM) {
+            ck_assert_int_eq(pthread_create(&th[i], NULL, race,
+                                            &g_board->r[i]), 0);
+            continue;
+        }
+        pid[i] = fork();
+        ck_assert_int_ge(pid[i], 0);
+        if (pid[i] == 0) {
+            race(&g_board->r[i]);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < RACERS; i++) {
+        if (_i == BK_MEM) {
+            pthread_join(th[i], NULL);
+            continue;
+        }
+        ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "racer %d ended with status %d", i, status);
     }
     for (int i = 0; i < RACERS; i++)
-        pthread_join(th[i], NULL);
-    for (int i = 0; i < RACERS; i++)
-        ck_assert_msg(r[i].failures == 0, "racer %d: %s", i, r[i].why);
-    ck_assert_int_le(atomic_load(&g_most), 2);
-    ck_assert_int_ge(atomic_load(&g_most), 1);
+        ck_assert_msg(g_board->r[i].failures == 0, "racer %d: %s", i,
+                      g_board->r[i].why);
+    ck_assert_int_le(atomic_load(&g_board->most), 2);
+    ck_assert_int_ge(atomic_load(&g_board->most), 1);
     /* Every slot had a token of its own. */
     for (int i = 0; i < RACERS * ROUNDS; i++)
         for (int j = i + 1; j < RACERS * ROUNDS; j++)
-            ck_assert_msg(g_tokens[i] != g_tokens[j], "token %llu twice",
-                          (unsigned long long)g_tokens[i]);
+            ck_assert_msg(g_board->tokens[i] != g_board->tokens[j],
+                          "token %llu twice",
+                          (unsigned long long)g_board->tokens[i]);
     ck_assert_int_eq(cachify_pool_size(c, "race"), 0);
+    munmap(g_board, sizeof *g_board);
     close_backend(c, _i);
 }
 END_TEST
