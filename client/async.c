@@ -346,10 +346,6 @@ int async_submit(struct cachify_async *ac, struct areq *r)
     int rc;
 
     r->seq = ++ac->seq;
-    if (ac->backend == AB_ETCD && wire_op_is_pool(r->op)) {
-        async_req_free(r);
-        return CACHIFY_ERR_ARG; /* WIRE_NO_POOLS */
-    }
     rc = ac->backend == AB_NET    ? anet_submit(ac, r)
          : ac->backend == AB_ETCD ? aetcd_submit(ac, r)
                                   : amem_submit(ac, r);

@@ -21,9 +21,10 @@ static void call_done(void *arg, int status, long long value, const char *msg)
 {
     struct areq *r = arg;
 
-    if (status == CACHIFY_LOCKED || status == CACHIFY_TIMEOUT)
+    if (status == CACHIFY_LOCKED || status == CACHIFY_TIMEOUT ||
+        status == CACHIFY_FULL)
         async_finish_locked(r, status);
-    else if (r->op == WIRE_ACQUIRE)
+    else if (r->op == WIRE_ACQUIRE || r->op == WIRE_POOL_ACQUIRE)
         async_finish_token(r, status, status == CACHIFY_OK ? (uint64_t)value
                                                            : 0,
                            status == CACHIFY_OK ? NULL : msg);
@@ -34,7 +35,8 @@ static void call_done(void *arg, int status, long long value, const char *msg)
 
 int aetcd_submit(struct cachify_async *ac, struct areq *r)
 {
-    return etcd_start(ac->etcd, r->op, r->key, r->keylen, &r->lock, r->token,
+    return etcd_start(ac->etcd, r->op, r->key, r->keylen, &r->lock,
+                      r->max_size, r->token,
                       r->ms, call_done, r);
 }
 

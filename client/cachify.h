@@ -191,8 +191,10 @@ int cachify_ping(struct cachify *c);
 /* ----------------------------------------------------------------- pools
  *
  * py-cachify's pool(key, max_size, slot_exp): a key that admits up to
- * max_size holders at once, decided atomically on the server (and in the
- * mem: table), with FIFO waiting and a fencing token per slot.  opts are a
+ * max_size holders at once, decided atomically on every backend (cachifyd,
+ * the mem: table, and on etcd:// one transaction per slot request, waiters
+ * polling: docs/client.md, "The etcd backend"), with FIFO waiting and a
+ * fencing token per slot.  opts are a
  * lock's: nowait/timeout_ms for waiting, exp_ms for the slot's lifetime
  * (py-cachify's slot_exp), session.  A key is a lock or a pool, never
  * both: the other kind's calls answer CACHIFY_ERR_TYPE.  Messages:

@@ -2,8 +2,19 @@
  * client/etcd.h), through the v3 JSON gateway (client/etcd_http.c).
  *
  * Owns: the layout of locks in etcd, each call as a short chain of
- * gateway calls (struct eop, one step at a time), and the leases the
- * handle keeps alive (client/etcd_keep.c).
+ * gateway calls (struct eop, one step at a time: etcd_op.h), the lease
+ * grant and the end of every call, pools' included, and the leases the
+ * handle keeps alive (client/etcd_keep.c).  Pools' own steps are
+ * etcd_pool.c's; a found slot comes back here to be released or extended
+ * as a lock's holder is.
+ *
+ * One keyspace, as on cachifyd: a key holds a lock or a pool (whose
+ * entries are under N%P/, etcd_pool.c), never both.  The nowait acquire's
+ * transaction also compares "no pool entry"; a wait's read of its granted
+ * entry, and the holder read of release, extend and pttl, read the pool in
+ * the same transaction; any pool entry answers CACHIFY_ERR_TYPE with
+ * cachifyd's -WRONGTYPE words.  IS_LOCKED on a pool key is cachifyd's:
+ * 1 when every slot is held.
  *
  * Layout.  A lock on key K lives under the name N = P + escape(K) (P: the
  * URL's prefix, "cachify/" by default; escape turns '%' and '/' into %25
@@ -45,7 +56,7 @@
  * nowait transaction finds our own entry and takes it as the grant; a
  * retried Lock finds the entry of our lease and keeps its place.
  */
-#include "client/etcd.h"
+#include "client/etcd_op.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,126 +65,16 @@
 
 #include <event2/event.h>
 
-#include "client/base64.h"
 #include "client/cachify.h"
 #include "client/etcd_http.h"
 #include "client/etcd_keep.h"
 
-enum step {
-    S_GRANT,     /* acquire: lease/grant */
-    S_TRY,       /* acquire nowait: txn */
-    S_LOCK,      /* acquire wait: lock/lock */
-    S_CHECK,     /* acquire wait: range on the granted entry */
-    S_REFRESH,   /* acquire wait: keepalive, the TTL starts at the grant */
-    S_HOLDER,    /* release, force, pttl, extend: range, lowest entry */
-    S_REVOKE,    /* release, force: lease/revoke of the holder */
-    S_XTTL,      /* extend: lease/timetolive of the holder's lease */
-    S_RENEW,     /* extend, same TTL: lease/keepalive */
-    S_NEWLEASE,  /* extend, another TTL: lease/grant */
-    S_MOVE,      /* extend: txn moving the entry to the new lease */
-    S_MOVE_CHECK,/* extend: the move failed as far as we know: range of the
-                  * entry, to see whether it was applied after all */
-    S_DROP_OLD,  /* extend: lease/revoke of the old lease */
-    S_TTL,       /* pttl: lease/timetolive */
-    S_COUNT,     /* is_locked: range, count only */
-    S_PING,      /* ping: maintenance/status */
-    S_CLEANUP,   /* any: revoke the call's own lease, then the result */
-};
-
-/* One call under way. */
-struct eop {
-    struct etcd *e;
-    struct eop *prev, *next;      /* e->ops */
-    enum wire_op op;
-    enum step step;
-    char *pfx;                    /* N + "/" */
-    size_t pfxlen;
-    struct wire_lock lock;
-    uint64_t token;               /* release, extend: the caller's */
-    long long ms;                 /* extend */
-    long long lease;              /* acquire's lease; extend's new one */
-    long long ttl_s;              /* of that lease */
-    int gave_up;                  /* the wait's time is over */
-    long long hold_lease;         /* the holder entry's */
-    long long hold_rev;
-    json_t *hold_key;             /* its key (base64 string), owned */
-    struct ehttp_call *call;      /* the step in flight */
-    struct event *wait_timer;     /* acquire with a bounded wait */
-    /* the result, kept while S_CLEANUP runs */
-    int status;
-    long long value;
-    char msg[256];
-    etcd_cb cb;
-    void *arg;
-};
-
-struct etcd {
-    struct event_base *base;
-    struct cachify_url url;
-    int io_timeout_ms;
-    struct ehttp *http;
-    struct ekeep *keep;
-    struct eop *ops;
-};
-
-/* ---- JSON helpers ---- */
-
-/* A base64 JSON string of p[0..n), or NULL. */
-static json_t *jb64(const char *p, size_t n)
-{
-    char *text = malloc(BASE64_ENCODED_SIZE(n));
-    json_t *s;
-
-    if (text == NULL)
-        return NULL;
-    base64_encode(p, n, text);
-    s = json_string(text);
-    free(text);
-    return s;
-}
-
-/* A 64-bit field: the gateway writes them as strings, leaves out zeros. */
-static long long jnum(const json_t *o, const char *name)
-{
-    json_t *v = json_object_get(o, name);
-
-    if (json_is_string(v))
-        return strtoll(json_string_value(v), NULL, 10);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
-/* A 64-bit value as the string the gateway reads. */
-static json_t *jid(long long v)
-{
-    char buf[24];
-
-    snprintf(buf, sizeof buf, "%lld", v);
-    return json_string(buf);
-}
-
-/* The first key-value of a range answer, or NULL. */
-static json_t *first_kv(const json_t *range)
-{
-    return json_array_get(json_object_get(range, "kvs"), 0);
-}
+/* ---- requests ---- */
 
 /* {"key": N/, "range_end": N0}: every entry of the lock. */
 static json_t *prefix_range(const struct eop *o)
 {
-    json_t *r = json_object();
-
-    if (r == NULL)
-        return NULL;
-    /* '/' + 1 is '0': the end of the range just after every N/... key. */
-    o->pfx[o->pfxlen - 1] = '0';
-    json_object_set_new(r, "range_end", jb64(o->pfx, o->pfxlen));
-    o->pfx[o->pfxlen - 1] = '/';
-    json_object_set_new(r, "key", jb64(o->pfx, o->pfxlen));
-    if (json_object_size(r) != 2) {
-        json_decref(r);
-        return NULL;
-    }
-    return r;
+    return ej_prefix(o->pfx, o->pfxlen);
 }
 
 /* The range of the holder: the lowest create revision under N/. */
@@ -181,21 +82,32 @@ static json_t *holder_range(const struct eop *o)
 {
     json_t *r = prefix_range(o);
 
-    if (r != NULL &&
-        (json_object_set_new(r, "limit", json_integer(1)) != 0 ||
-         json_object_set_new(r, "sort_order", json_string("ASCEND")) != 0 ||
-         json_object_set_new(r, "sort_target", json_string("CREATE")) != 0)) {
-        json_decref(r);
-        return NULL;
-    }
+    ej_set(&r, "limit", json_integer(1));
+    ej_set(&r, "sort_order", json_string("ASCEND"));
+    ej_set(&r, "sort_target", json_string("CREATE"));
     return r;
 }
 
-static json_t *lease_body(long long lease)
+/* The pool on the same key (etcd_pool.c), first entry and count: a lock
+ * call answers -WRONGTYPE while it has any (one keyspace, as cachifyd). */
+static json_t *pool_range(const struct eop *o)
 {
-    json_t *id = jid(lease);
+    json_t *r = ej_prefix(o->qpfx, o->qpfxlen);
 
-    return id ? json_pack("{s:o}", "ID", id) : NULL;
+    ej_set(&r, "limit", json_integer(1));
+    return r;
+}
+
+/* A read of range and of the pool in one transaction (one revision). */
+static json_t *with_pool(const struct eop *o, json_t *range)
+{
+    return ej_read_txn(ej_list(2, ej_read(range), ej_read(pool_range(o))));
+}
+
+/* The pool's entry count in the answer to with_pool. */
+static long long pool_entries(const json_t *r)
+{
+    return ej_num(ej_txn_range(r, 1), "count");
 }
 
 /* ---- the life of a call ---- */
@@ -213,12 +125,17 @@ static void op_free(struct eop *o)
     ehttp_cancel(o->call);
     if (o->wait_timer)
         event_free(o->wait_timer);
+    if (o->poll_timer)
+        event_free(o->poll_timer);
     json_decref(o->hold_key);
+    json_decref(o->list);
     free(o->pfx);
+    free(o->qpfx);
+    free(o->spfx);
     free(o);
 }
 
-static void complete(struct eop *o, int status, long long value,
+void eop_complete(struct eop *o, int status, long long value,
                      const char *msg)
 {
     etcd_cb cb = o->cb;
@@ -234,28 +151,28 @@ static void complete(struct eop *o, int status, long long value,
 static void on_step(void *arg, int status, json_t *reply, const char *msg);
 
 /* Sends the next step; a failure to build it ends the call. */
-static void post(struct eop *o, enum step step, const char *path,
+void eop_post(struct eop *o, enum step step, const char *path,
                  json_t *body, long long timeout_ms)
 {
     o->step = step;
     o->call = body ? ehttp_post(o->e->http, path, body, timeout_ms, on_step, o)
                    : NULL;
     if (o->call == NULL)
-        complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        eop_complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
 }
 
 /* Ends an acquire that holds a lease of its own without the lock: the
  * lease is revoked first (so its entry cannot become a lock later), then
  * status is reported.  A revoke that fails is left to the keeper, which
  * retries it. */
-static void cleanup(struct eop *o, int status, long long value,
+void eop_cleanup(struct eop *o, int status, long long value,
                     const char *msg)
 {
     o->status = status;
     o->value = value;
     snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
     ekeep_forget(o->e->keep, o->lease);
-    post(o, S_CLEANUP, "/v3/lease/revoke", lease_body(o->lease),
+    eop_post(o, S_CLEANUP, "/v3/lease/revoke", ej_lease_body(o->lease),
          o->e->io_timeout_ms);
 }
 
@@ -266,13 +183,13 @@ static void cleanup(struct eop *o, int status, long long value,
  * after a revoke that may take the whole I/O timeout (a cluster out of
  * reach).  Out of memory for that, the revoke is made here, as cleanup
  * does. */
-static void give_up(struct eop *o, int status, const char *msg)
+void eop_give_up(struct eop *o, int status, const char *msg)
 {
     if (ekeep_add(o->e->keep, o->lease, o->ttl_s, EKEEP_DOOMED, 0) != 0) {
-        cleanup(o, status, 0, msg);
+        eop_cleanup(o, status, 0, msg);
         return;
     }
-    complete(o, status, 0, msg);
+    eop_complete(o, status, 0, msg);
 }
 
 /* The body of a lease grant of o->ttl_s seconds, with a lease ID of our
@@ -291,7 +208,7 @@ static json_t *grant_body(struct eop *o)
         id = 0;
     o->lease = (long long)(id & INT64_MAX);
     if (body != NULL && o->lease != 0 &&
-        json_object_set_new(body, "ID", jid(o->lease)) != 0) {
+        json_object_set_new(body, "ID", ej_id(o->lease)) != 0) {
         json_decref(body);
         return NULL;
     }
@@ -312,7 +229,7 @@ static int lease_exists(const struct eop *o, int status, const json_t *r)
  * the answer has none. */
 static long long granted_id(const struct eop *o, const json_t *r)
 {
-    return r == NULL ? o->lease : jnum(r, "ID");
+    return r == NULL ? o->lease : ej_num(r, "ID");
 }
 
 static long long lease_ttl_s(const struct wire_lock *l)
@@ -327,12 +244,12 @@ static long long lease_ttl_s(const struct wire_lock *l)
 }
 
 /* The lock is ours with token rev. */
-static void granted(struct eop *o, long long rev, int waited)
+void eop_granted(struct eop *o, long long rev, int waited)
 {
     struct etcd *e = o->e;
 
     if (rev <= 0) { /* a token is > 0: the answer is not etcd's */
-        cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: a grant without a revision");
+        eop_cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: a grant without a revision");
         return;
     }
     if (o->lock.session) {
@@ -341,21 +258,21 @@ static void granted(struct eop *o, long long rev, int waited)
 
         if (ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_SESSION, deadline)
             != 0) {
-            cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
             return;
         }
-        complete(o, CACHIFY_OK, rev, "");
+        eop_complete(o, CACHIFY_OK, rev, "");
         return;
     }
     if (!waited) {
-        complete(o, CACHIFY_OK, rev, "");
+        eop_complete(o, CACHIFY_OK, rev, "");
         return;
     }
     /* The lease was kept alive while waiting: renew it once more so the
      * lock's lifetime counts from the grant, and keep it no longer. */
     ekeep_forget(e->keep, o->lease);
     o->value = rev;
-    post(o, S_REFRESH, "/v3/lease/keepalive", lease_body(o->lease),
+    eop_post(o, S_REFRESH, "/v3/lease/keepalive", ej_lease_body(o->lease),
          e->io_timeout_ms);
 }
 
@@ -367,7 +284,9 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     o->gave_up = 1;
-    if (o->step == S_LOCK) {
+    if (o->op == WIRE_POOL_ACQUIRE) {
+        epool_wait_over(o);
+    } else if (o->step == S_LOCK) {
         char reason[200] = "", msg[256];
         /* A wait no member holds did not time out behind a holder: the
          * cluster was out of reach (and the revoke may fail too). */
@@ -377,7 +296,7 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
         o->call = NULL;
         snprintf(msg, sizeof msg, "etcd: no member took the wait (last: %s)",
                  reason);
-        give_up(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT,
+        eop_give_up(o, failing ? CACHIFY_ERR_IO : CACHIFY_TIMEOUT,
                 failing ? msg : "");
     }
     /* S_GRANT: handled when the lease arrives; later steps: granted. */
@@ -396,11 +315,11 @@ static void start_acquire(struct eop *o)
         o->wait_timer = evtimer_new(o->e->base, on_wait_timer, o);
         if (o->wait_timer == NULL || event_add(o->wait_timer, &tv) != 0) {
             json_decref(body);
-            complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            eop_complete(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
             return;
         }
     }
-    post(o, S_GRANT, "/v3/lease/grant", body, o->e->io_timeout_ms);
+    eop_post(o, S_GRANT, "/v3/lease/grant", body, o->e->io_timeout_ms);
 }
 
 /* After the grant: the nowait transaction, or the wait in v3lock. */
@@ -408,29 +327,33 @@ static void acquire_leased(struct eop *o, const json_t *r)
 {
     struct etcd *e = o->e;
     char hex[20];
-    json_t *cmp, *put, *body, *entry, *range;
+    json_t *cmp, *nopool, *put, *body, *entry;
     size_t n;
 
     o->lease = granted_id(o, r);
     if (o->lease == 0) {
-        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
+        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
         return;
     }
     if (o->gave_up) {
-        give_up(o, CACHIFY_TIMEOUT, "");
+        eop_give_up(o, CACHIFY_TIMEOUT, "");
+        return;
+    }
+    if (o->op == WIRE_POOL_ACQUIRE) {
+        epool_leased(o);
         return;
     }
     if (o->lock.wait_ms != 0) {
         if (ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_WAIT, 0) != 0) {
-            cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+            eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
             return;
         }
         body = json_object();
         if (body != NULL) {
-            json_object_set_new(body, "name", jb64(o->pfx, o->pfxlen - 1));
-            json_object_set_new(body, "lease", jid(o->lease));
+            json_object_set_new(body, "name", ej_b64(o->pfx, o->pfxlen - 1));
+            json_object_set_new(body, "lease", ej_id(o->lease));
         }
-        post(o, S_LOCK, "/v3/lock/lock", body, -1);
+        eop_post(o, S_LOCK, "/v3/lock/lock", body, -1);
         return;
     }
     /* entry = N/<lease hex>, as v3lock names it */
@@ -442,113 +365,123 @@ static void acquire_leased(struct eop *o, const json_t *r)
         if (k != NULL) {
             memcpy(k, o->pfx, o->pfxlen);
             memcpy(k + o->pfxlen, hex, n);
-            entry = jb64(k, o->pfxlen + n);
+            entry = ej_b64(k, o->pfxlen + n);
             free(k);
         }
     }
     cmp = prefix_range(o);
-    range = holder_range(o);
+    ej_set(&cmp, "target", json_string("CREATE"));
+    ej_set(&cmp, "result", json_string("EQUAL"));
+    ej_set(&cmp, "create_revision", json_string("0"));
+    nopool = ej_prefix(o->qpfx, o->qpfxlen);
+    ej_set(&nopool, "target", json_string("CREATE"));
+    ej_set(&nopool, "result", json_string("EQUAL"));
+    ej_set(&nopool, "create_revision", json_string("0"));
     put = entry ? json_pack("{s:o, s:s, s:o}", "key", entry, "value", "",
-                            "lease", jid(o->lease))
+                            "lease", ej_id(o->lease))
                 : NULL;
-    if (cmp != NULL) {
-        json_object_set_new(cmp, "target", json_string("CREATE"));
-        json_object_set_new(cmp, "result", json_string("EQUAL"));
-        json_object_set_new(cmp, "create_revision", json_string("0"));
-    }
-    body = cmp && put && range
-               ? json_pack("{s:[o], s:[{s:o}], s:[{s:o}]}", "compare", cmp,
-                           "success", "request_put", put, "failure",
-                           "request_range", range)
-               : NULL;
+    body = ej_txn(ej_list(2, cmp, nopool),
+                  ej_list(1, put ? json_pack("{s:o}", "request_put", put)
+                                 : NULL),
+                  ej_list(2, ej_read(holder_range(o)),
+                          ej_read(pool_range(o))));
     if (body == NULL) {
-        json_decref(cmp);
-        json_decref(put);
-        json_decref(range);
-        cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
         return;
     }
-    post(o, S_TRY, "/v3/kv/txn", body, e->io_timeout_ms);
+    eop_post(o, S_TRY, "/v3/kv/txn", body, e->io_timeout_ms);
 }
 
 /* The nowait transaction's answer. */
 static void acquire_tried(struct eop *o, const json_t *r)
 {
-    json_t *resp, *kv;
+    const json_t *resp;
+    json_t *kv;
 
     if (json_is_true(json_object_get(r, "succeeded"))) {
-        granted(o, jnum(json_object_get(r, "header"), "revision"), 0);
+        eop_granted(o, ej_num(json_object_get(r, "header"), "revision"), 0);
         return;
     }
-    resp = json_object_get(json_array_get(json_object_get(r, "responses"), 0),
-                           "response_range");
-    kv = first_kv(resp);
-    if (kv != NULL && jnum(kv, "lease") == o->lease) {
+    resp = ej_txn_range(r, 0);
+    kv = ej_first_kv(resp);
+    if (kv != NULL && ej_num(kv, "lease") == o->lease) {
         /* A retry after a lost answer: the entry is ours. */
-        granted(o, jnum(kv, "create_revision"), 0);
+        eop_granted(o, ej_num(kv, "create_revision"), 0);
         return;
     }
-    cleanup(o, CACHIFY_LOCKED, 0, "");
+    if (kv == NULL && pool_entries(r) > 0)
+        eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+    else
+        eop_cleanup(o, CACHIFY_LOCKED, 0, "");
 }
 
-/* The holder of the lock (release, force, extend, pttl). */
-static void holder_found(struct eop *o, const json_t *r)
+void eop_release_held(struct eop *o)
+{
+    eop_post(o, S_REVOKE, "/v3/lease/revoke", ej_lease_body(o->hold_lease),
+             o->e->io_timeout_ms);
+}
+
+void eop_extend_held(struct eop *o)
 {
     struct etcd *e = o->e;
-    json_t *kv = first_kv(r);
-    int kind;
+    struct wire_lock l = {o->ms, 0, 0};
     uint64_t deadline;
 
-    if (kv == NULL) {
-        complete(o, CACHIFY_OK, o->op == WIRE_PTTL ? -2 : 0, "");
+    if (ekeep_find(e->keep, o->hold_lease, &deadline) == EKEEP_SESSION) {
+        ekeep_set_deadline(e->keep, o->hold_lease,
+                           ehttp_now_us() + (uint64_t)o->ms * 1000);
+        eop_complete(o, CACHIFY_OK, 1, "");
         return;
     }
-    o->hold_lease = jnum(kv, "lease");
-    o->hold_rev = jnum(kv, "create_revision");
+    o->ttl_s = lease_ttl_s(&l);
+    eop_post(o, S_XTTL, "/v3/lease/timetolive", ej_lease_body(o->hold_lease),
+             e->io_timeout_ms);
+}
+
+/* The holder of the lock (release, force, extend, pttl), read with the
+ * pool of the same key (with_pool). */
+static void holder_found(struct eop *o, const json_t *r)
+{
+    json_t *kv = ej_first_kv(ej_txn_range(r, 0));
+    uint64_t deadline, now = ehttp_now_us();
+
+    if (kv == NULL) {
+        if (pool_entries(r) > 0)
+            eop_complete(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+        else
+            eop_complete(o, CACHIFY_OK, o->op == WIRE_PTTL ? -2 : 0, "");
+        return;
+    }
+    o->hold_lease = ej_num(kv, "lease");
+    o->hold_rev = ej_num(kv, "create_revision");
     o->hold_key = json_incref(json_object_get(kv, "key"));
     if ((o->op == WIRE_RELEASE || o->op == WIRE_EXTEND) &&
         (uint64_t)o->hold_rev != o->token) {
-        complete(o, CACHIFY_OK, 0, "");
+        eop_complete(o, CACHIFY_OK, 0, "");
         return;
     }
-    kind = ekeep_find(e->keep, o->hold_lease, &deadline);
     switch (o->op) {
     case WIRE_RELEASE:
     case WIRE_FORCE:
-        post(o, S_REVOKE, "/v3/lease/revoke", lease_body(o->hold_lease),
-             e->io_timeout_ms);
+        eop_release_held(o);
         return;
     case WIRE_PTTL:
-        if (kind == EKEEP_SESSION) {
-            uint64_t now = ehttp_now_us();
-
-            complete(o, CACHIFY_OK,
+        if (ekeep_find(o->e->keep, o->hold_lease, &deadline) == EKEEP_SESSION) {
+            eop_complete(o, CACHIFY_OK,
                      deadline == 0 ? -1
                      : deadline > now ? (long long)((deadline - now + 999) / 1000)
                                       : 1,
                      "");
             return;
         }
-        post(o, S_TTL, "/v3/lease/timetolive", lease_body(o->hold_lease),
-             e->io_timeout_ms);
+        eop_post(o, S_TTL, "/v3/lease/timetolive", ej_lease_body(o->hold_lease),
+             o->e->io_timeout_ms);
         return;
     case WIRE_EXTEND:
-        if (kind == EKEEP_SESSION) {
-            ekeep_set_deadline(e->keep, o->hold_lease,
-                               ehttp_now_us() + (uint64_t)o->ms * 1000);
-            complete(o, CACHIFY_OK, 1, "");
-            return;
-        }
-        {
-            struct wire_lock l = {o->ms, 0, 0};
-
-            o->ttl_s = lease_ttl_s(&l);
-        }
-        post(o, S_XTTL, "/v3/lease/timetolive", lease_body(o->hold_lease),
-             e->io_timeout_ms);
+        eop_extend_held(o);
         return;
     default:
-        complete(o, CACHIFY_ERR_ARG, 0, "bad call");
+        eop_complete(o, CACHIFY_ERR_ARG, 0, "bad call");
         return;
     }
 }
@@ -560,28 +493,28 @@ static void extend_leased(struct eop *o, const json_t *r)
 
     o->lease = granted_id(o, r);
     if (o->lease == 0) {
-        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
+        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
         return;
     }
     cmp = json_pack("{s:O, s:s, s:s, s:o}", "key", o->hold_key, "target",
                     "CREATE", "result", "EQUAL", "create_revision",
-                    jid((long long)o->token));
+                    ej_id((long long)o->token));
     put = json_pack("{s:O, s:o, s:b}", "key", o->hold_key, "lease",
-                    jid(o->lease), "ignore_value", 1);
+                    ej_id(o->lease), "ignore_value", 1);
     body = cmp && put ? json_pack("{s:[o], s:[{s:o}]}", "compare", cmp,
                                   "success", "request_put", put)
                       : NULL;
     if (body == NULL) {
         json_decref(cmp);
         json_decref(put);
-        cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
+        eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
         return;
     }
-    post(o, S_MOVE, "/v3/kv/txn", body, o->e->io_timeout_ms);
+    eop_post(o, S_MOVE, "/v3/kv/txn", body, o->e->io_timeout_ms);
 }
 
 /* A lease/revoke whose lease may be gone already. */
-static int revoked(int status, const json_t *reply)
+int eop_revoked(int status, const json_t *reply)
 {
     return status == CACHIFY_OK ||
            (status == CACHIFY_ERR_SERVER && ehttp_error_code(reply) == 5);
@@ -594,45 +527,49 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
     long long ttl, granted_ttl;
 
     o->call = NULL;
+    if (o->step >= S_P_JOIN) {
+        epool_step(o, status, r, msg);
+        return;
+    }
     /* Steps whose errors are answers of their own. */
     switch (o->step) {
     case S_CLEANUP:
-        if (!revoked(status, r))
+        if (!eop_revoked(status, r))
             ekeep_add(e->keep, o->lease, o->ttl_s, EKEEP_DOOMED, 0);
-        complete(o, o->status, o->value, o->msg);
+        eop_complete(o, o->status, o->value, o->msg);
         return;
     case S_REVOKE:
-        if (revoked(status, r)) {
+        if (eop_revoked(status, r)) {
             ekeep_forget(e->keep, o->hold_lease);
-            complete(o, CACHIFY_OK, status == CACHIFY_OK, "");
+            eop_complete(o, CACHIFY_OK, status == CACHIFY_OK, "");
             return;
         }
         break;
     case S_DROP_OLD:
-        if (!revoked(status, r))
+        if (!eop_revoked(status, r))
             ekeep_add(e->keep, o->hold_lease, 1, EKEEP_DOOMED, 0);
-        complete(o, CACHIFY_OK, 1, "");
+        eop_complete(o, CACHIFY_OK, 1, "");
         return;
     case S_REFRESH:
         /* The lock is held either way; a failed renewal only means its
          * lifetime counts from the last renewal during the wait. */
-        complete(o, CACHIFY_OK, o->value, "");
+        eop_complete(o, CACHIFY_OK, o->value, "");
         return;
     case S_MOVE_CHECK: {
-        json_t *kv = status == CACHIFY_OK ? first_kv(r) : NULL;
+        json_t *kv = status == CACHIFY_OK ? ej_first_kv(r) : NULL;
         if (status != CACHIFY_OK) {
             /* Nobody can say whether the entry is on the new lease: it is
              * left to run out its TTL rather than revoked, which could
              * end the lock the caller still holds. */
-            complete(o, o->status, 0, o->msg);
-        } else if (kv != NULL && jnum(kv, "lease") == o->lease &&
-                   jnum(kv, "create_revision") == (long long)o->token) {
+            eop_complete(o, o->status, 0, o->msg);
+        } else if (kv != NULL && ej_num(kv, "lease") == o->lease &&
+                   ej_num(kv, "create_revision") == (long long)o->token) {
             /* The move was applied, only its answer was lost. */
             ekeep_forget(e->keep, o->hold_lease);
-            post(o, S_DROP_OLD, "/v3/lease/revoke", lease_body(o->hold_lease),
+            eop_post(o, S_DROP_OLD, "/v3/lease/revoke", ej_lease_body(o->hold_lease),
                  e->io_timeout_ms);
         } else {
-            cleanup(o, o->status, 0, o->msg);
+            eop_cleanup(o, o->status, 0, o->msg);
         }
         return;
     }
@@ -650,21 +587,23 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
     if (status != CACHIFY_OK) {
         /* After the lease exists, it must not outlive the failure; a
          * failed grant of our own ID may have been granted too. */
-        if (o->op == WIRE_ACQUIRE && o->step != S_GRANT)
-            cleanup(o, status, 0, msg);
+        if ((o->op == WIRE_ACQUIRE || o->op == WIRE_POOL_ACQUIRE) &&
+            o->step != S_GRANT)
+            eop_cleanup(o, status, 0, msg);
         else if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
                  o->lease != 0)
-            give_up(o, status, msg);
-        else if (o->op == WIRE_EXTEND && o->step == S_MOVE) {
+            eop_give_up(o, status, msg);
+        else if ((o->op == WIRE_EXTEND || o->op == WIRE_POOL_EXTEND) &&
+                 o->step == S_MOVE) {
             /* Revoking the new lease now would end the lock if the move
              * was applied and only its answer lost: look first. */
             o->status = status;
             snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
-            post(o, S_MOVE_CHECK, "/v3/kv/range",
+            eop_post(o, S_MOVE_CHECK, "/v3/kv/range",
                  json_pack("{s:O}", "key", o->hold_key), e->io_timeout_ms);
         }
         else
-            complete(o, status, 0, msg);
+            eop_complete(o, status, 0, msg);
         return;
     }
     switch (o->step) {
@@ -678,81 +617,97 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         json_t *key = json_object_get(r, "key");
 
         if (!json_is_string(key)) {
-            cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: lock answer without key");
+            eop_cleanup(o, CACHIFY_ERR_PROTO, 0, "etcd: lock answer without key");
             return;
         }
-        post(o, S_CHECK, "/v3/kv/range", json_pack("{s:O}", "key", key),
-             e->io_timeout_ms);
+        /* The entry, and whether a pool took the key meanwhile: our
+         * entry, queued before it, made every later pool acquire fail. */
+        eop_post(o, S_CHECK, "/v3/kv/txn",
+                 with_pool(o, json_pack("{s:O}", "key", key)),
+                 e->io_timeout_ms);
         return;
     }
     case S_CHECK: {
-        json_t *kv = first_kv(r);
+        json_t *kv = ej_first_kv(ej_txn_range(r, 0));
 
-        if (kv == NULL || jnum(kv, "lease") != o->lease) {
-            cleanup(o, CACHIFY_ERR_SERVER, 0,
+        if (pool_entries(r) > 0) {
+            eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+            return;
+        }
+        if (kv == NULL || ej_num(kv, "lease") != o->lease) {
+            eop_cleanup(o, CACHIFY_ERR_SERVER, 0,
                     "etcd: the lock's lease ended while it waited");
             return;
         }
-        granted(o, jnum(kv, "create_revision"), 1);
+        eop_granted(o, ej_num(kv, "create_revision"), 1);
         return;
     }
     case S_HOLDER:
         holder_found(o, r);
         return;
     case S_REVOKE:
-        complete(o, CACHIFY_OK, 1, "");
+        eop_complete(o, CACHIFY_OK, 1, "");
         return;
     case S_XTTL:
         /* The same TTL: a keep-alive renews the lease to it.  Another:
          * a lease cannot change its TTL, so the entry moves to a new
          * one. */
-        if (jnum(r, "grantedTTL") == o->ttl_s) {
-            post(o, S_RENEW, "/v3/lease/keepalive", lease_body(o->hold_lease),
+        if (ej_num(r, "grantedTTL") == o->ttl_s) {
+            eop_post(o, S_RENEW, "/v3/lease/keepalive", ej_lease_body(o->hold_lease),
                  e->io_timeout_ms);
             return;
         }
-        post(o, S_NEWLEASE, "/v3/lease/grant", grant_body(o),
+        eop_post(o, S_NEWLEASE, "/v3/lease/grant", grant_body(o),
              e->io_timeout_ms);
         return;
     case S_RENEW:
         /* Entries go only with their lease (release and force revoke
          * it), so a lease renewed means the lock still held: 1; a lease
          * gone (TTL 0 or none) means it was released meanwhile: 0. */
-        complete(o, CACHIFY_OK,
-                 jnum(json_object_get(r, "result"), "TTL") > 0, "");
+        eop_complete(o, CACHIFY_OK,
+                 ej_num(json_object_get(r, "result"), "TTL") > 0, "");
         return;
     case S_NEWLEASE:
         extend_leased(o, r);
         return;
     case S_MOVE:
         if (!json_is_true(json_object_get(r, "succeeded"))) {
-            cleanup(o, CACHIFY_OK, 0, ""); /* released meanwhile */
+            eop_cleanup(o, CACHIFY_OK, 0, ""); /* released meanwhile */
             return;
         }
         ekeep_forget(e->keep, o->hold_lease);
-        post(o, S_DROP_OLD, "/v3/lease/revoke", lease_body(o->hold_lease),
+        eop_post(o, S_DROP_OLD, "/v3/lease/revoke", ej_lease_body(o->hold_lease),
              e->io_timeout_ms);
         return;
     case S_TTL:
-        ttl = jnum(r, "TTL");
-        granted_ttl = jnum(r, "grantedTTL");
+        ttl = ej_num(r, "TTL");
+        granted_ttl = ej_num(r, "grantedTTL");
         if (ttl < 0)
-            complete(o, CACHIFY_OK, -2, ""); /* expired meanwhile */
+            eop_complete(o, CACHIFY_OK, -2, ""); /* expired meanwhile */
         else if (granted_ttl >= EKEEP_FOREVER_TTL_S)
-            complete(o, CACHIFY_OK, -1, "");
+            eop_complete(o, CACHIFY_OK, -1, "");
         else
-            complete(o, CACHIFY_OK,
+            eop_complete(o, CACHIFY_OK,
                      (ttl + 1 < granted_ttl ? ttl + 1 : granted_ttl) * 1000,
                      "");
         return;
-    case S_COUNT:
-        complete(o, CACHIFY_OK, jnum(r, "count") > 0, "");
+    case S_COUNT: {
+        /* A lock with any entry; a pool (cachifyd's IS_LOCKED on a pool
+         * key) when every slot is held: entries >= its size. */
+        json_t *pool = ej_first_kv(ej_txn_range(r, 1));
+        long long size = pool ? ej_value_num(pool) : 0;
+
+        eop_complete(o, CACHIFY_OK,
+                     ej_num(ej_txn_range(r, 0), "count") > 0 ||
+                         (size > 0 && pool_entries(r) >= size),
+                     "");
         return;
+    }
     case S_PING:
-        complete(o, CACHIFY_OK, 1, "");
+        eop_complete(o, CACHIFY_OK, 1, "");
         return;
     default:
-        complete(o, CACHIFY_ERR_PROTO, 0, "etcd: unexpected step");
+        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: unexpected step");
         return;
     }
 }
@@ -802,20 +757,36 @@ static char *lock_prefix(const struct etcd *e, const char *key, size_t keylen,
     return p;
 }
 
+/* Q/ for the lock prefix N/ (the pool's entries: see etcd_pool.c). */
+static char *pool_prefix(const char *pfx, size_t pfxlen, size_t *len)
+{
+    char *q = malloc(pfxlen + 3);
+
+    if (q == NULL)
+        return NULL;
+    memcpy(q, pfx, pfxlen - 1);
+    memcpy(q + pfxlen - 1, "%P/", 4);
+    *len = pfxlen + 2;
+    return q;
+}
+
 int etcd_start(struct etcd *e, enum wire_op op, const char *key,
-               size_t keylen, const struct wire_lock *lock, uint64_t token,
+               size_t keylen, const struct wire_lock *lock, unsigned max_size,
+               uint64_t token,
                long long ms, etcd_cb cb, void *arg)
 {
     struct eop *o;
 
-    if (wire_op_is_pool(op))
-        return CACHIFY_ERR_ARG; /* callers refuse these first (wire.h) */
     if ((o = calloc(1, sizeof *o)) == NULL)
         return CACHIFY_ERR_NOMEM;
-    if (key != NULL && (o->pfx = lock_prefix(e, key, keylen, &o->pfxlen)) == NULL) {
+    if (key != NULL &&
+        ((o->pfx = lock_prefix(e, key, keylen, &o->pfxlen)) == NULL ||
+         (o->qpfx = pool_prefix(o->pfx, o->pfxlen, &o->qpfxlen)) == NULL)) {
+        free(o->pfx);
         free(o);
         return CACHIFY_ERR_NOMEM;
     }
+    o->max_size = max_size;
     o->e = e;
     o->op = op;
     o->token = token;
@@ -828,36 +799,37 @@ int etcd_start(struct etcd *e, enum wire_op op, const char *key,
     if (e->ops)
         e->ops->prev = o;
     e->ops = o;
-    /* Every path below ends in post(), whose failures come back through
+    /* Every path below ends in eop_post(), whose failures come back through
      * cb like any other: the call has started. */
     switch (op) {
     case WIRE_ACQUIRE:
+    case WIRE_POOL_ACQUIRE:
         start_acquire(o);
         break;
     case WIRE_RELEASE:
     case WIRE_FORCE:
     case WIRE_EXTEND:
     case WIRE_PTTL:
-        post(o, S_HOLDER, "/v3/kv/range", holder_range(o), e->io_timeout_ms);
+        eop_post(o, S_HOLDER, "/v3/kv/txn", with_pool(o, holder_range(o)),
+                 e->io_timeout_ms);
         break;
     case WIRE_IS_LOCKED: {
         json_t *r = prefix_range(o);
 
-        if (r != NULL)
-            json_object_set_new(r, "count_only", json_true());
-        post(o, S_COUNT, "/v3/kv/range", r, e->io_timeout_ms);
+        ej_set(&r, "count_only", json_true());
+        eop_post(o, S_COUNT, "/v3/kv/txn", with_pool(o, r), e->io_timeout_ms);
         break;
     }
     case WIRE_PING:
     case WIRE_AUTH:
-        post(o, S_PING, "/v3/maintenance/status", json_object(),
+        eop_post(o, S_PING, "/v3/maintenance/status", json_object(),
              e->io_timeout_ms);
         break;
-    case WIRE_POOL_ACQUIRE: /* refused above */
     case WIRE_POOL_RELEASE:
     case WIRE_POOL_FORCE:
     case WIRE_POOL_SIZE:
     case WIRE_POOL_EXTEND:
+        epool_start(o);
         break;
     }
     return CACHIFY_OK;
@@ -871,7 +843,8 @@ void etcd_free(struct etcd *e, void (*orphan)(void *arg, void *ctx),
     while (e->ops != NULL) {
         struct eop *o = e->ops;
         void *arg = o->arg;
-        long long lease = o->op == WIRE_ACQUIRE ? o->lease : 0;
+        long long lease =
+            o->op == WIRE_ACQUIRE || o->op == WIRE_POOL_ACQUIRE ? o->lease : 0;
 
         /* An acquire cut short may hold a lease: it goes with the rest. */
         if (lease != 0)

@@ -264,11 +264,16 @@ static int etcd_command(struct cachify *c, const struct wire_req *q,
                         const char *key, long long *value)
 {
     char msg[256];
-    if (wire_op_is_pool(q->op))
-        return cachify_impl_set_err(c, CACHIFY_ERR_ARG, "%s", WIRE_NO_POOLS);
-    int rc = setcd_call(c->etcd, q->op, q->key, q->keylen, &q->lock, q->token,
-                        q->ms, value, msg, sizeof msg);
+    int rc = setcd_call(c->etcd, q->op, q->key, q->keylen, &q->lock,
+                        q->max_size, q->token, q->ms, value, msg, sizeof msg);
 
+    if (rc == CACHIFY_FULL ||
+        (rc == CACHIFY_TIMEOUT && q->op == WIRE_POOL_ACQUIRE)) {
+        struct wire_result res;
+
+        wire_full(&res, rc, key);
+        return result_err(c, &res);
+    }
     if (rc == CACHIFY_LOCKED || rc == CACHIFY_TIMEOUT)
         return locked_err(c, rc, key);
     if (rc != CACHIFY_OK)

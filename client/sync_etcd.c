@@ -32,6 +32,7 @@ struct scall {
     const char *key;
     size_t keylen;
     const struct wire_lock *lock;
+    unsigned max_size;
     uint64_t token;
     long long ms;
     int done;          /* mu */
@@ -85,7 +86,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     quit = s->quit;
     pthread_mutex_unlock(&s->mu);
     if (sc != NULL &&
-        etcd_start(s->etcd, sc->op, sc->key, sc->keylen, sc->lock, sc->token,
+        etcd_start(s->etcd, sc->op, sc->key, sc->keylen, sc->lock,
+                   sc->max_size, sc->token,
                    sc->ms, on_done, sc) != CACHIFY_OK)
         on_done(sc, CACHIFY_ERR_NOMEM, 0, "out of memory");
     if (quit)
@@ -163,7 +165,8 @@ void setcd_close(struct setcd *s)
 }
 
 int setcd_call(struct setcd *s, enum wire_op op, const char *key,
-               size_t keylen, const struct wire_lock *lock, uint64_t token,
+               size_t keylen, const struct wire_lock *lock, unsigned max_size,
+               uint64_t token,
                long long ms, long long *value, char *msg, size_t msglen)
 {
     struct scall sc;
@@ -174,6 +177,7 @@ int setcd_call(struct setcd *s, enum wire_op op, const char *key,
     sc.key = key;
     sc.keylen = keylen;
     sc.lock = lock;
+    sc.max_size = max_size;
     sc.token = token;
     sc.ms = ms;
     pthread_mutex_lock(&s->mu);

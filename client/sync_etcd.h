@@ -29,9 +29,11 @@ void setcd_close(struct setcd *s);
 
 /* Runs one call (arguments as etcd_start) and waits for its end: its
  * status, *value, and a message in msg[msglen] when it failed (not for
- * CACHIFY_LOCKED / CACHIFY_TIMEOUT, which the caller words). */
+ * CACHIFY_LOCKED / CACHIFY_TIMEOUT / CACHIFY_FULL, which the caller
+ * words). */
 int setcd_call(struct setcd *s, enum wire_op op, const char *key,
-               size_t keylen, const struct wire_lock *lock, uint64_t token,
+               size_t keylen, const struct wire_lock *lock, unsigned max_size,
+               uint64_t token,
                long long ms, long long *value, char *msg, size_t msglen);
 
 #endif

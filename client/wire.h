@@ -51,14 +51,6 @@ enum wire_op {
 /* The command word of op ("RELEASE" for both releases). */
 const char *wire_op_name(enum wire_op op);
 
-/* 1 for the pool commands, which the etcd:// backend does not have yet:
- * they fail there with CACHIFY_ERR_ARG and this message. */
-static inline int wire_op_is_pool(enum wire_op op)
-{
-    return op >= WIRE_POOL_ACQUIRE && op <= WIRE_POOL_EXTEND;
-}
-#define WIRE_NO_POOLS "pools are not supported on etcd:// (yet)"
-
 
 /* ---- options and arguments, checked ---- */
 

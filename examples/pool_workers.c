@@ -4,7 +4,7 @@
  *     build/examples/pool_workers [URL]
  *
  * URL defaults to cachify://127.0.0.1:7379; "mem:" runs on the embedded
- * store, no daemon needed.  Four workers start at once against
+ * store, no daemon needed; an etcd://host:2379,... URL on an etcd cluster.  Four workers start at once against
  * pool(key='concurrent-pool', max_size=2); each that gets a slot holds it
  * for a second.  The output is the Python's, line for line:
  *

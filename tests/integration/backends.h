@@ -43,12 +43,20 @@ struct backend_traits {
      * lock's lease is a short one its holder renews (EKEEP_SESSION_TTL_S),
      * and only the holder knows the lock's own expiry. */
     long long other_session_pttl_ms;
+    /* How late after its expiry a lock or pool slot may still be seen:
+     * etcd revokes an expired lease from its lessor's loop (every 500 ms)
+     * through a Raft commit, and leases are whole seconds. */
+    long long expiry_late_ms;
+    /* 1: RELEASE and EXTEND of a lock on a pool's key answer
+     * CACHIFY_ERR_TYPE (cachifyd's -WRONGTYPE).  mem: answers 0 (no lock
+     * of that token), as its table has no lock there. */
+    int lock_calls_typed;
 };
 
 static const struct backend_traits BACKENDS[BK_COUNT] = {
-    [BK_CACHIFYD] = {"cachifyd", 1, 1000, 100, 0},
-    [BK_MEM] = {"mem", 1, 1000, 100, 0},
-    [BK_ETCD] = {"etcd", 2000, 2000, 3000, 6000},
+    [BK_CACHIFYD] = {"cachifyd", 1, 1000, 100, 0, 200, 1},
+    [BK_MEM] = {"mem", 1, 1000, 100, 0, 200, 0},
+    [BK_ETCD] = {"etcd", 2000, 2000, 3000, 6000, 2000, 1},
 };
 
 /* A lifetime of ms, or the backend's shortest when ms is shorter. */
@@ -110,13 +118,14 @@ static inline void bk_etcd_url(const char *userpass, char *buf, size_t cap)
     ec_url(&g_ec, userpass, g_bk_prefix, buf, cap);
 }
 
-/* How many takers (holder and waiters) the lock on key has in etcd, read
- * from member 0 (the running test's prefix; key without '/' or '%'), or
- * -1.  What cachifyd's STATS "waiters" is to the other suites. */
-static inline __attribute__((unused)) long bk_etcd_takers(const char *key)
+/* How many entries etcd holds under the running test's prefix + key +
+ * tail, read from member 0 (key without '/' or '%'), or -1. */
+static inline __attribute__((unused)) long bk_etcd_entries(const char *key,
+                                                           const char *tail)
 {
     char name[256], k64[400], e64[400], body[1024], out[4096];
-    size_t n = (size_t)snprintf(name, sizeof name, "%s%s/", g_bk_prefix, key);
+    size_t n = (size_t)snprintf(name, sizeof name, "%s%s%s", g_bk_prefix, key,
+                                tail);
     json_t *j;
     long count = -1;
 
@@ -137,6 +146,20 @@ static inline __attribute__((unused)) long bk_etcd_takers(const char *key)
         json_decref(j);
     }
     return count;
+}
+
+/* How many takers (holder and waiters) the lock on key has in etcd, or -1.
+ * What cachifyd's STATS "waiters" is to the other suites. */
+static inline __attribute__((unused)) long bk_etcd_takers(const char *key)
+{
+    return bk_etcd_entries(key, "/");
+}
+
+/* How many slot requests (holders and waiters) the pool on key has in
+ * etcd (client/etcd_pool.c: its entries are under key + "%P/"), or -1. */
+static inline __attribute__((unused)) long bk_etcd_pool_entries(const char *key)
+{
+    return bk_etcd_entries(key, "%P/");
 }
 
 #endif

@@ -1,5 +1,6 @@
 /* tests/integration/test_client_async_pool.c - Check suite: the async
- * pool calls (cachify_async_pool_*) on cachifyd and on mem:.
+ * pool calls (cachify_async_pool_*) on every backend of
+ * tests/integration/backends.h: cachifyd, mem: and etcd.
  *
  * Owns: slots up to max_size, CACHIFY_FULL with "<key> pool is full",
  * waiters granted in FIFO order as slots are released (a waiting slot on
@@ -19,6 +20,22 @@ static uint64_t ptake(struct cachify_async *ac, const char *key, unsigned max,
     rec_check(&r, CACHIFY_OK, key);
     ck_assert(r.token > 0);
     return r.token;
+}
+
+/* Waits until the pool on key has n requests (holders and waiters): on
+ * etcd its entries (10 s at most), elsewhere a short turn of the loop (the
+ * daemon and mem: queue a request at once). */
+static void queued(int be, const char *key, long n)
+{
+    double deadline = mono_s() + 10;
+
+    if (be != BE_ETCD) {
+        run_for(0.2);
+        return;
+    }
+    while (bk_etcd_pool_entries(key) != n && mono_s() < deadline)
+        run_for(0.02);
+    ck_assert_int_eq(bk_etcd_pool_entries(key), n);
 }
 
 #define PSIZE(ac, k) value_of(cachify_async_pool_size, (ac), (k))
@@ -41,9 +58,9 @@ START_TEST(test_async_pool)
     struct cachify_lock_opts w = waiting(10000);
     struct rec w1 = { 0 }, w2 = { 0 }, rl = { 0 }, ex = { 0 };
     CALL(cachify_async_pool_acquire(ac, "ap", 2, &w, rec_tok, &w1));
-    run_for(0.2); /* queued first */
+    queued(_i, "ap", 3); /* queued first */
     CALL(cachify_async_pool_acquire(ac, "ap", 2, &w, rec_tok, &w2));
-    run_for(0.2);
+    queued(_i, "ap", 4);
     ck_assert_int_eq(w1.called + w2.called, 0);
     CALL(cachify_async_pool_release(ac, "ap", a, rec_val, &rl));
     RUN_UNTIL(w1.called);
@@ -114,7 +131,7 @@ START_TEST(test_async_pool_session)
     struct cachify_lock_opts w = waiting(10000);
     struct rec got = { 0 };
     CALL(cachify_async_pool_acquire(ac, "sp", 1, &w, rec_tok, &got));
-    run_for(0.2);
+    queued(_i, "sp", 2);
     ck_assert_int_eq(got.called, 0);
     cachify_async_close(holder); /* its SESSION slot goes with it */
     RUN_UNTIL(got.called);
@@ -197,9 +214,8 @@ int main(void)
     TCase *tc = itest_tcase(s, "async_pool");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    /* Pools have no etcd:// backend yet: cachifyd and mem: only. */
-    tcase_add_loop_test(tc, test_async_pool, 0, BE_ETCD);
-    tcase_add_loop_test(tc, test_async_pool_session, 0, BE_ETCD);
-    tcase_add_loop_test(tc, test_async_pooled_decorator, 0, BE_ETCD);
-    return itest_main(s);
+    tcase_add_loop_test(tc, test_async_pool, 0, bk_count());
+    tcase_add_loop_test(tc, test_async_pool_session, 0, bk_count());
+    tcase_add_loop_test(tc, test_async_pooled_decorator, 0, bk_count());
+    return bk_run(s);
 }

@@ -5,11 +5,14 @@
  * Owns: moving on past members that refuse connections or do not answer,
  * the end when no member answers (ERR_IO within the caller's time), key
  * prefixes that keep locks apart (the URL's, and keys holding '/' or '%'),
- * gateways that answer junk, errors or oversized bodies, a member killed
- * under the handles' feet, and etcd authentication (user:password@ in the
+ * gateways that answer junk (pool answers too), errors or oversized
+ * bodies, a member killed under the handles' feet (locks and pools),
+ * pools' entries beside the locks' (keys that look alike stay apart, a
+ * wait that gives up leaves the queue, entries someone else wrote are
+ * never taken for a slot), and etcd authentication (user:password@ in the
  * URL; enabled last, since it changes the cluster for every later test).
  * The calls themselves are the conformance suites' (test_client_sync.c,
- * test_client_async.c).
+ * test_client_async.c, test_client_pool.c, test_client_async_pool.c).
  */
 #include "tests/integration/itest.h"
 
@@ -135,6 +138,77 @@ START_TEST(prefixes_keep_locks_apart)
     ck_assert_int_eq(cachify_force_release(a, "x/y"), 1);
     ck_assert_int_eq(cachify_is_locked(a, "x%2Fy"), 1);
     ck_assert_int_eq(cachify_release(a, "x%2Fy", t[3]), 1);
+    cachify_close(a);
+    cachify_close(b);
+}
+END_TEST
+
+/* Writes key (under the running test's prefix) = value with no lease,
+ * as another program sharing the prefix might. */
+static void put_raw(const char *key, const char *value)
+{
+    char name[256], k64[400], v64[200], body[1024];
+    size_t n = (size_t)snprintf(name, sizeof name, "%s%s", g_bk_prefix, key);
+
+    base64_encode(name, n, k64);
+    base64_encode(value, strlen(value), v64);
+    snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k64,
+             v64);
+    ck_assert_int_eq(ec_post(&g_ec, 0, "/v3/kv/put", body, NULL, NULL, 0),
+                     200);
+}
+
+/* A pool's entries live under key + "%P/", beside the lock's key + "/":
+ * the lock "x%P" (stored as x%25P) is no part of the pool "x".  A wait
+ * that runs out leaves the queue.  An entry nobody's client wrote (no
+ * size in it) makes the pool refuse, never count it as a slot. */
+START_TEST(pools_beside_locks)
+{
+    char url[512], err[256];
+    struct cachify *a, *b;
+    uint64_t p1 = 0, l1 = 0, t = 0;
+    struct cachify_lock_opts brief = {0, 300, 0, 0, 0};
+
+    bk_etcd_url(NULL, url, sizeof url);
+    a = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    b = open_url(url, 0, CACHIFY_OK, err, sizeof err);
+    ck_assert_int_eq(cachify_pool_acquire(a, "x", 1, NULL, &p1), CACHIFY_OK);
+    ck_assert_int_eq(bk_etcd_pool_entries("x"), 1);
+    ck_assert_int_eq(bk_etcd_takers("x"), 0);
+    ck_assert_int_eq(cachify_acquire(a, "x%P", NULL, &l1), CACHIFY_OK);
+    ck_assert_int_eq(cachify_is_locked(a, "x%P"), 1);
+    ck_assert_int_eq(cachify_pool_size(a, "x"), 1);
+    ck_assert_int_eq(cachify_acquire(b, "x", NULL, &t), CACHIFY_ERR_TYPE);
+    ck_assert_str_eq(cachify_errstr(b),
+                     "WRONGTYPE Operation against a pool key: use "
+                     "POOL_ACQUIRE, POOL_RELEASE, POOL_SIZE or POOL_EXTEND");
+    ck_assert_int_eq(cachify_pool_acquire(b, "x%P", 1, NULL, &t),
+                     CACHIFY_ERR_TYPE);
+    ck_assert_str_eq(cachify_errstr(b),
+                     "WRONGTYPE Operation against a lock key: POOL_* "
+                     "commands need a pool key or a free one");
+    /* A waiter queues an entry; when its wait runs out, the entry goes
+     * (its lease revoked by the handle, within seconds). */
+    ck_assert_int_eq(cachify_pool_acquire(b, "x", 1, &brief, &t),
+                     CACHIFY_TIMEOUT);
+    ck_assert_str_eq(cachify_errstr(b), "x pool is full");
+    for (int i = 0; i < 250 && bk_etcd_pool_entries("x") != 1; i++)
+        usleep(20000);
+    ck_assert_int_eq(bk_etcd_pool_entries("x"), 1);
+    ck_assert_int_eq(cachify_pool_release(b, "x", p1), 1);
+    ck_assert_int_eq(bk_etcd_pool_entries("x"), 0);
+    ck_assert_int_eq(cachify_release(a, "x%P", l1), 1);
+    /* Someone else's entry under a pool's range: no size in it. */
+    put_raw("j%P/junk", "not a size");
+    ck_assert_int_eq(cachify_pool_size(a, "j"), 0);
+    ck_assert_int_eq(cachify_pool_acquire(a, "j", 2, NULL, &t),
+                     CACHIFY_ERR_TYPE);
+    ck_assert_str_eq(cachify_errstr(a),
+                     "WRONGSIZE the pool has max_size 0, not 2: a pool keeps "
+                     "its size while a slot is held or requested");
+    ck_assert_int_eq(cachify_pool_force_release(a, "j"), 0);
+    ck_assert_int_eq(cachify_pool_release(a, "j", 5), 0);
+    ck_assert_int_eq(cachify_is_locked(a, "j"), 0);
     cachify_close(a);
     cachify_close(b);
 }
@@ -288,6 +362,28 @@ static void fake_stop(void)
     }
 }
 
+/* A fake gateway answering by pick on a port of its own, and a handle on
+ * it (io_ms: its io timeout); *fd is the listening socket, which the test
+ * closes after fake_close. */
+static struct cachify *fake_open(fake_pick pick, int io_ms, int *fd)
+{
+    int port;
+    char url[128], err[256];
+
+    *fd = port_socket(1, &port);
+    fake_serve_by(*fd, pick);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    return open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
+}
+
+/* Ends what fake_open began. */
+static void fake_close(struct cachify *c, int fd)
+{
+    cachify_close(c);
+    fake_stop();
+    close(fd);
+}
+
 /* Each fake answer: a status line, a body (its Content-Length is
  * counted), or raw bytes. */
 static const struct {
@@ -378,9 +474,70 @@ START_TEST(fake_gateway_empty_answers)
     ck_assert_int_eq(cachify_pttl(c, "k", &ms), CACHIFY_OK);
     ck_assert_int_eq(ms, -2);
     ck_assert_int_eq(cachify_release(c, "k", 5), 0);
+    /* Pools: no entries, no slot, nothing freed. */
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, NULL, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_int_eq(cachify_pool_size(c, "p"), 0);
+    ck_assert_int_eq(cachify_pool_force_release(c, "p"), 0);
+    ck_assert_int_eq(cachify_pool_release(c, "p", 5), 0);
+    ck_assert_int_eq(cachify_pool_extend(c, "p", 5, 1000), 0);
     cachify_close(c);
     fake_stop();
     close(fd);
+}
+END_TEST
+
+static const char *http_ok(char *buf, size_t cap, const char *body);
+
+/* A gateway whose pool answers are impossible: a count below one right
+ * after our entry was put (which would read as a free slot), a negative
+ * count.  Refused as not etcd's, never a slot. */
+static void pick_pool_junk(const char *request, const char **reply,
+                           size_t *n)
+{
+    static char out[1024], lease[32];
+    char body[600];
+    const char *p = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(lease, sizeof lease, "%.*s", (int)strcspn(p + 6, "\""),
+                 p + 6);
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
+                 lease);
+    } else if (strstr(request, "request_put")) {
+        snprintf(body, sizeof body,
+                 "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
+                 "\"responses\":[{\"response_put\":{}},{\"response_range\":"
+                 "{\"count\":\"-3\"}},{\"response_range\":{\"kvs\":[{"
+                 "\"create_revision\":\"9\",\"lease\":\"%s\"}]}}]}",
+                 lease);
+    } else if (strstr(request, "/v3/kv/txn")) {
+        snprintf(body, sizeof body,
+                 "{\"succeeded\":true,\"responses\":[{\"response_range\":"
+                 "{}},{\"response_range\":{\"count\":\"-3\",\"kvs\":[{"
+                 "\"value\":\"Mg==\"}]}}]}");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+START_TEST(fake_gateway_pool_junk)
+{
+    int fd;
+    struct cachify *c = fake_open(pick_pool_junk, 3000, &fd);
+    uint64_t t = 1;
+
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, NULL, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c),
+                     "etcd: a pool count without our entry");
+    ck_assert_uint_eq(t, 0);
+    ck_assert_int_eq(cachify_pool_size(c, "p"), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a negative pool count");
+    ck_assert_int_eq(cachify_pool_force_release(c, "p"), CACHIFY_ERR_PROTO);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -392,24 +549,18 @@ static double wait_without_members(fake_pick pick, int io_ms,
                                    long long wait_ms)
 {
     struct cachify_lock_opts wait = {0, wait_ms, 5000, 0, 0};
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick, io_ms, &fd);
     uint64_t t;
     double start, took;
 
-    fake_serve_by(fd, pick);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
     start = mono_s();
     ck_assert_int_eq(cachify_acquire(c, "k", &wait, &t), CACHIFY_ERR_IO);
     took = mono_s() - start;
     ck_assert_msg(strncmp(cachify_errstr(c), "etcd: no member took the wait "
                           "(last: 127.0.0.1:", 38) == 0, "%s",
                   cachify_errstr(c));
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
     return took;
 }
 
@@ -479,20 +630,14 @@ static void pick_lost_grant(const char *request, const char **reply,
  * acquire goes on with the first one. */
 START_TEST(fake_gateway_lost_grant)
 {
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick_lost_grant, 5000, &fd);
     uint64_t t = 0;
 
-    fake_serve_by(fd, pick_lost_grant);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 5000, CACHIFY_OK, err, sizeof err);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -525,7 +670,8 @@ static void pick_lost_move(const char *request, const char **reply,
         snprintf(grants == 1 ? first_lease : g_move_new_lease, 32, "%s", id);
         snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}", id);
         *reply = http_ok(out, sizeof out, body);
-    } else if (strstr(request, "/v3/kv/txn")) {
+    } else if (strstr(request, "/v3/kv/txn") &&
+               strstr(request, "\"compare\"")) {
         /* The acquire's transaction, or the move (whose answer is lost). */
         *reply = grants >= 2 ? NULL
                  : http_ok(out, sizeof out, "{\"succeeded\":true,\"header\":"
@@ -534,13 +680,19 @@ static void pick_lost_move(const char *request, const char **reply,
         snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"50\","
                  "\"grantedTTL\":\"60\"}", id);
         *reply = http_ok(out, sizeof out, body);
-    } else if (strstr(request, "/v3/kv/range")) {
+    } else if (strstr(request, "/v3/kv/range") ||
+               strstr(request, "/v3/kv/txn")) {
         /* The holder: on the first lease before the move, on the new one
-         * after it. */
-        snprintf(body, sizeof body, "{\"kvs\":[{\"key\":\"aw==\","
+         * after it.  The extend reads it with the key's pool (none) in a
+         * read-only transaction; the check after the lost move, alone. */
+        int txn = strstr(request, "/v3/kv/txn") != NULL;
+        snprintf(body, sizeof body, "%s{\"kvs\":[{\"key\":\"aw==\","
                  "\"create_revision\":\"42\",\"lease\":\"%s\"}],"
-                 "\"count\":\"1\"}",
-                 grants >= 2 ? g_move_new_lease : first_lease);
+                 "\"count\":\"1\"}%s",
+                 txn ? "{\"succeeded\":true,\"responses\":[{"
+                       "\"response_range\":" : "",
+                 grants >= 2 ? g_move_new_lease : first_lease,
+                 txn ? "},{\"response_range\":{}}]}" : "");
         *reply = http_ok(out, sizeof out, body);
     } else {
         if (strstr(request, "/v3/lease/revoke") && g_move_new_lease[0] &&
@@ -553,14 +705,10 @@ static void pick_lost_move(const char *request, const char **reply,
 
 START_TEST(fake_gateway_lost_move)
 {
-    int port, fd = port_socket(1, &port);
-    char url[128], err[256];
-    struct cachify *c;
+    int fd;
+    struct cachify *c = fake_open(pick_lost_move, 3000, &fd);
     uint64_t t = 0;
 
-    fake_serve_by(fd, pick_lost_move);
-    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
-    c = open_url(url, 3000, CACHIFY_OK, err, sizeof err);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
@@ -568,9 +716,7 @@ START_TEST(fake_gateway_lost_move)
     ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
     ck_assert_msg(!g_move_new_revoked, "the lease now holding the lock "
                   "was revoked");
-    cachify_close(c);
-    fake_stop();
-    close(fd);
+    fake_close(c, fd);
 }
 END_TEST
 
@@ -595,6 +741,15 @@ START_TEST(member_killed)
     ck_assert_int_eq(cachify_acquire(b, "k", &wait, &t2), CACHIFY_OK);
     ck_assert_uint_gt(t2, t1);
     ck_assert_int_eq(cachify_release(b, "k", t2), 1);
+    /* Pools too: full, freed, a waiter served, with the member dead. */
+    ck_assert_int_eq(cachify_pool_acquire(a, "p", 1, NULL, &t1), CACHIFY_OK);
+    ck_assert_int_eq(cachify_pool_acquire(b, "p", 1, NULL, &t2),
+                     CACHIFY_FULL);
+    ck_assert_int_eq(cachify_pool_release(a, "p", t1), 1);
+    ck_assert_int_eq(cachify_pool_acquire(b, "p", 1, &wait, &t2), CACHIFY_OK);
+    ck_assert_uint_gt(t2, t1);
+    ck_assert_int_eq(cachify_pool_size(a, "p"), 1);
+    ck_assert_int_eq(cachify_pool_release(b, "p", t2), 1);
     cachify_close(a);
     cachify_close(b);
 }
@@ -658,12 +813,14 @@ int main(void)
     tcase_add_test(tc, dead_and_silent_members);
     tcase_add_test(tc, no_member_answers);
     tcase_add_test(tc, prefixes_keep_locks_apart);
+    tcase_add_test(tc, pools_beside_locks);
     tcase_add_test(tc, extend_renews_or_moves);
     tcase_add_test(tc, session_renewed_between_calls);
     tcase_add_loop_test(tc, fake_gateway, 0,
                         (int)(sizeof FAKES / sizeof FAKES[0]));
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
+    tcase_add_test(tc, fake_gateway_pool_junk);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);

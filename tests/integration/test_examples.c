@@ -6,7 +6,9 @@
  * tests/support/testserver, against "mem:" and against a three-member etcd
  * cluster (whole, then with one member killed), with stdout and stderr
  * captured separately, and comparing both with the seed's text (the
- * "already locked" log line goes to stderr, as py-cachify's logger does).
+ * "already locked" log line goes to stderr, as py-cachify's logger does);
+ * the pool tutorial (examples/pool_workers.c) the same way on the daemon,
+ * mem: and etcd.
  * The binaries are found next to the daemon named by CACHIFYD_BIN
  * (build/examples/ or build/sanitize/examples/).  An example whose binary
  * does not exist yet is skipped with a message, not failed.
@@ -142,16 +144,18 @@ START_TEST(seed_output)
 }
 END_TEST
 
-/* _i: 0 pool_workers on a daemon, 1 on mem:.  Its output exactly, nothing
- * on stderr, status 0. */
+/* _i: 0 pool_workers on a daemon, 1 on mem:, 2 on etcd.  Its output
+ * exactly, nothing on stderr, status 0. */
 START_TEST(pool_output)
 {
-    char prog[600], url[128], tmpdir[] = "/tmp/cachify-exXXXXXX";
+    char prog[600], url[512], tmpdir[] = "/tmp/cachify-exXXXXXX";
     char out[4096], err[4096], p[300];
     example_path("pool_workers", prog, sizeof prog);
     if (_i == 0) {
         srv_start(NULL);
         snprintf(url, sizeof url, "cachify://127.0.0.1:%d", g_ts.port);
+    } else if (_i == 2) {
+        bk_etcd_url(NULL, url, sizeof url);
     } else {
         snprintf(url, sizeof url, "mem:");
     }
@@ -220,7 +224,7 @@ int main(void)
      * repeat the plain pass (backends.h, bk_count). */
     if (bk_count() > BK_ETCD)
         tcase_add_test(tc, cachify_lock_on_etcd);
-    tcase_add_loop_test(tc, pool_output, 0, 2);
+    tcase_add_loop_test(tc, pool_output, 0, bk_count() > BK_ETCD ? 3 : 2);
     tcase_add_loop_test(tc, seed_output, 0, bk_count() > BK_ETCD ? 8 : 4);
     suite_add_tcase(s, tc);
     return bk_run(s);
