@@ -26,6 +26,16 @@
 
 #include "client/embedded.h"
 
+/* Finishes a release or extend with mem's result v: 1/0, or
+ * CACHIFY_ERR_TYPE on a pool's key, in cachifyd's words. */
+static void finish_typed(struct areq *r, int v)
+{
+    if (v == CACHIFY_ERR_TYPE)
+        async_finish(r, v, 0, "%s", WIRE_NOT_A_LOCK);
+    else
+        async_finish(r, CACHIFY_OK, v, NULL);
+}
+
 static void finish_acquire(struct areq *r, int status, uint64_t token)
 {
     switch (status) {
@@ -165,22 +175,18 @@ int amem_submit(struct cachify_async *ac, struct areq *r)
         finish_acquire(r, rc, token);
         return CACHIFY_OK;
     case WIRE_RELEASE:
-        async_finish(r, CACHIFY_OK,
-                     mem_release(ac->ms, r->key, r->keylen, r->token), NULL);
+        finish_typed(r, mem_release(ac->ms, r->key, r->keylen, r->token));
         return CACHIFY_OK;
     case WIRE_FORCE:
-        async_finish(r, CACHIFY_OK, mem_release(ac->ms, r->key, r->keylen, 0),
-                     NULL);
+        finish_typed(r, mem_release(ac->ms, r->key, r->keylen, 0));
         return CACHIFY_OK;
     case WIRE_IS_LOCKED:
         async_finish(r, CACHIFY_OK, mem_is_locked(ac->ms, r->key, r->keylen),
                      NULL);
         return CACHIFY_OK;
     case WIRE_EXTEND:
-        async_finish(r, CACHIFY_OK,
-                     mem_extend(ac->ms, r->key, r->keylen, r->token,
-                                ms_to_us(r->ms)),
-                     NULL);
+        finish_typed(r, mem_extend(ac->ms, r->key, r->keylen, r->token,
+                                   ms_to_us(r->ms)));
         return CACHIFY_OK;
     case WIRE_PTTL:
         /* Rounded up to whole milliseconds, as cachifyd's PTTL does. */

@@ -483,7 +483,10 @@ int mem_release(struct mem_session *ms, const char *key, size_t keylen,
     int r;
 
     pthread_mutex_lock(&st->mu);
-    r = locktable_release(st->table, key, keylen, token);
+    if (locktable_key_kind(st->table, key, keylen) == LOCK_KIND_POOL)
+        r = CACHIFY_ERR_TYPE;
+    else
+        r = locktable_release(st->table, key, keylen, token);
     kick_timer(st); /* the next waiter may now hold it with a TTL */
     pthread_mutex_unlock(&st->mu);
     return r;
@@ -507,7 +510,10 @@ int mem_extend(struct mem_session *ms, const char *key, size_t keylen,
     int r;
 
     pthread_mutex_lock(&st->mu);
-    r = locktable_extend(st->table, key, keylen, token, ttl_us);
+    if (locktable_key_kind(st->table, key, keylen) == LOCK_KIND_POOL)
+        r = CACHIFY_ERR_TYPE;
+    else
+        r = locktable_extend(st->table, key, keylen, token, ttl_us);
     kick_timer(st);
     pthread_mutex_unlock(&st->mu);
     return r;

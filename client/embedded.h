@@ -56,7 +56,9 @@ int mem_acquire_async(struct mem_session *ms, const char *key, size_t keylen,
                       uint64_t ttl_us, long long wait_ms, int session_lock,
                       mem_wait_cb cb, void *arg, uint64_t *token);
 
-/* Same results as the lock engine's calls of the same names. */
+/* Same results as the lock engine's calls of the same names; release and
+ * extend answer CACHIFY_ERR_TYPE on a pool's key, as cachifyd answers
+ * -WRONGTYPE (its message: WIRE_NOT_A_LOCK). */
 int mem_release(struct mem_session *ms, const char *key, size_t keylen,
                 uint64_t token);
 int mem_is_locked(struct mem_session *ms, const char *key, size_t keylen);

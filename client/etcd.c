@@ -410,7 +410,7 @@ static void acquire_tried(struct eop *o, const json_t *r)
         return;
     }
     if (kv == NULL && pool_entries(r) > 0)
-        eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+        eop_cleanup(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_LOCK);
     else
         eop_cleanup(o, CACHIFY_LOCKED, 0, "");
 }
@@ -447,7 +447,7 @@ static void holder_found(struct eop *o, const json_t *r)
 
     if (kv == NULL) {
         if (pool_entries(r) > 0)
-            eop_complete(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+            eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_LOCK);
         else
             eop_complete(o, CACHIFY_OK, o->op == WIRE_PTTL ? -2 : 0, "");
         return;
@@ -631,7 +631,7 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         json_t *kv = ej_first_kv(ej_txn_range(r, 0));
 
         if (pool_entries(r) > 0) {
-            eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_LOCK);
+            eop_cleanup(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_LOCK);
             return;
         }
         if (kv == NULL || ej_num(kv, "lease") != o->lease) {

@@ -107,15 +107,6 @@ struct etcd {
     struct eop *ops;
 };
 
-/* The words of cachifyd's -WRONGTYPE answers (docs/protocol.md, "One
- * keyspace"), so every backend says the same. */
-#define EOP_NOT_A_POOL                                                       \
-    "WRONGTYPE Operation against a lock key: POOL_* commands need a pool " \
-    "key or a free one"
-#define EOP_NOT_A_LOCK                                                       \
-    "WRONGTYPE Operation against a pool key: use POOL_ACQUIRE, "          \
-    "POOL_RELEASE, POOL_SIZE or POOL_EXTEND"
-
 /* ---- etcd.c ---- */
 
 /* Sends o's next step (body's reference taken; NULL: out of memory, which

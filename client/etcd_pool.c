@@ -285,7 +285,7 @@ static void joined(struct eop *o, const json_t *r)
         if (kv == NULL)
             kv = ej_first_kv(ej_txn_range(r, 2));
         if (ej_num(ej_txn_range(r, 0), "count") > 0) {
-            eop_cleanup(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_POOL);
+            eop_cleanup(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         } else {
             char msg[200];
 
@@ -403,7 +403,7 @@ static void found(struct eop *o, const json_t *r)
     json_t *kv = ej_first_kv(ej_txn_range(r, 1));
 
     if (ej_num(ej_txn_range(r, 0), "count") > 0) {
-        eop_complete(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_POOL);
+        eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         return;
     }
     /* No entry, or one still queued (no token names it but a forged
@@ -467,7 +467,7 @@ static void counted(struct eop *o, const json_t *r)
     long long n = ej_num(pool, "count"), size = kv ? ej_value_num(kv) : 0;
 
     if (ej_num(ej_txn_range(r, 0), "count") > 0) {
-        eop_complete(o, CACHIFY_ERR_TYPE, 0, EOP_NOT_A_POOL);
+        eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         return;
     }
     if (n < 0) {

@@ -31,10 +31,7 @@ static int full_err(struct cachify *c, int status, const char *key)
  * carries, so both backends read alike. */
 static int wrong_type(struct cachify *c)
 {
-    return cachify_impl_set_err(c, CACHIFY_ERR_TYPE,
-                                "WRONGTYPE Operation against a lock key: "
-                                "POOL_* commands need a pool key or a free "
-                                "one");
+    return cachify_impl_set_err(c, CACHIFY_ERR_TYPE, "%s", WIRE_NOT_A_POOL);
 }
 
 int cachify_pool_acquire(struct cachify *c, const char *key,

@@ -423,6 +423,15 @@ int cachify_acquire(struct cachify *c, const char *key,
     return rc;
 }
 
+/* A mem: release or extend's result r, with cachifyd's words when the key
+ * is a pool's. */
+static int mem_typed(struct cachify *c, int r)
+{
+    if (r == CACHIFY_ERR_TYPE)
+        return cachify_impl_set_err(c, r, "%s", WIRE_NOT_A_LOCK);
+    return r;
+}
+
 /* RELEASE key token, or RELEASE key (forced): 1, 0, or an error. */
 static int release_common(struct cachify *c, const char *key, uint64_t token,
                           int forced)
@@ -437,7 +446,8 @@ static int release_common(struct cachify *c, const char *key, uint64_t token,
         (rc = wire_check_release(token, c->err, c->errcap)) != CACHIFY_OK)
         return rc;
     if (c->mem != NULL)
-        return mem_release(c->mem, c->key, q.keylen, forced ? 0 : token);
+        return mem_typed(c, mem_release(c->mem, c->key, q.keylen,
+                                        forced ? 0 : token));
     q.key = c->key;
     rc = command(c, &q, key, &value);
     return rc != CACHIFY_OK ? rc : (int)value;
@@ -479,8 +489,8 @@ int cachify_extend(struct cachify *c, const char *key, uint64_t token,
     if (rc != CACHIFY_OK)
         return rc;
     if (c->mem != NULL)
-        return mem_extend(c->mem, c->key, q.keylen, token,
-                          (uint64_t)ms * 1000);
+        return mem_typed(c, mem_extend(c->mem, c->key, q.keylen, token,
+                                       (uint64_t)ms * 1000));
     q.key = c->key;
     rc = command(c, &q, key, &value);
     return rc != CACHIFY_OK ? rc : (int)value;

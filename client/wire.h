@@ -48,6 +48,16 @@ enum wire_op {
     WIRE_POOL_EXTEND,  /* POOL_EXTEND key token ms */
 };
 
+/* The words of cachifyd's -WRONGTYPE answers (docs/protocol.md, "One
+ * keyspace"), so the backends that word them themselves (mem:, etcd://)
+ * say the same. */
+#define WIRE_NOT_A_POOL                                                      \
+    "WRONGTYPE Operation against a lock key: POOL_* commands need a pool " \
+    "key or a free one"
+#define WIRE_NOT_A_LOCK                                                      \
+    "WRONGTYPE Operation against a pool key: use POOL_ACQUIRE, "          \
+    "POOL_RELEASE, POOL_SIZE or POOL_EXTEND"
+
 /* The command word of op ("RELEASE" for both releases). */
 const char *wire_op_name(enum wire_op op);
 

@@ -47,16 +47,12 @@ struct backend_traits {
      * etcd revokes an expired lease from its lessor's loop (every 500 ms)
      * through a Raft commit, and leases are whole seconds. */
     long long expiry_late_ms;
-    /* 1: RELEASE and EXTEND of a lock on a pool's key answer
-     * CACHIFY_ERR_TYPE (cachifyd's -WRONGTYPE).  mem: answers 0 (no lock
-     * of that token), as its table has no lock there. */
-    int lock_calls_typed;
 };
 
 static const struct backend_traits BACKENDS[BK_COUNT] = {
-    [BK_CACHIFYD] = {"cachifyd", 1, 1000, 100, 0, 200, 1},
-    [BK_MEM] = {"mem", 1, 1000, 100, 0, 200, 0},
-    [BK_ETCD] = {"etcd", 2000, 2000, 3000, 6000, 2000, 1},
+    [BK_CACHIFYD] = {"cachifyd", 1, 1000, 100, 0, 200},
+    [BK_MEM] = {"mem", 1, 1000, 100, 0, 200},
+    [BK_ETCD] = {"etcd", 2000, 2000, 3000, 6000, 2000},
 };
 
 /* A lifetime of ms, or the backend's shortest when ms is shorter. */
