@@ -51,6 +51,7 @@
 #include "alloc.h"
 #include "engine/clock.h"
 #include "engine/lock_pool.h"
+#include "proto/encode.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/state_file.h"
@@ -280,19 +281,11 @@ static int line_room(struct state *st, size_t n)
  * number (callgrind), more than the rest of a record. */
 static char *put_num(char *p, json_int_t v)
 {
-    char digits[20];
-    int n = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
-                                 : (unsigned long long)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
+    if (v < 0) {
         *p++ = '-';
-    while (n > 0)
-        *p++ = digits[--n];
-    return p;
+        return p + proto_fmt_decimal(p, 0ULL - (unsigned long long)v);
+    }
+    return p + proto_fmt_decimal(p, (unsigned long long)v);
 }
 
 /* Copies the len bytes of s to p; returns the end. */
