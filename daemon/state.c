@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -52,6 +53,7 @@
 #include "alloc.h"
 #include "engine/clock.h"
 #include "engine/lock_pool.h"
+#include "proto/encode.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/state_file.h"
@@ -89,9 +91,19 @@ static size_t read_line_max(const struct cachify_config *config)
  * rewrite would hold, and never below this: amortised O(1) per append. */
 #define REWRITE_MIN_RECORDS 4096u
 
-/* Free records gathered in one loop turn are written together (one write,
- * no fdatasync) at the end of the turn, or once this many bytes wait. */
+/* Free records are gathered and written together (one write, no
+ * fdatasync) this long after the first of them, or once this many bytes
+ * wait, or before any other record (the journal keeps the engine's order).
+ * A crash loses at most FREES_DELAY_US of them: each such lock comes back
+ * held until its deadline, a late grant and never a second one (see
+ * flush_frees).  5 ms gathers a few hundred RELEASEs under load into one
+ * write, where once per loop turn wrote every few requests. */
 #define FREES_FLUSH_BYTES (64u * 1024u)
+#define FREES_DELAY_US 5000
+
+/* Room a free record needs but its key's hex: {"free":"","token":} (21),
+ * a number of at most 20 characters, the newline, to_hex's terminator. */
+#define FREE_RECORD_FIXED 64u
 
 struct state {
     struct server *srv;
@@ -240,15 +252,88 @@ static json_t *with_value(json_t *rec, const char *value, size_t vlen)
     return rec;
 }
 
-static json_t *hold_record(const char *key, size_t keylen, uint64_t token,
-                           uint64_t deadline, struct now n, const char *value,
-                           size_t vlen)
+/* Grows *buf (*cap bytes) to hold at least need bytes, doubling from
+ * first; 0, or -1 when out of memory (*buf is kept). */
+static int buf_room(char **buf, size_t *cap, size_t need, size_t first)
 {
-    json_t *rec = json_pack(
-        "{s:o, s:I, s:I, s:I}", "hold", hex_string(key, keylen), "token",
-        (json_int_t)token, "until_wall_us", (json_int_t)wall_of(deadline, n),
-        "until_mono_us", (json_int_t)(deadline == UINT64_MAX ? 0 : deadline));
-    return with_value(rec, value, vlen);
+    if (*cap >= need)
+        return 0;
+    size_t grow = *cap ? *cap : first;
+    while (grow < need) {
+        if (grow > SIZE_MAX / 2)
+            return -1;
+        grow *= 2;
+    }
+    char *grown = cfy_realloc(*buf, grow);
+    if (!grown)
+        return -1;
+    *buf = grown;
+    *cap = grow;
+    return 0;
+}
+
+/* Room for a line of n bytes in st->line; 0, or -1 when out of memory. */
+static int line_room(struct state *st, size_t n)
+{
+    return buf_room(&st->line, &st->line_cap, n, 256);
+}
+
+/* Writes v in decimal at p (at most 20 characters, as "%lld" would);
+ * returns the end.  snprintf's format machinery cost ~800 instructions a
+ * number (callgrind), more than the rest of a record. */
+static char *put_num(char *p, json_int_t v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return p + proto_fmt_decimal(p, 0ULL - (unsigned long long)v);
+    }
+    return p + proto_fmt_decimal(p, (unsigned long long)v);
+}
+
+/* Copies the len bytes of s to p; returns the end. */
+static char *put_str(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/* Bytes of a hold line but its key's and value's hex: the field names,
+ * quotes and commas (55) and three numbers of at most 20 characters
+ * each, with room to spare. */
+#define HOLD_LINE_FIXED 160u
+
+/* A hold record, as one line in st->line, formatted here: a long lease's
+ * grant and every lock a journal rewrite lists pass through it, and
+ * building and dumping a jansson object cost ~15,000 instructions per
+ * record (callgrind), most of a RELEASE's when a rewrite falls among
+ * them.  The bytes are the ones jansson's compact encoding gives
+ * (numbers as json_int_t).  Returns the length with the '\n', or 0 when
+ * out of memory or too long to count. */
+static size_t hold_line(struct state *st, const char *key, size_t keylen,
+                        uint64_t token, uint64_t deadline, struct now n,
+                        const char *value, size_t vlen)
+{
+    size_t vhex = value ? 2 * vlen + 11 : 0; /* ,"value":"" */
+    if (keylen > (SIZE_MAX - HOLD_LINE_FIXED) / 4 ||
+        vlen > (SIZE_MAX - HOLD_LINE_FIXED) / 4 ||
+        line_room(st, HOLD_LINE_FIXED + 2 * keylen + vhex) != 0)
+        return 0;
+    char *p = put_str(st->line, "{\"hold\":\"", 9);
+    to_hex(key, keylen, p);
+    p = put_str(p + 2 * keylen, "\",\"token\":", 10);
+    p = put_num(p, (json_int_t)token);
+    p = put_str(p, ",\"until_wall_us\":", 17);
+    p = put_num(p, (json_int_t)wall_of(deadline, n));
+    p = put_str(p, ",\"until_mono_us\":", 17);
+    p = put_num(p, (json_int_t)(deadline == UINT64_MAX ? 0 : deadline));
+    if (value) {
+        p = put_str(p, ",\"value\":\"", 10);
+        to_hex(value, vlen, p);
+        p += 2 * vlen;
+        *p++ = '"';
+    }
+    p = put_str(p, "}\n", 2);
+    return (size_t)(p - st->line);
 }
 
 /* A pool slot's lease: a hold record with the pool's max_size. */
@@ -292,9 +377,9 @@ static int write_hold(const struct lock_view *v, void *arg)
     uint64_t deadline =
         v->ttl_left_us ? ctx->now.mono + v->ttl_left_us : UINT64_MAX;
     ctx->holds++;
-    return write_record(ctx->st, ctx->w,
-                        hold_record(v->key, v->keylen, v->token, deadline,
-                                    ctx->now, v->value, v->vlen));
+    size_t n = hold_line(ctx->st, v->key, v->keylen, v->token, deadline,
+                         ctx->now, v->value, v->vlen);
+    return n ? sfile_write(ctx->w, ctx->st->line, n) : -1;
 }
 
 static int write_slot_hold(const struct pool_slot_view *v, void *arg)
@@ -424,21 +509,30 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     flush_frees(arg);
 }
 
-/* Appends one record (stolen).  sync: fdatasync before returning.  0, or
- * -1 when it is not on disk (logged, at most a few lines a second). */
-static int append(struct state *st, json_t *rec, int sync)
+/* Before an append: writes the gathered free records (in the order the
+ * engine reported them) and replaces an untrusted journal.  0, or -1 when
+ * nothing may be appended now (counted).  *now gets the monotonic time. */
+static int append_begin(struct state *st, uint64_t *now)
 {
-    flush_frees(st); /* in the order the engine reported them */
-    uint64_t now = clock_mono_us(NULL);
-    if (now < st->retry_at) {
-        json_decref(rec);
+    flush_frees(st);
+    *now = clock_mono_us(NULL);
+    if (*now < st->retry_at) {
         st->srv->stats.journal_failures++;
         return -1;
     }
-    if (st->must_replace && rewrite_journal(st) != 0)
-        goto failed;
-    size_t n = encode(st, rec);
-    rec = NULL;
+    if (st->must_replace && rewrite_journal(st) != 0) {
+        st->srv->stats.journal_failures++;
+        st->retry_at = *now + WRITE_RETRY_US;
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends the n-byte line in st->line (n 0: it could not be made, out of
+ * memory).  sync: fdatasync before returning.  0, or -1 when it is not on
+ * disk (logged, at most a few lines a second). */
+static int append_line(struct state *st, size_t n, int sync, uint64_t now)
+{
     int rc = n ? sfile_append(st->fd, &st->size, st->line, n, sync) : -1;
     if (rc != 0) {
         write_failed(st, rc, n ? errno : 0, now);
@@ -450,11 +544,17 @@ static int append(struct state *st, json_t *rec, int sync)
     }
     count_appended(st, 1);
     return 0;
-failed:
-    json_decref(rec);
-    st->srv->stats.journal_failures++;
-    st->retry_at = now + WRITE_RETRY_US;
-    return -1;
+}
+
+/* Appends one record (stolen), as append_line does. */
+static int append(struct state *st, json_t *rec, int sync)
+{
+    uint64_t now;
+    if (append_begin(st, &now) != 0) {
+        json_decref(rec);
+        return -1;
+    }
+    return append_line(st, encode(st, rec), sync, now);
 }
 
 /* ---- the engine's hooks (struct lock_journal, token ceiling) ---- */
@@ -478,8 +578,10 @@ static int hook_hold(void *arg, const char *key, size_t keylen,
     struct state *st = arg;
     /* Written now, so a full disk refuses this grant; made durable by
      * state_commit with the others of this callback (group commit). */
-    if (append(st, hold_record(key, keylen, token, deadline, now_both(),
-                               value, vlen), 0) != 0)
+    uint64_t now;
+    if (append_begin(st, &now) != 0 ||
+        append_line(st, hold_line(st, key, keylen, token, deadline,
+                                  now_both(), value, vlen), 0, now) != 0)
         return -1;
     st->uncommitted++;
     return 0;
@@ -500,20 +602,9 @@ static int hook_slot_hold(void *arg, const char *key, size_t keylen,
 /* Room for n more bytes of free records; 0, or -1 when out of memory. */
 static int frees_room(struct state *st, size_t n)
 {
-    if (st->frees_cap - st->frees_len >= n)
-        return 0;
-    size_t cap = st->frees_cap ? st->frees_cap : 4096;
-    while (cap - st->frees_len < n) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *grown = cfy_realloc(st->frees, cap);
-    if (!grown)
-        return -1;
-    st->frees = grown;
-    st->frees_cap = cap;
-    return 0;
+    return n > SIZE_MAX - st->frees_len
+               ? -1
+               : buf_room(&st->frees, &st->frees_cap, st->frees_len + n, 4096);
 }
 
 void state_commit(struct server *srv)
@@ -537,26 +628,28 @@ unsigned state_uncommitted(const struct server *srv)
     return srv->state ? srv->state->uncommitted : 0;
 }
 
-/* Gathered, then written once per loop turn (flush_frees): a burst of
- * RELEASEs of long leases costs one write, not one each.  Every failure
- * here means the lock comes back after a crash: late, never twice. */
+/* Gathered, then written FREES_DELAY_US later (flush_frees): a burst of
+ * RELEASEs of long leases costs one write, not one each.  Formatted here,
+ * like hold_line, not through jansson: this runs once per RELEASE of a
+ * long lease.  Every failure here means
+ * the lock comes back after a crash: late, never twice. */
 static void hook_freed(void *arg, const char *key, size_t keylen,
                        uint64_t token)
 {
     struct state *st = arg;
-    char *hex = cfy_malloc(keylen * 2 + 1);
-    if (!hex)
+    if (keylen > (SIZE_MAX - FREE_RECORD_FIXED) / 2 ||
+        frees_room(st, 2 * keylen + FREE_RECORD_FIXED) != 0)
         return;
-    to_hex(key, keylen, hex);
-    size_t n = encode(st, json_pack("{s:s, s:I}", "free", hex, "token",
-                                    (json_int_t)token));
-    cfy_free(hex);
-    if (n == 0 || frees_room(st, n) != 0)
-        return;
-    if (st->frees_len == 0)
-        event_active(st->flush, EV_TIMEOUT, 1);
-    memcpy(st->frees + st->frees_len, st->line, n);
-    st->frees_len += n;
+    if (st->frees_len == 0) {
+        struct timeval tv = { 0, FREES_DELAY_US };
+        event_add(st->flush, &tv);
+    }
+    char *p = put_str(st->frees + st->frees_len, "{\"free\":\"", 9);
+    to_hex(key, keylen, p);
+    p = put_str(p + 2 * keylen, "\",\"token\":", 10);
+    p = put_num(p, (json_int_t)token);
+    p = put_str(p, "}\n", 2);
+    st->frees_len = (size_t)(p - st->frees);
     st->frees_count++;
     if (st->frees_len >= FREES_FLUSH_BYTES)
         flush_frees(st);

@@ -41,6 +41,11 @@
 struct lock_pool *lp_find(struct locktable *t, const char *key,
                           size_t keylen, uint32_t *hash)
 {
+    /* Every ACQUIRE of a new key asks here; with no pool at all, and no
+     * hash wanted, skip hashing the key (a second SipHash of it, ~400
+     * instructions for 30 bytes: callgrind). */
+    if (!hash && map_count(&t->pools) == 0)
+        return NULL;
     uint32_t h = map_hash(&t->pools, key, keylen);
     if (hash)
         *hash = h;

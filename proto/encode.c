@@ -21,8 +21,7 @@ static const char digit_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* Writes v in decimal to out (no NUL); returns the digit count (1..20). */
-static size_t put_decimal(char *out, unsigned long long v)
+size_t proto_fmt_decimal(char *out, unsigned long long v)
 {
     char tmp[24]; /* 2^64-1 has 20 digits; filled from the end */
     size_t i = sizeof(tmp);
@@ -52,7 +51,7 @@ static size_t put_header(char *out, char type, bool neg, unsigned long long mag)
     out[i++] = type;
     if (neg)
         out[i++] = '-';
-    i += put_decimal(out + i, mag);
+    i += proto_fmt_decimal(out + i, mag);
     out[i++] = '\r';
     out[i++] = '\n';
     out[i] = '\0';

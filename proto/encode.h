@@ -17,6 +17,11 @@
  * a terminating NUL, and slack. */
 #define PROTO_HEADER_MAX 32
 
+/* v in decimal into out (room for 20 bytes; no sign, no NUL), two digits
+ * per division.  Returns the digit count (1..20).  Also what the daemon's
+ * state file writes its numbers with. */
+size_t proto_fmt_decimal(char *out, unsigned long long v);
+
 /* ":<v>\r\n" into out (PROTO_HEADER_MAX bytes).  Returns bytes written
  * (out is also NUL-terminated). */
 size_t proto_fmt_int(char *out, long long v);

@@ -89,6 +89,26 @@ static void say_resp(int fd, int n, const char *const *argv,
 /* A key with a NUL, a 0xff and a CR: the state file must keep it exact. */
 static const char bin_key[] = { 'b', '\0', (char)0xff, '\r' };
 
+/* ACQUIRE bin_key TTL ttl on fd; returns the token. */
+static long long acquire_bin(int fd, const char *ttl)
+{
+    const char *acq[] = { "ACQUIRE", bin_key, "TTL", ttl };
+    size_t acql[] = { 7, sizeof(bin_key), 3, strlen(ttl) };
+    say_resp(fd, 4, acq, acql);
+    return read_token(fd);
+}
+
+/* RELEASE bin_key token on fd, which must answer :1. */
+static void release_bin(int fd, long long token)
+{
+    char cmd[64];
+    int n = snprintf(cmd, sizeof(cmd), "%lld", token);
+    const char *rel[] = { "RELEASE", bin_key, cmd };
+    size_t rell[] = { 7, sizeof(bin_key), (size_t)n };
+    say_resp(fd, 3, rel, rell);
+    EXPECT(fd, ":1\r\n");
+}
+
 static long long llmax(long long a, long long b)
 {
     return a > b ? a : b;
@@ -113,10 +133,7 @@ START_TEST(state_clean_restart)
     long long t1c = acquire(a, "ACQUIRE k1c TTL 60000\r\n");
     long long t2c = acquire(a, "ACQUIRE k2c TTL FOREVER\r\n");
     long long ts = acquire(a, "ACQUIRE sess SESSION TTL FOREVER\r\n");
-    const char *acq[] = { "ACQUIRE", bin_key, "TTL", "FOREVER" };
-    size_t acql[] = { 7, sizeof(bin_key), 3, 7 };
-    say_resp(a, 4, acq, acql);
-    long long tbin = read_token(a);
+    long long tbin = acquire_bin(a, "FOREVER");
     say(w, "ACQUIRE k2 WAIT FOREVER\r\n"); /* pending at the stop */
     wait_stat("waiters", 1);
     long long maxold = llmax(llmax(t1, t2), llmax(llmax(t1c, t2c),
@@ -136,12 +153,7 @@ START_TEST(state_clean_restart)
     EXPECT(b, ":-1\r\n:0\r\n");
     release_ok(b, "k1c", t1c);
     release_ok(b, "k2c", t2c);
-    char cmd[64];
-    int n = snprintf(cmd, sizeof(cmd), "%lld", tbin);
-    const char *rel[] = { "RELEASE", bin_key, cmd };
-    size_t rell[] = { 7, sizeof(bin_key), (size_t)n };
-    say_resp(b, 3, rel, rell);
-    EXPECT(b, ":1\r\n");
+    release_bin(b, tbin);
     release_is(b, "k1", t2, ":0\r\n"); /* wrong token */
     say(b, "ACQUIRE k1\r\nACQUIRE k2 WAIT 0\r\n");
     EXPECT(b, "-LOCKED k1 is already locked!\r\n"
@@ -270,6 +282,27 @@ static void expect_refused(const char *const *args, const char *why)
 
 /* ---- the crash of the issue: leases that outlive the recovery wait ---- */
 
+/* Starts the daemon with the state file and long_lease_ms 2 s (scaled);
+ * args (cap entries) gets its arguments, for the restarts. */
+static void run_short_long_lease(const char **args, size_t cap)
+{
+    static char lease[32];
+    srv_init();
+    snprintf(lease, sizeof(lease), "%lld", scaled(2000));
+    args_with(args, cap, (const char *const[]){ "--long_lease_ms", lease,
+                                                NULL });
+    srv_run(args);
+}
+
+/* Waits (boundedly) until the restarted daemon has stopped recovering. */
+static void wait_recovered(void)
+{
+    double until = now_ms() + LATE_MS;
+    while (stat_of("recovering") && now_ms() < until)
+        usleep(20000);
+    ck_assert_msg(!stat_of("recovering"), "still recovering");
+}
+
 /* A takes k1 for 120 s, k2 forever, k3 for 1 s then extends it to 120 s,
  * k4 for 1 s then renews it five times, and s1 as a SESSION lock forever;
  * then the daemon is killed.  After the restart B waits for k1..k4 with no
@@ -280,13 +313,8 @@ static void expect_refused(const char *const *args, const char *why)
  * it is free once recovery ends. */
 START_TEST(crash_keeps_long_leases)
 {
-    srv_init();
     const char *args[16];
-    char lease[32];
-    snprintf(lease, sizeof(lease), "%lld", scaled(2000));
-    args_with(args, 16, (const char *const[]){ "--long_lease_ms", lease,
-                                               NULL });
-    srv_run(args);
+    run_short_long_lease(args, 16);
     int a = conn_new();
     double t0 = now_ms();
     long long t1 = acquire(a, "ACQUIRE k1 TTL 120000\r\n");
@@ -327,10 +355,7 @@ START_TEST(crash_keeps_long_leases)
     int_between(c, "PTTL k4\r\n", (long long)(110000 - el - 60000), 110000);
     /* Well past the recovery wait (2 s of long_lease_ms plus a quarter),
      * nobody is served: those leases are A's. */
-    double until = now_ms() + LATE_MS;
-    while (stat_of("recovering") && now_ms() < until)
-        usleep(20000);
-    ck_assert_msg(!stat_of("recovering"), "still recovering");
+    wait_recovered();
     for (int i = 0; i < 4; i++)
         expect_quiet(b[i], quiet_ms());
     /* The SESSION lock ended with its connection. */
@@ -345,6 +370,57 @@ START_TEST(crash_keeps_long_leases)
         prev = got;
     }
     close_fds(b[0], b[1], b[2], b[3], c, -1);
+    srv_finish();
+}
+END_TEST
+
+/* Free records are gathered for a few ms, then written with no request
+ * behind them to push them out: after RELEASEs of long leases (a binary
+ * key among them) and nothing else, the journal gets their free records
+ * by itself, and a kill -9 then does not bring those locks back.  The
+ * leases not released come back with their tokens, a stored value (SET)
+ * with its bytes: the hold records the daemon formats itself load. */
+START_TEST(crash_after_release_forgets_lease)
+{
+    const char *args[16];
+    run_short_long_lease(args, 16);
+    int a = conn_new();
+    long long t1 = acquire(a, "ACQUIRE k1 TTL 120000\r\n");
+    long long t2 = acquire(a, "ACQUIRE k2 TTL 120000\r\n");
+    long long tbin = acquire_bin(a, "120000");
+    say(a, "SET kv some-value NX PX 120000\r\n");
+    EXPECT(a, "+OK\r\n");
+    release_ok(a, "k1", t1);
+    release_bin(a, tbin);
+    /* Nothing else is sent: the daemon's own timer writes them. */
+    char k1_free[64], bin_free[64];
+    snprintf(k1_free, sizeof(k1_free), "{\"free\":\"6b31\",\"token\":%lld}\n",
+             t1);
+    snprintf(bin_free, sizeof(bin_free),
+             "{\"free\":\"6200ff0d\",\"token\":%lld}\n", tbin);
+    double until = now_ms() + LATE_MS;
+    while (!(file_has_tail(g_ts.state_path, k1_free) &&
+             file_has_tail(g_ts.state_path, bin_free)) &&
+           now_ms() < until)
+        usleep(20000);
+    ck_assert_msg(file_has_tail(g_ts.state_path, k1_free) &&
+                      file_has_tail(g_ts.state_path, bin_free),
+                  "the free records were not written");
+    ts_kill9(&g_ts);
+    close(a);
+
+    srv_run(args);
+    int c = conn_new();
+    wait_recovered();
+    say(c, "IS_LOCKED k1\r\nIS_LOCKED k2\r\nGET kv\r\n");
+    EXPECT(c, ":0\r\n:1\r\n$10\r\nsome-value\r\n");
+    const char *isl[] = { "IS_LOCKED", bin_key };
+    size_t isll[] = { 9, sizeof(bin_key) };
+    say_resp(c, 2, isl, isll);
+    EXPECT(c, ":0\r\n");
+    release_ok(c, "k2", t2);
+    check_stats("locks_held", 1LL, NULL);
+    close(c);
     srv_finish();
 }
 END_TEST
@@ -879,6 +955,7 @@ static Suite *restart_suite(void)
     tcase_add_test(r, state_clean_restart);
     tcase_add_test(r, crash_keeps_long_leases);
     tcase_add_test(r, crash_waits_out_short_leases);
+    tcase_add_test(r, crash_after_release_forgets_lease);
     tcase_add_test(r, crash_at_random_moments);
     tcase_add_test(r, clean_stop_fails_half_way);
     tcase_add_test(r, journal_write_fails_refuses_grant);
