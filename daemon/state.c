@@ -298,8 +298,8 @@ static char *put_str(char *p, const char *s, size_t len)
 }
 
 /* Bytes of a hold line but its key's and value's hex: the field names,
- * quotes and commas (55) and three numbers of at most 20 characters
- * each, with room to spare. */
+ * quotes and commas (62 with a slot's "max") and four numbers of at most
+ * 20 characters each, with room to spare. */
 #define HOLD_LINE_FIXED 160u
 
 /* A hold record, as one line in st->line, formatted here: a long lease's
@@ -307,11 +307,12 @@ static char *put_str(char *p, const char *s, size_t len)
  * building and dumping a jansson object cost ~15,000 instructions per
  * record (callgrind), most of a RELEASE's when a rewrite falls among
  * them.  The bytes are the ones jansson's compact encoding gives
- * (numbers as json_int_t).  Returns the length with the '\n', or 0 when
- * out of memory or too long to count. */
+ * (numbers as json_int_t).  A pool slot's lease (max: the pool's size;
+ * 0 for a lock) is the same record with "max" last.  Returns the length
+ * with the '\n', or 0 when out of memory or too long to count. */
 static size_t hold_line(struct state *st, const char *key, size_t keylen,
                         uint64_t token, uint64_t deadline, struct now n,
-                        const char *value, size_t vlen)
+                        const char *value, size_t vlen, uint32_t max)
 {
     size_t vhex = value ? 2 * vlen + 11 : 0; /* ,"value":"" */
     if (keylen > (SIZE_MAX - HOLD_LINE_FIXED) / 4 ||
@@ -332,21 +333,12 @@ static size_t hold_line(struct state *st, const char *key, size_t keylen,
         p += 2 * vlen;
         *p++ = '"';
     }
+    if (max) {
+        p = put_str(p, ",\"max\":", 7);
+        p = put_num(p, (json_int_t)max);
+    }
     p = put_str(p, "}\n", 2);
     return (size_t)(p - st->line);
-}
-
-/* A pool slot's lease: a hold record with the pool's max_size. */
-static json_t *slot_hold_record(const char *key, size_t keylen, uint32_t max,
-                                uint64_t token, uint64_t deadline,
-                                struct now n)
-{
-    json_t *rec = hold_record(key, keylen, token, deadline, n, NULL, 0);
-    if (rec && json_object_set_new(rec, "max", json_integer(max)) != 0) {
-        json_decref(rec);
-        return NULL;
-    }
-    return rec;
 }
 
 static json_t *horizon_record(uint64_t horizon, struct now n)
@@ -378,7 +370,7 @@ static int write_hold(const struct lock_view *v, void *arg)
         v->ttl_left_us ? ctx->now.mono + v->ttl_left_us : UINT64_MAX;
     ctx->holds++;
     size_t n = hold_line(ctx->st, v->key, v->keylen, v->token, deadline,
-                         ctx->now, v->value, v->vlen);
+                         ctx->now, v->value, v->vlen, 0);
     return n ? sfile_write(ctx->w, ctx->st->line, n) : -1;
 }
 
@@ -388,9 +380,9 @@ static int write_slot_hold(const struct pool_slot_view *v, void *arg)
     uint64_t deadline =
         v->ttl_left_us ? ctx->now.mono + v->ttl_left_us : UINT64_MAX;
     ctx->holds++;
-    return write_record(ctx->st, ctx->w,
-                        slot_hold_record(v->key, v->keylen, v->max, v->token,
-                                         deadline, ctx->now));
+    size_t n = hold_line(ctx->st, v->key, v->keylen, v->token, deadline,
+                         ctx->now, NULL, 0, v->max);
+    return n ? sfile_write(ctx->w, ctx->st->line, n) : -1;
 }
 
 /* Writes the whole journal afresh (header, ceiling, horizon, every durable
@@ -581,7 +573,7 @@ static int hook_hold(void *arg, const char *key, size_t keylen,
     uint64_t now;
     if (append_begin(st, &now) != 0 ||
         append_line(st, hold_line(st, key, keylen, token, deadline,
-                                  now_both(), value, vlen), 0, now) != 0)
+                                  now_both(), value, vlen, 0), 0, now) != 0)
         return -1;
     st->uncommitted++;
     return 0;
@@ -592,8 +584,10 @@ static int hook_slot_hold(void *arg, const char *key, size_t keylen,
                           uint32_t max, uint64_t token, uint64_t deadline)
 {
     struct state *st = arg;
-    if (append(st, slot_hold_record(key, keylen, max, token, deadline,
-                                    now_both()), 0) != 0)
+    uint64_t now;
+    if (append_begin(st, &now) != 0 ||
+        append_line(st, hold_line(st, key, keylen, token, deadline,
+                                  now_both(), NULL, 0, max), 0, now) != 0)
         return -1;
     st->uncommitted++;
     return 0;
