@@ -489,6 +489,32 @@ END_TEST
 
 static const char *http_ok(char *buf, size_t cap, const char *body);
 
+/* What the fake pool gateways below share: a lease grant's answer (the ID
+ * asked for, kept in lease[32]) and a join's (succeeded at revision 50,
+ * the pool's count, our entry created at rev).  1 when request was one of
+ * those (body[600] filled), else 0. */
+static int fake_pool_grant_or_join(const char *request, char *lease,
+                                   char *body, const char *count,
+                                   const char *rev)
+{
+    const char *p = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(lease, 32, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+        snprintf(body, 600, "{\"ID\":\"%s\",\"TTL\":\"60\"}", lease);
+        return 1;
+    }
+    if (!strstr(request, "request_put"))
+        return 0;
+    snprintf(body, 600,
+             "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
+             "\"responses\":[{\"response_put\":{}},{\"response_range\":"
+             "{\"count\":\"%s\"}},{\"response_range\":{\"kvs\":[{"
+             "\"create_revision\":\"%s\",\"lease\":\"%s\"}]}}]}",
+             count, rev, lease);
+    return 1;
+}
+
 /* A gateway whose pool answers are impossible: a count below one right
  * after our entry was put (which would read as a free slot), a negative
  * count.  Refused as not etcd's, never a slot. */
@@ -497,20 +523,9 @@ static void pick_pool_junk(const char *request, const char **reply,
 {
     static char out[1024], lease[32];
     char body[600];
-    const char *p = strstr(request, "\"ID\":\"");
 
-    if (strstr(request, "/v3/lease/grant") && p) {
-        snprintf(lease, sizeof lease, "%.*s", (int)strcspn(p + 6, "\""),
-                 p + 6);
-        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
-                 lease);
-    } else if (strstr(request, "request_put")) {
-        snprintf(body, sizeof body,
-                 "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
-                 "\"responses\":[{\"response_put\":{}},{\"response_range\":"
-                 "{\"count\":\"-3\"}},{\"response_range\":{\"kvs\":[{"
-                 "\"create_revision\":\"9\",\"lease\":\"%s\"}]}}]}",
-                 lease);
+    if (fake_pool_grant_or_join(request, lease, body, "-3", "9")) {
+        /* answered */
     } else if (strstr(request, "/v3/kv/txn")) {
         snprintf(body, sizeof body,
                  "{\"succeeded\":true,\"responses\":[{\"response_range\":"
@@ -537,6 +552,65 @@ START_TEST(fake_gateway_pool_junk)
     ck_assert_int_eq(cachify_pool_size(c, "p"), CACHIFY_ERR_PROTO);
     ck_assert_str_eq(cachify_errstr(c), "etcd: a negative pool count");
     ck_assert_int_eq(cachify_pool_force_release(c, "p"), CACHIFY_ERR_PROTO);
+    fake_close(c, fd);
+}
+END_TEST
+
+/* A gateway whose pool reads lack a range: a poll answer with our entry
+ * but not the entries before it (g_odd_kvs: or with them as no array), a
+ * slot lookup with the slot but not the entries before it.  Neither is
+ * etcd's (a range read answers a range, "kvs" left out when empty), and
+ * neither may be read as "nobody before us": that would grant a slot, or
+ * revoke the lease of an entry that may be queued.  The join answers that
+ * the pool of 2 is full (our entry, revision 50, the third). */
+static int g_odd_kvs;
+
+static void pick_pool_odd(const char *request, const char **reply,
+                          size_t *n)
+{
+    static char out[1024], lease[32];
+    char body[600];
+
+    if (fake_pool_grant_or_join(request, lease, body, "3", "50")) {
+        /* answered */
+    } else if (strstr(request, "min_create_revision")) { /* a slot's find */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{}},"
+                 "{\"response_range\":{\"kvs\":[{\"create_revision\":"
+                 "\"50\",\"lease\":\"77\",\"value\":\"Mg==\"}]}}%s]}",
+                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":{}}}" : "");
+    } else if (strstr(request, "max_create_revision")) { /* a poll */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{\"kvs\":[{"
+                 "\"create_revision\":\"50\",\"lease\":\"%s\"}]}}%s]}",
+                 lease,
+                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":\"x\"}}" : "");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+START_TEST(fake_gateway_pool_odd)
+{
+    int fd;
+    struct cachify *c;
+    struct cachify_lock_opts wait = {.timeout_ms = 5000};
+    uint64_t t = 1;
+
+    g_odd_kvs = _i;
+    c = fake_open(pick_pool_odd, 3000, &fd);
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, &wait, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a pool answer without its "
+                                        "range");
+    ck_assert_uint_eq(t, 0);
+    ck_assert_int_eq(cachify_pool_release(c, "p", 50), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a pool answer without its "
+                                        "range");
+    ck_assert_int_eq(cachify_pool_extend(c, "p", 50, 1000),
+                     CACHIFY_ERR_PROTO);
     fake_close(c, fd);
 }
 END_TEST
@@ -821,6 +895,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_pool_junk);
+    tcase_add_loop_test(tc, fake_gateway_pool_odd, 0, 2);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);
