@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "client/cachify.h"
@@ -715,12 +716,40 @@ START_TEST(fake_gateway_lost_grant)
 }
 END_TEST
 
+/* What a fake gateway saw of an extend's move: set in its forked child,
+ * read by the test, so in memory mapped shared (fake_seen_reset, before
+ * the fork). */
+struct fake_seen {
+    char new_lease[32]; /* the ID of the lease granted for the move */
+    int new_revoked;    /* a revoke of that lease arrived */
+};
+static struct fake_seen *g_seen;
+
+static void fake_seen_reset(void)
+{
+    if (g_seen == NULL) {
+        g_seen = mmap(NULL, sizeof *g_seen, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        ck_assert_ptr_ne(g_seen, MAP_FAILED);
+    }
+    memset(g_seen, 0, sizeof *g_seen);
+}
+
+/* Notes in g_seen a revoke request of the move's new lease. */
+static void fake_seen_revoke(const char *request)
+{
+    const char *p = strstr(request, "\"ID\":\"");
+    size_t len = strlen(g_seen->new_lease);
+
+    if (strstr(request, "/v3/lease/revoke") && p && len > 0 &&
+        strncmp(p + 6, g_seen->new_lease, len) == 0 && p[6 + len] == '"')
+        g_seen->new_revoked = 1;
+}
+
 /* An EXTEND to another lifetime moves the holder entry to a new lease;
  * a gateway applies that move but loses every answer to it.  The extend
  * must look before revoking the new lease (which would end the lock),
  * find the entry on it, and succeed, revoking only the old lease. */
-static char g_move_new_lease[32];
-static int g_move_new_revoked;
 
 /* An HTTP 200 answer with body into buf. */
 static const char *http_ok(char *buf, size_t cap, const char *body)
@@ -741,7 +770,8 @@ static void pick_lost_move(const char *request, const char **reply,
         snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
     if (strstr(request, "/v3/lease/grant")) {
         grants++;
-        snprintf(grants == 1 ? first_lease : g_move_new_lease, 32, "%s", id);
+        snprintf(grants == 1 ? first_lease : g_seen->new_lease, 32, "%s",
+                 id);
         snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}", id);
         *reply = http_ok(out, sizeof out, body);
     } else if (strstr(request, "/v3/kv/txn") &&
@@ -765,13 +795,11 @@ static void pick_lost_move(const char *request, const char **reply,
                  "\"count\":\"1\"}%s",
                  txn ? "{\"succeeded\":true,\"responses\":[{"
                        "\"response_range\":" : "",
-                 grants >= 2 ? g_move_new_lease : first_lease,
+                 grants >= 2 ? g_seen->new_lease : first_lease,
                  txn ? "},{\"response_range\":{}}]}" : "");
         *reply = http_ok(out, sizeof out, body);
     } else {
-        if (strstr(request, "/v3/lease/revoke") && g_move_new_lease[0] &&
-            strstr(request, g_move_new_lease))
-            g_move_new_revoked = 1;
+        fake_seen_revoke(request);
         *reply = http_ok(out, sizeof out, "{}");
     }
     *n = *reply ? strlen(*reply) : 0;
@@ -780,17 +808,21 @@ static void pick_lost_move(const char *request, const char **reply,
 START_TEST(fake_gateway_lost_move)
 {
     int fd;
-    struct cachify *c = fake_open(pick_lost_move, 3000, &fd);
+    struct cachify *c;
     uint64_t t = 0;
 
+    fake_seen_reset();
+    c = fake_open(pick_lost_move, 3000, &fd);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
     int r = cachify_extend(c, "k", t, 120000);
     ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
-    ck_assert_msg(!g_move_new_revoked, "the lease now holding the lock "
+    fake_close(c, fd); /* after the extend's revoke of the old lease */
+    ck_assert_msg(g_seen->new_lease[0] != '\0', "no lease granted for the "
+                  "move");
+    ck_assert_msg(!g_seen->new_revoked, "the lease now holding the lock "
                   "was revoked");
-    fake_close(c, fd);
 }
 END_TEST
 
