@@ -21,6 +21,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <event2/event.h>
+
 #include "client/cachify.h"
 #include "tests/integration/backends.h"
 
@@ -826,6 +828,86 @@ START_TEST(fake_gateway_lost_move)
 }
 END_TEST
 
+/* A gateway for an extend cut short by a close: slot 50 of pool p is
+ * held on lease 77 (granted TTL 5 s), so an extend to 60 s moves it to a
+ * new lease, whose grant this gateway answers only 500 ms later. */
+static void pick_slow_move(const char *request, const char **reply,
+                           size_t *n)
+{
+    static char out[1024];
+    char body[600];
+    const char *p = strstr(request, "\"ID\":\"");
+
+    fake_seen_revoke(request);
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(g_seen->new_lease, sizeof g_seen->new_lease, "%.*s",
+                 (int)strcspn(p + 6, "\""), p + 6);
+        usleep(500000); /* the handle is closed meanwhile */
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
+                 g_seen->new_lease);
+    } else if (strstr(request, "/v3/lease/timetolive")) {
+        snprintf(body, sizeof body,
+                 "{\"ID\":\"77\",\"TTL\":\"4\",\"grantedTTL\":\"5\"}");
+    } else if (strstr(request, "min_create_revision")) { /* the slot */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{}},"
+                 "{\"response_range\":{\"kvs\":[{\"key\":\"cA==\","
+                 "\"create_revision\":\"50\",\"lease\":\"77\","
+                 "\"value\":\"Mg==\"}]}},{\"response_range\":{}}]}");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+static void note_status(struct cachify_async *ac, int status,
+                        long long value, const char *errstr, void *arg)
+{
+    (void)ac, (void)value, (void)errstr;
+    *(int *)arg = status;
+}
+
+/* An async handle closed while its POOL_EXTEND waits for the new lease's
+ * grant: that lease (which the grant may have made) holds nothing yet,
+ * the move not being sent, so the close revokes it, as it revokes the
+ * lease of an acquire cut short; left alone it would live out the whole
+ * extend's TTL. */
+START_TEST(fake_gateway_close_mid_extend)
+{
+    struct event_base *base = event_base_new();
+    struct cachify_options o = {0, 3000, 0, NULL, 0};
+    struct cachify_async *ac;
+    char url[128], err[256];
+    int port, fd, status = 1;
+    double until = mono_s() + 10.0;
+
+    ck_assert_ptr_nonnull(base);
+    signal(SIGPIPE, SIG_IGN); /* the fake answers a closed connection */
+    fake_seen_reset();
+    fd = port_socket(1, &port);
+    fake_serve_by(fd, pick_slow_move);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    ck_assert_int_eq(cachify_async_open(&ac, base, url, &o, err, sizeof err),
+                     CACHIFY_OK);
+    ck_assert_int_eq(cachify_async_pool_extend(ac, "p", 50, 60000,
+                                               note_status, &status),
+                     CACHIFY_OK);
+    while (g_seen->new_lease[0] == '\0' && mono_s() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    ck_assert_msg(g_seen->new_lease[0] != '\0', "no new lease asked for");
+    cachify_async_close(ac);
+    ck_assert_int_eq(status, CACHIFY_ERR_CLOSED);
+    fake_stop();
+    close(fd);
+    event_base_free(base);
+    ck_assert_msg(g_seen->new_revoked, "the extend's new lease %s was not "
+                  "revoked at the close", g_seen->new_lease);
+}
+END_TEST
+
 /* ---- the cluster changes: these run last, in this order ---- */
 
 /* kill -9 of the member every URL names first: the handles move on. */
@@ -932,6 +1014,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);
     tcase_add_test(tc, fake_gateway_lost_move);
+    tcase_add_test(tc, fake_gateway_close_mid_extend);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
