@@ -835,6 +835,28 @@ int etcd_start(struct etcd *e, enum wire_op op, const char *key,
     return CACHIFY_OK;
 }
 
+/* The lease a call cut short leaves that holds nothing of the caller's,
+ * or 0: an acquire's (it may hold an entry, but the caller never learns
+ * its token); an extend's new lease before its move is sent, or after the
+ * move failed (S_CLEANUP); the old lease once the move was made
+ * (S_DROP_OLD).  Not an extend's new lease while the move is under way or
+ * checked: it may hold the lock, and is left to its TTL (S_MOVE_CHECK). */
+static long long cut_lease(const struct eop *o)
+{
+    switch (o->op) {
+    case WIRE_ACQUIRE:
+    case WIRE_POOL_ACQUIRE:
+        return o->lease;
+    case WIRE_EXTEND:
+    case WIRE_POOL_EXTEND:
+        if (o->step == S_NEWLEASE || o->step == S_CLEANUP)
+            return o->lease;
+        return o->step == S_DROP_OLD ? o->hold_lease : 0;
+    default:
+        return 0;
+    }
+}
+
 void etcd_free(struct etcd *e, void (*orphan)(void *arg, void *ctx),
                void *ctx)
 {
@@ -843,10 +865,9 @@ void etcd_free(struct etcd *e, void (*orphan)(void *arg, void *ctx),
     while (e->ops != NULL) {
         struct eop *o = e->ops;
         void *arg = o->arg;
-        long long lease =
-            o->op == WIRE_ACQUIRE || o->op == WIRE_POOL_ACQUIRE ? o->lease : 0;
+        long long lease = cut_lease(o);
 
-        /* An acquire cut short may hold a lease: it goes with the rest. */
+        /* It goes with the kept ones. */
         if (lease != 0)
             ekeep_add(e->keep, lease, 1, EKEEP_DOOMED, 0);
         op_free(o);

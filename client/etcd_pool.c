@@ -160,11 +160,20 @@ static json_t *entry_range(const struct eop *o)
     return r;
 }
 
-/* The number of key-values in a range answer. */
+/* The number of key-values in a range answer, or -1 when there is no
+ * range answer, or its "kvs" is no array: not etcd's (which leaves "kvs"
+ * out of an empty range only), and never to be read as "none". */
 static long long kv_count(const json_t *range)
 {
-    return (long long)json_array_size(json_object_get(range, "kvs"));
+    const json_t *kvs = json_object_get(range, "kvs");
+
+    if (!json_is_object(range) || (kvs != NULL && !json_is_array(kvs)))
+        return -1;
+    return (long long)json_array_size(kvs);
 }
+
+/* The message of an answer kv_count refused. */
+#define NO_RANGE "etcd: a pool answer without its range"
 
 /* ---- acquire ---- */
 
@@ -323,13 +332,17 @@ static void joined(struct eop *o, const json_t *r)
 static void polled(struct eop *o, const json_t *r)
 {
     json_t *mine = ej_first_kv(ej_txn_range(r, 0));
+    long long before;
 
     if (mine == NULL || ej_num(mine, "lease") != o->lease) {
         eop_cleanup(o, CACHIFY_ERR_SERVER, 0,
                     "etcd: the slot's lease ended while it waited");
         return;
     }
-    if (kv_count(ej_txn_range(r, 1)) < (long long)o->max_size)
+    before = kv_count(ej_txn_range(r, 1));
+    if (before < 0)
+        eop_cleanup(o, CACHIFY_ERR_PROTO, 0, NO_RANGE);
+    else if (before < (long long)o->max_size)
         eop_granted(o, o->my_rev, o->waited);
     else
         not_yet(o);
@@ -401,14 +414,19 @@ void epool_start(struct eop *o)
 static void found(struct eop *o, const json_t *r)
 {
     json_t *kv = ej_first_kv(ej_txn_range(r, 1));
+    long long before = kv_count(ej_txn_range(r, 2));
 
     if (ej_num(ej_txn_range(r, 0), "count") > 0) {
         eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         return;
     }
+    if (kv != NULL && before < 0) {
+        eop_complete(o, CACHIFY_ERR_PROTO, 0, NO_RANGE);
+        return;
+    }
     /* No entry, or one still queued (no token names it but a forged
      * one): no slot of this pool has that token. */
-    if (kv == NULL || kv_count(ej_txn_range(r, 2)) >= ej_value_num(kv)) {
+    if (kv == NULL || before >= ej_value_num(kv)) {
         eop_complete(o, CACHIFY_OK, 0, "");
         return;
     }

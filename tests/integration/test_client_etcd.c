@@ -18,7 +18,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+
+#include <event2/event.h>
 
 #include "client/cachify.h"
 #include "tests/integration/backends.h"
@@ -489,6 +492,32 @@ END_TEST
 
 static const char *http_ok(char *buf, size_t cap, const char *body);
 
+/* What the fake pool gateways below share: a lease grant's answer (the ID
+ * asked for, kept in lease[32]) and a join's (succeeded at revision 50,
+ * the pool's count, our entry created at rev).  1 when request was one of
+ * those (body[600] filled), else 0. */
+static int fake_pool_grant_or_join(const char *request, char *lease,
+                                   char *body, const char *count,
+                                   const char *rev)
+{
+    const char *p = strstr(request, "\"ID\":\"");
+
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(lease, 32, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+        snprintf(body, 600, "{\"ID\":\"%s\",\"TTL\":\"60\"}", lease);
+        return 1;
+    }
+    if (!strstr(request, "request_put"))
+        return 0;
+    snprintf(body, 600,
+             "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
+             "\"responses\":[{\"response_put\":{}},{\"response_range\":"
+             "{\"count\":\"%s\"}},{\"response_range\":{\"kvs\":[{"
+             "\"create_revision\":\"%s\",\"lease\":\"%s\"}]}}]}",
+             count, rev, lease);
+    return 1;
+}
+
 /* A gateway whose pool answers are impossible: a count below one right
  * after our entry was put (which would read as a free slot), a negative
  * count.  Refused as not etcd's, never a slot. */
@@ -497,20 +526,9 @@ static void pick_pool_junk(const char *request, const char **reply,
 {
     static char out[1024], lease[32];
     char body[600];
-    const char *p = strstr(request, "\"ID\":\"");
 
-    if (strstr(request, "/v3/lease/grant") && p) {
-        snprintf(lease, sizeof lease, "%.*s", (int)strcspn(p + 6, "\""),
-                 p + 6);
-        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
-                 lease);
-    } else if (strstr(request, "request_put")) {
-        snprintf(body, sizeof body,
-                 "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
-                 "\"responses\":[{\"response_put\":{}},{\"response_range\":"
-                 "{\"count\":\"-3\"}},{\"response_range\":{\"kvs\":[{"
-                 "\"create_revision\":\"9\",\"lease\":\"%s\"}]}}]}",
-                 lease);
+    if (fake_pool_grant_or_join(request, lease, body, "-3", "9")) {
+        /* answered */
     } else if (strstr(request, "/v3/kv/txn")) {
         snprintf(body, sizeof body,
                  "{\"succeeded\":true,\"responses\":[{\"response_range\":"
@@ -537,6 +555,65 @@ START_TEST(fake_gateway_pool_junk)
     ck_assert_int_eq(cachify_pool_size(c, "p"), CACHIFY_ERR_PROTO);
     ck_assert_str_eq(cachify_errstr(c), "etcd: a negative pool count");
     ck_assert_int_eq(cachify_pool_force_release(c, "p"), CACHIFY_ERR_PROTO);
+    fake_close(c, fd);
+}
+END_TEST
+
+/* A gateway whose pool reads lack a range: a poll answer with our entry
+ * but not the entries before it (g_odd_kvs: or with them as no array), a
+ * slot lookup with the slot but not the entries before it.  Neither is
+ * etcd's (a range read answers a range, "kvs" left out when empty), and
+ * neither may be read as "nobody before us": that would grant a slot, or
+ * revoke the lease of an entry that may be queued.  The join answers that
+ * the pool of 2 is full (our entry, revision 50, the third). */
+static int g_odd_kvs;
+
+static void pick_pool_odd(const char *request, const char **reply,
+                          size_t *n)
+{
+    static char out[1024], lease[32];
+    char body[600];
+
+    if (fake_pool_grant_or_join(request, lease, body, "3", "50")) {
+        /* answered */
+    } else if (strstr(request, "min_create_revision")) { /* a slot's find */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{}},"
+                 "{\"response_range\":{\"kvs\":[{\"create_revision\":"
+                 "\"50\",\"lease\":\"77\",\"value\":\"Mg==\"}]}}%s]}",
+                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":{}}}" : "");
+    } else if (strstr(request, "max_create_revision")) { /* a poll */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{\"kvs\":[{"
+                 "\"create_revision\":\"50\",\"lease\":\"%s\"}]}}%s]}",
+                 lease,
+                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":\"x\"}}" : "");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+START_TEST(fake_gateway_pool_odd)
+{
+    int fd;
+    struct cachify *c;
+    struct cachify_lock_opts wait = {.timeout_ms = 5000};
+    uint64_t t = 1;
+
+    g_odd_kvs = _i;
+    c = fake_open(pick_pool_odd, 3000, &fd);
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, &wait, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a pool answer without its "
+                                        "range");
+    ck_assert_uint_eq(t, 0);
+    ck_assert_int_eq(cachify_pool_release(c, "p", 50), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), "etcd: a pool answer without its "
+                                        "range");
+    ck_assert_int_eq(cachify_pool_extend(c, "p", 50, 1000),
+                     CACHIFY_ERR_PROTO);
     fake_close(c, fd);
 }
 END_TEST
@@ -641,12 +718,40 @@ START_TEST(fake_gateway_lost_grant)
 }
 END_TEST
 
+/* What a fake gateway saw of an extend's move: set in its forked child,
+ * read by the test, so in memory mapped shared (fake_seen_reset, before
+ * the fork). */
+struct fake_seen {
+    char new_lease[32]; /* the ID of the lease granted for the move */
+    int new_revoked;    /* a revoke of that lease arrived */
+};
+static struct fake_seen *g_seen;
+
+static void fake_seen_reset(void)
+{
+    if (g_seen == NULL) {
+        g_seen = mmap(NULL, sizeof *g_seen, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        ck_assert_ptr_ne(g_seen, MAP_FAILED);
+    }
+    memset(g_seen, 0, sizeof *g_seen);
+}
+
+/* Notes in g_seen a revoke request of the move's new lease. */
+static void fake_seen_revoke(const char *request)
+{
+    const char *p = strstr(request, "\"ID\":\"");
+    size_t len = strlen(g_seen->new_lease);
+
+    if (strstr(request, "/v3/lease/revoke") && p && len > 0 &&
+        strncmp(p + 6, g_seen->new_lease, len) == 0 && p[6 + len] == '"')
+        g_seen->new_revoked = 1;
+}
+
 /* An EXTEND to another lifetime moves the holder entry to a new lease;
  * a gateway applies that move but loses every answer to it.  The extend
  * must look before revoking the new lease (which would end the lock),
  * find the entry on it, and succeed, revoking only the old lease. */
-static char g_move_new_lease[32];
-static int g_move_new_revoked;
 
 /* An HTTP 200 answer with body into buf. */
 static const char *http_ok(char *buf, size_t cap, const char *body)
@@ -667,7 +772,8 @@ static void pick_lost_move(const char *request, const char **reply,
         snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
     if (strstr(request, "/v3/lease/grant")) {
         grants++;
-        snprintf(grants == 1 ? first_lease : g_move_new_lease, 32, "%s", id);
+        snprintf(grants == 1 ? first_lease : g_seen->new_lease, 32, "%s",
+                 id);
         snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}", id);
         *reply = http_ok(out, sizeof out, body);
     } else if (strstr(request, "/v3/kv/txn") &&
@@ -691,13 +797,11 @@ static void pick_lost_move(const char *request, const char **reply,
                  "\"count\":\"1\"}%s",
                  txn ? "{\"succeeded\":true,\"responses\":[{"
                        "\"response_range\":" : "",
-                 grants >= 2 ? g_move_new_lease : first_lease,
+                 grants >= 2 ? g_seen->new_lease : first_lease,
                  txn ? "},{\"response_range\":{}}]}" : "");
         *reply = http_ok(out, sizeof out, body);
     } else {
-        if (strstr(request, "/v3/lease/revoke") && g_move_new_lease[0] &&
-            strstr(request, g_move_new_lease))
-            g_move_new_revoked = 1;
+        fake_seen_revoke(request);
         *reply = http_ok(out, sizeof out, "{}");
     }
     *n = *reply ? strlen(*reply) : 0;
@@ -706,17 +810,101 @@ static void pick_lost_move(const char *request, const char **reply,
 START_TEST(fake_gateway_lost_move)
 {
     int fd;
-    struct cachify *c = fake_open(pick_lost_move, 3000, &fd);
+    struct cachify *c;
     uint64_t t = 0;
 
+    fake_seen_reset();
+    c = fake_open(pick_lost_move, 3000, &fd);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
     int r = cachify_extend(c, "k", t, 120000);
     ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
-    ck_assert_msg(!g_move_new_revoked, "the lease now holding the lock "
+    fake_close(c, fd); /* after the extend's revoke of the old lease */
+    ck_assert_msg(g_seen->new_lease[0] != '\0', "no lease granted for the "
+                  "move");
+    ck_assert_msg(!g_seen->new_revoked, "the lease now holding the lock "
                   "was revoked");
-    fake_close(c, fd);
+}
+END_TEST
+
+/* A gateway for an extend cut short by a close: slot 50 of pool p is
+ * held on lease 77 (granted TTL 5 s), so an extend to 60 s moves it to a
+ * new lease, whose grant this gateway answers only 500 ms later. */
+static void pick_slow_move(const char *request, const char **reply,
+                           size_t *n)
+{
+    static char out[1024];
+    char body[600];
+    const char *p = strstr(request, "\"ID\":\"");
+
+    fake_seen_revoke(request);
+    if (strstr(request, "/v3/lease/grant") && p) {
+        snprintf(g_seen->new_lease, sizeof g_seen->new_lease, "%.*s",
+                 (int)strcspn(p + 6, "\""), p + 6);
+        usleep(500000); /* the handle is closed meanwhile */
+        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
+                 g_seen->new_lease);
+    } else if (strstr(request, "/v3/lease/timetolive")) {
+        snprintf(body, sizeof body,
+                 "{\"ID\":\"77\",\"TTL\":\"4\",\"grantedTTL\":\"5\"}");
+    } else if (strstr(request, "min_create_revision")) { /* the slot */
+        snprintf(body, sizeof body,
+                 "{\"responses\":[{\"response_range\":{}},"
+                 "{\"response_range\":{\"kvs\":[{\"key\":\"cA==\","
+                 "\"create_revision\":\"50\",\"lease\":\"77\","
+                 "\"value\":\"Mg==\"}]}},{\"response_range\":{}}]}");
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
+static void note_status(struct cachify_async *ac, int status,
+                        long long value, const char *errstr, void *arg)
+{
+    (void)ac, (void)value, (void)errstr;
+    *(int *)arg = status;
+}
+
+/* An async handle closed while its POOL_EXTEND waits for the new lease's
+ * grant: that lease (which the grant may have made) holds nothing yet,
+ * the move not being sent, so the close revokes it, as it revokes the
+ * lease of an acquire cut short; left alone it would live out the whole
+ * extend's TTL. */
+START_TEST(fake_gateway_close_mid_extend)
+{
+    struct event_base *base = event_base_new();
+    struct cachify_options o = {0, 3000, 0, NULL, 0};
+    struct cachify_async *ac;
+    char url[128], err[256];
+    int port, fd, status = 1;
+    double until = mono_s() + 10.0;
+
+    ck_assert_ptr_nonnull(base);
+    signal(SIGPIPE, SIG_IGN); /* the fake answers a closed connection */
+    fake_seen_reset();
+    fd = port_socket(1, &port);
+    fake_serve_by(fd, pick_slow_move);
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+    ck_assert_int_eq(cachify_async_open(&ac, base, url, &o, err, sizeof err),
+                     CACHIFY_OK);
+    ck_assert_int_eq(cachify_async_pool_extend(ac, "p", 50, 60000,
+                                               note_status, &status),
+                     CACHIFY_OK);
+    while (g_seen->new_lease[0] == '\0' && mono_s() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    ck_assert_msg(g_seen->new_lease[0] != '\0', "no new lease asked for");
+    cachify_async_close(ac);
+    ck_assert_int_eq(status, CACHIFY_ERR_CLOSED);
+    fake_stop();
+    close(fd);
+    event_base_free(base);
+    ck_assert_msg(g_seen->new_revoked, "the extend's new lease %s was not "
+                  "revoked at the close", g_seen->new_lease);
 }
 END_TEST
 
@@ -821,10 +1009,12 @@ int main(void)
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_pool_junk);
+    tcase_add_loop_test(tc, fake_gateway_pool_odd, 0, 2);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);
     tcase_add_test(tc, fake_gateway_lost_grant);
     tcase_add_test(tc, fake_gateway_lost_move);
+    tcase_add_test(tc, fake_gateway_close_mid_extend);
     tcase_add_test(tc, member_killed);
     tcase_add_test(tc, authentication);
     suite_add_tcase(s, tc);
