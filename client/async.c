@@ -17,7 +17,7 @@
  * Does not own: connections (async_net.c), the checks of arguments, the
  * bytes of requests and the meaning of replies (wire.c, shared with the
  * sync API), the embedded store (async_mem.c), the decorator runtime
- * (async_deco.c).
+ * (async_deco.c), the renewers (async_renew.c; the close stops them).
  *
  * Result values, argument checks and messages are those of the sync API
  * (the same wire.c functions decide them): a failed acquire says "<key> is
@@ -195,6 +195,7 @@ static void async_destroy(struct cachify_async *ac)
     else
         amem_shutdown(ac, &tail);
     adeco_detach_all(ac);
+    arenew_detach_all(ac);
     while (list != NULL) {
         struct areq *r = list;
 

@@ -10,16 +10,13 @@
  * arguments the body receives.  Does not own: locking itself (it only uses
  * the public async calls) or the callback rules (async.c).
  *
- * With opts.renew the call also renews its lock while the body runs: a
- * timer on the handle's loop sends EXTEND every exp/3 through the public
- * async call, over the handle's own connection; the lease is counted from
- * when each renewal was sent (the first from when the acquire was sent);
- * the server's 0, or an error past the lease's end, stops it, tells the
- * handle's renew callback once, and the call completes with CACHIFY_LOST.
- * A renewal that cannot even be sent (out of memory) is retried as a
- * failed one is, within the same bound.  A release waits for a renewal in
- * flight (they may travel on different connections), so the renewal's
- * callback never meets a freed call.
+ * With opts.renew the call also renews its lock while the body runs,
+ * with an async renewer (async_renew.c, made before the acquire so that
+ * running out of memory cannot leave a granted lock unrenewed) whose lease
+ * counts from when the acquire was sent and whose failures go to the
+ * handle's renew callback; a failed renewal makes the call complete with
+ * CACHIFY_LOST.  The release is sent from the renewer's stop completion,
+ * so after every renewal it sent.
  *
  * The one tie to the handle's insides: while a body runs, its call is on
  * the handle's list, so that closing the handle can detach it
@@ -57,25 +54,18 @@ struct cachify_async_call {
                                   through a release; made at the start so
                                   running out of memory later cannot force
                                   a completion from inside call_done */
-    /* renewal (opts.renew); renew_ev NULL when not asked */
-    struct event *renew_ev;
-    long long exp_ms;          /* the lease each renewal asks for */
-    long long sent_ms;         /* when the acquire, then the renewal in
-                                  flight, was sent */
-    long long lease_end_ms;    /* monotonic: the lease ends by then */
-    int renew_inflight;        /* an EXTEND awaits its callback */
-    int release_pending;       /* call_done came meanwhile */
+    /* renewal (opts.renew); NULL when not asked, or once stopped */
+    struct cachify_async_renewer *renewer;
+    long long sent_ms;         /* monotonic ms: the acquire was sent */
     int renew_lost;            /* a renewal failed (callback told) */
 };
 
 static void deferred_done_cb(evutil_socket_t fd, short what, void *arg);
-static long long renew_now_ms(void);
-static void renew_arm(struct cachify_async_call *call, long long ms);
+static void release_now(struct cachify_async_call *call);
 
 static void call_free(struct cachify_async_call *call)
 {
-    if (call->renew_ev)
-        event_free(call->renew_ev);
+    arenew_discard(call->renewer); /* never begun: the acquire failed */
     if (call->done_ev)
         event_free(call->done_ev);
     free(call->key);
@@ -105,6 +95,10 @@ void adeco_detach_all(struct cachify_async *ac)
 
         calls_unlink(call);
         call->ac = NULL;
+        /* Stopped without a word: the body's end reports CLOSED. */
+        if (call->renewer != NULL)
+            cachify_async_renewer_stop(call->renewer, NULL, NULL);
+        call->renewer = NULL;
     }
 }
 
@@ -160,110 +154,9 @@ static void acquired_cb(struct cachify_async *ac, int status, uint64_t token,
     if (call->next)
         call->next->prev = call;
     ac->calls = call;
-    if (call->renew_ev != NULL) {
-        /* The lease may have started as the acquire left: the first
-         * renewal is due exp/3 after that (at once if that has passed). */
-        long long due = call->sent_ms + call->exp_ms / 3 - renew_now_ms();
-
-        call->lease_end_ms = call->sent_ms + call->exp_ms;
-        renew_arm(call, due > 0 ? due : 0);
-    }
+    if (call->renewer != NULL) /* the lease may have started as it left */
+        arenew_begin(call->renewer, token, call->sent_ms);
     call->run(call, call->args);
-}
-
-/* ---- renewal ---- */
-
-static long long renew_now_ms(void)
-{
-    return (long long)(async_now_us() / 1000);
-}
-
-static void renew_arm(struct cachify_async_call *call, long long ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-
-    event_add(call->renew_ev, &tv);
-}
-
-/* Reports a failed renewal once, to the handle's callback. */
-static void renew_failed(struct cachify_async_call *call, int status,
-                         const char *why)
-{
-    call->renew_lost = 1;
-    if (call->ac != NULL && call->ac->renew_cb != NULL)
-        call->ac->renew_cb(call->key, call->token, status, why,
-                           call->ac->renew_arg);
-}
-
-static void release_now(struct cachify_async_call *call);
-
-/* How long after a failed renewal the next is tried. */
-static long long renew_retry_ms(const struct cachify_async_call *call)
-{
-    return call->exp_ms / 10 > 10 ? call->exp_ms / 10 : 10;
-}
-
-/* A renewal failed with status (why: errstr): tried again in
- * renew_retry_ms, unless the lease ends before that, which is then
- * reported. */
-static void renew_retry_or_fail(struct cachify_async_call *call, int status,
-                               const char *errstr)
-{
-    long long retry = renew_retry_ms(call);
-    char why[256];
-
-    if (renew_now_ms() + retry >= call->lease_end_ms) {
-        snprintf(why, sizeof why, "%s: not renewed before its lease ran "
-                 "out: %s", call->key, errstr);
-        renew_failed(call, status, why);
-    } else if (!call->body_done) {
-        renew_arm(call, retry);
-    }
-}
-
-static void renewed_cb(struct cachify_async *ac, int status, long long value,
-                       const char *errstr, void *arg)
-{
-    struct cachify_async_call *call = arg;
-    char why[256];
-
-    (void)ac;
-    call->renew_inflight = 0;
-    if (status >= 0 && value == 1) {
-        call->lease_end_ms = call->sent_ms + call->exp_ms;
-        if (!call->body_done)
-            renew_arm(call, call->exp_ms / 3 > 0 ? call->exp_ms / 3 : 1);
-    } else if (status >= 0) {
-        snprintf(why, sizeof why, "%s: token %llu no longer holds it (it "
-                 "expired or was force-released)", call->key,
-                 (unsigned long long)call->token);
-        renew_failed(call, CACHIFY_LOST, why);
-    } else {
-        renew_retry_or_fail(call, status, errstr);
-    }
-    if (call->release_pending)
-        release_now(call);
-}
-
-static void renew_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct cachify_async_call *call = arg;
-    int rc;
-
-    (void)fd;
-    (void)what;
-    if (call->ac == NULL || call->body_done || call->renew_lost)
-        return;
-    call->sent_ms = renew_now_ms();
-    rc = call->max_size
-             ? cachify_async_pool_extend(call->ac, call->key, call->token,
-                                         call->exp_ms, renewed_cb, call)
-             : cachify_async_extend(call->ac, call->key, call->token,
-                                    call->exp_ms, renewed_cb, call);
-    if (rc == CACHIFY_OK)
-        call->renew_inflight = 1;
-    else /* not even sent (out of memory): a failed renewal all the same */
-        renew_retry_or_fail(call, rc, cachify_status_name(rc));
 }
 
 void cachify_async_set_renew_cb(struct cachify_async *ac, cachify_renew_cb cb,
@@ -320,11 +213,11 @@ static int vcall_start(struct cachify_async *ac, const char *op,
     }
     if (opts != NULL && opts->renew && opts->exp_ms != CACHIFY_EXP_NONE &&
         opts->exp_ms >= 0) {
-        call->exp_ms = opts->exp_ms ? opts->exp_ms : ac->default_exp_ms;
-        call->renew_ev = evtimer_new(ac->base, renew_tick, call);
-        if (call->renew_ev == NULL) {
+        rc = arenew_new(&call->renewer, ac, key, opts->exp_ms, max_size != 0,
+                        NULL, NULL, 1);
+        if (rc != CACHIFY_OK) {
             call_free(call);
-            return CACHIFY_ERR_NOMEM;
+            return rc;
         }
     }
     memcpy(call->args, args, argsize);
@@ -334,7 +227,8 @@ static int vcall_start(struct cachify_async *ac, const char *op,
     call->done = done;
     call->skip_on_locked = skip_on_locked;
     call->max_size = max_size;
-    call->sent_ms = renew_now_ms(); /* the lease may start as it leaves */
+    call->sent_ms = (long long)(async_now_us() / 1000); /* the lease may
+                                                          start as it leaves */
     rc = max_size ? cachify_async_pool_acquire(ac, key, max_size, opts,
                                                acquired_cb, call)
                   : cachify_async_acquire(ac, key, opts, acquired_cb, call);
@@ -476,18 +370,30 @@ static void deferred_done_cb(evutil_socket_t fd, short what, void *arg)
     call_free(call);
 }
 
+/* The renewer stopped, nothing of it in flight any more: release. */
+static void renew_stopped_cb(struct cachify_async *ac, int status, void *arg)
+{
+    struct cachify_async_call *call = arg;
+
+    (void)ac;
+    if (status == CACHIFY_LOST)
+        call->renew_lost = 1;
+    release_now(call);
+}
+
 void cachify_async_call_done(struct cachify_async_call *call)
 {
+    struct cachify_async_renewer *r;
+
     if (call == NULL || call->body_done)
         return;
     call->body_done = 1;
-    if (call->renew_ev != NULL)
-        event_del(call->renew_ev);
-    if (call->renew_inflight) {
-        call->release_pending = 1; /* renewed_cb releases */
-        return;
-    }
-    release_now(call);
+    r = call->renewer;
+    call->renewer = NULL;
+    if (r == NULL) /* none asked, or the handle closed (it stopped r) */
+        release_now(call);
+    else /* released from its completion, after the renewals it sent */
+        cachify_async_renewer_stop(r, renew_stopped_cb, call);
 }
 
 /* The body is over (and no renewal in flight): release with the token,
@@ -497,7 +403,6 @@ static void release_now(struct cachify_async_call *call)
 {
     int rc = CACHIFY_ERR_CLOSED;
 
-    call->release_pending = 0;
     if (call->ac != NULL) {
         struct cachify_async *ac = call->ac;
 

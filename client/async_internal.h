@@ -13,9 +13,10 @@
  *   async_etcd.c the "etcd://" backend: client/etcd.c on the handle's base.
  * Does not own: the bytes of requests, the checks of arguments and the
  * meaning of replies (client/wire.c, shared with the sync API), URL
- * parsing (client/url.c) or the decorator runtime (async_deco.c, which
+ * parsing (client/url.c), the decorator runtime (async_deco.c, which
  * uses the public API, the handle's base and closing flag, and one detach
- * hook).
+ * hook) or the renewers (async_renew.c: the same, and a list on the
+ * handle).
  *
  * Threads: everything here belongs to the thread running the handle's
  * event_base, except the fields marked "mq_lock" in the mem section, which
@@ -38,6 +39,7 @@ struct etcd;
 struct ctls;
 struct aconn;
 struct cachify_async_call;
+struct cachify_async_renewer;
 
 /* Short messages fit here; a message naming a long key is allocated. */
 #define AREQ_MSG_INLINE 160
@@ -108,6 +110,9 @@ struct cachify_async {
     struct cachify_async_call *calls;
     cachify_renew_cb renew_cb;   /* cachify_async_set_renew_cb */
     void *renew_arg;
+    /* Started renewers, stopped ones that wait for an EXTEND in flight
+     * too: stopped (and reported) when the handle closes. */
+    struct cachify_async_renewer *renewers;
 
     /* AB_NET (async_net.c) */
     struct aconn *main_conn;     /* ordinary requests; NULL until needed */
@@ -214,5 +219,32 @@ void aetcd_shutdown(struct cachify_async *ac, struct areq ***tail);
 
 /* Tells every decorated call whose body still runs that ac is going away. */
 void adeco_detach_all(struct cachify_async *ac);
+
+/* ---- async_renew.c ---- */
+
+/* Makes a renewer of key (exp_ms: 0 for ac's default; pool: POOL_EXTEND)
+ * that does not run yet: a failure is reported to cb(arg), or, with
+ * handle_cb, to ac's renew callback at that time.  CACHIFY_OK with *out,
+ * CACHIFY_ERR_ARG (no key, or a lifetime that does not end) or
+ * CACHIFY_ERR_NOMEM. */
+int arenew_new(struct cachify_async_renewer **out, struct cachify_async *ac,
+               const char *key, long long exp_ms, int pool,
+               cachify_renew_cb cb, void *arg, int handle_cb);
+
+/* Starts r for token; the lease counts from began_ms (monotonic ms, as
+ * async_now_us / 1000: when the acquire was sent).  Stopped with
+ * cachify_async_renewer_stop, or by the handle's close. */
+void arenew_begin(struct cachify_async_renewer *r, uint64_t token,
+                  long long began_ms);
+
+/* Frees r made but never begun; NULL or a begun one: nothing. */
+void arenew_discard(struct cachify_async_renewer *r);
+
+/* The handle closes: every renewer stops; a running one reports
+ * CACHIFY_ERR_CLOSED to its callback, a stopping one's completion gets
+ * CACHIFY_ERR_CLOSED; each is freed now, or by its EXTEND's callback
+ * (answered CACHIFY_ERR_CLOSED by the close right after).  Called after
+ * adeco_detach_all. */
+void arenew_detach_all(struct cachify_async *ac);
 
 #endif

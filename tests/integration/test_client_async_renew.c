@@ -8,7 +8,15 @@
  * with CACHIFY_LOST; without renew the same body loses its lock; a pooled
  * call renews its slot (POOL_EXTEND) the same way; a renewal that cannot
  * even be sent (out of memory) is reported once the lease may have ended,
- * not retried past it in silence.  Does not
+ * not retried past it in silence.
+ * The explicit async renewer (cachify_async_renewer_start / _stop) of a
+ * plain async acquire: a lock renewed for three times its TTL is never
+ * taken by another handle and is free after stop + release; a forced
+ * release is reported once (CACHIFY_LOST, the stop says so too); a stopped
+ * server is reported within the lease's bound, and the stop's completion
+ * waits for the renewal in flight; closing the handle with renewers alive
+ * reports CACHIFY_ERR_CLOSED and frees them (the suite's valgrind pass);
+ * a pool slot renewed; bad arguments refused.  Does not
  * own the sync renewal tests (test_client_renew.c).
  */
 #include "tests/integration/async_itest.h"
@@ -115,6 +123,15 @@ static void open_pair(int i, struct cachify_async **ac,
     cachify_async_set_renew_cb(*ac, on_renew_fail, NULL);
 }
 
+/* Closes both handles of open_pair and stops backend i. */
+static void close_pair(struct cachify_async *ac, struct cachify_async *other,
+                       int i)
+{
+    cachify_async_close(other);
+    cachify_async_close(ac);
+    backend_finish(i);
+}
+
 /* The running call s lost what it held: the renew callback is told once
  * (CACHIFY_LOST) and the call, done now, completes with CACHIFY_LOST. */
 static void expect_lost(struct slow *s)
@@ -172,9 +189,7 @@ START_TEST(test_async_renew_cannot_send)
     ck_assert_int_eq(s.done_status, CACHIFY_LOST);
     run_for(0.2);
     ck_assert_int_eq(g_renew_calls, 1); /* once */
-    cachify_async_close(other);
-    cachify_async_close(ac);
-    backend_finish(_i);
+    close_pair(ac, other, _i);
 }
 END_TEST
 
@@ -196,9 +211,7 @@ START_TEST(test_async_renewed_call)
     cachify_async_call_done(p.call);
     RUN_UNTIL(p.done_called);
     ck_assert_int_eq(p.done_status, CACHIFY_LOST);
-    cachify_async_close(other);
-    cachify_async_close(ac);
-    backend_finish(_i);
+    close_pair(ac, other, _i);
 }
 END_TEST
 
@@ -213,9 +226,7 @@ START_TEST(test_async_renew_lost)
     expect_lost(&s);
     run_for(0.3);
     ck_assert_int_eq(g_renew_calls, 1); /* once */
-    cachify_async_close(other);
-    cachify_async_close(ac);
-    backend_finish(_i);
+    close_pair(ac, other, _i);
 }
 END_TEST
 
@@ -241,9 +252,298 @@ START_TEST(test_async_renewed_pool_slot)
     RUN_UNTIL(r.called);
     ck_assert_int_eq(r.value, 1);
     expect_lost(&f);
-    cachify_async_close(other);
+    close_pair(ac, other, _i);
+}
+END_TEST
+
+/* ---- the explicit renewer ---- */
+
+/* Every renewer below reports here; its stop's completion to a stopped. */
+struct reported {
+    int calls, status;
+    char err[300];
+};
+
+static void on_report(const char *key, uint64_t token, int status,
+                      const char *errstr, void *arg)
+{
+    struct reported *rp = arg;
+    (void)token;
+    ck_assert_ptr_nonnull(key);
+    ck_assert_ptr_nonnull(errstr);
+    rp->calls++;
+    rp->status = status;
+    snprintf(rp->err, sizeof rp->err, "%s", errstr);
+}
+
+struct stopped {
+    int called, status, inside;
+};
+
+static void on_stopped(struct cachify_async *ac, int status, void *arg)
+{
+    struct stopped *st = arg;
+    (void)ac;
+    st->called++;
+    st->status = status;
+    st->inside |= g_starting;
+}
+
+/* A generous TTL: a 2-core machine under load still renews in time. */
+#define ATTL 1500
+
+static const struct cachify_lock_opts attl = {.nowait = 1, .exp_ms = ATTL};
+
+/* Takes key (a lock, or a slot of a pool of one when pool) with ATTL and
+ * starts renewing it, reports to rp. */
+static struct cachify_async_renewer *
+take_renewed(struct cachify_async *ac, const char *key, int pool,
+             struct reported *rp, uint64_t *tok)
+{
+    struct cachify_async_renewer *r = NULL;
+    struct rec a = { 0 };
+    CALL(pool ? cachify_async_pool_acquire(ac, key, 1, &attl, rec_tok, &a)
+              : cachify_async_acquire(ac, key, &attl, rec_tok, &a));
+    RUN_UNTIL(a.called);
+    rec_check(&a, CACHIFY_OK, key);
+    CALL(pool ? cachify_async_pool_renewer_start(&r, ac, key, a.token, ATTL,
+                                                 on_report, rp)
+              : cachify_async_renewer_start(&r, ac, key, a.token, ATTL,
+                                            on_report, rp));
+    ck_assert_ptr_nonnull(r);
+    *tok = a.token;
+    return r;
+}
+
+/* Stops r; its completion, never inside the stop, says want too. */
+static void stop_expect(struct cachify_async_renewer *r, int want)
+{
+    struct stopped st = { 0 };
+    g_starting = 1;
+    int rc = cachify_async_renewer_stop(r, on_stopped, &st);
+    g_starting = 0;
+    ck_assert_int_eq(rc, want);
+    RUN_UNTIL(st.called);
+    ck_assert_int_eq(st.called, 1);
+    ck_assert(!st.inside);
+    ck_assert_int_eq(st.status, want);
+}
+
+/* Held for three times its TTL, renewed: the other handle is refused
+ * every time it asks (-LOCKED; for a slot of a pool of one, -FULL); after
+ * stop + release it gets the key at once. */
+static void held_then_freed(int i, const char *key, int pool)
+{
+    struct cachify_async *ac, *other;
+    open_pair(i, &ac, &other);
+    struct reported rp = { 0 };
+    uint64_t tok;
+    struct cachify_async_renewer *r = take_renewed(ac, key, pool, &rp, &tok);
+    held_throughout(other, key, pool ? 1 : 0, 3.0 * ATTL / 1000);
+    ck_assert_msg(rp.calls == 0, "reported: %s", rp.err);
+    stop_expect(r, CACHIFY_OK);
+    struct rec rr = { 0 }, o = { 0 };
+    CALL(pool ? cachify_async_pool_release(ac, key, tok, rec_val, &rr)
+              : cachify_async_release(ac, key, tok, rec_val, &rr));
+    RUN_UNTIL(rr.called);
+    rec_check(&rr, CACHIFY_OK, "release");
+    ck_assert_int_eq(rr.value, 1);
+    CALL(pool ? cachify_async_pool_acquire(other, key, 1, &attl, rec_tok, &o)
+              : cachify_async_acquire(other, key, &attl, rec_tok, &o));
+    RUN_UNTIL(o.called);
+    rec_check(&o, CACHIFY_OK, "taken after stop and release");
+    ck_assert_int_eq(rp.calls, 0);
+    close_pair(ac, other, i);
+}
+
+START_TEST(test_arenew_held)
+{
+    held_then_freed(_i, "ar-1", 0);
+}
+END_TEST
+
+/* The same for a pool slot (POOL_EXTEND). */
+START_TEST(test_arenew_pool_slot)
+{
+    held_then_freed(_i, "ap-1", 1);
+}
+END_TEST
+
+/* Another client force-releases the lock: the next renewal finds the
+ * token gone, the callback is told once (CACHIFY_LOST) within a renewal
+ * period, and the stop says CACHIFY_LOST. */
+START_TEST(test_arenew_forced)
+{
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
+    struct reported rp = { 0 };
+    uint64_t tok;
+    struct cachify_async_renewer *r = take_renewed(ac, "ar-2", 0, &rp, &tok);
+    double t0 = mono_s();
+    ck_assert_int_eq(FORCE(other, "ar-2"), 1);
+    RUN_UNTIL(rp.calls == 1);
+    double took = mono_s() - t0;
+    ck_assert_int_eq(rp.status, CACHIFY_LOST);
+    ck_assert_msg(strstr(rp.err, "ar-2") != NULL, "%s", rp.err);
+    REQUIRE(took < ATTL / 3000.0 + (slow_mode() ? 5.0 : 2.0),
+            "reported %.3f s after the forced release", took);
+    run_for(ATTL / 1000.0); /* once: no renewal after the report */
+    ck_assert_int_eq(rp.calls, 1);
+    ck_assert_int_eq(rel(ac, "ar-2", tok), 0);
+    stop_expect(r, CACHIFY_LOST);
+    ck_assert_int_eq(rp.calls, 1);
+    close_pair(ac, other, _i);
+}
+END_TEST
+
+/* cachifyd with a handle whose io timeout is far past the TTL, key taken
+ * and renewed (*r, reports to rp), then the server stopped (SIGSTOP) a
+ * little later; *t0 is when. */
+static struct cachify_async *renewed_then_sigstop(const char *key,
+                                                  struct reported *rp,
+                                                  struct cachify_async_renewer
+                                                      **r,
+                                                  double *t0)
+{
+    uint64_t tok;
+    backend_start(BE_NET, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 60000);
+    *r = take_renewed(ac, key, 0, rp, &tok);
+    run_for(0.2);
+    ck_assert_int_eq(kill(g_ts.pid, SIGSTOP), 0);
+    *t0 = mono_s();
+    return ac;
+}
+
+/* cachifyd stopped (SIGSTOP) with the handle's io timeout far past the
+ * TTL: no renewal gets through, and the loss is reported when the lease
+ * may have ended -- no earlier than 2/3 of the TTL after the stop, no
+ * later than the TTL (plus the loop's slack).  The stop's completion
+ * waits for the renewal still in flight: not while the server is
+ * stopped, at once after SIGCONT answers it. */
+START_TEST(test_arenew_server_stopped)
+{
+    struct reported rp = { 0 };
+    struct cachify_async_renewer *r;
+    double t0;
+    struct cachify_async *ac = renewed_then_sigstop("ar-3", &rp, &r, &t0);
+    RUN_UNTIL(rp.calls == 1);
+    double took = mono_s() - t0;
+    ck_assert_msg(rp.status == CACHIFY_ERR_IO, "status %d: %s", rp.status,
+                  rp.err);
+    ck_assert_msg(strstr(rp.err, "lease ran out") != NULL, "%s", rp.err);
+    REQUIRE(took > 0.8 && took < ATTL / 1000.0 + (slow_mode() ? 3.0 : 1.0),
+            "reported %.3f s after the server stopped, TTL %.1f s", took,
+            ATTL / 1000.0);
+    struct stopped st = { 0 };
+    ck_assert_int_eq(cachify_async_renewer_stop(r, on_stopped, &st),
+                     CACHIFY_LOST);
+    run_for(0.3);
+    ck_assert_msg(st.called == 0, "the stop completed with a renewal in "
+                  "flight");
+    ck_assert_int_eq(kill(g_ts.pid, SIGCONT), 0);
+    RUN_UNTIL(st.called);
+    ck_assert_int_eq(st.status, CACHIFY_LOST);
+    ck_assert_int_eq(rp.calls, 1);
     cachify_async_close(ac);
+    backend_finish(BE_NET);
+}
+END_TEST
+
+/* Closing the handle with renewers alive: the running one reports
+ * CACHIFY_ERR_CLOSED once, a stopped one says nothing more, no callback
+ * after the close; freed by it (valgrind: no leak, no invalid access). */
+START_TEST(test_arenew_close_alive)
+{
+    struct cachify_async *ac, *other;
+    open_pair(_i, &ac, &other);
+    struct reported rp1 = { 0 }, rp2 = { 0 }, rp3 = { 0 };
+    uint64_t t1, t2, t3;
+    take_renewed(ac, "ac-1", 0, &rp1, &t1);
+    take_renewed(ac, "ac-2", 1, &rp2, &t2);
+    struct cachify_async_renewer *r3 = take_renewed(ac, "ac-3", 0, &rp3, &t3);
+    run_for(ATTL / 2000.0); /* a renewal or two went out */
+    ck_assert_int_eq(cachify_async_renewer_stop(r3, NULL, NULL), CACHIFY_OK);
+    cachify_async_close(ac);
+    ck_assert_int_eq(rp1.calls, 1);
+    ck_assert_int_eq(rp1.status, CACHIFY_ERR_CLOSED);
+    ck_assert_int_eq(rp2.calls, 1);
+    ck_assert_int_eq(rp2.status, CACHIFY_ERR_CLOSED);
+    ck_assert_int_eq(rp3.calls, 0);
+    run_for(ATTL / 1000.0);
+    ck_assert_int_eq(rp1.calls + rp2.calls + rp3.calls, 2);
+    cachify_async_close(other);
     backend_finish(_i);
+}
+END_TEST
+
+/* The close comes while a stop waits for its renewal in flight (the
+ * server stopped): the completion gets CACHIFY_ERR_CLOSED, once, and the
+ * renewal's late CLOSED answer frees the renewer (valgrind). */
+START_TEST(test_arenew_close_stopping)
+{
+    struct reported rp = { 0 };
+    struct cachify_async_renewer *r;
+    double t0;
+    struct cachify_async *ac = renewed_then_sigstop("ac-4", &rp, &r, &t0);
+    run_for(ATTL / 3000.0); /* the first renewal is on its way */
+    struct stopped st = { 0 };
+    ck_assert_int_eq(cachify_async_renewer_stop(r, on_stopped, &st),
+                     CACHIFY_OK);
+    run_for(0.1);
+    ck_assert_int_eq(st.called, 0);
+    cachify_async_close(ac);
+    ck_assert_int_eq(st.called, 1);
+    ck_assert_int_eq(st.status, CACHIFY_ERR_CLOSED);
+    ck_assert_int_eq(kill(g_ts.pid, SIGCONT), 0);
+    run_for(0.2);
+    ck_assert_int_eq(st.called, 1);
+    ck_assert_int_eq(rp.calls, 0);
+    backend_finish(BE_NET);
+}
+END_TEST
+
+/* What cannot be renewed is refused at the start, nothing allocated. */
+START_TEST(test_arenew_bad_args)
+{
+    backend_start(BE_MEM, NULL);
+    struct cachify_async *ac = open_h(g_url, NULL, 0);
+    struct cachify_async_renewer *r = (void *)&r;
+    ck_assert_int_eq(cachify_async_renewer_start(NULL, ac, "k", 1, ATTL,
+                                                 NULL, NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_async_renewer_start(&r, NULL, "k", 1, ATTL,
+                                                 NULL, NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(r);
+    r = (void *)&r;
+    ck_assert_int_eq(cachify_async_renewer_start(&r, ac, NULL, 1, ATTL,
+                                                 NULL, NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(cachify_async_renewer_start(&r, ac, "", 1, ATTL, NULL,
+                                                 NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_async_renewer_start(&r, ac, "k", 0, ATTL, NULL,
+                                                 NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_async_pool_renewer_start(&r, ac, "k", 1,
+                                                      CACHIFY_EXP_NONE,
+                                                      NULL, NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_int_eq(cachify_async_renewer_start(&r, ac, "k", 1, -5, NULL,
+                                                 NULL),
+                     CACHIFY_ERR_ARG);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(cachify_async_renewer_stop(NULL, on_stopped, NULL),
+                     CACHIFY_OK);
+    /* A renewer of a token that never held the key: LOST at the first
+     * renewal, reported even without a callback of its own (the stop). */
+    CALL(cachify_async_renewer_start(&r, ac, "never", 42, 300, NULL, NULL));
+    run_for(0.5);
+    stop_expect(r, CACHIFY_LOST);
+    cachify_async_close(ac);
+    backend_finish(BE_MEM);
 }
 END_TEST
 
@@ -258,5 +558,12 @@ int main(void)
     tcase_add_loop_test(tc, test_async_renew_lost, 0, BE_ETCD);
     tcase_add_loop_test(tc, test_async_renewed_pool_slot, 0, BE_ETCD);
     tcase_add_loop_test(tc, test_async_renew_cannot_send, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_arenew_held, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_arenew_pool_slot, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_arenew_forced, 0, BE_ETCD);
+    tcase_add_loop_test(tc, test_arenew_close_alive, 0, BE_ETCD);
+    tcase_add_test(tc, test_arenew_server_stopped);
+    tcase_add_test(tc, test_arenew_close_stopping);
+    tcase_add_test(tc, test_arenew_bad_args);
     return itest_main(s);
 }
