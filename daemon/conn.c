@@ -165,6 +165,11 @@ void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
     locktable_session_end(srv->locks, &c->session);
+    /* Ending the session may hand its slots and locks to waiters, long
+     * ones journaled: on file before any of those replies can leave
+     * (a TLS connection's go out from libevent's own write callback, with
+     * no commit of its own in front). */
+    state_commit(srv);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -208,6 +213,7 @@ void conn_free(struct conn *c)
 static void conn_linger(struct conn *c)
 {
     locktable_session_end(c->srv->locks, &c->session);
+    state_commit(c->srv); /* as conn_free */
     server_arm_timer(c->srv);
     if (c->tls)
         tls_close_notify(c->bev); /* the end of the TLS stream, then TCP's */
