@@ -1,0 +1,173 @@
+/* tests/integration/test_tls_hostile.c - Check suite: TLS clients that
+ * misbehave inside the TLS stream, against the real daemon (the daemon
+ * and the OpenSSL client: tls_itest.h).
+ *
+ * Owns: a TLS client that never reads its replies (paused, bounded,
+ * dropped after client_stall_timeout, others served), close_notify right
+ * behind pipelined requests (all answered), TLS 1.2 renegotiation
+ * requests (refused, nobody stalls).  Does not own: the TLS port's normal
+ * use, certificates, reloads and the hostile handshakes (test_tls.c).
+ */
+#include <check.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/integration/tls_itest.h"
+
+/* ---- hostile TLS streams ---- */
+
+/* A client whose socket accepts no more (non-blocking SSL_write): the
+ * bytes written so far; stops at cap. */
+static size_t tls_push_until_full(struct tls_client *cl, const char *chunk,
+                                  size_t n, size_t cap)
+{
+    size_t sent = 0;
+    tc_set_nonblock(cl->fd, 1);
+    double until = mono_s() + (slow_mode() ? 30 : 10);
+    while (sent < cap && mono_s() < until) {
+        int w = SSL_write(cl->ssl, chunk, (int)n);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        int e = SSL_get_error(cl->ssl, w);
+        ERR_clear_error();
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+            break;
+        usleep(20000);
+        /* Full for a while: the daemon stopped reading. */
+        struct pollfd pfd = { cl->fd, POLLOUT, 0 };
+        if (poll(&pfd, 1, slow_mode() ? 3000 : 1000) == 0)
+            break;
+    }
+    tc_set_nonblock(cl->fd, 0);
+    return sent;
+}
+
+/* A TLS client that sends requests and never reads their replies is
+ * bounded as a plain one is: its processing pauses at the output mark
+ * (the daemon stops reading it, so its writes stop), it is dropped after
+ * client_stall_timeout, and others are served meanwhile. */
+START_TEST(tls_client_never_reads)
+{
+    start_tls("yes", "--client-stall-timeout", "2", NULL, NULL);
+    int p = conn_new();
+    long rss0 = ts_rss_kib(g_ts.pid);
+    /* A 60 KB value, then GETs of it, unread. */
+    static char set[60100];
+    int h = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$1\r\nv\r\n$60000\r\n");
+    memset(set + h, 'v', 60000);
+    memcpy(set + h + 60000, "\r\n", 2);
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    sayn(p, set, (size_t)h + 60002);
+    EXPECT(p, "+OK\r\n");
+    struct tls_client c;
+    tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    static char gets[100 * 9];
+    for (int i = 0; i < 100; i++)
+        memcpy(gets + i * 9, "GET v\r\n\r\n", 9);
+    size_t sent = tls_push_until_full(&c, gets, sizeof gets, 64u << 20);
+    /* 64 MiB of GETs would ask for 400 GiB of replies: the daemon stopped
+     * reading long before. */
+    ck_assert_msg(sent < (64u << 20), "sent %zu bytes of GETs unhindered",
+                  sent);
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    long grown = ts_rss_kib(g_ts.pid) - rss0;
+    ck_assert_msg(grown < 32 * 1024, "VmRSS grew %ld KiB", grown);
+    ck_assert_int_eq(plain_stat_poll("stalled_clients", 1), 1);
+    tls_drop(&c);
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+/* close_notify right behind pipelined requests: they all run and are
+ * answered (TLS 1.3 lets the server write after the client's
+ * close_notify), and the daemon ends the stream with its own. */
+START_TEST(tls_close_notify_after_pipeline)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    for (int round = 0; round < 20; round++) {
+        struct tls_client c;
+        tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+        char req[128];
+        snprintf(req, sizeof req, "ACQUIRE cn:%d TTL 60000\r\nPING\r\n",
+                 round);
+        TSAY(&c, req);
+        ck_assert_int_ge(SSL_shutdown(c.ssl), 0);
+        ck_assert_int_gt(tls_token(&c), 0);
+        TEXPECT(&c, "+PONG\r\n");
+        char b;
+        ck_assert_int_le(SSL_read(c.ssl, &b, 1), 0);
+        ck_assert_int_eq(SSL_get_error(c.ssl, 0), SSL_ERROR_ZERO_RETURN);
+        ERR_clear_error();
+        tls_drop(&c);
+    }
+    int p = conn_new();
+    say(p, "IS_LOCKED cn:19\r\n");
+    EXPECT(p, ":1\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+/* A TLS 1.2 client asking to renegotiate is refused (no_renegotiation),
+ * and the daemon goes on serving it and the others. */
+START_TEST(tls_renegotiation_refused)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    struct tls_client c;
+    c.fd = -1;
+    int fd;
+    {
+        struct test_server t = g_ts;
+        t.port = g_tls_port;
+        fd = tc_connect(&t);
+    }
+    c.fd = fd;
+    c.ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(c.ctx);
+    SSL_CTX_set_max_proto_version(c.ctx, TLS1_2_VERSION);
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(c.ctx, g_tc.ca, NULL), 1);
+    ck_assert_int_eq(SSL_CTX_use_certificate_file(c.ctx, g_tc.client_crt,
+                                                  SSL_FILETYPE_PEM), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(c.ctx, g_tc.client_key,
+                                                 SSL_FILETYPE_PEM), 1);
+    c.ssl = SSL_new(c.ctx);
+    SSL_set_fd(c.ssl, fd);
+    ck_assert_int_eq(SSL_connect(c.ssl), 1);
+    TSAY(&c, "PING\r\n");
+    TEXPECT(&c, "+PONG\r\n");
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(SSL_renegotiate(c.ssl), 1);
+        SSL_do_handshake(c.ssl);
+        ERR_clear_error();
+    }
+    int p = conn_new();
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    close(p);
+    tls_drop(&c);
+    srv_finish();
+}
+END_TEST
+
+static Suite *tls_hostile_suite(void)
+{
+    Suite *s = suite_create("tls_hostile");
+    TCase *tc = itest_tcase(s, "tls_hostile");
+    tcase_add_test(tc, tls_client_never_reads);
+    tcase_add_test(tc, tls_close_notify_after_pipeline);
+    tcase_add_test(tc, tls_renegotiation_refused);
+    return s;
+}
+
+int main(void)
+{
+    return itest_main(tls_hostile_suite());
+}
