@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "alloc.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -283,6 +284,51 @@ struct bufferevent *tls_bufferevent_new(struct event_base *base,
 int tls_is_tls(struct bufferevent *bev)
 {
     return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+/* What tls_watch_reads keeps on the socket BIO (its callback argument). */
+struct read_watch {
+    void (*on_bytes)(void *arg);
+    void *arg;
+};
+
+/* The socket BIO's callback: after each read that returned bytes. */
+static long read_watch_cb(BIO *b, int oper, const char *argp, size_t len,
+                          int argi, long argl, int ret, size_t *processed)
+{
+    (void)argp;
+    (void)len;
+    (void)argi;
+    (void)argl;
+    struct read_watch *w = (struct read_watch *)BIO_get_callback_arg(b);
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 &&
+        processed != NULL && *processed > 0)
+        w->on_bytes(w->arg);
+    else if (oper == BIO_CB_FREE)
+        cfy_free(w);
+    return ret;
+}
+
+int tls_watch_reads(struct bufferevent *bev, void (*on_bytes)(void *arg),
+                    void *arg)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    BIO *rbio = ssl != NULL ? SSL_get_rbio(ssl) : NULL;
+    struct read_watch *w = rbio != NULL ? cfy_malloc(sizeof *w) : NULL;
+    if (w == NULL)
+        return -1;
+    w->on_bytes = on_bytes;
+    w->arg = arg;
+    /* Freed by the callback when the BIO goes (BIO_CB_FREE), with bev. */
+    BIO_set_callback_arg(rbio, (char *)w);
+    BIO_set_callback_ex(rbio, read_watch_cb);
+    return 0;
+}
+
+int tls_record_pending(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    return ssl != NULL && SSL_has_pending(ssl) && SSL_pending(ssl) == 0;
 }
 
 void tls_close_notify(struct bufferevent *bev)

@@ -5,7 +5,8 @@
  * Owns: a TLS client that never reads its replies (paused, bounded,
  * dropped after client_stall_timeout, others served), close_notify right
  * behind pipelined requests (all answered), TLS 1.2 renegotiation
- * requests (refused, nobody stalls).  Does not own: the TLS port's normal
+ * requests (refused, nobody stalls), a TLS record left incomplete
+ * (request_timeout applies).  Does not own: the TLS port's normal
  * use, certificates, reloads and the hostile handshakes (test_tls.c).
  */
 #include <check.h>
@@ -157,6 +158,65 @@ START_TEST(tls_renegotiation_refused)
 }
 END_TEST
 
+/* The bytes of one TLS record carrying s, made by cl's session but not
+ * sent: its writes go to a memory BIO for the call.  Returns the length
+ * (at most cap). */
+static size_t tls_record_of(struct tls_client *cl, const char *s,
+                            char *rec, size_t cap)
+{
+    BIO *sock = SSL_get_wbio(cl->ssl), *mem = BIO_new(BIO_s_mem());
+    ck_assert_ptr_nonnull(mem);
+    BIO_up_ref(sock);
+    SSL_set0_wbio(cl->ssl, mem); /* frees one reference of sock */
+    ck_assert_int_eq(SSL_write(cl->ssl, s, (int)strlen(s)), (int)strlen(s));
+    int n = BIO_read(mem, rec, (int)cap);
+    ck_assert_int_gt(n, 0);
+    SSL_set0_wbio(cl->ssl, sock); /* frees mem */
+    return (size_t)n;
+}
+
+/* A TLS record left incomplete is a request left incomplete: a slow loris
+ * that trickles the encrypted bytes of its request (here: all but the
+ * last byte of a record, then nothing) is closed after request_timeout
+ * with -PROTO, as a plain one is, even with timeout 0.  Records that
+ * carry no data (a TLS 1.3 KeyUpdate) and an idle client after a whole
+ * request are not on that clock. */
+START_TEST(tls_partial_record_request_timeout)
+{
+    start_tls("yes", "--timeout", "0", "--request-timeout", "1");
+    struct tls_client idle, slow;
+    tls_open_ok(&idle, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&idle, "PING\r\n");
+    TEXPECT(&idle, "+PONG\r\n");
+    ck_assert_int_eq(SSL_key_update(idle.ssl, SSL_KEY_UPDATE_NOT_REQUESTED),
+                     1);
+    ck_assert_int_eq(SSL_do_handshake(idle.ssl), 1); /* sends it */
+
+    tls_open_ok(&slow, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&slow, "PING\r\n");
+    TEXPECT(&slow, "+PONG\r\n");
+    char rec[256];
+    size_t n = tls_record_of(&slow, "ACQUIRE k\r\n", rec, sizeof rec);
+    ck_assert_int_gt(n, 6);
+    sayn(slow.fd, rec, n - 1);
+    TEXPECT(&slow, "-PROTO request not completed within request_timeout "
+            "(1 s)\r\n");
+    char b;
+    ck_assert_int_le(SSL_read(slow.ssl, &b, 1), 0);
+    ERR_clear_error();
+    ck_assert_int_eq(plain_stat_poll("request_timeouts", 1), 1);
+    tls_drop(&slow);
+
+    /* Well past request_timeout: the idle client is still served. */
+    usleep(slow_mode() ? 3000000 : 1500000);
+    TSAY(&idle, "PING\r\n");
+    TEXPECT(&idle, "+PONG\r\n");
+    ck_assert_int_eq(plain_stat("request_timeouts"), 1);
+    tls_drop(&idle);
+    srv_finish();
+}
+END_TEST
+
 static Suite *tls_hostile_suite(void)
 {
     Suite *s = suite_create("tls_hostile");
@@ -164,6 +224,7 @@ static Suite *tls_hostile_suite(void)
     tcase_add_test(tc, tls_client_never_reads);
     tcase_add_test(tc, tls_close_notify_after_pipeline);
     tcase_add_test(tc, tls_renegotiation_refused);
+    tcase_add_test(tc, tls_partial_record_request_timeout);
     return s;
 }
 
