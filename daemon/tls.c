@@ -13,8 +13,9 @@
  * Connections are libevent's OpenSSL bufferevents over the accepted
  * socket.  A client that closes its socket without TLS's close_notify
  * ends its stream as an EOF, as a plain client's close does (a "dirty"
- * shutdown): every request and reply is framed, so a cut stream cannot
- * pass for a shorter one.
+ * shutdown; OpenSSL 3 needs SSL_OP_IGNORE_UNEXPECTED_EOF for it): every
+ * request and reply is framed, so a cut stream cannot pass for a shorter
+ * one.
  */
 #include "daemon/tls.h"
 
@@ -183,6 +184,15 @@ struct ssl_ctx_st *tls_ctx_new(const struct cachify_config *c, char *err,
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A client's TCP close without close_notify (nc -N, shutdown(2)) is
+     * the end of its stream, as on the plain port.  Without this OpenSSL
+     * 3 calls it a fatal error, libevent 2.1 reports BEV_EVENT_ERROR even
+     * with dirty shutdowns allowed, and the connection was dropped at
+     * once: replies still owed (an ACQUIRE's token) were lost, and no
+     * close_notify could follow. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
     /* libevent may hand SSL_write its data again from a moved buffer
      * after a WANT_WRITE; idle connections give their read and write
      * buffers (about 34 KiB each) back, which matters at 10,000 clients. */

@@ -3,17 +3,21 @@
  * and the OpenSSL client: tls_itest.h).
  *
  * Owns: a TLS client that never reads its replies (paused, bounded,
- * dropped after client_stall_timeout, others served), close_notify right
- * behind pipelined requests (all answered), TLS 1.2 renegotiation
- * requests (refused, nobody stalls), a TLS record left incomplete
- * (request_timeout applies).  Does not own: the TLS port's normal
- * use, certificates, reloads and the hostile handshakes (test_tls.c).
+ * dropped after client_stall_timeout, others served), close_notify or a
+ * TCP half-close right behind pipelined requests, short or with 6 MB of
+ * replies to a small window (all answered, close_notify last), TLS 1.2
+ * renegotiation requests (refused, nobody stalls), a TLS record left
+ * incomplete (request_timeout applies).  Does not own: the TLS port's
+ * normal use, certificates, reloads and the hostile handshakes
+ * (test_tls.c).
  */
 #include <check.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/integration/tls_itest.h"
@@ -48,6 +52,18 @@ static size_t tls_push_until_full(struct tls_client *cl, const char *chunk,
     return sent;
 }
 
+/* SET v to 60,000 bytes over the plain connection p: GETs of it make
+ * replies fast. */
+static void set_value(int p)
+{
+    static char set[60100];
+    int h = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$1\r\nv\r\n$60000\r\n");
+    memset(set + h, 'v', 60000);
+    memcpy(set + h + 60000, "\r\n", 2);
+    sayn(p, set, (size_t)h + 60002);
+    EXPECT(p, "+OK\r\n");
+}
+
 /* A TLS client that sends requests and never reads their replies is
  * bounded as a plain one is: its processing pauses at the output mark
  * (the daemon stops reading it, so its writes stop), it is dropped after
@@ -58,14 +74,9 @@ START_TEST(tls_client_never_reads)
     int p = conn_new();
     long rss0 = ts_rss_kib(g_ts.pid);
     /* A 60 KB value, then GETs of it, unread. */
-    static char set[60100];
-    int h = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$1\r\nv\r\n$60000\r\n");
-    memset(set + h, 'v', 60000);
-    memcpy(set + h + 60000, "\r\n", 2);
     say(p, "PING\r\n");
     EXPECT(p, "+PONG\r\n");
-    sayn(p, set, (size_t)h + 60002);
-    EXPECT(p, "+OK\r\n");
+    set_value(p);
     struct tls_client c;
     tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
     static char gets[100 * 9];
@@ -87,9 +98,10 @@ START_TEST(tls_client_never_reads)
 }
 END_TEST
 
-/* close_notify right behind pipelined requests: they all run and are
- * answered (TLS 1.3 lets the server write after the client's
- * close_notify), and the daemon ends the stream with its own. */
+/* close_notify right behind pipelined requests, or a TCP half-close
+ * without one: they all run and are answered (TLS 1.3 lets the server
+ * write after the client's close_notify), and the daemon ends the stream
+ * with its own close_notify. */
 START_TEST(tls_close_notify_after_pipeline)
 {
     start_tls("yes", NULL, NULL, NULL, NULL);
@@ -100,7 +112,10 @@ START_TEST(tls_close_notify_after_pipeline)
         snprintf(req, sizeof req, "ACQUIRE cn:%d TTL 60000\r\nPING\r\n",
                  round);
         TSAY(&c, req);
-        ck_assert_int_ge(SSL_shutdown(c.ssl), 0);
+        if (round % 2 == 0)
+            ck_assert_int_ge(SSL_shutdown(c.ssl), 0);
+        else
+            ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0); /* no notify */
         ck_assert_int_gt(tls_token(&c), 0);
         TEXPECT(&c, "+PONG\r\n");
         char b;
@@ -217,12 +232,74 @@ START_TEST(tls_partial_record_request_timeout)
 }
 END_TEST
 
+/* A socket connected to the TLS port with a 4 KiB receive buffer, set
+ * before the connect so the window it offers stays small: the daemon's
+ * replies then wait in its output instead of the kernel's buffers. */
+static int small_window_fd(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+    struct timeval tv = { TS_READ_TIMEOUT_S, 0 };
+    struct sockaddr_in in;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small,
+                                sizeof small), 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+                                sizeof tv), 0);
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_port = htons((uint16_t)g_tls_port);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&in, sizeof in), 0);
+    return fd;
+}
+
+/* A TCP half-close (no close_notify, as nc -N or a shutdown(SHUT_WR)
+ * does) behind a pipeline of 6 MB of replies to a client with a small
+ * window: every request before it still runs and is answered, the last
+ * one (an ACQUIRE) included, as on the plain port.  The end of the
+ * stream is read while the last replies still wait in the output. */
+#define GETS 100
+
+START_TEST(tls_half_close_long_pipeline)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    int p = conn_new();
+    set_value(p);
+
+    struct tls_client c;
+    REQUIRE(tls_open_fd(&c, small_window_fd(), g_tc.ca, g_tc.client_crt,
+                        g_tc.client_key, 0) == 0, "TLS handshake failed");
+    static char req[GETS * 7 + 64];
+    size_t n = 0;
+    for (int i = 0; i < GETS; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, "GET v\r\n");
+    n += (size_t)snprintf(req + n, sizeof req - n,
+                          "ACQUIRE tail TTL 60000\r\n");
+    tls_say(&c, req, n);
+    ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+    static char val[60000];
+    for (int i = 0; i < GETS; i++) {
+        TEXPECT(&c, "$60000\r\n");
+        REQUIRE(tls_read_n(&c, val, sizeof val) == 0, "GET %d cut short", i);
+        TEXPECT(&c, "\r\n");
+    }
+    ck_assert_int_gt(tls_token(&c), 0);
+    tls_drop(&c);
+    say(p, "IS_LOCKED tail\r\n");
+    EXPECT(p, ":1\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+
 static Suite *tls_hostile_suite(void)
 {
     Suite *s = suite_create("tls_hostile");
     TCase *tc = itest_tcase(s, "tls_hostile");
     tcase_add_test(tc, tls_client_never_reads);
     tcase_add_test(tc, tls_close_notify_after_pipeline);
+    tcase_add_test(tc, tls_half_close_long_pipeline);
     tcase_add_test(tc, tls_renegotiation_refused);
     tcase_add_test(tc, tls_partial_record_request_timeout);
     return s;
