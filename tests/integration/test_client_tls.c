@@ -346,8 +346,15 @@ START_TEST(name_mismatch)
     ck_assert_msg(strstr(r.err, "hostname mismatch"), "%s", r.err);
     async_refused(turl(NULL, "ca=%s&servername=127.0.0.2", g_tc.ca), &r2);
     ck_assert_msg(strstr(r2.err, "IP address mismatch"), "%s", r2.err);
-    /* The name it does carry passes, whatever address was dialled. */
+    /* The name it does carry passes, whatever address was dialled; in
+     * its absolute form too (a trailing dot, as in a FQDN), which names
+     * the same host. */
     cachify_close(sopen(turl(NULL, "ca=%s&servername=localhost", g_tc.ca)));
+    cachify_close(sopen(turl(NULL, "ca=%s&servername=localhost.", g_tc.ca)));
+    /* A dot alone names nothing: still checked, and refused. */
+    sopen_fails(turl(NULL, "ca=%s&servername=.", g_tc.ca), CACHIFY_ERR_IO,
+                err, sizeof err);
+    ck_assert_msg(strstr(err, "hostname mismatch"), "%s", err);
     finish();
 }
 END_TEST
