@@ -3,12 +3,13 @@
  * and the OpenSSL client: tls_itest.h).
  *
  * Owns: a TLS client that never reads its replies (paused, bounded,
- * dropped after client_stall_timeout, others served), close_notify or a
- * TCP half-close right behind pipelined requests, short or with 6 MB of
- * replies to a small window (all answered, close_notify last), TLS 1.2
- * renegotiation requests (refused, nobody stalls), a TLS record left
- * incomplete (request_timeout applies).  Does not own: the TLS port's
- * normal use, certificates, reloads and the hostile handshakes
+ * dropped after client_stall_timeout, others served), one over
+ * client_buffer_budget (-LIMIT, closed, accounting back to 0),
+ * close_notify or a TCP half-close right behind pipelined requests, short
+ * or with 6 MB of replies to a small window (all answered, close_notify
+ * last), TLS 1.2 renegotiation requests (refused, nobody stalls), a TLS
+ * record left incomplete (request_timeout applies).  Does not own: the
+ * TLS port's normal use, certificates, reloads and the hostile handshakes
  * (test_tls.c).
  */
 #include <check.h>
@@ -284,6 +285,10 @@ START_TEST(tls_half_close_long_pipeline)
         TEXPECT(&c, "\r\n");
     }
     ck_assert_int_gt(tls_token(&c), 0);
+    char b;
+    ck_assert_int_le(SSL_read(c.ssl, &b, 1), 0); /* then close_notify */
+    ck_assert_int_eq(SSL_get_error(c.ssl, 0), SSL_ERROR_ZERO_RETURN);
+    ERR_clear_error();
     tls_drop(&c);
     say(p, "IS_LOCKED tail\r\n");
     EXPECT(p, ":1\r\n");
@@ -293,11 +298,55 @@ START_TEST(tls_half_close_long_pipeline)
 END_TEST
 
 
+/* client_buffer_budget over TLS: a TLS client whose request grows the
+ * daemon's buffers past the budget (a 600 KB SET against 256 KiB) gets
+ * -LIMIT, encrypted, and is closed, as a plain one is; the accounting
+ * returns to 0 and a plain client is served throughout. */
+START_TEST(tls_client_buffer_budget)
+{
+    start_tls("yes", "--client-buffer-budget", "262144", NULL, NULL);
+    int p = conn_new();
+    struct tls_client c;
+    tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    size_t big = 600000;
+    char *req = malloc(big + 64);
+    ck_assert_ptr_nonnull(req);
+    int h = snprintf(req, 64, "*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$%zu\r\n",
+                     big);
+    memset(req + h, 'b', big);
+    memcpy(req + h + big, "\r\n", 2);
+    /* The daemon may close before it has all of it: a failed write ends
+     * the sending, the reply is read either way. */
+    size_t off = 0, n = (size_t)h + big + 2;
+    while (off < n) {
+        int w = SSL_write(c.ssl, req + off,
+                          n - off > 16384 ? 16384 : (int)(n - off));
+        if (w <= 0) {
+            ERR_clear_error();
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(req);
+    TEXPECT(&c, "-LIMIT client_buffer_budget reached (the daemon's client "
+            "buffers are full); closing the connection\r\n");
+    tls_drop(&c);
+    ck_assert_int_eq(plain_stat_poll("budget_closed_clients", 1), 1);
+    ck_assert_int_eq(stat_poll(p, "clients", 1, slow_mode() ? 60 : 20), 1);
+    ck_assert_int_eq(stat1(p, "client_buffer_bytes"), 0);
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
 static Suite *tls_hostile_suite(void)
 {
     Suite *s = suite_create("tls_hostile");
     TCase *tc = itest_tcase(s, "tls_hostile");
     tcase_add_test(tc, tls_client_never_reads);
+    tcase_add_test(tc, tls_client_buffer_budget);
     tcase_add_test(tc, tls_close_notify_after_pipeline);
     tcase_add_test(tc, tls_half_close_long_pipeline);
     tcase_add_test(tc, tls_renegotiation_refused);
