@@ -9,7 +9,8 @@
  * and no against no certificate, the CA's client certificate and a rogue
  * CA's; a TLS 1.1 client; start-up with a missing, garbage or mismatched
  * certificate or key; SIGHUP with a new certificate (new connections get
- * it, an open one keeps working) and with a broken one (the old stays);
+ * it, an open one keeps working), with a broken one (the old stays) and
+ * from tls_auth_clients yes to no (a half-done handshake across it);
  * hostile clients: plain text on the TLS port, a handshake left half done
  * (idle timeout and request_timeout), a TLS client over maxclients or
  * refused by protected mode, a TLS waiter that leaves, with 72 KiB
@@ -292,7 +293,8 @@ END_TEST
 
 static char g_conf[256];
 
-static void write_conf(const char *cert, const char *key, const char *ca)
+static void write_conf(const char *cert, const char *key, const char *ca,
+                       const char *auth)
 {
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s.new", g_conf);
@@ -300,22 +302,31 @@ static void write_conf(const char *cert, const char *key, const char *ca)
     ck_assert_ptr_nonnull(f);
     fprintf(f, "bind 127.0.0.1\nport %d\nloglevel debug\ntls_port %d\n"
             "tls_cert_file %s\ntls_key_file %s\ntls_ca_cert_file %s\n"
-            "tls_auth_clients yes\n", g_ts.port, g_tls_port, cert, key, ca);
+            "tls_auth_clients %s\n", g_ts.port, g_tls_port, cert, key, ca,
+            auth);
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(rename(tmp, g_conf), 0);
 }
 
-START_TEST(reload_certificates)
+/* Starts the daemon from a conf file of the test certificates under
+ * tls_auth_clients yes (write_conf changes it later), and opens *old, a
+ * TLS connection with the client certificate, served. */
+static void start_from_conf(struct tls_client *old)
 {
     tls_init();
     snprintf(g_conf, sizeof g_conf, "%s/tls.conf", g_ts.dir);
-    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca);
+    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca, "yes");
     const char *args[] = { "-c", g_conf, NULL };
     if (ts_start_bare(&g_ts, args) != 0)
         ck_abort_msg("the daemon did not start");
+    tls_open_ok(old, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    ck_assert(!tls_refused(old));
+}
+
+START_TEST(reload_certificates)
+{
     struct tls_client old, c;
-    tls_open_ok(&old, g_tc.ca, g_tc.client_crt, g_tc.client_key);
-    ck_assert(!tls_refused(&old));
+    start_from_conf(&old);
 
     /* A second, unrelated set: its CA signs neither the old server nor
      * the old client certificate. */
@@ -323,7 +334,7 @@ START_TEST(reload_certificates)
     char dir[200];
     snprintf(dir, sizeof dir, "%s/certs2", g_ts.dir);
     ck_assert_int_eq(tcert_make(&next, dir), 0);
-    write_conf(next.server_crt, next.server_key, next.ca);
+    write_conf(next.server_crt, next.server_key, next.ca, "yes");
     h_hup("config reload done", 1);
     ck_assert(h_log_has("config reload: TLS: certificate, key and CA files "
                         "read again", 0));
@@ -349,7 +360,7 @@ START_TEST(reload_certificates)
     ck_assert_ptr_nonnull(f);
     fputs("garbage\n", f);
     fclose(f);
-    write_conf(garbage, next.server_key, next.ca);
+    write_conf(garbage, next.server_key, next.ca, "yes");
     h_hup("config reload failed", 1);
     ck_assert(h_log_has("tls_cert_file: '", 0));
     tls_open_ok(&c, next.ca, next.client_crt, next.client_key);
@@ -437,6 +448,34 @@ START_TEST(half_handshake_request_timeout)
     ck_assert_int_eq(plain_stat("tls_handshake_failures"), 2);
     ck_assert(h_log_has("its TLS handshake did not complete within 1 s "
                         "(request_timeout)", 0));
+    srv_finish();
+}
+END_TEST
+
+/* SIGHUP from tls_auth_clients yes to no: new clients need no
+ * certificate, the connection from before goes on, and a handshake left
+ * half done across the reload, which holds the old context, ends
+ * cleanly (the old context goes with the last connection that holds it:
+ * the valgrind pass checks). */
+START_TEST(reload_auth_clients)
+{
+    struct tls_client old, c;
+    start_from_conf(&old);
+    int half = half_handshake();
+    if (tls_open(&c, g_tc.ca, NULL, NULL, 0) == 0) {
+        ck_assert(tls_refused(&c)); /* no certificate, under yes */
+        tls_drop(&c);
+    }
+    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca, "no");
+    h_hup("config reload done", 1);
+    ck_assert(h_log_has("config reload: tls_auth_clients: yes -> no", 0));
+    tls_open_ok(&c, g_tc.ca, NULL, NULL);
+    ck_assert(!tls_refused(&c));
+    tls_drop(&c);
+    ck_assert(!tls_refused(&old));
+    close(half);
+    ck_assert_int_eq(plain_stat_poll("tls_handshake_failures", 2), 2);
+    tls_drop(&old);
     srv_finish();
 }
 END_TEST
@@ -601,6 +640,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, old_protocol_refused);
     tcase_add_test(tc, bad_files_fail_start);
     tcase_add_test(tc, reload_certificates);
+    tcase_add_test(tc, reload_auth_clients);
     tcase_add_test(tc, plain_text_on_tls_port);
     tcase_add_test(tc, half_handshake_idle_timeout);
     tcase_add_test(tc, half_handshake_request_timeout);
