@@ -176,12 +176,17 @@ static BIO_METHOD *nosig_method(void)
     return m;
 }
 
-/* The name to check: servername= or the host, without an IPv6 zone. */
+/* The name to check: servername= or the host, without an IPv6 zone, and
+ * a DNS name without the trailing dot of its absolute form
+ * ("locks.example.com."): certificates never carry the dot, OpenSSL's
+ * match does not drop it, and SNI is sent without it (RFC 6066, 3).  A
+ * lone "." stays, and matches no certificate. */
 static void set_name(struct ctls *t, const struct cachify_url *u)
 {
     const char *src = u->tlsopt.servername[0] ? u->tlsopt.servername
                                                : u->host;
     unsigned char addr[sizeof(struct in6_addr)];
+    size_t len;
     char *zone;
 
     snprintf(t->name, sizeof t->name, "%s", src);
@@ -190,6 +195,9 @@ static void set_name(struct ctls *t, const struct cachify_url *u)
         *zone = '\0';
     t->is_ip = inet_pton(AF_INET, t->name, addr) == 1 ||
                inet_pton(AF_INET6, t->name, addr) == 1;
+    len = strlen(t->name);
+    if (!t->is_ip && len > 1 && t->name[len - 1] == '.')
+        t->name[len - 1] = '\0';
 }
 
 int ctls_new(struct ctls **out, const struct cachify_url *u, char *err,

@@ -11,12 +11,12 @@
  * What is checked, always: TLS 1.2 or later; the server's certificate
  * chains to ca= (a PEM file, or a directory of hashed certificates) or,
  * without ca=, to the system's default CAs; it names the host of the URL
- * (or servername=): a DNS name is matched against the certificate's names
- * and sent as SNI, an IP address is matched against its IP addresses and
- * never sent.  There is no option to skip a check.  A client certificate
- * (cert= and key=) is offered when the server asks for one.  Encrypted
- * keys are refused rather than prompted for: a library must never read the
- * terminal.
+ * (or servername=): a DNS name (without the trailing dot of its absolute
+ * form) is matched against the certificate's names and sent as SNI, an IP
+ * address is matched against its IP addresses and never sent.  There is
+ * no option to skip a check.  A client certificate (cert= and key=) is
+ * offered when the server asks for one.  Encrypted keys are refused rather
+ * than prompted for: a library must never read the terminal.
  */
 #ifndef CACHIFY_CLIENT_TLS_H
 #define CACHIFY_CLIENT_TLS_H

@@ -26,6 +26,9 @@
  * BEV_EVENT_CONNECTED ends it (on_event).  Until then the connection
  * counts as one with an incomplete request (conn_timer.c), so
  * request_timeout (and timeout) close a client that never finishes it.
+ * After it, a record that arrives in part does too: libevent says
+ * nothing until a record decrypts whole, so the socket's reads are
+ * watched (tls_watch_reads) to start the clock at its first bytes.
  *
  * Buffer accounting (client_buffer_budget): evbuffer callbacks on the
  * input and output add each change to srv->client_bytes as it happens,
@@ -728,7 +731,8 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     c->out_cb = evbuffer_add_cb(c->out, on_buffer_change, srv);
     if (!c->reader || !c->resume || !c->flush ||
         (c->io == CONN_IO_SOCKET && !c->rd) ||
-        !c->in_cb || !c->out_cb || conn_timer_init(c) != 0) {
+        !c->in_cb || !c->out_cb || conn_timer_init(c) != 0 ||
+        (c->tls && tls_watch_reads(bev, conn_timer_tls_bytes, c) != 0)) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         if (c->in_cb)
             evbuffer_remove_cb_entry(c->in, c->in_cb);

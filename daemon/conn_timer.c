@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 
 #define US_PER_S 1000000ULL
 
@@ -100,6 +101,29 @@ void conn_timer_touch(struct conn *c)
     c->deadlines.active_us = now_us(c);
 }
 
+/* 1 when c is in the middle of something request_timeout bounds: a
+ * request the reader holds part of, a TLS handshake, or a TLS record
+ * OpenSSL holds part of (the encrypted bytes of a request, most likely). */
+static int incomplete(struct conn *c)
+{
+    return c->handshaking || proto_reader_pending(c->reader) > 0 ||
+           (c->tls && tls_record_pending(c->bev));
+}
+
+void conn_timer_tls_bytes(void *arg)
+{
+    struct conn *c = arg;
+    struct conn_deadlines *d = &c->deadlines;
+
+    /* The record may be whole, and carry a request or nothing (a
+     * KeyUpdate): conn_timer_update and conn_timer_fire look again. */
+    if (c->state == CONN_READY && !c->output_paused && !d->partial_us) {
+        uint64_t now = now_us(c);
+        d->partial_us = now;
+        arm(c, now);
+    }
+}
+
 void conn_timer_update(struct conn *c)
 {
     struct conn_deadlines *d = &c->deadlines;
@@ -109,8 +133,7 @@ void conn_timer_update(struct conn *c)
     /* Only a connection we are reading from can be blamed for a request
      * that does not complete: bytes queued behind a waiting ACQUIRE or a
      * pause get a fresh request_timeout once processing resumes. */
-    if (!reading ||
-        (proto_reader_pending(c->reader) == 0 && !c->handshaking))
+    if (!reading || !incomplete(c))
         d->partial_us = 0;
     else if (!d->partial_us)
         d->partial_us = now;
@@ -157,7 +180,8 @@ void conn_timer_fire(struct conn *c)
         }
     } else if (c->state == CONN_READY) {
         if (cfg->request_timeout > 0 && d->partial_us &&
-            now >= after(d->partial_us, cfg->request_timeout)) {
+            now >= after(d->partial_us, cfg->request_timeout) &&
+            incomplete(c)) {
             srv->stats.request_timeouts++;
             if (c->handshaking) { /* no -PROTO: it cannot be encrypted */
                 log_msg(LOG_WARNING, "client %s closed: its TLS handshake "

@@ -12,7 +12,9 @@
  *                          `request_timeout` after the first byte of a
  *                          request that is still incomplete (slow loris;
  *                          a TLS handshake not done yet is one too, from
- *                          the accept: closed without a reply);
+ *                          the accept: closed without a reply; so is a
+ *                          TLS record OpenSSL holds part of, from the
+ *                          read that brought its first bytes);
  *   paused on output     - `client_stall_timeout` after the pause began
  *                          (a client that does not read its replies);
  *   CONN_WAITING         - none: the wait has its own bound, and a waiting
@@ -60,6 +62,11 @@ void conn_timer_free(struct conn *c);
 /* Bytes arrived from the client: restarts the idle clock.  O(1), no timer
  * operation. */
 void conn_timer_touch(struct conn *c);
+
+/* Bytes of a TLS record arrived for c (arg), whole or not (tls.h,
+ * tls_watch_reads): starts request_timeout's clock when none runs.  Only
+ * notes the time and arms the timer: it runs inside OpenSSL's read. */
+void conn_timer_tls_bytes(void *arg);
 
 /* Re-reads c's state (reader pending, output_paused, state) after it may
  * have changed, updates the timestamps and arms the timer when a deadline

@@ -13,8 +13,9 @@
  * Connections are libevent's OpenSSL bufferevents over the accepted
  * socket.  A client that closes its socket without TLS's close_notify
  * ends its stream as an EOF, as a plain client's close does (a "dirty"
- * shutdown): every request and reply is framed, so a cut stream cannot
- * pass for a shorter one.
+ * shutdown; OpenSSL 3 needs SSL_OP_IGNORE_UNEXPECTED_EOF for it): every
+ * request and reply is framed, so a cut stream cannot pass for a shorter
+ * one.
  */
 #include "daemon/tls.h"
 
@@ -30,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "alloc.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -182,6 +184,15 @@ struct ssl_ctx_st *tls_ctx_new(const struct cachify_config *c, char *err,
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A client's TCP close without close_notify (nc -N, shutdown(2)) is
+     * the end of its stream, as on the plain port.  Without this OpenSSL
+     * 3 calls it a fatal error, libevent 2.1 reports BEV_EVENT_ERROR even
+     * with dirty shutdowns allowed, and the connection was dropped at
+     * once: replies still owed (an ACQUIRE's token) were lost, and no
+     * close_notify could follow. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
     /* libevent may hand SSL_write its data again from a moved buffer
      * after a WANT_WRITE; idle connections give their read and write
      * buffers (about 34 KiB each) back, which matters at 10,000 clients. */
@@ -283,6 +294,51 @@ struct bufferevent *tls_bufferevent_new(struct event_base *base,
 int tls_is_tls(struct bufferevent *bev)
 {
     return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+/* What tls_watch_reads keeps on the socket BIO (its callback argument). */
+struct read_watch {
+    void (*on_bytes)(void *arg);
+    void *arg;
+};
+
+/* The socket BIO's callback: after each read that returned bytes. */
+static long read_watch_cb(BIO *b, int oper, const char *argp, size_t len,
+                          int argi, long argl, int ret, size_t *processed)
+{
+    (void)argp;
+    (void)len;
+    (void)argi;
+    (void)argl;
+    struct read_watch *w = (struct read_watch *)BIO_get_callback_arg(b);
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 &&
+        processed != NULL && *processed > 0)
+        w->on_bytes(w->arg);
+    else if (oper == BIO_CB_FREE)
+        cfy_free(w);
+    return ret;
+}
+
+int tls_watch_reads(struct bufferevent *bev, void (*on_bytes)(void *arg),
+                    void *arg)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    BIO *rbio = ssl != NULL ? SSL_get_rbio(ssl) : NULL;
+    struct read_watch *w = rbio != NULL ? cfy_malloc(sizeof *w) : NULL;
+    if (w == NULL)
+        return -1;
+    w->on_bytes = on_bytes;
+    w->arg = arg;
+    /* Freed by the callback when the BIO goes (BIO_CB_FREE), with bev. */
+    BIO_set_callback_arg(rbio, (char *)w);
+    BIO_set_callback_ex(rbio, read_watch_cb);
+    return 0;
+}
+
+int tls_record_pending(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    return ssl != NULL && SSL_has_pending(ssl) && SSL_pending(ssl) == 0;
 }
 
 void tls_close_notify(struct bufferevent *bev)

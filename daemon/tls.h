@@ -60,6 +60,19 @@ struct bufferevent *tls_bufferevent_new(struct event_base *base,
 /* 1 when bev is a TLS bufferevent (tls_bufferevent_new), else 0. */
 int tls_is_tls(struct bufferevent *bev);
 
+/* Calls on_bytes(arg) after each read that takes bytes from bev's socket
+ * (bev a TLS bufferevent), whether or not they complete a record: the
+ * connection's request_timeout must start at the first encrypted byte of
+ * a request, which libevent reports only once a whole record decrypted.
+ * on_bytes runs inside OpenSSL's read: it may only note the time (no I/O,
+ * no freeing).  arg must outlive bev.  Returns 0, or -1 (no callback). */
+int tls_watch_reads(struct bufferevent *bev, void (*on_bytes)(void *arg),
+                    void *arg);
+
+/* 1 when OpenSSL holds bytes of bev's connection it could not decrypt yet
+ * (a record not received whole), else 0. */
+int tls_record_pending(struct bufferevent *bev);
+
 /* Sends the TLS close_notify alert on bev's connection, best effort (the
  * socket may be full or gone), before the socket is shut down for
  * writing: the client then knows the stream ended where we meant it to. */

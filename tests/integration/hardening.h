@@ -1,6 +1,7 @@
 /* tests/integration/hardening.h - helpers of the adversarial suites
- * test_limits.c, test_hostile.c, test_service.c and test_tls.c only (each
- * its own program, so the helpers are static and live in this header).
+ * test_limits.c, test_hostile.c, test_service.c and the TLS suites
+ * (through tls_itest.h) only (each its own program, so the helpers are
+ * static and live in this header).
  *
  * Owns: the scale-down knob for valgrind runs, reading the daemon's log
  * while it runs (and waiting there for a SIGHUP's reload), the close-expecting assertion that keeps reading past

@@ -11,7 +11,8 @@
  * asks for one (tls_auth_clients yes), bad URL options and files that
  * cannot be used; and hostile servers: the daemon's plain port (it answers
  * the TLS hello with text) and a socket that accepts and never answers,
- * both ending in an error within the connect timeout.  The certificates
+ * both ending in an error within the connect timeout; sends over TLS to a
+ * server that went away, which raise no SIGPIPE.  The certificates
  * are made fresh per test (tests/support/testcerts.h).  Does not own: the
  * calls' semantics (test_client_sync.c, test_client_async.c), the URL
  * grammar without TLS (those suites and test_etcd_url.c).
@@ -20,7 +21,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include "client/sync_net.h"
 #include "client/url.h"
 #include "tests/support/testcerts.h"
 
@@ -342,8 +346,15 @@ START_TEST(name_mismatch)
     ck_assert_msg(strstr(r.err, "hostname mismatch"), "%s", r.err);
     async_refused(turl(NULL, "ca=%s&servername=127.0.0.2", g_tc.ca), &r2);
     ck_assert_msg(strstr(r2.err, "IP address mismatch"), "%s", r2.err);
-    /* The name it does carry passes, whatever address was dialled. */
+    /* The name it does carry passes, whatever address was dialled; in
+     * its absolute form too (a trailing dot, as in a FQDN), which names
+     * the same host. */
     cachify_close(sopen(turl(NULL, "ca=%s&servername=localhost", g_tc.ca)));
+    cachify_close(sopen(turl(NULL, "ca=%s&servername=localhost.", g_tc.ca)));
+    /* A dot alone names nothing: still checked, and refused. */
+    sopen_fails(turl(NULL, "ca=%s&servername=.", g_tc.ca), CACHIFY_ERR_IO,
+                err, sizeof err);
+    ck_assert_msg(strstr(err, "hostname mismatch"), "%s", err);
     finish();
 }
 END_TEST
@@ -698,6 +709,65 @@ START_TEST(url_parse)
 }
 END_TEST
 
+/* ---- SIGPIPE ---- */
+
+/* Writes over TLS to a server that went away raise no SIGPIPE: a child
+ * with SIGPIPE's default action (which kills) sends on a TLS connection
+ * whose server stopped until a send fails, then closes it (close_notify
+ * to the dead peer), and must exit normally. */
+START_TEST(no_sigpipe)
+{
+    static char junk[256 * 1024];
+    int go[2], done[2];
+    char b;
+
+    tls_start("no", NULL);
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(done), 0);
+    memset(junk, 'x', sizeof junk);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct cachify_url u;
+        struct sconn sc;
+        char err[512];
+        int rc = 1;
+
+        signal(SIGPIPE, SIG_DFL);
+        sconn_init(&sc);
+        if (cachify_url_parse(turl(NULL, "ca=%s", g_tc.ca), &u, err,
+                              sizeof err) != CACHIFY_OK ||
+            sconn_open(&sc, &u, 20000, err, sizeof err) != CACHIFY_OK)
+            _exit(2);
+        if (write(done[1], "o", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(3);
+        /* The first sends may land in the kernel before the reset. */
+        for (int i = 0; i < 200 && rc == 1; i++)
+            if (sconn_send(&sc, junk, sizeof junk, 5000, err, sizeof err) !=
+                CACHIFY_OK)
+                rc = 0;
+        sconn_free(&sc);
+        _exit(rc == 0 && strstr(err, "sending to the server") ? 0 : 4);
+    }
+    close(go[0]);
+    close(done[1]);
+    ck_assert_int_eq(read(done[0], &b, 1), 1); /* connected */
+    srv_stop();
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(!WIFSIGNALED(st), "the client died of signal %d",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the client exited %d", WEXITSTATUS(st));
+    close(go[1]);
+    close(done[0]);
+    event_free(g_guard);
+    event_base_free(g_base);
+    ts_cleanup(&g_ts); /* the daemon stopped above */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("client_tls");
@@ -718,5 +788,6 @@ int main(void)
     tcase_add_test(tc, client_certificates);
     tcase_add_test(tc, client_certificate_optional);
     tcase_add_test(tc, plain_server);
+    tcase_add_test(tc, no_sigpipe);
     return itest_main(s);
 }

@@ -9,13 +9,15 @@
  * and no against no certificate, the CA's client certificate and a rogue
  * CA's; a TLS 1.1 client; start-up with a missing, garbage or mismatched
  * certificate or key; SIGHUP with a new certificate (new connections get
- * it, an open one keeps working) and with a broken one (the old stays);
+ * it, an open one keeps working), with a broken one (the old stays) and
+ * from tls_auth_clients yes to no (a half-done handshake across it);
  * hostile clients: plain text on the TLS port, a handshake left half done
  * (idle timeout and request_timeout), a TLS client over maxclients or
  * refused by protected mode, a TLS waiter that leaves, with 72 KiB
- * pipelined behind its wait or not.  Does not own: the client library's
- * cachifys:// (the client suites), redis-cli --tls
- * (tests/scripts/tls_redis_cli.sh).
+ * pipelined behind its wait or not.  Does not own: the client helpers
+ * (tls_itest.h), clients misbehaving inside the TLS stream
+ * (test_tls_hostile.c), the client library's cachifys:// (the client
+ * suites), redis-cli --tls (tests/scripts/tls_redis_cli.sh).
  */
 #include <check.h>
 #include <signal.h>
@@ -25,222 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include "tests/integration/hardening.h"
-#include "tests/support/testcerts.h"
-
-static struct test_certs g_tc;
-static int g_tls_port;
-
-/* ---- the daemon ---- */
-
-/* srv_init, certificates in DIR/certs and a free port for TLS. */
-static void tls_init(void)
-{
-    char dir[200];
-    srv_init();
-    snprintf(dir, sizeof dir, "%s/certs", g_ts.dir);
-    ck_assert_int_eq(tcert_make(&g_tc, dir), 0);
-    do
-        g_tls_port = ts_free_port();
-    while (g_tls_port == g_ts.port);
-    ck_assert_int_gt(g_tls_port, 0);
-}
-
-/* Starts the daemon with the TLS port, the test certificates and
- * tls_auth_clients auth, then up to 4 more arguments (NULL-ended). */
-static void start_tls(const char *auth, const char *a1, const char *a2,
-                      const char *a3, const char *a4)
-{
-    static char port[16];
-    tls_init();
-    snprintf(port, sizeof port, "%d", g_tls_port);
-    const char *args[] = { "--tls-port", port,
-                           "--tls-cert-file", g_tc.server_crt,
-                           "--tls-key-file", g_tc.server_key,
-                           "--tls-ca-cert-file", g_tc.ca,
-                           "--tls-auth-clients", auth,
-                           a1, a2, a3, a4, NULL };
-    srv_run(args);
-}
-
-/* ---- an OpenSSL client ---- */
-
-struct tls_client {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-};
-
-static void tls_drop(struct tls_client *cl)
-{
-    if (cl->ssl)
-        SSL_free(cl->ssl);
-    if (cl->ctx)
-        SSL_CTX_free(cl->ctx);
-    if (cl->fd >= 0)
-        close(cl->fd);
-    cl->ssl = NULL;
-    cl->ctx = NULL;
-    cl->fd = -1;
-}
-
-/* Shakes hands over fd, connected to the TLS port: the server's certificate
- * must chain to ca and name 127.0.0.1; cert and key (both or neither) are
- * the client's; old_only offers TLS 1.0 and 1.1 alone.  Returns 0, or -1
- * when the handshake failed (then cl holds nothing).  Under TLS 1.3 the
- * server judges the client's certificate after the client's handshake
- * ended: see tls_refused. */
-static int tls_open_fd(struct tls_client *cl, int fd, const char *ca,
-                       const char *cert, const char *key, int old_only)
-{
-    cl->fd = fd;
-    ck_assert_int_ge(cl->fd, 0);
-    cl->ctx = SSL_CTX_new(TLS_client_method());
-    ck_assert_ptr_nonnull(cl->ctx);
-    if (old_only) {
-        /* OpenSSL 3 refuses TLS 1.1 itself at its default security level. */
-        SSL_CTX_set_security_level(cl->ctx, 0);
-        SSL_CTX_set_min_proto_version(cl->ctx, TLS1_VERSION);
-        SSL_CTX_set_max_proto_version(cl->ctx, TLS1_1_VERSION);
-        SSL_CTX_set_cipher_list(cl->ctx, "DEFAULT:@SECLEVEL=0");
-    }
-    ck_assert_int_eq(SSL_CTX_load_verify_locations(cl->ctx, ca, NULL), 1);
-    SSL_CTX_set_verify(cl->ctx, SSL_VERIFY_PEER, NULL);
-    if (cert) {
-        ck_assert_int_eq(SSL_CTX_use_certificate_file(cl->ctx, cert,
-                                                      SSL_FILETYPE_PEM), 1);
-        ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(cl->ctx, key,
-                                                     SSL_FILETYPE_PEM), 1);
-    }
-    cl->ssl = SSL_new(cl->ctx);
-    ck_assert_ptr_nonnull(cl->ssl);
-    ck_assert_int_eq(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(cl->ssl),
-                                                   "127.0.0.1"), 1);
-    SSL_set_fd(cl->ssl, cl->fd);
-    if (SSL_connect(cl->ssl) != 1) {
-        ERR_clear_error();
-        tls_drop(cl);
-        return -1;
-    }
-    return 0;
-}
-
-static int tls_open(struct tls_client *cl, const char *ca, const char *cert,
-                    const char *key, int old_only)
-{
-    struct test_server t = g_ts;
-    t.port = g_tls_port;
-    return tls_open_fd(cl, tc_connect(&t), ca, cert, key, old_only);
-}
-
-/* tls_open that must succeed. */
-static void tls_open_ok(struct tls_client *cl, const char *ca,
-                        const char *cert, const char *key)
-{
-    REQUIRE(tls_open(cl, ca, cert, key, 0) == 0, "TLS handshake failed");
-}
-
-static void tls_say(struct tls_client *cl, const char *s, size_t n)
-{
-    while (n > 0) {
-        int w = SSL_write(cl->ssl, s, n > 65536 ? 65536 : (int)n);
-        REQUIRE(w > 0, "SSL_write failed (%d)", SSL_get_error(cl->ssl, w));
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-#define TSAY(cl, s) tls_say((cl), (s), strlen(s))
-
-/* Reads exactly n bytes; 0, or -1 at a close, an error or the timeout. */
-static int tls_read_n(struct tls_client *cl, char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        size_t want = n - got;
-        int r = SSL_read(cl->ssl, buf + got, want > 65536 ? 65536 : (int)want);
-        if (r <= 0) {
-            ERR_clear_error();
-            return -1;
-        }
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-#define TEXPECT(cl, s) tls_expect((cl), (s), __LINE__)
-
-static void tls_expect(struct tls_client *cl, const char *want, int line)
-{
-    static char got[4096];
-    size_t n = strlen(want);
-    ck_assert_uint_lt(n, sizeof got);
-    REQUIRE(tls_read_n(cl, got, n) == 0, "line %d: no \"%s\" over TLS",
-            line, itest_esc(want));
-    REQUIRE(memcmp(got, want, n) == 0, "line %d: expected \"%s\", got \"%s\"",
-            line, itest_esc(want), itest_escn(got, n));
-}
-
-/* One reply line (up to CRLF, at most cap - 1 bytes) into buf. */
-static void tls_line(struct tls_client *cl, char *buf, size_t cap)
-{
-    size_t n = 0;
-    for (;;) {
-        REQUIRE(n + 1 < cap, "reply line too long");
-        REQUIRE(tls_read_n(cl, buf + n, 1) == 0, "no reply over TLS");
-        n++;
-        if (n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n')
-            break;
-    }
-    buf[n] = '\0';
-}
-
-/* ":<token>\r\n" as a number. */
-static long long tls_token(struct tls_client *cl)
-{
-    char line[128];
-    tls_line(cl, line, sizeof line);
-    REQUIRE(line[0] == ':', "expected a token, got \"%s\"", itest_esc(line));
-    return strtoll(line + 1, NULL, 10);
-}
-
-/* 1 when the server refuses the connection: under TLS 1.3 a client
- * certificate is judged after the client's side of the handshake, so the
- * refusal comes as an alert where the first reply would be. */
-static int tls_refused(struct tls_client *cl)
-{
-    char buf[8];
-    if (SSL_write(cl->ssl, "PING\r\n", 6) != 6) {
-        ERR_clear_error();
-        return 1;
-    }
-    if (tls_read_n(cl, buf, 7) != 0)
-        return 1;
-    REQUIRE(memcmp(buf, "+PONG\r\n", 7) == 0, "PING: \"%s\"",
-            itest_escn(buf, 7));
-    return 0;
-}
-
-/* A STATS member read over a plain connection of its own. */
-static long long plain_stat(const char *key)
-{
-    int fd = conn_new();
-    long long v = stat1(fd, key);
-    close(fd);
-    return v;
-}
-
-static long long plain_stat_poll(const char *key, long long want)
-{
-    int fd = conn_new();
-    long long v = stat_poll(fd, key, want, slow_mode() ? 60 : 20);
-    close(fd);
-    return v;
-}
+#include "tests/integration/tls_itest.h"
 
 /* ---- requests over TLS ---- */
 
@@ -506,7 +293,8 @@ END_TEST
 
 static char g_conf[256];
 
-static void write_conf(const char *cert, const char *key, const char *ca)
+static void write_conf(const char *cert, const char *key, const char *ca,
+                       const char *auth)
 {
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s.new", g_conf);
@@ -514,22 +302,31 @@ static void write_conf(const char *cert, const char *key, const char *ca)
     ck_assert_ptr_nonnull(f);
     fprintf(f, "bind 127.0.0.1\nport %d\nloglevel debug\ntls_port %d\n"
             "tls_cert_file %s\ntls_key_file %s\ntls_ca_cert_file %s\n"
-            "tls_auth_clients yes\n", g_ts.port, g_tls_port, cert, key, ca);
+            "tls_auth_clients %s\n", g_ts.port, g_tls_port, cert, key, ca,
+            auth);
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(rename(tmp, g_conf), 0);
 }
 
-START_TEST(reload_certificates)
+/* Starts the daemon from a conf file of the test certificates under
+ * tls_auth_clients yes (write_conf changes it later), and opens *old, a
+ * TLS connection with the client certificate, served. */
+static void start_from_conf(struct tls_client *old)
 {
     tls_init();
     snprintf(g_conf, sizeof g_conf, "%s/tls.conf", g_ts.dir);
-    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca);
+    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca, "yes");
     const char *args[] = { "-c", g_conf, NULL };
     if (ts_start_bare(&g_ts, args) != 0)
         ck_abort_msg("the daemon did not start");
+    tls_open_ok(old, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    ck_assert(!tls_refused(old));
+}
+
+START_TEST(reload_certificates)
+{
     struct tls_client old, c;
-    tls_open_ok(&old, g_tc.ca, g_tc.client_crt, g_tc.client_key);
-    ck_assert(!tls_refused(&old));
+    start_from_conf(&old);
 
     /* A second, unrelated set: its CA signs neither the old server nor
      * the old client certificate. */
@@ -537,7 +334,7 @@ START_TEST(reload_certificates)
     char dir[200];
     snprintf(dir, sizeof dir, "%s/certs2", g_ts.dir);
     ck_assert_int_eq(tcert_make(&next, dir), 0);
-    write_conf(next.server_crt, next.server_key, next.ca);
+    write_conf(next.server_crt, next.server_key, next.ca, "yes");
     h_hup("config reload done", 1);
     ck_assert(h_log_has("config reload: TLS: certificate, key and CA files "
                         "read again", 0));
@@ -563,7 +360,7 @@ START_TEST(reload_certificates)
     ck_assert_ptr_nonnull(f);
     fputs("garbage\n", f);
     fclose(f);
-    write_conf(garbage, next.server_key, next.ca);
+    write_conf(garbage, next.server_key, next.ca, "yes");
     h_hup("config reload failed", 1);
     ck_assert(h_log_has("tls_cert_file: '", 0));
     tls_open_ok(&c, next.ca, next.client_crt, next.client_key);
@@ -651,6 +448,34 @@ START_TEST(half_handshake_request_timeout)
     ck_assert_int_eq(plain_stat("tls_handshake_failures"), 2);
     ck_assert(h_log_has("its TLS handshake did not complete within 1 s "
                         "(request_timeout)", 0));
+    srv_finish();
+}
+END_TEST
+
+/* SIGHUP from tls_auth_clients yes to no: new clients need no
+ * certificate, the connection from before goes on, and a handshake left
+ * half done across the reload, which holds the old context, ends
+ * cleanly (the old context goes with the last connection that holds it:
+ * the valgrind pass checks). */
+START_TEST(reload_auth_clients)
+{
+    struct tls_client old, c;
+    start_from_conf(&old);
+    int half = half_handshake();
+    if (tls_open(&c, g_tc.ca, NULL, NULL, 0) == 0) {
+        ck_assert(tls_refused(&c)); /* no certificate, under yes */
+        tls_drop(&c);
+    }
+    write_conf(g_tc.server_crt, g_tc.server_key, g_tc.ca, "no");
+    h_hup("config reload done", 1);
+    ck_assert(h_log_has("config reload: tls_auth_clients: yes -> no", 0));
+    tls_open_ok(&c, g_tc.ca, NULL, NULL);
+    ck_assert(!tls_refused(&c));
+    tls_drop(&c);
+    ck_assert(!tls_refused(&old));
+    close(half);
+    ck_assert_int_eq(plain_stat_poll("tls_handshake_failures", 2), 2);
+    tls_drop(&old);
     srv_finish();
 }
 END_TEST
@@ -815,6 +640,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, old_protocol_refused);
     tcase_add_test(tc, bad_files_fail_start);
     tcase_add_test(tc, reload_certificates);
+    tcase_add_test(tc, reload_auth_clients);
     tcase_add_test(tc, plain_text_on_tls_port);
     tcase_add_test(tc, half_handshake_idle_timeout);
     tcase_add_test(tc, half_handshake_request_timeout);

@@ -1,0 +1,360 @@
+/* tests/integration/test_tls_hostile.c - Check suite: TLS clients that
+ * misbehave inside the TLS stream, against the real daemon (the daemon
+ * and the OpenSSL client: tls_itest.h).
+ *
+ * Owns: a TLS client that never reads its replies (paused, bounded,
+ * dropped after client_stall_timeout, others served), one over
+ * client_buffer_budget (-LIMIT, closed, accounting back to 0),
+ * close_notify or a TCP half-close right behind pipelined requests, short
+ * or with 6 MB of replies to a small window (all answered, close_notify
+ * last), TLS 1.2 renegotiation requests (refused, nobody stalls), a TLS
+ * record left incomplete (request_timeout applies).  Does not own: the
+ * TLS port's normal use, certificates, reloads and the hostile handshakes
+ * (test_tls.c).
+ */
+#include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/integration/tls_itest.h"
+
+/* ---- hostile TLS streams ---- */
+
+/* A client whose socket accepts no more (non-blocking SSL_write): the
+ * bytes written so far; stops at cap. */
+static size_t tls_push_until_full(struct tls_client *cl, const char *chunk,
+                                  size_t n, size_t cap)
+{
+    size_t sent = 0;
+    tc_set_nonblock(cl->fd, 1);
+    double until = mono_s() + (slow_mode() ? 30 : 10);
+    while (sent < cap && mono_s() < until) {
+        int w = SSL_write(cl->ssl, chunk, (int)n);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        int e = SSL_get_error(cl->ssl, w);
+        ERR_clear_error();
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+            break;
+        usleep(20000);
+        /* Full for a while: the daemon stopped reading. */
+        struct pollfd pfd = { cl->fd, POLLOUT, 0 };
+        if (poll(&pfd, 1, slow_mode() ? 3000 : 1000) == 0)
+            break;
+    }
+    tc_set_nonblock(cl->fd, 0);
+    return sent;
+}
+
+/* SET v to 60,000 bytes over the plain connection p: GETs of it make
+ * replies fast. */
+static void set_value(int p)
+{
+    static char set[60100];
+    int h = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$1\r\nv\r\n$60000\r\n");
+    memset(set + h, 'v', 60000);
+    memcpy(set + h + 60000, "\r\n", 2);
+    sayn(p, set, (size_t)h + 60002);
+    EXPECT(p, "+OK\r\n");
+}
+
+/* A TLS client that sends requests and never reads their replies is
+ * bounded as a plain one is: its processing pauses at the output mark
+ * (the daemon stops reading it, so its writes stop), it is dropped after
+ * client_stall_timeout, and others are served meanwhile. */
+START_TEST(tls_client_never_reads)
+{
+    start_tls("yes", "--client-stall-timeout", "2", NULL, NULL);
+    int p = conn_new();
+    long rss0 = ts_rss_kib(g_ts.pid);
+    /* A 60 KB value, then GETs of it, unread. */
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    set_value(p);
+    struct tls_client c;
+    tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    static char gets[100 * 9];
+    for (int i = 0; i < 100; i++)
+        memcpy(gets + i * 9, "GET v\r\n\r\n", 9);
+    size_t sent = tls_push_until_full(&c, gets, sizeof gets, 64u << 20);
+    /* 64 MiB of GETs would ask for 400 GiB of replies: the daemon stopped
+     * reading long before. */
+    ck_assert_msg(sent < (64u << 20), "sent %zu bytes of GETs unhindered",
+                  sent);
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    long grown = ts_rss_kib(g_ts.pid) - rss0;
+    ck_assert_msg(grown < 32 * 1024, "VmRSS grew %ld KiB", grown);
+    ck_assert_int_eq(plain_stat_poll("stalled_clients", 1), 1);
+    tls_drop(&c);
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+/* close_notify right behind pipelined requests, or a TCP half-close
+ * without one: they all run and are answered (TLS 1.3 lets the server
+ * write after the client's close_notify), and the daemon ends the stream
+ * with its own close_notify. */
+START_TEST(tls_close_notify_after_pipeline)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    for (int round = 0; round < 20; round++) {
+        struct tls_client c;
+        tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+        char req[128];
+        snprintf(req, sizeof req, "ACQUIRE cn:%d TTL 60000\r\nPING\r\n",
+                 round);
+        TSAY(&c, req);
+        if (round % 2 == 0)
+            ck_assert_int_ge(SSL_shutdown(c.ssl), 0);
+        else
+            ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0); /* no notify */
+        ck_assert_int_gt(tls_token(&c), 0);
+        TEXPECT(&c, "+PONG\r\n");
+        char b;
+        ck_assert_int_le(SSL_read(c.ssl, &b, 1), 0);
+        ck_assert_int_eq(SSL_get_error(c.ssl, 0), SSL_ERROR_ZERO_RETURN);
+        ERR_clear_error();
+        tls_drop(&c);
+    }
+    int p = conn_new();
+    say(p, "IS_LOCKED cn:19\r\n");
+    EXPECT(p, ":1\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+/* A TLS 1.2 client asking to renegotiate is refused (no_renegotiation),
+ * and the daemon goes on serving it and the others. */
+START_TEST(tls_renegotiation_refused)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    struct tls_client c;
+    c.fd = -1;
+    int fd;
+    {
+        struct test_server t = g_ts;
+        t.port = g_tls_port;
+        fd = tc_connect(&t);
+    }
+    c.fd = fd;
+    c.ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(c.ctx);
+    SSL_CTX_set_max_proto_version(c.ctx, TLS1_2_VERSION);
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(c.ctx, g_tc.ca, NULL), 1);
+    ck_assert_int_eq(SSL_CTX_use_certificate_file(c.ctx, g_tc.client_crt,
+                                                  SSL_FILETYPE_PEM), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(c.ctx, g_tc.client_key,
+                                                 SSL_FILETYPE_PEM), 1);
+    c.ssl = SSL_new(c.ctx);
+    SSL_set_fd(c.ssl, fd);
+    ck_assert_int_eq(SSL_connect(c.ssl), 1);
+    TSAY(&c, "PING\r\n");
+    TEXPECT(&c, "+PONG\r\n");
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(SSL_renegotiate(c.ssl), 1);
+        SSL_do_handshake(c.ssl);
+        ERR_clear_error();
+    }
+    int p = conn_new();
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    close(p);
+    tls_drop(&c);
+    srv_finish();
+}
+END_TEST
+
+/* The bytes of one TLS record carrying s, made by cl's session but not
+ * sent: its writes go to a memory BIO for the call.  Returns the length
+ * (at most cap). */
+static size_t tls_record_of(struct tls_client *cl, const char *s,
+                            char *rec, size_t cap)
+{
+    BIO *sock = SSL_get_wbio(cl->ssl), *mem = BIO_new(BIO_s_mem());
+    ck_assert_ptr_nonnull(mem);
+    BIO_up_ref(sock);
+    SSL_set0_wbio(cl->ssl, mem); /* frees one reference of sock */
+    ck_assert_int_eq(SSL_write(cl->ssl, s, (int)strlen(s)), (int)strlen(s));
+    int n = BIO_read(mem, rec, (int)cap);
+    ck_assert_int_gt(n, 0);
+    SSL_set0_wbio(cl->ssl, sock); /* frees mem */
+    return (size_t)n;
+}
+
+/* A TLS record left incomplete is a request left incomplete: a slow loris
+ * that trickles the encrypted bytes of its request (here: all but the
+ * last byte of a record, then nothing) is closed after request_timeout
+ * with -PROTO, as a plain one is, even with timeout 0.  Records that
+ * carry no data (a TLS 1.3 KeyUpdate) and an idle client after a whole
+ * request are not on that clock. */
+START_TEST(tls_partial_record_request_timeout)
+{
+    start_tls("yes", "--timeout", "0", "--request-timeout", "1");
+    struct tls_client idle, slow;
+    tls_open_ok(&idle, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&idle, "PING\r\n");
+    TEXPECT(&idle, "+PONG\r\n");
+    ck_assert_int_eq(SSL_key_update(idle.ssl, SSL_KEY_UPDATE_NOT_REQUESTED),
+                     1);
+    ck_assert_int_eq(SSL_do_handshake(idle.ssl), 1); /* sends it */
+
+    tls_open_ok(&slow, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    TSAY(&slow, "PING\r\n");
+    TEXPECT(&slow, "+PONG\r\n");
+    char rec[256];
+    size_t n = tls_record_of(&slow, "ACQUIRE k\r\n", rec, sizeof rec);
+    ck_assert_int_gt(n, 6);
+    sayn(slow.fd, rec, n - 1);
+    TEXPECT(&slow, "-PROTO request not completed within request_timeout "
+            "(1 s)\r\n");
+    char b;
+    ck_assert_int_le(SSL_read(slow.ssl, &b, 1), 0);
+    ERR_clear_error();
+    ck_assert_int_eq(plain_stat_poll("request_timeouts", 1), 1);
+    tls_drop(&slow);
+
+    /* Well past request_timeout: the idle client is still served. */
+    usleep(slow_mode() ? 3000000 : 1500000);
+    TSAY(&idle, "PING\r\n");
+    TEXPECT(&idle, "+PONG\r\n");
+    ck_assert_int_eq(plain_stat("request_timeouts"), 1);
+    tls_drop(&idle);
+    srv_finish();
+}
+END_TEST
+
+/* A socket connected to the TLS port with a 4 KiB receive buffer, set
+ * before the connect so the window it offers stays small: the daemon's
+ * replies then wait in its output instead of the kernel's buffers. */
+static int small_window_fd(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+    struct timeval tv = { TS_READ_TIMEOUT_S, 0 };
+    struct sockaddr_in in;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small,
+                                sizeof small), 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+                                sizeof tv), 0);
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_port = htons((uint16_t)g_tls_port);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&in, sizeof in), 0);
+    return fd;
+}
+
+/* A TCP half-close (no close_notify, as nc -N or a shutdown(SHUT_WR)
+ * does) behind a pipeline of 6 MB of replies to a client with a small
+ * window: every request before it still runs and is answered, the last
+ * one (an ACQUIRE) included, as on the plain port.  The end of the
+ * stream is read while the last replies still wait in the output. */
+#define GETS 100
+
+START_TEST(tls_half_close_long_pipeline)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    int p = conn_new();
+    set_value(p);
+
+    struct tls_client c;
+    REQUIRE(tls_open_fd(&c, small_window_fd(), g_tc.ca, g_tc.client_crt,
+                        g_tc.client_key, 0) == 0, "TLS handshake failed");
+    static char req[GETS * 7 + 64];
+    size_t n = 0;
+    for (int i = 0; i < GETS; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, "GET v\r\n");
+    n += (size_t)snprintf(req + n, sizeof req - n,
+                          "ACQUIRE tail TTL 60000\r\n");
+    tls_say(&c, req, n);
+    ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+    static char val[60000];
+    for (int i = 0; i < GETS; i++) {
+        TEXPECT(&c, "$60000\r\n");
+        REQUIRE(tls_read_n(&c, val, sizeof val) == 0, "GET %d cut short", i);
+        TEXPECT(&c, "\r\n");
+    }
+    ck_assert_int_gt(tls_token(&c), 0);
+    char b;
+    ck_assert_int_le(SSL_read(c.ssl, &b, 1), 0); /* then close_notify */
+    ck_assert_int_eq(SSL_get_error(c.ssl, 0), SSL_ERROR_ZERO_RETURN);
+    ERR_clear_error();
+    tls_drop(&c);
+    say(p, "IS_LOCKED tail\r\n");
+    EXPECT(p, ":1\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+
+/* client_buffer_budget over TLS: a TLS client whose request grows the
+ * daemon's buffers past the budget (a 600 KB SET against 256 KiB) gets
+ * -LIMIT, encrypted, and is closed, as a plain one is; the accounting
+ * returns to 0 and a plain client is served throughout. */
+START_TEST(tls_client_buffer_budget)
+{
+    start_tls("yes", "--client-buffer-budget", "262144", NULL, NULL);
+    int p = conn_new();
+    struct tls_client c;
+    tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    size_t big = 600000;
+    char *req = malloc(big + 64);
+    ck_assert_ptr_nonnull(req);
+    int h = snprintf(req, 64, "*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$%zu\r\n",
+                     big);
+    memset(req + h, 'b', big);
+    memcpy(req + h + big, "\r\n", 2);
+    /* The daemon may close before it has all of it: a failed write ends
+     * the sending, the reply is read either way. */
+    size_t off = 0, n = (size_t)h + big + 2;
+    while (off < n) {
+        int w = SSL_write(c.ssl, req + off,
+                          n - off > 16384 ? 16384 : (int)(n - off));
+        if (w <= 0) {
+            ERR_clear_error();
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(req);
+    TEXPECT(&c, "-LIMIT client_buffer_budget reached (the daemon's client "
+            "buffers are full); closing the connection\r\n");
+    tls_drop(&c);
+    ck_assert_int_eq(plain_stat_poll("budget_closed_clients", 1), 1);
+    ck_assert_int_eq(stat_poll(p, "clients", 1, slow_mode() ? 60 : 20), 1);
+    ck_assert_int_eq(stat1(p, "client_buffer_bytes"), 0);
+    say(p, "PING\r\n");
+    EXPECT(p, "+PONG\r\n");
+    close(p);
+    srv_finish();
+}
+END_TEST
+
+static Suite *tls_hostile_suite(void)
+{
+    Suite *s = suite_create("tls_hostile");
+    TCase *tc = itest_tcase(s, "tls_hostile");
+    tcase_add_test(tc, tls_client_never_reads);
+    tcase_add_test(tc, tls_client_buffer_budget);
+    tcase_add_test(tc, tls_close_notify_after_pipeline);
+    tcase_add_test(tc, tls_half_close_long_pipeline);
+    tcase_add_test(tc, tls_renegotiation_refused);
+    tcase_add_test(tc, tls_partial_record_request_timeout);
+    return s;
+}
+
+int main(void)
+{
+    return itest_main(tls_hostile_suite());
+}
