@@ -72,6 +72,10 @@ DAEMON := $(BUILD)/cachifyd
 CLIENT_VERSION := 0.3.0
 CLIENT_SOVERSION := 2
 CLIENT_SRC := $(wildcard client/*.c)
+# The public headers, installed to $(PREFIX)/include; users include
+# cachify.h alone, which includes the others.
+CLIENT_PUBLIC_HEADERS := client/cachify.h client/cachify_async.h \
+    client/cachify_decorate.h client/cachify_async_decorate.h
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC) $(PROTO_SRC) $(ENGINE_SRC))
 CLIENT_A   := $(BUILD)/libcachify-client.a
 CLIENT_SO  := $(BUILD)/libcachify-client.so.$(CLIENT_VERSION)
@@ -302,7 +306,8 @@ install: $(DAEMON) client tools
 	sed -e 's|/usr/local/|$(PREFIX)/|g' contrib/cachifyd.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/cachifyd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/cachifyd.service
-	install -m 0644 client/cachify.h $(DESTDIR)$(PREFIX)/include/cachify.h
+	# Every public header: cachify.h includes the other three, side by side.
+	install -m 0644 $(CLIENT_PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(CLIENT_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libcachify-client.so.$(CLIENT_VERSION) \

@@ -1,5 +1,5 @@
-/* client/async.c - the async half of libcachify-client (the async section of
- * client/cachify.h) on a caller's event_base.
+/* client/async.c - the async half of libcachify-client (declared in
+ * client/cachify_async.h) on a caller's event_base.
  *
  * Owns: the handle (open, close), request building for every public
  * async call, and the done queue: every finished request,

@@ -1,7 +1,7 @@
 /* client/async_deco.c - the runtime behind CACHIFY_ASYNC_LOCKED_FN and
- * CACHIFY_ASYNC_ONCE_FN (see client/cachify.h): one decorated call = format
- * the key, take the lock, run the body, release with the token when the
- * body says it is done, then call the caller's completion.  A once call
+ * CACHIFY_ASYNC_ONCE_FN (client/cachify_async_decorate.h): one decorated
+ * call = format the key, take the lock, run the body, release with the
+ * token when the body says it is done, then call the caller's completion.  A once call
  * that finds the key held and does not raise completes with 1 (skipped)
  * instead of CACHIFY_LOCKED.
  *

@@ -1,6 +1,6 @@
 /* client/async_renew.c - the async renewer: keeps an async holder's lock
  * (EXTEND) or pool slot (POOL_EXTEND) alive from the handle's event loop,
- * over the handle's own connection (cachify.h, "async renewal").
+ * over the handle's own connection (cachify_async.h, "async renewal").
  *
  * Owns: struct cachify_async_renewer, its timer, its timing and the one
  * report of a failed renewal; the handle's list of renewers (so that

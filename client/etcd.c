@@ -5,8 +5,9 @@
  * gateway calls (struct eop, one step at a time: etcd_op.h), the lease
  * grant and the end of every call, pools' included, and the leases the
  * handle keeps alive (client/etcd_keep.c).  Pools' own steps are
- * etcd_pool.c's; a found slot comes back here to be released or extended
- * as a lock's holder is.
+ * etcd_pool.c's; a found slot comes back here to be released, or to
+ * etcd_extend.c to be extended, as a lock's holder is.  An extend's steps
+ * after the holder is found are etcd_extend.c's.
  *
  * One keyspace, as on cachifyd: a key holds a lock or a pool (whose
  * entries are under N%P/, etcd_pool.c), never both.  The nowait acquire's
@@ -26,7 +27,8 @@
  * increasing across the cluster, a fencing token.
  *
  *   acquire   a lease of the lock's TTL (its ID chosen here, so that a
- *             retried grant cannot make a second lease: grant_body; whole
+ *             retried grant cannot make a second lease: eop_grant_body;
+ *             whole
  *             seconds, rounded up; etcd makes anything under about 2 s
  *             2 s; CACHIFY_EXP_NONE: etcd's
  *             longest lease, about 285 years, shown as -1 by pttl; SESSION:
@@ -50,7 +52,7 @@
  *             lifetime is a new lease: grant it, move the holder entry
  *             onto it in a transaction that checks the token, revoke the
  *             old one.  A SESSION lock of this handle only moves its
- *             expiry.
+ *             expiry.  These steps are etcd_extend.c's.
  *
  * Every step may be retried on another member by etcd_http.c: a retried
  * nowait transaction finds our own entry and takes it as the grant; a
@@ -178,7 +180,7 @@ void eop_cleanup(struct eop *o, int status, long long value,
 
 /* Ends a call that leaves a lease of its own unused: an acquire whose
  * wait is over (its bound passed), or a grant that failed but may have
- * been made (grant_body).  The revoke is the keeper's, sent from the loop
+ * been made (eop_grant_body).  The revoke is the keeper's, sent from the loop
  * at once and retried, so the caller is answered at the bound rather than
  * after a revoke that may take the whole I/O timeout (a cluster out of
  * reach).  Out of memory for that, the revoke is made here, as cleanup
@@ -199,7 +201,7 @@ void eop_give_up(struct eop *o, int status, const char *msg)
  * would ever revoke (a FOREVER one lasts 285 years); and a grant whose
  * answer never comes can still be revoked.  Without random bytes etcd
  * picks the ID (o->lease 0), as before. */
-static json_t *grant_body(struct eop *o)
+json_t *eop_grant_body(struct eop *o)
 {
     uint64_t id = 0;
     json_t *body = json_pack("{s:I}", "TTL", (json_int_t)o->ttl_s);
@@ -216,8 +218,8 @@ static json_t *grant_body(struct eop *o)
 }
 
 /* Whether a grant's error says our ID is taken: a retried grant whose
- * first attempt was granted (see grant_body). */
-static int lease_exists(const struct eop *o, int status, const json_t *r)
+ * first attempt was granted (see eop_grant_body). */
+int eop_lease_exists(const struct eop *o, int status, const json_t *r)
 {
     json_t *m = json_object_get(r, "message");
 
@@ -225,14 +227,14 @@ static int lease_exists(const struct eop *o, int status, const json_t *r)
            strstr(json_string_value(m), "lease already exists") != NULL;
 }
 
-/* The lease a grant's answer r gave (NULL: lease_exists, ours); 0 when
+/* The lease a grant's answer r gave (NULL: eop_lease_exists, ours); 0 when
  * the answer has none. */
-static long long granted_id(const struct eop *o, const json_t *r)
+long long eop_granted_id(const struct eop *o, const json_t *r)
 {
     return r == NULL ? o->lease : ej_num(r, "ID");
 }
 
-static long long lease_ttl_s(const struct wire_lock *l)
+long long eop_lease_ttl_s(const struct wire_lock *l)
 {
     if (l->session)
         return EKEEP_SESSION_TTL_S;
@@ -306,8 +308,8 @@ static void start_acquire(struct eop *o)
 {
     json_t *body;
 
-    o->ttl_s = lease_ttl_s(&o->lock);
-    body = grant_body(o);
+    o->ttl_s = eop_lease_ttl_s(&o->lock);
+    body = eop_grant_body(o);
     if (o->lock.wait_ms > 0) {
         struct timeval tv = {(time_t)(o->lock.wait_ms / 1000),
                              (suseconds_t)(o->lock.wait_ms % 1000) * 1000};
@@ -330,7 +332,7 @@ static void acquire_leased(struct eop *o, const json_t *r)
     json_t *cmp, *nopool, *put, *body, *entry;
     size_t n;
 
-    o->lease = granted_id(o, r);
+    o->lease = eop_granted_id(o, r);
     if (o->lease == 0) {
         eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
         return;
@@ -421,23 +423,6 @@ void eop_release_held(struct eop *o)
              o->e->io_timeout_ms);
 }
 
-void eop_extend_held(struct eop *o)
-{
-    struct etcd *e = o->e;
-    struct wire_lock l = {o->ms, 0, 0};
-    uint64_t deadline;
-
-    if (ekeep_find(e->keep, o->hold_lease, &deadline) == EKEEP_SESSION) {
-        ekeep_set_deadline(e->keep, o->hold_lease,
-                           ehttp_now_us() + (uint64_t)o->ms * 1000);
-        eop_complete(o, CACHIFY_OK, 1, "");
-        return;
-    }
-    o->ttl_s = lease_ttl_s(&l);
-    eop_post(o, S_XTTL, "/v3/lease/timetolive", ej_lease_body(o->hold_lease),
-             e->io_timeout_ms);
-}
-
 /* The holder of the lock (release, force, extend, pttl), read with the
  * pool of the same key (with_pool). */
 static void holder_found(struct eop *o, const json_t *r)
@@ -486,33 +471,6 @@ static void holder_found(struct eop *o, const json_t *r)
     }
 }
 
-/* extend: the new lease is there; move the holder entry onto it. */
-static void extend_leased(struct eop *o, const json_t *r)
-{
-    json_t *cmp, *put, *body;
-
-    o->lease = granted_id(o, r);
-    if (o->lease == 0) {
-        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: lease grant without an ID");
-        return;
-    }
-    cmp = json_pack("{s:O, s:s, s:s, s:o}", "key", o->hold_key, "target",
-                    "CREATE", "result", "EQUAL", "create_revision",
-                    ej_id((long long)o->token));
-    put = json_pack("{s:O, s:o, s:b}", "key", o->hold_key, "lease",
-                    ej_id(o->lease), "ignore_value", 1);
-    body = cmp && put ? json_pack("{s:[o], s:[{s:o}]}", "compare", cmp,
-                                  "success", "request_put", put)
-                      : NULL;
-    if (body == NULL) {
-        json_decref(cmp);
-        json_decref(put);
-        eop_cleanup(o, CACHIFY_ERR_NOMEM, 0, "out of memory");
-        return;
-    }
-    eop_post(o, S_MOVE, "/v3/kv/txn", body, o->e->io_timeout_ms);
-}
-
 /* A lease/revoke whose lease may be gone already. */
 int eop_revoked(int status, const json_t *reply)
 {
@@ -531,6 +489,19 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         epool_step(o, status, r, msg);
         return;
     }
+    /* An extend's steps, its failures included, are etcd_extend.c's. */
+    switch (o->step) {
+    case S_XTTL:
+    case S_RENEW:
+    case S_NEWLEASE:
+    case S_MOVE:
+    case S_MOVE_CHECK:
+    case S_DROP_OLD:
+        eextend_step(o, status, r, msg);
+        return;
+    default:
+        break;
+    }
     /* Steps whose errors are answers of their own. */
     switch (o->step) {
     case S_CLEANUP:
@@ -545,43 +516,16 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
             return;
         }
         break;
-    case S_DROP_OLD:
-        if (!eop_revoked(status, r))
-            ekeep_add(e->keep, o->hold_lease, 1, EKEEP_DOOMED, 0);
-        eop_complete(o, CACHIFY_OK, 1, "");
-        return;
     case S_REFRESH:
         /* The lock is held either way; a failed renewal only means its
          * lifetime counts from the last renewal during the wait. */
         eop_complete(o, CACHIFY_OK, o->value, "");
         return;
-    case S_MOVE_CHECK: {
-        json_t *kv = status == CACHIFY_OK ? ej_first_kv(r) : NULL;
-        if (status != CACHIFY_OK) {
-            /* Nobody can say whether the entry is on the new lease: it is
-             * left to run out its TTL rather than revoked, which could
-             * end the lock the caller still holds. */
-            eop_complete(o, o->status, 0, o->msg);
-        } else if (kv != NULL && ej_num(kv, "lease") == o->lease &&
-                   ej_num(kv, "create_revision") == (long long)o->token) {
-            /* The move was applied, only its answer was lost. */
-            ekeep_forget(e->keep, o->hold_lease);
-            eop_post(o, S_DROP_OLD, "/v3/lease/revoke", ej_lease_body(o->hold_lease),
-                 e->io_timeout_ms);
-        } else {
-            eop_cleanup(o, o->status, 0, o->msg);
-        }
-        return;
-    }
     default:
         break;
     }
-    if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
-        lease_exists(o, status, r)) {
-        if (o->step == S_GRANT)
-            acquire_leased(o, NULL);
-        else
-            extend_leased(o, NULL);
+    if (o->step == S_GRANT && eop_lease_exists(o, status, r)) {
+        acquire_leased(o, NULL);
         return;
     }
     if (status != CACHIFY_OK) {
@@ -590,18 +534,8 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         if ((o->op == WIRE_ACQUIRE || o->op == WIRE_POOL_ACQUIRE) &&
             o->step != S_GRANT)
             eop_cleanup(o, status, 0, msg);
-        else if ((o->step == S_GRANT || o->step == S_NEWLEASE) &&
-                 o->lease != 0)
+        else if (o->step == S_GRANT && o->lease != 0)
             eop_give_up(o, status, msg);
-        else if ((o->op == WIRE_EXTEND || o->op == WIRE_POOL_EXTEND) &&
-                 o->step == S_MOVE) {
-            /* Revoking the new lease now would end the lock if the move
-             * was applied and only its answer lost: look first. */
-            o->status = status;
-            snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
-            eop_post(o, S_MOVE_CHECK, "/v3/kv/range",
-                 json_pack("{s:O}", "key", o->hold_key), e->io_timeout_ms);
-        }
         else
             eop_complete(o, status, 0, msg);
         return;
@@ -647,37 +581,6 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         return;
     case S_REVOKE:
         eop_complete(o, CACHIFY_OK, 1, "");
-        return;
-    case S_XTTL:
-        /* The same TTL: a keep-alive renews the lease to it.  Another:
-         * a lease cannot change its TTL, so the entry moves to a new
-         * one. */
-        if (ej_num(r, "grantedTTL") == o->ttl_s) {
-            eop_post(o, S_RENEW, "/v3/lease/keepalive", ej_lease_body(o->hold_lease),
-                 e->io_timeout_ms);
-            return;
-        }
-        eop_post(o, S_NEWLEASE, "/v3/lease/grant", grant_body(o),
-             e->io_timeout_ms);
-        return;
-    case S_RENEW:
-        /* Entries go only with their lease (release and force revoke
-         * it), so a lease renewed means the lock still held: 1; a lease
-         * gone (TTL 0 or none) means it was released meanwhile: 0. */
-        eop_complete(o, CACHIFY_OK,
-                 ej_num(json_object_get(r, "result"), "TTL") > 0, "");
-        return;
-    case S_NEWLEASE:
-        extend_leased(o, r);
-        return;
-    case S_MOVE:
-        if (!json_is_true(json_object_get(r, "succeeded"))) {
-            eop_cleanup(o, CACHIFY_OK, 0, ""); /* released meanwhile */
-            return;
-        }
-        ekeep_forget(e->keep, o->hold_lease);
-        eop_post(o, S_DROP_OLD, "/v3/lease/revoke", ej_lease_body(o->hold_lease),
-             e->io_timeout_ms);
         return;
     case S_TTL:
         ttl = ej_num(r, "TTL");

@@ -1,14 +1,16 @@
 /* client/etcd_op.h - internal: one call of the etcd backend under way, as
- * client/etcd.c (locks, the chain of steps) and client/etcd_pool.c (pools)
- * share it, and the JSON pieces both build their gateway requests from
+ * client/etcd.c (locks, the chain of steps), client/etcd_extend.c (the
+ * steps of an extend) and client/etcd_pool.c (pools) share it, and the
+ * JSON pieces all three build their gateway requests from
  * (client/etcd_json.c).
  *
  * Owns: struct etcd and struct eop, the steps a call goes through, and the
- * contracts between the two files: etcd.c runs every call (its start, its
+ * contracts between the files: etcd.c runs every call (its start, its
  * lease grant, each answer, its end, cleanup of its own lease) and hands
- * the pool steps to etcd_pool.c, which hands a found slot back to etcd.c's
- * release and extend steps (a slot is an entry on a lease of its own, as a
- * lock's holder is).  Does not own: HTTP (etcd_http.c), kept leases
+ * the extend steps to etcd_extend.c and the pool steps to etcd_pool.c,
+ * which hands a found slot back to etcd.c's release and etcd_extend.c's
+ * extend steps (a slot is an entry on a lease of its own, as a lock's
+ * holder is).  Does not own: HTTP (etcd_http.c), kept leases
  * (etcd_keep.c), the handles (async_etcd.c, sync_etcd.c).
  */
 #ifndef CACHIFY_CLIENT_ETCD_OP_H
@@ -129,13 +131,32 @@ void eop_give_up(struct eop *o, int status, const char *msg);
  * while queued, and is renewed once more so its TTL starts now). */
 void eop_granted(struct eop *o, long long rev, int waited);
 
-/* Release (o->op WIRE_POOL_RELEASE) or extend (WIRE_POOL_EXTEND) of the
- * found entry o->hold_key on o->hold_lease, created at o->hold_rev. */
+/* Release (o->op WIRE_POOL_RELEASE) of the found entry o->hold_key on
+ * o->hold_lease, created at o->hold_rev. */
 void eop_release_held(struct eop *o);
-void eop_extend_held(struct eop *o);
 
 /* 1 when a lease/revoke's answer says the lease is gone (now or before). */
 int eop_revoked(int status, const json_t *reply);
+
+/* The body of a lease grant of o->ttl_s seconds, its ID (ours, random)
+ * put in o->lease (0: etcd picks it); NULL when out of memory. */
+json_t *eop_grant_body(struct eop *o);
+/* 1 when a grant's error r says our ID is taken: granted already. */
+int eop_lease_exists(const struct eop *o, int status, const json_t *r);
+/* The lease a grant's answer r gave (NULL: ours, o->lease); 0: none. */
+long long eop_granted_id(const struct eop *o, const json_t *r);
+/* The lease TTL, in whole seconds, for a lock's lifetime l. */
+long long eop_lease_ttl_s(const struct wire_lock *l);
+
+/* ---- etcd_extend.c ---- */
+
+/* Extend (o->op WIRE_POOL_EXTEND) of the found entry o->hold_key on
+ * o->hold_lease, created at o->hold_rev, to o->ms from now. */
+void eop_extend_held(struct eop *o);
+
+/* The answer of an extend step (S_XTTL to S_DROP_OLD), failures
+ * included. */
+void eextend_step(struct eop *o, int status, json_t *reply, const char *msg);
 
 /* ---- etcd_pool.c ---- */
 

@@ -1,5 +1,6 @@
 /* client/pool.c - pools in the sync API: cachify_pool_* calls, the pool
- * guard, and the runtime of the pooled decorators (cachify.h, "pools").
+ * guard, and the runtime of the pooled decorators (cachify.h, "pools";
+ * the macros in cachify_decorate.h).
  *
  * Owns: checking a pool call's arguments, running it on the handle's
  * backend (cachifyd through wire.c and sync.c's connection, or the mem:

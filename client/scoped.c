@@ -1,5 +1,5 @@
 /* client/scoped.c - scoped locks (cachify_with_lock, guards) and the
- * functions behind the decorator macros of cachify.h.
+ * functions behind the decorator macros of cachify_decorate.h.
  *
  * Owns: the guard's copy of its key, and the keys of decorated functions
  * (formatted and checked by wire.c, shared with the async decorators).

@@ -12,19 +12,18 @@
  * never taken for a slot), and etcd authentication (user:password@ in the
  * URL; enabled last, since it changes the cluster for every later test).
  * The calls themselves are the conformance suites' (test_client_sync.c,
- * test_client_async.c, test_client_pool.c, test_client_async_pool.c).
+ * test_client_async.c, test_client_pool.c, test_client_async_pool.c); the
+ * dead members' sockets, the fake gateways' server and what each fake
+ * gateway answers are tests/support/fakegateway.c's (fg_*), what the
+ * client must make of it is here.
  */
 #include "tests/integration/itest.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 
 #include <event2/event.h>
 
 #include "client/cachify.h"
 #include "tests/integration/backends.h"
+#include "tests/support/fakegateway.h"
 
 static struct cachify *open_url(const char *url, int io_ms, int want,
                                 char *err, size_t errlen)
@@ -36,27 +35,6 @@ static struct cachify *open_url(const char *url, int io_ms, int want,
     ck_assert_msg(rc == want, "cachify_open(%s): %s: %s", url,
                   cachify_status_name(rc), err);
     return c;
-}
-
-/* A loopback socket bound and, when listening, with a backlog: the kernel
- * completes connections nobody accepts (a member that does not answer).
- * Not listening: a port that refuses.  Returns the fd; *port. */
-static int port_socket(int do_listen, int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in in;
-    socklen_t len = sizeof in;
-
-    memset(&in, 0, sizeof in);
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&in, sizeof in), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&in, &len), 0);
-    if (do_listen)
-        ck_assert_int_eq(listen(fd, 16), 0);
-    *port = ntohs(in.sin_port);
-    return fd;
 }
 
 /* etcd://<extra members first>,<the cluster's> with the test's prefix. */
@@ -71,11 +49,12 @@ static void url_with(const char *first, char *buf, size_t cap)
 START_TEST(dead_and_silent_members)
 {
     int dead_port, silent_port;
-    int dead = port_socket(0, &dead_port), silent = port_socket(1, &silent_port);
+    int dead = fg_socket(0, &dead_port), silent = fg_socket(1, &silent_port);
     char first[64], url[700], err[256];
     struct cachify *c;
     uint64_t t;
 
+    ck_assert(dead >= 0 && silent >= 0);
     /* A refused connection costs nothing: on to the next member. */
     snprintf(first, sizeof first, "127.0.0.1:%d", dead_port);
     url_with(first, url, sizeof url);
@@ -99,10 +78,11 @@ END_TEST
 
 START_TEST(no_member_answers)
 {
-    int p1, p2, s1 = port_socket(0, &p1), s2 = port_socket(1, &p2);
+    int p1, p2, s1 = fg_socket(0, &p1), s2 = fg_socket(1, &p2);
     char url[128], err[256], want[128];
     double start = mono_s();
 
+    ck_assert(s1 >= 0 && s2 >= 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d,127.0.0.1:%d", p1, p2);
     open_url(url, 1500, CACHIFY_ERR_IO, err, sizeof err);
     /* Within the caller's time (plus the last attempt's floor), not
@@ -283,98 +263,17 @@ END_TEST
 
 /* ---- fake gateways ---- */
 
-static pid_t g_fake_pid = -1;
-
-/* The answer of a fake gateway to one request (NUL-terminated, at most
- * 4 KiB of it): *reply and *n, or *reply NULL to close without one. */
-typedef void (*fake_pick)(const char *request, const char **reply,
-                          size_t *n);
-
-static const char *g_fake_reply;
-static size_t g_fake_len;
-
-/* Serves every connection on fd with pick's answer, in a forked child,
- * until killed. */
-static void fake_serve_by(int fd, fake_pick pick)
-{
-    g_fake_pid = fork();
-    ck_assert_int_ge(g_fake_pid, 0);
-    if (g_fake_pid == 0) {
-        for (;;) {
-            int c = accept(fd, NULL, NULL);
-            char buf[4096];
-            ssize_t got;
-
-            if (c < 0)
-                _exit(0);
-            got = read(c, buf, sizeof buf - 1);
-            if (got > 0) {
-                const char *reply;
-                size_t n, off = 0;
-
-                buf[got] = '\0';
-                pick(buf, &reply, &n);
-                while (reply != NULL && off < n) {
-                    ssize_t w = write(c, reply + off, n - off);
-
-                    if (w <= 0)
-                        break;
-                    off += (size_t)w;
-                }
-            }
-            close(c);
-        }
-    }
-}
-
-static void pick_same(const char *request, const char **reply, size_t *n)
-{
-    (void)request;
-    *reply = g_fake_reply;
-    *n = g_fake_len;
-}
-
-/* Serves reply (raw HTTP, its length n) to every request. */
-static void fake_serve(int fd, const char *reply, size_t n)
-{
-    g_fake_reply = reply;
-    g_fake_len = n;
-    fake_serve_by(fd, pick_same);
-}
-
-/* A gateway that grants leases and answers "{}" to everything but a lock
- * wait, whose connection it closes at once: a cluster that cannot hold a
- * wait. */
-static void pick_no_waits(const char *request, const char **reply, size_t *n)
-{
-    static const char grant[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
-                                "{\"ID\":\"7\",\"TTL\":\"5\"}";
-    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-
-    *reply = strstr(request, "/v3/lock/lock") ? NULL
-             : strstr(request, "/v3/lease/grant") ? grant : empty;
-    *n = *reply ? strlen(*reply) : 0;
-}
-
-static void fake_stop(void)
-{
-    if (g_fake_pid > 0) {
-        kill(g_fake_pid, SIGKILL);
-        waitpid(g_fake_pid, NULL, 0);
-        g_fake_pid = -1;
-    }
-}
-
 /* A fake gateway answering by pick on a port of its own, and a handle on
  * it (io_ms: its io timeout); *fd is the listening socket, which the test
  * closes after fake_close. */
-static struct cachify *fake_open(fake_pick pick, int io_ms, int *fd)
+static struct cachify *fake_open(fg_pick pick, int io_ms, int *fd)
 {
     int port;
     char url[128], err[256];
 
-    *fd = port_socket(1, &port);
-    fake_serve_by(*fd, pick);
+    *fd = fg_socket(1, &port);
+    ck_assert_int_ge(*fd, 0);
+    ck_assert_int_eq(fg_serve_by(*fd, pick), 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     return open_url(url, io_ms, CACHIFY_OK, err, sizeof err);
 }
@@ -383,7 +282,7 @@ static struct cachify *fake_open(fake_pick pick, int io_ms, int *fd)
 static void fake_close(struct cachify *c, int fd)
 {
     cachify_close(c);
-    fake_stop();
+    fg_stop();
     close(fd);
 }
 
@@ -414,9 +313,10 @@ static const struct {
 
 START_TEST(fake_gateway)
 {
-    int port, fd = port_socket(1, &port);
+    int port, fd = fg_socket(1, &port);
     char url[128], err[256], reply[512];
 
+    ck_assert_int_ge(fd, 0);
     if (FAKES[_i].raw != NULL)
         snprintf(reply, sizeof reply, "%s", FAKES[_i].raw);
     else
@@ -424,12 +324,12 @@ START_TEST(fake_gateway)
                  "HTTP/1.1 %s\r\nContent-Length: %zu\r\n\r\n%s",
                  FAKES[_i].status_line, strlen(FAKES[_i].body),
                  FAKES[_i].body);
-    fake_serve(fd, reply, strlen(reply));
+    ck_assert_int_eq(fg_serve(fd, reply, strlen(reply)), 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     open_url(url, 1000, FAKES[_i].status, err, sizeof err);
     ck_assert_msg(strncmp(err, FAKES[_i].msg, strlen(FAKES[_i].msg)) == 0,
                   "got \"%s\"", err);
-    fake_stop();
+    fg_stop();
     close(fd);
 }
 END_TEST
@@ -437,19 +337,20 @@ END_TEST
 /* A body past the bound (1 MiB) is not read whole. */
 START_TEST(fake_gateway_huge_body)
 {
-    int port, fd = port_socket(1, &port);
+    int port, fd = fg_socket(1, &port);
     size_t n = 3u << 20;
     char *reply = malloc(n), url[128], err[256];
     int head;
 
+    ck_assert_int_ge(fd, 0);
     ck_assert_ptr_nonnull(reply);
     head = snprintf(reply, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
                     n - 128);
     memset(reply + head, ' ', n - (size_t)head);
-    fake_serve(fd, reply, n);
+    ck_assert_int_eq(fg_serve(fd, reply, n), 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     open_url(url, 1000, CACHIFY_ERR_IO, err, sizeof err);
-    fake_stop();
+    fg_stop();
     free(reply);
     close(fd);
 }
@@ -458,7 +359,7 @@ END_TEST
 /* A grant without an ID: the acquire says so; the handle stays usable. */
 START_TEST(fake_gateway_empty_answers)
 {
-    int port, fd = port_socket(1, &port);
+    int port, fd = fg_socket(1, &port);
     static const char reply[] =
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
     char url[128], err[256];
@@ -466,7 +367,8 @@ START_TEST(fake_gateway_empty_answers)
     uint64_t t = 1;
     long long ms = 0;
 
-    fake_serve(fd, reply, strlen(reply));
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fg_serve(fd, reply, strlen(reply)), 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     c = open_url(url, 1000, CACHIFY_OK, err, sizeof err);
     ck_assert_int_eq(cachify_acquire(c, "k", NULL, &t), CACHIFY_ERR_PROTO);
@@ -485,66 +387,16 @@ START_TEST(fake_gateway_empty_answers)
     ck_assert_int_eq(cachify_pool_release(c, "p", 5), 0);
     ck_assert_int_eq(cachify_pool_extend(c, "p", 5, 1000), 0);
     cachify_close(c);
-    fake_stop();
+    fg_stop();
     close(fd);
 }
 END_TEST
 
-static const char *http_ok(char *buf, size_t cap, const char *body);
-
-/* What the fake pool gateways below share: a lease grant's answer (the ID
- * asked for, kept in lease[32]) and a join's (succeeded at revision 50,
- * the pool's count, our entry created at rev).  1 when request was one of
- * those (body[600] filled), else 0. */
-static int fake_pool_grant_or_join(const char *request, char *lease,
-                                   char *body, const char *count,
-                                   const char *rev)
-{
-    const char *p = strstr(request, "\"ID\":\"");
-
-    if (strstr(request, "/v3/lease/grant") && p) {
-        snprintf(lease, 32, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
-        snprintf(body, 600, "{\"ID\":\"%s\",\"TTL\":\"60\"}", lease);
-        return 1;
-    }
-    if (!strstr(request, "request_put"))
-        return 0;
-    snprintf(body, 600,
-             "{\"succeeded\":true,\"header\":{\"revision\":\"50\"},"
-             "\"responses\":[{\"response_put\":{}},{\"response_range\":"
-             "{\"count\":\"%s\"}},{\"response_range\":{\"kvs\":[{"
-             "\"create_revision\":\"%s\",\"lease\":\"%s\"}]}}]}",
-             count, rev, lease);
-    return 1;
-}
-
-/* A gateway whose pool answers are impossible: a count below one right
- * after our entry was put (which would read as a free slot), a negative
- * count.  Refused as not etcd's, never a slot. */
-static void pick_pool_junk(const char *request, const char **reply,
-                           size_t *n)
-{
-    static char out[1024], lease[32];
-    char body[600];
-
-    if (fake_pool_grant_or_join(request, lease, body, "-3", "9")) {
-        /* answered */
-    } else if (strstr(request, "/v3/kv/txn")) {
-        snprintf(body, sizeof body,
-                 "{\"succeeded\":true,\"responses\":[{\"response_range\":"
-                 "{}},{\"response_range\":{\"count\":\"-3\",\"kvs\":[{"
-                 "\"value\":\"Mg==\"}]}}]}");
-    } else {
-        snprintf(body, sizeof body, "{}");
-    }
-    *reply = http_ok(out, sizeof out, body);
-    *n = strlen(*reply);
-}
-
+/* Impossible pool answers (fg_pool_junk) are refused, never a slot. */
 START_TEST(fake_gateway_pool_junk)
 {
     int fd;
-    struct cachify *c = fake_open(pick_pool_junk, 3000, &fd);
+    struct cachify *c = fake_open(fg_pool_junk, 3000, &fd);
     uint64_t t = 1;
 
     ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, NULL, &t),
@@ -559,42 +411,8 @@ START_TEST(fake_gateway_pool_junk)
 }
 END_TEST
 
-/* A gateway whose pool reads lack a range: a poll answer with our entry
- * but not the entries before it (g_odd_kvs: or with them as no array), a
- * slot lookup with the slot but not the entries before it.  Neither is
- * etcd's (a range read answers a range, "kvs" left out when empty), and
- * neither may be read as "nobody before us": that would grant a slot, or
- * revoke the lease of an entry that may be queued.  The join answers that
- * the pool of 2 is full (our entry, revision 50, the third). */
-static int g_odd_kvs;
-
-static void pick_pool_odd(const char *request, const char **reply,
-                          size_t *n)
-{
-    static char out[1024], lease[32];
-    char body[600];
-
-    if (fake_pool_grant_or_join(request, lease, body, "3", "50")) {
-        /* answered */
-    } else if (strstr(request, "min_create_revision")) { /* a slot's find */
-        snprintf(body, sizeof body,
-                 "{\"responses\":[{\"response_range\":{}},"
-                 "{\"response_range\":{\"kvs\":[{\"create_revision\":"
-                 "\"50\",\"lease\":\"77\",\"value\":\"Mg==\"}]}}%s]}",
-                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":{}}}" : "");
-    } else if (strstr(request, "max_create_revision")) { /* a poll */
-        snprintf(body, sizeof body,
-                 "{\"responses\":[{\"response_range\":{\"kvs\":[{"
-                 "\"create_revision\":\"50\",\"lease\":\"%s\"}]}}%s]}",
-                 lease,
-                 g_odd_kvs ? ",{\"response_range\":{\"kvs\":\"x\"}}" : "");
-    } else {
-        snprintf(body, sizeof body, "{}");
-    }
-    *reply = http_ok(out, sizeof out, body);
-    *n = strlen(*reply);
-}
-
+/* Pool reads without their range (fg_pool_odd): refused, neither a slot
+ * granted nor a queued entry's lease revoked. */
 START_TEST(fake_gateway_pool_odd)
 {
     int fd;
@@ -602,8 +420,8 @@ START_TEST(fake_gateway_pool_odd)
     struct cachify_lock_opts wait = {.timeout_ms = 5000};
     uint64_t t = 1;
 
-    g_odd_kvs = _i;
-    c = fake_open(pick_pool_odd, 3000, &fd);
+    fg_odd_kvs = _i;
+    c = fake_open(fg_pool_odd, 3000, &fd);
     ck_assert_int_eq(cachify_pool_acquire(c, "p", 2, &wait, &t),
                      CACHIFY_ERR_PROTO);
     ck_assert_str_eq(cachify_errstr(c), "etcd: a pool answer without its "
@@ -622,7 +440,7 @@ END_TEST
  * fake gateway answering as pick does, never holds it: it ends with ERR_IO,
  * not with a TIMEOUT that would say someone holds the lock.  Returns how
  * long the acquire took, in seconds. */
-static double wait_without_members(fake_pick pick, int io_ms,
+static double wait_without_members(fg_pick pick, int io_ms,
                                    long long wait_ms)
 {
     struct cachify_lock_opts wait = {0, wait_ms, 5000, 0, 0};
@@ -643,72 +461,28 @@ static double wait_without_members(fake_pick pick, int io_ms,
 
 START_TEST(fake_gateway_wait_not_held)
 {
-    wait_without_members(pick_no_waits, 1000, 1500);
+    wait_without_members(fg_no_waits, 1000, 1500);
 }
 END_TEST
-
-/* As pick_no_waits, and a revoke's connection is closed too: a cluster
- * that went away during the wait. */
-static void pick_no_waits_no_revokes(const char *request, const char **reply,
-                                     size_t *n)
-{
-    pick_no_waits(request, reply, n);
-    if (strstr(request, "/v3/lease/revoke"))
-        *reply = NULL;
-}
 
 /* A wait that gives up ends at its bound, not after the revoke of its
  * lease has used up the I/O timeout too: the revoke is left to the
  * handle's keeper. */
 START_TEST(fake_gateway_wait_bound_kept)
 {
-    double took = wait_without_members(pick_no_waits_no_revokes, 8000, 1000);
+    double took = wait_without_members(fg_no_waits_no_revokes, 8000, 1000);
 
     /* 1 s of wait; the revoke alone would add the 8 s I/O timeout. */
     ck_assert_msg(took < 4.0, "a 1 s wait took %.1f s", took);
 }
 END_TEST
 
-/* A gateway whose first lease grant is made but its answer lost (the
- * connection closed), as when a member fails after the commit.  The
- * retried grant must name the same lease ID, which etcd refuses as
- * existing; a grant of another lease (one nobody would revoke) is
- * answered with an error here.  The nowait transaction succeeds. */
-static void pick_lost_grant(const char *request, const char **reply,
-                            size_t *n)
-{
-    static char first_id[64];
-    static const char exists[] =
-        "HTTP/1.1 400 Bad Request\r\nContent-Length: 98\r\n\r\n"
-        "{\"error\":\"etcdserver: lease already exists\",\"code\":9,"
-        "\"message\":\"etcdserver: lease already exists\"}";
-    static const char second[] =
-        "HTTP/1.1 500 Oops\r\nContent-Length: 38\r\n\r\n"
-        "{\"message\":\"a second lease\",\"code\":13}";
-    static const char txn[] =
-        "HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\n"
-        "{\"succeeded\":true,\"header\":{\"revision\":\"42\"}}";
-    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-    const char *id = strstr(request, "\"ID\":\"");
-
-    if (strstr(request, "/v3/lease/grant") == NULL) {
-        *reply = strstr(request, "/v3/kv/txn") ? txn : empty;
-    } else if (first_id[0] == '\0') {
-        snprintf(first_id, sizeof first_id, "%.40s", id ? id : "none");
-        *reply = NULL;
-    } else {
-        *reply = id && strncmp(id, first_id, strlen(first_id)) == 0
-                     ? exists : second;
-    }
-    *n = *reply ? strlen(*reply) : 0;
-}
-
 /* A grant retried after a lost answer does not make a second lease: the
  * acquire goes on with the first one. */
 START_TEST(fake_gateway_lost_grant)
 {
     int fd;
-    struct cachify *c = fake_open(pick_lost_grant, 5000, &fd);
+    struct cachify *c = fake_open(fg_lost_grant, 5000, &fd);
     uint64_t t = 0;
 
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
@@ -718,148 +492,29 @@ START_TEST(fake_gateway_lost_grant)
 }
 END_TEST
 
-/* What a fake gateway saw of an extend's move: set in its forked child,
- * read by the test, so in memory mapped shared (fake_seen_reset, before
- * the fork). */
-struct fake_seen {
-    char new_lease[32]; /* the ID of the lease granted for the move */
-    int new_revoked;    /* a revoke of that lease arrived */
-};
-static struct fake_seen *g_seen;
-
-static void fake_seen_reset(void)
-{
-    if (g_seen == NULL) {
-        g_seen = mmap(NULL, sizeof *g_seen, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        ck_assert_ptr_ne(g_seen, MAP_FAILED);
-    }
-    memset(g_seen, 0, sizeof *g_seen);
-}
-
-/* Notes in g_seen a revoke request of the move's new lease. */
-static void fake_seen_revoke(const char *request)
-{
-    const char *p = strstr(request, "\"ID\":\"");
-    size_t len = strlen(g_seen->new_lease);
-
-    if (strstr(request, "/v3/lease/revoke") && p && len > 0 &&
-        strncmp(p + 6, g_seen->new_lease, len) == 0 && p[6 + len] == '"')
-        g_seen->new_revoked = 1;
-}
-
-/* An EXTEND to another lifetime moves the holder entry to a new lease;
- * a gateway applies that move but loses every answer to it.  The extend
- * must look before revoking the new lease (which would end the lock),
- * find the entry on it, and succeed, revoking only the old lease. */
-
-/* An HTTP 200 answer with body into buf. */
-static const char *http_ok(char *buf, size_t cap, const char *body)
-{
-    snprintf(buf, cap, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(body), body);
-    return buf;
-}
-
-static void pick_lost_move(const char *request, const char **reply,
-                           size_t *n)
-{
-    static char out[1024], first_lease[32];
-    static int grants;
-    char body[512], id[32] = "";
-    const char *p = strstr(request, "\"ID\":\"");
-    if (p)
-        snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
-    if (strstr(request, "/v3/lease/grant")) {
-        grants++;
-        snprintf(grants == 1 ? first_lease : g_seen->new_lease, 32, "%s",
-                 id);
-        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}", id);
-        *reply = http_ok(out, sizeof out, body);
-    } else if (strstr(request, "/v3/kv/txn") &&
-               strstr(request, "\"compare\"")) {
-        /* The acquire's transaction, or the move (whose answer is lost). */
-        *reply = grants >= 2 ? NULL
-                 : http_ok(out, sizeof out, "{\"succeeded\":true,\"header\":"
-                           "{\"revision\":\"42\"}}");
-    } else if (strstr(request, "/v3/lease/timetolive")) {
-        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"50\","
-                 "\"grantedTTL\":\"60\"}", id);
-        *reply = http_ok(out, sizeof out, body);
-    } else if (strstr(request, "/v3/kv/range") ||
-               strstr(request, "/v3/kv/txn")) {
-        /* The holder: on the first lease before the move, on the new one
-         * after it.  The extend reads it with the key's pool (none) in a
-         * read-only transaction; the check after the lost move, alone. */
-        int txn = strstr(request, "/v3/kv/txn") != NULL;
-        snprintf(body, sizeof body, "%s{\"kvs\":[{\"key\":\"aw==\","
-                 "\"create_revision\":\"42\",\"lease\":\"%s\"}],"
-                 "\"count\":\"1\"}%s",
-                 txn ? "{\"succeeded\":true,\"responses\":[{"
-                       "\"response_range\":" : "",
-                 grants >= 2 ? g_seen->new_lease : first_lease,
-                 txn ? "},{\"response_range\":{}}]}" : "");
-        *reply = http_ok(out, sizeof out, body);
-    } else {
-        fake_seen_revoke(request);
-        *reply = http_ok(out, sizeof out, "{}");
-    }
-    *n = *reply ? strlen(*reply) : 0;
-}
-
+/* A move applied but its answers lost (fg_lost_move): the extend looks,
+ * finds the entry on the new lease, succeeds, and revokes only the old
+ * lease. */
 START_TEST(fake_gateway_lost_move)
 {
     int fd;
     struct cachify *c;
     uint64_t t = 0;
 
-    fake_seen_reset();
-    c = fake_open(pick_lost_move, 3000, &fd);
+    ck_assert_int_eq(fg_seen_reset(), 0);
+    c = fake_open(fg_lost_move, 3000, &fd);
     ck_assert_msg(cachify_acquire(c, "k", NULL, &t) == CACHIFY_OK, "%s",
                   cachify_errstr(c));
     ck_assert_uint_eq(t, 42);
     int r = cachify_extend(c, "k", t, 120000);
     ck_assert_msg(r == 1, "extend answered %d: %s", r, cachify_errstr(c));
     fake_close(c, fd); /* after the extend's revoke of the old lease */
-    ck_assert_msg(g_seen->new_lease[0] != '\0', "no lease granted for the "
+    ck_assert_msg(fg_seen->new_lease[0] != '\0', "no lease granted for the "
                   "move");
-    ck_assert_msg(!g_seen->new_revoked, "the lease now holding the lock "
+    ck_assert_msg(!fg_seen->new_revoked, "the lease now holding the lock "
                   "was revoked");
 }
 END_TEST
-
-/* A gateway for an extend cut short by a close: slot 50 of pool p is
- * held on lease 77 (granted TTL 5 s), so an extend to 60 s moves it to a
- * new lease, whose grant this gateway answers only 500 ms later. */
-static void pick_slow_move(const char *request, const char **reply,
-                           size_t *n)
-{
-    static char out[1024];
-    char body[600];
-    const char *p = strstr(request, "\"ID\":\"");
-
-    fake_seen_revoke(request);
-    if (strstr(request, "/v3/lease/grant") && p) {
-        snprintf(g_seen->new_lease, sizeof g_seen->new_lease, "%.*s",
-                 (int)strcspn(p + 6, "\""), p + 6);
-        usleep(500000); /* the handle is closed meanwhile */
-        snprintf(body, sizeof body, "{\"ID\":\"%s\",\"TTL\":\"60\"}",
-                 g_seen->new_lease);
-    } else if (strstr(request, "/v3/lease/timetolive")) {
-        snprintf(body, sizeof body,
-                 "{\"ID\":\"77\",\"TTL\":\"4\",\"grantedTTL\":\"5\"}");
-    } else if (strstr(request, "min_create_revision")) { /* the slot */
-        snprintf(body, sizeof body,
-                 "{\"responses\":[{\"response_range\":{}},"
-                 "{\"response_range\":{\"kvs\":[{\"key\":\"cA==\","
-                 "\"create_revision\":\"50\",\"lease\":\"77\","
-                 "\"value\":\"Mg==\"}]}},{\"response_range\":{}}]}");
-    } else {
-        snprintf(body, sizeof body, "{}");
-    }
-    *reply = http_ok(out, sizeof out, body);
-    *n = strlen(*reply);
-}
 
 static void note_status(struct cachify_async *ac, int status,
                         long long value, const char *errstr, void *arg)
@@ -884,27 +539,28 @@ START_TEST(fake_gateway_close_mid_extend)
 
     ck_assert_ptr_nonnull(base);
     signal(SIGPIPE, SIG_IGN); /* the fake answers a closed connection */
-    fake_seen_reset();
-    fd = port_socket(1, &port);
-    fake_serve_by(fd, pick_slow_move);
+    ck_assert_int_eq(fg_seen_reset(), 0);
+    fd = fg_socket(1, &port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fg_serve_by(fd, fg_slow_move), 0);
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
     ck_assert_int_eq(cachify_async_open(&ac, base, url, &o, err, sizeof err),
                      CACHIFY_OK);
     ck_assert_int_eq(cachify_async_pool_extend(ac, "p", 50, 60000,
                                                note_status, &status),
                      CACHIFY_OK);
-    while (g_seen->new_lease[0] == '\0' && mono_s() < until) {
+    while (fg_seen->new_lease[0] == '\0' && mono_s() < until) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         usleep(1000);
     }
-    ck_assert_msg(g_seen->new_lease[0] != '\0', "no new lease asked for");
+    ck_assert_msg(fg_seen->new_lease[0] != '\0', "no new lease asked for");
     cachify_async_close(ac);
     ck_assert_int_eq(status, CACHIFY_ERR_CLOSED);
-    fake_stop();
+    fg_stop();
     close(fd);
     event_base_free(base);
-    ck_assert_msg(g_seen->new_revoked, "the extend's new lease %s was not "
-                  "revoked at the close", g_seen->new_lease);
+    ck_assert_msg(fg_seen->new_revoked, "the extend's new lease %s was not "
+                  "revoked at the close", fg_seen->new_lease);
 }
 END_TEST
 

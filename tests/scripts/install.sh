@@ -5,13 +5,14 @@
 #
 # Owns: checking that make install puts cachify-lock (which must run as
 # installed), the man pages and the systemd unit (its paths rewritten for
-# PREFIX) in place, and that the installed header, libraries (shared and
+# PREFIX) in place, and that the installed headers, libraries (shared and
 # static) and cachify-client.pc are enough to build and run a program that
 # uses the sync API, waits, and the decorator (tests/scripts/install_check.c), that
 # every C snippet of docs/client.md compiles and links against the
 # installed copy, that the flags of its documented build line make a
 # decorator key spec that does not match its arguments a compile error,
-# that a program linked as docs/client.md says for a private PREFIX runs
+# that the headers cachify.h includes refuse to be included alone, that a
+# program linked as docs/client.md says for a private PREFIX runs
 # without LD_LIBRARY_PATH, and that only a real install into /usr/local or
 # /usr runs ldconfig.  Runs the program on "mem:" and, when CACHIFYD_BIN is
 # set, on that daemon started on a free port (stopped at the end).
@@ -40,7 +41,9 @@ echo "install.sh: make install PREFIX=/usr DESTDIR=$tmp"
 plain_make install PREFIX=/usr DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "make install"; }
 
-for f in usr/include/cachify.h usr/lib/libcachify-client.a \
+for f in usr/include/cachify.h usr/include/cachify_async.h \
+         usr/include/cachify_decorate.h usr/include/cachify_async_decorate.h \
+         usr/lib/libcachify-client.a \
          usr/lib/libcachify-client.so usr/lib/libcachify-client.so.2 \
          usr/lib/pkgconfig/cachify-client.pc usr/bin/cachifyd \
          usr/share/man/man8/cachifyd.8 usr/lib/systemd/system/cachifyd.service \
@@ -98,6 +101,20 @@ static_args=$(echo "$static_libs" |
 $CC $warn $cflags -o "$tmp/check_static" tests/scripts/install_check.c \
     $static_args || fail "build against the static library"
 
+# must_not_compile SRC FLAGS PATTERN WHAT: SRC, compiled with FLAGS against
+# the installed headers, must fail, with an error that matches PATTERN
+# (not some other error).
+must_not_compile() {
+    # shellcheck disable=SC2086
+    if $CC $2 $cflags -c -o "$1.o" "$1" 2>"$1.log"; then
+        fail "$4 compiles"
+    fi
+    grep -q "$3" "$1.log" || {
+        cat "$1.log" >&2
+        fail "$4 failed to compile for another reason"
+    }
+}
+
 # Every ```c block of docs/client.md, concatenated, must compile and link.
 if [ -f docs/client.md ]; then
     awk '/^```c$/ { on = 1; next } /^```$/ { on = 0 } on' docs/client.md \
@@ -125,17 +142,21 @@ CACHIFY_LOCKED_FN_VOID(job, (const char *name), (name), ("job-%d", name), NULL)
 }
 int main(void) { return 0; }
 SPEC
-    # shellcheck disable=SC2086
-    if $CC $doc_flags $cflags -c -o "$tmp/bad_spec.o" "$tmp/bad_spec.c" \
-        2>"$tmp/bad_spec.log"; then
-        fail "a %d given a char * compiles with the documented flags"
-    fi
-    grep -q 'format' "$tmp/bad_spec.log" || {
-        cat "$tmp/bad_spec.log" >&2
-        fail "the mismatched key spec failed for another reason"
-    }
+    must_not_compile "$tmp/bad_spec.c" "$doc_flags" 'format' \
+        "a %d given a char * (with the documented flags)"
     echo "install.sh: the documented flags refuse a mismatched key spec"
 fi
+
+# Users include <cachify.h> alone; the other public headers it includes
+# refuse to be included first (they need its types), with a message that
+# says which header to include.
+for h in cachify_async.h cachify_decorate.h cachify_async_decorate.h; do
+    printf '#include <%s>\nint main(void) { return 0; }\n' "$h" \
+        >"$tmp/alone.c"
+    must_not_compile "$tmp/alone.c" "$warn" 'include <cachify.h>' \
+        "$h included alone"
+done
+echo "install.sh: the headers cachify.h includes refuse to be included alone"
 
 run() {
     LD_LIBRARY_PATH=$tmp/usr/lib "$tmp/check_shared" "$1" ||
