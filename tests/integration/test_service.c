@@ -524,6 +524,50 @@ START_TEST(test_sighup_max_key_len_waits)
 }
 END_TEST
 
+/* Writes a password file (mode 0600) at path. */
+static void write_pass(const char *path, const char *line)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* A changed path is logged quoted as error messages quote a value
+ * (config_quote): a control byte, the quote and the backslash as \xHH,
+ * so a path cannot put a terminal escape, a line of its own or a fake
+ * "' -> '" into the log. */
+START_TEST(test_sighup_path_quoted)
+{
+    char plain[256], odd[256], body[600], want[700];
+    conf_path();
+    snprintf(plain, sizeof plain, "%s/p1", g_ts.dir);
+    snprintf(odd, sizeof odd, "%s/p\x1b[2J\t'\"\\x", g_ts.dir);
+    write_pass(plain, "pw1\n");
+    write_pass(odd, "pw2\n");
+    snprintf(body, sizeof body, "requirepass_file %s\n", plain);
+    write_conf(body);
+    const char *args[] = { "-c", g_conf, NULL };
+    if (ts_start_bare(&g_ts, args) != 0)
+        ck_abort_msg("the daemon did not start");
+    /* In the file, the value is quoted: \" and \\ are its escapes. */
+    snprintf(body, sizeof body,
+             "requirepass_file \"%s/p\x1b[2J\t'\\\"\\\\x\"\n", g_ts.dir);
+    write_conf(body);
+    h_hup("config reload done", 1);
+    snprintf(want, sizeof want, "config reload: requirepass_file: '%s' -> "
+             "'%s/p\\x1b[2J\\x09\\x27\"\\x5cx'\n", plain, g_ts.dir);
+    ck_assert_msg(h_log_has(want, 0), "no line %s", want);
+    ck_assert(!h_log_has("\x1b", 0));
+    ck_assert(!h_log_has("\t", 0));
+    int a = conn_new();
+    say(a, "AUTH pw2\r\n");
+    EXPECT(a, "+OK\r\n");
+    close(a);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_sighup_without_file)
 {
     SRV_START("--maxclients", "60");
@@ -662,6 +706,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_sighup_password_removed_protected);
     tcase_add_test(tc, test_sighup_command_line_wins);
     tcase_add_test(tc, test_sighup_max_key_len_waits);
+    tcase_add_test(tc, test_sighup_path_quoted);
     tcase_add_test(tc, test_sighup_without_file);
     tcase_add_test(tc, test_sighup_during_start);
     tcase_add_test(tc, test_sigterm_during_start);
