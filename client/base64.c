@@ -3,7 +3,11 @@
  *
  * Owns: the alphabet and both directions.  Strict on decoding: what etcd
  * sends is always canonical, so anything else means the reply is not what
- * it claims to be and is refused rather than guessed at.
+ * it claims to be and is refused rather than guessed at.  OpenSSL's
+ * EVP_DecodeBlock, linked for TLS, is not used: it skips blanks around the
+ * text, counts the padding as zero bytes of output, takes pad bits that
+ * are not zero and a character after '=' ("Zg=v" gives 3 bytes), so each
+ * caller would have to redo those checks.
  */
 #include "client/base64.h"
 
@@ -82,6 +86,11 @@ long base64_decode(const char *text, size_t n, unsigned char *out)
         }
         w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
             (uint32_t)v[3];
+        /* The bits below the last byte must be zero: "Zh==" would decode
+         * to the "f" of "Zg==", so two texts would stand for one value
+         * (RFC 4648, 3.5); an encoder writes only the zero ones. */
+        if ((pad == 2 && (w & 0xffff) != 0) || (pad == 1 && (w & 0xff) != 0))
+            return -1;
         out[o++] = (unsigned char)(w >> 16);
         if (pad < 2)
             out[o++] = (unsigned char)(w >> 8);

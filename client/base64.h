@@ -21,9 +21,10 @@
 size_t base64_encode(const void *src, size_t n, char *out);
 
 /* Decodes text[0..n) into out (BASE64_DECODED_SIZE(n) bytes).  Returns the
- * number of bytes, or -1 when text is not base64 (a length that is not a
- * multiple of 4, a character outside the alphabet, padding anywhere but at
- * the end). */
+ * number of bytes, or -1 when text is not canonical base64 (a length that
+ * is not a multiple of 4, a character outside the alphabet, a NUL or a
+ * blank included, padding anywhere but at the end, bits left over before
+ * the padding that are not zero). */
 long base64_decode(const char *text, size_t n, unsigned char *out);
 
 #endif

@@ -600,6 +600,10 @@ static void on_step(void *arg, int status, json_t *r, const char *msg)
         json_t *pool = ej_first_kv(ej_txn_range(r, 1));
         long long size = pool ? ej_value_num(pool) : 0;
 
+        if (size < 0) {
+            eop_complete(o, CACHIFY_ERR_PROTO, 0, EJ_NOT_BASE64);
+            return;
+        }
         eop_complete(o, CACHIFY_OK,
                      ej_num(ej_txn_range(r, 0), "count") > 0 ||
                          (size > 0 && pool_entries(r) >= size),

@@ -15,9 +15,10 @@
 
 #include "client/base64.h"
 #include "client/etcd_op.h"
+#include "client/wire.h"
 
-/* A pool's size as its entries store it: decimal, at most 7 digits
- * (WIRE_POOL_MAX_SIZE); a longer value is not one of ours. */
+/* The longest base64 value that can hold a pool's size (decimal, at most
+ * 7 digits, WIRE_POOL_MAX_SIZE): a longer one is not one of ours. */
 #define VALUE_MAX 16
 
 json_t *ej_b64(const char *p, size_t n)
@@ -151,15 +152,29 @@ long long ej_value_num(const json_t *kv)
 {
     json_t *v = json_object_get(kv, "value");
     unsigned char buf[BASE64_DECODED_SIZE(VALUE_MAX)];
-    char text[VALUE_MAX + 1];
+    long long size = 0;
     long n;
 
-    if (!json_is_string(v) || json_string_length(v) > VALUE_MAX)
+    if (v == NULL)
+        return 0; /* etcd leaves an empty value out */
+    if (!json_is_string(v))
+        return -1;
+    if (json_string_length(v) > VALUE_MAX)
         return 0;
     n = base64_decode(json_string_value(v), json_string_length(v), buf);
-    if (n <= 0 || (size_t)n >= sizeof text)
+    if (n < 0)
+        return -1;
+    /* Only what etcd_pool.c writes ("%u", 1..WIRE_POOL_MAX_SIZE) is a
+     * size: strtoll would have read "12abc" as 12, " 5" as 5 and "-3" as
+     * -3, taking someone else's entry for a pool's. */
+    if (n == 0 || buf[0] == '0')
         return 0;
-    memcpy(text, buf, (size_t)n);
-    text[n] = '\0';
-    return strtoll(text, NULL, 10);
+    for (long i = 0; i < n; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return 0;
+        size = size * 10 + (buf[i] - '0');
+        if (size > (long long)WIRE_POOL_MAX_SIZE)
+            return 0;
+    }
+    return size;
 }

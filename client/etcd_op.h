@@ -204,7 +204,12 @@ json_t *ej_list(size_t n, ...);
 json_t *ej_read(json_t *range);
 /* The range answer of op i of a transaction's answer, or NULL. */
 const json_t *ej_txn_range(const json_t *reply, size_t i);
-/* The decimal value of kv (a pool's size), or 0. */
+/* The pool size kv's value holds (1..WIRE_POOL_MAX_SIZE, in decimal
+ * digits as etcd_pool.c writes it); 0 when it holds anything else or
+ * nothing (an entry that is not one of ours); -1 when the value is not a
+ * string of canonical base64, which etcd never sends: the caller fails
+ * the call with CACHIFY_ERR_PROTO and EJ_NOT_BASE64. */
 long long ej_value_num(const json_t *kv);
+#define EJ_NOT_BASE64 "etcd: a pool entry's value is not base64"
 
 #endif

@@ -297,12 +297,17 @@ static void joined(struct eop *o, const json_t *r)
             eop_cleanup(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         } else {
             char msg[200];
+            long long size = kv ? ej_value_num(kv) : 0;
 
+            if (size < 0) {
+                eop_cleanup(o, CACHIFY_ERR_PROTO, 0, EJ_NOT_BASE64);
+                return;
+            }
             /* An entry of another size (0: not one of ours). */
             snprintf(msg, sizeof msg,
                      "WRONGSIZE the pool has max_size %lld, not %u: a pool "
                      "keeps its size while a slot is held or requested",
-                     kv ? ej_value_num(kv) : 0, o->max_size);
+                     size, o->max_size);
             eop_cleanup(o, CACHIFY_ERR_TYPE, 0, msg);
         }
         return;
@@ -415,18 +420,20 @@ static void found(struct eop *o, const json_t *r)
 {
     json_t *kv = ej_first_kv(ej_txn_range(r, 1));
     long long before = kv_count(ej_txn_range(r, 2));
+    long long size = kv ? ej_value_num(kv) : 0;
 
     if (ej_num(ej_txn_range(r, 0), "count") > 0) {
         eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         return;
     }
-    if (kv != NULL && before < 0) {
-        eop_complete(o, CACHIFY_ERR_PROTO, 0, NO_RANGE);
+    if (kv != NULL && (before < 0 || size < 0)) {
+        eop_complete(o, CACHIFY_ERR_PROTO, 0,
+                     before < 0 ? NO_RANGE : EJ_NOT_BASE64);
         return;
     }
     /* No entry, or one still queued (no token names it but a forged
      * one): no slot of this pool has that token. */
-    if (kv == NULL || before >= ej_value_num(kv)) {
+    if (kv == NULL || before >= size) {
         eop_complete(o, CACHIFY_OK, 0, "");
         return;
     }
@@ -488,8 +495,9 @@ static void counted(struct eop *o, const json_t *r)
         eop_complete(o, CACHIFY_ERR_TYPE, 0, WIRE_NOT_A_POOL);
         return;
     }
-    if (n < 0) {
-        eop_complete(o, CACHIFY_ERR_PROTO, 0, "etcd: a negative pool count");
+    if (n < 0 || size < 0) {
+        eop_complete(o, CACHIFY_ERR_PROTO, 0,
+                     n < 0 ? "etcd: a negative pool count" : EJ_NOT_BASE64);
         return;
     }
     if (n > size)

@@ -7,7 +7,8 @@
  * table through embedded.c), and wording its results so that every backend
  * says the same ("<key> pool is full").  Does not own: the connection,
  * the key prefix and the message buffer (sync.c, reached through
- * sync_internal.h), the protocol (wire.c), pool semantics (the engine).
+ * sync_internal.h), the guard's acquire, which the lock guard shares
+ * (scoped.c), the protocol (wire.c), pool semantics (the engine).
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -138,40 +139,15 @@ int cachify_pool_extend(struct cachify *c, const char *key, uint64_t token,
 
 /* ---- the guard ---- */
 
-/* With opts->renew, starts g's renewer (POOL_EXTEND) for the slot just
- * taken (see cachify_impl_renew_held). */
-static int start_renewal(struct cachify_pool_guard *g,
-                         const struct cachify_lock_opts *opts,
-                         long long began_ms)
-{
-    return cachify_impl_renew_held(g->client, g->key, g->token, opts, 1,
-                                   began_ms, &g->renewer);
-}
-
 struct cachify_pool_guard cachify_pool_guard_acquire(
     struct cachify *c, const char *key, unsigned max_size,
     const struct cachify_lock_opts *opts)
 {
     struct cachify_pool_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
-    long long began;
 
-    if (c == NULL)
-        return g;
-    /* Copy first: a slot taken that the guard could not remember would be
-     * held until its lifetime ends. */
-    if (key != NULL && (g.key = strdup(key)) == NULL) {
-        g.status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
-        return g;
-    }
-    /* The lease may start as soon as the request leaves. */
-    began = cachify_impl_now_ms();
-    g.status = cachify_pool_acquire(c, key, max_size, opts, &g.token);
-    if (g.status == CACHIFY_OK)
-        g.status = start_renewal(&g, opts, began);
-    if (g.status != CACHIFY_OK) {
-        free(g.key);
-        g.key = NULL;
-    }
+    if (c != NULL)
+        g.status = cachify_impl_guard_acquire(c, key, 1, max_size, opts,
+                                              &g.key, &g.token, &g.renewer);
     return g;
 }
 
@@ -215,32 +191,13 @@ int cachify_impl_pool_fmt(struct cachify_pool_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
                           const char *fmt, ...)
 {
-    char *key;
     va_list ap;
-    long long began;
-    int rc;
 
     g->client = c;
-    g->key = NULL;
-    g->token = 0;
-    g->renewer = NULL;
-    if (c == NULL)
-        return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = cachify_impl_owned_key(c, &key, NULL, fmt, ap);
+    g->status = cachify_impl_guard_fmt(c, 1, max_size, opts, &g->key,
+                                       &g->token, &g->renewer, NULL, fmt, ap);
     va_end(ap);
-    if (rc != CACHIFY_OK)
-        return g->status = rc;
-    began = cachify_impl_now_ms();
-    g->status = cachify_pool_acquire(c, key, max_size, opts, &g->token);
-    if (g->status == CACHIFY_OK) {
-        g->key = key;
-        g->status = start_renewal(g, opts, began);
-    }
-    if (g->status != CACHIFY_OK) {
-        free(key);
-        g->key = NULL;
-    }
     return g->status;
 }
 

@@ -2,7 +2,9 @@
  * functions behind the decorator macros of cachify_decorate.h.
  *
  * Owns: the guard's copy of its key, and the keys of decorated functions
- * (formatted and checked by wire.c, shared with the async decorators).
+ * (formatted and checked by wire.c, shared with the async decorators);
+ * the acquire of every sync guard, pool.c's pool guards too
+ * (cachify_impl_guard_acquire and _fmt, sync_internal.h).
  * Does not own: the lock calls themselves (sync.c), which work the same on
  * every backend, so this file has no backend code at all.
  *
@@ -35,16 +37,6 @@ static int release_held(struct cachify *c, const char *key, uint64_t token)
         return cachify_impl_set_err(c, CACHIFY_LOST, "%s%s", key,
                                     WIRE_LOST_TAIL);
     return rc;
-}
-
-/* With opts->renew, starts g's renewer for the lock just taken (see
- * cachify_impl_renew_held). */
-static int start_renewal(struct cachify_guard *g,
-                         const struct cachify_lock_opts *opts,
-                         long long began_ms)
-{
-    return cachify_impl_renew_held(g->client, g->key, g->token, opts, 0,
-                                   began_ms, &g->renewer);
 }
 
 /* Stops g's renewer (if any): CACHIFY_LOST when a renewal failed. */
@@ -80,26 +72,45 @@ struct cachify_guard cachify_guard_acquire(struct cachify *c, const char *key,
                                            const struct cachify_lock_opts *opts)
 {
     struct cachify_guard g = {c, NULL, 0, CACHIFY_ERR_ARG, NULL};
-    long long began;
 
-    if (c == NULL)
-        return g;
-    /* Copy first: a lock taken that the guard could not remember would be
-     * held until its TTL. */
-    if (key != NULL && (g.key = strdup(key)) == NULL) {
-        g.status = cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
-        return g;
-    }
-    /* The lease may start as soon as the request leaves. */
-    began = cachify_impl_now_ms();
-    g.status = cachify_acquire(c, key, opts, &g.token);
-    if (g.status == CACHIFY_OK)
-        g.status = start_renewal(&g, opts, began);
-    if (g.status != CACHIFY_OK) {
-        free(g.key);
-        g.key = NULL;
-    }
+    if (c != NULL)
+        g.status = cachify_impl_guard_acquire(c, key, 0, 0, opts, &g.key,
+                                              &g.token, &g.renewer);
     return g;
+}
+
+/* Both guard acquires once the guard owns its key (*held, freed and NULL
+ * on failure): see cachify_impl_guard_acquire. */
+static int guard_take(struct cachify *c, int pool, unsigned max_size,
+                      const struct cachify_lock_opts *opts, char **held,
+                      uint64_t *token, struct cachify_renewer **renewer)
+{
+    /* The lease may start as soon as the request leaves. */
+    long long began = cachify_impl_now_ms();
+    int rc = pool ? cachify_pool_acquire(c, *held, max_size, opts, token)
+                  : cachify_acquire(c, *held, opts, token);
+
+    if (rc == CACHIFY_OK)
+        rc = cachify_impl_renew_held(c, *held, *token, opts, pool, began,
+                                     renewer);
+    if (rc != CACHIFY_OK) {
+        free(*held);
+        *held = NULL;
+    }
+    return rc;
+}
+
+int cachify_impl_guard_acquire(struct cachify *c, const char *key, int pool,
+                               unsigned max_size,
+                               const struct cachify_lock_opts *opts,
+                               char **held, uint64_t *token,
+                               struct cachify_renewer **renewer)
+{
+    /* Copy first: a lock or slot taken that the guard could not remember
+     * would be held until its lifetime ends. */
+    if (key != NULL && (*held = strdup(key)) == NULL)
+        return cachify_impl_set_err(c, CACHIFY_ERR_NOMEM, "out of memory");
+    return guard_take(c, pool, max_size, opts, held, token, renewer);
 }
 
 int cachify_guard_release(struct cachify_guard *g)
@@ -161,36 +172,36 @@ int cachify_impl_owned_key(struct cachify *c, char **out, const char *op,
     return CACHIFY_OK;
 }
 
+int cachify_impl_guard_fmt(struct cachify *c, int pool, unsigned max_size,
+                           const struct cachify_lock_opts *opts,
+                           char **held, uint64_t *token,
+                           struct cachify_renewer **renewer, const char *op,
+                           const char *fmt, va_list ap)
+{
+    int rc;
+
+    *held = NULL;
+    *token = 0;
+    *renewer = NULL;
+    if (c == NULL)
+        return CACHIFY_ERR_ARG;
+    rc = cachify_impl_owned_key(c, held, op, fmt, ap);
+    if (rc != CACHIFY_OK)
+        return rc;
+    return guard_take(c, pool, max_size, opts, held, token, renewer);
+}
+
 int cachify_impl_lock_fmt(struct cachify_guard *g, struct cachify *c,
                           const struct cachify_lock_opts *opts,
                           const char *op, const char *fmt, ...)
 {
-    char *key;
     va_list ap;
-    long long began;
-    int rc;
 
     g->client = c;
-    g->key = NULL;
-    g->token = 0;
-    g->renewer = NULL;
-    if (c == NULL)
-        return g->status = CACHIFY_ERR_ARG;
     va_start(ap, fmt);
-    rc = cachify_impl_owned_key(c, &key, op, fmt, ap);
+    g->status = cachify_impl_guard_fmt(c, 0, 0, opts, &g->key, &g->token,
+                                       &g->renewer, op, fmt, ap);
     va_end(ap);
-    if (rc != CACHIFY_OK)
-        return g->status = rc;
-    began = cachify_impl_now_ms();
-    g->status = cachify_acquire(c, key, opts, &g->token);
-    if (g->status == CACHIFY_OK) {
-        g->key = key;
-        g->status = start_renewal(g, opts, began);
-    }
-    if (g->status != CACHIFY_OK) {
-        free(key);
-        g->key = NULL;
-    }
     return g->status;
 }
 

@@ -2,7 +2,8 @@
  *
  * Owns nothing; declares the sync.c helpers the guard and decorator code
  * needs: reporting its own errors through the handle's message, and
- * whether the handle's decorated keys are py-cachify's.
+ * whether the handle's decorated keys are py-cachify's; and scoped.c's
+ * helpers that pool.c's guard and decorators share.
  */
 #ifndef CACHIFY_CLIENT_SYNC_INTERNAL_H
 #define CACHIFY_CLIENT_SYNC_INTERNAL_H
@@ -97,6 +98,30 @@ int cachify_impl_renew_held(struct cachify *c, const char *key,
                             uint64_t token,
                             const struct cachify_lock_opts *opts, int pool,
                             long long began_ms, struct cachify_renewer **out);
+
+/* The acquire of every guard, the lock guards (scoped.c) and the pool
+ * guards (pool.c) alike: the two public guard structs are distinct types
+ * with the same fields, so they share it field by field.  Takes a lock,
+ * or a slot of a pool of max_size when pool is set, under a copy of key
+ * (NULL is refused by the acquire) kept in *held, with its token in
+ * *token, then starts its renewer into *renewer with opts->renew
+ * (cachify_impl_renew_held).  CACHIFY_OK; else the status, with *held
+ * NULL (nothing to free).  c must not be NULL. */
+int cachify_impl_guard_acquire(struct cachify *c, const char *key, int pool,
+                               unsigned max_size,
+                               const struct cachify_lock_opts *opts,
+                               char **held, uint64_t *token,
+                               struct cachify_renewer **renewer);
+
+/* The same for a decorated call's guard (cachify_impl_lock_fmt,
+ * cachify_impl_pool_fmt), its key formatted from fmt/ap with op
+ * (cachify_impl_owned_key); *held, *token and *renewer are cleared
+ * first, and c NULL is CACHIFY_ERR_ARG. */
+int cachify_impl_guard_fmt(struct cachify *c, int pool, unsigned max_size,
+                           const struct cachify_lock_opts *opts,
+                           char **held, uint64_t *token,
+                           struct cachify_renewer **renewer, const char *op,
+                           const char *fmt, va_list ap);
 
 /* c's default_exp_ms. */
 long long cachify_impl_default_exp(const struct cachify *c);

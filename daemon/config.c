@@ -13,7 +13,8 @@
  *
  * Errors read "FILE:LINE: key: why" or "command line: --key: why" so the
  * user can go straight to the culprit; values are quoted back with
- * non-printable bytes as \xHH, and secrets are never quoted back.
+ * non-printable bytes (and the quote and the backslash) as \xHH, and
+ * secrets are never quoted back.
  */
 #include "daemon/config.h"
 
@@ -171,7 +172,10 @@ const char *config_quote(char *q, const char *value, int bare)
     q[n++] = '\'';
     for (i = 0; value[i] != '\0' && i < CONFIG_QUOTE_MAX; i++) {
         unsigned char ch = (unsigned char)value[i];
-        if (ch >= 0x20 && ch < 0x7f) {
+        /* The quote itself and the backslash are escaped too: a value
+         * holding ' -> ' could pass for two values, and one holding a
+         * backslash and x0a for a newline. */
+        if (ch >= 0x20 && ch < 0x7f && ch != '\'' && ch != '\\') {
             q[n++] = (char)ch;
         } else {
             n += (size_t)sprintf(q + n, "\\x%c%c", hex[ch >> 4], hex[ch & 15]);

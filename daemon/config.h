@@ -127,10 +127,11 @@ int config_key_differs(const struct cachify_config *a,
 #define CONFIG_QUOTE_BUF (CONFIG_QUOTE_MAX * 4 + 8)
 
 /* Writes value into q (CONFIG_QUOTE_BUF bytes) between single quotes,
- * bytes outside printable ASCII as \xHH, cut with "..." when long, so a
- * message never carries control characters to a terminal or log; returns
- * q.  With bare set, a short printable value comes back as is (a key name
- * reads best bare). */
+ * bytes outside printable ASCII, the single quote and the backslash as
+ * \xHH, cut with "..." when long, so a message never carries control
+ * characters to a terminal or log and the quoted text reads back as one
+ * value; returns q.  With bare set, a short printable value without
+ * either comes back as is (a key name reads best bare). */
 const char *config_quote(char *q, const char *value, int bare);
 
 /* "debug", "info", "warning", "error". */

@@ -1,6 +1,7 @@
 /* daemon/main.c - cachifyd's entry point: settings, signals, the loop.
  *
- * Owns: process-wide set-up (SIGPIPE and SIGXFSZ ignored, glibc malloc tuning, log
+ * Owns: process-wide set-up (SIGPIPE and SIGXFSZ ignored, the operator's
+ * signals held back until the loop can take them, glibc malloc tuning, log
  * level and destination, the SIGHUP reload's hold on argv) and the exit
  * code: 0 after a clean stop (or a good --test-config), 1 when start-up
  * fails, the loop fails or the state file cannot be saved at the stop
@@ -19,6 +20,31 @@
 #include "daemon/server.h"
 #include "daemon/version.h"
 
+/* The signals an operator or a service manager sends (server.c gives each
+ * its meaning through a libevent signal event).  Until those events exist
+ * their default action would kill the daemon: a `systemctl reload` or a
+ * `kill -HUP` in the first moments of a start, while the config, the
+ * users' password files and the TLS files are read.  So they are blocked
+ * from the first line of main, stay pending, and reach libevent's handlers
+ * once server_new has armed them: a SIGHUP sent during start-up reloads
+ * the config once the loop runs, a SIGTERM stops the daemon cleanly (exit
+ * 0, state saved) as soon as it is up.  They are blocked again when the
+ * loop has ended, because server_free gives them back their default
+ * action.  A mask inherited blocked from the parent is undone too: a
+ * daemon that cannot get SIGTERM cannot be stopped cleanly. */
+static void operator_signals(int how)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(how, &set, NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct cachify_config config;
@@ -26,6 +52,7 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 2;
 
+    operator_signals(SIG_BLOCK);
     if (config_defaults(&config) != 0) {
         fprintf(stderr, "cachifyd: out of memory\n");
         return 1;
@@ -83,8 +110,11 @@ int main(int argc, char **argv)
     rc = 1;
     if (srv && reload_setup(srv, &config, argc, argv) != 0)
         log_msg(LOG_ERROR, "out of memory");
-    else if (srv)
+    else if (srv) {
+        operator_signals(SIG_UNBLOCK); /* pending ones are delivered now */
         rc = server_run(srv) == 0 ? 0 : 1;
+        operator_signals(SIG_BLOCK);
+    }
     if (srv) {
         reload_free(srv);
         server_free(srv);

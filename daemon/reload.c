@@ -227,13 +227,14 @@ static void apply(struct cachify_config *live, struct cachify_config *next,
         break;
     case LIVE_SECRET:
     case LIVE_PATH: {
-        char *tmp = *(char **)lp;
+        char *tmp = *(char **)lp, was[CONFIG_QUOTE_BUF], now[CONFIG_QUOTE_BUF];
         if (k->kind == LIVE_SECRET)
             log_msg(RELOAD_LOG, "config reload: %s changed (%s)", k->name,
                     (*(char **)np)[0] != '\0' ? "set" : "now none");
-        else
-            log_msg(RELOAD_LOG, "config reload: %s: \"%s\" -> \"%s\"", k->name,
-                    *(char **)lp, *(char **)np);
+        else /* a path may hold any byte but NUL: quoted as errors quote it */
+            log_msg(RELOAD_LOG, "config reload: %s: %s -> %s", k->name,
+                    config_quote(was, *(char **)lp, 0),
+                    config_quote(now, *(char **)np, 0));
         *(char **)lp = *(char **)np;
         *(char **)np = tmp;
         break;

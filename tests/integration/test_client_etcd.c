@@ -411,6 +411,33 @@ START_TEST(fake_gateway_pool_junk)
 }
 END_TEST
 
+/* A pool entry's value that is not base64 (fg_pool_not_base64): every
+ * call that reads a pool's size fails with CACHIFY_ERR_PROTO, none takes
+ * the value for a size (with "Mh==" read as "2", the acquire of 3 said
+ * WRONGSIZE 2, the size was 1 and the slot of token 40 was found). */
+START_TEST(fake_gateway_pool_not_base64)
+{
+    static const char msg[] = "etcd: a pool entry's value is not base64";
+    int fd;
+    struct cachify *c = fake_open(fg_pool_not_base64, 3000, &fd);
+    uint64_t t = 1;
+
+    ck_assert_int_eq(cachify_pool_acquire(c, "p", 3, NULL, &t),
+                     CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), msg);
+    ck_assert_uint_eq(t, 0);
+    ck_assert_int_eq(cachify_pool_size(c, "p"), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), msg);
+    ck_assert_int_eq(cachify_pool_release(c, "p", 40), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), msg);
+    ck_assert_int_eq(cachify_pool_force_release(c, "p"), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), msg);
+    ck_assert_int_eq(cachify_is_locked(c, "p"), CACHIFY_ERR_PROTO);
+    ck_assert_str_eq(cachify_errstr(c), msg);
+    fake_close(c, fd);
+}
+END_TEST
+
 /* Pool reads without their range (fg_pool_odd): refused, neither a slot
  * granted nor a queued entry's lease revoked. */
 START_TEST(fake_gateway_pool_odd)
@@ -665,6 +692,7 @@ int main(void)
     tcase_add_test(tc, fake_gateway_huge_body);
     tcase_add_test(tc, fake_gateway_empty_answers);
     tcase_add_test(tc, fake_gateway_pool_junk);
+    tcase_add_test(tc, fake_gateway_pool_not_base64);
     tcase_add_loop_test(tc, fake_gateway_pool_odd, 0, 2);
     tcase_add_test(tc, fake_gateway_wait_not_held);
     tcase_add_test(tc, fake_gateway_wait_bound_kept);

@@ -7,7 +7,8 @@
  * keeps answering, the wait-time histogram in STATS and /metrics (the same
  * numbers), and SIGHUP: loglevel and password changed without dropping a
  * held lock, a broken file kept out, a key that needs a restart named,
- * command-line values still winning, no -c file.  The exposition format
+ * command-line values still winning, no -c file, and SIGHUP, SIGUSR1 and
+ * SIGTERM sent while the daemon is still starting.  The exposition format
  * itself is checked with a real Prometheus parser by
  * tests/scripts/metrics.sh.
  *
@@ -17,8 +18,11 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include "tests/integration/hardening.h"
 #include "daemon/admission.h"
@@ -520,6 +524,50 @@ START_TEST(test_sighup_max_key_len_waits)
 }
 END_TEST
 
+/* Writes a password file (mode 0600) at path. */
+static void write_pass(const char *path, const char *line)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* A changed path is logged quoted as error messages quote a value
+ * (config_quote): a control byte, the quote and the backslash as \xHH,
+ * so a path cannot put a terminal escape, a line of its own or a fake
+ * "' -> '" into the log. */
+START_TEST(test_sighup_path_quoted)
+{
+    char plain[256], odd[256], body[600], want[700];
+    conf_path();
+    snprintf(plain, sizeof plain, "%s/p1", g_ts.dir);
+    snprintf(odd, sizeof odd, "%s/p\x1b[2J\t'\"\\x", g_ts.dir);
+    write_pass(plain, "pw1\n");
+    write_pass(odd, "pw2\n");
+    snprintf(body, sizeof body, "requirepass_file %s\n", plain);
+    write_conf(body);
+    const char *args[] = { "-c", g_conf, NULL };
+    if (ts_start_bare(&g_ts, args) != 0)
+        ck_abort_msg("the daemon did not start");
+    /* In the file, the value is quoted: \" and \\ are its escapes. */
+    snprintf(body, sizeof body,
+             "requirepass_file \"%s/p\x1b[2J\t'\\\"\\\\x\"\n", g_ts.dir);
+    write_conf(body);
+    h_hup("config reload done", 1);
+    snprintf(want, sizeof want, "config reload: requirepass_file: '%s' -> "
+             "'%s/p\\x1b[2J\\x09\\x27\"\\x5cx'\n", plain, g_ts.dir);
+    ck_assert_msg(h_log_has(want, 0), "no line %s", want);
+    ck_assert(!h_log_has("\x1b", 0));
+    ck_assert(!h_log_has("\t", 0));
+    int a = conn_new();
+    say(a, "AUTH pw2\r\n");
+    EXPECT(a, "+OK\r\n");
+    close(a);
+    srv_finish();
+}
+END_TEST
+
 START_TEST(test_sighup_without_file)
 {
     SRV_START("--maxclients", "60");
@@ -536,6 +584,95 @@ START_TEST(test_sighup_without_file)
     EXPECT(a, "+PONG\r\n");
     close(a);
     srv_finish();
+}
+END_TEST
+
+/* ---- signals during start-up ---- */
+
+/* The config file is a FIFO, so the daemon's start stops inside reading
+ * it, before any signal event exists, for as long as the test likes: the
+ * test's open for writing succeeds only once the daemon has opened it.
+ * O_NONBLOCK makes that open fail (ENXIO) while nobody reads, so a daemon
+ * that never gets there, or died, fails the test instead of hanging it. */
+static int fifo_reader_waiting(void)
+{
+    double end = mono_s() + (slow_mode() ? 120 : 60);
+    int fd, status;
+
+    while ((fd = open(g_conf, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+        ck_assert_msg(errno == ENXIO, "open %s: %s", g_conf, strerror(errno));
+        if (waitpid(g_ts.pid, &status, WNOHANG) == g_ts.pid) {
+            g_ts.pid = -1;
+            ck_abort_msg("the daemon ended while starting (status 0x%x)",
+                         status);
+        }
+        ck_assert_msg(mono_s() < end, "the daemon never read its config");
+        usleep(20000);
+    }
+    return fd;
+}
+
+/* Writes the config (the daemon's address, then body) into the FIFO the
+ * daemon reads, and closes it: the end of the file. */
+static void fifo_feed(int fd, const char *body)
+{
+    char text[512];
+    int n = snprintf(text, sizeof text, "bind 127.0.0.1\nport %d\n%s",
+                     g_ts.port, body);
+    tc_set_nonblock(fd, 0);
+    ck_assert_int_eq(write(fd, text, (size_t)n), n);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+static void spawn_on_fifo(void)
+{
+    const char *args[] = { "-c", g_conf, NULL };
+    conf_path();
+    ck_assert_int_eq(mkfifo(g_conf, 0600), 0);
+    ck_assert_int_eq(ts_spawn_bare(&g_ts, args), 0);
+}
+
+/* A SIGHUP (a service manager's reload) and a SIGUSR1 sent while the
+ * daemon reads its config at start: neither kills it (their default
+ * action would), and the SIGHUP is not lost either: once the loop runs it
+ * reloads, reading the FIFO again. */
+START_TEST(test_sighup_during_start)
+{
+    spawn_on_fifo();
+    int fd = fifo_reader_waiting();
+    ck_assert_int_eq(kill(g_ts.pid, SIGHUP), 0);
+    ck_assert_int_eq(kill(g_ts.pid, SIGUSR1), 0);
+    fifo_feed(fd, "loglevel debug\nmaxclients 70\n");
+    if (ts_wait_ready(&g_ts) != 0)
+        ck_abort_msg("the daemon did not start");
+    fd = fifo_reader_waiting(); /* the reload the SIGHUP asked for */
+    fifo_feed(fd, "loglevel debug\nmaxclients 60\n");
+    ck_assert(h_log_has("config reload done", slow_mode() ? 60 : 20));
+    ck_assert(h_log_has("config reload: maxclients: 70 -> 60", 0));
+    ck_assert(h_log_has("SIGUSR1 ignored", 0));
+    int a = conn_new();
+    ck_assert_int_eq(stat1(a, "maxclients"), 60);
+    close(a);
+    srv_finish();
+}
+END_TEST
+
+/* A SIGTERM sent while the daemon reads its config at start stops it
+ * once it is up, cleanly (exit 0, its state file saved), without a
+ * second signal. */
+START_TEST(test_sigterm_during_start)
+{
+    char body[300];
+    spawn_on_fifo();
+    int fd = fifo_reader_waiting();
+    ck_assert_int_eq(kill(g_ts.pid, SIGTERM), 0);
+    snprintf(body, sizeof body, "state_file %s\n", g_ts.state_path);
+    fifo_feed(fd, body);
+    ck_assert_int_eq(ts_wait_exit(&g_ts, slow_mode() ? 120 : 60), 0);
+    ck_assert(h_log_has("received SIGTERM, shutting down", 0));
+    ck_assert(h_log_has("written: clean stop, 0 locks", 0));
+    ck_assert(h_log_has("cachifyd stopped", 0));
+    ts_cleanup(&g_ts);
 }
 END_TEST
 
@@ -569,7 +706,10 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_sighup_password_removed_protected);
     tcase_add_test(tc, test_sighup_command_line_wins);
     tcase_add_test(tc, test_sighup_max_key_len_waits);
+    tcase_add_test(tc, test_sighup_path_quoted);
     tcase_add_test(tc, test_sighup_without_file);
+    tcase_add_test(tc, test_sighup_during_start);
+    tcase_add_test(tc, test_sigterm_during_start);
     tcase_add_test(tc, test_syslog_switch);
     return s;
 }

@@ -169,6 +169,33 @@ void fg_pool_junk(const char *request, const char **reply, size_t *n)
     *n = strlen(*reply);
 }
 
+void fg_pool_not_base64(const char *request, const char **reply, size_t *n)
+{
+    static char out[1024], lease[32];
+    static const char entry[] =
+        "{\"response_range\":{\"count\":\"1\",\"kvs\":[{\"create_revision\":"
+        "\"40\",\"lease\":\"9\",\"value\":\"Mh==\"}]}}";
+    char body[600];
+
+    if (strstr(request, "request_put")) { /* a join, refused */
+        snprintf(body, sizeof body,
+                 "{\"succeeded\":false,\"header\":{\"revision\":\"50\"},"
+                 "\"responses\":[{\"response_range\":{}},%s,"
+                 "{\"response_range\":{}}]}", entry);
+    } else if (pool_grant_or_join(request, lease, body, "1", "50")) {
+        /* a lease granted */
+    } else if (strstr(request, "/v3/kv/txn")) {
+        snprintf(body, sizeof body,
+                 "{\"header\":{\"revision\":\"50\"},\"responses\":["
+                 "{\"response_range\":{}},%s,{\"response_range\":{}}]}",
+                 entry);
+    } else {
+        snprintf(body, sizeof body, "{}");
+    }
+    *reply = fg_http_ok(out, sizeof out, body);
+    *n = strlen(*reply);
+}
+
 int fg_odd_kvs;
 
 void fg_pool_odd(const char *request, const char **reply, size_t *n)

@@ -75,6 +75,13 @@ void fg_pool_junk(const char *request, const char **reply, size_t *n);
 extern int fg_odd_kvs;
 void fg_pool_odd(const char *request, const char **reply, size_t *n);
 
+/* A gateway whose pool entries hold "Mh==": not canonical base64 (a lax
+ * decoder reads it as "2", the text of "Mg=="), which etcd never sends.
+ * The join fails on such an entry; every read (a pool's size, a slot's
+ * find, IS_LOCKED's count) answers one. */
+void fg_pool_not_base64(const char *request, const char **reply,
+                        size_t *n);
+
 /* A gateway whose first lease grant is made but its answer lost (the
  * connection closed), as when a member fails after the commit.  The
  * retried grant must name the same lease ID, which etcd refuses as

@@ -114,9 +114,9 @@ static int connect_port(int port)
     return fd;
 }
 
-/* ts_start and ts_start_bare: defaults says whether the test's --bind,
- * --port and --loglevel come first. */
-static int start(struct test_server *ts, const char *const *extra,
+/* Forks the daemon: ts_start's and ts_start_bare's first half (defaults
+ * says whether the test's --bind, --port and --loglevel come first). */
+static int spawn(struct test_server *ts, const char *const *extra,
                  int defaults)
 {
     const char *bin = getenv("CACHIFYD_BIN");
@@ -163,10 +163,20 @@ static int start(struct test_server *ts, const char *const *extra,
         _exit(127);
     }
     ts->pid = pid;
+    return 0;
+}
+
+int ts_spawn_bare(struct test_server *ts, const char *const *extra)
+{
+    return spawn(ts, extra, 0);
+}
+
+int ts_wait_ready(struct test_server *ts)
+{
     double deadline = now_s() + TS_START_TIMEOUT_S;
     while (now_s() < deadline) {
         int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
+        if (waitpid(ts->pid, &status, WNOHANG) == ts->pid) {
             ts->pid = -1;
             return -1;
         }
@@ -179,6 +189,12 @@ static int start(struct test_server *ts, const char *const *extra,
     }
     ts_kill9(ts);
     return -1;
+}
+
+static int start(struct test_server *ts, const char *const *extra,
+                 int defaults)
+{
+    return spawn(ts, extra, defaults) == 0 ? ts_wait_ready(ts) : -1;
 }
 
 int ts_start(struct test_server *ts, const char *const *extra)
@@ -198,13 +214,12 @@ int ts_start_new(struct test_server *ts, const char *const *extra)
     return ts_start(ts, extra);
 }
 
-int ts_stop(struct test_server *ts)
+int ts_wait_exit(struct test_server *ts, int secs)
 {
     int status;
     if (ts->pid <= 0)
         return -1;
-    kill(ts->pid, SIGTERM);
-    double deadline = now_s() + 60;
+    double deadline = now_s() + secs;
     while (now_s() < deadline) {
         pid_t r = waitpid(ts->pid, &status, WNOHANG);
         if (r == ts->pid) {
@@ -217,6 +232,14 @@ int ts_stop(struct test_server *ts)
     }
     ts_kill9(ts);
     return -1;
+}
+
+int ts_stop(struct test_server *ts)
+{
+    if (ts->pid <= 0)
+        return -1;
+    kill(ts->pid, SIGTERM);
+    return ts_wait_exit(ts, 60);
 }
 
 void ts_kill9(struct test_server *ts)

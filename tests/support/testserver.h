@@ -46,11 +46,22 @@ int ts_start(struct test_server *ts, const char *const *extra);
  * every key, loglevel included). */
 int ts_start_bare(struct test_server *ts, const char *const *extra);
 
+/* ts_start_bare in two halves, for a test that acts while the daemon
+ * starts: ts_spawn_bare forks it and returns at once (0, or -1; ts->pid
+ * set), ts_wait_ready waits until it accepts connections (0, or -1 when it
+ * exited or did not answer in time; then it is gone). */
+int ts_spawn_bare(struct test_server *ts, const char *const *extra);
+int ts_wait_ready(struct test_server *ts);
+
 /* ts_init + ts_start. */
 int ts_start_new(struct test_server *ts, const char *const *extra);
 
-/* SIGTERM and wait (60 s).  Returns the exit status, 128+signal when killed
- * by one, or -1 when it did not stop in time (then it is killed). */
+/* Waits up to secs for the daemon to exit, sending nothing.  Returns the
+ * exit status, 128+signal when killed by one, or -1 when it did not stop
+ * in time (then it is killed). */
+int ts_wait_exit(struct test_server *ts, int secs);
+
+/* SIGTERM and ts_wait_exit (60 s). */
 int ts_stop(struct test_server *ts);
 
 /* SIGKILL and reap: a crash. */

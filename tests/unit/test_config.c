@@ -654,6 +654,15 @@ START_TEST(test_requirepass_file)
     ck_assert_str_eq(err, "requirepass_file: '/nonexistent/a\\x09b\\x0a': "
                      "cannot open: No such file or directory");
     config_free(&c);
+    /* The quote and the backslash too, so the quoted path reads back as
+     * one value: printable, this one used to come back bare, its
+     * backslash and x0a reading like the escape of a newline. */
+    config_defaults(&c);
+    ck_assert_int_eq(args(&c, &act, err, "--requirepass_file",
+                          "/nonexistent/a' b\\x0a", NULL), -1);
+    ck_assert_str_eq(err, "requirepass_file: '/nonexistent/a\\x27 b\\x5cx0a': "
+                     "cannot open: No such file or directory");
+    config_free(&c);
 
     /* a password over 512 bytes: the length is said, not the password */
     {

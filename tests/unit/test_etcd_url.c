@@ -1,11 +1,14 @@
 /* tests/unit/test_etcd_url.c - Check suite for what the etcd:// backend
- * parses and encodes without a cluster: etcd:// URLs (client/url.c) and
- * the base64 codec (client/base64.c).
+ * parses and encodes without a cluster: etcd:// URLs (client/url.c), the
+ * base64 codec (client/base64.c) and a pool entry's value
+ * (client/etcd_json.c).
  *
  * Owns: good URLs in every shape (one or many members, IPv6, default
  * port, credentials with ':' and '@' in the password, ?prefix=, the empty
- * prefix) and bad ones, each with its message, and base64 against RFC
- * 4648's vectors, every byte value, and text that is not base64.
+ * prefix) and bad ones, each with its message, base64 against RFC
+ * 4648's vectors, every byte value, and text that is not base64 or not
+ * canonical, and a pool entry's value read as its size
+ * (client/etcd_json.c).
  */
 #include <check.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 
 #include "client/base64.h"
 #include "client/cachify.h"
+#include "client/etcd_op.h"
 #include "client/url.h"
 
 START_TEST(good_urls)
@@ -168,6 +172,94 @@ START_TEST(base64_refuses)
     ck_assert_int_eq(base64_decode("====", 4, out), -1);
     ck_assert_int_eq(base64_decode("Zm\n9v", 5, out), -1);
     ck_assert_int_eq(base64_decode("", 0, out), 0);
+    /* Hostile text a gateway could send: bits left over that are not
+     * zero ("Zh==" would be the "f" of "Zg=="), a NUL inside, blanks and
+     * line ends around, the URL-safe alphabet, bytes above 0x7f, text
+     * after the padding. */
+    ck_assert_int_eq(base64_decode("Zh==", 4, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9=", 4, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9vZ/==", 8, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9v\0Zg=", 8, out), -1);
+    ck_assert_int_eq(base64_decode(" Zm9", 4, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9v\r\n", 6, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9vYg==\n\n\n\n", 12, out), -1);
+    ck_assert_int_eq(base64_decode("Zm-_", 4, out), -1);
+    ck_assert_int_eq(base64_decode("Zm9\xc3", 4, out), -1);
+    ck_assert_int_eq(base64_decode("Zg==Zm9v", 8, out), -1);
+    ck_assert_int_eq(base64_decode("Zg===", 5, out), -1);
+    ck_assert_int_eq(base64_decode("Zm8=", 4, out), 2); /* the canonical */
+}
+END_TEST
+
+/* Every padded last group: decoded only when canonical, that is when the
+ * encoder gives the same text back, so two texts never mean one value. */
+START_TEST(base64_canonical_only)
+{
+    static const char A[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char out[8];
+    char text[8], again[8];
+    long accepted = 0;
+
+    for (int a = 0; a < 64; a++)
+        for (int b = 0; b < 64; b++)
+            for (int c = 0; c <= 64; c++) {
+                long n;
+                text[0] = A[a];
+                text[1] = A[b];
+                text[2] = c < 64 ? A[c] : '=';
+                text[3] = '=';
+                n = base64_decode(text, 4, out);
+                ck_assert(n == -1 || n == (c < 64 ? 2 : 1));
+                if (n < 0)
+                    continue;
+                base64_encode(out, (size_t)n, again);
+                ck_assert_msg(memcmp(text, again, 4) == 0,
+                              "%.4s decoded, but encodes as %s", text, again);
+                accepted++;
+            }
+    /* Each 1- and 2-byte value once: 256 + 65536 texts. */
+    ck_assert_int_eq(accepted, 256 + 65536);
+}
+END_TEST
+
+/* A pool's size as the gateway returns an entry's value: a size etcd's
+ * client wrote, 0 for anything else (someone else's entry), -1 for a
+ * value that is not base64, which the calls report as CACHIFY_ERR_PROTO. */
+static long long value_num(const char *json)
+{
+    json_error_t e;
+    json_t *kv = json_loads(json, JSON_ALLOW_NUL, &e);
+    long long n;
+
+    ck_assert_msg(kv != NULL, "%s: %s", json, e.text);
+    n = ej_value_num(kv);
+    json_decref(kv);
+    return n;
+}
+
+START_TEST(pool_size_values)
+{
+    ck_assert_int_eq(value_num("{\"value\":\"Mg==\"}"), 2);
+    ck_assert_int_eq(value_num("{\"value\":\"MTAwMDAwMA==\"}"), 1000000);
+    /* Not one of ours: 0. */
+    ck_assert_int_eq(value_num("{}"), 0);
+    ck_assert_int_eq(value_num("{\"value\":\"\"}"), 0);
+    ck_assert_int_eq(value_num("{\"value\":\"MTAwMDAwMQ==\"}"), 0);
+    ck_assert_int_eq(value_num("{\"value\":\"MTJhYmM=\"}"), 0); /* 12abc */
+    ck_assert_int_eq(value_num("{\"value\":\"IDU=\"}"), 0);     /* " 5" */
+    ck_assert_int_eq(value_num("{\"value\":\"LTM=\"}"), 0);     /* -3 */
+    ck_assert_int_eq(value_num("{\"value\":\"MDc=\"}"), 0);     /* 07 */
+    ck_assert_int_eq(value_num("{\"value\":\"MA==\"}"), 0);     /* 0 */
+    ck_assert_int_eq(value_num("{\"value\":\"MTExMTExMTExMTExMTEx\"}"), 0);
+    /* Not base64, or not a string: -1. */
+    ck_assert_int_eq(value_num("{\"value\":\"Mh==\"}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":\"M!==\"}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":\"Mg\"}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":\"Mg==\\n\"}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":\"Mg\\u0000=\"}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":2}"), -1);
+    ck_assert_int_eq(value_num("{\"value\":null}"), -1);
 }
 END_TEST
 
@@ -184,6 +276,8 @@ int main(void)
     tcase_add_test(tc, base64_vectors);
     tcase_add_test(tc, base64_round_trip);
     tcase_add_test(tc, base64_refuses);
+    tcase_add_test(tc, base64_canonical_only);
+    tcase_add_test(tc, pool_size_values);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
