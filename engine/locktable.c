@@ -156,7 +156,7 @@ struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
     if (keylen > MAP_KEY_MAX ||
         keylen > SIZE_MAX - offsetof(struct lock_entry, key))
         return NULL; /* the second test matters only where size_t is 32 bits */
-    struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen));
+    struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen), NULL);
     if (!e)
         return NULL;
     e->token = 0;
