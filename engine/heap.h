@@ -1,11 +1,16 @@
 /* engine/heap.h - a min-heap of deadlines whose nodes know their index.
  *
- * Owns: an array of items { deadline, node pointer }, ordered by deadline.
- * Does not own the nodes: callers embed a struct heap_node (4 bytes: the
- * node's slot in the array) in their own objects (a lock, a waiter) and
- * recover the object with container_of-style arithmetic.  The deadline lives
- * in the array, not in the node, so ordering the heap never reads the
- * callers' objects, and a caller asks heap_deadline() for a node's deadline.
+ * Owns: an array of items { 64-bit deadline, 32-bit object reference },
+ * ordered by deadline.  Does not own the nodes: callers embed a struct
+ * heap_node (4 bytes: the node's slot in the array) in their own objects (a
+ * lock, a waiter), all at one offset per heap (given to heap_init), and
+ * recover the object with container_of-style arithmetic.  An item names its
+ * object by its slab reference (slab.h: a slab slot, or an object
+ * registered with slab_enter), 12 bytes an item where a pointer made 16;
+ * the heap resolves it with slab_ptr when it writes the node's index.  The
+ * deadline lives in the array, not in the node, so ordering the heap never
+ * reads the callers' objects, and a caller asks heap_deadline() for a
+ * node's deadline, exact to the unit it was given in.
  * Because each node keeps its index, removing or re-keying any node is
  * O(log n), with no search.
  *
@@ -20,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/slab.h"
+
 #define HEAP_NOT_IN_HEAP UINT32_MAX
 
 /* Most nodes one heap holds; heap_push refuses the next one. */
@@ -29,21 +36,23 @@ struct heap_node {
     uint32_t index;    /* position in the heap, HEAP_NOT_IN_HEAP when out */
 };
 
-/* One slot of the array.  Private: use the functions below. */
-struct heap_item {
-    uint64_t deadline; /* when the node is due, on the caller's clock */
-    struct heap_node *node;
-};
-
-/* Visible so it can be embedded; fields are private by convention. */
+/* Visible so it can be embedded; fields are private by convention.  Item i
+ * is deadlines[i] (when it is due, on the caller's clock) and refs[i] (its
+ * object), two arrays in one allocation: refs starts right after cap
+ * deadlines, so neither needs padding. */
 struct heap {
-    struct heap_item *items;
+    uint64_t *deadlines;
+    uint32_t *refs;
     size_t len;
     size_t cap;
+    const struct slab *slab;   /* resolves refs */
+    size_t node_offset;        /* the heap_node's offset in each object */
 };
 
-/* Makes an empty heap (no allocation until the first push). */
-void heap_init(struct heap *h);
+/* Makes an empty heap (no allocation until the first push) of objects
+ * named by references of slab (which must outlive h), each with its
+ * struct heap_node node_offset bytes from its start. */
+void heap_init(struct heap *h, const struct slab *slab, size_t node_offset);
 
 /* Frees the array; the nodes themselves belong to the caller. */
 void heap_free(struct heap *h);
@@ -51,16 +60,19 @@ void heap_free(struct heap *h);
 /* Marks a node as out of any heap.  Call once before its first push. */
 void heap_node_init(struct heap_node *n);
 
-/* Adds n (not in a heap) due at deadline.  Returns 0, or -1 when out of
- * memory or h holds HEAP_MAX_LEN nodes (then n is not in the heap). */
-int heap_push(struct heap *h, struct heap_node *n, uint64_t deadline);
+/* Adds n (not in a heap), the node of the object whose reference is ref,
+ * due at deadline.  Returns 0, or -1 when out of memory or h holds
+ * HEAP_MAX_LEN nodes (then n is not in the heap). */
+int heap_push(struct heap *h, struct heap_node *n, uint32_t ref,
+              uint64_t deadline);
 
 /* Removes n from h; a node not in the heap is a no-op.  The array shrinks
  * when it falls under a quarter full (a failed shrink keeps it as it is). */
 void heap_remove(struct heap *h, struct heap_node *n);
 
-/* Moves n, with its deadline, from `from` (where it must be) to `to`.
- * Returns 0, or -1 when `to` could not grow (n then stays in `from`). */
+/* Moves n, with its deadline, from `from` (where it must be) to `to`, a
+ * heap of the same slab and node offset.  Returns 0, or -1 when `to` could
+ * not grow (n then stays in `from`). */
 int heap_move(struct heap *from, struct heap *to, struct heap_node *n);
 
 /* The node in slot i (0 <= i < heap_len), in no particular order, or NULL

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
 #include "engine/locktable_int.h"
 
 static int journal_on(const struct locktable *t)
@@ -122,18 +121,18 @@ int locktable_restore(struct locktable *t, const char *key, size_t keylen,
         lt_pool_exists(t, key, keylen)) /* one keyspace, as at acquire */
         return -1;
     struct lock_value *v = NULL;
-    if (value && !(v = lt_value_new(value, vlen)))
+    if (value && !(v = lt_value_new(t, value, vlen)))
         return -1;
     struct lock_entry *e = lt_entry_create(t, key, keylen, hash);
     if (!e) {
-        cfy_free(v);
+        lt_value_free(t, v);
         return -1;
     }
     e->token = token;
     if (journal_on(t) && (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
         durable_link(t, e) != 0) {
         e->token = 0;
-        cfy_free(v);
+        lt_value_free(t, v);
         lt_entry_destroy(t, e, NULL);
         return -1;
     }
@@ -157,7 +156,7 @@ int locktable_forget(struct locktable *t, const char *key, size_t keylen,
     if (x)
         lt_session_unlink_lock(x);
     lt_durable_unlink(t, e); /* no end record: replaying */
-    cfy_free(lt_value_detach(t, e));
+    lt_value_free(t, lt_value_detach(t, e));
     t->stats.held--;
     lt_entry_destroy(t, e, x);
     return 1;

@@ -71,21 +71,21 @@ struct lock_pool *lp_create(struct locktable *t, const char *key,
 {
     if (keylen > MAP_KEY_MAX)
         return NULL;
-    struct lock_pool *p = cfy_malloc(sizeof(*p) + keylen);
+    struct lock_pool *p = lt_apart_alloc(t, sizeof(*p) + keylen, 1,
+                                         offsetof(struct lock_pool, ref));
     if (!p)
         return NULL;
-    memset(p, 0, sizeof(*p));
     memcpy(p->key, key, keylen);
     p->max = max;
-    heap_init(&p->slots);
+    heap_init(&p->slots, &t->slab, offsetof(struct pool_slot, due));
     heap_node_init(&p->due);
-    if (heap_push(&t->pool_due, &p->due, ENTRY_NEVER) != 0) {
-        cfy_free(p);
+    if (heap_push(&t->pool_due, &p->due, p->ref, ENTRY_NEVER) != 0) {
+        lt_apart_free(t, p, p->ref);
         return NULL;
     }
     p->node.keylen = (uint32_t)keylen;
     p->node.hash = hash;
-    map_insert(&t->pools, &p->node);
+    map_insert(&t->pools, &p->node, p->ref);
     t->stats.pools++;
     t->data_bytes += keylen;
     return p;
@@ -102,7 +102,7 @@ struct lock_pool *lp_trim(struct locktable *t, struct lock_pool *p)
     map_remove(&t->pools, &p->node);
     t->stats.pools--;
     t->data_bytes -= p->node.keylen;
-    cfy_free(p);
+    lt_apart_free(t, p, p->ref);
     return NULL;
 }
 
@@ -128,10 +128,7 @@ void lp_slot_free(struct locktable *t, struct pool_slot *s)
     p->used--;
     t->pool_slots--;
     t->stats.pool_slots--;
-    if (l)
-        cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
-    else
-        cfy_free(s);
+    lt_apart_free(t, s, s->ref); /* a pool_slot_sess starts with s */
 }
 
 /* Ends slot s's hold (its written lease's end written) and frees it. */
@@ -168,27 +165,24 @@ int64_t lp_end_slots(struct locktable *t, struct lock_pool *p,
 struct pool_slot *lp_slot_new(struct locktable *t, struct lock_pool *p,
                               uint64_t token, uint64_t deadline, int session)
 {
-    struct pool_slot_sess *ss = NULL;
-    struct pool_slot *s;
-    if (session) {
-        if (!(ss = cfy_calloc(1, sizeof(*ss))))
-            return NULL;
-        ss->link.kind = SESS_KIND_POOL;
-        s = &ss->s;
-    } else if (!(s = cfy_calloc(1, sizeof(*s)))) {
+    struct pool_slot *s = lt_apart_alloc(
+        t, session ? sizeof(struct pool_slot_sess) : sizeof(*s), 1,
+        offsetof(struct pool_slot, ref));
+    if (!s)
         return NULL;
-    }
+    if (session)
+        CONTAINER_OF(s, struct pool_slot_sess, s)->link.kind = SESS_KIND_POOL;
     heap_node_init(&s->due);
     heap_node_init(&s->dur);
-    if (heap_push(&p->slots, &s->due, deadline) != 0) {
-        cfy_free(ss ? (void *)ss : (void *)s);
+    if (heap_push(&p->slots, &s->due, s->ref, deadline) != 0) {
+        lt_apart_free(t, s, s->ref);
         return NULL;
     }
     s->token = token;
     s->pool_bits = (uintptr_t)p | (session ? SLOT_SESSION : 0);
     s->node.keylen = sizeof(s->token);
     s->node.hash = map_hash(&t->slots, &s->token, sizeof(s->token));
-    map_insert(&t->slots, &s->node);
+    map_insert(&t->slots, &s->node, s->ref);
     p->used++;
     t->pool_slots++;
     t->stats.pool_slots++;
@@ -251,7 +245,7 @@ static void waiter_time_out(struct locktable *t, struct pool_waiter *w)
     struct lock_pool *p = w->pool;
     void *ctx = w->ctx;
     waiter_unlink(t, w);
-    cfy_free(w);
+    lt_apart_free(t, w, w->ref);
     t->stats.timeouts++;
     if (t->events.timed_out)
         t->events.timed_out(ctx, p->key, p->node.keylen, t->events.arg);
@@ -286,7 +280,7 @@ static void pool_serve(struct locktable *t, struct lock_pool *p, uint64_t now,
         waiter_unlink(t, w);
         t->stats.handoffs++;
         void *ctx = w->ctx;
-        cfy_free(w);
+        lt_apart_free(t, w, w->ref);
         if (t->events.granted)
             t->events.granted(ctx, token, t->events.arg);
     }
@@ -339,11 +333,11 @@ static int pool_of(struct locktable *t, const char *key, size_t keylen,
 
 int lt_pool_init(struct locktable *t, const uint8_t seed[16])
 {
-    heap_init(&t->pool_due);
-    heap_init(&t->pool_waits);
-    heap_init(&t->slot_durables);
-    if (map_init(&t->pools, seed, POOL_KEY_OFFSET) != 0 ||
-        map_init(&t->slots, seed, SLOT_KEY_OFFSET) != 0) {
+    heap_init(&t->pool_due, &t->slab, offsetof(struct lock_pool, due));
+    heap_init(&t->pool_waits, &t->slab, offsetof(struct pool_waiter, due));
+    heap_init(&t->slot_durables, &t->slab, offsetof(struct pool_slot, dur));
+    if (map_init(&t->pools, seed, &t->slab, POOL_KEY_OFFSET) != 0 ||
+        map_init(&t->slots, seed, &t->slab, SLOT_KEY_OFFSET) != 0) {
         map_free(&t->pools);
         map_free(&t->slots);
         return -1;
@@ -439,7 +433,7 @@ void lt_pool_cancel_wait(struct locktable *t, struct lock_wait_link *l)
     struct pool_waiter *w = CONTAINER_OF(l, struct pool_waiter, slink);
     struct lock_pool *p = w->pool;
     waiter_unlink(t, w);
-    cfy_free(w);
+    lt_apart_free(t, w, w->ref);
     /* The waiter that left may have been the one a retry was for; those
      * behind it may fit now. */
     pool_serve(t, p, lt_now_us(t), lt_now_us(t));
@@ -461,17 +455,18 @@ static enum lock_result pool_enqueue(struct locktable *t, struct lock_pool *p,
     if (rq->session_lock && rq->session &&
         sess_reserve(&t->sessions, rq->session) != 0)
         return LOCK_NO_MEMORY;
-    struct pool_waiter *w = cfy_calloc(1, sizeof(*w));
+    struct pool_waiter *w = lt_apart_alloc(t, sizeof(*w), 1,
+                                           offsetof(struct pool_waiter, ref));
     if (!w)
         return LOCK_NO_MEMORY;
     if (!p && !(p = lp_create(t, rq->key, rq->keylen, hash, max))) {
-        cfy_free(w);
+        lt_apart_free(t, w, w->ref);
         return LOCK_NO_MEMORY;
     }
     heap_node_init(&w->due);
-    if (heap_push(&t->pool_waits, &w->due,
+    if (heap_push(&t->pool_waits, &w->due, w->ref,
                   lt_deadline_after(now, rq->wait_us)) != 0) {
-        cfy_free(w);
+        lt_apart_free(t, w, w->ref);
         lp_trim(t, p);
         return LOCK_NO_MEMORY;
     }

@@ -18,6 +18,7 @@
 struct pool_waiter;
 struct lock_pool {
     struct map_node node;          /* in t->pools; the key is `key` below */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
     uint32_t max;                  /* max_size, fixed while the pool lives */
     uint32_t used;                 /* slots held now */
     struct heap slots;             /* held slots by expiry (ENTRY_NEVER);
@@ -38,16 +39,19 @@ struct lock_pool {
 /* One held slot: found by its token (t->slots), listed and timed in its
  * pool's heap.  40 bytes, a 48-byte malloc chunk (see docs/protocol.md,
  * pools, "Costs"): no list links (the pool's heap lists its slots) and no
- * session link unless its holder is a SESSION (struct pool_slot_sess). */
+ * session link unless its holder is a SESSION (struct pool_slot_sess).
+ * Ordered so that nothing is padded: the 12-byte map node and `due` put
+ * the token on an 8-byte boundary. */
 struct pool_slot {
     struct map_node node;          /* in t->slots, keyed by `token` */
+    struct heap_node due;          /* in its pool's slots */
     uint64_t token;
     uintptr_t pool_bits;           /* its struct lock_pool *, with
                                     * SLOT_SESSION or'ed in: use slot_pool
                                     * and slot_link */
-    struct heap_node due;          /* in its pool's slots */
     struct heap_node dur;          /* in t->slot_durables while its lease
                                     * is written one by one */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
 };
 
 _Static_assert(sizeof(struct pool_slot) == 40,
@@ -63,6 +67,11 @@ struct pool_slot_sess {
     struct pool_slot s;
     struct sess_link link;         /* kind SESS_KIND_POOL */
 };
+
+_Static_assert(offsetof(struct lock_pool, node) == 0 &&
+                   offsetof(struct pool_slot, node) == 0 &&
+                   offsetof(struct pool_slot_sess, s) == 0,
+               "a map node starts what its reference names (map.h)");
 
 static inline struct lock_pool *slot_pool(const struct pool_slot *s)
 {
@@ -94,6 +103,7 @@ static inline struct pool_slot *slot_at(const struct lock_pool *p, size_t i)
 
 struct pool_waiter {
     struct heap_node due;          /* in t->pool_waits; ENTRY_NEVER: none */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
     struct lock_pool *pool;
     struct pool_waiter *prev, *next;
     struct lock_wait_link slink;   /* kind SESS_KIND_POOL */

@@ -39,7 +39,7 @@ int lp_make_durable(struct locktable *t, struct pool_slot *s, uint64_t now,
         return lt_cover_slot(t, now, deadline);
     if (!t->slot_hold)
         return -1; /* no way to write it: never promised */
-    if (!written && heap_push(&t->slot_durables, &s->dur, 0) != 0)
+    if (!written && heap_push(&t->slot_durables, &s->dur, s->ref, 0) != 0)
         return -1;
     struct lock_pool *p = slot_pool(s);
     if (t->slot_hold(t->journal.arg, p->key, p->node.keylen, p->max,
@@ -80,7 +80,7 @@ int locktable_pool_restore(struct locktable *t, const char *key,
     /* Written into the next journal one by one, as at its grant. */
     if (s && journal_on(t) &&
         (ttl_us == 0 || ttl_us > t->journal.long_lease_us) &&
-        heap_push(&t->slot_durables, &s->dur, 0) != 0) {
+        heap_push(&t->slot_durables, &s->dur, s->ref, 0) != 0) {
         lp_slot_free(t, s);
         s = NULL;
     }

@@ -17,16 +17,17 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc.h"
 #include "engine/locktable_int.h"
 
-struct lock_value *lt_value_new(const char *bytes, size_t len)
+struct lock_value *lt_value_new(struct locktable *t, const char *bytes,
+                                size_t len)
 {
     if (len > UINT32_MAX ||
-        len > SIZE_MAX - offsetof(struct lock_value, bytes))
+        len > SIZE_MAX - offsetof(struct lock_value, bytes) - 1)
         return NULL;
-    struct lock_value *v = cfy_malloc(offsetof(struct lock_value, bytes) +
-                                      (len ? len : 1));
+    struct lock_value *v =
+        lt_apart_alloc(t, offsetof(struct lock_value, bytes) + (len ? len : 1),
+                       0, offsetof(struct lock_value, ref));
     if (!v)
         return NULL;
     v->len = (uint32_t)len;
@@ -36,13 +37,19 @@ struct lock_value *lt_value_new(const char *bytes, size_t len)
     return v;
 }
 
+void lt_value_free(struct locktable *t, struct lock_value *v)
+{
+    if (v)
+        lt_apart_free(t, v, v->ref);
+}
+
 void lt_value_attach(struct locktable *t, struct lock_entry *e,
                      struct lock_value *v)
 {
     v->entry = e;
     v->node.keylen = sizeof(v->entry);
     v->node.hash = map_hash(&t->values, &v->entry, sizeof(v->entry));
-    map_insert(&t->values, &v->node);
+    map_insert(&t->values, &v->node, v->ref);
     e->flags |= ENTRY_HAS_VALUE;
     t->data_bytes += v->len;
     t->stats.values++;
@@ -106,7 +113,7 @@ static enum lock_result overwrite(struct locktable *t, struct lock_entry *e,
     t->stats.held--;
     if (was_durable && t->journal.freed)
         t->journal.freed(t->journal.arg, e->key, e->node.keylen, old_token);
-    cfy_free(old);
+    lt_value_free(t, old);
     if (e->flags & ENTRY_SESSION) {
         struct lock_links *x = lt_links_find(t, e);
         lt_session_unlink_lock(x);
@@ -141,19 +148,19 @@ enum lock_result locktable_set(struct locktable *t, const struct lock_set *s,
     if (more > freed && lt_over_data_limit(t, more - freed))
         return LOCK_LIMIT_MEMORY;
     struct lock_value *v = NULL;
-    if (s->value && !(v = lt_value_new(s->value, s->vlen)))
+    if (s->value && !(v = lt_value_new(t, s->value, s->vlen)))
         return LOCK_NO_MEMORY;
 
     if (held) {
         enum lock_result r = overwrite(t, e, now, ttl_us, v, token);
         if (r != LOCK_GRANTED)
-            cfy_free(v);
+            lt_value_free(t, v);
         return r;
     }
     int created = 0;
     if (!e) {
         if (!(e = lt_entry_create(t, s->key, s->keylen, hash))) {
-            cfy_free(v);
+            lt_value_free(t, v);
             return LOCK_NO_MEMORY;
         }
         created = 1;
@@ -163,7 +170,7 @@ enum lock_result locktable_set(struct locktable *t, const struct lock_set *s,
     *token = lt_grant(t, e, NULL, now, ttl_us, NULL, 0, v);
     if (*token)
         return LOCK_GRANTED;
-    cfy_free(v);
+    lt_value_free(t, v);
     if (created)
         lt_entry_destroy(t, e, NULL);
     return LOCK_NOT_DURABLE;

@@ -16,15 +16,19 @@
  * grants and extends never allocate and so never fail.
  *
  * The entry is what a million held locks are made of, so it holds only what
- * every lock needs: its map node (chain link, 32-bit hash, key length: 16
- * bytes), the token (8), its heap index (4), a flags byte, and the key bytes
- * right after them at offset 29, without a terminator.  The deadline lives
- * in the heap's array (heap_deadline), not in the entry.  Entries come from
- * a slab allocator (slab.h) that rounds them to 8 bytes and adds no header:
- * an 11-byte key makes a 40-byte entry, which with its bucket (8 bytes at
- * load <= 1) and its heap item (16) comes to about 64 bytes per lock.  (The
- * layout before was 113: a 72-byte struct with a key pointer, a 64-bit hash,
- * a deadline and an insertion counter in it, from malloc.)
+ * every lock needs: its map node (a 32-bit chain link, the 32-bit hash and
+ * the key length: 12 bytes), its heap index (4), the token (8), a flags
+ * byte, and the key bytes right after them at offset 25, without a
+ * terminator.  The deadline lives in the heap's array (heap_deadline), not
+ * in the entry.  Entries come from a slab allocator (slab.h) that rounds
+ * them to 8 bytes and adds no header, and that numbers them: the map's
+ * chains and buckets and the heap's items name an entry by its 32-bit slab
+ * reference, not an 8-byte pointer.  A 30-byte key makes a 56-byte slot,
+ * plus its bucket (4.2 bytes at a million) and heap item (12: the whole
+ * deadline and the reference): about 72 bytes per lock (88 with pointers;
+ * docs/performance.md).  Every other object in a map or heap (links
+ * records, values, waiters, pools, slots) keeps its own malloc, which the
+ * fault injector reaches, and a reference from slab_enter kept in it.
  *
  * What only some keys need, the SESSION holder's link, the waiter queue
  * and the place on the durable list, lives in a struct lock_links (the
@@ -98,13 +102,13 @@ struct lock_links *lt_links_get(struct locktable *t, struct lock_entry *e)
     struct lock_links *x = lt_links_find(t, e);
     if (x)
         return x;
-    x = cfy_calloc(1, sizeof(*x));
+    x = lt_apart_alloc(t, sizeof(*x), 1, offsetof(struct lock_links, ref));
     if (!x)
         return NULL;
     x->entry = e;
     x->node.keylen = sizeof(x->entry);
     x->node.hash = map_hash(&t->links, &x->entry, sizeof(x->entry));
-    map_insert(&t->links, &x->node);
+    map_insert(&t->links, &x->node, x->ref);
     e->flags |= ENTRY_HAS_LINKS;
     return x;
 }
@@ -119,7 +123,7 @@ void lt_links_trim(struct locktable *t, struct lock_entry *e,
     if (!x || x->link.rec || x->wait_head)
         return;
     map_remove(&t->links, &x->node);
-    cfy_free(x);
+    lt_apart_free(t, x, x->ref);
     e->flags &= (uint8_t)~ENTRY_HAS_LINKS;
 }
 
@@ -156,7 +160,8 @@ struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
     if (keylen > MAP_KEY_MAX ||
         keylen > SIZE_MAX - offsetof(struct lock_entry, key))
         return NULL; /* the second test matters only where size_t is 32 bits */
-    struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen));
+    uint32_t ref;
+    struct lock_entry *e = slab_alloc(&t->slab, entry_size(keylen), &ref);
     if (!e)
         return NULL;
     e->token = 0;
@@ -165,11 +170,11 @@ struct lock_entry *lt_entry_create(struct locktable *t, const char *key,
     e->node.keylen = (uint32_t)keylen;
     e->node.hash = hash;
     heap_node_init(&e->due);
-    if (heap_push(&t->expiries, &e->due, ENTRY_NEVER) != 0) {
+    if (heap_push(&t->expiries, &e->due, ref, ENTRY_NEVER) != 0) {
         slab_free(&t->slab, e, entry_size(keylen));
         return NULL;
     }
-    map_insert(&t->map, &e->node);
+    map_insert(&t->map, &e->node, ref);
     t->entries++;
     t->data_bytes += keylen;
     return e;
@@ -188,7 +193,7 @@ void lt_entry_destroy(struct locktable *t, struct lock_entry *e,
     t->data_bytes -= e->node.keylen;
     if (x) {
         map_remove(&t->links, &x->node);
-        cfy_free(x);
+        lt_apart_free(t, x, x->ref);
     }
     slab_free(&t->slab, e, entry_size(e->node.keylen));
 }
@@ -250,7 +255,7 @@ void lt_end_hold(struct locktable *t, struct lock_entry *e,
     if (x)
         lt_session_unlink_lock(x);
     lt_hold_ended(t, e);
-    cfy_free(lt_value_detach(t, e));
+    lt_value_free(t, lt_value_detach(t, e));
     e->token = 0;
     t->stats.held--;
 }
@@ -270,7 +275,7 @@ void lt_pass_on(struct locktable *t, struct lock_entry *e,
            heap_deadline(&t->waits, &w->due) < freed_at) {
         void *ctx = w->ctx;
         waiter_unlink(t, w);
-        cfy_free(w);
+        lt_apart_free(t, w, w->ref);
         t->stats.timeouts++;
         if (t->events.timed_out)
             t->events.timed_out(ctx, e->key, e->node.keylen, t->events.arg);
@@ -297,7 +302,7 @@ void lt_pass_on(struct locktable *t, struct lock_entry *e,
     t->stats.handoffs++;
     lt_links_trim(t, e, x); /* the last waiter, granted a plain lock */
     void *ctx = w->ctx;
-    cfy_free(w);
+    lt_apart_free(t, w, w->ref);
     if (t->events.granted)
         t->events.granted(ctx, token, t->events.arg);
 }
@@ -390,9 +395,10 @@ struct locktable *locktable_new(const struct lock_clock *clock,
     struct locktable *t = cfy_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    if (map_init(&t->map, seed, ENTRY_KEY_OFFSET) != 0 ||
-        map_init(&t->links, seed, LINKS_KEY_OFFSET) != 0 ||
-        map_init(&t->values, seed, VALUE_KEY_OFFSET) != 0 ||
+    slab_init(&t->slab);
+    if (map_init(&t->map, seed, &t->slab, ENTRY_KEY_OFFSET) != 0 ||
+        map_init(&t->links, seed, &t->slab, LINKS_KEY_OFFSET) != 0 ||
+        map_init(&t->values, seed, &t->slab, VALUE_KEY_OFFSET) != 0 ||
         lt_pool_init(t, seed) != 0) {
         map_free(&t->map);
         map_free(&t->links);
@@ -400,10 +406,9 @@ struct locktable *locktable_new(const struct lock_clock *clock,
         cfy_free(t);
         return NULL;
     }
-    heap_init(&t->expiries);
-    heap_init(&t->durables);
-    heap_init(&t->waits);
-    slab_init(&t->slab);
+    heap_init(&t->expiries, &t->slab, offsetof(struct lock_entry, due));
+    heap_init(&t->durables, &t->slab, offsetof(struct lock_entry, due));
+    heap_init(&t->waits, &t->slab, offsetof(struct lock_waiter, due));
     sess_table_init(&t->sessions);
     t->clock = *clock;
     if (events)
@@ -468,14 +473,16 @@ static enum lock_result enqueue(struct locktable *t, struct lock_entry *e,
         return LOCK_NO_MEMORY;
     if (!x && !(x = lt_links_get(t, e)))
         return LOCK_NO_MEMORY;
-    struct lock_waiter *w = cfy_calloc(1, sizeof(*w));
+    struct lock_waiter *w = lt_apart_alloc(t, sizeof(*w), 1,
+                                           offsetof(struct lock_waiter, ref));
     if (!w) {
         lt_links_trim(t, e, x); /* made just now: nothing changed after all */
         return LOCK_NO_MEMORY;
     }
     heap_node_init(&w->due);
-    if (heap_push(&t->waits, &w->due, lt_deadline_after(now, rq->wait_us)) != 0) {
-        cfy_free(w);
+    if (heap_push(&t->waits, &w->due, w->ref,
+                  lt_deadline_after(now, rq->wait_us)) != 0) {
+        lt_apart_free(t, w, w->ref);
         lt_links_trim(t, e, x);
         return LOCK_NO_MEMORY;
     }
@@ -522,16 +529,16 @@ enum lock_result locktable_acquire(struct locktable *t,
             sess_reserve(&t->sessions, rq->session) != 0)
             return LOCK_NO_MEMORY;
         struct lock_value *v = NULL;
-        if (rq->value && !(v = lt_value_new(rq->value, rq->vlen)))
+        if (rq->value && !(v = lt_value_new(t, rq->value, rq->vlen)))
             return LOCK_NO_MEMORY;
         e = lt_entry_create(t, rq->key, rq->keylen, hash);
         if (!e) {
-            cfy_free(v);
+            lt_value_free(t, v);
             return LOCK_NO_MEMORY;
         }
         struct lock_links *x = NULL;
         if (rq->session_lock && rq->session && !(x = lt_links_get(t, e))) {
-            cfy_free(v);
+            lt_value_free(t, v);
             lt_entry_destroy(t, e, NULL);
             return LOCK_NO_MEMORY;
         }
@@ -539,7 +546,7 @@ enum lock_result locktable_acquire(struct locktable *t,
                           rq->session_lock, v);
         if (*token)
             return LOCK_GRANTED;
-        cfy_free(v);
+        lt_value_free(t, v);
         lt_entry_destroy(t, e, lt_links_find(t, e));
         return LOCK_NOT_DURABLE;
     }
@@ -639,7 +646,7 @@ void locktable_session_cancel_waits(struct locktable *t,
             CONTAINER_OF(session->waiters, struct lock_waiter, slink);
         struct lock_links *x = w->x;
         waiter_unlink(t, w);
-        cfy_free(w);
+        lt_apart_free(t, w, w->ref);
         if (!x->entry->token && !x->wait_head)
             lt_entry_destroy(t, x->entry, x);
         else
@@ -728,7 +735,7 @@ size_t locktable_run_timers(struct locktable *t, size_t max_events)
                 continue;
             }
             waiter_unlink(t, w);
-            cfy_free(w);
+            lt_apart_free(t, w, w->ref);
             t->stats.timeouts++;
             /* Told before the entry may go: the callback gets its key. */
             struct lock_entry *e = x->entry;

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "alloc.h"
 #include "engine/heap.h"
 #include "engine/lock_session.h"
 #include "engine/locktable.h"
@@ -36,24 +38,29 @@
 
 struct lock_links {
     struct map_node node;          /* in t->links, keyed by `entry` */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
     struct lock_entry *entry;      /* the key: these pointer bytes */
     struct sess_link link;         /* in the SESSION holder's record */
     struct lock_waiter *wait_head, *wait_tail;
     size_t nwaiters;
 };
 
+/* The fields are ordered so that none needs padding: the 12-byte map node
+ * and the 4-byte heap index put the token on an 8-byte boundary.  An
+ * entry is named by its slab slot's reference (slab_ref_of). */
 struct lock_entry {
     struct map_node node;          /* in t->map; the key is `key` below */
-    uint64_t token;                /* holder's token; 0 when not held */
     struct heap_node due;          /* in t->expiries; see the top */
+    uint64_t token;                /* holder's token; 0 when not held */
     uint8_t flags;                 /* ENTRY_HAS_LINKS */
     char key[];                    /* node.keylen bytes, no terminator */
 };
 
-_Static_assert(offsetof(struct lock_entry, key) ==
-                   sizeof(struct map_node) + sizeof(uint64_t) +
-                       sizeof(struct heap_node) + 1,
-               "no padding before the key");
+_Static_assert(offsetof(struct lock_entry, node) == 0 &&
+                   offsetof(struct lock_entry, key) ==
+                       sizeof(struct map_node) + sizeof(uint64_t) +
+                           sizeof(struct heap_node) + 1,
+               "the node first (map.h), and no padding before the key");
 
 /* Where the maps find the key bytes, counted from the node. */
 #define ENTRY_KEY_OFFSET \
@@ -66,6 +73,7 @@ _Static_assert(offsetof(struct lock_entry, key) ==
  * bytes inline; it lives exactly as long as the hold that stored it. */
 struct lock_value {
     struct map_node node;          /* in t->values, keyed by `entry` */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
     struct lock_entry *entry;      /* the key: these pointer bytes */
     uint32_t len;                  /* bytes[] length */
     char bytes[];
@@ -74,8 +82,13 @@ struct lock_value {
 #define VALUE_KEY_OFFSET \
     (offsetof(struct lock_value, entry) - offsetof(struct lock_value, node))
 
+_Static_assert(offsetof(struct lock_links, node) == 0 &&
+                   offsetof(struct lock_value, node) == 0,
+               "a map node starts what its reference names (map.h)");
+
 struct lock_waiter {
     struct heap_node due;          /* end of the wait; ENTRY_NEVER = forever */
+    uint32_t ref;                  /* its slab reference (slab_enter) */
     struct lock_links *x;          /* the waited-on entry's links (x->entry) */
     struct lock_waiter *prev, *next;       /* in the entry's FIFO */
     struct lock_wait_link slink;           /* in its session's waiters */
@@ -104,7 +117,8 @@ struct locktable {
                              * rewrite visits those alone, at no memory
                              * cost per lock: a heap slot either way */
     struct heap waits;      /* every waiter */
-    struct slab slab;       /* the entries' memory */
+    struct slab slab;       /* the entries' memory, and the references of
+                             * every object in a map or heap above */
     struct lock_clock clock;
     struct lock_events events;
     struct locktable_limits limits;
@@ -159,6 +173,33 @@ static inline void lt_set_deadline(struct locktable *t, struct lock_entry *e,
                                    uint64_t deadline)
 {
     heap_update(lt_due_heap(t, e), &e->due, deadline);
+}
+
+/* size bytes from cfy_malloc (zeroed when zero is set), registered in
+ * t->slab so the maps and heaps can name them: the reference is stored in
+ * the object's uint32_t at ref_offset.  NULL when out of memory (nothing
+ * is left allocated). */
+static inline void *lt_apart_alloc(struct locktable *t, size_t size,
+                                   int zero, size_t ref_offset)
+{
+    char *p = zero ? cfy_calloc(1, size) : cfy_malloc(size);
+    uint32_t ref;
+    if (p && (ref = slab_enter(&t->slab, p)) == SLAB_REF_NONE) {
+        cfy_free(p);
+        return NULL;
+    }
+    if (p)
+        memcpy(p + ref_offset, &ref, sizeof(ref));
+    return p;
+}
+
+/* Frees p (NULL: no-op), made by lt_apart_alloc with reference ref. */
+static inline void lt_apart_free(struct locktable *t, void *p, uint32_t ref)
+{
+    if (p) {
+        slab_leave(&t->slab, ref);
+        cfy_free(p);
+    }
 }
 
 /* ---- locktable.c ---- */
@@ -249,7 +290,11 @@ int lt_pool_full(struct locktable *t, const char *key, size_t keylen);
 
 /* A detached value holding a copy of bytes; NULL when out of memory or
  * longer than UINT32_MAX. */
-struct lock_value *lt_value_new(const char *bytes, size_t len);
+struct lock_value *lt_value_new(struct locktable *t, const char *bytes,
+                                size_t len);
+
+/* Frees v (NULL: no-op), a detached value. */
+void lt_value_free(struct locktable *t, struct lock_value *v);
 
 /* Links v to e (which has none) and counts its bytes. */
 void lt_value_attach(struct locktable *t, struct lock_entry *e,

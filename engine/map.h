@@ -1,13 +1,18 @@
 /* engine/map.h - an intrusive hash map from byte-string keys to nodes.
  *
  * Owns: the bucket arrays and the chains threaded through the nodes.  Does
- * not own: the nodes or their key bytes.  Callers embed a struct map_node in
- * their own object (a lock) and keep the key bytes inside the same object at
- * a fixed distance from the node, the map's key_offset (given to map_init,
- * the same for every node of one map): the node stores no key pointer, only
- * the key's length and a 32-bit hash, 16 bytes in all.  The caller sets hash
- * with map_hash() and keylen, and inserts; nothing is allocated per node, and
- * the object is recovered from the node with container_of-style arithmetic.
+ * not own: the nodes or their key bytes.  Callers embed a struct map_node at
+ * the start of their own object (a lock) and keep the key bytes inside the
+ * same object at a fixed distance from the node, the map's key_offset
+ * (given to map_init, the same for every node of one map): the node stores
+ * no key pointer, only the key's length and a 32-bit hash.  Chains and
+ * bucket heads are 32-bit slab references (slab.h), not pointers: every
+ * object in a map has a reference in the slab given to map_init (a slab
+ * slot, or an object registered with slab_enter), which the caller passes
+ * to map_insert; the map resolves references with slab_ptr, inline.  So a
+ * node is 12 bytes and a bucket 4.  The caller sets hash with map_hash()
+ * and keylen, and inserts; nothing is allocated per node, and the object is
+ * recovered from the node with container_of-style arithmetic.
  * Keys are arbitrary bytes (NULs allowed, no terminator needed), at most
  * MAP_KEY_MAX of them, compared by length and content.
  *
@@ -29,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/slab.h"
+
 /* Bucket count of a new map, and the floor that shrinking respects. */
 #define MAP_MIN_BUCKETS 16
 
@@ -39,8 +46,8 @@
 /* Longest key: keylen is 32 bits. */
 #define MAP_KEY_MAX UINT32_MAX
 
-struct map_node {              /* embed in your object */
-    struct map_node *next;     /* chain, owned by the map */
+struct map_node {              /* embed at the start of your object */
+    uint32_t next;             /* chain (a reference), owned by the map */
     uint32_t hash;             /* set by the caller via map_hash() before insert */
     uint32_t keylen;           /* the key's bytes sit key_offset bytes from
                                 * the node and must not change while in */
@@ -48,7 +55,9 @@ struct map_node {              /* embed in your object */
 
 /* One bucket array.  Private: use the functions below. */
 struct map_table {
-    struct map_node **buckets; /* size chain heads, NULL when unallocated */
+    uint32_t *buckets;         /* size chain heads (references,
+                                * SLAB_REF_NONE: empty); NULL when
+                                * unallocated */
     size_t size;               /* a power of two, or 0 */
     size_t used;               /* nodes chained in this table */
 };
@@ -60,6 +69,7 @@ struct map {
     struct map_table t[2];
     size_t rehash_idx;         /* next t[0] bucket to move while resizing */
     size_t key_offset;         /* node address + key_offset = its key */
+    const struct slab *slab;   /* resolves the references */
     unsigned iterators;        /* live iterators; while > 0 nothing moves */
     uint8_t seed[16];          /* SipHash key */
 };
@@ -69,13 +79,15 @@ struct map_iter {
     struct map *map;           /* NULL once map_iter_done ran */
     int table;                 /* 0 or 1 */
     size_t bucket;             /* next bucket to scan in t[table] */
-    struct map_node *next;     /* node to return next, saved ahead of time */
+    uint32_t next;             /* node to return next, saved ahead of time */
 };
 
 /* Makes an empty map with MAP_MIN_BUCKETS buckets keyed by a copy of seed,
- * whose nodes have their key bytes key_offset bytes after the node's start.
- * Returns 0, or -1 when out of memory (then map_free is still safe). */
-int map_init(struct map *m, const uint8_t seed[16], size_t key_offset);
+ * whose nodes have their key bytes key_offset bytes after the node's start
+ * and are named by references of slab (which must outlive m).  Returns 0,
+ * or -1 when out of memory (then map_free is still safe). */
+int map_init(struct map *m, const uint8_t seed[16], const struct slab *slab,
+             size_t key_offset);
 
 /* Frees m's bucket arrays, not the nodes, which stay the caller's. */
 void map_free(struct map *m);
@@ -96,11 +108,12 @@ static inline const char *map_node_key(const struct map *m,
  * buckets of a pending resize. */
 struct map_node *map_find(struct map *m, const void *key, size_t len, uint32_t hash);
 
-/* Adds n, whose key must not be present, whose key bytes are in place and
- * whose hash and keylen are set.  Never fails: when growing cannot
+/* Adds n, whose reference in m's slab is ref (n is at the start of what
+ * ref names), whose key must not be present, whose key bytes are in place
+ * and whose hash and keylen are set.  Never fails: when growing cannot
  * allocate, the map keeps its table (chains get longer) and tries again on
  * a later insert.  Not allowed while an iterator is live. */
-void map_insert(struct map *m, struct map_node *n);
+void map_insert(struct map *m, struct map_node *n, uint32_t ref);
 
 /* Unlinks n, which must be in m; n stays the caller's. */
 void map_remove(struct map *m, struct map_node *n);

@@ -1,7 +1,9 @@
 /* engine/slab.c - the size-class allocator of slab.h.
  *
- * Owns: the pages and their bookkeeping.  Does not own: the contents of the
- * slots, nor objects above SLAB_MAX_SIZE (plain cfy_malloc).
+ * Owns: the pages and their bookkeeping, and the reference tables.  Does
+ * not own: the contents of the slots, nor objects above SLAB_MAX_SIZE
+ * (cfy_malloc, with their reference in 8 bytes in front), nor registered
+ * objects.
  *
  * Layout.  A page is SLAB_PAGE_SIZE bytes aligned to SLAB_PAGE_SIZE; its
  * header (struct slab_page) sits at the start, the slots of its one class
@@ -20,6 +22,17 @@
  * that a caller allocating and freeing at a page boundary does not make a
  * page allocation each time.  At most one empty page per class is kept that
  * way.
+ *
+ * References (slab.h).  The page directory and the table of objects
+ * outside the pages are one structure (struct slab_table): an array of
+ * addresses whose free numbers are chained through their own cells, so
+ * taking or returning a number is O(1); the array doubles when it is full
+ * (amortised O(1), through cfy_realloc, so the fault injector reaches it)
+ * and is never shrunk.  The directory is at most SLAB_MAX_PAGES cells
+ * (128 KiB); the other table keeps its peak, 8 bytes per object registered
+ * at once, which is the 8-byte pointer a map or heap would have held for
+ * the object anyway.  A page records its number in its header, so an
+ * object's reference comes from its address and size alone.
  *
  * Under AddressSanitizer the free slots and the unused part of each object's
  * slot are poisoned, so a use after slab_free, or a read past the size given
@@ -62,7 +75,12 @@ struct slab_page {
     uint32_t fresh;                /* slots [fresh, nslots) never handed out */
     uint32_t nslots;               /* slots of this page */
     uint32_t cls;                  /* size class: (cls + 1) * 8-byte slots */
+    uint32_t num;                  /* its number in the page directory */
 };
+
+/* Bytes in front of an object above SLAB_MAX_SIZE: its reference, padded
+ * so the object stays 8-aligned. */
+#define BIG_PREFIX ((size_t)8)
 
 /* Where the first slot starts: the header rounded up to SLAB_STEP. */
 #define SLOTS_OFFSET \
@@ -70,6 +88,8 @@ struct slab_page {
 
 _Static_assert((SLAB_PAGE_SIZE & (SLAB_PAGE_SIZE - 1)) == 0,
                "pages are found by masking: a power of two");
+_Static_assert(SLAB_PAGE_SIZE / SLAB_STEP == (size_t)1 << SLAB_SLOT_BITS,
+               "a reference's low bits hold any offset / 8 of a page");
 _Static_assert(SLAB_STEP >= sizeof(struct slot) &&
                    SLAB_MAX_SIZE % SLAB_STEP == 0,
                "a slot holds the free-list link");
@@ -115,13 +135,79 @@ static void list_unlink(struct slab_page **head, struct slab_page *pg)
     pg->prev = pg->next = NULL;
 }
 
+#define TABLE_NO_FREE UINT32_MAX
+#define TABLE_INITIAL_CAP 16
+
+static void table_init(struct slab_table *tb)
+{
+    tb->v = NULL;
+    tb->cap = tb->top = tb->live = 0;
+    tb->free = TABLE_NO_FREE;
+}
+
+/* A number for p (low bit 0), below limit; 0 and *num set, or -1 when the
+ * array cannot grow (out of memory, or limit numbers in use). */
+static int table_put(struct slab_table *tb, const void *p, uint32_t limit,
+                     uint32_t *num)
+{
+    uint32_t i;
+
+    assert(((uintptr_t)p & 1) == 0);
+    if (tb->free != TABLE_NO_FREE) {
+        i = tb->free;
+        tb->free = (uint32_t)(tb->v[i] >> 1);
+    } else {
+        if (tb->top == tb->cap) {
+            uint32_t cap = tb->cap ? tb->cap : TABLE_INITIAL_CAP / 2;
+            if (tb->cap >= limit)
+                return -1;
+            cap = cap > limit / 2 ? limit : cap * 2;
+#if SIZE_MAX / 8 < UINT32_MAX /* where size_t is 32 bits */
+            if (cap > SIZE_MAX / sizeof(*tb->v))
+                return -1;
+#endif
+            uint64_t *grown = cfy_realloc(tb->v, (size_t)cap * sizeof(*grown));
+            if (grown == NULL)
+                return -1; /* the old array is still ours */
+            tb->v = grown;
+            tb->cap = cap;
+        }
+        i = tb->top++;
+    }
+    tb->v[i] = (uint64_t)(uintptr_t)p;
+    tb->live++;
+    *num = i;
+    return 0;
+}
+
+/* Returns number i to the free chain. */
+static void table_drop(struct slab_table *tb, uint32_t i)
+{
+    assert(i < tb->top && (tb->v[i] & 1) == 0 && tb->live > 0);
+    tb->v[i] = ((uint64_t)tb->free << 1) | 1;
+    tb->free = i;
+    tb->live--;
+}
+
+static void table_free(struct slab_table *tb)
+{
+    cfy_free(tb->v);
+    table_init(tb);
+}
+
 /* A new empty page of class cls, put on its partial list; NULL on OOM. */
 static struct slab_page *page_new(struct slab *s, size_t cls)
 {
     struct slab_page *pg = cfy_aligned_alloc(SLAB_PAGE_SIZE, SLAB_PAGE_SIZE);
+    uint32_t num;
 
     if (pg == NULL)
         return NULL;
+    if (table_put(&s->dir, pg, SLAB_MAX_PAGES, &num) != 0) {
+        cfy_free(pg);
+        return NULL;
+    }
+    pg->num = num;
     pg->free = NULL;
     pg->live = 0;
     pg->fresh = 0;
@@ -136,6 +222,7 @@ static struct slab_page *page_new(struct slab *s, size_t cls)
 static void page_free(struct slab *s, struct slab_page *pg)
 {
     UNPOISON((char *)pg + SLOTS_OFFSET, SLAB_PAGE_SIZE - SLOTS_OFFSET);
+    table_drop(&s->dir, pg->num);
     cfy_free(pg);
     s->pages--;
 }
@@ -143,6 +230,8 @@ static void page_free(struct slab *s, struct slab_page *pg)
 void slab_init(struct slab *s)
 {
     memset(s, 0, sizeof(*s));
+    table_init(&s->dir);
+    table_init(&s->apart);
 }
 
 void slab_destroy(struct slab *s)
@@ -158,17 +247,32 @@ void slab_destroy(struct slab *s)
         }
     }
     assert(s->pages == 0);
+    table_free(&s->dir);
+    table_free(&s->apart);
     slab_init(s);
 }
 
-void *slab_alloc(struct slab *s, size_t size)
+void *slab_alloc(struct slab *s, size_t size, uint32_t *ref)
 {
     size_t cls;
     struct slab_page *pg;
     void *p;
 
-    if (size > SLAB_MAX_SIZE)
-        return cfy_malloc(size);
+    if (size > SLAB_MAX_SIZE) {
+        char *big = size <= SIZE_MAX - BIG_PREFIX
+                        ? cfy_malloc(BIG_PREFIX + size) : NULL;
+        uint32_t r;
+        if (big == NULL)
+            return NULL;
+        if ((r = slab_enter(s, big + BIG_PREFIX)) == SLAB_REF_NONE) {
+            cfy_free(big);
+            return NULL;
+        }
+        memcpy(big, &r, sizeof(r));
+        if (ref)
+            *ref = r;
+        return big + BIG_PREFIX;
+    }
     cls = class_of(size);
     pg = s->partial[cls];
     if (pg == NULL && (pg = page_new(s, cls)) == NULL)
@@ -182,6 +286,9 @@ void *slab_alloc(struct slab *s, size_t size)
     } else {
         p = (char *)pg + SLOTS_OFFSET + (size_t)pg->fresh++ * slot_size(cls);
     }
+    if (ref)
+        *ref = (pg->num << SLAB_SLOT_BITS) |
+               (uint32_t)(((char *)p - (char *)pg) / SLAB_STEP);
     pg->live++;
     if (!page_has_free(pg)) {
         list_unlink(&s->partial[cls], pg);
@@ -200,7 +307,8 @@ void slab_free(struct slab *s, void *p, size_t size)
     if (p == NULL)
         return;
     if (size > SLAB_MAX_SIZE) {
-        cfy_free(p);
+        slab_leave(s, slab_ref_of(s, p, size));
+        cfy_free((char *)p - BIG_PREFIX);
         return;
     }
     cls = class_of(size);
@@ -223,4 +331,34 @@ void slab_free(struct slab *s, void *p, size_t size)
         list_unlink(&s->partial[cls], pg);
         page_free(s, pg);
     }
+}
+
+uint32_t slab_ref_of(const struct slab *s, const void *p, size_t size)
+{
+    uint32_t ref;
+
+    if (size > SLAB_MAX_SIZE) {
+        memcpy(&ref, (const char *)p - BIG_PREFIX, sizeof(ref));
+    } else {
+        const struct slab_page *pg = page_of(p);
+        size_t off = (size_t)((const char *)p - (const char *)pg);
+        ref = (pg->num << SLAB_SLOT_BITS) | (uint32_t)(off / SLAB_STEP);
+    }
+    (void)s;
+    return ref;
+}
+
+uint32_t slab_enter(struct slab *s, void *p)
+{
+    uint32_t i;
+
+    if (table_put(&s->apart, p, SLAB_MAX_APART, &i) != 0)
+        return SLAB_REF_NONE;
+    return SLAB_REF_APART | i;
+}
+
+void slab_leave(struct slab *s, uint32_t ref)
+{
+    assert(ref & SLAB_REF_APART);
+    table_drop(&s->apart, ref & ~SLAB_REF_APART);
 }

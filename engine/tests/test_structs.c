@@ -13,7 +13,9 @@
  * forged hash collisions, and look inside a resize (an iterator pauses it)
  * to check lookups against both tables.  The slab allocator has its own
  * suite (test_slab.c).  Randomness is a fixed-seed xorshift, so a failure
- * replays exactly.
+ * replays exactly.  Heap and map nodes are named by slab references
+ * (slab.h): every test object is registered in the suite's slab S with
+ * slab_enter, and the checks read the heap's items through slab_ptr.
  */
 #include <check.h>
 #include <stddef.h>
@@ -24,12 +26,34 @@
 #include "engine/heap.h"
 #include "engine/map.h"
 #include "engine/siphash.h"
+#include "engine/slab.h"
 
 /* For hot loops: every passing ck_assert writes its location to Check's
  * log, which over millions of checks costs seconds of system time. */
 #define REQUIRE(c) do { if (!(c)) ck_abort_msg("failed: %s", #c); } while (0)
 
 static uint64_t rng_state;
+
+/* The slab whose references name every node of a test; fresh per test. */
+static struct slab S;
+
+static void slab_setup(void)
+{
+    slab_init(&S);
+}
+
+static void slab_teardown(void)
+{
+    slab_destroy(&S);
+}
+
+/* p's new reference in S. */
+static uint32_t enter(void *p)
+{
+    uint32_t ref = slab_enter(&S, p);
+    REQUIRE(ref != SLAB_REF_NONE);
+    return ref;
+}
 
 static uint64_t rng(void)
 {
@@ -43,6 +67,7 @@ static uint64_t rng(void)
 
 struct timer {
     struct heap_node hn;
+    uint32_t ref;      /* in S */
     int id;
     uint64_t deadline; /* the test's own record of what the heap holds */
 };
@@ -53,13 +78,14 @@ static void heap_check(const struct heap *h)
 {
     REQUIRE(h->len <= h->cap);
     for (size_t i = 0; i < h->len; i++) {
-        const struct timer *t = (const struct timer *)h->items[i].node;
+        const struct timer *t = slab_ptr(&S, h->refs[i]);
+        REQUIRE(t->ref == h->refs[i]);
         REQUIRE(t->hn.index == i);
-        REQUIRE(h->items[i].deadline == t->deadline);
+        REQUIRE(h->deadlines[i] == t->deadline);
         REQUIRE(heap_deadline(h, &t->hn) == t->deadline);
-        REQUIRE(i == 0 || h->items[i].deadline >= h->items[(i - 1) / 2].deadline);
+        REQUIRE(i == 0 || h->deadlines[i] >= h->deadlines[(i - 1) / 2]);
     }
-    REQUIRE(heap_peek_deadline(h) == (h->len ? h->items[0].deadline : UINT64_MAX));
+    REQUIRE(heap_peek_deadline(h) == (h->len ? h->deadlines[0] : UINT64_MAX));
 }
 
 static int pop_id(struct heap *h)
@@ -75,9 +101,10 @@ static int pop_id(struct heap *h)
 static void timer_push(struct heap *h, struct timer *t, int id, uint64_t deadline)
 {
     heap_node_init(&t->hn);
+    t->ref = enter(t);
     t->id = id;
     t->deadline = deadline;
-    ck_assert_int_eq(heap_push(h, &t->hn, deadline), 0);
+    ck_assert_int_eq(heap_push(h, &t->hn, t->ref, deadline), 0);
     ck_assert(heap_node_queued(&t->hn));
     ck_assert_uint_eq(heap_deadline(h, &t->hn), deadline);
     heap_check(h);
@@ -90,14 +117,19 @@ static void timer_update(struct heap *h, struct timer *t, uint64_t deadline)
     heap_check(h);
 }
 
-/* The sizes the lock engine's memory per lock is built from (64-bit). */
+/* The sizes the lock engine's memory per lock is built from: a 4-byte heap
+ * index, a 12-byte heap item (a whole 64-bit deadline and a reference), a
+ * 12-byte map node and 4-byte buckets. */
 START_TEST(test_node_sizes)
 {
-    if (sizeof(void *) != 8)
-        return;
+    struct heap h;
+    struct map_table mt;
+
     ck_assert_uint_eq(sizeof(struct heap_node), 4);
-    ck_assert_uint_eq(sizeof(struct heap_item), 16);
-    ck_assert_uint_eq(sizeof(struct map_node), 16);
+    ck_assert_uint_eq(sizeof(*h.deadlines) + sizeof(*h.refs), 12);
+    ck_assert_uint_eq(sizeof(*h.deadlines), 8);
+    ck_assert_uint_eq(sizeof(struct map_node), 12);
+    ck_assert_uint_eq(sizeof(*mt.buckets), 4);
 }
 END_TEST
 
@@ -106,7 +138,7 @@ START_TEST(test_heap_empty)
     struct heap h;
     struct timer t;
 
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     ck_assert_ptr_null(heap_peek(&h));
     ck_assert_uint_eq(heap_peek_deadline(&h), UINT64_MAX);
     ck_assert_ptr_null(heap_pop(&h));
@@ -131,13 +163,14 @@ START_TEST(test_heap_full)
     struct heap h;
     struct timer a, b;
 
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     timer_push(&h, &a, 1, 10);
     h.len = HEAP_MAX_LEN; /* pretend: the array itself holds one item */
     heap_node_init(&b.hn);
-    ck_assert_int_eq(heap_push(&h, &b.hn, 5), -1);
+    b.ref = enter(&b);
+    ck_assert_int_eq(heap_push(&h, &b.hn, b.ref, 5), -1);
     ck_assert(!heap_node_queued(&b.hn));
-    ck_assert_ptr_eq(h.items[0].node, &a.hn); /* nothing was written */
+    ck_assert_uint_eq(h.refs[0], a.ref); /* nothing was written */
     h.len = 1;
     heap_check(&h);
     ck_assert_int_eq(pop_id(&h), 1);
@@ -155,12 +188,13 @@ START_TEST(test_heap_random_sorted)
 
     ck_assert(t && seen);
     rng_state = 0x9e3779b97f4a7c15u;
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int i = 0; i < N; i++) {
         heap_node_init(&t[i].hn);
+        t[i].ref = enter(&t[i]);
         t[i].id = i;
         t[i].deadline = rng() % 2000; /* many ties on purpose */
-        REQUIRE(heap_push(&h, &t[i].hn, t[i].deadline) == 0);
+        REQUIRE(heap_push(&h, &t[i].hn, t[i].ref, t[i].deadline) == 0);
         if (i % 997 == 0)
             heap_check(&h);
     }
@@ -191,7 +225,7 @@ START_TEST(test_heap_ties)
     struct heap h;
     static const uint64_t deadlines[3] = {5, 3, 7};
 
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int i = 0; i < 60; i++)
         timer_push(&h, &t[i], i, deadlines[i % 3]);
     for (int phase = 0; phase < 3; phase++) {
@@ -216,13 +250,13 @@ START_TEST(test_heap_remove_positions)
     char removed[N] = {0};
     struct heap h;
 
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int i = 0; i < N; i++)
         timer_push(&h, &t[i], i, (uint64_t)((i * 37) % N) * 10);
     for (int round = 0; round < 30; round++) {
         size_t len = heap_len(&h);
         size_t pos = round % 3 == 0 ? 0 : round % 3 == 1 ? len - 1 : len / 2;
-        struct timer *victim = (struct timer *)h.items[pos].node;
+        struct timer *victim = slab_ptr(&S, h.refs[pos]);
 
         heap_remove(&h, &victim->hn);
         ck_assert_uint_eq(victim->hn.index, HEAP_NOT_IN_HEAP);
@@ -249,7 +283,7 @@ START_TEST(test_heap_update)
     struct timer t[10];
     struct heap h;
 
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int i = 0; i < 10; i++)
         timer_push(&h, &t[i], i, (uint64_t)(i + 1) * 10);
     timer_update(&h, &t[9], 5); /* last to first: sifts up */
@@ -277,9 +311,10 @@ START_TEST(test_heap_random_ops_vs_model)
 
     ck_assert_ptr_nonnull(t);
     rng_state = 12345;
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int i = 0; i < N; i++) {
         heap_node_init(&t[i].hn);
+        t[i].ref = enter(&t[i]);
         t[i].id = i;
     }
     for (int op = 0; op < OPS; op++) {
@@ -288,7 +323,7 @@ START_TEST(test_heap_random_ops_vs_model)
 
         if (!heap_node_queued(&x->hn)) {
             x->deadline = rng() % 100;
-            REQUIRE(heap_push(&h, &x->hn, x->deadline) == 0);
+            REQUIRE(heap_push(&h, &x->hn, x->ref, x->deadline) == 0);
         } else if (what == 0) {
             heap_remove(&h, &x->hn);
             REQUIRE(!heap_node_queued(&x->hn));
@@ -335,13 +370,15 @@ START_TEST(test_heap_shrinks_and_grows)
     size_t peak, cap;
 
     ck_assert_ptr_nonnull(t);
-    heap_init(&h);
+    heap_init(&h, &S, offsetof(struct timer, hn));
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < N; i++) {
             heap_node_init(&t[i].hn);
+            if (round == 0)
+                t[i].ref = enter(&t[i]);
             t[i].id = i;
             t[i].deadline = (uint64_t)(rng() % 1000000);
-            REQUIRE(heap_push(&h, &t[i].hn, t[i].deadline) == 0);
+            REQUIRE(heap_push(&h, &t[i].hn, t[i].ref, t[i].deadline) == 0);
         }
         peak = h.cap;
         ck_assert_uint_ge(peak, N);
@@ -364,7 +401,8 @@ START_TEST(test_heap_shrinks_and_grows)
         cap = h.cap;
         for (int i = 0; i < 1000; i++) {
             struct heap_node *n = heap_pop(&h);
-            REQUIRE(heap_push(&h, n, ((struct timer *)n)->deadline) == 0);
+            struct timer *x = (struct timer *)n;
+            REQUIRE(heap_push(&h, n, x->ref, x->deadline) == 0);
             REQUIRE(h.cap == cap);
         }
         heap_check(&h);
@@ -429,12 +467,13 @@ END_TEST
 
 /* ---- map ---- */
 
-/* The map tests' node: the key sits 16 bytes after the node. */
+/* The map tests' node: the key sits 12 bytes after the node. */
 struct item {
     struct map_node node;
     uint8_t key[8];
     int id;
     int seen;
+    uint32_t ref;      /* in S */
 };
 
 #define ITEM_KEY_OFFSET (offsetof(struct item, key) - offsetof(struct item, node))
@@ -456,6 +495,7 @@ static void item_init(struct item *x, const struct map *m, uint32_t i)
 {
     x->id = (int)i;
     x->seen = 0;
+    x->ref = enter(x);
     x->node.keylen = (uint32_t)make_key(i, x->key);
     x->node.hash = map_hash(m, x->key, x->node.keylen);
 }
@@ -483,7 +523,7 @@ static void map_setup_at(struct map *m, size_t key_offset)
 {
     for (int i = 0; i < 16; i++)
         ref_key[i] = (uint8_t)i;
-    ck_assert_int_eq(map_init(m, ref_key, key_offset), 0);
+    ck_assert_int_eq(map_init(m, ref_key, &S, key_offset), 0);
 }
 
 static void map_setup(struct map *m)
@@ -497,6 +537,7 @@ struct far_item {
     struct map_node node;
     char other[40];            /* would match if the map read these */
     char key[8];
+    uint32_t ref;              /* in S */
 };
 
 START_TEST(test_map_hash_and_collisions)
@@ -513,7 +554,7 @@ START_TEST(test_map_hash_and_collisions)
     ck_assert_uint_eq(map_hash(&m, msg, 15), UINT32_C(0x49be45e5));
     {
         struct map m2;
-        ck_assert_int_eq(map_init(&m2, other_seed, 0), 0);
+        ck_assert_int_eq(map_init(&m2, other_seed, &S, 0), 0);
         ck_assert_uint_ne(map_hash(&m2, msg, 15), map_hash(&m, msg, 15));
         map_free(&m2);
     }
@@ -524,8 +565,9 @@ START_TEST(test_map_hash_and_collisions)
         memcpy(n[i].key, keys[i], strlen(keys[i]));
         n[i].node.keylen = (uint32_t)strlen(keys[i]);
         n[i].node.hash = 42;
+        n[i].ref = enter(&n[i]);
         ck_assert_ptr_null(map_find(&m, keys[i], n[i].node.keylen, 42));
-        map_insert(&m, &n[i].node);
+        map_insert(&m, &n[i].node, n[i].ref);
         ck_assert_ptr_eq(map_node_key(&m, &n[i].node), n[i].key);
     }
     ck_assert_uint_eq(map_count(&m), 5);
@@ -556,7 +598,7 @@ START_TEST(test_map_100k)
     it = make_items(&m, N);
     for (uint32_t i = 0; i < N; i++) {
         REQUIRE(find_id(&m, i) == NULL);
-        map_insert(&m, &it[i].node);
+        map_insert(&m, &it[i].node, it[i].ref);
         REQUIRE(map_count(&m) == i + 1);
     }
     for (uint32_t i = 0; i < N; i++)
@@ -608,7 +650,7 @@ START_TEST(test_map_grow_shrink)
     it = make_items(&m, N);
     for (uint32_t i = 0; i < N; i++) {
         int before = map_rehashing(&m);
-        map_insert(&m, &it[i].node);
+        map_insert(&m, &it[i].node, it[i].ref);
         if (before || !map_rehashing(&m)) {
             REQUIRE(map_count(&m) != next_grow);
             continue;
@@ -676,6 +718,7 @@ static void walk(struct map *m, struct item **items, uint32_t n, size_t expect, 
         if (drop && x->id % 2) {
             map_remove(m, node);
             items[x->id] = NULL;
+            slab_leave(&S, x->ref);
             free(x); /* the walk must not touch it again */
         }
     }
@@ -709,7 +752,7 @@ START_TEST(test_map_iterate)
             ck_assert(!map_rehashing(&m));
             walk(&m, items, N - 1, N - 1, 0);
         }
-        map_insert(&m, &items[i]->node);
+        map_insert(&m, &items[i]->node, items[i]->ref);
     }
     ck_assert(map_rehashing(&m));
     for (uint32_t i = 0; i < 10; i++) /* move a few chains: both tables used */
@@ -724,6 +767,7 @@ START_TEST(test_map_iterate)
     walk(&m, items, N, (N + 1) / 2, 0);
     for (uint32_t i = 0; i < N; i += 2) {
         map_remove(&m, &items[i]->node);
+        slab_leave(&S, items[i]->ref);
         free(items[i]);
     }
     ck_assert_uint_eq(map_count(&m), 0);
@@ -737,6 +781,7 @@ static Suite *structs_suite(void)
     TCase *tc = tcase_create("heap");
 
     suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(tc, slab_setup, slab_teardown);
     tcase_add_test(tc, test_node_sizes);
     tcase_add_test(tc, test_heap_empty);
     tcase_add_test(tc, test_heap_full);
@@ -747,13 +792,17 @@ static Suite *structs_suite(void)
     tcase_add_test(tc, test_heap_random_ops_vs_model);
     tcase_add_test(tc, test_heap_shrinks_and_grows);
     suite_add_tcase(s, tc = tcase_create("siphash"));
+    tcase_add_checked_fixture(tc, slab_setup, slab_teardown);
     tcase_add_test(tc, test_siphash_vectors);
     suite_add_tcase(s, tc = tcase_create("map"));
+    tcase_add_checked_fixture(tc, slab_setup, slab_teardown);
     tcase_add_test(tc, test_map_hash_and_collisions);
     tcase_add_test(tc, test_map_100k);
     suite_add_tcase(s, tc = tcase_create("map_rehash"));
+    tcase_add_checked_fixture(tc, slab_setup, slab_teardown);
     tcase_add_test(tc, test_map_grow_shrink);
     suite_add_tcase(s, tc = tcase_create("map_iter"));
+    tcase_add_checked_fixture(tc, slab_setup, slab_teardown);
     tcase_add_test(tc, test_map_iterate);
     return s;
 }
