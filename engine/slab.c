@@ -29,10 +29,13 @@
  * taking or returning a number is O(1); the array doubles when it is full
  * (amortised O(1), through cfy_realloc, so the fault injector reaches it)
  * and is never shrunk.  The directory is at most SLAB_MAX_PAGES cells
- * (128 KiB); the other table keeps its peak, 8 bytes per object registered
- * at once, which is the 8-byte pointer a map or heap would have held for
- * the object anyway.  A page records its number in its header, so an
- * object's reference comes from its address and size alone.
+ * (128 KiB).  The other table keeps its peak: 8 bytes for every object
+ * registered at the busiest moment, still held after they are freed
+ * (1,000,000 registered and left keep 1,048,576 cells, 8 MiB), where the
+ * map's bucket arrays and the heap's arrays shrink back.  It cannot shrink
+ * while a high number is in use, and a number cannot move: the maps and
+ * heaps hold it.  A page records its number in its header, so an object's
+ * reference comes from its address and size alone.
  *
  * Under AddressSanitizer the free slots and the unused part of each object's
  * slot are poisoned, so a use after slab_free, or a read past the size given
