@@ -348,22 +348,20 @@ int lt_pool_init(struct locktable *t, const uint8_t seed[16])
 void lt_pool_free(struct locktable *t)
 {
     struct heap_node *hn;
-    while ((hn = heap_pop(&t->pool_waits)) != NULL)
-        cfy_free(CONTAINER_OF(hn, struct pool_waiter, due));
+    while ((hn = heap_pop(&t->pool_waits)) != NULL) {
+        struct pool_waiter *w = CONTAINER_OF(hn, struct pool_waiter, due);
+        lt_apart_free(t, w, w->ref);
+    }
     struct map_iter it;
     struct map_node *n;
     map_iter_init(&t->pools, &it);
     while ((n = map_iter_next(&it)) != NULL) {
         struct lock_pool *p = CONTAINER_OF(n, struct lock_pool, node);
         struct pool_slot *s;
-        for (size_t i = 0; (s = slot_at(p, i)) != NULL; i++) {
-            if (slot_link(s))
-                cfy_free(CONTAINER_OF(s, struct pool_slot_sess, s));
-            else
-                cfy_free(s);
-        }
+        for (size_t i = 0; (s = slot_at(p, i)) != NULL; i++)
+            lt_apart_free(t, s, s->ref); /* a pool_slot_sess starts with s */
         heap_free(&p->slots);
-        cfy_free(p);
+        lt_apart_free(t, p, p->ref);
     }
     map_iter_done(&it);
     heap_free(&t->pool_due);

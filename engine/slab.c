@@ -29,14 +29,18 @@
  * taking or returning a number is O(1); the array doubles when it is full
  * (amortised O(1), through cfy_realloc, so the fault injector reaches it)
  * and is never shrunk.  The directory is at most SLAB_MAX_PAGES cells
- * (128 KiB); the other table keeps its peak, 8 bytes per object registered
- * at once, which is the 8-byte pointer a map or heap would have held for
- * the object anyway.  A page records its number in its header, so an
- * object's reference comes from its address and size alone.
+ * (128 KiB).  The other table keeps its peak: 8 bytes for every object
+ * registered at the busiest moment, still held after they are freed
+ * (1,000,000 registered and left keep 1,048,576 cells, 8 MiB), where the
+ * map's bucket arrays and the heap's arrays shrink back.  It cannot shrink
+ * while a high number is in use, and a number cannot move: the maps and
+ * heaps hold it.  A page records its number in its header, so an object's
+ * reference comes from its address and size alone.
  *
  * Under AddressSanitizer the free slots and the unused part of each object's
  * slot are poisoned, so a use after slab_free, or a read past the size given
- * to slab_alloc, is reported as it would be for malloc'd memory.  Under
+ * to slab_alloc, is reported as it would be for malloc'd memory; so is the
+ * reference in front of an object above SLAB_MAX_SIZE.  Under
  * valgrind's memcheck (when its header is there at build time) the same
  * bytes are made inaccessible with its client requests, so the valgrind run
  * of the daemon catches those too; outside valgrind a client request is a
@@ -79,7 +83,9 @@ struct slab_page {
 };
 
 /* Bytes in front of an object above SLAB_MAX_SIZE: its reference, padded
- * so the object stays 8-aligned. */
+ * so the object stays 8-aligned.  Poisoned while the object lives, as
+ * malloc's redzone in front of it would be: a stray write there would
+ * renumber the object without a report. */
 #define BIG_PREFIX ((size_t)8)
 
 /* Where the first slot starts: the header rounded up to SLAB_STEP. */
@@ -269,6 +275,7 @@ void *slab_alloc(struct slab *s, size_t size, uint32_t *ref)
             return NULL;
         }
         memcpy(big, &r, sizeof(r));
+        POISON(big, BIG_PREFIX);
         if (ref)
             *ref = r;
         return big + BIG_PREFIX;
@@ -308,6 +315,7 @@ void slab_free(struct slab *s, void *p, size_t size)
         return;
     if (size > SLAB_MAX_SIZE) {
         slab_leave(s, slab_ref_of(s, p, size));
+        UNPOISON((char *)p - BIG_PREFIX, BIG_PREFIX);
         cfy_free((char *)p - BIG_PREFIX);
         return;
     }
@@ -338,7 +346,10 @@ uint32_t slab_ref_of(const struct slab *s, const void *p, size_t size)
     uint32_t ref;
 
     if (size > SLAB_MAX_SIZE) {
-        memcpy(&ref, (const char *)p - BIG_PREFIX, sizeof(ref));
+        const char *prefix = (const char *)p - BIG_PREFIX;
+        UNPOISON(prefix, BIG_PREFIX);
+        memcpy(&ref, prefix, sizeof(ref));
+        POISON(prefix, BIG_PREFIX);
     } else {
         const struct slab_page *pg = page_of(p);
         size_t off = (size_t)((const char *)p - (const char *)pg);

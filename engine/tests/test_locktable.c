@@ -18,6 +18,7 @@
  * Randomness is a fixed-seed xorshift, so a failure replays exactly.
  */
 #include "engine/locktable.h"
+#include "engine/lock_pool.h"
 
 #include "alloc.h"
 
@@ -1744,6 +1745,47 @@ START_TEST(test_free_while_draining)
 }
 END_TEST
 
+/* locktable_free meets every kind of object the maps and heaps name by a
+ * reference from slab_enter (slab.h), and each must be unregistered as it
+ * is freed, as on every other free path: a lock waiter and its links
+ * record, a SESSION lock's links record, a value, entries too big for the
+ * slab's pages (held, waited on, with a value), a pool, its plain and
+ * SESSION slots and a pool waiter.  On the old shutdown path these were
+ * freed still registered, which locktable_free's check of the slab's
+ * count now stops at. */
+START_TEST(test_free_leaves_every_reference)
+{
+    struct lock_session s = { NULL, NULL }, w = { NULL, NULL };
+    char big[300];
+    uint64_t tok = 0;
+
+    memset(big, 'b', sizeof(big));
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(acq("held", 0, 0, 0, NULL, 0, 0, &tok), LOCK_GRANTED);
+    queue("held", 0, 0, &w, 1);
+    ck_assert_int_eq(acq("sess", 0, 0, 0, &s, 1, 0, &tok), LOCK_GRANTED);
+    struct lock_request rq = { K(big), 0, 0, 0, 0, NULL, NULL, "v", 1 };
+    ck_assert_int_eq(locktable_acquire(T, &rq, &tok), LOCK_GRANTED);
+    queue(big, 0, 0, &w, 2);
+    rq.key = "valued";
+    rq.keylen = strlen("valued");
+    ck_assert_int_eq(locktable_acquire(T, &rq, &tok), LOCK_GRANTED);
+    struct lock_request pr = { K("pool"), 0, 0, 0, 0, NULL, NULL, NULL, 0 };
+    ck_assert_int_eq(locktable_pool_acquire(T, &pr, 2, &tok), LOCK_GRANTED);
+    pr.session = &s;
+    pr.session_lock = 1;
+    ck_assert_int_eq(locktable_pool_acquire(T, &pr, 2, &tok), LOCK_GRANTED);
+    pr.session = &w;
+    pr.session_lock = 0;
+    pr.wait = 1;
+    ck_assert_int_eq(locktable_pool_acquire(T, &pr, 2, &tok), LOCK_QUEUED);
+    ck_assert_uint_eq(locktable_links_records(T), 3);
+    check_stats(6, 0, 0, 0, 0, 0, 4, 2);
+    locktable_free(T); /* aborts on a registration left behind */
+    T = NULL;
+}
+END_TEST
+
 /* The session record is made where "out of memory" can still be answered
  * with nothing changed: before the grant, and before a SESSION wait is
  * queued (so the hand-off later never allocates). */
@@ -1819,6 +1861,7 @@ static Suite *locktable_suite(void)
     tcase_add_test(tc, test_session_end_while_draining);
     tcase_add_test(tc, test_session_lock_touched_while_draining);
     tcase_add_test(tc, test_free_while_draining);
+    tcase_add_test(tc, test_free_leaves_every_reference);
     tcase_add_test(tc, test_session_record_no_memory);
     ADD_TCASE("recovery");
     tcase_add_test(tc, test_recovery);

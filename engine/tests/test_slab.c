@@ -10,8 +10,8 @@
  * object's 32-bit reference resolves back to it (slab_ptr), slot, big and
  * registered ones alike, numbers are reused once freed, and a reference
  * table that cannot grow refuses cleanly.
- * Under AddressSanitizer it also checks that free slots and the bytes past
- * an object's size are poisoned.  Leaks are for the sanitizer and valgrind
+ * Under AddressSanitizer it also checks that free slots, the bytes past
+ * an object's size and the reference in front of a big object are poisoned.  Leaks are for the sanitizer and valgrind
  * runs to find (slab_destroy must free every page).
  */
 #include "engine/slab.h"
@@ -396,6 +396,32 @@ START_TEST(test_slab_poisoning)
     slab_destroy(&s);
 }
 END_TEST
+
+/* An object above SLAB_MAX_SIZE has its reference in the 8 bytes in
+ * front of it: those are poisoned, as malloc's redzone was there before,
+ * so a write just before a big entry is reported instead of silently
+ * renumbering it (and slab_free then leaving another object's number). */
+START_TEST(test_slab_big_prefix_poisoned)
+{
+    struct slab s;
+    uint32_t ref;
+    char *big;
+
+    slab_init(&s);
+    big = slab_alloc(&s, SLAB_MAX_SIZE + 1, &ref);
+    ck_assert_ptr_nonnull(big);
+    for (int i = 1; i <= 8; i++)
+        ck_assert_int_ne(__asan_address_is_poisoned(big - i), 0);
+    ck_assert_int_eq(__asan_address_is_poisoned(big), 0);
+    ck_assert_int_eq(__asan_address_is_poisoned(big + SLAB_MAX_SIZE), 0);
+    ck_assert_uint_eq(slab_ref_of(&s, big, SLAB_MAX_SIZE + 1), ref);
+    ck_assert_int_ne(__asan_address_is_poisoned(big - 1), 0); /* again */
+    ck_assert_ptr_eq(slab_ptr(&s, ref), big);
+    slab_free(&s, big, SLAB_MAX_SIZE + 1);
+    ck_assert_uint_eq(slab_apart(&s), 0);
+    slab_destroy(&s);
+}
+END_TEST
 #endif
 
 static Suite *slab_suite(void)
@@ -412,6 +438,7 @@ static Suite *slab_suite(void)
     tcase_add_test(tc, test_slab_reference_out_of_memory);
 #ifdef SLAB_ASAN
     tcase_add_test(tc, test_slab_poisoning);
+    tcase_add_test(tc, test_slab_big_prefix_poisoned);
 #endif
     return s;
 }

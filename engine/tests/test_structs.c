@@ -3,10 +3,11 @@
  * Owns: one Check suite with a TCase per behaviour.  The heap tests check the
  * heap property, every node's index and every item's deadline after each
  * operation (heap_check), that equal deadlines leave together (in no
- * promised order), that a full heap refuses a node, that its array gives
- * memory back after mass removal (without reallocating at every step near
- * a boundary) and grows again, and compare random operation mixes against
- * a brute-force model.  SipHash is held to all 64
+ * promised order), that a full heap refuses a node, that heap_move carries
+ * an item to another heap or, when that one cannot grow, leaves it be,
+ * that its array gives memory back after mass removal (without
+ * reallocating at every step near a boundary) and grows again, and compare
+ * random operation mixes against a brute-force model.  SipHash is held to all 64
  * published SipHash-2-4 vectors (key 00..0f, message 00 01 .. of length
  * 0..63).  The map tests use binary keys with NULs kept at the map's
  * key_offset from the node, pairs of keys that differ only in length,
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "engine/heap.h"
 #include "engine/map.h"
 #include "engine/siphash.h"
@@ -275,6 +277,57 @@ START_TEST(test_heap_remove_positions)
     }
     ck_assert_ptr_null(heap_peek(&h));
     heap_free(&h);
+}
+END_TEST
+
+/* heap_move carries an item, deadline and reference, to another heap of
+ * the same slab: the root, the last item and ones between, each heap in
+ * order afterwards with every index right; when the target cannot grow
+ * (the fault injector) it refuses and the item stays where it was. */
+START_TEST(test_heap_move)
+{
+    enum { N = 40 };
+    struct timer t[N];
+    struct heap a, b, c;
+
+    heap_init(&a, &S, offsetof(struct timer, hn));
+    heap_init(&b, &S, offsetof(struct timer, hn));
+    heap_init(&c, &S, offsetof(struct timer, hn));
+    for (int i = 0; i < N; i++)
+        timer_push(&a, &t[i], i, (uint64_t)((i * 7) % N) * 10);
+    for (int k = 0; k < N / 2; k++) {
+        size_t len = heap_len(&a);
+        size_t pos = k % 3 == 0 ? 0 : k % 3 == 1 ? len - 1 : len / 2;
+        struct timer *x = slab_ptr(&S, a.refs[pos]);
+        ck_assert_int_eq(heap_move(&a, &b, &x->hn), 0);
+        ck_assert_uint_eq(heap_len(&a), len - 1);
+        ck_assert_uint_eq(heap_deadline(&b, &x->hn), x->deadline);
+        ck_assert_uint_eq(b.refs[x->hn.index], x->ref);
+        heap_check(&a);
+        heap_check(&b);
+    }
+    struct timer *x = slab_ptr(&S, a.refs[heap_len(&a) - 1]);
+    uint32_t index = x->hn.index;
+    alloc_fail_nth(1); /* c's first array */
+    ck_assert_int_eq(heap_move(&a, &c, &x->hn), -1);
+    alloc_fail_reset();
+    ck_assert_uint_eq(heap_len(&c), 0);
+    ck_assert_uint_eq(heap_len(&a), N / 2);
+    ck_assert_uint_eq(x->hn.index, index);
+    ck_assert_uint_eq(heap_deadline(&a, &x->hn), x->deadline);
+    heap_check(&a);
+    uint64_t last = 0;
+    for (int k = 0; k < N / 2; k++) {
+        struct heap_node *n = heap_peek(&b);
+        ck_assert_ptr_nonnull(n);
+        ck_assert_uint_ge(((struct timer *)n)->deadline, last);
+        last = ((struct timer *)n)->deadline;
+        pop_id(&b);
+    }
+    ck_assert_ptr_null(heap_pop(&b));
+    heap_free(&a);
+    heap_free(&b);
+    heap_free(&c);
 }
 END_TEST
 
@@ -788,6 +841,7 @@ static Suite *structs_suite(void)
     tcase_add_test(tc, test_heap_random_sorted);
     tcase_add_test(tc, test_heap_ties);
     tcase_add_test(tc, test_heap_remove_positions);
+    tcase_add_test(tc, test_heap_move);
     tcase_add_test(tc, test_heap_update);
     tcase_add_test(tc, test_heap_random_ops_vs_model);
     tcase_add_test(tc, test_heap_shrinks_and_grows);
