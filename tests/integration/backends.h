@@ -69,13 +69,14 @@ static struct etcd_cluster g_ec __attribute__((unused)) = {.owner = -1};
 static char g_bk_prefix[64] __attribute__((unused));
 
 /* How many backends a loop test runs on: all of them, but with the daemon
- * under valgrind (CACHIFYD_VALGRIND=1, make valgrind) not etcd, whose
- * cases run no daemon and so only repeat the plain pass.  BK_ETCD is the
- * last backend. */
+ * under valgrind (CACHIFYD_VALGRIND=1, make valgrind) cachifyd alone: the
+ * mem: and etcd cases run no daemon, and valgrind runs nothing else, so
+ * there they would only repeat the plain pass.  BK_CACHIFYD is the first
+ * backend, BK_ETCD the last. */
 static inline __attribute__((unused)) int bk_count(void)
 {
     const char *v = getenv("CACHIFYD_VALGRIND");
-    return v && v[0] == '1' ? BK_ETCD : BK_COUNT;
+    return v && v[0] == '1' ? BK_CACHIFYD + 1 : BK_COUNT;
 }
 
 /* Starts g_ec; main() calls it before running the tests.  0 or -1. */
