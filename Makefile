@@ -289,7 +289,11 @@ alone-suites: $(call RUNS_OF,$(ITEST_RUNS) $(if $(SANITIZE),,$(VG_RUNS)),$(ALONE
 # sockets, TTLs, the example's sleeps; test_examples: 4 s of CPU in 76 s),
 # so at 2 jobs make test kept half a core busy on average (5m11s user +
 # 1m28s system in 13m15s wall, .ci/run on a fresh clone, 2026-12-07
-# 16:48); the valgrind runs do not (test_tls: 58 s of CPU in 67 s).
+# 16:48); the valgrind runs do not (test_tls: 58 s of CPU in 67 s).  At
+# 4 jobs, after rm -rf build: 10m06s wall, 10m02s user + 1m54s system,
+# 150 runs, 2022 suite-seconds (2026-12-07 21:17, load average 1.7-5.6
+# with other builds on the machine); the ASan+UBSan build, one job beside
+# three suites, ended 6m16s in, and its pass at 9m38s.
 # TEST_JOBS=1 runs one suite at a time.  Each pass sets SANITIZE itself, so
 # a SANITIZE= given to make test changes nothing.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$((n * 2)))
