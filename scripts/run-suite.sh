@@ -13,8 +13,8 @@
 # --shared, beside any other --shared one (a shared flock); without flock(1)
 # both are ignored.  With SUITE_TIMES set in its environment, it also
 # appends "SECONDS LABEL" to that file.  Exits with COMMAND's status, so a
-# failed suite fails make.  Does not choose what runs or how many at once: that is the
-# Makefile's.
+# failed suite fails make.  Does not choose what runs or how many at
+# once: that is the Makefile's.
 set -u
 
 lock_mode=

@@ -555,7 +555,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     /* cachifyd and mem: (the etcd suites start their own cluster); with
      * the daemon under valgrind cachifyd alone, as the mem: cases run no
-     * daemon and would only repeat the plain pass (as backends.h, bk_count). */
+     * daemon and would only repeat the plain pass (as in backends.h,
+     * bk_count). */
     int end = slow_mode() ? BE_MEM : BE_ETCD;
     tcase_add_loop_test(tc, test_async_renewed_call, 0, end);
     tcase_add_loop_test(tc, test_async_renew_lost, 0, end);
