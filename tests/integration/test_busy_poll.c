@@ -76,10 +76,14 @@ START_TEST(test_busy_poll)
      * it (server.c, run_loop), which a loaded machine can push over the
      * window: one attempt in five must show it (a sanitizer pass beside
      * two others failed a single attempt).  Not under valgrind, where
-     * every request takes milliseconds (CI run of 2026-12-07 14:54). */
+     * every request takes milliseconds (CI run of 2026-12-07 14:54): there
+     * one handoff, unasserted, is the valgrind check of the path, and the
+     * four more attempts it otherwise made (none shows 0.03 s) only kept
+     * the machine to this suite alone for 1.8 s each. */
     int waiter = conn_new();
     double best = 0;
-    for (int attempt = 0; attempt < 5 && best < 0.03; attempt++) {
+    int attempts = slow_mode() ? 1 : 5;
+    for (int attempt = 0; attempt < attempts && best < 0.03; attempt++) {
         char req[64];
         snprintf(req, sizeof(req), "ACQUIRE ex%d TTL 1500\r\n", attempt);
         say(fd, req);
