@@ -226,9 +226,10 @@ $(VG_RUNS): %.vgrun: % $(DAEMON) $(EXAMPLE_BIN)
 	@$(RUN_SUITE) "valgrind: $*" $*.valgrind.log $(TEST_ENV) CACHIFYD_VALGRIND=1 $*
 
 # Shell-driven tests (install into a DESTDIR, tools): each script gets the
-# build directory and the daemon and must exit non-zero on failure.
+# build directory and the daemon and must exit non-zero on failure.  The
+# label names the build, as the script is the same in both passes.
 $(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples tools
-	@$(RUN_SUITE) $< $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
+	@$(RUN_SUITE) "$< ($(BUILD))" $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
 	    MAKE="$(MAKE)" sh $<
 
 # cachify-lock's script runs it under valgrind too, in the valgrind pass
