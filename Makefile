@@ -189,12 +189,20 @@ run: deps
 # real-time bounds: run no more of them at once than there are cores.
 #
 # ALONE_SUITES measure the daemon's CPU time (busy polling) and fail now
-# and then with another suite beside them (test_server_load's
-# test_busy_poll, 1 run in 6 here, never alone), so they run alone: every
-# run holds SUITE_LOCK, shared, and theirs exclusively, across the passes.
-ALONE_SUITES := test_server_load
+# and then with another suite beside them (test_busy_poll, 1 run in 6
+# here, never alone), so they run alone: every run holds SUITE_LOCK,
+# shared, and theirs exclusively, across the passes.  They are kept short
+# (test_busy_poll is that one test, about 7 s), since nothing else runs
+# meanwhile.  A run waiting for the exclusive lock holds its job slot, and
+# flock(2) lets new shared holders in ahead of it, so it waits until no
+# other suite runs at all: every kind below starts them last, and make test
+# leaves them out of its three passes (DEFER_ALONE=1) and runs them after.
+ALONE_SUITES := test_busy_poll
 SUITE_LOCK   := build/suites.lock
-RUN_SUITE = sh scripts/run-suite.sh \
+# Each run also appends "SECONDS LABEL" to SUITE_TIMES, for the summary
+# make test prints at its end (the slowest runs and the sum).
+SUITE_TIMES  := build/suite-times
+RUN_SUITE = SUITE_TIMES=$(SUITE_TIMES) sh scripts/run-suite.sh \
     $(if $(filter $(ALONE_SUITES),$(basename $(notdir $@))),--alone,--shared) $(SUITE_LOCK)
 SCRIPT_TESTS := $(wildcard tests/scripts/*.sh)
 
@@ -218,9 +226,10 @@ $(VG_RUNS): %.vgrun: % $(DAEMON) $(EXAMPLE_BIN)
 	@$(RUN_SUITE) "valgrind: $*" $*.valgrind.log $(TEST_ENV) CACHIFYD_VALGRIND=1 $*
 
 # Shell-driven tests (install into a DESTDIR, tools): each script gets the
-# build directory and the daemon and must exit non-zero on failure.
+# build directory and the daemon and must exit non-zero on failure.  The
+# label names the build, as the script is the same in both passes.
 $(SCRIPT_RUNS): $(BUILD)/tests/scripts/%.run: tests/scripts/%.sh $(DAEMON) client examples tools
-	@$(RUN_SUITE) $< $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
+	@$(RUN_SUITE) "$< ($(BUILD))" $(BUILD)/tests/scripts/$*.log $(TEST_ENV) BUILD=$(BUILD) \
 	    MAKE="$(MAKE)" sh $<
 
 # cachify-lock's script runs it under valgrind too, in the valgrind pass
@@ -234,48 +243,76 @@ $(SCRIPT_VG_RUNS): $(BUILD)/tests/scripts/%.vgrun: tests/scripts/%.sh $(DAEMON) 
 	    BUILD=$(BUILD) CACHIFY_LOCK_VALGRIND=1 sh $<
 
 # The slowest suites come first, so that the long ones start early
-# instead of ending last alone.  Slowest first, as .ci/run on a fresh
-# clone measured them (2026-12-07 20:07-20:17 UTC, quiet 2-core machine,
-# seconds plain / sanitizers / valgrind): test_restart 22/25/85,
-# test_examples 66/71/29, test_tls 16/20/67, test_client_tls 18/22/58,
-# test_client_async_renew 37/40/48, test_client_sync 36/43/29,
-# test_client_etcd 41/42/-, test_bounds -/-/36, test_waiting -/-/34; and
-# the script cachify_lock.sh 76/86/182, which goes before every other
-# suite of its pass (script-tests first in check-suites, its own .run
-# first there): last in the queue it kept one job busy alone for the last
-# minute and a half.
-SLOW_SUITES := test_restart test_examples test_tls test_client_tls \
-               test_client_async_renew test_client_sync test_client_etcd \
-               test_bounds test_waiting
-SLOW_FIRST = $(foreach t,$(SLOW_SUITES),$(filter %/$(t).run %/$(t).vgrun,$(1))) \
-             $(filter-out $(foreach t,$(SLOW_SUITES),%/$(t).run %/$(t).vgrun),$(1))
+# instead of ending last alone.  Slowest first, in seconds plain /
+# sanitizers / valgrind, as make build/tests/NAME.run, .vgrun and
+# SANITIZE=address,undefined build/sanitize/tests/NAME.run measured them
+# two at a time on the shared 2-core machine (load average 2-3,
+# 2026-12-07 21:00-21:13 UTC; the figures in brackets are .ci/run's of
+# 20:07-20:17): test_examples 67/74/16, test_tls [16/20]/64,
+# test_client_tls [18/22]/57, test_crash 12/12/48, test_restart 4/4/45,
+# test_client_etcd [41/42]/-, test_client_async_renew 38/38/30,
+# test_bounds [-/-]/39, test_waiting [-/-]/34, test_server 0/1/28,
+# test_server_load 4/5/27.  The script cachify_lock.sh ([76/86/182]) goes before
+# every other suite of its pass (script-tests first in check-suites, its
+# own .run first there): last in the queue it kept one job busy alone for
+# the last minute and a half.
+SLOW_SUITES := test_examples test_tls test_client_tls test_crash \
+               test_restart test_client_etcd test_client_async_renew \
+               test_bounds test_waiting test_server test_server_load
+RUNS_OF = $(foreach t,$(2),$(filter %/$(t).run %/$(t).vgrun,$(1)))
+# The runs of a kind in the order they start: SLOW_SUITES, the others,
+# then ALONE_SUITES (left out under DEFER_ALONE=1).
+IN_ORDER = $(call RUNS_OF,$(1),$(SLOW_SUITES)) \
+           $(filter-out $(foreach t,$(SLOW_SUITES) $(ALONE_SUITES),%/$(t).run %/$(t).vgrun),$(1)) \
+           $(if $(DEFER_ALONE),,$(call RUNS_OF,$(1),$(ALONE_SUITES)))
 
 unit: $(UNIT_RUNS)
-integration: $(call SLOW_FIRST,$(ITEST_RUNS))
+integration: $(call IN_ORDER,$(ITEST_RUNS))
 SLOW_SCRIPT_RUN := $(BUILD)/tests/scripts/cachify_lock.run
 script-tests: $(filter $(SLOW_SCRIPT_RUN),$(SCRIPT_RUNS)) \
               $(filter-out $(SLOW_SCRIPT_RUN),$(SCRIPT_RUNS))
-valgrind: $(SCRIPT_VG_RUNS) $(call SLOW_FIRST,$(VG_RUNS))
+valgrind: $(SCRIPT_VG_RUNS) $(call IN_ORDER,$(VG_RUNS))
 check-suites: script-tests integration unit fuzz-replay
+# The ALONE_SUITES of this build (SANITIZE=...), with the daemon under
+# valgrind too when not sanitized.
+alone-suites: $(call RUNS_OF,$(ITEST_RUNS) $(if $(SANITIZE),,$(VG_RUNS)),$(ALONE_SUITES))
 
 # Every suite normally, every suite again under ASan+UBSan, and the
-# integration suites again with the daemon under valgrind: first both builds,
-# then the three passes, TEST_JOBS suites at a time in all (one jobserver),
-# each pass in the order above.  TEST_JOBS is twice the cores, at most 4:
-# the suites mostly wait (on sockets, TTLs, the example's sleeps), so at 2
-# jobs make test kept half a core busy on average (5m11s user + 1m28s
-# system in 13m15s wall, .ci/run on a fresh clone, 2026-12-07 16:48).
+# integration suites again with the daemon under valgrind: the three passes,
+# TEST_JOBS jobs at a time in all (one jobserver, the builds' included),
+# each pass in the order above, then the ALONE_SUITES of the three, one at
+# a time, and a summary of the runs' times.  Each pass waits for the build
+# it runs, not for both: the plain passes start while the slower
+# ASan+UBSan build goes on beside them, on the CPU their suites leave idle
+# (make -j2 SANITIZE=address,undefined test-bins took about 3.5 minutes
+# here with two suites beside it, and the passes used to wait for it).
+# TEST_JOBS is twice the cores, at most 4: the suites mostly wait (on
+# sockets, TTLs, the example's sleeps; test_examples: 4 s of CPU in 76 s),
+# so at 2 jobs make test kept half a core busy on average (5m11s user +
+# 1m28s system in 13m15s wall, .ci/run on a fresh clone, 2026-12-07
+# 16:48); the valgrind runs do not (test_tls: 58 s of CPU in 67 s).  At
+# 4 jobs, after rm -rf build: 10m06s wall, 10m02s user + 1m54s system,
+# 150 runs, 2022 suite-seconds (2026-12-07 21:17, load average 1.7-5.6
+# with other builds on the machine); the ASan+UBSan build, one job beside
+# three suites, ended 6m16s in, and its pass at 9m38s.
 # TEST_JOBS=1 runs one suite at a time.  Each pass sets SANITIZE itself, so
 # a SANITIZE= given to make test changes nothing.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$((n * 2)))
 SANITIZE_TEST := address,undefined
 
 test: deps
-	+$(MAKE) --no-print-directory -j$(TEST_JOBS) test-build
-	+$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-passes
+	@mkdir -p $(dir $(SUITE_TIMES)) && : >$(SUITE_TIMES)
+	+$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target \
+	    DEFER_ALONE=1 test-passes
+	+$(MAKE) --no-print-directory -j1 test-alone
+	@echo "== the slowest suite runs (seconds; all in $(SUITE_TIMES)):"
+	@sort -rn $(SUITE_TIMES) | head -n 12
+	@awk '{ s += $$1 } END { printf "== %d runs, %d suite-seconds\n", NR, s }' \
+	    $(SUITE_TIMES)
 
 .PHONY: test-build test-build-plain test-build-sanitize test-passes \
-        test-pass-plain test-pass-sanitize test-pass-valgrind test-bins
+        test-pass-plain test-pass-sanitize test-pass-valgrind test-bins \
+        test-alone alone-suites
 test-build: test-build-plain test-build-sanitize
 test-build-plain:
 	+$(MAKE) SANITIZE= test-bins
@@ -283,12 +320,21 @@ test-build-sanitize:
 	+$(MAKE) SANITIZE=$(SANITIZE_TEST) test-bins
 
 test-passes: test-pass-valgrind test-pass-plain test-pass-sanitize
+test-pass-valgrind test-pass-plain: test-build-plain
+test-pass-sanitize: test-build-sanitize
+# The plain build first, alone: two passes wait for it, and the CPU it
+# takes is all there is.
+test-build-sanitize: test-build-plain
 test-pass-valgrind:
 	+$(MAKE) SANITIZE= valgrind
 test-pass-plain:
 	+$(MAKE) SANITIZE= check-suites
 test-pass-sanitize:
 	+$(MAKE) SANITIZE=$(SANITIZE_TEST) check-suites
+# ALONE_SUITES, one at a time, after the passes (see SUITE_LOCK).
+test-alone:
+	+$(MAKE) SANITIZE= alone-suites
+	+$(MAKE) SANITIZE=$(SANITIZE_TEST) alone-suites
 
 # The dynamic linker finds libcachify-client.so.2 in /usr/local/lib or
 # /usr/lib through its cache, so a real install there (no DESTDIR) runs

@@ -11,9 +11,10 @@
 # LOG stays for a later look.  With --alone, COMMAND runs while no other
 # suite holds LOCK, and none starts meanwhile (an exclusive flock); with
 # --shared, beside any other --shared one (a shared flock); without flock(1)
-# both are ignored.  Exits with COMMAND's status, so a failed suite fails
-# make.  Does not choose what runs or how many at once: that is the
-# Makefile's.
+# both are ignored.  With SUITE_TIMES set in its environment, it also
+# appends "SECONDS LABEL" to that file.  Exits with COMMAND's status, so a
+# failed suite fails make.  Does not choose what runs or how many at
+# once: that is the Makefile's.
 set -u
 
 lock_mode=
@@ -45,4 +46,8 @@ fi
 echo "== $label"
 cat "$log"
 echo "== $label: $outcome in ${took} s (log: $log)"
+# One short line in append mode: runs side by side do not cut each other's.
+if [ -n "${SUITE_TIMES:-}" ]; then
+    echo "$took $label" >>"$SUITE_TIMES"
+fi
 exit "$rc"

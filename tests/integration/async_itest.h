@@ -151,19 +151,11 @@ static inline void teardown(void)
     }
 }
 
-/* Starts the backend of a loop test and sets g_url. */
+/* Starts the backend of a loop test (backends.h, bk_start) and sets
+ * g_url. */
 static inline void backend_start(int be, const char *const *extra)
 {
-    if (be == BE_MEM) {
-        snprintf(g_url, sizeof g_url, "mem:");
-        return;
-    }
-    if (be == BE_ETCD) {
-        bk_etcd_url(NULL, g_url, sizeof g_url);
-        return;
-    }
-    srv_start(extra);
-    snprintf(g_url, sizeof g_url, "cachify://127.0.0.1:%d", g_ts.port);
+    bk_start(be, extra, g_url, sizeof g_url);
 }
 
 static inline void backend_finish(int be)

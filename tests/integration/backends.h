@@ -8,7 +8,7 @@
  * tests/support/etcdcluster.c) and the URL of the backend under test.
  * Each etcd test gets a key prefix of its own, so the tests never see each
  * other's locks.  Does not own: the cachifyd daemon of a test
- * (tests/support/itest_common.h).
+ * (tests/support/itest_common.h; bk_start starts it as the others).
  */
 #ifndef CACHIFY_TESTS_BACKENDS_H
 #define CACHIFY_TESTS_BACKENDS_H
@@ -23,6 +23,7 @@
 
 #include "client/base64.h"
 #include "tests/support/etcdcluster.h"
+#include "tests/support/itest_common.h"
 
 enum { BK_CACHIFYD, BK_MEM, BK_ETCD, BK_COUNT };
 
@@ -68,13 +69,14 @@ static struct etcd_cluster g_ec __attribute__((unused)) = {.owner = -1};
 static char g_bk_prefix[64] __attribute__((unused));
 
 /* How many backends a loop test runs on: all of them, but with the daemon
- * under valgrind (CACHIFYD_VALGRIND=1, make valgrind) not etcd, whose
- * cases run no daemon and so only repeat the plain pass.  BK_ETCD is the
- * last backend. */
+ * under valgrind (CACHIFYD_VALGRIND=1, make valgrind) cachifyd alone: the
+ * mem: and etcd cases run no daemon, and valgrind runs nothing else, so
+ * there they would only repeat the plain pass.  BK_CACHIFYD is the first
+ * backend, BK_ETCD the last. */
 static inline __attribute__((unused)) int bk_count(void)
 {
     const char *v = getenv("CACHIFYD_VALGRIND");
-    return v && v[0] == '1' ? BK_ETCD : BK_COUNT;
+    return v && v[0] == '1' ? BK_CACHIFYD + 1 : BK_COUNT;
 }
 
 /* Starts g_ec; main() calls it before running the tests.  0 or -1. */
@@ -112,6 +114,27 @@ static inline void bk_etcd_url(const char *userpass, char *buf, size_t cap)
     snprintf(g_bk_prefix, sizeof g_bk_prefix, "cachify-test/%ld-%u/",
              (long)getpid(), ++n);
     ec_url(&g_ec, userpass, g_bk_prefix, buf, cap);
+}
+
+/* Starts the backend bk of a loop test and writes its URL to url[cap]: a
+ * daemon forked for BK_CACHIFYD (extra arguments may be NULL), "mem:" for
+ * BK_MEM, the suite's cluster with a key prefix of the test's own for
+ * BK_ETCD.  The daemon is g_ts (tests/support/itest_common.h): srv_finish
+ * stops it. */
+static inline __attribute__((unused)) void bk_start(int bk,
+                                                    const char *const *extra,
+                                                    char *url, size_t cap)
+{
+    if (bk == BK_MEM) {
+        snprintf(url, cap, "mem:");
+        return;
+    }
+    if (bk == BK_ETCD) {
+        bk_etcd_url(NULL, url, cap);
+        return;
+    }
+    srv_start(extra);
+    snprintf(url, cap, "cachify://127.0.0.1:%d", g_ts.port);
 }
 
 /* How many entries etcd holds under the running test's prefix + key +

@@ -1,7 +1,6 @@
 /* tests/integration/itest.h - helpers shared by the integration suites
- * test_server.c, test_server_errors.c and test_server_load.c (and the
- * client suites; each is its own program, so the helpers are static inline
- * and live in this header).
+ * test_server*.c and test_busy_poll.c (and the client suites; each is its
+ * own program, so the helpers are static inline and live in this header).
  *
  * Owns: request encoding in the three framings the suites exercise, a
  * growing buffer, a buffered reply reader, exact reads of n bytes and

@@ -1,6 +1,6 @@
 /* tests/integration/lockitest.h - client helpers of the lock-semantics
- * integration suites (test_waiting.c, test_restart.c; each is its own
- * program, so the helpers are static and live in this header).
+ * integration suites (test_waiting.c, test_restart.c, test_crash.c; each
+ * is its own program, so the helpers are static and live in this header).
  *
  * Owns: the millisecond clock the suites compare with the daemon's, the
  * "at once" and clock-slack bounds, ACQUIRE/RELEASE round trips that

@@ -7,8 +7,8 @@
  * period included, tokens increasing; kill -9 at random moments of
  * pipelined pool traffic (CACHIFYD_CRASH_SEED replays a run); the replay
  * of a journal that lost free records.  Does not own: the pool commands
- * on a running daemon (test_pool.c), the locks' restart tests
- * (test_restart.c).
+ * on a running daemon (test_pool.c), the locks' restart and crash tests
+ * (test_restart.c, test_crash.c).
  */
 #include "tests/integration/itest.h"
 #include "tests/integration/lockitest.h"

@@ -4,13 +4,14 @@
  * Owns: the integration tests of pipelining (10,000 requests in one write,
  * framings mixed), pipelines ended by a half-close, QUIT or a framing error
  * while replies are piled up, requests arriving a byte at a time, 500
- * clients at once, busy polling, clients that flood without reading (backpressure and a
+ * clients at once, clients that flood without reading (backpressure and a
  * bounded RSS), random garbage on fresh connections, maxclients, and a
  * SIGTERM while clients are busy.  Every hostile step is followed by checks
  * on a well-behaved connection, usually one that holds a lock, because the
  * spec promises that no client can stall another or lose lock state.
  * What single commands answer is in test_server.c, bad input in
- * test_server_errors.c.
+ * test_server_errors.c, busy polling (which must run alone) in
+ * test_busy_poll.c.
  *
  * As there, each test forks its own daemon and ends with srv_finish(),
  * which asserts a clean exit (under valgrind: no error, no leak).  Sizes
@@ -622,94 +623,6 @@ START_TEST(test_shutdown_busy)
 }
 END_TEST
 
-/* ---- busy polling ---- */
-
-/* busy_poll_us: after a stream of requests closer together than the
- * window the daemon keeps polling (using CPU) for the window and then
- * sleeps again, and answers the same either way.  The window is long
- * (0.4 s) and the bounds loose (10% of a core while spinning, under 10%
- * once idle) so a loaded machine or valgrind cannot fail it; a daemon that
- * never spins, or never stops, does. */
-START_TEST(test_busy_poll)
-{
-    SRV_START("--busy_poll_us", "400000");
-    int fd = conn_new();
-
-    /* Requests further apart than the window (0.8 s) never start polling:
-     * it would not catch the next one anyway. */
-    double s0 = ts_cpu_s(g_ts.pid);
-    for (int i = 0; i < 3; i++) {
-        usleep(800000);
-        say(fd, "PING\r\n");
-        EXPECT(fd, "+PONG\r\n");
-    }
-    usleep(300000);
-    double s1 = ts_cpu_s(g_ts.pid);
-    ck_assert_msg(s0 >= 0 && s1 - s0 < 0.2,
-                  "polling after sparse requests: %.3f s CPU in 2.7 s", s1 - s0);
-    say(fd, "ACQUIRE bp TTL 60000\r\n");
-    long long token = READ_INT(fd);
-    ck_assert_int_gt(token, 0);
-    say(fd, "ACQUIRE bp\r\n");
-    EXPECT(fd, "-LOCKED bp is already locked!\r\n");
-
-    /* Requests close together (the gap average starts at 1 s and must fall
-     * under the window). */
-    for (int i = 0; i < 20; i++) {
-        say(fd, "PING\r\n");
-        EXPECT(fd, "+PONG\r\n");
-    }
-    double c0 = ts_cpu_s(g_ts.pid);
-    usleep(300000);
-    double c1 = ts_cpu_s(g_ts.pid);
-    ck_assert_msg(c0 >= 0 && c1 - c0 >= 0.03,
-                  "no polling after a request: %.3f s CPU in 0.3 s", c1 - c0);
-
-    usleep(500000); /* the window is over */
-    double c2 = ts_cpu_s(g_ts.pid);
-    usleep(1000000);
-    double c3 = ts_cpu_s(g_ts.pid);
-    ck_assert_msg(c3 - c2 < 0.1, "idle daemon still spinning: %.3f s CPU in 1 s",
-                  c3 - c2);
-
-    /* Asleep, it still wakes for the next request. */
-    char line[64];
-    snprintf(line, sizeof(line), "RELEASE bp %lld\r\n", token);
-    say(fd, line);
-    EXPECT(fd, ":1\r\n");
-
-    /* A grant made by the expiry timer, not by a command, also opens the
-     * window: the waiter answered is about to send its next request.
-     * Whether the daemon polls depends on the traffic average that gates
-     * it (server.c, run_loop), which a loaded machine can push over the
-     * window: one attempt in five must show it (a sanitizer pass beside
-     * two others failed a single attempt).  Not under valgrind, where
-     * every request takes milliseconds (CI run of 2026-12-07 14:54). */
-    int waiter = conn_new();
-    double best = 0;
-    for (int attempt = 0; attempt < 5 && best < 0.03; attempt++) {
-        char req[64];
-        snprintf(req, sizeof(req), "ACQUIRE ex%d TTL 1500\r\n", attempt);
-        say(fd, req);
-        ck_assert_int_gt(READ_INT(fd), 0);
-        snprintf(req, sizeof(req), "ACQUIRE ex%d WAIT 30000\r\n", attempt);
-        say(waiter, req);
-        ck_assert_int_gt(READ_INT(waiter), 0); /* expired: handed over */
-        double c4 = ts_cpu_s(g_ts.pid);
-        usleep(300000);
-        double c5 = ts_cpu_s(g_ts.pid);
-        if (c5 - c4 > best)
-            best = c5 - c4;
-    }
-    if (!slow_mode())
-        ck_assert_msg(best >= 0.03, "no polling after a timer's handoff in "
-                      "five tries: at most %.3f s CPU in 0.3 s", best);
-    close(waiter);
-    close(fd);
-    srv_finish();
-}
-END_TEST
-
 static Suite *load_suite(void)
 {
     Suite *s = suite_create("server_load");
@@ -719,7 +632,6 @@ static Suite *load_suite(void)
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_byte_by_byte);
     tcase_add_test(tc, test_many_clients);
-    tcase_add_test(tc, test_busy_poll);
 
     tc = itest_tcase(s, "hostile");
     tcase_add_test(tc, test_slow_reader);

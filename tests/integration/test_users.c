@@ -8,7 +8,7 @@
  * force permission, each counted in STATS noperm; the default user when
  * users exist; bad user lines and password files at start; a SIGHUP that
  * changes or removes a user, applied to connections already
- * authenticated.  Does not own: requirepass alone (test_server.c), the
+ * authenticated.  Does not own: requirepass alone (test_server_clients.c), the
  * reload machinery (test_service.c).
  */
 #include <check.h>

@@ -6,8 +6,8 @@
  * -TIMEOUT, WAIT 0 and WAIT FOREVER, waiters that leave, max_waiters, the
  * hold-back of pipelined replies), SESSION and non-SESSION lifetimes, the
  * waiters/timeouts/handoffs counters of STATS.  Does not own: the state
- * file and crashes (test_restart.c), the stress test (test_stress.c) or
- * lock semantics without waiting (other suites).
+ * file and crashes (test_restart.c, test_crash.c), the stress test
+ * (test_stress.c) or lock semantics without waiting (other suites).
  *
  * Every test starts its own daemon through tests/support/testserver.h and
  * asserts exact reply bytes.  Time is only ever checked in the direction
