@@ -27,9 +27,18 @@ struct slow {
     char done_err[200];
 };
 
-static const struct cachify_lock_opts renewed = {.nowait = 1, .exp_ms = 300,
+/* The decorated calls' lease: renewed every third of it, so a renewal has
+ * two thirds of a second to get through; 300 ms was once too little for a
+ * daemon under valgrind on a loaded 2-core machine (a lock lapsed under a
+ * renewed call 0.38 s in). */
+#define CALL_TTL_MS 1000
+#define CALL_TTL_S (CALL_TTL_MS / 1000.0)
+
+static const struct cachify_lock_opts renewed = {.nowait = 1,
+                                                 .exp_ms = CALL_TTL_MS,
                                                  .renew = 1};
-static const struct cachify_lock_opts plain = {.nowait = 1, .exp_ms = 300};
+static const struct cachify_lock_opts plain = {.nowait = 1,
+                                               .exp_ms = CALL_TTL_MS};
 
 CACHIFY_ASYNC_LOCKED_FN(slow_job, (int id), (id), ("slow-%d", id), &renewed)
 {
@@ -161,7 +170,7 @@ void *__wrap_calloc(size_t n, size_t size)
 
 /* Every renewal of a running call fails to be sent (out of memory): they
  * are retried as failed ones, within the same bound, so the loss is
- * reported (CACHIFY_ERR_NOMEM, once) when the 300 ms lease may have
+ * reported (CACHIFY_ERR_NOMEM, once) when the lease may have
  * ended, counted from when the acquire was sent; the call then completes
  * with CACHIFY_LOST. */
 START_TEST(test_async_renew_cannot_send)
@@ -180,10 +189,13 @@ START_TEST(test_async_renew_cannot_send)
     g_fail_calloc = 0;
     double took = mono_s() - start;
     ck_assert_msg(g_renew_calls == 1, "no loss reported %.1f s after a "
-                  "300 ms lease whose renewals could not be sent", took);
+                  "%d ms lease whose renewals could not be sent", took,
+                  CALL_TTL_MS);
     ck_assert_int_eq(g_renew_status, CACHIFY_ERR_NOMEM);
-    REQUIRE(took > 0.2 && took < 0.3 + (slow_mode() ? 3.0 : 1.0),
-            "reported %.3f s after the acquire, the lease 0.3 s", took);
+    REQUIRE(took > CALL_TTL_S * 2 / 3 &&
+                took < CALL_TTL_S + (slow_mode() ? 3.0 : 1.0),
+            "reported %.3f s after the acquire, the lease %.1f s", took,
+            CALL_TTL_S);
     cachify_async_call_done(s.call);
     RUN_UNTIL(s.done_called);
     ck_assert_int_eq(s.done_status, CACHIFY_LOST);
@@ -200,14 +212,14 @@ START_TEST(test_async_renewed_call)
     struct slow s = { 0 };
     CALL(slow_job(ac, &s, slow_done, 1));
     RUN_UNTIL(s.ran);
-    held_throughout(other, "slow-1", 0, 1.0 + (slow_mode() ? 0.5 : 0));
+    held_throughout(other, "slow-1", 0, 3.3 * CALL_TTL_S);
     expect_kept(&s);
 
     /* Without renew the lock lapses under the body. */
     struct slow p = { 0 };
     CALL(plain_job(ac, &p, slow_done, 2));
     RUN_UNTIL(p.ran);
-    run_for(0.5);
+    run_for(CALL_TTL_S + 0.2);
     cachify_async_call_done(p.call);
     RUN_UNTIL(p.done_called);
     ck_assert_int_eq(p.done_status, CACHIFY_LOST);
@@ -241,7 +253,7 @@ START_TEST(test_async_renewed_pool_slot)
     struct slow s = { 0 };
     CALL(slow_slot(ac, &s, slow_done, 1));
     RUN_UNTIL(s.ran);
-    held_throughout(other, "slot-1", 1, 1.0 + (slow_mode() ? 0.5 : 0));
+    held_throughout(other, "slot-1", 1, 3.3 * CALL_TTL_S);
     expect_kept(&s);
 
     struct slow f = { 0 };
