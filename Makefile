@@ -10,8 +10,8 @@
 #          PREFIX=/usr/local, DESTDIR=, LDCONFIG=ldconfig, CC=cc,
 #          TEST_JOBS=4 (suites make test runs at once; 2 x cores),
 #          V=1 is not needed (commands echo).
-# Dependencies come from pkg-config: libevent (libevent_openssl too), jansson,
-# OpenSSL, check (tests only);
+# Dependencies come from pkg-config: libevent (libevent_openssl too, for
+# the client), jansson, OpenSSL, check (tests only);
 # the etcd:// tests and bench-backends run Debian's etcd-server.
 
 CC       ?= cc
@@ -34,9 +34,11 @@ JANSSON_LIBS   := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CHECK_CFLAGS   := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS     := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 # TLS (tls_port in the daemon, cachifys:// in the client): OpenSSL, and
-# libevent's bufferevent over it.
+# for the client libevent's bufferevent over it.  The daemon drives
+# OpenSSL from its own events (daemon/conn_tls.c) and links OpenSSL alone.
 TLS_CFLAGS     := $(shell $(PKG_CONFIG) --cflags openssl libevent_openssl 2>/dev/null)
 TLS_LIBS       := $(shell $(PKG_CONFIG) --libs libevent_openssl openssl 2>/dev/null)
+OPENSSL_LIBS   := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla
 CFLAGS   ?= -O2 -g
@@ -120,7 +122,7 @@ $(CORE_LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(DAEMON): $(BUILD)/daemon/main.o $(CORE_LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(OPENSSL_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 $(CLIENT_A): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
@@ -394,7 +396,7 @@ FUZZ_LIBSRC  := $(PROTO_SRC) $(ENGINE_SRC) $(DAEMON_SRC)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC) $(wildcard proto/*.h engine/*.h daemon/*.h alloc.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(OPENSSL_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 # Replay of the fuzz corpora without libFuzzer: each target is also built
 # with $(CC) (and SANITIZE= when given) as $(BUILD)/fuzz/replay_NAME, a plain
@@ -404,7 +406,7 @@ REPLAY_BIN   := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC
 
 $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TLS_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(OPENSSL_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS) -lm
 
 REPLAY_RUNS  := $(REPLAY_BIN:=.run)
 .PHONY: $(REPLAY_RUNS)

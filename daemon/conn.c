@@ -16,23 +16,22 @@
  * the kernel hands over (up to READ_CHUNK) landing in the input evbuffer;
  * see read_socket.  libevent's bufferevent read path would ask FIONREAD
  * first, one ioctl per request.  A bufferevent without a socket (a pair,
- * in tests and fuzzing) and a TLS connection are still read by libevent
- * (CONN_IO_BUFFEREVENT, conn.h); both paths feed on_input.  The test
- * of which path a connection takes is c->io, never its fd: a TLS
- * connection has a socket too, which the close watch of a waiter
- * (conn_watch.c) still looks at.
+ * in tests and fuzzing) is still read by libevent (CONN_IO_BUFFEREVENT,
+ * conn.h); both paths feed on_input.
  *
- * TLS: the handshake runs in the bufferevent before any request;
- * BEV_EVENT_CONNECTED ends it (on_event).  Until then the connection
- * counts as one with an incomplete request (conn_timer.c), so
- * request_timeout (and timeout) close a client that never finishes it.
- * After it, a record that arrives in part does too: libevent says
- * nothing until a record decrypts whole, so the socket's reads are
- * watched (tls_watch_reads) to start the clock at its first bytes.
+ * TLS: a TLS connection is a socket connection whose reads and writes go
+ * through OpenSSL (conn_tls.c) at the same points: its read event, its
+ * flush.  The handshake runs from the read event before any request.
+ * Until it is done the connection counts as one with an incomplete
+ * request (conn_timer.c), so request_timeout (and timeout) close a
+ * client that never finishes it.  After it, a record that arrives in
+ * part does too: OpenSSL returns nothing until a record decrypts whole,
+ * so the socket's reads are watched (tls_watch_reads) to start the clock
+ * at its first bytes.
  *
  * Buffer accounting (client_buffer_budget): evbuffer callbacks on the
  * input and output add each change to srv->client_bytes as it happens,
- * and account_reader adds the reader's pending bytes after it changes;
+ * and conn_account_reader adds the reader's pending bytes after it changes;
  * conn_free takes the rest off.  So the total costs O(1) per change and
  * never a walk over the clients.
  */
@@ -51,6 +50,8 @@
 
 #include "alloc.h"
 #include "daemon/commands.h"
+#include "daemon/conn_budget.h"
+#include "daemon/conn_tls.h"
 #include "daemon/conn_watch.h"
 #include "daemon/users.h"
 #include "daemon/log.h"
@@ -73,6 +74,7 @@ static int conn_process(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_readable(evutil_socket_t fd, short what, void *arg);
+static int written(struct conn *c);
 static void conn_ended(struct conn *c, short what);
 
 struct evbuffer *conn_output(struct conn *c)
@@ -85,10 +87,16 @@ static struct evbuffer *conn_input(struct conn *c)
     return c->in;
 }
 
-/* Turns the bufferevent's write event on or off, remembering which (asking
- * the bufferevent takes its lock, several times per request). */
+/* Turns the write event (the bufferevent's, or a TLS connection's own)
+ * on or off, remembering which (asking the bufferevent takes its lock,
+ * several times per request). */
 static void set_writing(struct conn *c, int on)
 {
+    if (c->ssl) {
+        c->writing = on;
+        conn_tls_sync(c);
+        return;
+    }
     if (on)
         bufferevent_enable(c->bev, EV_WRITE);
     else
@@ -117,6 +125,14 @@ static void sync_reading(struct conn *c)
     if (!c->rd || c->lingering)
         return;
     int want = wants_input(c);
+    if (c->ssl) {
+        /* A TLS read waits for room, not bytes; a TLS write may wait for
+         * bytes.  What OpenSSL holds is read now (conn_tls.c). */
+        if (want && c->tls_more)
+            event_active(c->rd, EV_READ, 1);
+        want = (want && !(c->tls_wants & CONN_TLS_READ_WANTS_WRITE)) ||
+               (c->tls_wants & CONN_TLS_WRITE_WANTS_READ);
+    }
     if (want == c->reading)
         return;
     /* A failed add (epoll_ctl out of memory) is retried at the next
@@ -138,40 +154,12 @@ static void set_paused(struct conn *c, int paused)
     sync_reading(c);
 }
 
-/* Input and unsent output of every connection go through here, so
- * srv->client_bytes is their sum at all times. */
-static void on_buffer_change(struct evbuffer *buf,
-                             const struct evbuffer_cb_info *info, void *arg)
-{
-    struct server *srv = arg;
-    (void)buf;
-    srv->client_bytes += info->n_added;
-    srv->client_bytes -= info->n_deleted;
-}
-
-/* Brings the reader's share of srv->client_bytes up to date. */
-static void account_reader(struct conn *c)
-{
-    size_t now = c->reader ? proto_reader_pending(c->reader) : 0;
-    c->srv->client_bytes += now;
-    c->srv->client_bytes -= c->reader_counted;
-    c->reader_counted = now;
-}
-
-static int over_budget(const struct conn *c)
-{
-    long long budget = c->srv->config->client_buffer_budget;
-    return budget > 0 && c->srv->client_bytes > (size_t)budget;
-}
-
 void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
     locktable_session_end(srv->locks, &c->session);
     /* Ending the session may hand its slots and locks to waiters, long
-     * ones journaled: on file before any of those replies can leave
-     * (a TLS connection's go out from libevent's own write callback, with
-     * no commit of its own in front). */
+     * ones journaled: on file before any of those replies can leave. */
     state_commit(srv);
     if (c->prev)
         c->prev->next = c->next;
@@ -200,6 +188,7 @@ void conn_free(struct conn *c)
         event_free(c->rd); /* before its fd closes with the bufferevent */
     if (c->handshaking)
         srv->stats.tls_handshake_failures++;
+    conn_tls_free(c); /* likewise */
     conn_timer_free(c);
     proto_reader_free(c->reader);
     bufferevent_free(c->bev);
@@ -218,8 +207,13 @@ static void conn_linger(struct conn *c)
     locktable_session_end(c->srv->locks, &c->session);
     state_commit(c->srv); /* as conn_free */
     server_arm_timer(c->srv);
-    if (c->tls)
-        tls_close_notify(c->bev); /* the end of the TLS stream, then TCP's */
+    if (c->ssl) {
+        /* The end of the TLS stream, then TCP's; nothing more is written
+         * (or read) through OpenSSL: lingering reads the socket raw. */
+        c->tls_wants = 0;
+        set_writing(c, 0);
+        tls_close_notify(c->ssl);
+    }
     shutdown(c->fd, SHUT_WR);
     /* Nothing is written from here on, so no write callback (which would
      * linger again); then the same end-of-data for a bufferevent without a
@@ -275,13 +269,14 @@ void conn_wait_done(struct conn *c)
     event_active(c->resume, EV_TIMEOUT, 1);
 }
 
-/* Replies leave through conn_flush, in one writev per connection and loop
- * turn, while the socket's write event is off (the usual case): arming that
- * event for every reply would cost two epoll_ctl calls and a loop turn per
- * request.  What the socket does not take (or an error) turns the write
- * event on, and libevent finishes the job: on_write then sees the
- * watermarks and turns it off again once the output is empty.  A
- * bufferevent without a socket (a pair, in tests) keeps it on throughout.
+/* Replies leave through conn_flush, in one writev (a TLS connection: its
+ * SSL_writes) per connection and loop turn, while the socket's write event
+ * is off (the usual case): arming that event for every reply would cost
+ * two epoll_ctl calls and a loop turn per request.  What the socket does
+ * not take (or an error) turns the write event on, and libevent (for TLS,
+ * on_writable) finishes the job: on_write then sees the watermarks and
+ * turns it off again once the output is empty.  A bufferevent without a
+ * socket (a pair, in tests) keeps it on throughout.
  *
  * The write is not made at once but from c->flush, activated here: it runs
  * after the read callbacks already due in this loop turn, as Redis writes
@@ -293,18 +288,38 @@ static int flush_due(struct conn *c)
            evbuffer_get_length(c->out) > 0;
 }
 
+/* A TLS connection's output through OpenSSL, after the group commit (no
+ * reply before the leases it promises).  Returns 1 when the stream failed
+ * and c was freed. */
+static int tls_send(struct conn *c)
+{
+    state_commit(c->srv);
+    if (conn_tls_write(c) >= 0) {
+        sync_reading(c); /* a write that wants a read (conn_tls.h) */
+        return 0;
+    }
+    log_msg(LOG_DEBUG, "client %s dropped: its TLS stream failed", c->peer);
+    conn_free(c);
+    return 1;
+}
+
 static void conn_flush(struct conn *c)
 {
     struct evbuffer *out = conn_output(c);
-    evutil_socket_t fd = c->fd;
     if (!flush_due(c))
         return;
-    state_commit(c->srv); /* no reply before the leases it promises */
-    /* A socket bufferevent freezes its output's start so that only it
-     * drains it; thaw it for this write, as its own write callback does. */
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, fd);
-    evbuffer_freeze(out, 1);
+    if (c->ssl) {
+        if (tls_send(c))
+            return;
+    } else {
+        state_commit(c->srv); /* no reply before the leases it promises */
+        /* A socket bufferevent freezes its output's start so that only it
+         * drains it; thaw it for this write, as its own write callback
+         * does. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+    }
     size_t left = evbuffer_get_length(out);
     if (left > 0)
         set_writing(c, 1);
@@ -315,59 +330,6 @@ static void conn_flush(struct conn *c)
         set_paused(c, 0);
         event_active(c->resume, EV_TIMEOUT, 1);
     }
-}
-
-/* Drops c when its replies can no longer be trusted or afforded: one could
- * not be buffered (out of memory), or the unsent output is over
- * client_output_limit.  Returns 1 when c was freed. */
-static int drop_on_output(struct conn *c)
-{
-    size_t pending = evbuffer_get_length(conn_output(c));
-    if (c->output_failed)
-        log_msg(LOG_WARNING, "client %s dropped: out of memory buffering a "
-                "reply", c->peer);
-    else if (pending > (size_t)c->srv->config->client_output_limit)
-        log_msg(LOG_WARNING, "client %s dropped: %zu unsent reply bytes is "
-                "over client_output_limit", c->peer, pending);
-    else
-        return 0;
-    c->in_process = 0;
-    conn_free(c);
-    return 1;
-}
-
-/* c grew the client buffers past client_buffer_budget: it is answered
- * -LIMIT and closed.  The grower pays, not a bystander, and the check is
- * O(1) where the growth happens.  Closing rather than pausing its reading:
- * a paused client still holds its buffers (and a budget filled by paused
- * clients would pause everyone for good), while closing frees them at once
- * and cancels only this client's own waits and SESSION locks, as any
- * disconnect does; other clients' locks are not touched.  Its input is
- * dropped now (nothing more of it will run); its output is flushed within
- * CLOSE_FLUSH_SECONDS. */
-static void budget_close(struct conn *c)
-{
-    static struct log_limit budget_log;
-    struct server *srv = c->srv;
-    size_t held = srv->client_bytes;
-    struct evbuffer *in = conn_input(c);
-
-    srv->stats.budget_closed_clients++;
-    log_limited(&budget_log, LOG_WARNING, "client %s closed: client buffers "
-                "hold %zu bytes, over client_buffer_budget (%lld)", c->peer,
-                held, srv->config->client_buffer_budget);
-    if (c->state == CONN_WAITING) {
-        /* Its wait ends here: a grant must not reach a closing client. */
-        locktable_session_cancel_waits(srv->locks, &c->session);
-        conn_end_wait(c);
-    }
-    evbuffer_drain(in, evbuffer_get_length(in));
-    proto_reader_free(c->reader);
-    c->reader = NULL;
-    account_reader(c);
-    reply_error(c, "LIMIT", "client_buffer_budget reached (the daemon's "
-                "client buffers are full); closing the connection");
-    conn_close_after_reply(c);
 }
 
 /* Executes whole requests while the connection is ready and its output is
@@ -402,7 +364,7 @@ static int conn_process_turn(struct conn *c)
     c->in_process = 1;
     /* A wait's late reply (cmd_lock.c, before conn_wait_done) may have
      * failed. */
-    if (drop_on_output(c))
+    if (conn_drop_on_output(c))
         return 1;
     while (c->state == CONN_READY) {
         if (evbuffer_get_length(out) >= OUTPUT_PAUSE_BYTES) {
@@ -411,16 +373,16 @@ static int conn_process_turn(struct conn *c)
         }
         struct proto_request req;
         enum proto_status st = proto_reader_next(c->reader, &req);
-        account_reader(c);
+        conn_account_reader(c);
         if (st == PROTO_OK) {
             srv->stats.commands++;
             /* The next request gets its own request_timeout. */
             c->deadlines.partial_us = 0;
             commands_execute(c, &req);
-            if (drop_on_output(c))
+            if (conn_drop_on_output(c))
                 return 1;
-            if (over_budget(c)) /* its replies grew the buffers */
-                budget_close(c);
+            if (conn_over_budget(c)) /* its replies grew the buffers */
+                conn_budget_close(c);
             /* Enough long leases wait for the disk: this turn ends, they
              * are committed, and the rest of the pipeline runs after the
              * other clients due now, so it cannot hold up the loop. */
@@ -454,7 +416,7 @@ static int conn_process_turn(struct conn *c)
         if (n <= 0)
             break;
         proto_reader_commit(c->reader, (size_t)n);
-        account_reader(c);
+        conn_account_reader(c);
     }
     c->in_process = 0;
     if (c->read_eof && !c->output_paused &&
@@ -487,8 +449,8 @@ static int conn_process_turn(struct conn *c)
 static void on_input(struct conn *c)
 {
     conn_timer_touch(c);
-    if (over_budget(c)) {
-        budget_close(c); /* this read grew the buffers past the budget */
+    if (conn_over_budget(c)) {
+        conn_budget_close(c); /* this read grew the buffers past the budget */
     } else if (c->state == CONN_WAITING && !conn_can_watch_close(c) &&
                evbuffer_get_length(conn_input(c)) >=
                    INPUT_READAHEAD_BYTES) {
@@ -560,14 +522,16 @@ static ssize_t read_socket(struct conn *c)
         errno = EAGAIN;
         return -1;
     }
-    ssize_t got = readv(c->fd, iov, niov);
+    /* Lingering, TLS is over (close_notify sent): bytes are dropped raw. */
+    ssize_t got = c->ssl && !c->lingering ? conn_tls_read(c, iov, niov)
+                                          : readv(c->fd, iov, niov);
     if (got <= 0 || c->state == CONN_CLOSING)
         return got;
     size_t rest = (size_t)got;
     if (direct > 0) {
         size_t n = rest < direct ? rest : direct;
         proto_reader_commit(c->reader, n);
-        account_reader(c);
+        conn_account_reader(c);
         rest -= n;
     }
     if (rest > 0 && evbuffer_add(in, chunk, rest) != 0) {
@@ -585,6 +549,17 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     if (what & EV_TIMEOUT) {
         conn_free(c); /* lingered long enough */
+        return;
+    }
+    if (c->tls_wants & CONN_TLS_WRITE_WANTS_READ) {
+        /* The TLS write waiting for this goes first; reading resumes at
+         * the next event, or at once for what that write's reads left
+         * in OpenSSL (no event would announce it). */
+        c->tls_wants &= ~CONN_TLS_WRITE_WANTS_READ;
+        if (!tls_send(c) && !written(c)) {
+            c->tls_more = tls_buffered(c->ssl);
+            sync_reading(c);
+        }
         return;
     }
     ssize_t got = read_socket(c);
@@ -608,22 +583,48 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     on_input(c);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+/* The write event sent what it could of c's output: lingers once a
+ * closing connection's is out, gives the writing back to conn_flush once
+ * it is empty, resumes processing paused for it.  Returns 1 when c was
+ * freed. */
+static int written(struct conn *c)
 {
-    struct conn *c = arg;
-    (void)bev;
     size_t pending = evbuffer_get_length(conn_output(c));
     if (c->state == CONN_CLOSING) {
         if (pending == 0)
             conn_linger(c);
-        return;
+        return 0;
     }
     if (pending == 0 && c->io == CONN_IO_SOCKET)
         set_writing(c, 0); /* conn_flush writes from here */
     if (c->output_paused && pending < OUTPUT_PAUSE_BYTES / 2) {
         set_paused(c, 0);
-        conn_process(c);
+        return conn_process(c);
     }
+    return 0;
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    written(arg);
+}
+
+/* A TLS connection's write event (armed only while OpenSSL waits for
+ * room, conn_tls_sync): the read or handshake that waited for it, or the
+ * rest of the output. */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (c->tls_wants & CONN_TLS_READ_WANTS_WRITE) {
+        c->tls_wants &= ~CONN_TLS_READ_WANTS_WRITE;
+        conn_tls_sync(c);
+        (void)what;
+        on_readable(fd, EV_READ, c);
+        return;
+    }
+    if (!tls_send(c))
+        written(c);
 }
 
 /* c's input ended (EOF) or its socket failed (what: BEV_EVENT_*). */
@@ -642,36 +643,11 @@ static void conn_ended(struct conn *c, short what)
     conn_free(c);
 }
 
-/* A TLS connection's handshake is done: requests may come. */
-static void handshake_done(struct conn *c)
-{
-    char how[512];
-    c->handshaking = 0;
-    c->srv->stats.tls_connections++;
-    log_msg(LOG_DEBUG, "client %s: TLS: %s", c->peer,
-            tls_describe(c->bev, 0, how, sizeof how));
-    conn_timer_touch(c);
-    conn_timer_update(c);
-}
-
+/* A socket bufferevent's write failed, or a pair's end was reached. */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    struct conn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        handshake_done(c);
-        return;
-    }
-    if (c->handshaking) {
-        /* Refused (no or a bad certificate, an old protocol, plain text)
-         * or the client left: counted in conn_free. */
-        static struct log_limit hs_log;
-        char why[512];
-        log_limited(&hs_log, LOG_INFO, "client %s: TLS handshake failed: "
-                    "%s", c->peer, tls_describe(bev, 1, why, sizeof why));
-        conn_free(c);
-        return;
-    }
-    conn_ended(c, what);
+    (void)bev;
+    conn_ended(arg, what);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -688,36 +664,51 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     conn_process(arg);
 }
 
+static struct conn *attach(struct server *srv, struct bufferevent *bev,
+                           const char *peer, struct ssl_st *ssl);
+
 void conn_accept(struct server *srv, int fd, const char *peer,
                  struct ssl_ctx_st *tls)
 {
+    /* A TLS connection's socket bufferevent only holds its buffers, as a
+     * plain one's does: its bytes go through ssl (conn_tls.c). */
+    struct ssl_st *ssl = tls ? tls_session_new(tls, fd) : NULL;
     struct bufferevent *bev =
-        tls ? tls_bufferevent_new(srv->base, tls, fd)
-            : bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        tls && !ssl ? NULL
+                    : bufferevent_socket_new(srv->base, fd,
+                                             BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
-        if (!tls)
-            close(fd); /* tls_bufferevent_new closed it */
+        tls_session_free(ssl);
+        close(fd);
         return;
     }
-    conn_attach(srv, bev, peer);
+    attach(srv, bev, peer, ssl);
 }
 
 struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
                          const char *peer)
 {
+    return attach(srv, bev, peer, NULL);
+}
+
+/* conn_attach, with ssl (owned from here on) for a TLS socket. */
+static struct conn *attach(struct server *srv, struct bufferevent *bev,
+                           const char *peer, struct ssl_st *ssl)
+{
     struct conn *c = cfy_calloc(1, sizeof(*c));
     if (!c) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
+        tls_session_free(ssl);
         bufferevent_free(bev);
         return NULL;
     }
     c->srv = srv;
     c->bev = bev;
     c->fd = bufferevent_getfd(bev);
-    c->tls = tls_is_tls(bev);
-    c->handshaking = c->tls;
-    c->io = c->fd >= 0 && !c->tls ? CONN_IO_SOCKET : CONN_IO_BUFFEREVENT;
+    c->ssl = ssl;
+    c->handshaking = ssl != NULL;
+    c->io = c->fd >= 0 ? CONN_IO_SOCKET : CONN_IO_BUFFEREVENT;
     c->in = bufferevent_get_input(bev);
     c->out = bufferevent_get_output(bev);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -727,17 +718,18 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
     if (c->io == CONN_IO_SOCKET)
         c->rd = event_new(srv->base, c->fd, EV_READ | EV_PERSIST,
                           on_readable, c);
-    c->in_cb = evbuffer_add_cb(c->in, on_buffer_change, srv);
-    c->out_cb = evbuffer_add_cb(c->out, on_buffer_change, srv);
+    c->in_cb = evbuffer_add_cb(c->in, conn_buffer_changed, srv);
+    c->out_cb = evbuffer_add_cb(c->out, conn_buffer_changed, srv);
     if (!c->reader || !c->resume || !c->flush ||
         (c->io == CONN_IO_SOCKET && !c->rd) ||
         !c->in_cb || !c->out_cb || conn_timer_init(c) != 0 ||
-        (c->tls && tls_watch_reads(bev, conn_timer_tls_bytes, c) != 0)) {
+        (ssl && conn_tls_init(c, on_writable) != 0)) {
         log_msg(LOG_WARNING, "out of memory accepting %s", peer);
         if (c->in_cb)
             evbuffer_remove_cb_entry(c->in, c->in_cb);
         if (c->out_cb)
             evbuffer_remove_cb_entry(c->out, c->out_cb);
+        conn_tls_free(c); /* before the socket closes */
         bufferevent_free(c->bev);
         if (c->resume)
             event_free(c->resume);
@@ -763,8 +755,9 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         /* A socket is read by on_readable, never by the bufferevent (whose
          * reading stays off), so the input's end is ours to append to.
          * Its replies go out through conn_flush (write event off; a new
-         * bufferevent has it on). */
+         * bufferevent has it on, and a TLS one never writes). */
         evbuffer_unfreeze(c->in, 0);
+        bufferevent_disable(c->bev, EV_WRITE);
         set_writing(c, 0);
     } else {
         /* libevent 2.1 crashes here when its own allocation of the
@@ -776,7 +769,7 @@ struct conn *conn_attach(struct server *srv, struct bufferevent *bev,
         bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_READAHEAD_BYTES);
         alloc_fail_hold(0);
         bufferevent_enable(c->bev, EV_READ);
-        set_writing(c, 1); /* a pair, a TLS connection: on throughout */
+        set_writing(c, 1); /* a pair: on throughout */
     }
 
     c->next = srv->conns;

@@ -1,10 +1,11 @@
 /* daemon/conn.h - one client connection: input, output, and its state.
  *
- * Owns: the bufferevent, the request reader, the lock session (SESSION
- * locks and pending waits) and the connection's state machine.  Does not
- * own: what commands mean (commands.c, cmd_lock.c, cmd_server.c), including
- * the late reply of a waiting ACQUIRE (cmd_lock.c, which then calls
- * conn_wait_done).
+ * Owns: the bufferevent (for its buffers; a socket's bytes are read and
+ * written by conn.c and, for TLS, conn_tls.c), the request reader, the
+ * lock session (SESSION locks and pending waits) and the connection's
+ * state machine.  Does not own: what commands mean (commands.c,
+ * cmd_lock.c, cmd_server.c), including the late reply of a waiting ACQUIRE
+ * (cmd_lock.c, which then calls conn_wait_done).
  *
  * Flow: bytes arrive in the reader (a socket's reads go straight there
  * when nothing is queued) or the bufferevent's input, move into the
@@ -34,6 +35,7 @@ struct event;
 struct evbuffer;
 struct evbuffer_cb_entry;
 struct ssl_ctx_st;
+struct ssl_st;
 
 /* Unsent reply bytes at which we stop executing a client's requests until
  * it reads; 256 KiB is thousands of pipelined replies, enough to keep a
@@ -76,28 +78,40 @@ enum conn_state {
 
 /* Who moves a connection's bytes between the socket and its buffers. */
 enum conn_io {
-    CONN_IO_SOCKET,      /* a plain socket: conn.c reads it (c->rd, one
-                            readv per event) and writes it (conn_flush) */
+    CONN_IO_SOCKET,      /* conn.c, on its own read event (c->rd, one read
+                            per event) and at its flush (conn_flush, one
+                            write per loop turn): in clear on a plain
+                            socket, through OpenSSL on a TLS one (c->ssl,
+                            conn_tls.c) */
     CONN_IO_BUFFEREVENT, /* libevent's bufferevent does, both ways, with its
                             write event on throughout: a bufferevent pair
-                            (tests, fuzzing), or a TLS connection, whose
-                            bytes OpenSSL must decrypt and encrypt */
+                            (tests, fuzzing) */
 };
 
 struct conn {
     struct server *srv;
     struct conn *prev, *next;     /* in srv->conns */
     struct bufferevent *bev;
-    int fd;                       /* bev's socket (a TLS one's too); -1 for
-                                     a pair */
+    int fd;                       /* bev's socket; -1 for a pair */
     enum conn_io io;
-    int tls;                      /* bev is a TLS bufferevent (tls.h) */
+    struct ssl_st *ssl;           /* a TLS connection's session (tls.h,
+                                     conn_tls.h); NULL: not TLS */
     int handshaking;              /* TLS: the handshake is not done yet;
                                      it counts as an incomplete request
                                      (conn_timer.h) */
+    struct event *wr;             /* TLS: the write event, armed only while
+                                     OpenSSL waits for room (conn_tls.c) */
+    int tls_wants;                /* TLS: CONN_TLS_* (conn_tls.h) */
+    int tls_more;                 /* TLS: OpenSSL may hold bytes no
+                                     readable event will announce */
+    int tls_end;                  /* TLS: the end (enum tls_status) met
+                                     behind the last bytes read, reported
+                                     at the next read; 0 = none */
+    size_t tls_retry;             /* TLS: length of an SSL_write to repeat */
     struct evbuffer *in, *out;    /* bev's input and output */
-    int writing;                  /* bev's write event is enabled (conn.c,
-                                     set_writing) */
+    int writing;                  /* output waits for the write event (bev's,
+                                     or c->wr for TLS), not for conn_flush
+                                     (conn.c, set_writing) */
     struct proto_reader *reader;
     struct event *resume;         /* deferred restart of processing */
     struct event *flush;          /* writes the replies at the end of this

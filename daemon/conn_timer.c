@@ -107,7 +107,7 @@ void conn_timer_touch(struct conn *c)
 static int incomplete(struct conn *c)
 {
     return c->handshaking || proto_reader_pending(c->reader) > 0 ||
-           (c->tls && tls_record_pending(c->bev));
+           (c->ssl && tls_record_pending(c->ssl));
 }
 
 void conn_timer_tls_bytes(void *arg)

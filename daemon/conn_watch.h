@@ -6,8 +6,8 @@
  * dropping the waiter when either shows it is gone or over its bound.
  * Does not own: the connection's state or its reading (conn.c decides
  * when to watch and stops the watch when the wait ends or it is freed).
- * Works on the socket alone, so a TLS connection (whose bytes its
- * bufferevent reads) is watched like a plain one.
+ * Works on the socket alone, so a TLS connection (whose bytes OpenSSL
+ * reads, conn_tls.c) is watched like a plain one.
  */
 #ifndef CACHIFY_DAEMON_CONN_WATCH_H
 #define CACHIFY_DAEMON_CONN_WATCH_H

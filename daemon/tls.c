@@ -1,4 +1,4 @@
-/* daemon/tls.c - the OpenSSL context and TLS bufferevents (see tls.h).
+/* daemon/tls.c - the OpenSSL context and TLS sessions (see tls.h).
  *
  * The private key is read here rather than by SSL_CTX_use_PrivateKey_file
  * so that a key that does not belong to the certificate is reported as
@@ -10,8 +10,10 @@
  * back as config.c quotes values (config_quote): a conf file may hold
  * anything.
  *
- * Connections are libevent's OpenSSL bufferevents over the accepted
- * socket.  A client that closes its socket without TLS's close_notify
+ * A connection's SSL reads and writes its socket itself (a socket BIO,
+ * with read-ahead); conn.c and conn_tls.c call it from the daemon's own
+ * read and write events, and say when it needs the socket readable or
+ * writable (tls_status).  A client that closes its socket without TLS's close_notify
  * ends its stream as an EOF, as a plain client's close does (a "dirty"
  * shutdown; OpenSSL 3 needs SSL_OP_IGNORE_UNEXPECTED_EOF for it): every
  * request and reply is framed, so a cut stream cannot pass for a shorter
@@ -24,8 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -186,16 +189,16 @@ struct ssl_ctx_st *tls_ctx_new(const struct cachify_config *c, char *err,
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     /* A client's TCP close without close_notify (nc -N, shutdown(2)) is
-     * the end of its stream, as on the plain port.  Without this OpenSSL
-     * 3 calls it a fatal error, libevent 2.1 reports BEV_EVENT_ERROR even
-     * with dirty shutdowns allowed, and the connection was dropped at
-     * once: replies still owed (an ACQUIRE's token) were lost, and no
-     * close_notify could follow. */
+     * the end of its stream, as on the plain port (TLS_END).  Without
+     * this OpenSSL 3 calls it a fatal error, and the connection would be
+     * dropped at once: replies still owed (an ACQUIRE's token) would be
+     * lost, and no close_notify could follow. */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
-    /* libevent may hand SSL_write its data again from a moved buffer
-     * after a WANT_WRITE; idle connections give their read and write
-     * buffers (about 34 KiB each) back, which matters at 10,000 clients. */
+    /* tls_write_out may hand SSL_write its data again from a moved
+     * buffer after a WANT_WRITE (evbuffer_pullup); idle connections
+     * give their read and write buffers (about 34 KiB each) back, which
+     * matters at 10,000 clients. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                           SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_set_session_id_context(ctx, session_context,
@@ -268,32 +271,124 @@ int tls_reload(struct server *srv)
     return 0;
 }
 
-struct bufferevent *tls_bufferevent_new(struct event_base *base,
-                                        struct ssl_ctx_st *ctx, int fd)
+struct ssl_st *tls_session_new(struct ssl_ctx_st *ctx, int fd)
 {
     SSL *ssl = SSL_new(ctx);
-    if (ssl == NULL) {
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl); /* SSL_set_fd's socket BIO never closes fd */
         ERR_clear_error();
-        close(fd);
         return NULL;
     }
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL) {
-        /* libevent 2.1 frees ssl and closes fd itself when it got as far
-         * as its bufferevent; before that (its first allocation) it owns
-         * neither.  Closing again is harmless (EBADF); the SSL of that
-         * one case is left, rather than risk freeing it twice. */
-        close(fd);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    SSL_set_accept_state(ssl);
+    /* One read() per request: OpenSSL otherwise reads a record's 5-byte
+     * header and then its body, two system calls for every request. */
+    SSL_set_read_ahead(ssl, 1);
+    return ssl;
 }
 
-int tls_is_tls(struct bufferevent *bev)
+void tls_session_free(struct ssl_st *ssl)
 {
-    return bufferevent_openssl_get_ssl(bev) != NULL;
+    SSL_free(ssl);
+}
+
+/* What SSL_get_error says about a step that returned rc <= 0. */
+static enum tls_status step_status(SSL *ssl, int rc)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return TLS_END;
+    case SSL_ERROR_SYSCALL:
+        /* No queued error and no errno (cleared before each step): the
+         * peer's EOF, where OpenSSL does not make it ZERO_RETURN. */
+        return ERR_peek_error() == 0 && errno == 0 ? TLS_END : TLS_FAILED;
+    default:
+        return TLS_FAILED;
+    }
+}
+
+enum tls_status tls_handshake(struct ssl_st *ssl)
+{
+    ERR_clear_error(); /* SSL_get_error reads the queue */
+    errno = 0;
+    int rc = SSL_do_handshake(ssl);
+    return rc == 1 ? TLS_DONE : step_status(ssl, rc);
+}
+
+enum tls_status tls_readv(struct ssl_st *ssl, const struct iovec *iov,
+                          int niov, size_t *got)
+{
+    *got = 0;
+    for (int i = 0; i < niov; i++) {
+        char *p = iov[i].iov_base;
+        size_t room = iov[i].iov_len;
+        while (room > 0) {
+            /* Past the first bytes, only what OpenSSL already holds: the
+             * socket is read again at its next readable event. */
+            if (*got > 0 && !SSL_has_pending(ssl))
+                return TLS_WANT_READ;
+            size_t n = 0;
+            ERR_clear_error();
+            errno = 0;
+            int rc = SSL_read_ex(ssl, p, room, &n);
+            if (rc != 1) {
+                enum tls_status st = step_status(ssl, rc);
+                if (st == TLS_FAILED)
+                    ERR_clear_error();
+                return st;
+            }
+            p += n;
+            room -= n;
+            *got += n;
+        }
+    }
+    return TLS_DONE;
+}
+
+/* The most tls_write_out hands SSL_write at once: one full record. */
+#define TLS_WRITE_MAX (16u * 1024u)
+
+enum tls_status tls_write_out(struct ssl_st *ssl, struct evbuffer *out,
+                              size_t *retry)
+{
+    for (;;) {
+        size_t len = *retry;
+        if (len == 0) {
+            len = evbuffer_get_length(out);
+            if (len == 0)
+                return TLS_DONE;
+            if (len > TLS_WRITE_MAX)
+                len = TLS_WRITE_MAX;
+        }
+        /* One record from many small replies; a copy only when they span
+         * chains (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows a retry from
+         * where the copy lands). */
+        unsigned char *p = evbuffer_pullup(out, (ev_ssize_t)len);
+        if (p == NULL)
+            return TLS_FAILED; /* out of memory */
+        size_t n = 0;
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_write_ex(ssl, p, len, &n) != 1) {
+            enum tls_status st = step_status(ssl, 0);
+            if (st == TLS_FAILED || st == TLS_END) {
+                ERR_clear_error();
+                return TLS_FAILED;
+            }
+            *retry = len;
+            return st;
+        }
+        *retry = 0;
+        evbuffer_drain(out, n);
+    }
+}
+
+int tls_buffered(struct ssl_st *ssl)
+{
+    return SSL_has_pending(ssl);
 }
 
 /* What tls_watch_reads keeps on the socket BIO (its callback argument). */
@@ -319,47 +414,39 @@ static long read_watch_cb(BIO *b, int oper, const char *argp, size_t len,
     return ret;
 }
 
-int tls_watch_reads(struct bufferevent *bev, void (*on_bytes)(void *arg),
+int tls_watch_reads(struct ssl_st *ssl, void (*on_bytes)(void *arg),
                     void *arg)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    BIO *rbio = ssl != NULL ? SSL_get_rbio(ssl) : NULL;
+    BIO *rbio = SSL_get_rbio(ssl);
     struct read_watch *w = rbio != NULL ? cfy_malloc(sizeof *w) : NULL;
     if (w == NULL)
         return -1;
     w->on_bytes = on_bytes;
     w->arg = arg;
-    /* Freed by the callback when the BIO goes (BIO_CB_FREE), with bev. */
+    /* Freed by the callback when the BIO goes (BIO_CB_FREE), with ssl. */
     BIO_set_callback_arg(rbio, (char *)w);
     BIO_set_callback_ex(rbio, read_watch_cb);
     return 0;
 }
 
-int tls_record_pending(struct bufferevent *bev)
+int tls_record_pending(struct ssl_st *ssl)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    return ssl != NULL && SSL_has_pending(ssl) && SSL_pending(ssl) == 0;
+    return SSL_has_pending(ssl) && SSL_pending(ssl) == 0;
 }
 
-void tls_close_notify(struct bufferevent *bev)
+void tls_close_notify(struct ssl_st *ssl)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (ssl != NULL && SSL_is_init_finished(ssl))
+    if (SSL_is_init_finished(ssl))
         SSL_shutdown(ssl); /* one try: the socket is non-blocking */
     ERR_clear_error();
 }
 
-const char *tls_describe(struct bufferevent *bev, int failed, char *buf,
+const char *tls_describe(struct ssl_st *ssl, int failed, char *buf,
                          size_t len)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
     char why[REASON_MAX];
-    if (ssl == NULL) {
-        snprintf(buf, len, "not TLS");
-        return buf;
-    }
     if (failed) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
+        unsigned long e = ERR_peek_error();
         long verify = SSL_get_verify_result(ssl);
         if (e != 0)
             ERR_error_string_n(e, why, sizeof why);

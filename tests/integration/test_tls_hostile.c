@@ -8,7 +8,9 @@
  * close_notify or a TCP half-close right behind pipelined requests, short
  * or with 6 MB of replies to a small window (all answered, close_notify
  * last), TLS 1.2 renegotiation requests (refused, nobody stalls), a TLS
- * record left incomplete (request_timeout applies).  Does not own: the
+ * record left incomplete (request_timeout applies), a pipeline of full
+ * records whose tail OpenSSL holds once the socket is drained (all
+ * answered), a KeyUpdate while replies wait for room.  Does not own: the
  * TLS port's normal use, certificates, reloads and the hostile handshakes
  * (test_tls.c).
  */
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/conn.h" /* OUTPUT_PAUSE_BYTES */
 #include "tests/integration/tls_itest.h"
 
 /* ---- hostile TLS streams ---- */
@@ -254,6 +257,29 @@ static int small_window_fd(void)
     return fd;
 }
 
+/* The daemon with the 60,000-byte value v (set_value) over the plain
+ * connection *p, and c, a TLS client behind a small window. */
+static void start_small_window(struct tls_client *c, int *p)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    *p = conn_new();
+    set_value(*p);
+    REQUIRE(tls_open_fd(c, small_window_fd(), g_tc.ca, g_tc.client_crt,
+                        g_tc.client_key, 0) == 0, "TLS handshake failed");
+}
+
+/* Reads n whole replies to GET v. */
+static void read_values(struct tls_client *c, int n)
+{
+    static char val[60000];
+    for (int i = 0; i < n; i++) {
+        TEXPECT(c, "$60000\r\n");
+        REQUIRE(tls_read_n(c, val, sizeof val) == 0, "GET %d cut short", i);
+        REQUIRE(val[0] == 'v' && val[sizeof val - 1] == 'v', "GET %d", i);
+        TEXPECT(c, "\r\n");
+    }
+}
+
 /* A TCP half-close (no close_notify, as nc -N or a shutdown(SHUT_WR)
  * does) behind a pipeline of 6 MB of replies to a client with a small
  * window: every request before it still runs and is answered, the last
@@ -263,13 +289,9 @@ static int small_window_fd(void)
 
 START_TEST(tls_half_close_long_pipeline)
 {
-    start_tls("yes", NULL, NULL, NULL, NULL);
-    int p = conn_new();
-    set_value(p);
-
     struct tls_client c;
-    REQUIRE(tls_open_fd(&c, small_window_fd(), g_tc.ca, g_tc.client_crt,
-                        g_tc.client_key, 0) == 0, "TLS handshake failed");
+    int p;
+    start_small_window(&c, &p);
     static char req[GETS * 7 + 64];
     size_t n = 0;
     for (int i = 0; i < GETS; i++)
@@ -278,12 +300,7 @@ START_TEST(tls_half_close_long_pipeline)
                           "ACQUIRE tail TTL 60000\r\n");
     tls_say(&c, req, n);
     ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
-    static char val[60000];
-    for (int i = 0; i < GETS; i++) {
-        TEXPECT(&c, "$60000\r\n");
-        REQUIRE(tls_read_n(&c, val, sizeof val) == 0, "GET %d cut short", i);
-        TEXPECT(&c, "\r\n");
-    }
+    read_values(&c, GETS);
     ck_assert_int_gt(tls_token(&c), 0);
     char b;
     ck_assert_int_le(SSL_read(c.ssl, &b, 1), 0); /* then close_notify */
@@ -341,6 +358,77 @@ START_TEST(tls_client_buffer_budget)
 }
 END_TEST
 
+/* A pipeline sent as full TLS records, faster than one read's room: the
+ * daemon reads from the socket what OpenSSL asks, and OpenSSL may then
+ * hold the rest of a record (or the next ones, read ahead) that no
+ * readable event will announce again.  Every request is still answered
+ * without the client sending another byte. */
+#define PIPE_PINGS 12000
+
+START_TEST(tls_pipeline_held_by_openssl)
+{
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    for (int round = 0; round < 4; round++) {
+        struct tls_client c;
+        tls_open_ok(&c, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+        static char req[PIPE_PINGS * 6], got[PIPE_PINGS * 7];
+        for (int i = 0; i < PIPE_PINGS; i++)
+            memcpy(req + i * 6, "PING\r\n", 6);
+        tls_say(&c, req, sizeof req);
+        REQUIRE(tls_read_n(&c, got, sizeof got) == 0,
+                "round %d: replies cut short", round);
+        for (int i = 0; i < PIPE_PINGS; i++)
+            REQUIRE(memcmp(got + i * 7, "+PONG\r\n", 7) == 0,
+                    "round %d: reply %d: \"%s\"", round, i,
+                    itest_escn(got + i * 7, 7));
+        tls_drop(&c);
+    }
+    srv_finish();
+}
+END_TEST
+
+/* A TLS 1.3 KeyUpdate while the daemon's output is backed up behind a
+ * small client window (processing paused at the output mark, an
+ * SSL_write waiting for room): the daemon reads it when processing
+ * resumes and answers with its own KeyUpdate (OpenSSL sends that with its
+ * next write), and the SSL_write it retried under the old keys must not
+ * break the stream.  Everything arrives in order, and the next request
+ * is answered. */
+#define KU_GETS 150
+
+START_TEST(tls_key_update_with_output_blocked)
+{
+    struct tls_client c;
+    int p;
+    start_small_window(&c, &p);
+    REQUIRE(SSL_version(c.ssl) == TLS1_3_VERSION, "not TLS 1.3");
+    static char req[KU_GETS * 7];
+    for (int i = 0; i < KU_GETS; i++)
+        memcpy(req + i * 7, "GET v\r\n", 7);
+    tls_say(&c, req, sizeof req);
+    /* The socket took what it could and processing paused at the output
+     * mark; it stays paused, with over half the mark unsent, until the
+     * client reads. */
+    double until = mono_s() + (slow_mode() ? 60 : 20);
+    while (stat1(p, "client_buffer_bytes") < OUTPUT_PAUSE_BYTES / 2 &&
+           mono_s() < until)
+        usleep(10000);
+    REQUIRE(stat1(p, "client_buffer_bytes") >= OUTPUT_PAUSE_BYTES / 2,
+            "the replies never backed up");
+    REQUIRE(SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) == 1,
+            "SSL_key_update");
+    REQUIRE(SSL_do_handshake(c.ssl) == 1, "KeyUpdate not sent");
+    TSAY(&c, "PING\r\n");
+    read_values(&c, KU_GETS);
+    TEXPECT(&c, "+PONG\r\n");
+    TSAY(&c, "PING\r\n");
+    TEXPECT(&c, "+PONG\r\n");
+    tls_drop(&c);
+    close(p);
+    srv_finish();
+}
+END_TEST
+
 static Suite *tls_hostile_suite(void)
 {
     Suite *s = suite_create("tls_hostile");
@@ -351,6 +439,8 @@ static Suite *tls_hostile_suite(void)
     tcase_add_test(tc, tls_half_close_long_pipeline);
     tcase_add_test(tc, tls_renegotiation_refused);
     tcase_add_test(tc, tls_partial_record_request_timeout);
+    tcase_add_test(tc, tls_pipeline_held_by_openssl);
+    tcase_add_test(tc, tls_key_update_with_output_blocked);
     return s;
 }
 
