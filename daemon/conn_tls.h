@@ -14,9 +14,24 @@
  * Wants: c->tls_wants records a step that waits for the other direction
  * (CONN_TLS_READ_WANTS_WRITE: a read or the handshake needs the socket
  * writable; CONN_TLS_WRITE_WANTS_READ: a write needs it readable).
- * OpenSSL's API allows both at any step; with TLS 1.2 and later and
- * renegotiation off, no test has seen either (a KeyUpdate's answer goes
- * out with the next write).  conn.c's events retry that step first.
+ * conn.c's events retry that step first.  With OpenSSL 3.0 and
+ * renegotiation off (ssl/statem/statem_srvr.c):
+ * - A read wants a write when the handshake's flight does not fit in the
+ *   socket (SSL_do_handshake writes the server's whole flight, and
+ *   TLS 1.3's NewSessionTickets right after the client's Finished), or
+ *   when our KeyUpdate (the answer to a client's update_requested, begun
+ *   by the next SSL_write, which puts the session back "in init") could
+ *   not be flushed: SSL_read then flushes it first.  The first is
+ *   tested (test_tls_hostile: tls_handshake_waits_for_room, an 80 KB
+ *   certificate to a client that keeps the daemon's send buffer small).
+ * - A write wants a read only while the session is in a handshake that
+ *   reads: the first one (no reply exists before it ends: requests are
+ *   read only after it) or a renegotiation (refused, test_tls_hostile:
+ *   tls_renegotiation_refused).  Post-handshake, a TLS 1.3 server only
+ *   writes (KeyUpdate, tickets: TLS_ST_SW_KEY_UPDATE and
+ *   TLS_ST_SW_SESSION_TICKET lead to TLS_ST_OK without a read), so
+ *   CONN_TLS_WRITE_WANTS_READ is kept only as the safe answer to what
+ *   the API allows: the write is retried at the next readable event.
  */
 #ifndef CACHIFY_DAEMON_CONN_TLS_H
 #define CACHIFY_DAEMON_CONN_TLS_H

@@ -10,17 +10,23 @@
  * last), TLS 1.2 renegotiation requests (refused, nobody stalls), a TLS
  * record left incomplete (request_timeout applies), a pipeline of full
  * records whose tail OpenSSL holds once the socket is drained (all
- * answered), a KeyUpdate while replies wait for room.  Does not own: the
- * TLS port's normal use, certificates, reloads and the hostile handshakes
- * (test_tls.c).
+ * answered), a KeyUpdate while replies wait for room, a handshake whose
+ * flight waits for room (the read that wants a write, conn_tls.h), and
+ * fairness: a TLS client pipelining without end, reading its replies or
+ * not, while a plain and a TLS client's PINGs keep coming back.  Does
+ * not own: the TLS port's normal use, certificates, reloads and the
+ * hostile handshakes (test_tls.c).
  */
 #include <check.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/conn.h" /* OUTPUT_PAUSE_BYTES */
@@ -239,7 +245,7 @@ END_TEST
 /* A socket connected to the TLS port with a 4 KiB receive buffer, set
  * before the connect so the window it offers stays small: the daemon's
  * replies then wait in its output instead of the kernel's buffers. */
-static int small_window_fd(void)
+static int small_window_fd(int mss)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
     struct timeval tv = { TS_READ_TIMEOUT_S, 0 };
@@ -249,6 +255,12 @@ static int small_window_fd(void)
                                 sizeof small), 0);
     ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
                                 sizeof tv), 0);
+    /* A small segment size also keeps the daemon's send buffer small:
+     * Linux sizes it from the segment size at the connection's start
+     * (about 48 KB for 536 bytes, over 2 MB for loopback's usual 64 KB). */
+    if (mss > 0)
+        ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss,
+                                    sizeof mss), 0);
     memset(&in, 0, sizeof in);
     in.sin_family = AF_INET;
     in.sin_port = htons((uint16_t)g_tls_port);
@@ -264,7 +276,7 @@ static void start_small_window(struct tls_client *c, int *p)
     start_tls("yes", NULL, NULL, NULL, NULL);
     *p = conn_new();
     set_value(*p);
-    REQUIRE(tls_open_fd(c, small_window_fd(), g_tc.ca, g_tc.client_crt,
+    REQUIRE(tls_open_fd(c, small_window_fd(0), g_tc.ca, g_tc.client_crt,
                         g_tc.client_key, 0) == 0, "TLS handshake failed");
 }
 
@@ -429,6 +441,189 @@ START_TEST(tls_key_update_with_output_blocked)
 }
 END_TEST
 
+/* ---- a handshake that waits for room ---- */
+
+/* A server certificate of about 80 KB (2,400 padding names besides
+ * 127.0.0.1), signed by the test CA with the test server's key, in
+ * DIR/big.crt.  OpenSSL clients take certificate lists up to 100 KB. */
+static void make_big_server_cert(char *crt, size_t len)
+{
+    char ext[256], cmd[1024];
+    snprintf(ext, sizeof ext, "%s/big.ext", g_tc.dir);
+    FILE *f = fopen(ext, "w");
+    REQUIRE(f != NULL, "cannot write %s", ext);
+    fputs("subjectAltName=IP:127.0.0.1", f);
+    for (int i = 0; i < 2400; i++)
+        fprintf(f, ",DNS:padding-%04d.cachifyd-test.example", i);
+    fputs("\nextendedKeyUsage=serverAuth\n", f);
+    REQUIRE(fclose(f) == 0, "cannot write %s", ext);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -new -key server.key -subj /CN=big "
+             "-out big.csr && openssl x509 -req -in big.csr -CA ca.crt "
+             "-CAkey ca.key -CAcreateserial -sha256 -days 30 -extfile "
+             "big.ext -out big.crt 2>/dev/null", g_tc.dir);
+    REQUIRE(system(cmd) == 0, "openssl could not make big.crt");
+    snprintf(crt, len, "%s/big.crt", g_tc.dir);
+}
+
+/* The server's first flight (an 80 KB certificate) does not fit in its
+ * socket's send buffer while the client offers a 4 KB window: its
+ * SSL_do_handshake wants the socket writable (conn_tls.c,
+ * read_wants_write), and only the write event can resume it, since the
+ * client sends nothing before the whole flight arrived.  The handshake
+ * completes and requests are answered. */
+START_TEST(tls_handshake_waits_for_room)
+{
+    static char port[16], crt[256];
+    tls_init();
+    make_big_server_cert(crt, sizeof crt);
+    snprintf(port, sizeof port, "%d", g_tls_port);
+    const char *args[] = { "--tls-port", port, "--tls-cert-file", crt,
+                           "--tls-key-file", g_tc.server_key,
+                           "--tls-ca-cert-file", g_tc.ca,
+                           "--tls-auth-clients", "yes", NULL };
+    srv_run(args);
+    for (int round = 0; round < 3; round++) {
+        struct tls_client c;
+        REQUIRE(tls_open_fd(&c, small_window_fd(536), g_tc.ca,
+                            g_tc.client_crt, g_tc.client_key, 0) == 0,
+                "round %d: TLS handshake failed", round);
+        TSAY(&c, "PING\r\n");
+        TEXPECT(&c, "+PONG\r\n");
+        tls_drop(&c);
+    }
+    srv_finish();
+}
+END_TEST
+
+/* ---- fairness ---- */
+
+/* The flooder, in a child process (its own core and its own SSL copy):
+ * req, n bytes of whole requests, pipelined without end on c until
+ * killed (or for 60 s, should the parent fail first); with read_replies,
+ * the replies are read as they come, so the daemon's output never
+ * pauses. */
+static void flood_child(struct tls_client *c, const char *req, size_t n,
+                        int read_replies)
+{
+    static char sink[65536];
+    double stop = mono_s() + 60;
+    tc_set_nonblock(c->fd, 1);
+    while (mono_s() < stop) { /* SIGKILLed by the parent */
+        int w = SSL_write(c->ssl, req, (int)n);
+        if (w <= 0) {
+            int e = SSL_get_error(c->ssl, w);
+            ERR_clear_error();
+            if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+                _exit(1);
+        }
+        while (read_replies && SSL_read(c->ssl, sink, sizeof sink) > 0)
+            ;
+        ERR_clear_error();
+        struct pollfd pfd = { c->fd, POLLOUT | (read_replies ? POLLIN : 0),
+                              0 };
+        (void)poll(&pfd, 1, 100);
+    }
+    _exit(0);
+}
+
+/* Seconds until one PING round trip on fd (plain) or tc (TLS) ends; the
+ * bound fails the test. */
+static double ping_rtt(int fd, struct tls_client *tc, double bound)
+{
+    double t0 = mono_s();
+    if (tc) {
+        /* SSL_read waits up to TS_READ_TIMEOUT_S; the bound is checked
+         * after it. */
+        TSAY(tc, "PING\r\n");
+        TEXPECT(tc, "+PONG\r\n");
+    } else {
+        say(fd, "PING\r\n");
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        REQUIRE(poll(&pfd, 1, (int)(bound * 1000)) == 1,
+                "plain PING: no reply in %.0f s", bound);
+        EXPECT(fd, "+PONG\r\n");
+    }
+    double rtt = mono_s() - t0;
+    REQUIRE(rtt < bound, "PING took %.1f s (bound %.0f s)", rtt, bound);
+    return rtt;
+}
+
+/* One TLS client pipelining without end (unit, repeated), reading its
+ * replies or not, must not starve the others: a plain and a TLS client's
+ * PINGs keep coming back, each within a bound of seconds, for 3 s of
+ * flood. */
+static void flood_others_served(const char *unit, int read_replies)
+{
+    static char req[32768];
+    size_t n = 0, len = strlen(unit);
+    while (n + len <= sizeof req) {
+        memcpy(req + n, unit, len);
+        n += len;
+    }
+    start_tls("yes", NULL, NULL, NULL, NULL);
+    int p = conn_new();
+    struct tls_client other, flood;
+    tls_open_ok(&other, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    tls_open_ok(&flood, g_tc.ca, g_tc.client_crt, g_tc.client_key);
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0)
+        flood_child(&flood, req, n, read_replies);
+    double bound = slow_mode() ? 20 : 5, worst = 0;
+    double end = mono_s() + 3;
+    int pings = 0;
+    usleep(300000); /* the flood under way */
+    while (mono_s() < end) {
+        double a = ping_rtt(p, NULL, bound), b = ping_rtt(-1, &other, bound);
+        worst = a > worst ? a : worst;
+        worst = b > worst ? b : worst;
+        pings++;
+    }
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    long long commands = plain_stat("commands");
+    fprintf(stderr, "flood (%zu-byte requests, %s replies): %d PING "
+            "pairs, worst %.3f s, %lld commands run\n", len,
+            read_replies ? "reading" : "not reading", pings, worst,
+            commands);
+    REQUIRE(pings > 0, "no PING in 3 s");
+    tls_drop(&flood);
+    tls_drop(&other);
+    close(p);
+    srv_finish();
+}
+
+/* EXISTS of 400 keys: 808 bytes of request for a 4-byte reply, so the
+ * flooder's output never pauses it: only its input paces it. */
+static const char *exists_400(void)
+{
+    static char line[8 + 400 * 2 + 2];
+    strcpy(line, "EXISTS");
+    for (int i = 0; i < 400; i++)
+        strcat(line, " k");
+    strcat(line, "\r\n");
+    return line;
+}
+
+START_TEST(tls_flood_unread_others_served)
+{
+    flood_others_served("PING\r\n", 0);
+}
+END_TEST
+
+START_TEST(tls_flood_read_others_served)
+{
+    flood_others_served("PING\r\n", 1);
+}
+END_TEST
+
+START_TEST(tls_flood_small_replies_others_served)
+{
+    flood_others_served(exists_400(), 1);
+}
+END_TEST
+
 static Suite *tls_hostile_suite(void)
 {
     Suite *s = suite_create("tls_hostile");
@@ -441,6 +636,10 @@ static Suite *tls_hostile_suite(void)
     tcase_add_test(tc, tls_partial_record_request_timeout);
     tcase_add_test(tc, tls_pipeline_held_by_openssl);
     tcase_add_test(tc, tls_key_update_with_output_blocked);
+    tcase_add_test(tc, tls_handshake_waits_for_room);
+    tcase_add_test(tc, tls_flood_unread_others_served);
+    tcase_add_test(tc, tls_flood_read_others_served);
+    tcase_add_test(tc, tls_flood_small_replies_others_served);
     return s;
 }
 
