@@ -3,8 +3,10 @@
  * Reading: conn.c's read_socket hands its vectors (the reader's free room,
  * then its stack chunk) to conn_tls_read instead of readv.  OpenSSL reads
  * ahead, so one read() usually brings a whole request's record; the read
- * stops once OpenSSL would go back to the socket, so a TLS client gets one
- * read() per readable event, as a plain one gets one readv.  When the
+ * stops once OpenSSL holds no bytes of its own, so a TLS client gets one
+ * read() per readable event, as a plain one gets one readv, unless a
+ * record arrived split (then a second read() completes it; see
+ * tls_readv).  When the
  * vectors fill first, OpenSSL may still hold bytes the socket will never
  * announce again: c->tls_more says so and conn.c's sync_reading schedules
  * the read again once there is room (the SSL_pending drain).

@@ -326,8 +326,12 @@ enum tls_status tls_readv(struct ssl_st *ssl, const struct iovec *iov,
         char *p = iov[i].iov_base;
         size_t room = iov[i].iov_len;
         while (room > 0) {
-            /* Past the first bytes, only what OpenSSL already holds: the
-             * socket is read again at its next readable event. */
+            /* Past the first bytes, go on only while OpenSSL holds bytes
+             * of its own (SSL_has_pending: decrypted ones, or part of a
+             * record it read ahead, whose rest SSL_read_ex may then read
+             * from the socket in the same call); otherwise the socket is
+             * read again at its next readable event.  So a readable event
+             * costs one read() unless a record arrived split. */
             if (*got > 0 && !SSL_has_pending(ssl))
                 return TLS_WANT_READ;
             size_t n = 0;
