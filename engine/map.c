@@ -271,13 +271,15 @@ void map_insert(struct map *m, struct map_node *n, uint32_t ref)
 static int chain_unlink(const struct map *m, struct map_table *t,
                         uint32_t *slot, struct map_node *n)
 {
-    for (; *slot != SLAB_REF_NONE; slot = &node_of(m, *slot)->next) {
-        if (node_of(m, *slot) == n) {
+    while (*slot != SLAB_REF_NONE) {
+        struct map_node *c = node_of(m, *slot); /* resolved once a step */
+        if (c == n) {
             *slot = n->next;
             n->next = SLAB_REF_NONE;
             t->used--;
             return 1;
         }
+        slot = &c->next;
     }
     return 0;
 }
